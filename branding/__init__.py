@@ -1,0 +1,1 @@
+"""Brands: how each partner's portal, pages and emails look."""

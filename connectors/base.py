@@ -1,0 +1,190 @@
+"""The connector contract: what every vendor connector offers the sync engine.
+
+Connectors know nothing of Django, models or tenants. They take a base URL, a dict of
+credentials and an HTTP policy, and speak one vendor's API.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+Outcome = Literal["created", "updated", "unchanged", "failed"]
+WriteMode = Literal["create", "update", "upsert"]
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One field of a connection form. Secret fields are write-only in the UI."""
+
+    name: str
+    label: str
+    kind: Literal["text", "url", "email", "secret"] = "text"
+    required: bool = True
+    help: str = ""
+    initial: str = ""
+
+    @property
+    def secret(self) -> bool:
+        return self.kind == "secret"
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """An object a connector can read and/or write, e.g. Kantata "time_entries"."""
+
+    name: str
+    label: str
+    readable: bool = True
+    writable: bool = False
+    batch_size: int = 1  # the vendor's cap per write call
+    page_size: int = 100  # the vendor's cap per read page
+    fields: tuple[str, ...] = ()  # field names a mapping editor can offer
+
+
+@dataclass(frozen=True)
+class ConnectionTestResult:
+    ok: bool
+    message: str  # a sentence a person understands: "Connected to Acme as api@acme.com"
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One record read from a vendor, with the id and change time the engine needs."""
+
+    external_id: str
+    updated_at: str  # ISO 8601, as the vendor gave it (normalised to UTC where possible)
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    """A record the vendor returned that cannot be understood (malformed): reported, not dropped."""
+
+    external_id: str | None
+    reason: str
+    raw: Any
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of an incremental read.
+
+    `cursor` is the watermark to store once this page is durably handled; reading again
+    with `since=cursor` continues after it (records at the watermark may be read again,
+    which the engine's idempotent writes absorb).
+    """
+
+    records: list[SourceRecord]
+    rejects: list[RejectedRecord]
+    cursor: str | None
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class OutboundRecord:
+    """One record to write. `external_id` is our id for it in the target (for upsert)."""
+
+    external_id: str
+    fields: Mapping[str, Any]
+    target_id: str | None = None  # the vendor's own id, when already known (update)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    external_id: str
+    outcome: Outcome
+    target_id: str | None = None
+    error_code: str | None = None  # the vendor's code, e.g. "REQUIRED_FIELD_MISSING"
+    error_message: str | None = None  # the vendor's message, secrets removed
+
+
+class ConnectorError(Exception):
+    """Base of everything a connector raises. Messages never carry secrets."""
+
+
+class AuthenticationFailed(ConnectorError):
+    """The vendor refused the credentials (401/403 on auth). The connection is failing."""
+
+
+class DestinationRefused(ConnectorError):
+    """The URL points at a private, loopback or link-local address that is not allow-listed."""
+
+
+class RateLimited(ConnectorError):
+    """The vendor kept answering 429 (or its equivalent) past the policy's retries."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class VendorUnavailable(ConnectorError):
+    """5xx or network errors past the policy's retries."""
+
+
+class VendorError(ConnectorError):
+    """A 4xx the vendor explained (bad query, validation error on a whole call)."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class WebhookRejected(ConnectorError):
+    """An inbound webhook whose signature or timestamp does not verify."""
+
+
+class Connector(ABC):
+    """One vendor's API. Subclasses set the class attributes and implement the methods."""
+
+    vendor: ClassVar[str]  # "salesforce"
+    label: ClassVar[str]  # "Salesforce"
+    category: ClassVar[Literal["crm", "erp", "psa", "hr", "ticketing"]]
+    objects: ClassVar[Mapping[str, ObjectSpec]]
+
+    def __init__(self, *, base_url: str, credentials: Mapping[str, str], policy=None, connection_key: str = "default"):
+        from connectors.http import HttpPolicy, VendorSession
+
+        self.base_url = base_url.rstrip("/")
+        self.credentials = dict(credentials)
+        self.policy = policy or HttpPolicy()
+        self.connection_key = connection_key
+        secrets = [v for f in self.form_fields() if f.secret and (v := self.credentials.get(f.name))]
+        self.session = VendorSession(policy=self.policy, vendor=self.vendor, connection_key=connection_key, secrets=secrets)
+
+    @classmethod
+    @abstractmethod
+    def form_fields(cls) -> list[FormField]:
+        """The fields of this connector's connection form (base URL is always asked separately)."""
+
+    @abstractmethod
+    def test_connection(self) -> ConnectionTestResult:
+        """Make one real authenticated call and say in a sentence what happened. Never raises."""
+
+    @abstractmethod
+    def read(self, object_name: str, *, since: str | None = None, page_size: int | None = None) -> Iterator[Page]:
+        """Yield pages of records changed at or after `since` (None: everything), oldest first."""
+
+    def write(
+        self, object_name: str, records: list[OutboundRecord], *, mode: WriteMode = "upsert"
+    ) -> list[WriteResult]:
+        """Write one batch (at most the object's batch_size); one result per record, in order."""
+        raise ConnectorError(f"{self.label} cannot write {object_name}")
+
+    @classmethod
+    def verify_webhook(
+        cls, *, secret: str, method: str, url: str, headers: Mapping[str, str], body: bytes, now: float | None = None
+    ) -> None:
+        """Raise WebhookRejected unless the request is signed by the vendor and fresh."""
+        raise WebhookRejected(f"{cls.label} does not send webhooks")
+
+    def batch_size(self, object_name: str) -> int:
+        return self.objects[object_name].batch_size
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,49 @@
+"""Shell views: where a user lands after login, health, and the error pages."""
+
+from __future__ import annotations
+
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+
+from portal.health import health_report
+from tenants.selectors import is_platform_admin, partner_membership, workspaces_for
+
+
+@never_cache
+def landing(request):
+    """Send each user to their surface on this host: operator console, partner console or workspace."""
+    if not request.user.is_authenticated:
+        return redirect("account_login")
+    if request.partner is None:
+        if is_platform_admin(request.user):
+            return redirect("platform_home")
+        return render(request, "no_access.html", status=403)
+    if partner_membership(request.user, request.partner):
+        return redirect("partner_home")
+    workspaces = list(workspaces_for(request.user, request.partner))
+    if len(workspaces) == 1:
+        return redirect(workspaces[0].path)
+    if workspaces:
+        return render(request, "choose_workspace.html", {"workspaces": workspaces})
+    return render(request, "no_access.html", status=403)
+
+
+@never_cache
+def healthz(request):
+    report = health_report()
+    return JsonResponse(report, status=200 if report["ok"] else 503)
+
+
+def error_403(request, exception=None):
+    return render(request, "403.html", {"reason": str(exception or "")}, status=403)
+
+
+def error_404(request, exception=None):
+    return render(request, "404.html", status=404)
+
+
+def error_500(request):
+    return render(request, "500.html", status=500)
+
+

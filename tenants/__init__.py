@@ -1,0 +1,1 @@
+"""Partners, client workspaces (one PostgreSQL schema each), users, memberships, plans and routing."""

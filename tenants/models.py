@@ -1,0 +1,188 @@
+"""Public-schema records: who the partners and clients are, who the users are, and who may do what."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django_tenants.models import TenantMixin
+
+slug_validator = RegexValidator(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$", "Use 1-40 lowercase letters, digits or dashes.")
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra):
+        if not email:
+            raise ValueError("Users need an email address")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person, once for the whole platform. What they may reach comes from Memberships."""
+
+    username = None
+    email = models.EmailField("email address", unique=True)
+    full_name = models.CharField(max_length=150, blank=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+    objects = UserManager()
+
+    def __str__(self):
+        return self.full_name or self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.email
+
+
+class Partner(models.Model):
+    """An ERP partner, MSP or integrator that rebrands the portal and runs it for its clients."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=40, unique=True, validators=[slug_validator])
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class PartnerDomain(models.Model):
+    """A host name that serves one partner's portal (e.g. northwind.localhost, connect.northwind.com)."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="domains")
+    domain = models.CharField(max_length=253, unique=True)
+    is_primary = models.BooleanField(default=False)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-is_primary", "domain"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner"], condition=Q(is_primary=True), name="one_primary_domain"),
+        ]
+
+    def __str__(self):
+        return self.domain
+
+
+class Plan(models.Model):
+    """What a partner sells a client: price, included volume, limits and SLA targets."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="plans")
+    name = models.CharField(max_length=80)
+    monthly_price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, default="USD")
+    included_records = models.PositiveIntegerField(default=10_000, help_text="Synced records included per month")
+    overage_per_1000 = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    max_connections = models.PositiveIntegerField(default=5)
+    max_flows = models.PositiveIntegerField(default=5)
+    min_sync_interval_minutes = models.PositiveIntegerField(default=15)
+    sla_support_hours = models.PositiveIntegerField(default=24)
+    sla_resolution_hours = models.PositiveIntegerField(default=48)
+    sla_freshness_hours = models.PositiveIntegerField(default=24)
+
+    class Meta:
+        ordering = ["monthly_price", "name"]
+        constraints = [models.UniqueConstraint(fields=["partner", "name"], name="plan_name_per_partner")]
+
+    def __str__(self):
+        return self.name
+
+
+class Client(TenantMixin):
+    """A client workspace: a professional-services firm, with its own PostgreSQL schema."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="clients")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=40, validators=[slug_validator])
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, null=True, blank=True, related_name="clients")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    auto_create_schema = True
+    auto_drop_schema = False
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["partner", "slug"], name="client_slug_per_partner")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.status == self.Status.SUSPENDED
+
+    @property
+    def path(self) -> str:
+        return f"/c/{self.slug}/"
+
+
+class Role(models.TextChoices):
+    PLATFORM_ADMIN = "platform_admin", "Platform admin"
+    PARTNER_ADMIN = "partner_admin", "Partner admin"
+    PARTNER_STAFF = "partner_staff", "Partner staff"
+    CLIENT_ADMIN = "client_admin", "Client admin"
+    CLIENT_FINANCE = "client_finance", "Client finance"
+    CLIENT_VIEWER = "client_viewer", "Client viewer"
+
+
+PARTNER_ROLES = {Role.PARTNER_ADMIN, Role.PARTNER_STAFF}
+CLIENT_ROLES = {Role.CLIENT_ADMIN, Role.CLIENT_FINANCE, Role.CLIENT_VIEWER}
+
+
+class Membership(models.Model):
+    """A role for a user: on the platform (no scope), on a partner, or on one client workspace.
+
+    Partner staff reach only the clients in `assigned_clients`; partner admins reach all
+    of their partner's clients.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships")
+    assigned_clients = models.ManyToManyField(Client, blank=True, related_name="assigned_staff")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="membership_scope_matches_role",
+                condition=(
+                    Q(role="platform_admin", partner__isnull=True, client__isnull=True)
+                    | Q(role__in=["partner_admin", "partner_staff"], partner__isnull=False, client__isnull=True)
+                    | Q(role__in=["client_admin", "client_finance", "client_viewer"], partner__isnull=True, client__isnull=False)
+                ),
+            ),
+            models.UniqueConstraint(fields=["user", "partner"], condition=Q(partner__isnull=False), name="one_partner_role"),
+            models.UniqueConstraint(fields=["user", "client"], condition=Q(client__isnull=False), name="one_client_role"),
+        ]
+
+    def __str__(self):
+        scope = self.client or self.partner or "platform"
+        return f"{self.user} · {self.get_role_display()} · {scope}"
+

@@ -1,0 +1,44 @@
+"""Home pages of the three surfaces. Thin: check the role, ask a selector or a service, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from tenants import selectors, services
+from tenants.decorators import partner_role_required, platform_admin_required, workspace_role_required
+from tenants.forms import PartnerCreateForm
+from tenants.models import Partner, Role
+
+
+@platform_admin_required
+def platform_home(request, form=None):
+    partners = Partner.objects.prefetch_related("domains", "clients").order_by("name")
+    return render(request, "tenants/platform_home.html", {"partners": partners, "form": form or PartnerCreateForm()})
+
+
+@require_POST
+@platform_admin_required
+def partner_create(request):
+    form = PartnerCreateForm(request.POST)
+    if not form.is_valid():
+        return platform_home(request, form=form)
+    partner = services.partner_create(**form.cleaned_data)
+    messages.success(request, f"Partner {partner.name} created; an invitation went to {form.cleaned_data['admin_email']}.")
+    return redirect("platform_home")
+
+
+@partner_role_required(Role.PARTNER_ADMIN, Role.PARTNER_STAFF)
+def partner_home(request):
+    clients = selectors.workspaces_for(request.user, request.partner).select_related("plan")
+    context = {"clients": clients, "membership": request.partner_membership}
+    if request.partner_membership.role == Role.PARTNER_ADMIN:
+        context["staff"] = selectors.partner_staff(request.partner)
+    return render(request, "tenants/partner_home.html", context)
+
+
+@workspace_role_required()
+def workspace_home(request, client_slug):
+    members = selectors.client_members(request.client)
+    return render(request, "tenants/workspace_home.html", {"members": members})

@@ -1,0 +1,27 @@
+"""Test setup: one platform built once per session in the real PostgreSQL test database.
+
+The world is the demo platform (two partners, their brands and users) plus a third Northwind
+client, Wingtip, that the Northwind engineer is *not* assigned to. It is committed, so real
+worker and web server processes started by tests see it too.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import World, build_world
+
+
+@pytest.fixture(scope="session")
+def world(django_db_setup, django_db_blocker) -> World:
+    with django_db_blocker.unblock():
+        return build_world()
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_after_each_test():
+    """A test that enters a client schema must not leave the next test inside it."""
+    yield
+    from django.db import connection
+
+    connection.set_schema_to_public()

@@ -1,0 +1,22 @@
+import pytest
+from django.utils import timezone
+
+from portal.models import WorkerHeartbeat
+from tests.support import NORTHWIND, browser_for
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_reports_database_broker_and_worker(world):
+    WorkerHeartbeat.objects.update_or_create(worker="test", defaults={"beat_at": timezone.now()})
+    response = browser_for(host=NORTHWIND).get("/healthz")
+    report = response.json()
+    assert response.status_code == 200, report
+    assert report["checks"]["database"]["ok"] and report["checks"]["broker"]["ok"] and report["checks"]["worker"]["ok"]
+
+
+def test_healthz_is_unhealthy_without_a_recent_worker(world):
+    WorkerHeartbeat.objects.all().delete()
+    response = browser_for(host="anything.example").get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["worker"] == {"ok": False, "error": "no heartbeat yet"}

@@ -1,0 +1,112 @@
+"""Helpers shared by the tests: the session's world, host-aware test clients, process launchers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connection
+from django.test import Client as HttpClient
+
+ROOT = Path(__file__).resolve().parent.parent
+NORTHWIND = "northwind.localhost"
+SUMMIT = "summit.localhost"
+PLATFORM = "localhost"
+
+
+@dataclass
+class World:
+    partners: dict
+    clients: dict
+    users: dict  # by email
+
+    def user(self, email):
+        return self.users[email]
+
+
+def build_world() -> World:
+    from tenants import services
+    from tenants.demo import demo_seed
+    from tenants.models import Client, User
+    from tenants.provisioning import template_schema_migrate
+
+    template_schema_migrate()
+    seeded = demo_seed()
+    northwind = seeded["partners"]["northwind"]
+    clients = dict(seeded["clients"])
+    wingtip = Client.objects.filter(partner=northwind, slug="wingtip").first()
+    clients["wingtip"] = wingtip or services.client_create(
+        partner=northwind, name="Wingtip Partners", slug="wingtip", plan=northwind.plans.first()
+    )
+    connection.set_schema_to_public()
+    return World(partners=seeded["partners"], clients=clients, users={u.email: u for u in User.objects.all()})
+
+
+def browser_for(user=None, host: str = NORTHWIND) -> HttpClient:
+    """A Django test client speaking to `host`, logged in as `user` when given."""
+    client = HttpClient(HTTP_HOST=host)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def database_url_for_children() -> str:
+    """The URL of the database this test session uses, for worker and web processes it starts."""
+    config = settings.DATABASES["default"]
+    user = quote(config.get("USER") or "")
+    password = quote(config.get("PASSWORD") or "")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = config.get("HOST") or ""
+    port = config.get("PORT") or ""
+    if host.startswith("/"):
+        return f"postgresql://{credentials}/{config['NAME']}?host={quote(host)}" + (f"&port={port}" if port else "")
+    return f"postgresql://{credentials}{host}{':' + str(port) if port else ''}/{config['NAME']}"
+
+
+def child_env(**extra) -> dict:
+    env = {**os.environ, "DATABASE_URL": database_url_for_children(), "PORTAL_ENV": "test", "PYTHONUNBUFFERED": "1"}
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_worker(log_path: Path) -> subprocess.Popen:
+    """A real Celery worker process on the configured broker, against the test database."""
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--loglevel", "INFO",
+         "--hostname", f"test-{os.getpid()}@%h", "--without-heartbeat", "--without-mingle", "--without-gossip"],
+        cwd=ROOT, env=child_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def start_web(port: int, log_path: Path) -> subprocess.Popen:
+    """The product's real web server (gunicorn) against the test database."""
+    log = open(log_path, "wb")  # noqa: SIM115
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    process = subprocess.Popen(
+        [str(gunicorn), "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"],
+        cwd=ROOT, env=child_env(PUBLIC_PORT=str(port)), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"web server exited: {log_path.read_text()[-2000:]}") from None
+            time.sleep(0.3)
+    raise RuntimeError("web server did not start")

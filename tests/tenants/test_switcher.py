@@ -1,0 +1,38 @@
+"""The MSP switcher lists exactly the workspaces a user may enter, and switching keeps the session."""
+
+import re
+
+import pytest
+
+from tests.support import NORTHWIND, browser_for
+
+pytestmark = pytest.mark.django_db
+
+
+def switcher_entries(html: str) -> list[str]:
+    block = re.search(r'data-testid="switcher".*?</details>', html, re.S)
+    return re.findall(r'class="switcher-item"[^>]*>([^<]+)</a>', block.group(0)) if block else []
+
+
+def test_staff_switcher_lists_exactly_assigned_workspaces(world):
+    page = browser_for(world.user("engineer@northwind.localhost"), host=NORTHWIND).get("/partner/").content.decode()
+    assert switcher_entries(page) == ["Contoso Engineering", "Tailspin Consulting"]
+
+
+def test_partner_admin_switcher_lists_every_client(world):
+    page = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND).get("/partner/").content.decode()
+    assert switcher_entries(page) == ["Contoso Engineering", "Tailspin Consulting", "Wingtip Partners"]
+
+
+def test_client_user_switcher_lists_only_their_workspace(world):
+    page = browser_for(world.user("finance@contoso.localhost"), host=NORTHWIND).get("/c/contoso/").content.decode()
+    assert switcher_entries(page) == ["Contoso Engineering"]
+
+
+def test_staff_switch_between_workspaces_without_logging_in_again(world):
+    engineer = browser_for(world.user("engineer@northwind.localhost"), host=NORTHWIND)
+    first = engineer.get("/c/contoso/").content.decode()
+    second = engineer.get("/c/tailspin/").content.decode()
+    assert "<h1>Contoso Engineering</h1>" in first
+    assert "<h1>Tailspin Consulting</h1>" in second
+    assert "finance@contoso.localhost" not in second
