@@ -23,7 +23,7 @@ PYTHON = VENV / "bin" / "python"
 
 
 def ensure_environment() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script may be started by an older python3
         sys.exit("SysGenPro Connect needs Python 3.11 or newer.")
     if not PYTHON.exists():
         print("Creating .venv ...", flush=True)

@@ -44,4 +44,9 @@ def brand_palette(brand: Brand) -> dict[str, str]:
     default = platform_brand()
     primary = brand.primary_color if HEX_COLOUR.match(brand.primary_color or "") else default.primary_color
     accent = brand.accent_color if HEX_COLOUR.match(brand.accent_color or "") else default.accent_color
-    return {"primary": primary, "accent": accent, "primary_ink": readable_ink(primary), "accent_ink": readable_ink(accent)}
+    return {
+        "primary": primary,
+        "accent": accent,
+        "primary_ink": readable_ink(primary),
+        "accent_ink": readable_ink(accent),
+    }

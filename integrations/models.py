@@ -1,6 +1,5 @@
 """Models of a client schema."""
 
-
 from django.db import models
 
 
@@ -23,6 +22,3 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_email or 'system'} {self.action}"
-
-
-

@@ -9,8 +9,13 @@ from psycopg import sql
 
 def database_ensure() -> None:
     config = settings.DATABASES["default"]
-    params = {"dbname": "postgres", "user": config.get("USER") or None, "password": config.get("PASSWORD") or None,
-              "host": config.get("HOST") or None, "port": config.get("PORT") or None}
+    params = {
+        "dbname": "postgres",
+        "user": config.get("USER") or None,
+        "password": config.get("PASSWORD") or None,
+        "host": config.get("HOST") or None,
+        "port": config.get("PORT") or None,
+    }
     try:
         psycopg.connect(**{**params, "dbname": config["NAME"]}).close()
         return

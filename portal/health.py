@@ -26,7 +26,11 @@ def check_broker() -> dict:
     if url == "filesystem://":
         folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
         ok = folder.is_dir()
-        return {"ok": ok, "transport": "filesystem"} if ok else {"ok": False, "transport": "filesystem", "error": "queue folder missing"}
+        return (
+            {"ok": ok, "transport": "filesystem"}
+            if ok
+            else {"ok": False, "transport": "filesystem", "error": "queue folder missing"}
+        )
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)

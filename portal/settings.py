@@ -76,6 +76,7 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.HostRoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -192,7 +193,9 @@ X_FRAME_OPTIONS = "DENY"
 # Celery: Redis (or any broker) when CELERY_BROKER_URL is set, else kombu's filesystem transport.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://"
 # Tests get their own queue folder so a running demo never takes their messages.
-BROKER_DIR = Path(os.environ.get("CELERY_FS_BROKER_DIR", DATA_DIR / ("test-broker" if PORTAL_ENV == "test" else "broker")))
+BROKER_DIR = Path(
+    os.environ.get("CELERY_FS_BROKER_DIR", DATA_DIR / ("test-broker" if PORTAL_ENV == "test" else "broker"))
+)
 if CELERY_BROKER_URL == "filesystem://":
     for sub in ("queue", "processed"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)

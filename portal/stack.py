@@ -32,7 +32,9 @@ def prefixed(name: str, stream) -> None:
 
 
 def start(name: str, args: list[str], env: dict) -> subprocess.Popen:
-    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     threading.Thread(target=prefixed, args=(name, process.stdout), daemon=True).start()
     return process
 
@@ -69,7 +71,12 @@ def banner(port: int) -> str:
         if not where:
             where = f"http://localhost:{port}/"
         lines.append(f"  {user.role.label:<15} {user.email:<32} {where}")
-    lines += ["", "  Browsers resolve *.localhost to this machine; for curl use", f"  curl --resolve northwind.localhost:{port}:127.0.0.1 http://northwind.localhost:{port}/healthz", ""]
+    lines += [
+        "",
+        "  Browsers resolve *.localhost to this machine; for curl use",
+        f"  curl --resolve northwind.localhost:{port}:127.0.0.1 http://northwind.localhost:{port}/healthz",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -88,7 +95,10 @@ def main() -> int:
         print("Database: embedded PostgreSQL under data/pg", flush=True)
     else:
         print("Database: DATABASE_URL", flush=True)
-    print("Broker:   " + ("CELERY_BROKER_URL" if env.get("CELERY_BROKER_URL") else "filesystem queue under data/broker"), flush=True)
+    print(
+        "Broker:   " + ("CELERY_BROKER_URL" if env.get("CELERY_BROKER_URL") else "filesystem queue under data/broker"),
+        flush=True,
+    )
     os.environ.update(env)
 
     import django
@@ -105,12 +115,45 @@ def main() -> int:
     python = sys.executable
     bin_dir = Path(python).parent
     processes = {
-        "web": start("web", [str(bin_dir / "gunicorn"), "portal.wsgi", "--bind", f"127.0.0.1:{options.port}",
-                             "--workers", "2", "--threads", "4", "--access-logfile", "-", "--timeout", "60"], env),
-        "worker": start("worker", [python, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO",
-                                   "--concurrency", "2", "--hostname", "worker@%h"], env),
-        "beat": start("beat", [python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO",
-                               "--pidfile", ""], env),
+        "web": start(
+            "web",
+            [
+                str(bin_dir / "gunicorn"),
+                "portal.wsgi",
+                "--bind",
+                f"127.0.0.1:{options.port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+                "--timeout",
+                "60",
+            ],
+            env,
+        ),
+        "worker": start(
+            "worker",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+                "--hostname",
+                "worker@%h",
+            ],
+            env,
+        ),
+        "beat": start(
+            "beat", [python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO", "--pidfile", ""], env
+        ),
     }
     if not options.no_sandboxes and (ROOT / "connectors" / "sandbox" / "__main__.py").exists():
         processes["sandboxes"] = start("sandboxes", [python, "-m", "connectors.sandbox"], env)

@@ -11,7 +11,9 @@ from django.http import Http404
 from tenants.models import Role
 from tenants.selectors import is_platform_admin, partner_membership
 
-WORKSPACE_ALL = frozenset({Role.CLIENT_ADMIN, Role.CLIENT_FINANCE, Role.CLIENT_VIEWER, Role.PARTNER_ADMIN, Role.PARTNER_STAFF})
+WORKSPACE_ALL = frozenset(
+    {Role.CLIENT_ADMIN, Role.CLIENT_FINANCE, Role.CLIENT_VIEWER, Role.PARTNER_ADMIN, Role.PARTNER_STAFF}
+)
 WORKSPACE_EDITORS = frozenset({Role.CLIENT_ADMIN, Role.PARTNER_ADMIN, Role.PARTNER_STAFF})
 WORKSPACE_FINANCE = frozenset({Role.CLIENT_ADMIN, Role.CLIENT_FINANCE, Role.PARTNER_ADMIN, Role.PARTNER_STAFF})
 

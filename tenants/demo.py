@@ -28,10 +28,15 @@ class DemoUser:
 
 PARTNERS = [
     {
-        "slug": "northwind", "name": "Northwind Advisory", "domain": "northwind.localhost",
+        "slug": "northwind",
+        "name": "Northwind Advisory",
+        "domain": "northwind.localhost",
         "brand": {
-            "product_name": "Northwind Connect", "primary_color": "#0B5CAD", "accent_color": "#F59E0B",
-            "support_email": "support@northwind.example", "support_url": "https://northwind.example/support",
+            "product_name": "Northwind Connect",
+            "primary_color": "#0B5CAD",
+            "accent_color": "#F59E0B",
+            "support_email": "support@northwind.example",
+            "support_url": "https://northwind.example/support",
             "login_message": "Welcome to Northwind Connect, your managed integrations by Northwind Advisory.",
             "email_sender_name": "Northwind Advisory",
             "email_footer": "Northwind Advisory · Managed integrations for consultancies",
@@ -40,10 +45,15 @@ PARTNERS = [
         "clients": [("contoso", "Contoso Engineering"), ("tailspin", "Tailspin Consulting")],
     },
     {
-        "slug": "summit", "name": "Summit Cloud Partners", "domain": "summit.localhost",
+        "slug": "summit",
+        "name": "Summit Cloud Partners",
+        "domain": "summit.localhost",
         "brand": {
-            "product_name": "Summit Sync", "primary_color": "#7C3AED", "accent_color": "#10B981",
-            "support_email": "help@summit.example", "support_url": "https://summit.example/help",
+            "product_name": "Summit Sync",
+            "primary_color": "#7C3AED",
+            "accent_color": "#10B981",
+            "support_email": "help@summit.example",
+            "support_url": "https://summit.example/help",
             "login_message": "Summit Sync keeps your CRM, ERP and PSA in step.",
             "email_sender_name": "Summit Cloud Partners",
             "email_footer": "Summit Cloud Partners · Cloud ERP specialists",
@@ -89,15 +99,31 @@ def _partner(spec: dict) -> Partner:
         text, background, accent = spec["logo"]
         brand.logo.save(f"{spec['slug']}.png", ContentFile(logo_png(text, background, accent)), save=True)
     Plan.objects.get_or_create(
-        partner=partner, name="Essentials",
-        defaults={"monthly_price": Decimal("390.00"), "included_records": 20_000, "overage_per_1000": Decimal("4.00"),
-                  "max_connections": 4, "max_flows": 3, "min_sync_interval_minutes": 60},
+        partner=partner,
+        name="Essentials",
+        defaults={
+            "monthly_price": Decimal("390.00"),
+            "included_records": 20_000,
+            "overage_per_1000": Decimal("4.00"),
+            "max_connections": 4,
+            "max_flows": 3,
+            "min_sync_interval_minutes": 60,
+        },
     )
     Plan.objects.get_or_create(
-        partner=partner, name="Professional",
-        defaults={"monthly_price": Decimal("1290.00"), "included_records": 250_000, "overage_per_1000": Decimal("2.50"),
-                  "max_connections": 12, "max_flows": 15, "min_sync_interval_minutes": 15,
-                  "sla_support_hours": 8, "sla_resolution_hours": 24, "sla_freshness_hours": 4},
+        partner=partner,
+        name="Professional",
+        defaults={
+            "monthly_price": Decimal("1290.00"),
+            "included_records": 250_000,
+            "overage_per_1000": Decimal("2.50"),
+            "max_connections": 12,
+            "max_flows": 15,
+            "min_sync_interval_minutes": 15,
+            "sla_support_hours": 8,
+            "sla_resolution_hours": 24,
+            "sla_freshness_hours": 4,
+        },
     )
     return partner
 
@@ -134,9 +160,13 @@ def demo_seed(stdout=None) -> dict:
             if spec.client:
                 Membership.objects.get_or_create(user=user, client=clients[spec.client], defaults={"role": spec.role})
             elif spec.partner:
-                membership, _ = Membership.objects.get_or_create(user=user, partner=partners[spec.partner], defaults={"role": spec.role})
+                membership, _ = Membership.objects.get_or_create(
+                    user=user, partner=partners[spec.partner], defaults={"role": spec.role}
+                )
                 if spec.role == Role.PARTNER_STAFF:
-                    membership.assigned_clients.set([c for c in clients.values() if c.partner_id == membership.partner_id])
+                    membership.assigned_clients.set(
+                        [c for c in clients.values() if c.partner_id == membership.partner_id]
+                    )
             else:
                 Membership.objects.get_or_create(user=user, role=spec.role, partner=None, client=None)
     return {"partners": partners, "clients": clients}

@@ -8,7 +8,9 @@ from django.db import models
 from django.db.models import Q
 from django_tenants.models import TenantMixin
 
-slug_validator = RegexValidator(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$", "Use 1-40 lowercase letters, digits or dashes.")
+slug_validator = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$", "Use 1-40 lowercase letters, digits or dashes."
+)
 
 
 class UserManager(BaseUserManager):
@@ -175,14 +177,21 @@ class Membership(models.Model):
                 condition=(
                     Q(role="platform_admin", partner__isnull=True, client__isnull=True)
                     | Q(role__in=["partner_admin", "partner_staff"], partner__isnull=False, client__isnull=True)
-                    | Q(role__in=["client_admin", "client_finance", "client_viewer"], partner__isnull=True, client__isnull=False)
+                    | Q(
+                        role__in=["client_admin", "client_finance", "client_viewer"],
+                        partner__isnull=True,
+                        client__isnull=False,
+                    )
                 ),
             ),
-            models.UniqueConstraint(fields=["user", "partner"], condition=Q(partner__isnull=False), name="one_partner_role"),
-            models.UniqueConstraint(fields=["user", "client"], condition=Q(client__isnull=False), name="one_client_role"),
+            models.UniqueConstraint(
+                fields=["user", "partner"], condition=Q(partner__isnull=False), name="one_partner_role"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "client"], condition=Q(client__isnull=False), name="one_client_role"
+            ),
         ]
 
     def __str__(self):
         scope = self.client or self.partner or "platform"
         return f"{self.user} · {self.get_role_display()} · {scope}"
-

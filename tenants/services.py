@@ -74,8 +74,11 @@ def user_invite(
 
 def invitation_send(*, user: User, partner: Partner, client: Client | None = None) -> None:
     key = default_token_generator.make_token(user)
-    path = reverse("account_reset_password_from_key", urlconf="portal.urls_partner",
-                   kwargs={"uidb36": user_pk_to_url_str(user), "key": key})
+    path = reverse(
+        "account_reset_password_from_key",
+        urlconf="portal.urls_partner",
+        kwargs={"uidb36": user_pk_to_url_str(user), "key": key},
+    )
     branded_email_send(
         partner=partner,
         to=[user.email],
@@ -94,7 +97,9 @@ def staff_assign(*, membership: Membership, clients: list[Client]) -> None:
     membership.assigned_clients.set(clients)
 
 
-def client_periodic_task_upsert(*, client: Client, name: str, task: str, every_seconds: int, kwargs: dict) -> PeriodicTask:
+def client_periodic_task_upsert(
+    *, client: Client, name: str, task: str, every_seconds: int, kwargs: dict
+) -> PeriodicTask:
     """A beat schedule that runs `task` inside `client`'s schema (tenant-schemas-celery reads the header)."""
     interval, _ = IntervalSchedule.objects.get_or_create(every=every_seconds, period=IntervalSchedule.SECONDS)
     periodic, _ = PeriodicTask.objects.update_or_create(

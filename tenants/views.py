@@ -25,7 +25,9 @@ def partner_create(request):
     if not form.is_valid():
         return platform_home(request, form=form)
     partner = services.partner_create(**form.cleaned_data)
-    messages.success(request, f"Partner {partner.name} created; an invitation went to {form.cleaned_data['admin_email']}.")
+    messages.success(
+        request, f"Partner {partner.name} created; an invitation went to {form.cleaned_data['admin_email']}."
+    )
     return redirect("platform_home")
 
 

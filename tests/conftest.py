@@ -15,7 +15,18 @@ from tests.support import World, build_world
 @pytest.fixture(scope="session")
 def world(django_db_setup, django_db_blocker) -> World:
     with django_db_blocker.unblock():
-        return build_world()
+        built = build_world()
+    yield built
+    # Web and worker processes started by tests are gone by now, but PostgreSQL may not have
+    # noticed yet; end their sessions so the test database can be dropped.
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture(autouse=True)

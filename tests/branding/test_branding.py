@@ -62,7 +62,9 @@ def test_password_reset_email_carries_the_partner_brand(world):
 def test_invitation_email_carries_the_partner_brand(world, django_capture_on_commit_callbacks):
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        services.user_invite(email="new.person@contoso.localhost", role=Role.CLIENT_VIEWER, client=world.clients["contoso"])
+        services.user_invite(
+            email="new.person@contoso.localhost", role=Role.CLIENT_VIEWER, client=world.clients["contoso"]
+        )
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.from_email.startswith("Northwind Advisory <")

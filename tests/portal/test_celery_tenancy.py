@@ -46,8 +46,9 @@ def test_task_queued_from_public_runs_in_public(world, worker):
 
 def test_beat_schedule_runs_in_the_tenant_it_names(world, worker):
     fabrikam = world.clients["fabrikam"]
-    services.client_periodic_task_upsert(client=fabrikam, name="probe", task="portal.tasks.schema_probe",
-                                         every_seconds=3600, kwargs={})
+    services.client_periodic_task_upsert(
+        client=fabrikam, name="probe", task="portal.tasks.schema_probe", every_seconds=3600, kwargs={}
+    )
     connection.set_schema_to_public()  # beat runs in public; the header must carry the tenant
     entry = ModelEntry(PeriodicTask.objects.get(name=f"{fabrikam.schema_name}:probe"), app=app)
     assert json.loads(PeriodicTask.objects.get(name=f"{fabrikam.schema_name}:probe").headers)["_schema_name"]

@@ -20,3 +20,10 @@ def test_healthz_is_unhealthy_without_a_recent_worker(world):
     response = browser_for(host="anything.example").get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["worker"] == {"ok": False, "error": "no heartbeat yet"}
+
+
+def test_every_page_carries_a_csp_without_inline_script(world):
+    for host, path in (("northwind.localhost", "/accounts/login/"), ("nobody.example", "/"), ("localhost", "/healthz")):
+        policy = browser_for(host=host).get(path)["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+        assert "frame-ancestors 'none'" in policy

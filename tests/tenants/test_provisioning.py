@@ -24,7 +24,10 @@ def test_new_client_gets_its_own_migrated_schema(world):
 def test_client_schedule_names_its_tenant(world):
     client = world.clients["contoso"]
     periodic = services.client_periodic_task_upsert(
-        client=client, name="nightly-note", task="integrations.tasks.workspace_note", every_seconds=3600,
+        client=client,
+        name="nightly-note",
+        task="integrations.tasks.workspace_note",
+        every_seconds=3600,
         kwargs={"summary": "nightly"},
     )
     assert json.loads(periodic.headers) == {"_schema_name": client.schema_name}

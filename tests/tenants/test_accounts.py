@@ -1,0 +1,99 @@
+"""Accounts: email + password, TOTP second factor, invite-only, password reset by email."""
+
+import pytest
+from allauth.mfa.totp.internal.auth import (
+    TOTP,
+    format_hotp_value,
+    generate_totp_secret,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
+from django.core import mail
+
+from tenants.demo import DEMO_PASSWORD
+from tenants.models import Membership, Role, User
+from tests.support import NORTHWIND, PLATFORM, browser_for
+
+pytestmark = pytest.mark.django_db
+
+
+def test_login_with_email_and_password_lands_on_the_workspace(world):
+    browser = browser_for(host=NORTHWIND)
+    response = browser.post(
+        "/accounts/login/", {"login": "finance@contoso.localhost", "password": DEMO_PASSWORD}, follow=True
+    )
+    assert response.redirect_chain[-1][0] == "/c/contoso/"
+    assert "Frank Finance" in response.content.decode()
+
+
+def test_wrong_password_re_renders_with_a_message(world):
+    response = browser_for(host=NORTHWIND).post(
+        "/accounts/login/", {"login": "finance@contoso.localhost", "password": "nope"}
+    )
+    assert response.status_code == 200
+    assert "not correct" in response.content.decode()
+
+
+def test_totp_is_required_once_activated(world):
+    user = User.objects.create_user("mfa.user@contoso.localhost", password="a-long-passphrase-1")
+    Membership.objects.create(user=user, role=Role.CLIENT_VIEWER, client=world.clients["contoso"])
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    browser = browser_for(host=NORTHWIND)
+    response = browser.post("/accounts/login/", {"login": user.email, "password": "a-long-passphrase-1"})
+    assert response.status_code == 302 and response["Location"] == "/accounts/2fa/authenticate/"
+    assert browser.get("/c/contoso/").status_code == 302  # not in yet
+    code = format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+    response = browser.post("/accounts/2fa/authenticate/", {"code": code})
+    assert response.status_code == 302
+    assert browser.get("/c/contoso/").status_code == 200
+
+
+def test_signup_is_closed(world):
+    response = browser_for(host=NORTHWIND).post(
+        "/accounts/signup/", {"email": "x@y.z", "password1": "Aa1!aaaaaaaa", "password2": "Aa1!aaaaaaaa"}
+    )
+    assert not User.objects.filter(email="x@y.z").exists()
+    assert response.status_code in (200, 403)
+
+
+def test_password_reset_sends_one_branded_email_with_a_working_link(world):
+    mail.outbox.clear()
+    browser = browser_for(host=NORTHWIND)
+    browser.post("/accounts/password/reset/", {"email": "viewer@contoso.localhost"})
+    link = next(line for line in mail.outbox[0].body.splitlines() if "/accounts/password/reset/key/" in line).strip()
+    path = link.split("northwind.localhost", 1)[1].split("/", 1)[1]
+    response = browser.get("/" + path, follow=True)
+    assert response.status_code == 200
+    assert "password1" in response.content.decode()
+
+
+def test_operator_creates_a_partner_with_host_brand_and_invited_admin(world, django_capture_on_commit_callbacks):
+    operator = browser_for(world.user("operator@sysgenpro.localhost"), host=PLATFORM)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator.post(
+            "/platform/partners/new",
+            {
+                "name": "Harbor IT",
+                "slug": "harbor",
+                "domain": "harbor.localhost",
+                "admin_email": "boss@harbor.localhost",
+            },
+        )
+    assert response.status_code == 302
+    assert "Harbor IT Connect" in browser_for(host="harbor.localhost").get("/accounts/login/").content.decode()
+    assert mail.outbox[0].to == ["boss@harbor.localhost"]
+    assert mail.outbox[0].from_email.startswith("Harbor IT <")
+
+
+def test_bad_partner_form_re_renders_with_the_reason(world):
+    operator = browser_for(world.user("operator@sysgenpro.localhost"), host=PLATFORM)
+    response = operator.post(
+        "/platform/partners/new",
+        {"name": "Copy", "slug": "northwind", "domain": "northwind.localhost", "admin_email": "not-an-email"},
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "A partner already uses this id." in body and "This host already serves a partner." in body
+    assert "Enter a valid email address." in body
