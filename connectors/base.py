@@ -82,6 +82,7 @@ class Page:
     rejects: list[RejectedRecord]
     cursor: str | None
     has_more: bool
+    total: int | None = None  # records the whole read will return, when the vendor says (progress bars)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,99 @@
+"""Run a sandbox on a real loopback port in a background thread (tests, the benchmark, `python -m connectors.sandbox`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from connectors.http import redact
+from connectors.sandbox.app import SandboxApp
+
+logger = logging.getLogger("connectors.sandbox")
+
+# Where `python -m connectors.sandbox` serves each vendor's emulator on 127.0.0.1 (re-exported by the registry).
+SANDBOX_PORTS = {
+    "salesforce": 8101,
+    "hubspot": 8102,
+    "netsuite": 8103,
+    "kantata": 8104,
+    "bamboohr": 8105,
+    "jira": 8106,
+}
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Request lines go to DEBUG (a benchmark makes hundreds of calls), without the query string: clients may
+    put credentials there, and a log must not carry them even on the sandbox side."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        logger.debug("%s %s -> %s", self.command, self.path.split("?", 1)[0], code)
+
+    def log_message(self, format: str, *args: object) -> None:
+        logger.info("%s", redact(format % args))
+
+
+@dataclass
+class RunningSandbox:
+    """A sandbox serving on `url`. Also a small client for its /_sandbox/ control endpoints."""
+
+    url: str
+    port: int
+    app: SandboxApp
+    _server: BaseWSGIServer = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def host(self) -> str:
+        """The "127.0.0.1:<port>" entry an HttpPolicy's allowed_hosts needs."""
+        return self.url.split("//", 1)[1]
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> RunningSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- control endpoints, through plain requests (loopback is fine here: this is the test's side) ----------------
+
+    def _control(self, method: str, path: str, body: dict | None = None) -> dict[str, Any]:
+        response = requests.request(method, f"{self.url}/_sandbox/{path}", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        """Replace the active faults, e.g. set_faults(error_every=2); set_faults() clears them."""
+        return self._control("POST", "faults", faults)
+
+    def stats(self) -> dict[str, Any]:
+        return self._control("GET", "stats")
+
+    def clear_stats(self) -> dict[str, Any]:
+        return self._control("DELETE", "stats")
+
+    def reset(self) -> dict[str, Any]:
+        return self._control("POST", "reset", {})
+
+    def seed(self, **volumes: int) -> dict[str, Any]:
+        return self._control("POST", "seed", volumes)
+
+
+def serve_in_thread(app: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> RunningSandbox:
+    """Start a threaded werkzeug server for `app`; port 0 picks a free one."""
+    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"sandbox-{app.vendor}", daemon=True
+    )
+    thread.start()
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{server.port}"
+    return RunningSandbox(url=url, port=server.port, app=app, _server=server, _thread=thread)

@@ -1,0 +1,205 @@
+"""The sandbox kit every vendor emulator shares: the firm, fault injection, stats, controls and the runner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+import requests
+from werkzeug.routing import Rule
+
+from connectors.registry import SANDBOX_PORTS, get_connector_class
+from connectors.sandbox import Firm, SandboxApp, json_response, serve_in_thread
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ListApp(SandboxApp):
+    vendor = "list"
+
+    def routes(self):
+        return [Rule("/things", endpoint="things")]
+
+    def reset_state(self):
+        self.volume = 3
+
+    def seed(self, volumes):
+        self.volume = volumes.get("things", self.volume)
+        return {"things": self.volume}
+
+    def things(self, request):
+        records = [{"id": i, "day": "2024-01-01"} for i in range(10)]
+        for position in self.malformed_positions(len(records)):
+            records[position]["day"] = "not-a-date"
+        return json_response({"things": records, "volume": self.volume})
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    running = serve_in_thread(ListApp())
+    yield running
+    running.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean(request):
+    # Only tests that use the sandbox start it: the firm's memory test must not see a server thread at work.
+    if "sandbox" in request.fixturenames:
+        request.getfixturevalue("sandbox").reset()
+
+
+# -- the firm -------------------------------------------------------------------------------------------------
+
+
+def test_the_firm_is_deterministic_and_the_seed_matters():
+    first, second, other = Firm(seed=42), Firm(seed=42), Firm(seed=7)
+    assert first.people() == second.people()
+    assert first.projects() == second.projects()
+    assert list(first.time_entries(0, 50)) == list(second.time_entries(0, 50))
+    assert first.people() != other.people()
+
+
+def test_the_firm_has_what_every_system_needs():
+    firm = Firm()
+    people = firm.people()
+    assert len(people) == 200
+    assert len({p["work_email"] for p in people}) == 200
+    assert {"employee_number", "hire_date", "pay_rate", "cost_rate", "bill_rate", "supervisor_email"} <= set(people[0])
+    assert any(p["status"] == "Inactive" and p["termination_date"] for p in people)
+    assert any(p["cost_rate"] is None for p in people)  # on purpose, for the exception flows
+    assert firm.projects()[3]["code"] == "PRJ-104"
+    assert len(firm.customers()) == 40
+    won = [d for d in firm.deals() if d["stage"] == "closed_won"]
+    assert len(won) == 80 and won[0]["project_code"] == "PRJ-101"
+    assert {c["payment_terms"] for c in firm.customers()} <= {"Net 15", "Net 30", "Net 45", "Net 60", "Due on receipt"}
+
+
+def test_time_entries_are_computed_from_their_index_without_memory():
+    firm = Firm()
+    firm.people()  # the small collections are built once; what matters is the cost per entry
+    tracemalloc.start()
+    last = None
+    for entry in firm.time_entries(90_000, 10_000):  # tracemalloc is slow: 10k entries make the point
+        last = entry
+    _current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert last["id"] == 100_000
+    assert firm.time_entry(99_999) == last
+    assert peak < 1_000_000  # a generator: 10k dicts would take several megabytes
+    stamps = [e["updated_at"] for e in firm.time_entries(0, 500)]
+    assert stamps == sorted(stamps)  # index order is change order, which incremental reads rely on
+
+
+# -- faults, stats and controls ---------------------------------------------------------------------------------
+
+
+def test_error_every_fails_every_nth_call_deterministically(sandbox):
+    sandbox.set_faults(error_every=3)
+    statuses = [requests.get(f"{sandbox.url}/things", timeout=5).status_code for _ in range(6)]
+    assert statuses == [200, 200, 500, 200, 200, 500]
+    assert sandbox.stats()["errors_injected"] == 2
+
+
+def test_rate_limit_answers_429_with_retry_after_and_counts_it(sandbox):
+    sandbox.set_faults(rate_limit={"calls": 2, "window": 5.0, "retry_after": 1})
+    responses = [requests.get(f"{sandbox.url}/things", timeout=5) for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert responses[2].headers["Retry-After"] == "1"
+    stats = sandbox.stats()
+    assert stats["rate_limited"] == 1
+    assert stats["max_calls_in_window"] == 3
+    assert stats["by_path"]["/things"] == {"200": 2, "429": 1}
+
+
+def test_malformed_every_corrupts_every_nth_record_of_a_page(sandbox):
+    sandbox.set_faults(malformed_every=3)
+    things = requests.get(f"{sandbox.url}/things", timeout=5).json()["things"]
+    assert [i for i, t in enumerate(things) if t["day"] == "not-a-date"] == [2, 5, 8]
+    assert sandbox.stats()["malformed_sent"] == 3
+
+
+def test_slow_ms_delays_answers(sandbox):
+    sandbox.set_faults(slow_ms=200)
+    started = time.monotonic()
+    requests.get(f"{sandbox.url}/things", timeout=5)
+    assert time.monotonic() - started >= 0.2
+
+
+def test_unknown_fault_keys_are_refused(sandbox):
+    response = requests.post(f"{sandbox.url}/_sandbox/faults", json={"explode": True}, timeout=5)
+    assert response.status_code == 400
+    assert "unknown fault keys" in response.json()["error"]
+
+
+def test_faults_can_be_read_back_and_reset_clears_everything(sandbox):
+    sandbox.set_faults(error_every=2, slow_ms=5)
+    assert requests.get(f"{sandbox.url}/_sandbox/faults", timeout=5).json() == {
+        "faults": {"error_every": 2, "slow_ms": 5}
+    }
+    sandbox.seed(things=50)
+    requests.get(f"{sandbox.url}/things", timeout=5)
+    sandbox.reset()
+    assert sandbox.stats()["calls"] == 0
+    assert requests.get(f"{sandbox.url}/_sandbox/faults", timeout=5).json() == {"faults": {}}
+    assert requests.get(f"{sandbox.url}/things", timeout=5).json()["volume"] == 3
+
+
+def test_seed_grows_volume_and_clear_stats_keeps_state(sandbox):
+    assert sandbox.seed(things=1000) == {"seeded": {"things": 1000}}
+    requests.get(f"{sandbox.url}/things", timeout=5)
+    sandbox.clear_stats()
+    assert sandbox.stats()["calls"] == 0
+    assert requests.get(f"{sandbox.url}/things", timeout=5).json()["volume"] == 1000
+
+
+def test_control_calls_are_not_counted_as_vendor_calls(sandbox):
+    sandbox.stats()
+    sandbox.set_faults()
+    assert sandbox.stats()["calls"] == 0
+
+
+def test_a_stopped_sandbox_frees_its_port():
+    running = serve_in_thread(SandboxApp())
+    url = running.url
+    running.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url, timeout=2)
+
+
+# -- registry and the runner ------------------------------------------------------------------------------------
+
+
+def test_registry_knows_the_sandbox_ports_and_connector_classes():
+    assert SANDBOX_PORTS["kantata"] == 8104
+    assert sorted(SANDBOX_PORTS.values()) == list(range(8101, 8107))
+    assert get_connector_class("kantata").vendor == "kantata"
+    with pytest.raises(KeyError, match="No connector for 'nope'"):
+        get_connector_class("nope")
+
+
+def test_runner_serves_sandboxes_and_stops_cleanly_on_sigterm():
+    offset = 20000 + os.getpid() % 5000  # away from 8101-8106, which a developer may be running
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connectors.sandbox", "--only", "kantata", "--port-offset", str(offset)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("kantata"), line + process.stderr.read()
+        url = line.split()[-1]
+        assert url == f"http://127.0.0.1:{8104 + offset}"
+        assert requests.get(f"{url}/_sandbox/stats", timeout=5).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
