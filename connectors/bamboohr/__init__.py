@@ -1,0 +1,1 @@
+"""BambooHR (HR): read-only employee connector and its local sandbox."""

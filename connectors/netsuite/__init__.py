@@ -1,0 +1,1 @@
+"""NetSuite (ERP): SuiteTalk REST connector and its local sandbox."""
