@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import connection
 
-from integrations.services import audit_record
+from integrations.services.audit import audit_record
 
 
 @shared_task(name="integrations.tasks.workspace_note")
@@ -13,3 +13,39 @@ def workspace_note(summary: str) -> dict:
     """Record a system note in the audit log of the workspace the task was queued from."""
     event = audit_record(actor=None, action="system.note", summary=summary)
     return {"schema": connection.schema_name, "audit_event_id": event.pk}
+
+
+@shared_task(name="integrations.tasks.run_sync", acks_late=True)
+def run_sync(run_id: int) -> str:
+    """One slice of a run; queues the next slice behind other work, so every client gets its turn."""
+    from integrations.notifications import engine_notify
+    from integrations.services.runs import run_enqueue, run_slice
+
+    outcome = run_slice(run_id=run_id, notify=engine_notify)
+    if outcome == "continue":
+        run_enqueue(run_id=run_id)
+    elif outcome == "busy":
+        run_enqueue(run_id=run_id, countdown=5)
+    return outcome
+
+
+@shared_task(name="integrations.tasks.flow_scheduled")
+def flow_scheduled(flow_id: int) -> int | None:
+    """Beat's entry point for a scheduled flow."""
+    from integrations.models import Flow
+    from integrations.services.runs import SyncNotAllowed, run_start
+
+    flow = Flow.objects.filter(pk=flow_id, enabled=True).first()
+    if flow is None:
+        return None
+    try:
+        return run_start(flow=flow, trigger="schedule").pk
+    except SyncNotAllowed:
+        return None
+
+
+@shared_task(name="integrations.tasks.runs_recover")
+def runs_recover() -> int:
+    from integrations.services.runs import runs_recover_stale
+
+    return runs_recover_stale()

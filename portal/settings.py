@@ -144,6 +144,7 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "SysGenPro Connect"
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(DATA_DIR / "emails"))  # for the file backend
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
@@ -190,6 +191,19 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# Connection credentials are encrypted with these Fernet keys (MultiFernet: the first encrypts,
+# all decrypt, so a new key can be put first and `manage.py credentials_rotate` re-encrypts).
+CREDENTIALS_KEYS = env_list("CREDENTIALS_KEYS")
+if not CREDENTIALS_KEYS and not DEV:
+    raise ImproperlyConfigured("CREDENTIALS_KEYS must be set outside development (Fernet keys, comma-separated).")
+# Private or loopback destinations connectors may reach anyway: the local vendor sandboxes.
+CONNECTOR_ALLOWED_HOSTS = env_list(
+    "CONNECTOR_ALLOWED_HOSTS", ",".join(f"127.0.0.1:{port}" for port in range(8101, 8107)) if DEV else ""
+)
+
+# Overrides every vendor's default request rate (tests and benchmarks against local sandboxes).
+CONNECTOR_RATE_PER_SECOND = float(os.environ.get("CONNECTOR_RATE_PER_SECOND", "0")) or None
+
 # Celery: Redis (or any broker) when CELERY_BROKER_URL is set, else kombu's filesystem transport.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://"
 # Tests get their own queue folder so a running demo never takes their messages.
@@ -221,6 +235,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 15.0},
 }
+# A run executes in slices of this many seconds, then queues its next slice behind other clients' work.
+SYNC_SLICE_SECONDS = float(os.environ.get("SYNC_SLICE_SECONDS", "20"))
+# At most this many runs execute at once per client workspace; more wait their turn.
+SYNC_MAX_RUNS_PER_CLIENT = int(os.environ.get("SYNC_MAX_RUNS_PER_CLIENT", "2"))
 # A worker that has not written a heartbeat for this long is reported down by /healthz.
 WORKER_HEARTBEAT_STALE_SECONDS = int(os.environ.get("WORKER_HEARTBEAT_STALE_SECONDS", "60"))
 

@@ -324,7 +324,7 @@ class NetSuiteConnector(Connector):
             name=name,
             label=label,
             writable=True,
-            batch_size=1,  # NetSuite REST takes one record a request; write() still accepts a list
+            batch_size=10,  # one record a request; write() runs a batch through a pool bounded by the account concurrency
             page_size=SUITEQL_PAGE_MAX,
             fields=RECORD_KINDS[name].writable_fields,
         )

@@ -1,5 +1,3 @@
-"""Writes inside a client schema."""
-
 from __future__ import annotations
 
 from integrations.models import AuditEvent

@@ -1,5 +1,3 @@
-"""Models of a client schema."""
-
 from django.db import models
 
 

@@ -1,0 +1,368 @@
+"""The packaged flows a client can install, as data: connections they need, value maps, flows, rules.
+
+Rules are (target, sources, transforms, required, label). Every transform is from the fixed
+library in integrations.engine.mapping; nothing here is code a client could change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TRIM = {"name": "trim"}
+UPPER = {"name": "upper"}
+LOWER = {"name": "lower"}
+DATE = {"name": "date"}
+NUMBER2 = {"name": "number", "places": 2}
+CENTS = {"name": "cents_to_amount"}
+MINUTES = {"name": "minutes_to_hours"}
+BOOL = {"name": "boolean"}
+WRAP = {"name": "wrap", "key": "id"}
+
+
+def ref(entity: str, object_name: str) -> dict:
+    return {"name": "ref", "entity": entity, "object": object_name}
+
+
+def lookup(value_map: str, keep: bool = False) -> dict:
+    return {"name": "lookup", "value_map": value_map, **({"fallback": "keep"} if keep else {})}
+
+
+def default(value) -> dict:
+    return {"name": "default", "value": value}
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    entity: str
+    target: str  # role of the target connection in the template ("erp", "psa", ...)
+    object: str
+    rules: list = field(default_factory=list)
+    action: str = "write"
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    key: str
+    name: str
+    source: str
+    object: str
+    entity: str
+    rules: list
+    steps: list = field(default_factory=list)
+    source_filter: dict = field(default_factory=dict)
+    schedule_minutes: int | None = 60
+    trigger: str = "schedule"
+    prerequisites: tuple = ()
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    name: str
+    summary: str
+    version: int
+    connections: dict  # role -> (vendor choices, label)
+    value_maps: list  # (key, name, description, [(source, target), ...])
+    flows: list
+
+
+PROJECT_CODES = (
+    "project-codes",
+    "Project codes (PSA → ERP)",
+    "When the PSA spells a project code differently from the ERP.",
+    [],
+)
+PAYMENT_TERMS = (
+    "payment-terms",
+    "Payment terms",
+    "CRM billing terms to ERP payment terms.",
+    [("Time and materials", "Net 30"), ("Fixed fee", "Net 45"), ("Retainer", "Net 15")],
+)
+PRACTICES = (
+    "practices",
+    "Departments → practices",
+    "HR departments to delivery practices.",
+    [
+        ("Strategy", "Strategy"),
+        ("Technology", "Technology"),
+        ("Finance Advisory", "Finance Advisory"),
+        ("Operations", "Operations"),
+        ("Data & Analytics", "Data & Analytics"),
+        ("Finance", "Back office"),
+        ("People", "Back office"),
+        ("Business Development", "Back office"),
+    ],
+)
+
+ERP_CUSTOMERS = FlowSpec(
+    key="erp-customers",
+    name="ERP customers (reference)",
+    source="erp",
+    object="customer",
+    entity="customer",
+    rules=[("customer.name", ["companyName"], [TRIM], True, "Customer name")],
+)
+ERP_PROJECTS = FlowSpec(
+    key="erp-projects",
+    name="ERP projects (reference)",
+    source="erp",
+    object="job",
+    entity="project",
+    rules=[
+        ("project.code", ["entityId"], [TRIM, UPPER], True, "Project code"),
+        ("project.name", ["companyName"], [TRIM], True, "Project name"),
+        ("project.customer", ["parent.id"], [ref("customer", "customer")], False, "Customer"),
+    ],
+)
+PSA_PROJECTS = FlowSpec(
+    key="psa-projects",
+    name="PSA projects (reference)",
+    source="psa",
+    object="workspaces",
+    entity="project",
+    rules=[
+        ("project.code", ["title"], [{"name": "split", "separator": " ", "index": 0}, UPPER], True, "Project code"),
+        ("project.name", ["title"], [TRIM], True, "Project name"),
+    ],
+)
+PSA_PEOPLE = FlowSpec(
+    key="psa-people",
+    name="PSA people (reference)",
+    source="psa",
+    object="users",
+    entity="resource",
+    rules=[
+        ("resource.email", ["email_address"], [TRIM, LOWER], True, "Email"),
+        ("resource.first_name", ["full_name"], [{"name": "split", "separator": " ", "index": 0}], False, "First name"),
+        ("resource.last_name", ["full_name"], [{"name": "split", "separator": " ", "index": -1}], False, "Last name"),
+    ],
+)
+
+APPROVED_TIME = Template(
+    key="approved-time-to-invoice",
+    name="Approved time to invoice",
+    summary="Approved time entries and expenses from the PSA become invoices per project and month in the ERP; "
+    "hours, revenue and cost feed the utilization and margin dashboards.",
+    version=1,
+    connections={"psa": (("kantata",), "PSA (time and expenses)"), "erp": (("netsuite",), "ERP (invoices)")},
+    value_maps=[PROJECT_CODES],
+    flows=[
+        ERP_CUSTOMERS,
+        ERP_PROJECTS,
+        PSA_PROJECTS,
+        PSA_PEOPLE,
+        FlowSpec(
+            key="approved-time",
+            name="Approved time to invoices",
+            source="psa",
+            object="time_entries",
+            entity="time_entry",
+            prerequisites=("erp-customers", "erp-projects", "psa-projects", "psa-people"),
+            source_filter={"path": "approved", "in": [True, "true"]},
+            rules=[
+                (
+                    "time_entry.project",
+                    ["workspace_id"],
+                    [ref("project", "workspaces"), lookup("project-codes", keep=True)],
+                    True,
+                    "Project",
+                ),
+                ("time_entry.resource", ["user_id"], [ref("resource", "users")], True, "Person"),
+                ("time_entry.date", ["date_performed"], [DATE], True, "Date"),
+                ("time_entry.hours", ["time_in_minutes"], [MINUTES], True, "Hours"),
+                ("time_entry.billable", ["billable"], [BOOL], False, "Billable"),
+                ("time_entry.approved", ["approved"], [BOOL, default(True)], False, "Approved"),
+                ("time_entry.notes", ["notes"], [TRIM, default("")], False, "Notes"),
+                ("time_entry.bill_rate", ["rate_in_cents"], [CENTS], False, "Bill rate"),
+                ("time_entry.cost_rate", ["cost_rate_in_cents"], [CENTS], False, "Cost rate"),
+                ("time_entry.currency", ["currency"], [{"name": "currency", "default": "USD"}], False, "Currency"),
+            ],
+            steps=[
+                StepSpec(
+                    name="Invoice per project and month",
+                    entity="invoice",
+                    target="erp",
+                    object="invoice",
+                    action="invoice",
+                    rules=[
+                        ("entity", ["customer.ref"], [WRAP], True, "Customer in the ERP"),
+                        ("tranDate", ["period_end"], [], True, "Invoice date"),
+                        ("memo", ["number"], [], False, "Memo"),
+                        ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
+                        (
+                            "item",
+                            ["lines"],
+                            [
+                                {
+                                    "name": "sublist",
+                                    "key": "items",
+                                    "constants": {"item": {"id": "1"}},
+                                    "fields": {
+                                        "description": "description",
+                                        "quantity": "quantity",
+                                        "rate": "rate",
+                                        "amount": "amount",
+                                    },
+                                }
+                            ],
+                            True,
+                            "Lines",
+                        ),
+                    ],
+                )
+            ],
+        ),
+    ],
+)
+
+EMPLOYEE_TO_RESOURCE = Template(
+    key="employee-to-resource",
+    name="Employee to resource",
+    summary="HR employees reach the PSA as resources with cost rates, then the ERP as employees, every day; "
+    "missing departments, emails or pay rates become exceptions.",
+    version=1,
+    connections={
+        "hr": (("bamboohr",), "HR (employees)"),
+        "psa": (("kantata",), "PSA (resources)"),
+        "erp": (("netsuite",), "ERP (employees)"),
+    },
+    value_maps=[PRACTICES],
+    flows=[
+        FlowSpec(
+            key="employees",
+            name="Employees to resources",
+            source="hr",
+            object="employees",
+            entity="resource",
+            schedule_minutes=1440,
+            rules=[
+                ("resource.email", ["workEmail"], [TRIM, LOWER], True, "Work email"),
+                ("resource.first_name", ["firstName"], [TRIM], True, "First name"),
+                ("resource.last_name", ["lastName"], [TRIM], True, "Last name"),
+                ("resource.employee_number", ["employeeNumber"], [TRIM, default("")], False, "Employee number"),
+                ("resource.department", ["department"], [TRIM], True, "Department"),
+                ("resource.practice", ["department"], [lookup("practices")], True, "Practice"),
+                ("resource.title", ["jobTitle"], [TRIM, default("")], False, "Job title"),
+                ("resource.location", ["location"], [TRIM, default("")], False, "Location"),
+                ("resource.status", ["status"], [LOWER, default("active")], False, "Status"),
+                ("resource.hire_date", ["hireDate"], [DATE], False, "Hire date"),
+                ("resource.termination_date", ["terminationDate"], [DATE], False, "Termination date"),
+            ],
+            steps=[
+                StepSpec(
+                    name="Resource in the PSA",
+                    entity="resource",
+                    target="psa",
+                    object="users",
+                    rules=[
+                        (
+                            "full_name",
+                            ["first_name", "last_name"],
+                            [{"name": "concat", "separator": " "}],
+                            True,
+                            "Name",
+                        ),
+                        ("email_address", ["email"], [], True, "Email"),
+                        ("headline", ["title"], [], False, "Title"),
+                    ],
+                ),
+                StepSpec(
+                    name="Employee in the ERP",
+                    entity="resource",
+                    target="erp",
+                    object="employee",
+                    rules=[
+                        ("entityId", ["key"], [], True, "Employee id"),
+                        ("firstName", ["first_name"], [], True, "First name"),
+                        ("lastName", ["last_name"], [], True, "Last name"),
+                        ("email", ["email"], [], True, "Email"),
+                        ("title", ["title"], [], False, "Title"),
+                        ("hireDate", ["hire_date"], [], False, "Hire date"),
+                        ("releaseDate", ["termination_date"], [], False, "Release date"),
+                        ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
+                    ],
+                ),
+            ],
+        ),
+    ],
+)
+
+LEAD_TO_PROJECT = Template(
+    key="lead-to-project",
+    name="Lead to project",
+    summary="A deal reaching closed-won creates the ERP customer and project with billing terms, the PSA project "
+    "with the default rate card, and tells delivery leadership to staff it.",
+    version=1,
+    connections={
+        "crm": (("hubspot", "salesforce"), "CRM (deals)"),
+        "erp": (("netsuite",), "ERP (customers, projects)"),
+        "psa": (("kantata",), "PSA (projects)"),
+    },
+    value_maps=[PAYMENT_TERMS],
+    flows=[
+        FlowSpec(
+            key="won-deals",
+            name="Won deals to projects",
+            source="crm",
+            object="deals",
+            entity="opportunity",
+            trigger="webhook",
+            schedule_minutes=15,
+            source_filter={"path": "dealstage", "in": ["closedwon"]},
+            rules=[
+                ("customer.name", ["company_name"], [TRIM], True, "Customer"),
+                ("customer.payment_terms", ["billing_terms"], [lookup("payment-terms")], False, "Payment terms"),
+                ("opportunity.name", ["dealname"], [TRIM], True, "Deal"),
+                ("opportunity.amount", ["amount"], [NUMBER2], False, "Amount"),
+                ("opportunity.stage", ["dealstage"], [], False, "Stage"),
+                ("opportunity.close_date", ["closedate"], [DATE], False, "Close date"),
+                ("opportunity.is_won", [], [default(True)], False, "Won"),
+                ("opportunity.customer", [], [default("@customer")], False, "Customer"),
+                ("project.code", ["project_code"], [TRIM, UPPER], True, "Project code"),
+                ("project.name", ["dealname"], [TRIM], True, "Project name"),
+                ("project.customer", [], [default("@customer")], False, "Customer"),
+                ("project.opportunity", [], [default("@opportunity")], False, "Deal"),
+                ("project.billing_terms", ["billing_terms"], [TRIM], False, "Billing terms"),
+            ],
+            steps=[
+                StepSpec(
+                    name="Customer in the ERP",
+                    entity="customer",
+                    target="erp",
+                    object="customer",
+                    rules=[
+                        ("entityId", ["key"], [], True, "Customer id"),
+                        ("companyName", ["name"], [], True, "Company name"),
+                        ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
+                    ],
+                ),
+                StepSpec(
+                    name="Project in the ERP",
+                    entity="project",
+                    target="erp",
+                    object="job",
+                    rules=[
+                        ("entityId", ["code"], [], True, "Project code"),
+                        ("companyName", ["name"], [], True, "Project name"),
+                        ("parent", ["customer.ref"], [WRAP], True, "Customer in the ERP"),
+                        ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
+                    ],
+                ),
+                StepSpec(
+                    name="Project in the PSA",
+                    entity="project",
+                    target="psa",
+                    object="workspaces",
+                    rules=[
+                        ("title", ["code", "name"], [{"name": "concat", "separator": " "}], True, "Title"),
+                        ("currency", ["currency"], [], False, "Currency"),
+                    ],
+                ),
+                StepSpec(name="Tell delivery leadership", entity="project", target="", object="", action="notify"),
+            ],
+        ),
+    ],
+)
+
+TEMPLATES = {t.key: t for t in (LEAD_TO_PROJECT, APPROVED_TIME, EMPLOYEE_TO_RESOURCE)}

@@ -1,0 +1,70 @@
+"""Canonical records as plain dicts for outbound mappings, with their ids in the target system."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+
+from integrations.engine.entities import ENTITIES
+from integrations.models import ExternalRef
+
+
+def record_key(entity: str, pk: int) -> str:
+    """Our stable id for a canonical record, used as the external id in every target system."""
+    return f"SGP-{entity.replace('_', '-')}-{pk}"
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def target_ref(connection, entity: str, pk: int | None) -> str | None:
+    if pk is None:
+        return None
+    return (
+        ExternalRef.objects.filter(connection=connection, entity=entity, record_id=pk)
+        .values_list("external_id", flat=True)
+        .first()
+    )
+
+
+def canonical_view(entity: str, record: models.Model, connection) -> dict[str, Any]:
+    """The record's fields, its key, its id in `connection`, and the same for each related record."""
+    spec = ENTITIES[entity]
+    data: dict[str, Any] = {"key": record_key(entity, record.pk), "ref": target_ref(connection, entity, record.pk)}
+    for model_field in record._meta.concrete_fields:
+        if isinstance(model_field, models.ForeignKey):
+            continue
+        data[model_field.name] = _value(getattr(record, model_field.attname))
+    for relation, related_entity in spec.relations.items():
+        related = getattr(record, relation, None)
+        if related is None:
+            data[relation] = None
+            continue
+        related_data = {
+            f.name: _value(getattr(related, f.attname))
+            for f in related._meta.concrete_fields
+            if not isinstance(f, models.ForeignKey)
+        }
+        related_data["key"] = record_key(related_entity, related.pk)
+        related_data["ref"] = target_ref(connection, related_entity, related.pk)
+        data[relation] = related_data
+    if entity == "invoice":
+        data["lines"] = [
+            {
+                "description": line.description,
+                "quantity": _value(line.quantity),
+                "rate": _value(line.rate),
+                "amount": _value(line.amount),
+                "kind": line.kind,
+            }
+            for line in record.lines.all()
+        ]
+    return data

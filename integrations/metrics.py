@@ -1,0 +1,67 @@
+"""Prometheus metrics for runs and vendor calls. Labels stay bounded: vendor, flow template, outcome,
+status class; never a client, a flow id or a URL.
+
+With PROMETHEUS_MULTIPROC_DIR set (dev.py run sets it), web and worker processes share one view.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+from connectors.http import DEFAULT_METRICS
+
+VENDOR_CALLS = Counter("sgp_vendor_requests_total", "HTTP requests to vendors", ["vendor", "status_class"])
+VENDOR_RATE_LIMITED = Counter("sgp_vendor_rate_limited_total", "Vendor answers that said slow down", ["vendor"])
+VENDOR_LATENCY = Histogram(
+    "sgp_vendor_request_seconds",
+    "Latency of vendor requests",
+    ["vendor"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RUNS = Counter("sgp_sync_runs_total", "Finished sync runs", ["template", "status"])
+RUN_RECORDS = Counter("sgp_sync_records_total", "Records handled by sync runs", ["template", "outcome"])
+RUN_SECONDS = Histogram(
+    "sgp_sync_run_seconds", "Duration of sync runs", ["template"], buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+)
+
+
+class PrometheusRequestMetrics:
+    """A connectors.http RequestMetrics sink: keeps the in-process stats and exports to Prometheus."""
+
+    def record(self, *, vendor, connection_key, method, status, latency, retry, rate_limited) -> None:
+        DEFAULT_METRICS.record(
+            vendor=vendor,
+            connection_key=connection_key,
+            method=method,
+            status=status,
+            latency=latency,
+            retry=retry,
+            rate_limited=rate_limited,
+        )
+        status_class = f"{status // 100}xx" if status else "network_error"
+        VENDOR_CALLS.labels(vendor=vendor, status_class=status_class).inc()
+        VENDOR_LATENCY.labels(vendor=vendor).observe(latency)
+        if rate_limited:
+            VENDOR_RATE_LIMITED.labels(vendor=vendor).inc()
+
+
+REQUEST_METRICS = PrometheusRequestMetrics()
+
+
+def run_finished(run) -> None:
+    template = run.flow.template_key or "custom"
+    RUNS.labels(template=template, status=run.status).inc()
+    for outcome in ("created", "updated", "unchanged", "failed", "skipped"):
+        RUN_RECORDS.labels(template=template, outcome=outcome).inc(getattr(run, outcome))
+    if run.duration_seconds is not None:
+        RUN_SECONDS.labels(template=template).observe(run.duration_seconds)
+
+
+def exposition() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()

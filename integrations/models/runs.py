@@ -1,0 +1,143 @@
+"""Runs, the exception queue, webhook deliveries and who gets told when something breaks."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class SyncRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Finished with exceptions"
+        FAILED = "failed", "Failed"
+
+    flow = models.ForeignKey("integrations.Flow", on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(max_length=10, default="manual")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    read = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    expected = models.PositiveIntegerField(null=True, blank=True)  # for the progress bar, when known
+    vendor_calls = models.PositiveIntegerField(default=0)
+    rate_limited = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [models.Index(fields=["flow", "-queued_at"])]
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if not self.started_at:
+            return None
+        return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
+
+    @property
+    def records_per_second(self) -> float | None:
+        seconds = self.duration_seconds
+        return round(self.read / seconds, 1) if seconds else None
+
+    @property
+    def progress_percent(self) -> int | None:
+        if self.status in {self.Status.SUCCEEDED, self.Status.PARTIAL, self.Status.FAILED}:
+            return 100
+        if not self.expected:
+            return None
+        return min(99, int(100 * self.read / self.expected))
+
+
+class SyncException(models.Model):
+    """One record that could not be synced, with what a person needs to fix it. Never dropped."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RETRYING = "retrying", "Retrying"
+        RESOLVED = "resolved", "Resolved"
+        IGNORED = "ignored", "Ignored"
+
+    flow = models.ForeignKey("integrations.Flow", on_delete=models.CASCADE, related_name="exceptions")
+    step = models.ForeignKey("integrations.FlowStep", null=True, blank=True, on_delete=models.SET_NULL)
+    first_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source_system = models.CharField(max_length=40)
+    target_system = models.CharField(max_length=40, blank=True)
+    object = models.CharField(max_length=60)
+    external_id = models.CharField(max_length=200, blank=True)
+    payload = models.JSONField(default=dict)
+    error_code = models.CharField(max_length=60, db_index=True)
+    message = models.CharField(max_length=500)  # a sentence a finance clerk understands
+    detail = models.TextField(blank=True)  # the vendor's words, secrets removed
+    fix_actions = models.JSONField(default=list)  # [{"action": "map_value", "value_map": "...", "value": "..."}]
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    waiting_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="parked")
+    assignee_id = models.BigIntegerField(null=True, blank=True)
+    assignee_email = models.EmailField(blank=True)
+    ignored_reason = models.CharField(max_length=300, blank=True)
+    occurrences = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "-created_at", "-id"]),
+            models.Index(fields=["flow", "status", "-created_at"]),
+            models.Index(fields=["error_code", "status"]),
+            models.Index(fields=["source_system", "status"]),
+            models.Index(fields=["assignee_id", "status"]),
+        ]
+        constraints = [
+            # A record has at most one live exception per flow step; repeats bump `occurrences`.
+            models.UniqueConstraint(
+                fields=["flow", "object", "external_id", "error_code"],
+                condition=models.Q(status__in=["open", "retrying"]),
+                name="one_live_exception_per_record_and_error",
+            )
+        ]
+
+    def __str__(self):
+        return self.message
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in {self.Status.OPEN, self.Status.RETRYING}
+
+
+class SyncExceptionComment(models.Model):
+    exception = models.ForeignKey(SyncException, on_delete=models.CASCADE, related_name="comments")
+    author_id = models.BigIntegerField(null=True, blank=True)
+    author_email = models.EmailField(blank=True)
+    body = models.TextField(max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+
+class WebhookDelivery(models.Model):
+    """Deliveries already accepted, so a replayed webhook is refused instead of syncing twice."""
+
+    flow = models.ForeignKey("integrations.Flow", on_delete=models.CASCADE, related_name="deliveries")
+    delivery_id = models.CharField(max_length=200)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["flow", "delivery_id"], name="one_delivery_per_flow")]
+
+
+class NotificationRecipient(models.Model):
+    email = models.EmailField(unique=True)
+    on_run_failed = models.BooleanField(default=True)
+    on_connection_failed = models.BooleanField(default=True)
+    on_sla_breach = models.BooleanField(default=True)
+    on_deal_won = models.BooleanField(default=False)  # delivery leadership, for lead-to-project

@@ -1,0 +1,130 @@
+"""Connections: create, rotate credentials, test. Credentials are encrypted and never read back out."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from connectors.base import Connector
+from connectors.http import DEFAULT_BUDGET, HttpPolicy
+from connectors.registry import get_connector_class
+from integrations.crypto import credentials_decrypt, credentials_encrypt
+from integrations.metrics import REQUEST_METRICS
+from integrations.models import Connection
+from integrations.services.audit import audit_record
+
+# Requests per second a connection may send, per vendor (their published limits, with headroom).
+VENDOR_RATES = {"salesforce": 20.0, "hubspot": 9.0, "netsuite": 8.0, "kantata": 10.0, "bamboohr": 5.0, "jira": 10.0}
+
+
+@lru_cache(maxsize=1)
+def shared_budget():
+    """Redis-backed when the broker is Redis, so every worker shares each connection's budget."""
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        from integrations.ratebudget import RedisTokenBucket
+
+        return RedisTokenBucket(settings.CELERY_BROKER_URL)
+    return DEFAULT_BUDGET
+
+
+def connection_policy(connection: Connection) -> HttpPolicy:
+    return HttpPolicy(
+        allowed_hosts=frozenset(settings.CONNECTOR_ALLOWED_HOSTS),
+        rate_per_second=settings.CONNECTOR_RATE_PER_SECOND or VENDOR_RATES.get(connection.vendor),
+        burst=10,
+        budget=shared_budget(),
+        metrics=REQUEST_METRICS,
+    )
+
+
+def connector_for(connection: Connection) -> Connector:
+    cls = get_connector_class(connection.vendor)
+    return cls(
+        base_url=connection.base_url,
+        credentials=credentials_decrypt(connection.encrypted_credentials),
+        policy=connection_policy(connection),
+        connection_key=connection.key,
+    )
+
+
+def _secret_names(vendor: str) -> list[str]:
+    return [f.name for f in get_connector_class(vendor).form_fields() if f.secret]
+
+
+def _public_view(connection: Connection) -> dict:
+    return {"name": connection.name, "vendor": connection.vendor, "base_url": connection.base_url}
+
+
+@transaction.atomic
+def connection_create(*, name: str, vendor: str, base_url: str, credentials: dict, actor=None) -> Connection:
+    get_connector_class(vendor)  # KeyError for an unknown vendor, before anything is stored
+    connection = Connection.objects.create(
+        name=name, vendor=vendor, base_url=base_url, encrypted_credentials=credentials_encrypt(credentials)
+    )
+    audit_record(
+        actor=actor,
+        action="connection.created",
+        target_type="connection",
+        target_id=connection.pk,
+        summary=f"Added {vendor} connection “{name}”",
+        after=_public_view(connection),
+    )
+    return connection
+
+
+@transaction.atomic
+def connection_credentials_rotate(*, connection: Connection, credentials: dict, actor=None) -> Connection:
+    """Replace the credentials; blank secret fields keep their stored value (forms never show them)."""
+    current = credentials_decrypt(connection.encrypted_credentials)
+    merged = {**current, **{k: v for k, v in credentials.items() if v not in (None, "")}}
+    connection.encrypted_credentials = credentials_encrypt(merged)
+    connection.credentials_rotated_at = timezone.now()
+    connection.status = Connection.Status.UNTESTED
+    connection.save(update_fields=["encrypted_credentials", "credentials_rotated_at", "status"])
+    changed = sorted(k for k in credentials if credentials.get(k))
+    audit_record(
+        actor=actor,
+        action="connection.credentials_rotated",
+        target_type="connection",
+        target_id=connection.pk,
+        summary=f"Rotated credentials of “{connection.name}” ({', '.join(changed)})",
+    )
+    return connection
+
+
+def connection_test(*, connection: Connection, actor=None):
+    """A real authenticated call; stores the result on the connection and returns it."""
+    try:
+        connector = connector_for(connection)
+        result = connector.test_connection()
+    except Exception as error:  # noqa: BLE001 - the result is shown to the user, not raised
+        from connectors.base import ConnectionTestResult
+
+        result = ConnectionTestResult(ok=False, message=str(error) or type(error).__name__)
+    connection_status_set(connection=connection, ok=result.ok, error=result.message if not result.ok else "")
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="connection.tested",
+            target_type="connection",
+            target_id=connection.pk,
+            summary=f"Tested “{connection.name}”: {'ok' if result.ok else 'failing'}",
+        )
+    return result
+
+
+def connection_status_set(*, connection: Connection, ok: bool, error: str = "") -> bool:
+    """Record the connection's health; True when it has just started failing (worth an alert)."""
+    was_failing = connection.status == Connection.Status.FAILING
+    connection.status = Connection.Status.OK if ok else Connection.Status.FAILING
+    connection.last_error = "" if ok else error[:500]
+    connection.last_tested_at = timezone.now()
+    connection.save(update_fields=["status", "last_error", "last_tested_at"])
+    return not ok and not was_failing
+
+
+def connection_secret_names(connection: Connection) -> list[str]:
+    return _secret_names(connection.vendor)

@@ -1,0 +1,208 @@
+"""The exception queue's actions. Every one is audited (who, when, before, after) with the change."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from connectors.base import SourceRecord
+from integrations.engine.mapping import get_path
+from integrations.engine.orchestrator import FlowRunner
+from integrations.models import SyncException, SyncExceptionComment, SyncRun, ValueMap, ValueMapEntry
+from integrations.services.audit import audit_record
+from integrations.services.connections import connector_for
+
+LIVE = [SyncException.Status.OPEN, SyncException.Status.RETRYING]
+
+
+class ExceptionActionRefused(Exception):
+    """The action does not apply to this exception (already resolved, no payload to edit...)."""
+
+
+def _snapshot(exception: SyncException) -> dict:
+    return {"status": exception.status, "assignee": exception.assignee_email, "error_code": exception.error_code}
+
+
+def exceptions_retry(*, exceptions: Iterable[SyncException], actor=None) -> dict[str, int]:
+    """Run the stored records through their flows again; the fixed ones resolve themselves."""
+    by_flow: dict[int, list[SyncException]] = defaultdict(list)
+    for exception in exceptions:
+        if exception.is_live and (exception.payload.get("data") is not None or exception.object == "invoice"):
+            by_flow[exception.flow_id].append(exception)
+    outcome = {"retried": 0, "resolved": 0, "still_open": 0}
+    for group in by_flow.values():
+        flow = group[0].flow
+        ids = [e.pk for e in group]
+        with transaction.atomic():
+            SyncException.objects.filter(pk__in=ids).update(status=SyncException.Status.RETRYING)
+            for exception in group:
+                audit_record(
+                    actor=actor,
+                    action="exception.retried",
+                    target_type="exception",
+                    target_id=exception.pk,
+                    summary=f"Retried: {exception.message}",
+                    before=_snapshot(exception),
+                    after={**_snapshot(exception), "status": "retrying"},
+                )
+        run = SyncRun.objects.create(
+            flow=flow, trigger="retry", status=SyncRun.Status.RUNNING, started_at=timezone.now()
+        )
+        runner = FlowRunner(flow, run, connector_for=connector_for)
+        records = [
+            SourceRecord(
+                external_id=e.payload.get("external_id") or e.external_id,
+                updated_at=e.payload.get("updated_at") or "",
+                data=e.payload["data"],
+            )
+            for e in group
+            if e.object != "invoice"
+        ]
+        from integrations.models import Invoice
+
+        Invoice.objects.filter(number__in=[e.external_id for e in group if e.object == "invoice"]).update(
+            needs_sync=True
+        )
+        tally = runner.process(records)
+        runner.flush()
+        SyncRun.objects.filter(pk=run.pk).update(
+            read=tally.read,
+            created=tally.created,
+            updated=tally.updated,
+            unchanged=tally.unchanged,
+            failed=tally.failed,
+            skipped=tally.skipped,
+            finished_at=timezone.now(),
+            status=SyncRun.Status.PARTIAL if tally.failed else SyncRun.Status.SUCCEEDED,
+        )
+        # Anything that neither resolved nor failed again goes back to open, never stuck in retrying.
+        SyncException.objects.filter(pk__in=ids, status=SyncException.Status.RETRYING).update(
+            status=SyncException.Status.OPEN
+        )
+        resolved = SyncException.objects.filter(pk__in=ids, status=SyncException.Status.RESOLVED).count()
+        outcome["retried"] += len(group)
+        outcome["resolved"] += resolved
+        outcome["still_open"] += len(group) - resolved
+    return outcome
+
+
+def exception_retry(*, exception: SyncException, actor=None) -> dict[str, int]:
+    if not exception.is_live:
+        raise ExceptionActionRefused("Only open exceptions can be retried.")
+    return exceptions_retry(exceptions=[exception], actor=actor)
+
+
+def exception_edit_and_retry(*, exception: SyncException, field: str, value: str, actor=None) -> dict[str, int]:
+    """Correct one field of the stored source record, then retry it."""
+    data = exception.payload.get("data")
+    if not exception.is_live or data is None:
+        raise ExceptionActionRefused("This exception has no record to edit.")
+    before = get_path(data, field)
+    with transaction.atomic():
+        target = data
+        parts = field.split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+        exception.save(update_fields=["payload"])
+        audit_record(
+            actor=actor,
+            action="exception.edited",
+            target_type="exception",
+            target_id=exception.pk,
+            summary=f"Set {field} to “{value}”",
+            before={field: None if before is None else str(before)},
+            after={field: value},
+        )
+    return exceptions_retry(exceptions=[exception], actor=actor)
+
+
+def value_map_entry_add_and_retry(
+    *, value_map_key: str, source_value: str, target_value: str, actor=None
+) -> dict[str, int]:
+    """Add the mapping a clerk chose, then retry every live exception it can fix."""
+    value_map = ValueMap.objects.get(key=value_map_key)
+    with transaction.atomic():
+        entry, created = ValueMapEntry.objects.update_or_create(
+            value_map=value_map, source_value=source_value, defaults={"target_value": target_value}
+        )
+        audit_record(
+            actor=actor,
+            action="value_map.entry_set",
+            target_type="value_map",
+            target_id=value_map.pk,
+            summary=f"{value_map.name}: “{source_value}” → “{target_value}”",
+            before=None if created else {"source_value": source_value},
+            after={"source_value": source_value, "target_value": target_value},
+        )
+    fixable = [
+        e
+        for e in SyncException.objects.filter(status__in=LIVE).select_related("flow")
+        if any(
+            f.get("action") == "map_value" and f.get("value_map") == value_map_key and f.get("value") == source_value
+            for f in e.fix_actions
+        )
+    ]
+    return exceptions_retry(exceptions=fixable, actor=actor)
+
+
+@transaction.atomic
+def exception_ignore(*, exception: SyncException, reason: str, actor=None) -> SyncException:
+    if not reason.strip():
+        raise ExceptionActionRefused("Say why this exception is ignored.")
+    before = _snapshot(exception)
+    exception.status = SyncException.Status.IGNORED
+    exception.ignored_reason = reason.strip()[:300]
+    exception.resolved_at = timezone.now()
+    exception.save(update_fields=["status", "ignored_reason", "resolved_at"])
+    audit_record(
+        actor=actor,
+        action="exception.ignored",
+        target_type="exception",
+        target_id=exception.pk,
+        summary=f"Ignored: {reason.strip()[:200]}",
+        before=before,
+        after=_snapshot(exception),
+    )
+    return exception
+
+
+@transaction.atomic
+def exception_assign(*, exception: SyncException, assignee, actor=None) -> SyncException:
+    before = _snapshot(exception)
+    exception.assignee_id = getattr(assignee, "pk", None)
+    exception.assignee_email = getattr(assignee, "email", "") or ""
+    exception.save(update_fields=["assignee_id", "assignee_email"])
+    audit_record(
+        actor=actor,
+        action="exception.assigned",
+        target_type="exception",
+        target_id=exception.pk,
+        summary=f"Assigned to {exception.assignee_email or 'nobody'}",
+        before=before,
+        after=_snapshot(exception),
+    )
+    return exception
+
+
+@transaction.atomic
+def exception_comment(*, exception: SyncException, body: str, actor=None) -> SyncExceptionComment:
+    if not body.strip():
+        raise ExceptionActionRefused("A comment cannot be empty.")
+    comment = SyncExceptionComment.objects.create(
+        exception=exception,
+        author_id=getattr(actor, "pk", None),
+        author_email=getattr(actor, "email", "") or "",
+        body=body.strip(),
+    )
+    audit_record(
+        actor=actor,
+        action="exception.commented",
+        target_type="exception",
+        target_id=exception.pk,
+        summary=body.strip()[:200],
+    )
+    return comment

@@ -1,0 +1,187 @@
+"""Starting and executing sync runs, in slices so one client's big sync never starves another's."""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+
+from django.conf import settings
+from django.db import connection as db
+from django.db import transaction
+from django.utils import timezone
+
+from connectors.base import ConnectorError
+from integrations.engine.orchestrator import ConnectionBroken, FlowRunner
+from integrations.models import Flow, SyncRun
+from integrations.services.audit import audit_record
+from integrations.services.connections import connection_status_set, connector_for
+
+logger = logging.getLogger("integrations.runs")
+
+LIVE = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
+
+
+class SyncNotAllowed(Exception):
+    """The workspace is suspended or the flow is paused; the message says so."""
+
+
+def _client():
+    return getattr(db, "tenant", None)
+
+
+def run_start(*, flow: Flow, trigger: str = "manual", actor=None) -> SyncRun:
+    """Queue a run of `flow`; an already queued or running run is returned instead of a second one."""
+    client = _client()
+    if client is not None and getattr(client, "is_suspended", False):
+        raise SyncNotAllowed("This workspace is suspended: syncs are stopped until your partner resumes it.")
+    if not flow.enabled and trigger != "manual":
+        raise SyncNotAllowed(f"“{flow.name}” is paused.")
+    with transaction.atomic():
+        Flow.objects.select_for_update().get(pk=flow.pk)
+        existing = flow.runs.filter(status__in=LIVE).first()
+        if existing:
+            return existing
+        run = SyncRun.objects.create(flow=flow, trigger=trigger)
+        if actor is not None:
+            audit_record(
+                actor=actor,
+                action="flow.run_started",
+                target_type="flow",
+                target_id=flow.pk,
+                summary=f"Started “{flow.name}” by hand",
+            )
+        transaction.on_commit(lambda: run_enqueue(run_id=run.pk))
+    return run
+
+
+def run_enqueue(*, run_id: int, countdown: float = 0) -> None:
+    from integrations.tasks import run_sync
+
+    run_sync.apply_async(args=[run_id], countdown=countdown)
+
+
+def _lock_key(run_id: int) -> int:
+    return zlib.crc32(f"{db.schema_name}:run:{run_id}".encode())
+
+
+def run_slice(*, run_id: int, slice_seconds: float | None = None, notify=None) -> str:
+    """Execute one slice of a run. Returns "done", "continue" (queue the next slice) or "busy"."""
+    slice_seconds = slice_seconds if slice_seconds is not None else settings.SYNC_SLICE_SECONDS
+    with db.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(run_id)])
+        if not cursor.fetchone()[0]:
+            return "busy"  # another worker holds this run (a redelivered message): let it finish
+    try:
+        return _run_slice_locked(run_id, slice_seconds, notify)
+    finally:
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(run_id)])
+
+
+def _run_slice_locked(run_id: int, slice_seconds: float, notify) -> str:
+    run = SyncRun.objects.select_related("flow", "flow__source_connection", "flow__inbound_mapping").get(pk=run_id)
+    if run.status not in LIVE:
+        return "done"
+    running_elsewhere = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exclude(pk=run.pk).count()
+    if run.status == SyncRun.Status.QUEUED and running_elsewhere >= settings.SYNC_MAX_RUNS_PER_CLIENT:
+        return "busy"
+    flow = run.flow
+    if run.status == SyncRun.Status.QUEUED:
+        run.status = SyncRun.Status.RUNNING
+        run.started_at = timezone.now()
+        run.save(update_fields=["status", "started_at"])
+        try:
+            _run_prerequisites(flow, notify)
+        except ConnectionBroken as broken:
+            connection_status_set(connection=broken.connection, ok=False, error=str(broken.error))
+            _finish(run, SyncRun.Status.FAILED, f"{broken.connection.name}: {broken.error}", (0, 0))
+            return "done"
+        except ConnectorError as error:
+            _finish(run, SyncRun.Status.FAILED, str(error), (0, 0))
+            return "done"
+    calls_before = _vendor_calls(flow)
+    try:
+        runner = FlowRunner(flow, run, connector_for=connector_for, notify=notify)
+
+        def on_page(page):
+            if page.total is not None and run.expected != page.total:
+                run.expected = page.total
+                SyncRun.objects.filter(pk=run.pk).update(expected=page.total)
+
+        _, finished = runner.execute(deadline=time.monotonic() + slice_seconds, on_page=on_page)
+    except ConnectionBroken as broken:
+        started_failing = connection_status_set(connection=broken.connection, ok=False, error=str(broken.error))
+        _finish(run, SyncRun.Status.FAILED, f"{broken.connection.name}: {broken.error}", calls_before)
+        if notify and started_failing:
+            notify(kind="connection_failed", connection=broken.connection, run=run)
+        return "done"
+    except ConnectorError as error:
+        _finish(run, SyncRun.Status.FAILED, str(error), calls_before)
+        if notify:
+            notify(kind="run_failed", run=run)
+        return "done"
+    if not finished:
+        _record_calls(run, calls_before)
+        return "continue"
+    run.refresh_from_db()
+    connection_status_set(connection=flow.source_connection, ok=True)
+    _finish(run, SyncRun.Status.PARTIAL if run.failed else SyncRun.Status.SUCCEEDED, "", calls_before)
+    return "done"
+
+
+def _run_prerequisites(flow: Flow, notify) -> None:
+    """Reference flows (projects, people) are brought up to date before the flow that needs them."""
+    for prerequisite in flow.prerequisites.all():
+        run = SyncRun.objects.create(
+            flow=prerequisite, trigger="reference", status=SyncRun.Status.RUNNING, started_at=timezone.now()
+        )
+        FlowRunner(prerequisite, run, connector_for=connector_for, notify=notify).execute()
+        run.refresh_from_db()
+        _finish(run, SyncRun.Status.PARTIAL if run.failed else SyncRun.Status.SUCCEEDED, "", (0, 0))
+
+
+def _vendor_calls(flow: Flow) -> tuple[int, int]:
+    from connectors.http import DEFAULT_METRICS
+
+    keys = {flow.source_connection} | {s.target_connection for s in flow.steps.all() if s.target_connection}
+    calls = limited = 0
+    for conn in keys:
+        stats = DEFAULT_METRICS.stats(conn.vendor, conn.key)
+        calls += stats.count
+        limited += stats.rate_limited
+    return calls, limited
+
+
+def _record_calls(run: SyncRun, before: tuple[int, int]) -> None:
+    after = _vendor_calls(run.flow)
+    SyncRun.objects.filter(pk=run.pk).update(
+        vendor_calls=run.vendor_calls + max(0, after[0] - before[0]),
+        rate_limited=run.rate_limited + max(0, after[1] - before[1]),
+    )
+    run.refresh_from_db(fields=["vendor_calls", "rate_limited"])
+
+
+def _finish(run: SyncRun, status: str, error: str, calls_before) -> None:
+    _record_calls(run, calls_before)
+    SyncRun.objects.filter(pk=run.pk).update(status=status, error=error[:500], finished_at=timezone.now())
+    run.refresh_from_db()
+    from integrations.metrics import run_finished
+
+    run_finished(run)
+
+
+def runs_recover_stale(*, older_than_seconds: int = 120) -> int:
+    """Requeue runs left "running" by a worker that died (its advisory lock is gone with it)."""
+    recovered = 0
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    for run in SyncRun.objects.filter(status__in=LIVE, queued_at__lt=cutoff):
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(run.pk)])
+            free = cursor.fetchone()[0]
+            if free:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(run.pk)])
+        if free:
+            run_enqueue(run_id=run.pk)
+            recovered += 1
+    return recovered

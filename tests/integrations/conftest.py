@@ -1,0 +1,51 @@
+"""Vendor sandboxes over real HTTP on loopback, and connections to them in a client workspace."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from django.db import connection
+
+from connectors.sandbox.firm import Firm
+from connectors.sandbox.server import serve_in_thread
+
+# A smaller firm than the demo's, so packaged flows run in seconds: every system still agrees.
+TEST_FIRM = dict(time_entries=500, expenses=60)
+
+
+@pytest.fixture(scope="session")
+def sandboxes():
+    """One running sandbox per vendor for the whole session; tests reset the ones they change."""
+    running = {}
+    for vendor in ("kantata", "netsuite", "bamboohr", "hubspot"):
+        module = importlib.import_module(f"connectors.{vendor}.sandbox")
+        running[vendor] = serve_in_thread(module.create_app(Firm(**TEST_FIRM)))
+    yield running
+    for sandbox in running.values():
+        sandbox.stop()
+
+
+@pytest.fixture
+def allow_sandboxes(settings, sandboxes):
+    settings.CONNECTOR_ALLOWED_HOSTS = [f"127.0.0.1:{s.port}" for s in sandboxes.values()]
+    settings.CONNECTOR_RATE_PER_SECOND = 500.0  # the sandboxes are local; vendor pacing has its own tests
+    return sandboxes
+
+
+@pytest.fixture
+def in_workspace(world):
+    """Run the test inside a fresh-enough client schema (Wingtip: no other test syncs into it)."""
+    client = world.clients["wingtip"]
+    connection.set_tenant(client)
+    yield client
+    connection.set_schema_to_public()
+
+
+def make_connection(vendor: str, sandbox, name: str | None = None):
+    from integrations.services.connections import connection_create
+
+    module = importlib.import_module(f"connectors.{vendor}.sandbox")
+    return connection_create(
+        name=name or vendor.title(), vendor=vendor, base_url=sandbox.url, credentials=dict(module.DEMO_CREDENTIALS)
+    )

@@ -1,0 +1,108 @@
+"""Approved time to invoice, end to end over real HTTP: Kantata sandbox -> engine -> NetSuite sandbox."""
+
+from decimal import Decimal
+
+import pytest
+
+from integrations.models import AuditEvent, ExternalRef, Invoice, SyncException, SyncRun, TimeEntry
+from integrations.services.exceptions import exception_edit_and_retry, value_map_entry_add_and_retry
+from integrations.services.flows import template_install
+from integrations.services.runs import run_slice, run_start
+from tests.integrations.conftest import make_connection
+
+pytestmark = pytest.mark.django_db
+
+
+def run_to_end(flow):
+    run = run_start(flow=flow, trigger="manual")
+    while run_slice(run_id=run.pk, slice_seconds=60) == "continue":
+        pass
+    run.refresh_from_db()
+    return run
+
+
+@pytest.fixture
+def approved_time(allow_sandboxes, in_workspace):
+    kantata = make_connection("kantata", allow_sandboxes["kantata"])
+    netsuite = make_connection("netsuite", allow_sandboxes["netsuite"])
+    flows = template_install(key="approved-time-to-invoice", connections={"psa": kantata, "erp": netsuite})
+    return next(f for f in flows if f.template_key.endswith("/approved-time")), allow_sandboxes["netsuite"]
+
+
+def netsuite_invoices(sandbox) -> dict:
+    return {r.get("externalId"): r for r in sandbox.app.records["invoice"].values() if r.get("externalId")}
+
+
+def test_approved_time_becomes_one_invoice_per_project_and_month(approved_time):
+    flow, netsuite = approved_time
+    run = run_to_end(flow)
+    assert run.status == SyncRun.Status.PARTIAL  # projects the ERP does not have yet are exceptions
+    assert run.read > 0 and run.created > 0
+
+    invoices = Invoice.objects.exclude(lines=None)
+    assert invoices.exists()
+    in_erp = netsuite_invoices(netsuite)
+    for invoice in invoices:
+        ref = ExternalRef.objects.get(entity="invoice", record_id=invoice.pk)
+        erp_invoice = netsuite.app.records["invoice"][int(ref.external_id)]
+        lines = erp_invoice["item"]["items"] if isinstance(erp_invoice["item"], dict) else erp_invoice["item"]
+        lines_total = sum(Decimal(str(line["amount"])) for line in lines)
+        assert lines_total == invoice.total
+    hours = sum(TimeEntry.objects.filter(approved=True, billable=True).values_list("hours", flat=True))
+    assert hours > 0
+
+    # Running it again changes nothing in the ERP.
+    again = run_to_end(flow)
+    assert again.created == 0
+    assert netsuite_invoices(netsuite).keys() == in_erp.keys()
+
+
+def test_every_unbillable_entry_is_an_exception_a_clerk_can_read(approved_time):
+    flow, _ = approved_time
+    run = run_to_end(flow)
+    exceptions = SyncException.objects.filter(flow=flow, status="open")
+    assert exceptions.count() == run.failed
+    sample = exceptions.filter(error_code="PROJECT_NOT_IN_TARGET").first()
+    assert sample is not None
+    assert "cannot be billed: project code not found in NetSuite" in sample.message
+    assert sample.message.startswith("Time entry of ")
+    assert {
+        "action": "map_value",
+        "value_map": "project-codes",
+        "value": sample.payload and sample.fix_actions[0]["value"],
+    } in sample.fix_actions
+
+
+def test_mapping_a_project_code_resolves_the_exception_and_its_siblings(approved_time, world):
+    flow, netsuite = approved_time
+    run_to_end(flow)
+    first = SyncException.objects.filter(flow=flow, status="open", error_code="PROJECT_NOT_IN_TARGET").first()
+    code = first.fix_actions[0]["value"]
+    siblings = [
+        e.pk
+        for e in SyncException.objects.filter(flow=flow, status="open")
+        if any(f.get("value") == code for f in e.fix_actions)
+    ]
+    assert len(siblings) >= 1
+    finance = world.user("admin@northwind.localhost")
+    outcome = value_map_entry_add_and_retry(
+        value_map_key="project-codes", source_value=code, target_value="PRJ-101", actor=finance
+    )
+    assert outcome["resolved"] == len(siblings)
+    assert not SyncException.objects.filter(pk__in=siblings).exclude(status="resolved").exists()
+    assert AuditEvent.objects.filter(action="value_map.entry_set", actor_email="admin@northwind.localhost").exists()
+    assert AuditEvent.objects.filter(action="exception.retried").count() >= len(siblings)
+
+
+def test_editing_a_missing_cost_rate_and_retrying_resolves_it(approved_time, world):
+    flow, _ = approved_time
+    run_to_end(flow)
+    missing = SyncException.objects.filter(flow=flow, status="open", error_code="MISSING_COST_RATE").first()
+    if missing is None:
+        pytest.skip("this firm has no billable person without a cost rate in the sampled weeks")
+    outcome = exception_edit_and_retry(
+        exception=missing, field="cost_rate_in_cents", value="9500", actor=world.user("admin@northwind.localhost")
+    )
+    missing.refresh_from_db()
+    assert missing.status == "resolved", (outcome, missing.message)
+    assert AuditEvent.objects.filter(action="exception.edited", target_id=str(missing.pk)).exists()
