@@ -239,6 +239,8 @@ CELERY_BEAT_SCHEDULE = {
 SYNC_SLICE_SECONDS = float(os.environ.get("SYNC_SLICE_SECONDS", "20"))
 # At most this many runs execute at once per client workspace; more wait their turn.
 SYNC_MAX_RUNS_PER_CLIENT = int(os.environ.get("SYNC_MAX_RUNS_PER_CLIENT", "2"))
+# /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>" when this is set.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # A worker that has not written a heartbeat for this long is reported down by /healthz.
 WORKER_HEARTBEAT_STALE_SECONDS = int(os.environ.get("WORKER_HEARTBEAT_STALE_SECONDS", "60"))
 

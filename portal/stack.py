@@ -88,6 +88,13 @@ def main() -> int:
 
     env = {**os.environ, "PORTAL_ENV": os.environ.get("PORTAL_ENV", "dev"), "PUBLIC_PORT": str(options.port)}
     env.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    # Web, worker and beat share one Prometheus view of the metrics through this folder.
+    metrics_dir = ROOT / "data" / "prometheus"
+    if metrics_dir.exists():
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
     if not env.get("DATABASE_URL"):
         from portal.embedded import embedded_postgres_url
 

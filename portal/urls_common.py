@@ -8,5 +8,6 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("accounts/", include("allauth.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
     path("", include("branding.urls")),
 ]

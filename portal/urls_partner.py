@@ -2,12 +2,41 @@
 
 from django.urls import include, path
 
+from branding import views as brand_views
 from portal.urls_common import urlpatterns as common
 from tenants import views as tenant_views
 
+partner_console = [
+    path("", tenant_views.partner_home, name="partner_home"),
+    path("clients/new", tenant_views.client_new, name="partner_client_new"),
+    path("clients/<slug:slug>/", tenant_views.client_detail, name="partner_client"),
+    path("clients/<slug:slug>/suspend", tenant_views.client_suspend, name="partner_client_suspend"),
+    path("clients/<slug:slug>/resume", tenant_views.client_resume, name="partner_client_resume"),
+    path("clients/<slug:slug>/plan", tenant_views.client_plan_change, name="partner_client_plan"),
+    path("plans/", tenant_views.plan_list, name="partner_plans"),
+    path("plans/new", tenant_views.plan_new, name="partner_plan_new"),
+    path("plans/<int:pk>/", tenant_views.plan_edit, name="partner_plan_edit"),
+    path("plans/<int:pk>/delete", tenant_views.plan_delete, name="partner_plan_delete"),
+    path("revenue/", tenant_views.revenue, name="partner_revenue"),
+    path("revenue/statements.csv", tenant_views.revenue_csv, name="partner_revenue_csv"),
+    path("revenue/<slug:slug>/", tenant_views.statement, name="partner_statement"),
+    path("team/", tenant_views.team, name="partner_team"),
+    path("team/invite", tenant_views.team_invite, name="partner_team_invite"),
+    path("team/<int:pk>/clients", tenant_views.team_assign, name="partner_team_assign"),
+    path("team/<int:pk>/remove", tenant_views.team_remove, name="partner_team_remove"),
+    path("brand/", brand_views.brand_editor, name="brand_editor"),
+    path("brand/preview", brand_views.brand_preview, name="brand_preview"),
+    path("brand/preview.css", brand_views.brand_preview_css, name="brand_preview_css"),
+    path("domains/", tenant_views.domains, name="partner_domains"),
+    path("domains/add", tenant_views.domain_add, name="partner_domain_add"),
+    path("domains/<int:pk>/verify", tenant_views.domain_verify, name="partner_domain_verify"),
+    path("domains/<int:pk>/primary", tenant_views.domain_primary, name="partner_domain_primary"),
+    path("domains/<int:pk>/remove", tenant_views.domain_remove, name="partner_domain_remove"),
+]
+
 urlpatterns = [
     *common,
-    path("partner/", tenant_views.partner_home, name="partner_home"),
+    path("partner/", include(partner_console)),
     path("c/<slug:client_slug>/", include("portal.urls_workspace")),
 ]
 

@@ -45,3 +45,17 @@ def error_404(request, exception=None):
 
 def error_500(request):
     return render(request, "500.html", status=500)
+
+
+@never_cache
+def metrics(request):
+    """Prometheus exposition of run and vendor-call metrics; a bearer token guards it when METRICS_TOKEN is set."""
+    from django.conf import settings
+    from django.http import HttpResponse, HttpResponseForbidden
+
+    from integrations.metrics import exposition
+
+    token = settings.METRICS_TOKEN
+    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
+        return HttpResponseForbidden("metrics need the bearer token\n", content_type="text/plain")
+    return HttpResponse(exposition(), content_type="text/plain; version=0.0.4; charset=utf-8")

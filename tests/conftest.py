@@ -13,6 +13,24 @@ from tests.support import World, build_world
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker):
+    """Always build the test database, even when only tests that commit for real (worker tests,
+    which carry no django_db mark so nothing wraps them in a transaction) are selected."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        config = setup_databases(verbosity=request.config.option.verbose, interactive=False, aliases={"default"})
+    yield
+    with django_db_blocker.unblock():
+        try:
+            teardown_databases(config, verbosity=request.config.option.verbose)
+        except Exception as error:  # noqa: BLE001 - a leftover session must not fail a green run
+            import warnings
+
+            warnings.warn(f"Could not drop the test database: {error}", stacklevel=1)
+
+
+@pytest.fixture(scope="session")
 def world(django_db_setup, django_db_blocker) -> World:
     with django_db_blocker.unblock():
         built = build_world()

@@ -82,9 +82,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_worker(log_path: Path) -> subprocess.Popen:
+def start_worker(log_path: Path, **env) -> subprocess.Popen:
     """A real Celery worker process on the configured broker, against the test database."""
-    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         [
             sys.executable,
@@ -104,7 +104,7 @@ def start_worker(log_path: Path) -> subprocess.Popen:
             "--without-gossip",
         ],
         cwd=ROOT,
-        env=child_env(),
+        env=child_env(**env),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -495,6 +495,7 @@ def invoice_rebuild(*, project_id: int, period_start: date) -> Invoice:
                 "customer": project.customer,
                 "period_end": end,
                 "currency": project.currency,
+                "needs_sync": True,
             },
         )
         invoice.lines.all().delete()

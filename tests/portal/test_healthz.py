@@ -27,3 +27,18 @@ def test_every_page_carries_a_csp_without_inline_script(world):
         policy = browser_for(host=host).get(path)["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy
         assert "frame-ancestors 'none'" in policy
+
+
+def test_metrics_are_exported_with_bounded_labels(world, settings):
+    from integrations.metrics import REQUEST_METRICS
+
+    REQUEST_METRICS.record(
+        vendor="kantata", connection_key="c_any:1", method="GET", status=429, latency=0.2, retry=True, rate_limited=True
+    )
+    body = browser_for(host="localhost").get("/metrics").content.decode()
+    assert 'sgp_vendor_requests_total{status_class="4xx",vendor="kantata"}' in body
+    assert "sgp_vendor_rate_limited_total" in body
+    assert "c_any" not in body  # no client or connection labels: the label set stays bounded
+    settings.METRICS_TOKEN = "s3cret"
+    assert browser_for(host="localhost").get("/metrics").status_code == 403
+    assert browser_for(host="localhost").get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
