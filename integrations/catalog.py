@@ -288,6 +288,18 @@ EMPLOYEE_TO_RESOURCE = Template(
     ],
 )
 
+CRM_COMPANIES = FlowSpec(
+    key="crm-companies",
+    name="CRM companies (reference)",
+    source="crm",
+    object="companies",
+    entity="customer",
+    rules=[
+        ("customer.name", ["name"], [TRIM], True, "Company name"),
+        ("customer.domain", ["domain"], [TRIM, LOWER, default("")], False, "Domain"),
+    ],
+)
+
 LEAD_TO_PROJECT = Template(
     key="lead-to-project",
     name="Lead to project",
@@ -295,12 +307,13 @@ LEAD_TO_PROJECT = Template(
     "with the default rate card, and tells delivery leadership to staff it.",
     version=1,
     connections={
-        "crm": (("hubspot", "salesforce"), "CRM (deals)"),
+        "crm": (("hubspot",), "CRM (deals)"),
         "erp": (("netsuite",), "ERP (customers, projects)"),
         "psa": (("kantata",), "PSA (projects)"),
     },
     value_maps=[PAYMENT_TERMS],
     flows=[
+        CRM_COMPANIES,
         FlowSpec(
             key="won-deals",
             name="Won deals to projects",
@@ -310,20 +323,34 @@ LEAD_TO_PROJECT = Template(
             trigger="webhook",
             schedule_minutes=15,
             source_filter={"path": "dealstage", "in": ["closedwon"]},
+            prerequisites=("crm-companies",),
             rules=[
-                ("customer.name", ["company_name"], [TRIM], True, "Customer"),
-                ("customer.payment_terms", ["billing_terms"], [lookup("payment-terms")], False, "Payment terms"),
                 ("opportunity.name", ["dealname"], [TRIM], True, "Deal"),
                 ("opportunity.amount", ["amount"], [NUMBER2], False, "Amount"),
+                (
+                    "opportunity.currency",
+                    ["deal_currency_code"],
+                    [{"name": "currency", "default": "USD"}],
+                    False,
+                    "Currency",
+                ),
                 ("opportunity.stage", ["dealstage"], [], False, "Stage"),
                 ("opportunity.close_date", ["closedate"], [DATE], False, "Close date"),
                 ("opportunity.is_won", [], [default(True)], False, "Won"),
-                ("opportunity.customer", [], [default("@customer")], False, "Customer"),
-                ("project.code", ["project_code"], [TRIM, UPPER], True, "Project code"),
+                ("opportunity.customer", ["company_ids.0"], [ref("customer", "companies")], True, "Company"),
+                ("project.code", ["id"], [{"name": "prefix", "value": "PRJ-D"}], True, "Project code"),
                 ("project.name", ["dealname"], [TRIM], True, "Project name"),
-                ("project.customer", [], [default("@customer")], False, "Customer"),
+                ("project.customer", ["company_ids.0"], [ref("customer", "companies")], True, "Company"),
                 ("project.opportunity", [], [default("@opportunity")], False, "Deal"),
-                ("project.billing_terms", ["billing_terms"], [TRIM], False, "Billing terms"),
+                ("project.billing_terms", ["sgp_billing_terms"], [lookup("payment-terms")], False, "Payment terms"),
+                ("project.budget", ["amount"], [NUMBER2], False, "Budget"),
+                (
+                    "project.currency",
+                    ["deal_currency_code"],
+                    [{"name": "currency", "default": "USD"}],
+                    False,
+                    "Currency",
+                ),
             ],
             steps=[
                 StepSpec(

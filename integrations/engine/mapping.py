@@ -254,6 +254,11 @@ def t_sublist(value, params, ctx):
     return {params["key"]: lines} if params.get("key") else lines
 
 
+def t_prefix(value, params, ctx):
+    """{"value": "PRJ-D"}: 1234 -> "PRJ-D1234"."""
+    return None if _blank(value) else f"{params.get('value', '')}{value}"
+
+
 def t_wrap(value, params, ctx):
     """{"key": "id"}: 42 -> {"id": 42}, for vendors' reference fields."""
     return None if _blank(value) else {params.get("key", "id"): value}
@@ -286,6 +291,7 @@ TRANSFORMS: dict[str, Transform] = {
     "ref": t_ref,
     "sublist": t_sublist,
     "wrap": t_wrap,
+    "prefix": t_prefix,
 }
 TRANSFORM_LABELS = {
     "trim": "Trim spaces",
@@ -307,6 +313,7 @@ TRANSFORM_LABELS = {
     "ref": "Reference to another record",
     "sublist": "Lines",
     "wrap": "Vendor reference",
+    "prefix": "Prefix",
 }
 
 

@@ -136,6 +136,9 @@ class CanonicalStore:
                     )
                     missing_relation = True
                 values[relation] = target
+                if target is not None:
+                    # Later steps may write the related record too (the deal's customer to the ERP).
+                    result.records.setdefault(related_entity, target)
             if missing_relation:
                 continue
             primary_ref = (object_name, external_id) if entity == primary else None

@@ -68,6 +68,8 @@ def _lock_key(run_id: int) -> int:
 def run_slice(*, run_id: int, slice_seconds: float | None = None, notify=None) -> str:
     """Execute one slice of a run. Returns "done", "continue" (queue the next slice) or "busy"."""
     slice_seconds = slice_seconds if slice_seconds is not None else settings.SYNC_SLICE_SECONDS
+    if notify is None:
+        from integrations.notifications import engine_notify as notify
     with db.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(run_id)])
         if not cursor.fetchone()[0]:

@@ -1,0 +1,74 @@
+"""Inbound webhooks: a per-client URL per flow, the vendor's signature verified, replays refused.
+
+    POST https://<partner host>/hooks/<client slug>/<flow webhook token>
+
+A verified delivery starts the flow's run (the run reads changes since its cursor, so a webhook
+is a nudge, not a payload we trust blindly); polling on the flow's schedule is the safety net.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.db import IntegrityError, connection, transaction
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from connectors.base import WebhookRejected
+from connectors.registry import get_connector_class
+from integrations.crypto import credentials_decrypt
+from integrations.models import Flow, WebhookDelivery
+from integrations.services.runs import SyncNotAllowed, run_start
+from tenants.models import Client
+
+
+def delivery_id(body: bytes, headers) -> str:
+    """The vendor's event ids when it sends them, else the body's digest: either identifies a replay."""
+    try:
+        events = json.loads(body)
+        ids = (
+            [str(e["eventId"]) for e in events if isinstance(e, dict) and "eventId" in e]
+            if isinstance(events, list)
+            else []
+        )
+    except (ValueError, TypeError, KeyError):
+        ids = []
+    return "events:" + ",".join(sorted(ids)) if ids else "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+@csrf_exempt
+@require_POST
+def flow_webhook(request, client_slug: str, token: str):
+    if request.partner is None:
+        raise Http404
+    client = Client.objects.filter(partner=request.partner, slug=client_slug).first()
+    if client is None:
+        raise Http404
+    connection.set_tenant(client)
+    flow = Flow.objects.select_related("source_connection").filter(webhook_token=token).first()
+    if flow is None:
+        raise Http404
+    source = flow.source_connection
+    secret = credentials_decrypt(source.encrypted_credentials).get("webhook_secret", "")
+    try:
+        get_connector_class(source.vendor).verify_webhook(
+            secret=secret,
+            method=request.method,
+            url=request.build_absolute_uri(),
+            headers=request.headers,
+            body=request.body,
+        )
+    except WebhookRejected as rejected:
+        return JsonResponse({"accepted": False, "reason": str(rejected)}, status=401)
+    try:
+        with transaction.atomic():
+            WebhookDelivery.objects.create(flow=flow, delivery_id=delivery_id(request.body, request.headers)[:200])
+    except IntegrityError:
+        return JsonResponse({"accepted": False, "reason": "This delivery was already received."}, status=409)
+    try:
+        run = run_start(flow=flow, trigger="webhook")
+    except SyncNotAllowed as refused:
+        return JsonResponse({"accepted": False, "reason": str(refused)}, status=423)
+    return JsonResponse({"accepted": True, "run": run.pk}, status=202)
