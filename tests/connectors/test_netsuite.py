@@ -131,7 +131,7 @@ def test_reading_since_a_cursor_returns_only_newer_records(sandbox):
 
 def test_a_query_past_suiteql_result_cap_restarts_from_the_watermark(sandbox, monkeypatch):
     monkeypatch.setattr(netsuite_client, "SUITEQL_MAX_RESULTS", 25)
-    sandbox.app.suiteql_max_results = 25
+    monkeypatch.setattr(sandbox.app, "suiteql_max_results", 25)  # restored for the tests after this one
     pages = list(make_connector(sandbox).read("customer", page_size=10))
     ids = {r.external_id for p in pages for r in p.records}
     assert len(ids) == SEEDED_CUSTOMERS
