@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from branding.models import Brand, platform_brand
 
@@ -50,3 +51,74 @@ def brand_palette(brand: Brand) -> dict[str, str]:
         "primary_ink": readable_ink(primary),
         "accent_ink": readable_ink(accent),
     }
+
+
+WCAG_AA_TEXT = 4.5
+WCAG_AA_LARGE_TEXT = 3.0
+WHITE = "#ffffff"
+
+
+@dataclass(frozen=True)
+class ContrastCheck:
+    """One pairing of text and background the product really draws, judged against WCAG 2.1 AA."""
+
+    label: str
+    field: str  # the form field whose colour this pairing judges
+    foreground: str
+    background: str
+    ratio: float
+    minimum: float  # below this the brand cannot be saved
+    target: float = WCAG_AA_TEXT
+
+    @property
+    def passes(self) -> bool:
+        return self.ratio >= self.target
+
+    @property
+    def blocking(self) -> bool:
+        return self.ratio < self.minimum
+
+    @property
+    def ratio_label(self) -> str:
+        return f"{self.ratio:.1f}:1"
+
+
+def darker_shade(colour: str, against: str = WHITE, ratio: float = WCAG_AA_TEXT) -> str:
+    """The same hue, darkened just enough to reach `ratio` against `against` (a suggestion to offer)."""
+    channels = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    for step in range(100, -1, -2):
+        candidate = "#" + "".join(f"{round(c * step / 100):02X}" for c in channels)
+        if contrast_ratio(candidate, against) >= ratio:
+            return candidate
+    return "#000000"
+
+
+def contrast_checks(primary: str, accent: str) -> list[ContrastCheck]:
+    """The pairings the page shell and the emails use, for the brand editor's contrast check."""
+    primary_ink, accent_ink = readable_ink(primary), readable_ink(accent)
+    return [
+        ContrastCheck(
+            label="Links and highlights in the primary colour on white",
+            field="primary_color",
+            foreground=primary,
+            background=WHITE,
+            ratio=contrast_ratio(primary, WHITE),
+            minimum=WCAG_AA_TEXT,
+        ),
+        ContrastCheck(
+            label="Button and header text on the primary colour",
+            field="primary_color",
+            foreground=primary_ink,
+            background=primary,
+            ratio=contrast_ratio(primary_ink, primary),
+            minimum=WCAG_AA_TEXT,
+        ),
+        ContrastCheck(
+            label="Badge text on the accent colour",
+            field="accent_color",
+            foreground=accent_ink,
+            background=accent,
+            ratio=contrast_ratio(accent_ink, accent),
+            minimum=WCAG_AA_LARGE_TEXT,
+        ),
+    ]

@@ -211,13 +211,14 @@ BROKER_DIR = Path(
     os.environ.get("CELERY_FS_BROKER_DIR", DATA_DIR / ("test-broker" if PORTAL_ENV == "test" else "broker"))
 )
 if CELERY_BROKER_URL == "filesystem://":
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
+        "control_folder": str(BROKER_DIR / "control"),
     }
     _results_dir = BROKER_DIR / "results"
     _results_dir.mkdir(parents=True, exist_ok=True)

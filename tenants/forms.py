@@ -1,7 +1,17 @@
-from django import forms
-from django.core.exceptions import ValidationError
+"""Forms of the platform operator console and the partner console."""
 
-from tenants.models import Partner, PartnerDomain, slug_validator
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.utils.text import slugify
+
+from branding.forms import single_line
+from tenants.models import Client, Membership, Partner, PartnerDomain, Plan, Role, slug_validator
 
 
 class PartnerCreateForm(forms.Form):
@@ -20,4 +30,234 @@ class PartnerCreateForm(forms.Form):
         domain = self.cleaned_data["domain"].strip().lower()
         if PartnerDomain.objects.filter(domain=domain).exists():
             raise ValidationError("This host already serves a partner.")
+        return domain
+
+
+# --- Partner console ---------------------------------------------------------------------------
+
+CURRENCIES = [
+    ("USD", "USD · US dollar"),
+    ("EUR", "EUR · Euro"),
+    ("GBP", "GBP · Pound sterling"),
+    ("CAD", "CAD · Canadian dollar"),
+    ("AUD", "AUD · Australian dollar"),
+    ("NZD", "NZD · New Zealand dollar"),
+    ("CHF", "CHF · Swiss franc"),
+    ("SEK", "SEK · Swedish krona"),
+    ("NOK", "NOK · Norwegian krone"),
+    ("DKK", "DKK · Danish krone"),
+    ("SGD", "SGD · Singapore dollar"),
+    ("INR", "INR · Indian rupee"),
+    ("ZAR", "ZAR · South African rand"),
+]
+
+
+class PlanForm(forms.ModelForm):
+    currency = forms.ChoiceField(choices=CURRENCIES, initial="USD")
+
+    class Meta:
+        model = Plan
+        fields = [
+            "name",
+            "monthly_price",
+            "currency",
+            "included_records",
+            "overage_per_1000",
+            "max_connections",
+            "max_flows",
+            "min_sync_interval_minutes",
+            "sla_support_hours",
+            "sla_resolution_hours",
+            "sla_freshness_hours",
+        ]
+        labels = {
+            "name": "Plan name",
+            "monthly_price": "Monthly price",
+            "included_records": "Synced records included per month",
+            "overage_per_1000": "Overage price per 1,000 records",
+            "max_connections": "Connections",
+            "max_flows": "Flows",
+            "min_sync_interval_minutes": "Shortest sync interval (minutes)",
+            "sla_support_hours": "Support response (hours)",
+            "sla_resolution_hours": "Exception resolution (hours)",
+            "sla_freshness_hours": "Data freshness (hours)",
+        }
+        help_texts = {
+            "name": "What clients see, e.g. “Essentials”.",
+            "included_records": "Records above this are billed as overage.",
+            "overage_per_1000": "Charged pro rata per record above the included volume.",
+            "max_connections": "Most connected systems a client may have.",
+            "max_flows": "Most flows a client may have.",
+            "min_sync_interval_minutes": "Schedules cannot run more often than this.",
+            "sla_support_hours": "How fast your team answers a support request.",
+            "sla_resolution_hours": "How long an open exception may wait before it breaches the SLA.",
+            "sla_freshness_hours": "How old the last successful sync may be before data counts as stale.",
+        }
+
+    FIELDSETS = [
+        ("Price", ["name", "monthly_price", "currency", "included_records", "overage_per_1000"]),
+        ("Limits", ["max_connections", "max_flows", "min_sync_interval_minutes"]),
+        ("Service levels", ["sla_support_hours", "sla_resolution_hours", "sla_freshness_hours"]),
+    ]
+
+    def __init__(self, *args, partner, **kwargs):
+        self.partner = partner
+        super().__init__(*args, **kwargs)
+        for name in ("monthly_price", "overage_per_1000"):
+            self.fields[name].min_value = 0
+            self.fields[name].widget.attrs.update({"min": "0", "step": "0.01", "inputmode": "decimal"})
+        for name in ("min_sync_interval_minutes", "sla_support_hours", "sla_resolution_hours", "sla_freshness_hours"):
+            self.fields[name].validators.append(MinValueValidator(1))
+            self.fields[name].widget.attrs["min"] = "1"
+        if self.instance.pk is None and not self.is_bound:
+            self.initial.setdefault("currency", "USD")
+
+    @property
+    def fieldsets(self):
+        return [(legend, [self[name] for name in names]) for legend, names in self.FIELDSETS]
+
+    def clean_name(self):
+        name = single_line(self.cleaned_data["name"].strip())
+        taken = Plan.objects.filter(partner=self.partner, name__iexact=name).exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise ValidationError("You already have a plan with this name.")
+        return name
+
+    def clean_monthly_price(self):
+        price = self.cleaned_data["monthly_price"]
+        if price < 0:
+            raise ValidationError("A price cannot be negative.")
+        return price
+
+    def clean_overage_per_1000(self):
+        price = self.cleaned_data["overage_per_1000"]
+        if price < 0:
+            raise ValidationError("A price cannot be negative.")
+        return price
+
+
+class ClientCreateForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Client name", help_text="The firm's name, e.g. Contoso Engineering.")
+    slug = forms.CharField(
+        max_length=40,
+        required=False,
+        label="Workspace address",
+        help_text="Lowercase letters, digits and dashes; the workspace lives at /c/<address>/. From the name if empty.",
+    )
+    plan = forms.ModelChoiceField(queryset=Plan.objects.none(), empty_label=None)
+    admin_email = forms.EmailField(
+        label="Client admin's email", help_text="They get an invitation in your brand to set a password."
+    )
+    admin_name = forms.CharField(max_length=150, required=False, label="Client admin's name")
+
+    def __init__(self, *args, partner, **kwargs):
+        self.partner = partner
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = Plan.objects.filter(partner=partner).order_by("monthly_price", "name")
+        self.fields["slug"].widget.attrs.update({"pattern": "[a-z0-9-]{1,40}", "autocomplete": "off"})
+
+    def clean_name(self):
+        return single_line(self.cleaned_data["name"].strip())
+
+    def clean_admin_name(self):
+        return single_line(self.cleaned_data["admin_name"].strip())
+
+    def clean(self):
+        cleaned = super().clean()
+        if "name" not in cleaned or "slug" in self.errors:
+            return cleaned
+        slug = (cleaned.get("slug") or "").strip().lower() or slugify(cleaned["name"])[:40].strip("-")
+        try:
+            slug_validator(slug)
+        except ValidationError:
+            self.add_error("slug", "Use 1-40 lowercase letters, digits or dashes (not starting or ending with one).")
+            return cleaned
+        from tenants.services import schema_name_for
+
+        if Client.objects.filter(partner=self.partner, slug=slug).exists():
+            self.add_error("slug", f"Another client already uses /c/{slug}/; choose another address.")
+        elif Client.objects.filter(schema_name=schema_name_for(self.partner, slug)).exists():
+            self.add_error("slug", "This address is too close to an existing workspace's; choose another.")
+        cleaned["slug"] = slug
+        return cleaned
+
+
+class ClientPlanForm(forms.Form):
+    plan = forms.ModelChoiceField(queryset=Plan.objects.none(), empty_label=None, label="Plan")
+
+    def __init__(self, *args, partner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = Plan.objects.filter(partner=partner).order_by("monthly_price", "name")
+
+
+class ClientChoiceField(forms.ModelMultipleChoiceField):
+    widget = forms.CheckboxSelectMultiple
+
+    def label_from_instance(self, obj):
+        return obj.name
+
+
+class StaffInviteForm(forms.Form):
+    email = forms.EmailField(label="Email")
+    full_name = forms.CharField(max_length=150, required=False, label="Name")
+    role = forms.ChoiceField(
+        choices=[
+            (Role.PARTNER_STAFF, "Partner staff: works on the clients assigned below"),
+            (Role.PARTNER_ADMIN, "Partner admin: everything, every client"),
+        ],
+        initial=Role.PARTNER_STAFF,
+        widget=forms.RadioSelect,
+    )
+    clients = ClientChoiceField(queryset=Client.objects.none(), required=False, label="Assigned clients")
+
+    def __init__(self, *args, partner, **kwargs):
+        self.partner = partner
+        super().__init__(*args, **kwargs)
+        self.fields["clients"].queryset = Client.objects.filter(partner=partner).order_by("name")
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if Membership.objects.filter(partner=self.partner, user__email__iexact=email).exists():
+            raise ValidationError("This person is already on your team; change their clients in the list.")
+        return email
+
+    def clean_full_name(self):
+        return single_line(self.cleaned_data["full_name"].strip())
+
+
+class StaffAssignForm(forms.Form):
+    clients = ClientChoiceField(queryset=Client.objects.none(), required=False, label="Assigned clients")
+
+    def __init__(self, *args, partner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["clients"].queryset = Client.objects.filter(partner=partner).order_by("name")
+
+
+HOSTNAME = re.compile(r"^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+MAX_DOMAINS_PER_PARTNER = 10
+
+
+class DomainAddForm(forms.Form):
+    domain = forms.CharField(
+        max_length=253,
+        label="Custom domain",
+        help_text="A host name you control, e.g. connect.yourcompany.com.",
+        widget=forms.TextInput(attrs={"placeholder": "connect.yourcompany.com", "autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, partner, **kwargs):
+        self.partner = partner
+        super().__init__(*args, **kwargs)
+
+    def clean_domain(self):
+        raw = self.cleaned_data["domain"].strip().lower()
+        domain = re.sub(r"^https?://", "", raw).rstrip("/").rstrip(".")
+        if not HOSTNAME.match(domain):
+            raise ValidationError("Enter just a host name such as connect.yourcompany.com: no https://, port or path.")
+        if domain in settings.PLATFORM_HOSTS:
+            raise ValidationError("This host belongs to the platform.")
+        if PartnerDomain.objects.filter(domain=domain).exists():
+            raise ValidationError("This domain is already in use.")
+        if PartnerDomain.objects.filter(partner=self.partner).count() >= MAX_DOMAINS_PER_PARTNER:
+            raise ValidationError(f"A partner can have up to {MAX_DOMAINS_PER_PARTNER} domains; remove one first.")
         return domain

@@ -50,7 +50,7 @@ class HostRoutingMiddleware:
             request.surface = "platform"
             request.urlconf = "portal.urls_platform"
         else:
-            domain = PartnerDomain.objects.select_related("partner").filter(domain=host).first()
+            domain = PartnerDomain.objects.serving().select_related("partner").filter(domain=host).first()
             if domain is None or not domain.partner.is_active:
                 if request.path_info.rstrip("/") in HOST_INDEPENDENT_PATHS:
                     request.surface = "platform"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.validators import RegexValidator
 from django.db import models
@@ -68,13 +70,42 @@ class Partner(models.Model):
         return self.name
 
 
+def domain_verification_token() -> str:
+    return secrets.token_hex(16)
+
+
+class PartnerDomainQuerySet(models.QuerySet):
+    def serving(self):
+        """Domains that may serve the portal: operator-provisioned ones, and partner-added ones once verified."""
+        return self.filter(Q(requires_verification=False) | Q(verified_at__isnull=False))
+
+
 class PartnerDomain(models.Model):
-    """A host name that serves one partner's portal (e.g. northwind.localhost, connect.northwind.com)."""
+    """A host name that serves one partner's portal (e.g. northwind.localhost, connect.northwind.com).
+
+    Hosts the platform operator provisions (when creating a partner) serve at once. A custom
+    domain a partner adds serves nothing until a TXT record holding `verification_token` proves
+    the partner controls its DNS: until then HostRoutingMiddleware answers the brand-neutral 404,
+    as for any unknown host. Otherwise anyone could point a look-alike (or someone else's) domain
+    at the platform and have it serve a partner's branded login page.
+    """
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="domains")
     domain = models.CharField(max_length=253, unique=True)
     is_primary = models.BooleanField(default=False)
     verified_at = models.DateTimeField(null=True, blank=True)
+    requires_verification = models.BooleanField(
+        default=False, help_text="Added by the partner: serves only once its DNS TXT record is verified."
+    )
+    verification_token = models.CharField(max_length=64, default=domain_verification_token, editable=False)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_check_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, null=True)
+
+    objects = PartnerDomainQuerySet.as_manager()
+
+    TXT_PREFIX = "_sysgenpro-challenge"
+    TXT_VALUE_PREFIX = "sysgenpro-verify="
 
     class Meta:
         ordering = ["-is_primary", "domain"]
@@ -84,6 +115,18 @@ class PartnerDomain(models.Model):
 
     def __str__(self):
         return self.domain
+
+    @property
+    def is_serving(self) -> bool:
+        return not self.requires_verification or self.verified_at is not None
+
+    @property
+    def txt_name(self) -> str:
+        return f"{self.TXT_PREFIX}.{self.domain}"
+
+    @property
+    def txt_value(self) -> str:
+        return f"{self.TXT_VALUE_PREFIX}{self.verification_token}"
 
 
 class Plan(models.Model):
@@ -195,3 +238,27 @@ class Membership(models.Model):
     def __str__(self):
         scope = self.client or self.partner or "platform"
         return f"{self.user} · {self.get_role_display()} · {scope}"
+
+
+class UsageRecord(models.Model):
+    """What one client used in one month, rolled up from its schema into the public schema for billing.
+
+    The roll-up task recomputes a month's totals from the client schema and *sets* them here
+    (tenants.services.usage_record_upsert), so running it twice changes nothing.
+    """
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="usage_records")
+    month = models.DateField(help_text="The first day of the month")
+    records_synced = models.PositiveBigIntegerField(default=0)
+    runs = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-month", "client__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "month"], name="one_usage_record_per_client_month"),
+            models.CheckConstraint(condition=Q(month__day=1), name="usage_month_is_first_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.client} {self.month:%Y-%m}: {self.records_synced} records, {self.runs} runs"

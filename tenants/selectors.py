@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+import importlib
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
-from tenants.models import CLIENT_ROLES, Client, Membership, Partner, Role, User
+from django.db import DatabaseError, transaction
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from tenants.models import CLIENT_ROLES, Client, Membership, Partner, Plan, Role, UsageRecord, User
+
+logger = logging.getLogger(__name__)
 
 
 def is_platform_admin(user: User) -> bool:
@@ -67,3 +78,274 @@ def partner_staff(partner: Partner) -> QuerySet[Membership]:
         .prefetch_related("assigned_clients")
         .order_by("role", "user__email")
     )
+
+
+# --- Client health ---------------------------------------------------------------------------------
+
+
+def this_month(today: date | None = None) -> date:
+    return (today or timezone.localdate()).replace(day=1)
+
+
+@dataclass
+class ClientHealth:
+    """What a partner needs to know about one client at a glance, against the client's plan."""
+
+    client: Client
+    plan: Plan | None
+    now: datetime
+    engine: bool = False  # the sync engine reported figures for this workspace
+    unavailable: bool = False  # the workspace's schema could not be read
+    last_success_at: datetime | None = None
+    failing_connections: int = 0
+    failing_connection_details: list = field(default_factory=list)
+    open_exceptions: int = 0
+    oldest_open_exception_at: datetime | None = None
+    records_this_month: int = 0
+    runs_this_month: int = 0
+    recent_activity: list = field(default_factory=list)
+
+    @property
+    def oldest_open_exception_age(self) -> timedelta | None:
+        return self.now - self.oldest_open_exception_at if self.oldest_open_exception_at else None
+
+    @property
+    def resolution_sla_breached(self) -> bool:
+        age = self.oldest_open_exception_age
+        return bool(self.plan and age is not None and age > timedelta(hours=self.plan.sla_resolution_hours))
+
+    @property
+    def data_age(self) -> timedelta | None:
+        return self.now - self.last_success_at if self.last_success_at else None
+
+    @property
+    def freshness_sla_breached(self) -> bool:
+        age = self.data_age
+        return bool(self.plan and age is not None and age > timedelta(hours=self.plan.sla_freshness_hours))
+
+    @property
+    def included_records(self) -> int | None:
+        return self.plan.included_records if self.plan else None
+
+    @property
+    def usage_percent(self) -> int | None:
+        if not self.plan or not self.plan.included_records:
+            return None
+        return round(100 * self.records_this_month / self.plan.included_records)
+
+    @property
+    def usage_bar_percent(self) -> int:
+        """The usage bar's fill, in steps of 5 so a stylesheet class can draw it (no inline styles)."""
+        percent = self.usage_percent or 0
+        return min(100, 5 * round(percent / 5))
+
+    @property
+    def over_included(self) -> bool:
+        return bool(self.plan and self.records_this_month > self.plan.included_records)
+
+    @property
+    def needs_attention(self) -> bool:
+        return (
+            self.client.is_suspended
+            or self.unavailable
+            or self.failing_connections > 0
+            or self.resolution_sla_breached
+            or self.freshness_sla_breached
+        )
+
+
+def _workspace_health_function():
+    """integrations.selectors.workspace_health once the sync engine provides it, else None."""
+    try:
+        module = importlib.import_module("integrations.selectors")
+    except ModuleNotFoundError as missing:
+        if missing.name in ("integrations.selectors", "integrations"):
+            return None
+        raise
+    return getattr(module, "workspace_health", None)
+
+
+def client_health(client: Client, *, with_activity: bool = False, now: datetime | None = None) -> ClientHealth:
+    """Health of one client: the engine's figures from the client's schema, usage from the public roll-up.
+
+    Reads what exists: until the sync engine reports figures, the page says so honestly.
+    """
+    now = now or timezone.now()
+    plan = Plan.objects.filter(pk=client.plan_id).first() if client.plan_id else None
+    health = ClientHealth(client=client, plan=plan, now=now)
+    usage = UsageRecord.objects.filter(client=client, month=this_month(now.date())).first()
+    if usage is not None:
+        health.records_this_month = usage.records_synced
+        health.runs_this_month = usage.runs
+    workspace_health = _workspace_health_function()
+    try:
+        # A savepoint, so a broken workspace cannot poison a surrounding transaction either.
+        with transaction.atomic(), tenant_context(client):
+            if workspace_health is not None:
+                figures = workspace_health() or {}
+                health.engine = True
+                health.last_success_at = figures.get("last_success_at")
+                failing = figures.get("failing_connections") or 0
+                if isinstance(failing, int):
+                    health.failing_connections = failing
+                else:  # the engine may list them: [{"name", "vendor", "last_error"}, ...]
+                    health.failing_connection_details = [dict(item) for item in failing]
+                    health.failing_connections = len(health.failing_connection_details)
+                health.open_exceptions = int(figures.get("open_exceptions") or 0)
+                health.oldest_open_exception_at = figures.get("oldest_open_exception_at")
+                # The live count beats the roll-up, which may lag behind by a run.
+                if figures.get("records_this_month") is not None:
+                    health.records_this_month = max(health.records_this_month, int(figures["records_this_month"]))
+                if figures.get("runs_this_month") is not None:
+                    health.runs_this_month = max(health.runs_this_month, int(figures["runs_this_month"]))
+            if with_activity:
+                from integrations.models import AuditEvent
+
+                health.recent_activity = list(AuditEvent.objects.order_by("-at", "-id")[:8])
+    except DatabaseError:
+        # One broken workspace must not take the partner's whole console down with it.
+        logger.exception("Could not read the health of workspace %s", client.schema_name)
+        health.unavailable = True
+    return health
+
+
+def clients_health(clients) -> list[ClientHealth]:
+    """Health for a list of clients (one schema visit each; the list pages show a partner's clients)."""
+    now = timezone.now()
+    return [client_health(client, now=now) for client in clients]
+
+
+# --- Revenue -------------------------------------------------------------------------------------
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """What a client owes for a month: the plan's price plus overage above the included records.
+
+    Overage is charged pro rata per record at the plan's price per 1,000 records (2,500 records over
+    at 4.00 per 1,000 is 10.00), computed in Decimal and rounded half-up to the cent once, on the
+    statement's overage line; the total is the plan price plus that rounded line.
+    """
+
+    client: Client
+    month: date
+    plan_name: str
+    currency: str
+    plan_price: Decimal
+    included_records: int
+    overage_per_1000: Decimal
+    records_synced: int
+    runs: int
+
+    @property
+    def overage_records(self) -> int:
+        return max(0, self.records_synced - self.included_records)
+
+    @property
+    def overage_amount(self) -> Decimal:
+        raw = Decimal(self.overage_records) * self.overage_per_1000 / Decimal(1000)
+        return raw.quantize(CENT, rounding=ROUND_HALF_UP)
+
+    @property
+    def total(self) -> Decimal:
+        return self.plan_price + self.overage_amount
+
+    @property
+    def usage_percent(self) -> int | None:
+        return round(100 * self.records_synced / self.included_records) if self.included_records else None
+
+
+def _statement(client: Client, month: date, usage: UsageRecord | None) -> Statement:
+    plan = client.plan
+    return Statement(
+        client=client,
+        month=month,
+        plan_name=plan.name if plan else "",
+        currency=plan.currency if plan else "",
+        plan_price=plan.monthly_price if plan else Decimal("0.00"),
+        included_records=plan.included_records if plan else 0,
+        overage_per_1000=plan.overage_per_1000 if plan else Decimal("0.00"),
+        records_synced=usage.records_synced if usage else 0,
+        runs=usage.runs if usage else 0,
+    )
+
+
+def client_statement(*, client: Client, month: date) -> Statement:
+    """The statement of one client for the month containing `month`, on its current plan."""
+    month = this_month(month)
+    usage = UsageRecord.objects.filter(client=client, month=month).first()
+    return _statement(client, month, usage)
+
+
+def partner_statements(*, partner: Partner, month: date) -> list[Statement]:
+    """Statements of every client the partner had by the end of `month`, by client name."""
+    month = this_month(month)
+    next_month = (month + timedelta(days=32)).replace(day=1)
+    clients = (
+        Client.objects.filter(partner=partner, created_at__date__lt=next_month).select_related("plan").order_by("name")
+    )
+    usage = {record.client_id: record for record in UsageRecord.objects.filter(client__partner=partner, month=month)}
+    return [_statement(client, month, usage.get(client.pk)) for client in clients]
+
+
+@dataclass
+class CurrencyTotal:
+    currency: str
+    clients: int = 0
+    plan_price: Decimal = Decimal("0.00")
+    overage_amount: Decimal = Decimal("0.00")
+    total: Decimal = Decimal("0.00")
+    records_synced: int = 0
+
+
+def statement_totals(statements: list[Statement]) -> list[CurrencyTotal]:
+    """Sums per currency: amounts in different currencies are never added together."""
+    totals: dict[str, CurrencyTotal] = {}
+    for statement in statements:
+        if not statement.currency:
+            continue
+        total = totals.setdefault(statement.currency, CurrencyTotal(currency=statement.currency))
+        total.clients += 1
+        total.plan_price += statement.plan_price
+        total.overage_amount += statement.overage_amount
+        total.total += statement.total
+        total.records_synced += statement.records_synced
+    return sorted(totals.values(), key=lambda item: item.currency)
+
+
+def partner_mrr(partner: Partner) -> list[CurrencyTotal]:
+    """Monthly recurring revenue: the plan prices of the partner's active clients, per currency."""
+    rows = (
+        Client.objects.filter(partner=partner, status=Client.Status.ACTIVE, plan__isnull=False)
+        .values("plan__currency")
+        .annotate(amount=Sum("plan__monthly_price"), clients=Count("id"))
+        .order_by("plan__currency")
+    )
+    return [
+        CurrencyTotal(
+            currency=row["plan__currency"], clients=row["clients"], plan_price=row["amount"], total=row["amount"]
+        )
+        for row in rows
+    ]
+
+
+def partner_records_this_month(partner: Partner, clients=None) -> int:
+    records = UsageRecord.objects.filter(client__partner=partner, month=this_month())
+    if clients is not None:
+        records = records.filter(client__in=clients)
+    return records.aggregate(total=Sum("records_synced"))["total"] or 0
+
+
+def usage_history(client: Client, *, months: int = 6, until: date | None = None) -> list[Statement]:
+    """The client's statements for the last `months` months up to `until`, newest first."""
+    month = this_month(until)
+    first = this_month(timezone.localtime(client.created_at).date()) if client.created_at else None
+    history = []
+    for _ in range(months):
+        if first and month < first:
+            break
+        history.append(client_statement(client=client, month=month))
+        month = (month - timedelta(days=1)).replace(day=1)
+    return history

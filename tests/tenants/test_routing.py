@@ -55,7 +55,7 @@ def test_workspace_requests_run_in_the_clients_schema(world):
     from django.db import connection
 
     from integrations.models import AuditEvent
-    from integrations.services import audit_record
+    from integrations.services.audit import audit_record
     from tenants.models import Client
 
     contoso = Client.objects.get(slug="contoso")

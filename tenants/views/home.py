@@ -1,4 +1,4 @@
-"""Home pages of the three surfaces. Thin: check the role, ask a selector or a service, render."""
+"""Home pages of the platform operator console and the client workspace."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from tenants import selectors, services
-from tenants.decorators import partner_role_required, platform_admin_required, workspace_role_required
+from tenants.decorators import platform_admin_required, workspace_role_required
 from tenants.forms import PartnerCreateForm
-from tenants.models import Partner, Role
+from tenants.models import Partner
 
 
 @platform_admin_required
@@ -29,15 +29,6 @@ def partner_create(request):
         request, f"Partner {partner.name} created; an invitation went to {form.cleaned_data['admin_email']}."
     )
     return redirect("platform_home")
-
-
-@partner_role_required(Role.PARTNER_ADMIN, Role.PARTNER_STAFF)
-def partner_home(request):
-    clients = selectors.workspaces_for(request.user, request.partner).select_related("plan")
-    context = {"clients": clients, "membership": request.partner_membership}
-    if request.partner_membership.role == Role.PARTNER_ADMIN:
-        context["staff"] = selectors.partner_staff(request.partner)
-    return render(request, "tenants/partner_home.html", context)
 
 
 @workspace_role_required()

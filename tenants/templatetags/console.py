@@ -1,0 +1,63 @@
+"""Formatting for the partner console: money in its currency, ages, usage."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
+
+register = template.Library()
+
+SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$", "NZD": "NZ$", "SGD": "S$", "INR": "₹"}
+
+
+@register.filter
+def money(amount, currency: str = "") -> str:
+    """1290 + "USD" -> "$1,290.00"; currencies without a symbol here read "CHF 1,290.00"."""
+    if amount is None or amount == "":
+        return "—"
+    value = Decimal(amount).quantize(Decimal("0.01"))
+    sign = "-" if value < 0 else ""
+    digits = f"{abs(value):,.2f}"
+    symbol = SYMBOLS.get(currency or "")
+    if symbol:
+        return f"{sign}{symbol}{digits}"
+    return f"{sign}{currency} {digits}".strip()
+
+
+@register.filter
+def age(delta: timedelta | None) -> str:
+    """A duration the way people say it: 25 min, 3 h, 2 d 4 h."""
+    if delta is None:
+        return "—"
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes and hours < 6 else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+@register.filter
+def records(count) -> str:
+    """12345 -> 12,345 (or 1.2M for very large numbers)."""
+    if count is None:
+        return "—"
+    count = int(count)
+    if count >= 10_000_000:
+        return f"{count / 1_000_000:.1f}M"
+    return intcomma(count)
+
+
+@register.filter
+def bar_step(percent) -> int:
+    """A usage percentage rounded to the 5% steps the stylesheet draws (no inline styles under the CSP)."""
+    if percent is None:
+        return 0
+    return max(0, min(100, 5 * round(float(percent) / 5)))

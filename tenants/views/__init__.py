@@ -1,0 +1,46 @@
+"""Views of the tenancy pages: the operator console, the partner console and the workspace home.
+
+Thin: check the role (a decorator), validate a form, call one service or selector, render.
+"""
+
+from tenants.views.clients import (
+    client_detail,
+    client_new,
+    client_plan_change,
+    client_resume,
+    client_suspend,
+    partner_home,
+)
+from tenants.views.domains import domain_add, domain_primary, domain_remove, domain_verify, domains
+from tenants.views.home import partner_create, platform_home, workspace_home
+from tenants.views.plans import plan_delete, plan_edit, plan_list, plan_new
+from tenants.views.revenue import revenue, revenue_csv, statement
+from tenants.views.team import team, team_assign, team_invite, team_remove
+
+__all__ = [
+    "client_detail",
+    "client_new",
+    "client_plan_change",
+    "client_resume",
+    "client_suspend",
+    "domain_add",
+    "domain_primary",
+    "domain_remove",
+    "domain_verify",
+    "domains",
+    "partner_create",
+    "partner_home",
+    "platform_home",
+    "plan_delete",
+    "plan_edit",
+    "plan_list",
+    "plan_new",
+    "revenue",
+    "revenue_csv",
+    "statement",
+    "team",
+    "team_assign",
+    "team_invite",
+    "team_remove",
+    "workspace_home",
+]

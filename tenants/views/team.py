@@ -1,0 +1,87 @@
+"""The partner's team: invite admins and staff, and choose which clients each staff member reaches."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from tenants import selectors, services
+from tenants.decorators import partner_role_required
+from tenants.forms import StaffAssignForm, StaffInviteForm
+from tenants.models import Membership, Role, User
+from tenants.views.support import redirect_to, render_page
+
+
+def _team_context(request, invite_form=None) -> dict:
+    members = list(selectors.partner_staff(request.partner))
+    for member in members:
+        if member.role == Role.PARTNER_STAFF:
+            member.assign_form = StaffAssignForm(
+                partner=request.partner,
+                initial={"clients": [client.pk for client in member.assigned_clients.all()]},
+                prefix=f"m{member.pk}",
+            )
+    return {
+        "members": members,
+        "invite_form": invite_form or StaffInviteForm(partner=request.partner),
+        "client_count": request.partner.clients.count(),
+        "section": "team",
+    }
+
+
+@partner_role_required(Role.PARTNER_ADMIN)
+def team(request):
+    return render_page(request, "tenants/team.html", _team_context(request))
+
+
+@require_POST
+@partner_role_required(Role.PARTNER_ADMIN)
+def team_invite(request):
+    form = StaffInviteForm(request.POST, partner=request.partner)
+    if not form.is_valid():
+        return render_page(
+            request, "tenants/team.html", _team_context(request, form), partial="invite_form", status=422
+        )
+    data = form.cleaned_data
+    existing = User.objects.filter(email__iexact=data["email"]).first()
+    services.staff_invite(
+        partner=request.partner,
+        email=data["email"],
+        role=data["role"],
+        clients=list(data["clients"]),
+        full_name=data["full_name"],
+    )
+    if existing is not None and existing.has_usable_password():
+        messages.success(request, f"{data['email']} already had an account: they reach your console now.")
+    else:
+        messages.success(request, f"Invitation sent to {data['email']}.")
+    return redirect_to(request, reverse("partner_team"))
+
+
+@require_POST
+@partner_role_required(Role.PARTNER_ADMIN)
+def team_assign(request, pk):
+    member = get_object_or_404(Membership, partner=request.partner, role=Role.PARTNER_STAFF, pk=pk)
+    form = StaffAssignForm(request.POST, partner=request.partner, prefix=f"m{member.pk}")
+    if form.is_valid():
+        services.staff_assign(membership=member, clients=list(form.cleaned_data["clients"]))
+        count = len(form.cleaned_data["clients"])
+        messages.success(request, f"{member.user.display_name} now reaches {count} client{'s' if count != 1 else ''}.")
+    else:
+        messages.error(request, "Choose among your own clients.")
+    return redirect_to(request, reverse("partner_team"))
+
+
+@require_POST
+@partner_role_required(Role.PARTNER_ADMIN)
+def team_remove(request, pk):
+    member = get_object_or_404(Membership, partner=request.partner, pk=pk)
+    try:
+        services.partner_member_remove(membership=member, actor=request.user)
+    except services.MemberRemovalRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, f"{member.user.display_name} is no longer on your team.")
+    return redirect_to(request, reverse("partner_team"))
