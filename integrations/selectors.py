@@ -1,13 +1,39 @@
-"""Reads of a client schema for pages, dashboards and the partner's roll-ups."""
+"""Reads of a client schema for pages, dashboards and the partner's roll-ups.
+
+Everything here stays fast at a million exceptions and a million time entries in one schema:
+lists page by keyset on indexed columns, counts stop at a cap (then the planner estimates),
+dashboards read index-only over a bounded period (see docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
-from django.db.models import Count, Min, Q, Sum
+from django.core.cache import cache
+from django.db import connection as db
+from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
-from integrations.models import Connection, SyncException, SyncRun
+from connectors.registry import CONNECTORS
+from integrations.models import (
+    AuditEvent,
+    Connection,
+    Customer,
+    ExternalRef,
+    FieldOwnership,
+    Flow,
+    Project,
+    Resource,
+    SyncException,
+    SyncRun,
+    TimeEntry,
+    ValueMap,
+)
 
 LIVE_EXCEPTION = [SyncException.Status.OPEN, SyncException.Status.RETRYING]
 DONE = [SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL]
@@ -65,3 +91,874 @@ def exception_counts() -> dict[str, int]:
         resolved=Count("id", filter=Q(status=SyncException.Status.RESOLVED)),
         ignored=Count("id", filter=Q(status=SyncException.Status.IGNORED)),
     )
+
+
+# --- Counting without scanning a million rows ----------------------------------------------------
+
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A count that is exact up to COUNT_CAP, and the planner's estimate above it."""
+
+    value: int
+    exact: bool = True
+
+    def __int__(self):
+        return self.value
+
+
+def bounded_count(queryset, cap: int = COUNT_CAP) -> Tally:
+    counted = queryset.order_by()[: cap + 1].count()
+    if counted <= cap:
+        return Tally(counted)
+    plan = json.loads(queryset.order_by().explain(format="json"))
+    estimate = int(plan[0]["Plan"]["Plan Rows"])
+    return Tally(max(estimate, cap + 1), exact=False)
+
+
+def distinct_values(model, column: str) -> list[str]:
+    """Distinct values of an indexed column by walking the index (a loose index scan), not the table."""
+    table = db.ops.quote_name(model._meta.db_table)
+    col = db.ops.quote_name(column)
+    sql = (
+        f"WITH RECURSIVE walk AS ("  # noqa: S608 - table and column names come from the model, not the request
+        f" (SELECT {col} AS v FROM {table} WHERE {col} IS NOT NULL ORDER BY {col} LIMIT 1)"
+        f" UNION ALL SELECT (SELECT {col} FROM {table} WHERE {col} > walk.v ORDER BY {col} LIMIT 1)"
+        f" FROM walk WHERE walk.v IS NOT NULL) SELECT v FROM walk WHERE v IS NOT NULL"
+    )
+    with db.cursor() as cursor:
+        cursor.execute(sql)
+        return [row[0] for row in cursor.fetchall() if row[0] != ""]
+
+
+def dashboard_cached(key: str, compute, *, seconds: int = 60):
+    """Dashboards read a million rows; each workspace's figures are computed at most once a minute."""
+    full_key = f"dash:{db.schema_name}:{key}"
+    value = cache.get(full_key)
+    if value is None:
+        value = compute()
+        value["computed_at"] = timezone.now()
+        cache.set(full_key, value, seconds)
+    return value
+
+
+# --- Vocabulary ---------------------------------------------------------------------------------
+
+ERROR_LABELS = {
+    "PROJECT_NOT_IN_TARGET": "Project code not found",
+    "PROJECT_NOT_FOUND": "Project code not found",
+    "VALUE_NOT_MAPPED": "Value not mapped",
+    "REQUIRED_MISSING": "Required field missing",
+    "MISSING_COST_RATE": "No cost rate",
+    "FIELD_CONFLICT": "Field owned by another system",
+    "TARGET_UNAVAILABLE": "Target system unavailable",
+    "TARGET_REJECTED": "Rejected by the target",
+    "MALFORMED_RECORD": "Unreadable record",
+    "BAD_DATE": "Not a date",
+    "BAD_NUMBER": "Not a number",
+    "BAD_CURRENCY": "Not a currency",
+}
+
+CATEGORY_LABELS = {"crm": "CRM", "erp": "ERP", "psa": "PSA", "hr": "HR", "ticketing": "Ticketing"}
+
+
+def error_label(code: str) -> str:
+    return ERROR_LABELS.get(code) or code.replace("_", " ").capitalize()
+
+
+def vendor_label(vendor: str) -> str:
+    cls = CONNECTORS.get(vendor)
+    return cls.label if cls else vendor.title()
+
+
+# --- Exception queue ----------------------------------------------------------------------------
+
+QUEUE_PAGE_SIZE = 50
+QUEUE_STATUSES = {
+    "open": "Open",
+    "retrying": "Retrying",
+    "resolved": "Resolved",
+    "ignored": "Ignored",
+    "all": "All",
+}
+QUEUE_AGES = {
+    "": "Any age",
+    "1d": "Under a day",
+    "1-3d": "1–3 days",
+    "3-7d": "3–7 days",
+    "7d": "Over a week",
+    "sla": "Past the resolution SLA",
+}
+QUEUE_SORTS = {"oldest": "Oldest first", "newest": "Newest first"}
+
+
+@dataclass(frozen=True)
+class QueueQuery:
+    """The queue's filters, validated (forms.ExceptionFilterForm builds one from the query string)."""
+
+    status: str = "open"
+    flow: int | None = None
+    system: str = ""  # "from:kantata" or "to:netsuite"
+    error_code: str = ""
+    age: str = ""
+    assignee: str = ""  # "me", "none" or a user id
+    q: str = ""
+    sort: str = "oldest"
+
+    def params(self) -> dict[str, str]:
+        """The non-default filters, for links, the CSV export and "retry all filtered"."""
+        values = {
+            "status": self.status if self.status != "open" else "",
+            "flow": str(self.flow) if self.flow else "",
+            "system": self.system,
+            "error_code": self.error_code,
+            "age": self.age,
+            "assignee": self.assignee,
+            "q": self.q,
+            "sort": self.sort if self.sort != "oldest" else "",
+        }
+        return {key: value for key, value in values.items() if value}
+
+    @property
+    def filtered(self) -> bool:
+        return any(key not in ("status", "sort") for key in self.params())
+
+
+def exceptions_filtered(query: QueueQuery, *, user_id: int | None, sla_hours: int | None):
+    """The queryset behind the queue, the CSV export and bulk actions (unordered)."""
+    qs = SyncException.objects.all()
+    if query.status != "all":
+        qs = qs.filter(status=query.status)
+    if query.flow:
+        qs = qs.filter(flow_id=query.flow)
+    if query.system.startswith("from:"):
+        qs = qs.filter(source_system=query.system[5:])
+    elif query.system.startswith("to:"):
+        qs = qs.filter(target_system=query.system[3:])
+    if query.error_code:
+        qs = qs.filter(error_code=query.error_code)
+    now = timezone.now()
+    if query.age == "1d":
+        qs = qs.filter(created_at__gte=now - timedelta(days=1))
+    elif query.age == "1-3d":
+        qs = qs.filter(created_at__lt=now - timedelta(days=1), created_at__gte=now - timedelta(days=3))
+    elif query.age == "3-7d":
+        qs = qs.filter(created_at__lt=now - timedelta(days=3), created_at__gte=now - timedelta(days=7))
+    elif query.age == "7d":
+        qs = qs.filter(created_at__lt=now - timedelta(days=7))
+    elif query.age == "sla" and sla_hours:
+        qs = qs.filter(created_at__lt=now - timedelta(hours=sla_hours))
+    if query.assignee == "me":
+        qs = qs.filter(assignee_id=user_id)
+    elif query.assignee == "none":
+        qs = qs.filter(assignee_id__isnull=True)
+    elif query.assignee.isdigit():
+        qs = qs.filter(assignee_id=int(query.assignee))
+    if query.q:
+        term = query.q
+        match = Q(message__icontains=term) | Q(external_id=term)
+        if term.isdigit():
+            match |= Q(pk=int(term))
+        qs = qs.filter(match)
+    return qs
+
+
+QUEUE_FIELDS = (
+    "id",
+    "flow_id",
+    "status",
+    "error_code",
+    "message",
+    "source_system",
+    "target_system",
+    "object",
+    "external_id",
+    "assignee_id",
+    "assignee_email",
+    "occurrences",
+    "created_at",
+    "last_seen_at",
+)
+
+
+def cursor_encode(row) -> str:
+    micros = int(row.created_at.timestamp()) * 1_000_000 + row.created_at.microsecond
+    return f"{micros}.{row.pk}"
+
+
+def cursor_decode(value: str) -> tuple[datetime, int] | None:
+    try:
+        micros, pk = (int(part) for part in value.split(".", 1))
+        moment = datetime.fromtimestamp(micros // 1_000_000, tz=UTC).replace(microsecond=micros % 1_000_000)
+        return moment, pk
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+@dataclass
+class QueuePage:
+    rows: list
+    matching: Tally
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+    flows: dict = field(default_factory=dict)
+
+
+def exception_queue(
+    query: QueueQuery,
+    *,
+    user_id: int | None,
+    sla_hours: int | None,
+    after: str = "",
+    before: str = "",
+    size: int = QUEUE_PAGE_SIZE,
+) -> QueuePage:
+    """One page of the queue by keyset on (created_at, id): as fast on page 1,000 as on page 1."""
+    base = exceptions_filtered(query, user_id=user_id, sla_hours=sla_hours)
+    ascending = query.sort != "newest"
+    after_key = cursor_decode(after) if after else None
+    before_key = None if after_key else (cursor_decode(before) if before else None)
+    qs = base.only(*QUEUE_FIELDS)
+    backwards = before_key is not None
+    forward_asc = ascending != backwards  # the direction we read in
+    if after_key or before_key:
+        moment, pk = after_key or before_key
+        if forward_asc:
+            qs = qs.filter(created_at__gte=moment).filter(Q(created_at__gt=moment) | Q(pk__gt=pk))
+        else:
+            qs = qs.filter(created_at__lte=moment).filter(Q(created_at__lt=moment) | Q(pk__lt=pk))
+    order = ("created_at", "id") if forward_asc else ("-created_at", "-id")
+    rows = list(qs.order_by(*order)[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    page = QueuePage(rows=rows, matching=bounded_count(base))
+    if rows:
+        if backwards:
+            page.prev_cursor = cursor_encode(rows[0]) if more else None
+            page.next_cursor = cursor_encode(rows[-1])
+        else:
+            page.next_cursor = cursor_encode(rows[-1]) if more else None
+            page.prev_cursor = cursor_encode(rows[0]) if after_key else None
+    page.flows = dict(Flow.objects.values_list("pk", "name"))
+    return page
+
+
+def queue_counters(*, user_id: int | None, sla_hours: int | None) -> dict[str, Tally]:
+    """The live counters above the queue; each is one bounded index range count."""
+    live = SyncException.objects.filter(status=SyncException.Status.OPEN)
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    counters = {status: bounded_count(SyncException.objects.filter(status=status)) for status in QUEUE_STATUSES}
+    counters.pop("all")
+    counters["mine"] = bounded_count(live.filter(assignee_id=user_id)) if user_id else Tally(0)
+    counters["past_sla"] = (
+        bounded_count(live.filter(created_at__lt=timezone.now() - timedelta(hours=sla_hours)))
+        if sla_hours
+        else Tally(0)
+    )
+    counters["resolved_today"] = bounded_count(
+        SyncException.objects.filter(status=SyncException.Status.RESOLVED, resolved_at__gte=today)
+    )
+    return counters
+
+
+def queue_choices() -> dict:
+    """Options of the queue's filters: flows, systems in both directions, error codes present."""
+    vendors = sorted(set(Connection.objects.values_list("vendor", flat=True)))
+    codes = distinct_values(SyncException, "error_code")
+    return {
+        "flows": list(Flow.objects.values_list("pk", "name")),
+        "systems": [(f"from:{v}", f"From {vendor_label(v)}") for v in vendors]
+        + [(f"to:{v}", f"To {vendor_label(v)}") for v in vendors],
+        "error_codes": [(code, error_label(code)) for code in codes],
+    }
+
+
+def exception_get(pk: int) -> SyncException:
+    return SyncException.objects.select_related("flow", "step", "step__target_connection").get(pk=pk)
+
+
+def record_fields(data, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """A stored record as (path, value) rows for people to read: nested dicts and lists flattened."""
+    rows: list[tuple[str, str]] = []
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return [(prefix or "value", _readable(data))]
+    for key, value in items:
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict | list) and value and depth < 3:
+            rows.extend(record_fields(value, path, depth + 1))
+        else:
+            rows.append((path, _readable(value)))
+    return rows[:200]
+
+
+def _readable(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)[:300] if value else "—"
+    return str(value)[:300]
+
+
+def exceptions_fixed_by(*, value_map: str, value: str) -> int:
+    """How many live exceptions one value-map entry would fix (and so be retried)."""
+    fix = [{"action": "map_value", "value_map": value_map, "value": value}]
+    return SyncException.objects.filter(status__in=LIVE_EXCEPTION, fix_actions__contains=fix).count()
+
+
+def map_value_suggestions(*, exception: SyncException, value_map_key: str) -> list[str]:
+    """Values a clerk would likely map to: the map's existing targets and, for project maps, the
+    project codes the target system already knows."""
+    value_map = ValueMap.objects.filter(key=value_map_key).first()
+    suggestions: list[str] = []
+    if value_map is not None:
+        suggestions = list(
+            value_map.entries.order_by("target_value").values_list("target_value", flat=True).distinct()[:50]
+        )
+    rules_target = [
+        rule.target
+        for rule in exception.flow.inbound_mapping.rules.all()
+        if any(t.get("name") == "lookup" and t.get("value_map") == value_map_key for t in rule.transforms)
+    ]
+    if any(target.endswith(".project") for target in rules_target):
+        targets = [s.target_connection_id for s in exception.flow.steps.all() if s.target_connection_id]
+        known = ExternalRef.objects.filter(connection_id__in=targets, entity="project").values("record_id")
+        suggestions += list(Project.objects.filter(pk__in=known).order_by("code").values_list("code", flat=True)[:200])
+    return sorted(set(suggestions))
+
+
+def exception_history(exception: SyncException) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(target_type="exception", target_id=str(exception.pk)).order_by("-at")[:30])
+
+
+# --- Connections and flows ---------------------------------------------------------------------
+
+
+def connection_settings(connection: Connection) -> list[tuple[str, str]]:
+    """The non-secret settings of a connection, for its page (secrets are never read back out)."""
+    from integrations.crypto import CredentialsUnreadable, credentials_decrypt
+
+    cls = CONNECTORS.get(connection.vendor)
+    if cls is None:
+        return []
+    try:
+        stored = credentials_decrypt(connection.encrypted_credentials)
+    except CredentialsUnreadable:
+        return []
+    return [(f.label, stored.get(f.name) or "—") for f in cls.form_fields() if not f.secret]
+
+
+def connections_overview() -> list[Connection]:
+    connections = list(Connection.objects.all())
+    uses = defaultdict(set)
+    for flow_id, source_id in Flow.objects.values_list("pk", "source_connection_id"):
+        uses[source_id].add(flow_id)
+    from integrations.models import FlowStep
+
+    for flow_id, target_id in FlowStep.objects.exclude(target_connection=None).values_list(
+        "flow_id", "target_connection_id"
+    ):
+        uses[target_id].add(flow_id)
+    for connection in connections:
+        connection.flow_count = len(uses[connection.pk])
+        cls = CONNECTORS.get(connection.vendor)
+        connection.vendor_label = cls.label if cls else connection.vendor
+        connection.category = cls.category if cls else ""
+    return connections
+
+
+def flows_overview() -> list[Flow]:
+    """Main flows with their last run and open exceptions; reference flows are shown inside them."""
+    flows = list(Flow.objects.select_related("source_connection").prefetch_related("prerequisites", "steps"))
+    last_runs = {}
+    for run in SyncRun.objects.filter(pk__in=SyncRun.objects.values("flow_id").annotate(last=Max("id")).values("last")):
+        last_runs[run.flow_id] = run
+    open_counts = dict(
+        SyncException.objects.filter(status=SyncException.Status.OPEN)
+        .values("flow_id")
+        .annotate(n=Count("id"))
+        .values_list("flow_id", "n")
+    )
+    referenced = {p.pk for flow in flows for p in flow.prerequisites.all()}
+    for flow in flows:
+        flow.last_run = last_runs.get(flow.pk)
+        flow.open_exceptions = open_counts.get(flow.pk, 0)
+        flow.is_reference = flow.pk in referenced
+    return flows
+
+
+def field_owners(entity: str) -> dict[str, str]:
+    """Which kind of system owns each field of `entity` in this workspace (defaults and overrides)."""
+    from integrations.engine.entities import DEFAULT_OWNERS
+
+    owners = dict(DEFAULT_OWNERS.get(entity, {}))
+    for row in FieldOwnership.objects.filter(entity=entity):
+        owners[row.field] = row.owner
+    return owners
+
+
+def flow_runs(flow: Flow, *, limit: int = 20) -> list[SyncRun]:
+    return list(flow.runs.order_by("-queued_at", "-id")[:limit])
+
+
+# --- Dashboards ------------------------------------------------------------------------------------
+
+
+def _weeks_back(end: date, weeks: int) -> tuple[date, date]:
+    """Monday `weeks - 1` weeks before the week of `end`, and the Sunday ending `end`'s week."""
+    last_monday = end - timedelta(days=end.weekday())
+    return last_monday - timedelta(weeks=weeks - 1), last_monday + timedelta(days=6)
+
+
+def exceptions_dashboard(*, sla_hours: int | None, weeks: int = 12) -> dict:
+    now = timezone.now()
+    live = SyncException.objects.filter(status__in=LIVE_EXCEPTION)
+    by_kind = list(live.values("error_code", "source_system").annotate(n=Count("id")).order_by("-n", "error_code"))
+    by_error: dict[str, int] = defaultdict(int)
+    by_system: dict[str, int] = defaultdict(int)
+    for row in by_kind:
+        by_error[row["error_code"]] += row["n"]
+        by_system[row["source_system"]] += row["n"]
+    sla = timedelta(hours=sla_hours or 48)
+    bucket_edges = [
+        ("Under half the SLA", now - sla / 2, None),
+        ("Half the SLA to the SLA", now - sla, now - sla / 2),
+        ("Up to twice the SLA", now - 2 * sla, now - sla),
+        ("Over twice the SLA", None, now - 2 * sla),
+    ]
+    aggregates = {}
+    for index, (_, newest_before, oldest_after) in enumerate(bucket_edges):
+        condition = Q()
+        if newest_before is not None:
+            condition &= Q(created_at__gte=newest_before)
+        if oldest_after is not None:
+            condition &= Q(created_at__lt=oldest_after)
+        aggregates[f"b{index}"] = Count("id", filter=condition)
+    counted = live.aggregate(**aggregates)
+    ages = [
+        {"label": label, "count": counted[f"b{index}"], "breached": index >= 2}
+        for index, (label, _, _) in enumerate(bucket_edges)
+    ]
+    start, _ = _weeks_back(timezone.localdate(), weeks)
+    start_at = timezone.make_aware(datetime.combine(start, time.min))
+    opened = dict(
+        SyncException.objects.filter(created_at__gte=start_at)
+        .annotate(week=TruncWeek("created_at"))
+        .values("week")
+        .annotate(n=Count("id"))
+        .values_list("week", "n")
+    )
+    resolved = dict(
+        SyncException.objects.filter(resolved_at__gte=start_at)
+        .annotate(week=TruncWeek("resolved_at"))
+        .values("week")
+        .annotate(n=Count("id"))
+        .values_list("week", "n")
+    )
+    opened = {key.date() if isinstance(key, datetime) else key: n for key, n in opened.items()}
+    resolved = {key.date() if isinstance(key, datetime) else key: n for key, n in resolved.items()}
+    trend = []
+    for offset in range(weeks):
+        week = start + timedelta(weeks=offset)
+        trend.append({"week": week, "opened": opened.get(week, 0), "resolved": resolved.get(week, 0)})
+    return {
+        "open_total": sum(by_error.values()),
+        "by_error": sorted(
+            ({"code": code, "label": error_label(code), "count": n} for code, n in by_error.items()),
+            key=lambda row: -row["count"],
+        ),
+        "by_system": sorted(
+            ({"system": s, "label": vendor_label(s), "count": n} for s, n in by_system.items()),
+            key=lambda row: -row["count"],
+        ),
+        "by_kind": [
+            {
+                "code": row["error_code"],
+                "label": error_label(row["error_code"]),
+                "system": row["source_system"],
+                "system_label": vendor_label(row["source_system"]),
+                "count": row["n"],
+            }
+            for row in by_kind
+        ],
+        "ages": ages,
+        "sla_hours": sla_hours,
+        "trend": trend,
+    }
+
+
+def time_entries_latest() -> date | None:
+    return TimeEntry.objects.aggregate(latest=Max("date"))["latest"]
+
+
+def utilization_dashboard(*, weeks: int = 8, end: date | None = None) -> dict:
+    """Billable hours over capacity per person, practice and week, from canonical time and HR capacity.
+
+    Capacity counts each person who logged time in the period at their weekly capacity from HR.
+    """
+    end = end or time_entries_latest() or timezone.localdate()
+    start, finish = _weeks_back(end, weeks)
+    rows = (
+        TimeEntry.objects.filter(date__gte=start, date__lte=finish)
+        .annotate(week=TruncWeek("date"))
+        .values("resource_id", "week")
+        .annotate(
+            billable=Sum("hours", filter=Q(billable=True)),
+            total=Sum("hours"),
+        )
+        .order_by()
+    )
+    per_person: dict[int, dict] = {}
+    week_hours: dict[date, Decimal] = defaultdict(Decimal)
+    week_people: dict[date, set] = defaultdict(set)
+    for row in rows:
+        week = row["week"].date() if isinstance(row["week"], datetime) else row["week"]
+        person = per_person.setdefault(
+            row["resource_id"], {"billable": Decimal(0), "total": Decimal(0), "weeks": set()}
+        )
+        person["billable"] += row["billable"] or 0
+        person["total"] += row["total"] or 0
+        person["weeks"].add(week)
+        week_hours[week] += row["billable"] or 0
+        week_people[week].add(row["resource_id"])
+    resources = {
+        r["pk"]: r
+        for r in Resource.objects.filter(pk__in=list(per_person)).values(
+            "pk", "first_name", "last_name", "email", "practice", "department", "weekly_capacity_hours"
+        )
+    }
+    people = []
+    practices: dict[str, dict] = defaultdict(lambda: {"billable": Decimal(0), "capacity": Decimal(0), "people": 0})
+    week_capacity: dict[date, Decimal] = defaultdict(Decimal)
+    for pk, figures in per_person.items():
+        resource = resources.get(pk, {})
+        weekly = Decimal(resource.get("weekly_capacity_hours") or 40)
+        capacity = weekly * weeks
+        name = (
+            f"{resource.get('first_name', '')} {resource.get('last_name', '')}".strip()
+            or resource.get("email")
+            or f"#{pk}"
+        )
+        team = resource.get("practice") or resource.get("department") or "Unassigned"
+        people.append(
+            {
+                "name": name,
+                "practice": team,
+                "billable": figures["billable"],
+                "total": figures["total"],
+                "capacity": capacity,
+                "utilization": _percent(figures["billable"], capacity),
+            }
+        )
+        practices[team]["billable"] += figures["billable"]
+        practices[team]["capacity"] += capacity
+        practices[team]["people"] += 1
+        for week in week_people:
+            if pk in week_people[week]:
+                week_capacity[week] += weekly
+    by_week = []
+    for offset in range(weeks):
+        week = start + timedelta(weeks=offset)
+        capacity = week_capacity.get(week, Decimal(0))
+        by_week.append(
+            {
+                "week": week,
+                "billable": week_hours.get(week, Decimal(0)),
+                "capacity": capacity,
+                "utilization": _percent(week_hours.get(week, Decimal(0)), capacity),
+            }
+        )
+    by_practice = sorted(
+        (
+            {
+                "practice": name,
+                "people": figures["people"],
+                "billable": figures["billable"],
+                "capacity": figures["capacity"],
+                "utilization": _percent(figures["billable"], figures["capacity"]),
+            }
+            for name, figures in practices.items()
+        ),
+        key=lambda row: -(row["utilization"] or 0),
+    )
+    total_billable = sum((p["billable"] for p in people), Decimal(0))
+    total_capacity = sum((p["capacity"] for p in people), Decimal(0))
+    people.sort(key=lambda row: (row["utilization"] or 0, row["name"]))
+    return {
+        "start": start,
+        "end": finish,
+        "weeks": weeks,
+        "people_count": len(people),
+        "billable": total_billable,
+        "capacity": total_capacity,
+        "utilization": _percent(total_billable, total_capacity),
+        "by_week": by_week,
+        "by_practice": by_practice,
+        "people": people,
+        "practices": sorted(practices),
+    }
+
+
+def _percent(part, whole) -> float | None:
+    if not whole:
+        return None
+    return round(float(part) * 100 / float(whole), 1)
+
+
+def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str = "") -> dict:
+    """Revenue at bill rates minus cost at cost rates, by project and customer, in one currency."""
+    end = end or time_entries_latest() or timezone.localdate()
+    finish = month_range(end)[1] - timedelta(days=1)
+    start = end.replace(day=1)
+    for _ in range(months - 1):
+        start = (start - timedelta(days=1)).replace(day=1)
+    period = TimeEntry.objects.filter(date__gte=start, date__lte=finish)
+    currencies = list(
+        period.values("currency").annotate(hours=Sum("hours")).order_by("-hours").values_list("currency", flat=True)
+    )
+    currency = currency if currency in currencies else (currencies[0] if currencies else "USD")
+    rows = (
+        period.filter(currency=currency)
+        .values("project_id")
+        .annotate(
+            hours=Sum("hours"),
+            billable_hours=Sum("hours", filter=Q(billable=True)),
+            revenue=Sum(_product("bill_rate"), filter=Q(billable=True)),
+            cost=Sum(_product("cost_rate")),
+        )
+        .order_by()
+    )
+    monthly = (
+        period.filter(currency=currency)
+        .values("date__year", "date__month")
+        .annotate(revenue=Sum(_product("bill_rate"), filter=Q(billable=True)), cost=Sum(_product("cost_rate")))
+        .order_by("date__year", "date__month")
+    )
+    projects = {
+        p["pk"]: p
+        for p in Project.objects.filter(pk__in=[r["project_id"] for r in rows]).values(
+            "pk", "code", "name", "customer_id"
+        )
+    }
+    customers = dict(
+        Customer.objects.filter(pk__in={p["customer_id"] for p in projects.values()}).values_list("pk", "name")
+    )
+    by_project = []
+    by_customer: dict[str, dict] = defaultdict(
+        lambda: {"revenue": Decimal(0), "cost": Decimal(0), "hours": Decimal(0), "projects": 0}
+    )
+    for row in rows:
+        project = projects.get(row["project_id"], {})
+        revenue = row["revenue"] or Decimal(0)
+        cost = row["cost"] or Decimal(0)
+        customer = customers.get(project.get("customer_id")) or "No customer"
+        by_project.append(
+            {
+                "code": project.get("code", ""),
+                "name": project.get("name", ""),
+                "customer": customer,
+                "hours": row["hours"] or 0,
+                "revenue": revenue,
+                "cost": cost,
+                "margin": revenue - cost,
+                "margin_percent": _percent(revenue - cost, revenue),
+            }
+        )
+        entry = by_customer[customer]
+        entry["revenue"] += revenue
+        entry["cost"] += cost
+        entry["hours"] += row["hours"] or 0
+        entry["projects"] += 1
+    by_project.sort(key=lambda row: -row["revenue"])
+    customers_rows = sorted(
+        (
+            {
+                "customer": name,
+                **figures,
+                "margin": figures["revenue"] - figures["cost"],
+                "margin_percent": _percent(figures["revenue"] - figures["cost"], figures["revenue"]),
+            }
+            for name, figures in by_customer.items()
+        ),
+        key=lambda row: -row["revenue"],
+    )
+    revenue = sum((row["revenue"] for row in by_project), Decimal(0))
+    cost = sum((row["cost"] for row in by_project), Decimal(0))
+    return {
+        "start": start,
+        "end": finish,
+        "months": months,
+        "currency": currency,
+        "currencies": currencies,
+        "revenue": revenue,
+        "cost": cost,
+        "margin": revenue - cost,
+        "margin_percent": _percent(revenue - cost, revenue),
+        "by_project": by_project[:25],
+        "project_count": len(by_project),
+        "by_customer": customers_rows[:15],
+        "customer_count": len(customers_rows),
+        "by_month": [
+            {
+                "month": date(row["date__year"], row["date__month"], 1),
+                "revenue": row["revenue"] or Decimal(0),
+                "cost": row["cost"] or Decimal(0),
+                "margin": (row["revenue"] or Decimal(0)) - (row["cost"] or Decimal(0)),
+            }
+            for row in monthly
+        ],
+    }
+
+
+def _product(rate: str):
+    from django.db.models import DecimalField, ExpressionWrapper, F
+
+    return ExpressionWrapper(F("hours") * F(rate), output_field=DecimalField(max_digits=20, decimal_places=4))
+
+
+def sync_health_dashboard(*, days: int = 14) -> dict:
+    """Per flow: runs, records read, throughput, failures, freshness, and open exceptions."""
+    since = timezone.now() - timedelta(days=days)
+    flows = list(Flow.objects.select_related("source_connection"))
+    runs = list(
+        SyncRun.objects.filter(queued_at__gte=since).values(
+            "flow_id", "status", "read", "failed", "started_at", "finished_at", "queued_at"
+        )
+    )
+    stats: dict[int, dict] = {
+        f.pk: {"runs": 0, "failed_runs": 0, "read": 0, "failed_records": 0, "seconds": 0.0, "wait": []} for f in flows
+    }
+    per_day: dict[date, dict] = defaultdict(lambda: {"succeeded": 0, "partial": 0, "failed": 0})
+    for run in runs:
+        figures = stats.setdefault(
+            run["flow_id"], {"runs": 0, "failed_runs": 0, "read": 0, "failed_records": 0, "seconds": 0.0, "wait": []}
+        )
+        figures["runs"] += 1
+        figures["read"] += run["read"]
+        figures["failed_records"] += run["failed"]
+        if run["status"] == SyncRun.Status.FAILED:
+            figures["failed_runs"] += 1
+        if run["started_at"] and run["finished_at"]:
+            figures["seconds"] += (run["finished_at"] - run["started_at"]).total_seconds()
+        if run["started_at"]:
+            figures["wait"].append((run["started_at"] - run["queued_at"]).total_seconds())
+        if run["status"] in per_day[timezone.localtime(run["queued_at"]).date()]:
+            per_day[timezone.localtime(run["queued_at"]).date()][run["status"]] += 1
+    last_success = dict(
+        SyncRun.objects.filter(status__in=DONE)
+        .values("flow_id")
+        .annotate(at=Max("finished_at"))
+        .values_list("flow_id", "at")
+    )
+    open_by_flow = dict(
+        SyncException.objects.filter(status=SyncException.Status.OPEN)
+        .values("flow_id")
+        .annotate(n=Count("id"))
+        .values_list("flow_id", "n")
+    )
+    rows = []
+    for flow in flows:
+        figures = stats[flow.pk]
+        rows.append(
+            {
+                "flow": flow,
+                "runs": figures["runs"],
+                "failed_runs": figures["failed_runs"],
+                "read": figures["read"],
+                "failed_records": figures["failed_records"],
+                "records_per_second": round(figures["read"] / figures["seconds"], 1) if figures["seconds"] else None,
+                "queue_wait": round(sorted(figures["wait"])[len(figures["wait"]) // 2], 1) if figures["wait"] else None,
+                "last_success": last_success.get(flow.pk),
+                "open_exceptions": open_by_flow.get(flow.pk, 0),
+            }
+        )
+    rows.sort(key=lambda row: (-row["runs"], row["flow"].name))
+    today = timezone.localdate()
+    return {
+        "days": days,
+        "flows": rows,
+        "runs": sum(row["runs"] for row in rows),
+        "failed_runs": sum(row["failed_runs"] for row in rows),
+        "read": sum(row["read"] for row in rows),
+        "failed_records": sum(row["failed_records"] for row in rows),
+        "by_day": [
+            {"day": day, **per_day.get(day, {"succeeded": 0, "partial": 0, "failed": 0})}
+            for day in (today - timedelta(days=offset) for offset in range(days - 1, -1, -1))
+        ],
+    }
+
+
+# --- Overview and audit ----------------------------------------------------------------------------
+
+
+def workspace_overview(*, sla_hours: int | None) -> dict:
+    connections = list(Connection.objects.values("status"))
+    flows = Flow.objects.aggregate(total=Count("id"), enabled=Count("id", filter=Q(enabled=True)))
+    live = SyncException.objects.filter(status=SyncException.Status.OPEN)
+    return {
+        "open": bounded_count(live),
+        "past_sla": bounded_count(live.filter(created_at__lt=timezone.now() - timedelta(hours=sla_hours)))
+        if sla_hours
+        else Tally(0),
+        "connections": len(connections),
+        "failing": sum(1 for c in connections if c["status"] == Connection.Status.FAILING),
+        "flows": flows["total"],
+        "flows_enabled": flows["enabled"],
+        "last_success": SyncRun.objects.filter(status__in=DONE)
+        .order_by("-finished_at")
+        .values_list("finished_at", flat=True)
+        .first(),
+        "recent_runs": list(SyncRun.objects.select_related("flow").order_by("-queued_at", "-id")[:6]),
+        "top_errors": list(live.values("error_code").annotate(n=Count("id")).order_by("-n")[:4])
+        if live.exists()
+        else [],
+    }
+
+
+AUDIT_PAGE_SIZE = 50
+
+
+def audit_events(
+    *, action: str = "", actor: str = "", target_type: str = "", q: str = "", since=None, until=None, after: str = ""
+) -> tuple[list[AuditEvent], str | None]:
+    qs = AuditEvent.objects.all()
+    if action:
+        qs = qs.filter(action=action) if "." in action else qs.filter(action__startswith=f"{action}.")
+    if actor:
+        qs = qs.filter(actor_email__icontains=actor)
+    if target_type:
+        qs = qs.filter(target_type=target_type)
+    if q:
+        qs = qs.filter(summary__icontains=q)
+    if since:
+        qs = qs.filter(at__date__gte=since)
+    if until:
+        qs = qs.filter(at__date__lte=until)
+    if after:
+        try:
+            at_micros, pk = (int(part) for part in after.split(".", 1))
+            moment = datetime.fromtimestamp(at_micros // 1_000_000, tz=UTC).replace(microsecond=at_micros % 1_000_000)
+            qs = qs.filter(at__lte=moment).filter(Q(at__lt=moment) | Q(pk__lt=pk))
+        except (ValueError, OverflowError, OSError):
+            pass
+    events = list(qs.order_by("-at", "-id")[: AUDIT_PAGE_SIZE + 1])
+    more = len(events) > AUDIT_PAGE_SIZE
+    events = events[:AUDIT_PAGE_SIZE]
+    next_cursor = None
+    if more and events:
+        last = events[-1]
+        next_cursor = f"{int(last.at.timestamp()) * 1_000_000 + last.at.microsecond}.{last.pk}"
+    return events, next_cursor
+
+
+def audit_action_groups() -> list[str]:
+    return sorted({value.split(".", 1)[0] for value in distinct_values(AuditEvent, "action")})

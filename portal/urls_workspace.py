@@ -1,9 +1,7 @@
 """A client workspace, mounted under /c/<slug>/ on its partner's host."""
 
-from django.urls import path
-
-from tenants import views as tenant_views
+from django.urls import include, path
 
 urlpatterns = [
-    path("", tenant_views.workspace_home, name="workspace_home"),
+    path("", include("integrations.urls")),
 ]

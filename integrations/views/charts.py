@@ -1,0 +1,217 @@
+"""Geometry for the dashboards' server-rendered SVG charts: numbers in, rectangles and ticks out.
+
+Templates draw them with SVG attributes and CSS classes only (the CSP forbids inline style);
+every chart is followed by a table with the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Rect:
+    x: float
+    y: float
+    width: float
+    height: float
+    css: str
+    title: str
+
+
+@dataclass
+class Column:
+    label: str
+    x: float  # centre of the group
+    rects: list[Rect] = field(default_factory=list)
+
+
+@dataclass
+class Tick:
+    y: float
+    label: str
+
+    @property
+    def label_y(self) -> float:
+        return round(self.y - 5, 1)
+
+
+@dataclass
+class ColumnChart:
+    width: int
+    height: int
+    plot_top: float
+    plot_bottom: float
+    plot_left: float
+    plot_right: float
+    columns: list[Column]
+    ticks: list[Tick]
+    legend: list[tuple[str, str]]
+    reference: Tick | None = None
+    label_every: int = 1
+
+    @property
+    def tick_x(self) -> float:
+        return self.plot_left - 6
+
+    @property
+    def label_y(self) -> float:
+        return self.plot_bottom + 18
+
+    @property
+    def empty(self) -> bool:
+        return not any(r.height > 0 for c in self.columns for r in c.rects)
+
+
+@dataclass
+class HBar:
+    label: str
+    value_label: str
+    y: float
+    width: float
+    css: str
+    value_x: float = 0
+    text_y: float = 0
+
+
+@dataclass
+class BarList:
+    width: int
+    height: int
+    label_width: float
+    bar_left: float
+    bar_height: float
+    bars: list[HBar]
+    track_width: float = 0
+
+
+def nice_ceiling(value: float) -> float:
+    """The next "round" number at or above value: 1, 2, 2.5, 5 times a power of ten."""
+    if value <= 0:
+        return 1
+    exponent = math.floor(math.log10(value))
+    base = 10**exponent
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * base + 1e-9:
+            return step * base
+    return 10 * base
+
+
+def short_number(value: float, *, percent: bool = False) -> str:
+    if percent:
+        return f"{value:.0f}%"
+    if abs(value) >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M".replace(".0M", "M")
+    if abs(value) >= 1_000:
+        return f"{value / 1_000:.1f}k".replace(".0k", "k")
+    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+
+
+def column_chart(
+    labels: list[str],
+    series: list[tuple[str, str, list[float]]],
+    *,
+    stacked: bool = False,
+    percent: bool = False,
+    reference: float | None = None,
+    reference_label: str = "",
+    width: int = 640,
+    height: int = 240,
+    value_format=None,
+) -> ColumnChart:
+    """Vertical columns, grouped side by side or stacked. series: (name, css class, values)."""
+    left, right, top, bottom = 44.0, width - 8.0, 12.0, height - 30.0
+    totals = [sum(values[i] for _, _, values in series) for i in range(len(labels))] if stacked else []
+    peak = max(totals or [max(values or [0]) for _, _, values in series] or [0])
+    if reference is not None:
+        peak = max(peak, reference)
+    ceiling = nice_ceiling(peak * 1.05 if peak else 1)
+    scale = (bottom - top) / ceiling
+    fmt = value_format or (lambda v: short_number(v, percent=percent))
+    slot = (right - left) / max(1, len(labels))
+    group_width = slot * 0.7
+    bar_width = group_width if stacked else group_width / max(1, len(series))
+    columns = []
+    for index, label in enumerate(labels):
+        centre = left + slot * index + slot / 2
+        column = Column(label=label, x=round(centre, 1))
+        base = bottom
+        for position, (name, css, values) in enumerate(series):
+            value = float(values[index] or 0)
+            bar_height = value * scale
+            if stacked:
+                x = centre - group_width / 2
+                y = base - bar_height
+                base = y
+            else:
+                x = centre - group_width / 2 + position * bar_width
+                y = bottom - bar_height
+            column.rects.append(
+                Rect(
+                    x=round(x, 1),
+                    y=round(y, 1),
+                    width=round(max(bar_width - 2, 1), 1),
+                    height=round(bar_height, 1),
+                    css=css,
+                    title=f"{label} · {name}: {fmt(value)}",
+                )
+            )
+        columns.append(column)
+    ticks = [Tick(y=round(bottom - ceiling * step / 4 * scale, 1), label=fmt(ceiling * step / 4)) for step in range(5)]
+    chart = ColumnChart(
+        width=width,
+        height=height,
+        plot_top=top,
+        plot_bottom=bottom,
+        plot_left=left,
+        plot_right=right,
+        columns=columns,
+        ticks=ticks,
+        legend=[(name, css) for name, css, _ in series],
+        label_every=max(1, math.ceil(len(labels) / 12)),
+    )
+    if reference is not None:
+        chart.reference = Tick(y=round(bottom - reference * scale, 1), label=reference_label or fmt(reference))
+    return chart
+
+
+def bar_list(
+    items: list[tuple[str, float, str]],
+    *,
+    width: int = 640,
+    label_width: int = 190,
+    percent: bool = False,
+    maximum: float | None = None,
+    value_format=None,
+) -> BarList:
+    """Horizontal bars with their labels, largest scale first. items: (label, value, css class)."""
+    row, bar_height = 30.0, 18.0
+    bar_left = float(label_width)
+    value_room = 70.0
+    peak = maximum if maximum is not None else max([value for _, value, _ in items] or [0])
+    scale = (width - bar_left - value_room) / (peak or 1)
+    fmt = value_format or (lambda v: short_number(v, percent=percent))
+    bars = []
+    for index, (label, value, css) in enumerate(items):
+        bar_width = round(max(float(value or 0) * scale, 0), 1)
+        bars.append(
+            HBar(
+                label=label if len(label) <= 30 else label[:29] + "…",
+                value_label=fmt(float(value or 0)),
+                y=index * row + 6,
+                width=bar_width,
+                css=css,
+                value_x=round(bar_left + bar_width + 6, 1),
+                text_y=index * row + 6 + 13,
+            )
+        )
+    return BarList(
+        width=width,
+        height=int(len(items) * row + 8),
+        label_width=label_width - 8,
+        bar_left=bar_left,
+        bar_height=bar_height,
+        bars=bars,
+        track_width=round(width - bar_left - value_room, 1),
+    )

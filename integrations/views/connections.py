@@ -1,0 +1,161 @@
+"""Connections: the catalogue of connectors, a connector's own form, test, status, credential rotation."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.db import connection as db
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_POST
+
+from connectors.registry import CONNECTORS, SANDBOX_PORTS
+from integrations import selectors
+from integrations.crypto import CredentialsUnreadable, credentials_decrypt
+from integrations.forms import ConnectionForm, RotateCredentialsForm
+from integrations.models import Connection, Flow
+from integrations.services.connections import connection_create, connection_credentials_rotate, connection_test
+from integrations.views.support import redirect_to, render_page, url, with_events
+from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
+
+CATEGORY_ORDER = ["crm", "erp", "psa", "hr", "ticketing"]
+
+
+def connector_info(cls) -> dict | None:
+    """What templates need of a connector class (templates would try to call the class itself)."""
+    if cls is None:
+        return None
+    return {"vendor": cls.vendor, "label": cls.label, "category": cls.category, "objects": list(cls.objects.values())}
+
+
+def catalogue() -> list[dict]:
+    groups = []
+    for category in CATEGORY_ORDER:
+        vendors = [
+            {
+                "vendor": vendor,
+                "label": cls.label,
+                "objects": [spec.label for spec in cls.objects.values()][:4],
+            }
+            for vendor, cls in CONNECTORS.items()
+            if cls.category == category
+        ]
+        if vendors:
+            groups.append({"category": category, "label": selectors.CATEGORY_LABELS[category], "vendors": vendors})
+    return groups
+
+
+@workspace_role_required(WORKSPACE_ALL)
+def connection_list(request, client_slug):
+    context = {"connections": selectors.connections_overview(), "catalogue": catalogue(), "section": "connections"}
+    return render_page(request, "integrations/connections/list.html", context)
+
+
+def _sandbox_hint(vendor: str) -> str:
+    """In a demo, where this vendor's local sandbox answers (only when connections may reach it)."""
+    port = SANDBOX_PORTS.get(vendor)
+    if port and f"127.0.0.1:{port}" in settings.CONNECTOR_ALLOWED_HOSTS:
+        return f"http://127.0.0.1:{port}"
+    return ""
+
+
+@workspace_role_required(WORKSPACE_EDITORS)
+def connection_new(request, client_slug, vendor):
+    if vendor not in CONNECTORS:
+        raise Http404("No such connector")
+    form = ConnectionForm(request.POST or None, vendor=vendor)
+    if request.method == "POST" and form.is_valid():
+        from tenants.plans import PlanLimitReached, plan_limit_check
+
+        try:
+            plan_limit_check(client=request.client, resource="connections", current_count=Connection.objects.count())
+        except PlanLimitReached as refused:
+            form.add_error(None, refused.message)
+        else:
+            created = connection_create(
+                name=form.cleaned_data["name"],
+                vendor=vendor,
+                base_url=form.cleaned_data["base_url"],
+                credentials=form.credentials(),
+                actor=request.user,
+            )
+            messages.success(request, f"“{created.name}” is saved. Test it to check that the credentials work.")
+            return redirect_to(request, url(request, "connection_detail", created.pk))
+    context = {
+        "form": form,
+        "vendor": vendor,
+        "connector": connector_info(CONNECTORS[vendor]),
+        "category": selectors.CATEGORY_LABELS.get(CONNECTORS[vendor].category, ""),
+        "sandbox_url": _sandbox_hint(vendor),
+        "section": "connections",
+    }
+    status = 422 if form.is_bound and form.errors else 200
+    return render_page(request, "integrations/connections/new.html", context, partial="connection_form", status=status)
+
+
+def _connection(pk) -> Connection:
+    return get_object_or_404(Connection, pk=pk)
+
+
+def _current_settings(connection: Connection) -> dict[str, str]:
+    try:
+        stored = credentials_decrypt(connection.encrypted_credentials)
+    except CredentialsUnreadable:
+        return {}
+    secret = {f.name for f in CONNECTORS[connection.vendor].form_fields() if f.secret}
+    return {key: value for key, value in stored.items() if key not in secret}
+
+
+def _detail_context(request, connection: Connection, **extra) -> dict:
+    cls = CONNECTORS.get(connection.vendor)
+    flows = Flow.objects.filter(source_connection=connection) | Flow.objects.filter(steps__target_connection=connection)
+    context = {
+        "connection": connection,
+        "connector": connector_info(cls),
+        "category": selectors.CATEGORY_LABELS.get(getattr(cls, "category", ""), ""),
+        "settings_rows": selectors.connection_settings(connection),
+        "flows": flows.distinct().order_by("name"),
+        "objects": list(cls.objects.values()) if cls else [],
+        "schema": db.schema_name,
+        "section": "connections",
+    }
+    if request.workspace_role in WORKSPACE_EDITORS and cls is not None:
+        context["rotate_form"] = RotateCredentialsForm(connection=connection, current=_current_settings(connection))
+    context.update(extra)
+    return context
+
+
+@workspace_role_required(WORKSPACE_ALL)
+def connection_detail(request, client_slug, pk):
+    connection = _connection(pk)
+    return render_page(request, "integrations/connections/detail.html", _detail_context(request, connection))
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_EDITORS)
+def connection_test_view(request, client_slug, pk):
+    """A real authenticated call to the vendor; the result shows inline and the badge follows."""
+    connection = _connection(pk)
+    result = connection_test(connection=connection, actor=request.user)
+    connection.refresh_from_db()
+    context = _detail_context(request, connection, result=result)
+    response = render_page(request, "integrations/connections/detail.html", context, partial="test_panel")
+    if not request.htmx:
+        (messages.success if result.ok else messages.error)(request, result.message)
+        return redirect_to(request, url(request, "connection_detail", connection.pk))
+    return with_events(response, "connection-tested")
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_EDITORS)
+def connection_rotate(request, client_slug, pk):
+    connection = _connection(pk)
+    if connection.vendor not in CONNECTORS:
+        raise Http404("No such connector")
+    form = RotateCredentialsForm(request.POST, connection=connection, current=_current_settings(connection))
+    if form.is_valid():
+        connection_credentials_rotate(connection=connection, credentials=form.credentials(), actor=request.user)
+        messages.success(request, f"New credentials saved for “{connection.name}”. Test them now.")
+        return redirect_to(request, url(request, "connection_detail", connection.pk))
+    context = _detail_context(request, connection, rotate_form=form)
+    return render_page(request, "integrations/connections/detail.html", context, partial="rotate_form", status=422)

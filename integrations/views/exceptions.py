@@ -1,0 +1,425 @@
+"""The exception queue: filter, search, page, open one, fix it (edit, map, retry, ignore), assign, comment, export."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from integrations import selectors
+from integrations.forms import AssignForm, CommentForm, EditFieldForm, ExceptionFilterForm, IgnoreForm, MapValueForm
+from integrations.models import SyncException, ValueMap
+from integrations.services.exceptions import (
+    ExceptionActionRefused,
+    exception_assign,
+    exception_comment,
+    exception_edit_and_retry,
+    exception_ignore,
+    exception_retry,
+    exceptions_retry,
+    value_map_entry_add_and_retry,
+)
+from integrations.views.support import (
+    redirect_to,
+    render_page,
+    render_partial,
+    sla_hours,
+    url,
+    wants_partial,
+    with_events,
+    workspace_people,
+)
+from tenants.decorators import WORKSPACE_ALL, WORKSPACE_FINANCE, workspace_role_required
+from tenants.models import User
+
+# Bulk actions run in the request: this many at a time keeps it to seconds (issue 6 report).
+BULK_LIMIT = 500
+
+
+def _filters(request, data=None) -> ExceptionFilterForm:
+    return ExceptionFilterForm(
+        data if data is not None else request.GET,
+        choices=selectors.queue_choices(),
+        people=workspace_people(request.client),
+        sla_hours=sla_hours(request),
+    )
+
+
+def _counters(request) -> dict:
+    return selectors.queue_counters(user_id=request.user.pk, sla_hours=sla_hours(request))
+
+
+@workspace_role_required(WORKSPACE_ALL)
+def exception_queue(request, client_slug):
+    form = _filters(request)
+    query = form.query()
+    page = selectors.exception_queue(
+        query,
+        user_id=request.user.pk,
+        sla_hours=sla_hours(request),
+        after=request.GET.get("after", ""),
+        before=request.GET.get("before", ""),
+    )
+    context = {
+        "form": form,
+        "query": query,
+        "page": page,
+        "filter_params": query.params(),
+        "statuses": selectors.QUEUE_STATUSES,
+        "section": "exceptions",
+    }
+    if wants_partial(request):
+        return render_page(request, "integrations/exceptions/queue.html", context, partial="results")
+    context["counters"] = _counters(request)
+    return render_page(request, "integrations/exceptions/queue.html", context)
+
+
+@workspace_role_required(WORKSPACE_ALL)
+def exception_counters(request, client_slug):
+    """The live counters alone: the page asks again whenever an action says exceptions changed."""
+    context = {"counters": _counters(request)}
+    if request.GET.get("strip"):
+        return render_page(request, "integrations/exceptions/strip.html", context)
+    return render_partial(request, "integrations/exceptions/queue.html", "counters", context)
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_FINANCE)
+def exception_bulk(request, client_slug):
+    """Retry or ignore the ticked exceptions, or every one the filters match (BULK_LIMIT at a time)."""
+    form = _filters(request, request.POST)
+    query = form.query()
+    matching = selectors.exceptions_filtered(query, user_id=request.user.pk, sla_hours=sla_hours(request))
+    live = matching.filter(status__in=selectors.LIVE_EXCEPTION)
+    if request.POST.get("scope") == "filtered":
+        chosen = live.order_by("created_at", "id")
+        total = selectors.bounded_count(live)
+    else:
+        ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()][:BULK_LIMIT]
+        chosen = live.filter(pk__in=ids).order_by("created_at", "id")
+        total = None
+    batch = list(chosen.select_related("flow")[:BULK_LIMIT])
+    action = request.POST.get("action", "retry")
+    level = "success"
+    if not batch:
+        note, level = "Nothing to do: choose open exceptions first.", "error"
+    elif action == "ignore":
+        reason = (request.POST.get("reason") or "").strip()
+        if not reason:
+            note, level = "Say why these exceptions are ignored.", "error"
+        else:
+            for exception in batch:
+                exception_ignore(exception=exception, reason=reason[:300], actor=request.user)
+            note = f"Ignored {len(batch)} exception{'s' if len(batch) != 1 else ''}."
+    else:
+        outcome = exceptions_retry(exceptions=batch, actor=request.user)
+        note = (
+            f"Retried {outcome['retried']}: {outcome['resolved']} resolved, {outcome['still_open']} still open."
+            if outcome["retried"]
+            else "None of these can be retried: they have no stored record."
+        )
+    if total is not None and int(total) > len(batch) and batch:
+        note += f" That was the oldest {len(batch)} of {int(total):,}; run it again for the next ones."
+    if request.htmx:
+        # The queue's table and counters listen for exceptions-changed and fetch themselves again.
+        return with_events(HttpResponse(status=204), "exceptions-changed", toast=note, level=level)
+    getattr(messages, level)(request, note)
+    return redirect_to(request, url(request, "exception_queue") + _querystring(query))
+
+
+def _querystring(query) -> str:
+    from urllib.parse import urlencode
+
+    params = query.params()
+    return f"?{urlencode(params)}" if params else ""
+
+
+@workspace_role_required(WORKSPACE_ALL)
+def exception_export(request, client_slug):
+    """Every exception the filters match, as CSV, streamed (a million rows never sit in memory)."""
+    query = _filters(request).query()
+    rows = (
+        selectors.exceptions_filtered(query, user_id=request.user.pk, sla_hours=sla_hours(request))
+        .order_by("created_at", "id")
+        .values_list(
+            "pk",
+            "status",
+            "error_code",
+            "message",
+            "flow__name",
+            "source_system",
+            "target_system",
+            "object",
+            "external_id",
+            "assignee_email",
+            "occurrences",
+            "created_at",
+            "last_seen_at",
+            "resolved_at",
+            "ignored_reason",
+        )
+    )
+    header = [
+        "id",
+        "status",
+        "error_code",
+        "message",
+        "flow",
+        "source_system",
+        "target_system",
+        "object",
+        "external_id",
+        "assignee",
+        "occurrences",
+        "created_at",
+        "last_seen_at",
+        "resolved_at",
+        "ignored_reason",
+    ]
+
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+
+    def lines():
+        yield writer.writerow(header)
+        for row in rows.iterator(chunk_size=2000):
+            yield writer.writerow([_csv_cell(value) for value in row])
+
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="exceptions-{request.client.slug}-{stamp}.csv"'
+    return response
+
+
+def _csv_cell(value):
+    """Spreadsheets run cells starting with = + - @ as formulas: a record's text must stay text."""
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    text = str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+# --- One exception ----------------------------------------------------------------------------
+
+
+def _exception(request, pk) -> SyncException:
+    try:
+        return selectors.exception_get(pk)
+    except SyncException.DoesNotExist:
+        raise Http404("No such exception in this workspace") from None
+
+
+def _fixes(exception: SyncException, paths: list[str]) -> list[dict]:
+    """The exception's fix actions as things a clerk can do, each with its form."""
+    fixes = []
+    seen = set()
+    for fix in exception.fix_actions or []:
+        action = fix.get("action")
+        if action in seen and action != "map_value":
+            continue
+        seen.add(action)
+        if action == "map_value":
+            value_map = ValueMap.objects.filter(key=fix.get("value_map", "")).first()
+            if value_map is None:
+                continue
+            fixes.append(
+                {
+                    "kind": "map_value",
+                    "value_map": value_map,
+                    "value": fix.get("value", ""),
+                    "fixes": selectors.exceptions_fixed_by(value_map=value_map.key, value=fix.get("value", "")),
+                    "suggestions": selectors.map_value_suggestions(exception=exception, value_map_key=value_map.key),
+                    "form": MapValueForm(
+                        initial={"value_map": value_map.key, "source_value": fix.get("value", "")},
+                        prefix=f"map-{len(fixes)}",
+                    ),
+                }
+            )
+        elif action == "edit_field" and exception.payload.get("data") is not None:
+            suggested = fix.get("field", "")
+            current = dict(selectors.record_fields(exception.payload["data"])).get(suggested, "")
+            fixes.append(
+                {
+                    "kind": "edit_field",
+                    "field": suggested,
+                    "form": EditFieldForm(initial={"field": suggested, "value": "" if current == "—" else current}),
+                    "paths": paths,
+                }
+            )
+    return fixes
+
+
+def _detail_context(request, exception: SyncException, **extra) -> dict:
+    data = exception.payload.get("data") if isinstance(exception.payload, dict) else None
+    record = selectors.record_fields(data if data is not None else exception.payload)
+    paths = [path for path, _ in record]
+    people = workspace_people(request.client)
+    nearby = SyncException.objects.filter(status=SyncException.Status.OPEN).exclude(pk=exception.pk)
+    following = (
+        nearby.filter(created_at__gte=exception.created_at)
+        .exclude(created_at=exception.created_at, pk__lt=exception.pk)
+        .order_by("created_at", "id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    context = {
+        "exception": exception,
+        "record": record,
+        "fixes": _fixes(exception, paths) if exception.is_live else [],
+        "comments": list(exception.comments.all()),
+        "history": selectors.exception_history(exception),
+        "assign_form": AssignForm(
+            initial={"assignee": str(exception.assignee_id or "")}, people=people, prefix="assign"
+        ),
+        "ignore_form": IgnoreForm(prefix="ignore"),
+        "comment_form": CommentForm(prefix="comment"),
+        "retryable": exception.is_live and (data is not None or exception.object == "invoice"),
+        "next_pk": following,
+        "counters": _counters(request),
+        "section": "exceptions",
+    }
+    context.update(extra)
+    return context
+
+
+@workspace_role_required(WORKSPACE_ALL)
+def exception_detail(request, client_slug, pk):
+    exception = _exception(request, pk)
+    return render_page(request, "integrations/exceptions/detail.html", _detail_context(request, exception))
+
+
+def _answer(request, exception: SyncException, note: str, *, level: str = "success", status: int = 200, **extra):
+    """After an action: the workbench partial (HTMX) with events for the counters, or the page again."""
+    exception.refresh_from_db()
+    if wants_partial(request):
+        context = _detail_context(request, exception, outcome=note, outcome_level=level, **extra)
+        response = render_page(
+            request, "integrations/exceptions/detail.html", context, partial="workbench", status=status
+        )
+        events = ("exceptions-changed",) if level == "success" else ()
+        return with_events(response, *events, toast=note if level == "success" else "", level=level)
+    getattr(messages, level)(request, note)
+    return redirect_to(request, url(request, "exception_detail", exception.pk))
+
+
+def _retry_note(outcome: dict, exception: SyncException) -> str:
+    exception.refresh_from_db()
+    if outcome.get("resolved") and outcome["resolved"] > 1:
+        return f"Fixed: {outcome['resolved']} exceptions resolved."
+    if exception.status == SyncException.Status.RESOLVED:
+        return "Fixed: the record synced and this exception is resolved."
+    return f"Retried, still failing: {exception.message}"
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_FINANCE)
+def exception_retry_view(request, client_slug, pk):
+    exception = _exception(request, pk)
+    try:
+        outcome = exception_retry(exception=exception, actor=request.user)
+    except ExceptionActionRefused as refused:
+        return _answer(request, exception, str(refused), level="error")
+    note = _retry_note(outcome, exception)
+    return _answer(request, exception, note, level="success" if exception.status == "resolved" else "error")
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_FINANCE)
+def exception_edit(request, client_slug, pk):
+    exception = _exception(request, pk)
+    form = EditFieldForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, exception, "Check the field and its value.", level="error", edit_form=form)
+    try:
+        outcome = exception_edit_and_retry(
+            exception=exception, field=form.cleaned_data["field"], value=form.cleaned_data["value"], actor=request.user
+        )
+    except ExceptionActionRefused as refused:
+        return _answer(request, exception, str(refused), level="error")
+    note = _retry_note(outcome, exception)
+    return _answer(request, exception, note, level="success" if exception.status == "resolved" else "error")
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_FINANCE)
+def exception_map(request, client_slug, pk):
+    """Add the value-map entry this exception asks for, then retry every live exception it fixes."""
+    exception = _exception(request, pk)
+    prefix = next((key.split("-value_map")[0] for key in request.POST if key.endswith("-value_map")), None)
+    form = MapValueForm(request.POST, prefix=prefix)
+    if not form.is_valid():
+        errors = "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        return _answer(request, exception, errors or "Say what the value maps to.", level="error")
+    data = form.cleaned_data
+    outcome = value_map_entry_add_and_retry(
+        value_map_key=data["value_map"],
+        source_value=data["source_value"],
+        target_value=data["target_value"],
+        actor=request.user,
+    )
+    exception.refresh_from_db()
+    resolved = outcome.get("resolved", 0)
+    note = (
+        f"Mapped “{data['source_value']}” to “{data['target_value']}”: "
+        f"{resolved} exception{'s' if resolved != 1 else ''} resolved"
+        + (f", {outcome['still_open']} still open." if outcome.get("still_open") else ".")
+    )
+    return _answer(request, exception, note, level="success" if resolved else "error")
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_FINANCE)
+def exception_ignore_view(request, client_slug, pk):
+    exception = _exception(request, pk)
+    form = IgnoreForm(request.POST, prefix="ignore")
+    if not exception.is_live:
+        return _answer(request, exception, "Only open exceptions can be ignored.", level="error")
+    if not form.is_valid():
+        return _answer(request, exception, "Say why this exception is ignored.", level="error")
+    try:
+        exception_ignore(exception=exception, reason=form.cleaned_data["reason"], actor=request.user)
+    except ExceptionActionRefused as refused:
+        return _answer(request, exception, str(refused), level="error")
+    return _answer(request, exception, "Ignored. It leaves the open queue; the reason is in its history.")
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_FINANCE)
+def exception_assign_view(request, client_slug, pk):
+    exception = _exception(request, pk)
+    people = workspace_people(request.client)
+    data = request.POST.copy()
+    if data.get("assign-assignee") == "me":
+        data["assign-assignee"] = str(request.user.pk)
+    form = AssignForm(data, people=people, prefix="assign")
+    if not form.is_valid():
+        return _answer(request, exception, "Choose someone who works in this workspace.", level="error")
+    chosen = form.cleaned_data["assignee"]
+    assignee = User.objects.filter(pk=int(chosen)).first() if chosen else None
+    exception_assign(exception=exception, assignee=assignee, actor=request.user)
+    note = f"Assigned to {assignee.email}." if assignee else "Unassigned."
+    return _answer(request, exception, note)
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_FINANCE)
+def exception_comment_view(request, client_slug, pk):
+    exception = _exception(request, pk)
+    form = CommentForm(request.POST, prefix="comment")
+    if not form.is_valid():
+        return _answer(request, exception, "A comment cannot be empty.", level="error")
+    try:
+        exception_comment(exception=exception, body=form.cleaned_data["body"], actor=request.user)
+    except ExceptionActionRefused as refused:
+        return _answer(request, exception, str(refused), level="error")
+    return _answer(request, exception, "Comment added.")

@@ -1,0 +1,226 @@
+"""Flows: install a packaged template, a flow's steps and rules, schedule, pause, run now, run history."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_POST
+
+from connectors.registry import CONNECTORS
+from integrations import selectors
+from integrations.catalog import TEMPLATES
+from integrations.engine.entities import ENTITIES
+from integrations.forms import ScheduleForm, TemplateInstallForm
+from integrations.models import Connection, Flow, SyncRun
+from integrations.services.configuration import flow_schedule_set
+from integrations.services.flows import FlowConfigurationError, flow_set_enabled, template_install
+from integrations.services.runs import SyncNotAllowed, run_start
+from integrations.views.support import redirect_to, render_page, url, wants_partial, with_events
+from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
+
+LIVE_RUN = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
+
+
+def _templates() -> list[dict]:
+    installed = set(Flow.objects.exclude(template_key="").values_list("template_key", flat=True))
+    vendors = set(Connection.objects.values_list("vendor", flat=True))
+    rows = []
+    for template in TEMPLATES.values():
+        roles = [
+            {
+                "label": label,
+                "vendors": [CONNECTORS[v].label if v in CONNECTORS else v for v in choices],
+                "ready": any(v in vendors for v in choices),
+                "vendor_keys": choices,
+            }
+            for choices, label in template.connections.values()
+        ]
+        rows.append(
+            {
+                "template": template,
+                "installed": any(key.startswith(f"{template.key}/") for key in installed),
+                "roles": roles,
+                "ready": all(role["ready"] for role in roles),
+            }
+        )
+    return rows
+
+
+@workspace_role_required(WORKSPACE_ALL)
+def flow_list(request, client_slug):
+    flows = selectors.flows_overview()
+    context = {
+        "flows": [f for f in flows if not f.is_reference],
+        "reference_flows": [f for f in flows if f.is_reference],
+        "templates": _templates(),
+        "section": "flows",
+        "tab": "flows",
+    }
+    return render_page(request, "integrations/flows/list.html", context)
+
+
+@workspace_role_required(WORKSPACE_EDITORS)
+def template_install_view(request, client_slug, key):
+    template = TEMPLATES.get(key)
+    if template is None:
+        raise Http404("No such template")
+    form = TemplateInstallForm(request.POST or None, template=template)
+    if request.method == "POST" and form.is_valid():
+        from tenants.plans import PlanLimitReached
+
+        try:
+            flows = template_install(key=key, connections=form.connections(), actor=request.user)
+        except (FlowConfigurationError, PlanLimitReached) as refused:
+            form.add_error(None, getattr(refused, "message", None) or str(refused))
+        else:
+            main = next((f for f in reversed(flows) if "(reference)" not in f.name), flows[-1])
+            messages.success(request, f"“{template.name}” is installed. Run it now, or let its schedule run it.")
+            return redirect_to(request, url(request, "flow_detail", main.pk))
+    missing = [
+        (role, vendors, label)
+        for role, (vendors, label) in template.connections.items()
+        if not Connection.objects.filter(vendor__in=vendors).exists()
+    ]
+    context = {
+        "template": template,
+        "form": form,
+        "missing": [
+            {"label": label, "vendor": vendors[0], "vendor_label": CONNECTORS[vendors[0]].label}
+            for _, vendors, label in missing
+            if vendors[0] in CONNECTORS
+        ],
+        "flow_specs": template.flows,
+        "section": "flows",
+    }
+    status = 422 if form.is_bound and form.errors else 200
+    return render_page(request, "integrations/flows/install.html", context, status=status)
+
+
+def _flow(pk) -> Flow:
+    return get_object_or_404(
+        Flow.objects.select_related("source_connection", "inbound_mapping").prefetch_related("prerequisites"), pk=pk
+    )
+
+
+def _rules_with_owners(flow: Flow) -> list[dict]:
+    category = getattr(CONNECTORS.get(flow.source_connection.vendor), "category", "")
+    owners_by_entity: dict[str, dict] = {}
+    rows = []
+    for rule in flow.inbound_mapping.rules.all():
+        entity, _, name = rule.target.partition(".")
+        owners = owners_by_entity.setdefault(entity, selectors.field_owners(entity))
+        owner = owners.get(name)
+        rows.append({"rule": rule, "owner": owner, "writes": owner is None or owner == category})
+    return rows
+
+
+def _flow_context(request, flow: Flow, **extra) -> dict:
+    runs = selectors.flow_runs(flow)
+    live = next((run for run in runs if run.status in LIVE_RUN), None)
+    category = getattr(CONNECTORS.get(flow.source_connection.vendor), "category", "")
+    context = {
+        "flow": flow,
+        "entity": ENTITIES.get(flow.entity),
+        "source_category": selectors.CATEGORY_LABELS.get(category, ""),
+        "steps": list(flow.steps.select_related("target_connection", "outbound_mapping")),
+        "rules": _rules_with_owners(flow),
+        "prerequisites": list(flow.prerequisites.all()),
+        "dependents": list(flow.dependents.all()),
+        "runs": runs,
+        "run": live or (runs[0] if runs else None),
+        "schedule_form": ScheduleForm(initial={"schedule_minutes": flow.schedule_minutes or ""}),
+        "open_exceptions": selectors.bounded_count(flow.exceptions.filter(status="open")),
+        "section": "flows",
+    }
+    context.update(extra)
+    shown = context["run"]
+    context["reference_runs"] = (
+        list(
+            SyncRun.objects.filter(
+                flow__in=context["prerequisites"], trigger="reference", queued_at__gte=shown.started_at
+            ).select_related("flow")
+        )
+        if shown is not None and shown.started_at and context["prerequisites"]
+        else []
+    )
+    return context
+
+
+@workspace_role_required(WORKSPACE_ALL)
+def flow_detail(request, client_slug, pk):
+    flow = _flow(pk)
+    return render_page(request, "integrations/flows/detail.html", _flow_context(request, flow))
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_EDITORS)
+def flow_run(request, client_slug, pk):
+    """Run now: queue a run (or show the one already running) and poll its progress."""
+    flow = _flow(pk)
+    try:
+        run = run_start(flow=flow, trigger="manual", actor=request.user)
+    except SyncNotAllowed as refused:
+        if wants_partial(request):
+            context = _flow_context(request, flow, run_error=str(refused))
+            response = render_page(request, "integrations/flows/detail.html", context, partial="run_panel")
+            return with_events(response, toast=str(refused), level="error")
+        messages.error(request, str(refused))
+        return redirect_to(request, url(request, "flow_detail", flow.pk))
+    if wants_partial(request):
+        context = _flow_context(request, flow, run=run)
+        response = render_page(request, "integrations/flows/detail.html", context, partial="run_panel")
+        return with_events(response, "runs-changed", toast=f"“{flow.name}” is running.")
+    messages.success(request, f"“{flow.name}” is running.")
+    return redirect_to(request, url(request, "flow_detail", flow.pk))
+
+
+@workspace_role_required(WORKSPACE_ALL)
+def run_progress(request, client_slug, pk):
+    """One run's progress: polled by the page every second while the run is queued or running."""
+    run = get_object_or_404(SyncRun.objects.select_related("flow"), pk=pk)
+    flow = _flow(run.flow_id)
+    context = _flow_context(request, flow, run=run)
+    if not wants_partial(request):
+        return redirect_to(request, url(request, "flow_detail", flow.pk))
+    response = render_page(request, "integrations/flows/detail.html", context, partial="run_panel")
+    if run.status not in LIVE_RUN and request.GET.get("polling"):
+        # The poll that sees the end refreshes the history and the queue's counters.
+        return with_events(response, "runs-changed", "exceptions-changed")
+    return response
+
+
+@workspace_role_required(WORKSPACE_ALL)
+def run_history(request, client_slug, pk):
+    flow = _flow(pk)
+    return render_page(request, "integrations/flows/detail.html", _flow_context(request, flow), partial="history")
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_EDITORS)
+def flow_enabled(request, client_slug, pk):
+    flow = _flow(pk)
+    enable = request.POST.get("enabled") == "1"
+    flow_set_enabled(flow=flow, enabled=enable, actor=request.user)
+    messages.success(
+        request,
+        f"“{flow.name}” is running on schedule again." if enable else f"“{flow.name}” is paused: it runs only by hand.",
+    )
+    return redirect_to(request, url(request, "flow_detail", flow.pk))
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_EDITORS)
+def flow_schedule(request, client_slug, pk):
+    flow = _flow(pk)
+    form = ScheduleForm(request.POST)
+    if form.is_valid():
+        try:
+            flow_schedule_set(flow=flow, schedule_minutes=form.cleaned_data["schedule_minutes"], actor=request.user)
+        except FlowConfigurationError as refused:
+            messages.error(request, str(refused))
+        else:
+            messages.success(request, "Schedule saved.")
+    else:
+        messages.error(request, "Choose one of the schedules.")
+    return redirect_to(request, url(request, "flow_detail", flow.pk))
