@@ -206,10 +206,10 @@ CONNECTOR_RATE_PER_SECOND = float(os.environ.get("CONNECTOR_RATE_PER_SECOND", "0
 
 # Celery: Redis (or any broker) when CELERY_BROKER_URL is set, else kombu's filesystem transport.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://"
-# Tests get their own queue folder so a running demo never takes their messages.
-BROKER_DIR = Path(
-    os.environ.get("CELERY_FS_BROKER_DIR", DATA_DIR / ("test-broker" if PORTAL_ENV == "test" else "broker"))
-)
+# Tests get their own queue folder (one per database) so neither a running demo nor a second test
+# session takes their messages; worker processes started by tests are given the same folder.
+_test_queue = DATA_DIR / "test-broker" / str(DATABASES["default"]["NAME"] or "default")
+BROKER_DIR = Path(os.environ.get("CELERY_FS_BROKER_DIR", _test_queue if PORTAL_ENV == "test" else DATA_DIR / "broker"))
 if CELERY_BROKER_URL == "filesystem://":
     for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)

@@ -71,7 +71,14 @@ def database_url_for_children() -> str:
 
 
 def child_env(**extra) -> dict:
-    env = {**os.environ, "DATABASE_URL": database_url_for_children(), "PORTAL_ENV": "test", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_children(),
+        "PORTAL_ENV": "test",
+        "PYTHONUNBUFFERED": "1",
+        # the worker must read the queue this process writes (settings name it by database)
+        "CELERY_FS_BROKER_DIR": str(settings.BROKER_DIR),
+    }
     env.update(extra)
     return env
 

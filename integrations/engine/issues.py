@@ -92,3 +92,13 @@ def exceptions_resolve_for_record(*, flow, object_name: str, external_id: str) -
         external_id=external_id,
         status__in=[SyncException.Status.OPEN, SyncException.Status.RETRYING],
     ).update(status=SyncException.Status.RESOLVED, resolved_at=timezone.now(), waiting_on=None)
+
+
+def exceptions_resolve_for_records(*, flow, object_name: str, external_ids: list[str]) -> int:
+    """exceptions_resolve_for_record for a whole page in one statement."""
+    return SyncException.objects.filter(
+        flow=flow,
+        object=object_name,
+        external_id__in=external_ids,
+        status__in=[SyncException.Status.OPEN, SyncException.Status.RETRYING],
+    ).update(status=SyncException.Status.RESOLVED, resolved_at=timezone.now(), waiting_on=None)

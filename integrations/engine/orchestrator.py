@@ -28,7 +28,7 @@ from connectors.base import (
     SourceRecord,
 )
 from integrations.engine.entities import ENTITIES
-from integrations.engine.issues import exception_raise, exceptions_resolve_for_record
+from integrations.engine.issues import exception_raise, exceptions_resolve_for_record, exceptions_resolve_for_records
 from integrations.engine.mapping import MISSING, MappingContext, Problem, Rule, apply_mapping, get_path, split_entities
 from integrations.engine.store import CanonicalStore, cost_rate_on
 from integrations.engine.views import canonical_view, record_key
@@ -140,14 +140,17 @@ class FlowRunner:
             for t in rule.transforms
             if t.get("name") == "lookup"
         }
+        self._in_target: dict[tuple[int, int], bool] = {}
+        self._marked: set[tuple[int, date]] = set()
         invoice_steps = [s for s in self.steps if s.action == FlowStep.Action.INVOICE]
         self.billing_target = self.targets[invoice_steps[0].pk].label if invoice_steps else None
-        self.store = CanonicalStore(
+        self.store: CanonicalStore = CanonicalStore(
             source_connection=self.source_connection,
             category=self.source.category,
             lookup_maps=lookup_maps,
             value_maps=self.context.value_maps,
         )
+        self.store.inbound_rules = self.inbound_rules
 
     # -- the whole run ------------------------------------------------------------------------
     def execute(self, *, deadline: float | None = None, on_page: Callable | None = None) -> tuple[Tally, bool]:
@@ -201,13 +204,17 @@ class FlowRunner:
             )
         items = [Item(source=record) for record in records]
         tally.read += len(items)
+        self.store.prefetch_primary(self.flow.source_object, [item.source.external_id for item in items])
         live = []
-        for item in items:
-            if not matches_filter(item.source.data, self.flow.source_filter):
-                item.skipped = True
-                continue
-            if self.upsert(item):
-                live.append(item)
+        # One transaction for the page's canonical upserts (a savepoint per record inside), so a
+        # page costs one commit, not one per record.
+        with transaction.atomic():
+            for item in items:
+                if not matches_filter(item.source.data, self.flow.source_filter):
+                    item.skipped = True
+                    continue
+                if self.upsert(item):
+                    live.append(item)
         for step in self.steps:
             live = [item for item in live if not item.failed]
             if not live:
@@ -221,11 +228,10 @@ class FlowRunner:
                     self.notify(step=step, items=[i for i in live if i.created])
             except (AuthenticationFailed, DestinationRefused) as error:
                 raise ConnectionBroken(step.target_connection, error) from error
+        synced = [item.source.external_id for item in items if not item.failed and not item.skipped]
+        if synced:
+            exceptions_resolve_for_records(flow=self.flow, object_name=self.flow.source_object, external_ids=synced)
         for item in items:
-            if not item.failed and not item.skipped:
-                exceptions_resolve_for_record(
-                    flow=self.flow, object_name=self.flow.source_object, external_id=item.source.external_id
-                )
             tally.add(item)
         return tally
 
@@ -262,9 +268,12 @@ class FlowRunner:
         if entry is not None:
             for step in self.steps:
                 if step.target_connection and step.action in (FlowStep.Action.WRITE, FlowStep.Action.INVOICE):
-                    in_target = ExternalRef.objects.filter(
-                        connection=step.target_connection, entity="project", record_id=entry.project_id
-                    ).exists()
+                    key = (step.target_connection_id, entry.project_id)
+                    if key not in self._in_target:
+                        self._in_target[key] = ExternalRef.objects.filter(
+                            connection=step.target_connection, entity="project", record_id=entry.project_id
+                        ).exists()
+                    in_target = self._in_target[key]
                     if not in_target:
                         code = entry.project.code
                         fix = None
@@ -371,19 +380,21 @@ class FlowRunner:
             entry = item.records.get("time_entry") or item.records.get("expense")
             if entry is not None:
                 periods.add((entry.project_id, month_bounds(entry.date)[0]))
-        for project_id, period_start in periods:
-            invoice_rebuild(project_id=project_id, period_start=period_start)
+        for project_id, period_start in periods - self._marked:
+            invoice_mark(project_id=project_id, period_start=period_start)
+            self._marked.add((project_id, period_start))
 
     def flush(self) -> None:
         """Write every rebuilt invoice to the ERP once, instead of once per page that touched it."""
         for step in self.steps:
             if step.action != FlowStep.Action.INVOICE:
                 continue
-            pending = list(
-                Invoice.objects.filter(needs_sync=True, lines__isnull=False)
-                .distinct()
-                .select_related("project", "customer")
-            )
+            self._marked.clear()
+            pending = [
+                invoice_rebuild(project_id=invoice.project_id, period_start=invoice.period_start)
+                for invoice in Invoice.objects.filter(needs_sync=True).only("project_id", "period_start")
+            ]
+            pending = [invoice for invoice in pending if invoice.lines.exists()]
             carriers = []
             for invoice in pending:
                 source = SourceRecord(external_id=invoice.number, updated_at="", data={"invoice": invoice.number})
@@ -412,7 +423,7 @@ class FlowRunner:
                 first.value,
             )
             problems = [first, *problems[1:]]
-        subject = _describe_source(self.flow, item)
+        subject = _describe_source(self.flow, item, self.store)
         verb = "cannot be billed" if self.billing_target else "cannot be synced"
         message = f"{subject} {verb}: {first.message}"
         if len(problems) > 1:
@@ -475,6 +486,27 @@ class FlowRunner:
                 f"to “{conflict.proposed}”; kept “{conflict.current}”."
             ),
             fix_actions=[{"action": "ignore"}],
+        )
+
+
+def invoice_mark(*, project_id: int, period_start: date) -> None:
+    """Note that a project-month has new time or expenses: its invoice is rebuilt and written at flush."""
+    from integrations.models import Project
+
+    start, end = month_bounds(period_start)
+    updated = Invoice.objects.filter(project_id=project_id, period_start=start).update(needs_sync=True)
+    if not updated:
+        project = Project.objects.only("code", "customer_id", "currency").get(pk=project_id)
+        Invoice.objects.get_or_create(
+            project_id=project_id,
+            period_start=start,
+            defaults={
+                "number": f"{project.code}-{start:%Y-%m}",
+                "customer_id": project.customer_id,
+                "period_end": end,
+                "currency": project.currency,
+                "needs_sync": True,
+            },
         )
 
 
@@ -570,7 +602,7 @@ def _describe(entity: str, record) -> str:
         return f"{spec.label} {record_key(entity, record.pk)}"
 
 
-def _describe_source(flow: Flow, item: Item) -> str:
+def _describe_source(flow: Flow, item: Item, store=None) -> str:
     """“Time entry of 6 Mar on project PRJ-104”, from whatever the mapping produced so far."""
     data = item.source.data
     entity = flow.entity
@@ -579,7 +611,11 @@ def _describe_source(flow: Flow, item: Item) -> str:
     if entity in ("time_entry", "expense"):
         day = mapped.get("date") or _date_guess(data)
         record = item.records.get(entity) if item.records else None
-        code = record.project.code if record is not None else _project_code_guess(flow, data)
+        code = (
+            record.project.code
+            if record is not None
+            else _project_code_guess(flow, data, store, getattr(store, "inbound_rules", None))
+        )
         when = f" of {day:%-d %b}" if isinstance(day, date) else ""
         return f"{label}{when}" + (f" on project {code}" if code else "")
     name = (
@@ -599,15 +635,18 @@ def _date_guess(data) -> date | None:
     return None
 
 
-def _project_code_guess(flow: Flow, data) -> str | None:
+def _project_code_guess(flow: Flow, data, store=None, rules=None) -> str | None:
     """The project's code as the source names it; a bare id (a reference) is resolved through ExternalRef."""
-    for rule in flow.inbound_mapping.rules.all():
+    for rule in rules if rules is not None else rules_of(flow.inbound_mapping):
         if rule.target.endswith(".project") and rule.sources:
             value = get_path(data, rule.sources[0])
             if value is MISSING or value is None:
                 return None
             refs = [t for t in rule.transforms if t.get("name") == "ref"]
             if refs:
+                if store is not None:
+                    project = store._record("project", store._ref(refs[0]["object"], str(value)))
+                    return project.code if project else None
                 from integrations.models import Project
 
                 ref = ExternalRef.objects.filter(

@@ -66,6 +66,50 @@ class CanonicalStore:
         # target field ("time_entry.project") -> value map key that a clerk can extend to fix a miss
         self.lookup_maps = lookup_maps or {}
         self.owners = {(o.entity, o.field): o.owner for o in FieldOwnership.objects.all()}
+        # Per-run caches: related records (projects, people) are few and read again and again.
+        self._refs: dict[tuple[str, str], int | None] = {}
+        self._records: dict[tuple[str, int], models.Model] = {}
+        self._natural: dict[tuple[str, Any], models.Model | None] = {}
+        self._primary_refs: dict[tuple[str, str], int] = {}
+        self._prefetched: set[tuple[str, str]] = set()
+
+    def prefetch_primary(self, object_name: str, external_ids: list[str]) -> None:
+        """One query for the source refs of a whole page, instead of one per record."""
+        self._prefetched = {(object_name, external_id) for external_id in external_ids}
+        self._primary_refs = {
+            (object_name, external_id): record_id
+            for external_id, record_id in ExternalRef.objects.filter(
+                connection=self.source, object=object_name, external_id__in=external_ids
+            ).values_list("external_id", "record_id")
+        }
+
+    def _ref(self, object_name: str, external_id: str) -> int | None:
+        key = (object_name, external_id)
+        if key not in self._refs:
+            self._refs[key] = (
+                ExternalRef.objects.filter(connection=self.source, object=object_name, external_id=external_id)
+                .values_list("record_id", flat=True)
+                .first()
+            )
+        return self._refs[key]
+
+    def _record(self, entity: str, pk: int | None) -> models.Model | None:
+        if pk is None:
+            return None
+        key = (entity, pk)
+        if key not in self._records:
+            found = ENTITIES[entity].model.objects.filter(pk=pk).first()
+            if found is None:
+                return None
+            self._records[key] = found
+        return self._records[key]
+
+    def _by_natural_key(self, entity: str, value: Any) -> models.Model | None:
+        key = (entity, value)
+        if key not in self._natural:
+            spec = ENTITIES[entity]
+            self._natural[key] = spec.model.objects.filter(**{spec.natural_key: value}).first()
+        return self._natural[key]
 
     # relations -------------------------------------------------------------------------------
     def resolve(self, entity: str, value: Any, produced: dict[str, models.Model], alias_map: str | None = None):
@@ -73,30 +117,27 @@ class CanonicalStore:
         if isinstance(value, models.Model):
             return value
         if isinstance(value, Ref):
-            ref = ExternalRef.objects.filter(
-                connection=self.source, object=value.object, external_id=value.external_id
-            ).first()
-            record = spec.model.objects.filter(pk=ref.record_id).first() if ref else None
+            record = self._record(entity, self._ref(value.object, value.external_id))
             if record is not None and alias_map and spec.natural_key:
                 # A clerk may have mapped this system's code onto another (PSA "PRJ-104X" -> ERP "PRJ-104").
                 alias = self.value_maps.get(alias_map, {}).get(str(getattr(record, spec.natural_key)))
                 if alias:
-                    return spec.model.objects.filter(**{spec.natural_key: alias}).first()
+                    return self._by_natural_key(entity, alias)
             return record
         if isinstance(value, str) and value.startswith("@"):
             return produced.get(value[1:])
         if spec.natural_key and not _blank(value):
-            return spec.model.objects.filter(**{spec.natural_key: value}).first()
+            return self._by_natural_key(entity, value)
         return None
 
     def find_existing(self, entity: str, values: dict, primary_ref: tuple[str, str] | None) -> models.Model | None:
         spec = ENTITIES[entity]
         if primary_ref:
-            ref = ExternalRef.objects.filter(
-                connection=self.source, object=primary_ref[0], external_id=primary_ref[1]
-            ).first()
-            if ref:
-                found = spec.model.objects.filter(pk=ref.record_id).first()
+            record_id = self._primary_refs.get(primary_ref)
+            if record_id is None and primary_ref not in self._prefetched:
+                record_id = self._ref(*primary_ref)
+            if record_id is not None:
+                found = spec.model.objects.filter(pk=record_id).first()
                 if found:
                     return found
         if spec.natural_key and not _blank(values.get(spec.natural_key)):
@@ -144,12 +185,27 @@ class CanonicalStore:
             primary_ref = (object_name, external_id) if entity == primary else None
             self._upsert_one(entity, values, primary_ref, result)
             if entity == primary and entity in result.records:
-                ExternalRef.objects.update_or_create(
-                    connection=self.source,
-                    object=object_name,
-                    external_id=external_id,
-                    defaults={"entity": entity, "record_id": result.records[entity].pk},
-                )
+                key = (object_name, external_id)
+                record_id = result.records[entity].pk
+                if key in self._prefetched and key not in self._primary_refs:
+                    ExternalRef.objects.create(
+                        connection=self.source,
+                        object=object_name,
+                        external_id=external_id,
+                        entity=entity,
+                        record_id=record_id,
+                    )
+                    self._primary_refs[key] = record_id
+                    self._refs[key] = record_id
+                elif self._primary_refs.get(key) != record_id:
+                    ExternalRef.objects.update_or_create(
+                        connection=self.source,
+                        object=object_name,
+                        external_id=external_id,
+                        defaults={"entity": entity, "record_id": record_id},
+                    )
+                    self._primary_refs[key] = record_id
+                    self._refs[key] = record_id
         return result
 
     def _upsert_one(self, entity: str, values: dict, primary_ref, result: StoreResult) -> None:
@@ -189,7 +245,9 @@ class CanonicalStore:
             changed = True
         if existing is None or changed:
             try:
-                record.full_clean(validate_unique=False, validate_constraints=False)
+                # Relations were resolved above; skip Django's one-query-per-foreign-key check.
+                foreign_keys = [f.name for f in spec.model._meta.concrete_fields if isinstance(f, models.ForeignKey)]
+                record.full_clean(exclude=foreign_keys, validate_unique=False, validate_constraints=False)
             except ValidationError as error:
                 detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
                 result.problems.append(Problem(entity, "INVALID_RECORD", f"{spec.label} is incomplete ({detail})"))
