@@ -7,6 +7,7 @@ their tenant with a `_schema_name` header on the PeriodicTask (see tenants.servi
 
 import os
 
+from celery.signals import worker_ready
 from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -14,3 +15,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = CeleryApp("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def recover_interrupted_runs(**_):
+    """A worker that starts after a crash picks up the runs the dead one left behind."""
+    app.send_task("portal.tasks.runs_recover")

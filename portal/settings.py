@@ -235,6 +235,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 15.0},
+    "usage-rollup": {"task": "portal.tasks.usage_rollup", "schedule": 900.0},
+    "sla-alerts": {"task": "portal.tasks.sla_alerts", "schedule": 900.0},
+    "runs-recover": {"task": "portal.tasks.runs_recover", "schedule": 60.0},
 }
 # A run executes in slices of this many seconds, then queues its next slice behind other clients' work.
 SYNC_SLICE_SECONDS = float(os.environ.get("SYNC_SLICE_SECONDS", "20"))

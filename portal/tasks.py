@@ -21,3 +21,24 @@ def heartbeat() -> None:
 def schema_probe() -> str:
     """Answer the schema this task ran in: the operator's check that tenant routing of tasks works."""
     return connection.schema_name
+
+
+@shared_task(name="portal.tasks.usage_rollup")
+def usage_rollup() -> int:
+    from integrations.housekeeping import usage_rollup as rollup
+
+    return rollup()
+
+
+@shared_task(name="portal.tasks.sla_alerts")
+def sla_alerts() -> int:
+    from integrations.housekeeping import sla_alerts as alerts
+
+    return alerts()
+
+
+@shared_task(name="portal.tasks.runs_recover")
+def runs_recover() -> int:
+    from integrations.housekeeping import runs_recover_all
+
+    return runs_recover_all()

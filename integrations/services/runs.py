@@ -96,11 +96,14 @@ def _run_slice_locked(run_id: int, slice_seconds: float, notify) -> str:
         try:
             _run_prerequisites(flow, notify)
         except ConnectionBroken as broken:
-            connection_status_set(connection=broken.connection, ok=False, error=str(broken.error))
+            started_failing = connection_status_set(connection=broken.connection, ok=False, error=str(broken.error))
             _finish(run, SyncRun.Status.FAILED, f"{broken.connection.name}: {broken.error}", (0, 0))
+            if started_failing:
+                notify(kind="connection_failed", connection=broken.connection, run=run)
             return "done"
         except ConnectorError as error:
             _finish(run, SyncRun.Status.FAILED, str(error), (0, 0))
+            notify(kind="run_failed", run=run)
             return "done"
     calls_before = _vendor_calls(flow)
     try:
@@ -115,13 +118,12 @@ def _run_slice_locked(run_id: int, slice_seconds: float, notify) -> str:
     except ConnectionBroken as broken:
         started_failing = connection_status_set(connection=broken.connection, ok=False, error=str(broken.error))
         _finish(run, SyncRun.Status.FAILED, f"{broken.connection.name}: {broken.error}", calls_before)
-        if notify and started_failing:
+        if started_failing:
             notify(kind="connection_failed", connection=broken.connection, run=run)
         return "done"
     except ConnectorError as error:
         _finish(run, SyncRun.Status.FAILED, str(error), calls_before)
-        if notify:
-            notify(kind="run_failed", run=run)
+        notify(kind="run_failed", run=run)
         return "done"
     if not finished:
         _record_calls(run, calls_before)

@@ -1,0 +1,67 @@
+"""Periodic work across every client workspace: usage roll-ups, SLA alerts, recovering runs.
+
+Each function runs in the public schema and enters one client schema at a time with
+django-tenants' tenant_context; nothing crosses schemas except the explicit roll-up into the
+public UsageRecord table.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from integrations.models import AuditEvent  # noqa: I001
+from integrations.notifications import notify
+from integrations.selectors import exceptions_past, usage_for_month
+from integrations.services.audit import audit_record
+from integrations.services.runs import runs_recover_stale
+from tenants.models import Client
+from tenants.services import usage_record_upsert
+
+
+def usage_rollup(*, month=None) -> int:
+    """Recompute this month's records synced and runs for every client into the public table."""
+    month = month or timezone.now().date()
+    count = 0
+    for client in Client.objects.all():
+        with tenant_context(client):
+            usage = usage_for_month(month)
+        usage_record_upsert(client=client, month=month, records_synced=usage["records"], runs=usage["runs"])
+        count += 1
+    return count
+
+
+def sla_alerts() -> int:
+    """Email each client's named people, at most once a day, when open exceptions pass the plan's target."""
+    sent = 0
+    for client in Client.objects.select_related("plan", "partner").filter(status=Client.Status.ACTIVE):
+        if client.plan is None:
+            continue
+        hours = client.plan.sla_resolution_hours
+        with tenant_context(client):
+            late = exceptions_past(hours)
+            if not late["count"]:
+                continue
+            recently = AuditEvent.objects.filter(
+                action="notification.sla_breach", at__gte=timezone.now() - timezone.timedelta(hours=24)
+            ).exists()
+            if recently:
+                continue
+            if notify(kind="sla_breach", count=late["count"], oldest=late["oldest"], hours=hours):
+                audit_record(
+                    actor=None,
+                    action="notification.sla_breach",
+                    summary=f"{late['count']} exceptions past {hours} h: people notified",
+                )
+                sent += 1
+    return sent
+
+
+def runs_recover_all(*, older_than_seconds: int = 120) -> int:
+    recovered = 0
+    for client in Client.objects.all():
+        with tenant_context(client):
+            recovered += runs_recover_stale(older_than_seconds=older_than_seconds)
+    connection.set_schema_to_public()
+    return recovered
