@@ -98,7 +98,7 @@ def install():
 def pipeline() -> dict:
     flow = install()
     started = time.perf_counter()
-    run = run_start(flow=flow)
+    run = run_start(flow=flow, enqueue=False)
     while run_slice(run_id=run.pk, slice_seconds=3600) == "continue":
         pass
     seconds = time.perf_counter() - started
@@ -109,7 +109,7 @@ def pipeline() -> dict:
 def naive(sample: int) -> tuple[int, float]:
     """The same work one record at a time: read one entry per HTTP call, handle it, write its invoice."""
     flow = install()
-    run = run_start(flow=flow)
+    run = run_start(flow=flow, enqueue=False)
     from integrations.engine.orchestrator import FlowRunner
     from integrations.services.runs import _run_prerequisites
 

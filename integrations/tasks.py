@@ -21,6 +21,10 @@ def run_sync(run_id: int) -> str:
     from integrations.notifications import engine_notify
     from integrations.services.runs import run_enqueue, run_slice
 
+    if connection.schema_name == "public":
+        # The workspace that queued it is gone (deleted client): nothing to run, nothing to retry.
+        return "no workspace"
+
     outcome = run_slice(run_id=run_id, notify=engine_notify)
     if outcome == "continue":
         run_enqueue(run_id=run_id)

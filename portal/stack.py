@@ -117,11 +117,16 @@ def main() -> int:
 
     database_ensure()
     call_command("migrate_portal")
-    call_command("seed_demo")
+
+    processes: dict[str, subprocess.Popen] = {}
+    if not options.no_sandboxes:
+        # First, so the demo's connections answer as soon as the worker runs their flows.
+        processes["sandboxes"] = start("sandboxes", [sys.executable, "-m", "connectors.sandbox"], env)
+    call_command("seed_demo", first_runs=not options.no_sandboxes)
 
     python = sys.executable
     bin_dir = Path(python).parent
-    processes = {
+    processes |= {
         "web": start(
             "web",
             [
@@ -162,8 +167,6 @@ def main() -> int:
             "beat", [python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO", "--pidfile", ""], env
         ),
     }
-    if not options.no_sandboxes and (ROOT / "connectors" / "sandbox" / "__main__.py").exists():
-        processes["sandboxes"] = start("sandboxes", [python, "-m", "connectors.sandbox"], env)
 
     stopping = False
 

@@ -170,3 +170,20 @@ def demo_seed(stdout=None) -> dict:
             else:
                 Membership.objects.get_or_create(user=user, role=spec.role, partner=None, client=None)
     return {"partners": partners, "clients": clients}
+
+
+def demo_integrations(stdout=None, first_runs: bool = False) -> None:
+    """Contoso gets connections to the local sandboxes and the three packaged flows."""
+    from django_tenants.utils import tenant_context
+
+    from integrations.demo import demo_first_runs, demo_integrations_seed
+
+    contoso = Client.objects.filter(slug="contoso", partner__slug="northwind").first()
+    if contoso is None:
+        return
+    with tenant_context(contoso):
+        demo_integrations_seed(recipients=["finance@contoso.localhost"])
+        if first_runs:
+            queued = demo_first_runs()
+            if stdout and queued:
+                stdout.write(f"  queued {queued} first sync run(s) in Contoso Engineering\n")

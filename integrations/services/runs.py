@@ -30,8 +30,11 @@ def _client():
     return getattr(db, "tenant", None)
 
 
-def run_start(*, flow: Flow, trigger: str = "manual", actor=None) -> SyncRun:
-    """Queue a run of `flow`; an already queued or running run is returned instead of a second one."""
+def run_start(*, flow: Flow, trigger: str = "manual", actor=None, enqueue: bool = True) -> SyncRun:
+    """Queue a run of `flow`; an already queued or running run is returned instead of a second one.
+
+    enqueue=False leaves the execution to the caller (benchmarks and scripts calling run_slice).
+    """
     client = _client()
     if client is not None and getattr(client, "is_suspended", False):
         raise SyncNotAllowed("This workspace is suspended: syncs are stopped until your partner resumes it.")
@@ -51,7 +54,8 @@ def run_start(*, flow: Flow, trigger: str = "manual", actor=None) -> SyncRun:
                 target_id=flow.pk,
                 summary=f"Started “{flow.name}” by hand",
             )
-        transaction.on_commit(lambda: run_enqueue(run_id=run.pk))
+        if enqueue:
+            transaction.on_commit(lambda: run_enqueue(run_id=run.pk))
     return run
 
 

@@ -1,11 +1,15 @@
 from django.core.management.base import BaseCommand
 
-from tenants.demo import DEMO_PASSWORD, USERS, demo_seed
+from tenants.demo import DEMO_PASSWORD, USERS, demo_integrations, demo_seed
 
 
 class Command(BaseCommand):
     help = "Create the demo platform: Northwind Advisory and Summit Cloud Partners, their clients and users."
 
+    def add_arguments(self, parser):
+        parser.add_argument("--first-runs", action="store_true", help="Queue a first run of each packaged flow.")
+
     def handle(self, *args, **options):
         demo_seed(stdout=self.stdout)
+        demo_integrations(stdout=self.stdout, first_runs=options["first_runs"])
         self.stdout.write(self.style.SUCCESS(f"Demo ready: {len(USERS)} users, password {DEMO_PASSWORD}"))
