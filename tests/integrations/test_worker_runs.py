@@ -110,3 +110,45 @@ def test_sigkilled_worker_resumes_and_writes_every_record_once(
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
         allow_sandboxes["kantata"].reset()
+
+
+@pytest.fixture
+def second_workspace(world, django_db_blocker, committed_workspace):
+    with django_db_blocker.unblock():
+        connection.set_schema_to_public()
+        client = tenant_services.client_create(partner=world.partners["summit"], name="Small Co", slug="small-co")
+        yield client
+        connection.set_schema_to_public()
+        client.delete(force_drop=True)
+
+
+def test_one_clients_big_sync_does_not_hold_up_anothers(
+    committed_workspace, second_workspace, allow_sandboxes, worker_env, tmp_path
+):
+    """Slices: the big run yields the worker after each slice, so the small client's run gets its turn."""
+    allow_sandboxes["kantata"].seed(time_entries=4000)
+    connection.set_tenant(committed_workspace)
+    big_flow = install(allow_sandboxes)
+    connection.set_tenant(second_workspace)
+    bamboo = make_connection("bamboohr", allow_sandboxes["bamboohr"])
+    kantata = make_connection("kantata", allow_sandboxes["kantata"])
+    netsuite = make_connection("netsuite", allow_sandboxes["netsuite"])
+    (small_flow,) = template_install(
+        key="employee-to-resource", connections={"hr": bamboo, "psa": kantata, "erp": netsuite}
+    )
+    worker = start_worker(tmp_path / "worker.log", **{**worker_env, "SYNC_SLICE_SECONDS": "1"})
+    try:
+        connection.set_tenant(committed_workspace)
+        big = run_start(flow=big_flow, trigger="manual")
+        wait_for(lambda: SyncRun.objects.filter(pk=big.pk, status="running").exists())
+        connection.set_tenant(second_workspace)
+        small = run_start(flow=small_flow, trigger="manual")
+        wait_for(lambda: finished(small), timeout=240)
+        connection.set_tenant(committed_workspace)
+        big.refresh_from_db()
+        assert big.status == SyncRun.Status.RUNNING, "the big run should still be going when the small one is done"
+        wait_for(lambda: finished(big), timeout=300)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        allow_sandboxes["kantata"].reset()
