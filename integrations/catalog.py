@@ -310,6 +310,7 @@ LEAD_TO_PROJECT = Template(
         "crm": (("hubspot",), "CRM (deals)"),
         "erp": (("netsuite",), "ERP (customers, projects)"),
         "psa": (("kantata",), "PSA (projects)"),
+        "ticketing": (("jira",), "Ticketing (resource requests)"),
     },
     value_maps=[PAYMENT_TERMS],
     flows=[
@@ -384,6 +385,31 @@ LEAD_TO_PROJECT = Template(
                     rules=[
                         ("title", ["code", "name"], [{"name": "concat", "separator": " "}], True, "Title"),
                         ("currency", ["currency"], [], False, "Currency"),
+                    ],
+                ),
+                StepSpec(
+                    name="Resource request in Jira",
+                    entity="project",
+                    target="ticketing",
+                    object="issues",
+                    rules=[
+                        ("project", [], [default("RES")], True, "Jira project"),
+                        ("issuetype", [], [default("Task")], True, "Issue type"),
+                        (
+                            "summary",
+                            ["code", "name"],
+                            [{"name": "concat", "separator": ": "}, {"name": "prefix", "value": "Staff "}],
+                            True,
+                            "Summary",
+                        ),
+                        (
+                            "description",
+                            ["customer.name"],
+                            [{"name": "prefix", "value": "Won deal for "}],
+                            False,
+                            "Description",
+                        ),
+                        ("labels", [], [default(["resource-request"])], False, "Labels"),
                     ],
                 ),
                 StepSpec(name="Tell delivery leadership", entity="project", target="", object="", action="notify"),

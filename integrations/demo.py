@@ -11,7 +11,7 @@ from integrations.services.connections import connection_create
 from integrations.services.flows import template_install
 from integrations.services.runs import run_start
 
-NAMES = {"kantata": "Kantata OX", "netsuite": "NetSuite", "bamboohr": "BambooHR", "hubspot": "HubSpot"}
+NAMES = {"kantata": "Kantata OX", "netsuite": "NetSuite", "bamboohr": "BambooHR", "hubspot": "HubSpot", "jira": "Jira"}
 
 
 def demo_integrations_seed(*, host: str = "127.0.0.1", recipients: list[str] = ()) -> list[Flow]:

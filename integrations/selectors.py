@@ -723,15 +723,17 @@ def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str 
         start = (start - timedelta(days=1)).replace(day=1)
     period = TimeEntry.objects.filter(date__gte=start, date__lte=finish)
     currencies = list(
-        period.values("currency").annotate(hours=Sum("hours")).order_by("-hours").values_list("currency", flat=True)
+        period.values("currency")
+        .annotate(total_hours=Sum("hours"))
+        .order_by("-total_hours")
+        .values_list("currency", flat=True)
     )
     currency = currency if currency in currencies else (currencies[0] if currencies else "USD")
     rows = (
         period.filter(currency=currency)
         .values("project_id")
         .annotate(
-            hours=Sum("hours"),
-            billable_hours=Sum("hours", filter=Q(billable=True)),
+            total_hours=Sum("hours"),
             revenue=Sum(_product("bill_rate"), filter=Q(billable=True)),
             cost=Sum(_product("cost_rate")),
         )
@@ -766,7 +768,7 @@ def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str 
                 "code": project.get("code", ""),
                 "name": project.get("name", ""),
                 "customer": customer,
-                "hours": row["hours"] or 0,
+                "hours": row["total_hours"] or 0,
                 "revenue": revenue,
                 "cost": cost,
                 "margin": revenue - cost,
@@ -776,7 +778,7 @@ def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str 
         entry = by_customer[customer]
         entry["revenue"] += revenue
         entry["cost"] += cost
-        entry["hours"] += row["hours"] or 0
+        entry["hours"] += row["total_hours"] or 0
         entry["projects"] += 1
     by_project.sort(key=lambda row: -row["revenue"])
     customers_rows = sorted(

@@ -32,6 +32,11 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
 
 @pytest.fixture(scope="session")
 def world(django_db_setup, django_db_blocker) -> World:
+    # Messages left in this session's queue by an interrupted earlier session would name run ids
+    # that mean other runs in the schemas rebuilt now: start from an empty queue.
+    from portal.celery import app
+
+    app.control.purge()
     with django_db_blocker.unblock():
         built = build_world()
     yield built

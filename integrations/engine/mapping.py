@@ -344,7 +344,7 @@ def apply_rule(rule: Rule, record: Mapping[str, Any], ctx: MappingContext) -> An
     if len(values) > 1 or (rule.transforms and rule.transforms[0].get("name") == "concat"):
         concat = rule.transforms[0] if rule.transforms and rule.transforms[0].get("name") == "concat" else {}
         separator = concat.get("separator", " ")
-        value: Any = separator.join(_text(v) for v in values if not _blank(v)) or None
+        value: Any = separator.join(_text(v).strip() for v in values if not _blank(v)) or None
         transforms = rule.transforms[1:] if concat else rule.transforms
     else:
         value = values[0] if values else None

@@ -56,6 +56,7 @@ class Item:
     created: bool = False
     updated: bool = False
     failed: bool = False
+    changed_entities: set = field(default_factory=set)  # canonical records this item created or changed
     skipped: bool = False
 
     def payload(self) -> dict:
@@ -255,6 +256,7 @@ class FlowRunner:
             self.fail_problems(item, problems)
             return False
         item.records = result.records
+        item.changed_entities = result.created | result.changed
         item.created = bool(result.created)
         item.updated = bool(result.changed)
         for conflict in result.conflicts:
@@ -322,6 +324,8 @@ class FlowRunner:
         for group in by_record.values():
             record = group[0].records[step.entity]
             view = canonical_view(step.entity, record, step.target_connection)
+            if view["ref"] and object_name is None and not any(step.entity in i.changed_entities for i in group):
+                continue  # already in the target and nothing changed here: no call, nothing to write
             mapped = apply_mapping(self.outbound_rules.get(step.pk, []), view, self.context)
             if not mapped.ok:
                 for item in group:

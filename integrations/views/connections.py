@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.db import connection as db
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from connectors.registry import CONNECTORS, SANDBOX_PORTS
 from integrations import selectors
@@ -45,6 +45,7 @@ def catalogue() -> list[dict]:
     return groups
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def connection_list(request, client_slug):
     context = {"connections": selectors.connections_overview(), "catalogue": catalogue(), "section": "connections"}
@@ -125,6 +126,7 @@ def _detail_context(request, connection: Connection, **extra) -> dict:
     return context
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def connection_detail(request, client_slug, pk):
     connection = _connection(pk)

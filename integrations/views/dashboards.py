@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.views.decorators.http import require_safe
+
 from integrations import selectors
 from integrations.views.charts import bar_list, column_chart
 from integrations.views.support import render_page, sla_hours
@@ -21,6 +23,7 @@ def _date(value: str | None) -> date | None:
         return None
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def exceptions_dashboard(request, client_slug):
     hours = sla_hours(request)
@@ -49,6 +52,7 @@ def exceptions_dashboard(request, client_slug):
     return render_page(request, "integrations/dashboards/exceptions.html", context)
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def utilization_dashboard(request, client_slug):
     weeks = _choice(request.GET.get("weeks"), (4, 8, 12, 26), 8)
@@ -84,6 +88,7 @@ def utilization_dashboard(request, client_slug):
     return render_page(request, "integrations/dashboards/utilization.html", context)
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def margin_dashboard(request, client_slug):
     months = _choice(request.GET.get("months"), (1, 3, 6, 12), 3)
@@ -123,6 +128,7 @@ def margin_dashboard(request, client_slug):
     return render_page(request, "integrations/dashboards/margin.html", context)
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def sync_health_dashboard(request, client_slug):
     days = _choice(request.GET.get("days"), (7, 14, 30), 14)

@@ -7,9 +7,11 @@ import csv
 from django.contrib import messages
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
+from connectors.base import ConnectorError
 from integrations import selectors
+from integrations.engine.orchestrator import ConnectionBroken
 from integrations.forms import AssignForm, CommentForm, EditFieldForm, ExceptionFilterForm, IgnoreForm, MapValueForm
 from integrations.models import SyncException, ValueMap
 from integrations.services.exceptions import (
@@ -39,6 +41,23 @@ from tenants.models import User
 BULK_LIMIT = 500
 
 
+class RetryUnreachable(Exception):
+    """A target system could not be reached while retrying; the message says which and why."""
+
+
+def _retrying(action, **kwargs):
+    """Run a retrying service; a connection that fails mid-retry is reported, never a 500.
+
+    The service leaves the exceptions it was retrying in "retrying" when a connector raises
+    (reported to the sync engine's owner): they go back to open here, so none stays stuck.
+    """
+    try:
+        return action(**kwargs)
+    except (ConnectorError, ConnectionBroken) as error:
+        SyncException.objects.filter(status=SyncException.Status.RETRYING).update(status=SyncException.Status.OPEN)
+        raise RetryUnreachable(f"A target system could not be reached, nothing was written: {error}") from error
+
+
 def _filters(request, data=None) -> ExceptionFilterForm:
     return ExceptionFilterForm(
         data if data is not None else request.GET,
@@ -52,6 +71,7 @@ def _counters(request) -> dict:
     return selectors.queue_counters(user_id=request.user.pk, sla_hours=sla_hours(request))
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def exception_queue(request, client_slug):
     form = _filters(request)
@@ -77,6 +97,7 @@ def exception_queue(request, client_slug):
     return render_page(request, "integrations/exceptions/queue.html", context)
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def exception_counters(request, client_slug):
     """The live counters alone: the page asks again whenever an action says exceptions changed."""
@@ -115,12 +136,16 @@ def exception_bulk(request, client_slug):
                 exception_ignore(exception=exception, reason=reason[:300], actor=request.user)
             note = f"Ignored {len(batch)} exception{'s' if len(batch) != 1 else ''}."
     else:
-        outcome = exceptions_retry(exceptions=batch, actor=request.user)
-        note = (
-            f"Retried {outcome['retried']}: {outcome['resolved']} resolved, {outcome['still_open']} still open."
-            if outcome["retried"]
-            else "None of these can be retried: they have no stored record."
-        )
+        try:
+            outcome = _retrying(exceptions_retry, exceptions=batch, actor=request.user)
+        except RetryUnreachable as unreachable:
+            note, level = str(unreachable), "error"
+        else:
+            note = (
+                f"Retried {outcome['retried']}: {outcome['resolved']} resolved, {outcome['still_open']} still open."
+                if outcome["retried"]
+                else "None of these can be retried: they have no stored record."
+            )
     if total is not None and int(total) > len(batch) and batch:
         note += f" That was the oldest {len(batch)} of {int(total):,}; run it again for the next ones."
     if request.htmx:
@@ -137,6 +162,7 @@ def _querystring(query) -> str:
     return f"?{urlencode(params)}" if params else ""
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def exception_export(request, client_slug):
     """Every exception the filters match, as CSV, streamed (a million rows never sit in memory)."""
@@ -292,6 +318,7 @@ def _detail_context(request, exception: SyncException, **extra) -> dict:
     return context
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def exception_detail(request, client_slug, pk):
     exception = _exception(request, pk)
@@ -326,8 +353,8 @@ def _retry_note(outcome: dict, exception: SyncException) -> str:
 def exception_retry_view(request, client_slug, pk):
     exception = _exception(request, pk)
     try:
-        outcome = exception_retry(exception=exception, actor=request.user)
-    except ExceptionActionRefused as refused:
+        outcome = _retrying(exception_retry, exception=exception, actor=request.user)
+    except (ExceptionActionRefused, RetryUnreachable) as refused:
         return _answer(request, exception, str(refused), level="error")
     note = _retry_note(outcome, exception)
     return _answer(request, exception, note, level="success" if exception.status == "resolved" else "error")
@@ -341,10 +368,14 @@ def exception_edit(request, client_slug, pk):
     if not form.is_valid():
         return _answer(request, exception, "Check the field and its value.", level="error", edit_form=form)
     try:
-        outcome = exception_edit_and_retry(
-            exception=exception, field=form.cleaned_data["field"], value=form.cleaned_data["value"], actor=request.user
+        outcome = _retrying(
+            exception_edit_and_retry,
+            exception=exception,
+            field=form.cleaned_data["field"],
+            value=form.cleaned_data["value"],
+            actor=request.user,
         )
-    except ExceptionActionRefused as refused:
+    except (ExceptionActionRefused, RetryUnreachable) as refused:
         return _answer(request, exception, str(refused), level="error")
     note = _retry_note(outcome, exception)
     return _answer(request, exception, note, level="success" if exception.status == "resolved" else "error")
@@ -361,12 +392,17 @@ def exception_map(request, client_slug, pk):
         errors = "; ".join(str(e) for errors in form.errors.values() for e in errors)
         return _answer(request, exception, errors or "Say what the value maps to.", level="error")
     data = form.cleaned_data
-    outcome = value_map_entry_add_and_retry(
-        value_map_key=data["value_map"],
-        source_value=data["source_value"],
-        target_value=data["target_value"],
-        actor=request.user,
-    )
+    try:
+        outcome = _retrying(
+            value_map_entry_add_and_retry,
+            value_map_key=data["value_map"],
+            source_value=data["source_value"],
+            target_value=data["target_value"],
+            actor=request.user,
+        )
+    except RetryUnreachable as unreachable:
+        note = f"Saved “{data['source_value']}” → “{data['target_value']}”, but the retry stopped. {unreachable}"
+        return _answer(request, exception, note, level="error")
     exception.refresh_from_db()
     resolved = outcome.get("resolved", 0)
     note = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from connectors.registry import CONNECTORS
 from integrations import selectors
@@ -16,7 +16,7 @@ from integrations.models import Connection, Flow, SyncRun
 from integrations.services.configuration import flow_schedule_set
 from integrations.services.flows import FlowConfigurationError, flow_set_enabled, template_install
 from integrations.services.runs import SyncNotAllowed, run_start
-from integrations.views.support import redirect_to, render_page, url, wants_partial, with_events
+from integrations.views.support import redirect_to, render_page, render_partial, url, wants_partial, with_events
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
 
 LIVE_RUN = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
@@ -47,6 +47,7 @@ def _templates() -> list[dict]:
     return rows
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def flow_list(request, client_slug):
     flows = selectors.flows_overview()
@@ -147,6 +148,7 @@ def _flow_context(request, flow: Flow, **extra) -> dict:
     return context
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def flow_detail(request, client_slug, pk):
     flow = _flow(pk)
@@ -175,6 +177,7 @@ def flow_run(request, client_slug, pk):
     return redirect_to(request, url(request, "flow_detail", flow.pk))
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def run_progress(request, client_slug, pk):
     """One run's progress: polled by the page every second while the run is queued or running."""
@@ -190,10 +193,11 @@ def run_progress(request, client_slug, pk):
     return response
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def run_history(request, client_slug, pk):
     flow = _flow(pk)
-    return render_page(request, "integrations/flows/detail.html", _flow_context(request, flow), partial="history")
+    return render_partial(request, "integrations/flows/detail.html", "history", _flow_context(request, flow))
 
 
 @require_POST

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.db import connection as db
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from connectors.base import ConnectorError
 from connectors.registry import CONNECTORS
@@ -30,7 +30,7 @@ from integrations.services.configuration import (
 from integrations.services.connections import connector_for
 from integrations.services.exceptions import value_map_entry_add_and_retry
 from integrations.services.flows import FlowConfigurationError
-from integrations.views.support import redirect_to, render_page, url, wants_partial, with_events
+from integrations.views.support import redirect_to, render_page, render_partial, url, wants_partial, with_events
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, WORKSPACE_FINANCE, workspace_role_required
 
 logger = logging.getLogger("integrations.views")
@@ -150,12 +150,24 @@ def preview(side: Side, sample: dict, *, draft: dict | None = None, draft_rule: 
     edited_target = None
     for rule in stored:
         if draft is not None and draft_rule is not None and rule.pk == draft_rule.pk:
-            rules.append(Rule(draft["target"], tuple(draft["sources"]), tuple(draft["transforms"]), draft["required"], draft["label"]))
+            rules.append(
+                Rule(
+                    draft["target"],
+                    tuple(draft["sources"]),
+                    tuple(draft["transforms"]),
+                    draft["required"],
+                    draft["label"],
+                )
+            )
             edited_target = draft["target"]
         else:
             rules.append(Rule(rule.target, tuple(rule.sources), tuple(rule.transforms), rule.required, rule.label))
     if draft is not None and draft_rule is None:
-        rules.append(Rule(draft["target"], tuple(draft["sources"]), tuple(draft["transforms"]), draft["required"], draft["label"]))
+        rules.append(
+            Rule(
+                draft["target"], tuple(draft["sources"]), tuple(draft["transforms"]), draft["required"], draft["label"]
+            )
+        )
         edited_target = draft["target"]
     rows = []
     problems = []
@@ -188,6 +200,7 @@ def preview(side: Side, sample: dict, *, draft: dict | None = None, draft_rule: 
 def _rule_rows(side: Side) -> list[dict]:
     rows = []
     category = side.source_category
+    map_names = dict(ValueMap.objects.values_list("key", "name"))
     for rule in side.mapping.rules.all():
         owner = side.owner_of(rule.target)
         rows.append(
@@ -195,19 +208,34 @@ def _rule_rows(side: Side) -> list[dict]:
                 "rule": rule,
                 "owner": owner,
                 "writes": owner is None or owner == category or not side.inbound,
-                "transforms": [_transform_text(t) for t in rule.transforms],
+                "transforms": [_transform_text(t, map_names) for t in rule.transforms],
             }
         )
     return rows
 
 
-def _transform_text(transform: dict) -> str:
-    label = TRANSFORM_LABELS.get(transform.get("name"), transform.get("name", "?"))
-    params = [
-        f"{value}" if key in ("value_map", "format", "value", "default") else f"{key} {value}"
-        for key, value in transform.items()
-        if key != "name" and not isinstance(value, dict | list)
-    ]
+def _transform_text(transform: dict, map_names: dict[str, str] | None = None) -> str:
+    """One step of a rule the way a person reads it: "Look up in Project codes, unknown kept"."""
+    name = transform.get("name", "?")
+    label = TRANSFORM_LABELS.get(name, name)
+    if name == "ref":
+        return f"Find the {transform.get('entity', 'record').replace('_', ' ')} by its {transform.get('object', '')} id"
+    if name == "lookup":
+        key = transform.get("value_map", "")
+        text = f"Look up in {(map_names or {}).get(key, key)}"
+        return text + (", unknown kept" if transform.get("fallback") == "keep" else "")
+    if name == "sublist":
+        return "Lines"
+    if name == "wrap":
+        return f"As a reference ({transform.get('key', 'id')})"
+    if name == "default":
+        value = transform.get("value")
+        return "Default: blank" if value in ("", None) else f"Default: {value}"
+    if name == "split":
+        return f"Split on “{transform.get('separator', ' ')}”, part {transform.get('index', 0)}"
+    if name == "concat":
+        return f"Join with “{transform.get('separator', ' ')}”"
+    params = [str(v) for k, v in transform.items() if k != "name" and not isinstance(v, dict | list)]
     return f"{label} ({', '.join(params)})" if params else label
 
 
@@ -235,6 +263,7 @@ def _editor_context(request, side: Side, *, refresh: bool = False, **extra) -> d
     return context
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def mapping_editor(request, client_slug, pk):
     side = Side(_mapping(pk))
@@ -251,12 +280,13 @@ def mapping_sample_refresh(request, client_slug, pk):
     return redirect_to(request, url(request, "mapping_editor", side.mapping.pk))
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def mapping_preview(request, client_slug, pk):
     """The saved mapping applied to the sample (refreshed after a rule is saved)."""
     side = Side(_mapping(pk))
     context = _editor_context(request, side)
-    return render_page(request, "integrations/mappings/editor.html", context, partial="preview")
+    return render_partial(request, "integrations/mappings/editor.html", "preview", context)
 
 
 def _rule(side: Side, rule_id) -> MappingRule:
@@ -276,9 +306,12 @@ def mapping_preview_draft(request, client_slug, pk):
         shown = preview(side, sample, draft=form.values(), draft_rule=rule)
     else:
         shown = preview(side, sample)
-        shown["problems"] = [f"{form.fields[name].label if name in form.fields else 'Rule'}: {' '.join(errors)}" for name, errors in form.errors.items()]
+        shown["problems"] = [
+            f"{form.fields[name].label if name in form.fields else 'Rule'}: {' '.join(errors)}"
+            for name, errors in form.errors.items()
+        ]
     context = {"preview": shown, "sample": sample, "side": side, "mapping": side.mapping}
-    return render_page(request, "integrations/mappings/editor.html", context, partial="preview")
+    return render_partial(request, "integrations/mappings/editor.html", "preview", context)
 
 
 def _form_context(request, side: Side, form: RuleForm, rule: MappingRule | None) -> dict:
@@ -295,21 +328,31 @@ def _form_context(request, side: Side, form: RuleForm, rule: MappingRule | None)
 
 @workspace_role_required(WORKSPACE_EDITORS)
 def mapping_rule_form(request, client_slug, pk, id):  # noqa: A002 - the URL's name for the rule id
-    """The edit form of one rule (GET), or redrawn with what was typed after a transform changed (POST)."""
+    """The edit form of one rule (GET); or, after a transform was chosen (POST ?slot=n), that step
+    again with the parameters the chosen transform takes, keeping what was typed."""
     side = Side(_mapping(pk))
     rule = _rule(side, id) if id else None
     typed = {key: value for key, value in request.POST.items()} if request.method == "POST" else None
     form = RuleForm(rule=rule, inbound=side.inbound, initial=typed)
-    return render_page(request, "integrations/mappings/editor.html", _form_context(request, side, form, rule), partial="rule_form")
+    context = _form_context(request, side, form, rule)
+    slot = request.GET.get("slot", "")
+    if typed is not None and slot.isdigit() and int(slot) < len(form.slots):
+        name_field, params = form.slot_fields()[int(slot)]
+        context.update(name_field=name_field, params=params)
+        return render_partial(request, "integrations/mappings/editor.html", "transform_slot", context)
+    return render_partial(request, "integrations/mappings/editor.html", "rule_form", context)
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_EDITORS)
 def mapping_rule_row(request, client_slug, pk, id):  # noqa: A002
     """One rule's row again (Cancel in its edit form)."""
     side = Side(_mapping(pk))
     rule = _rule(side, id)
     row = next(r for r in _rule_rows(side) if r["rule"].pk == rule.pk)
-    return render_page(request, "integrations/mappings/editor.html", {"row": row, "side": side, "mapping": side.mapping}, partial="rule_row")
+    return render_partial(
+        request, "integrations/mappings/editor.html", "rule_row", {"row": row, "side": side, "mapping": side.mapping}
+    )
 
 
 @require_POST
@@ -335,7 +378,7 @@ def mapping_rule_save(request, client_slug, pk, id):  # noqa: A002
             messages.success(request, f"Saved “{rule.label or rule.target}”.")
             return redirect_to(request, url(request, "mapping_editor", side.mapping.pk))
     context = _form_context(request, side, form, rule)
-    return render_page(request, "integrations/mappings/editor.html", context, partial="rule_form", status=422)
+    return render_partial(request, "integrations/mappings/editor.html", "rule_form", context, status=422)
 
 
 @require_POST
@@ -352,6 +395,7 @@ def mapping_rule_delete(request, client_slug, pk, id):  # noqa: A002
 # --- Value maps ---------------------------------------------------------------------------------
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def value_map_list(request, client_slug):
     from django.db.models import Count
@@ -384,6 +428,7 @@ def _value_map_context(request, value_map: ValueMap, **extra) -> dict:
     return context
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def value_map_detail(request, client_slug, pk):
     value_map = get_object_or_404(ValueMap, pk=pk)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from integrations import selectors
 from integrations.forms import AuditFilterForm, InviteForm, RoleForm
@@ -20,6 +20,7 @@ from tenants.models import Membership, Role
 from tenants.selectors import client_members
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def workspace_home(request, client_slug):
     hours = sla_hours(request)
@@ -54,9 +55,14 @@ def _people_context(request, **extra) -> dict:
     for member in members:
         member.role_form = RoleForm(initial={"role": member.role}, prefix=f"m{member.pk}")
     partner_people = (
-        Membership.objects.filter(partner_id=client.partner_id, role=Role.PARTNER_ADMIN)
-        | Membership.objects.filter(partner_id=client.partner_id, role=Role.PARTNER_STAFF, assigned_clients=client)
-    ).select_related("user").distinct().order_by("role", "user__email")
+        (
+            Membership.objects.filter(partner_id=client.partner_id, role=Role.PARTNER_ADMIN)
+            | Membership.objects.filter(partner_id=client.partner_id, role=Role.PARTNER_STAFF, assigned_clients=client)
+        )
+        .select_related("user")
+        .distinct()
+        .order_by("role", "user__email")
+    )
     context = {
         "members": members,
         "partner_people": partner_people,
@@ -67,6 +73,7 @@ def _people_context(request, **extra) -> dict:
     return context
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def workspace_users(request, client_slug):
     return render_page(request, "integrations/people/users.html", _people_context(request))
@@ -129,6 +136,7 @@ def user_remove(request, client_slug, pk):
     return redirect_to(request, url(request, "workspace_users"))
 
 
+@require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def audit_log(request, client_slug):
     form = AuditFilterForm(request.GET, groups=selectors.audit_action_groups())

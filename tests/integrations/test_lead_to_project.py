@@ -29,6 +29,10 @@ def psa_workspaces(sandbox, code):
     return [w for w in sandbox.app.workspaces.values() if str(w.get("title", "")).startswith(f"{code} ")]
 
 
+def resource_requests(sandbox, code):
+    return [i for i in sandbox.app.issues.values() if str(i.get("summary", "")).startswith(f"Staff {code}: ")]
+
+
 def signed_webhook(url: str, events: list) -> dict:
     body = json.dumps(events).encode()
     timestamp = str(int(time.time() * 1000))
@@ -50,8 +54,11 @@ def test_closed_won_webhook_creates_customer_projects_and_email_once(
     hubspot = make_connection("hubspot", allow_sandboxes["hubspot"])
     netsuite = make_connection("netsuite", allow_sandboxes["netsuite"])
     kantata = make_connection("kantata", allow_sandboxes["kantata"])
+    jira = make_connection("jira", allow_sandboxes["jira"])
     NotificationRecipient.objects.create(email="delivery@tailspin.localhost", on_deal_won=True)
-    flows = template_install(key="lead-to-project", connections={"crm": hubspot, "erp": netsuite, "psa": kantata})
+    flows = template_install(
+        key="lead-to-project", connections={"crm": hubspot, "erp": netsuite, "psa": kantata, "ticketing": jira}
+    )
     flow = next(f for f in flows if f.template_key.endswith("/won-deals"))
 
     first = run_to_end(flow)  # the initial sync picks up every deal already won
@@ -104,6 +111,7 @@ def test_closed_won_webhook_creates_customer_projects_and_email_once(
     assert Project.objects.filter(code=code).exists()
     assert len(erp_jobs(allow_sandboxes["netsuite"], code)) == 1
     assert len(psa_workspaces(allow_sandboxes["kantata"], code)) == 1
+    assert len(resource_requests(allow_sandboxes["jira"], code)) == 1
     assert any(code in message.body and message.to == ["delivery@tailspin.localhost"] for message in mail.outbox)
 
     # Running again (the schedule's safety net) creates nothing more.
@@ -111,3 +119,4 @@ def test_closed_won_webhook_creates_customer_projects_and_email_once(
     assert again.created == 0
     assert len(erp_jobs(allow_sandboxes["netsuite"], code)) == 1
     assert len(psa_workspaces(allow_sandboxes["kantata"], code)) == 1
+    assert len(resource_requests(allow_sandboxes["jira"], code)) == 1

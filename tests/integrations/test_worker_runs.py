@@ -9,7 +9,7 @@ import time
 import pytest
 from django.db import connection
 
-from integrations.models import ExternalRef, Invoice, SyncException, SyncRun, TimeEntry
+from integrations.models import ExternalRef, Flow, Invoice, SyncException, SyncRun, TimeEntry
 from integrations.services.flows import template_install
 from integrations.services.runs import run_start, runs_recover_stale
 from tenants import services as tenant_services
@@ -78,7 +78,7 @@ def test_sigkilled_worker_resumes_and_writes_every_record_once(
     committed_workspace, allow_sandboxes, worker_env, tmp_path
 ):
     allow_sandboxes["netsuite"].reset()  # other tests' invoices share our record keys
-    allow_sandboxes["kantata"].seed(time_entries=int(os.environ.get("SIGKILL_TEST_ENTRIES", "2000")))
+    allow_sandboxes["kantata"].seed(time_entries=int(os.environ.get("SIGKILL_TEST_ENTRIES", "10000")))
     flow = install(allow_sandboxes)
     log = tmp_path / "worker.log"
     worker = start_worker(log, **worker_env)
@@ -152,3 +152,32 @@ def test_one_clients_big_sync_does_not_hold_up_anothers(
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
         allow_sandboxes["kantata"].reset()
+
+
+def install_template(key: str, sandboxes) -> Flow:
+    roles = {
+        "employee-to-resource": {"hr": "bamboohr", "psa": "kantata", "erp": "netsuite"},
+        "lead-to-project": {"crm": "hubspot", "erp": "netsuite", "psa": "kantata", "ticketing": "jira"},
+    }[key]
+    connections = {role: make_connection(vendor, sandboxes[vendor]) for role, vendor in roles.items()}
+    flows = template_install(key=key, connections=connections)
+    return next(f for f in flows if not f.dependents.exists() and "(reference)" not in f.name)
+
+
+@pytest.mark.parametrize("key", ["employee-to-resource", "lead-to-project"])
+def test_packaged_flow_through_the_worker_then_again_changes_nothing(
+    key, committed_workspace, allow_sandboxes, worker_env, tmp_path
+):
+    flow = install_template(key, allow_sandboxes)
+    worker = start_worker(tmp_path / "worker.log", **worker_env)
+    try:
+        first = run_start(flow=flow, trigger="manual")
+        wait_for(lambda: finished(first))
+        assert first.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL), first.error
+        assert first.created > 0
+        second = run_start(flow=flow, trigger="manual")
+        wait_for(lambda: finished(second))
+        assert second.created == 0 and second.updated == 0, (second.created, second.updated)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)

@@ -1,0 +1,95 @@
+"""The engine's parts on their own: mapping transforms, field ownership in the canonical store."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from integrations.engine.mapping import MappingContext, Ref, Rule, apply_mapping, validate_rule
+from integrations.engine.store import CanonicalStore
+from integrations.models import Resource
+from tests.integrations.conftest import make_connection
+
+
+def test_transforms_cover_the_library():
+    ctx = MappingContext(
+        value_maps={"terms": {"Time and materials": "Net 30"}}, value_map_names={"terms": "Payment terms"}
+    )
+    rules = [
+        Rule("a.name", ("first", "last"), ({"name": "concat", "separator": " "}, {"name": "upper"})),
+        Rule("a.hours", ("minutes",), ({"name": "minutes_to_hours"},)),
+        Rule("a.amount", ("cents",), ({"name": "cents_to_amount"},)),
+        Rule(
+            "a.cents", ("price",), ({"name": "number", "thousands": ".", "decimal": ","}, {"name": "amount_to_cents"})
+        ),
+        Rule("a.day", ("when",), ({"name": "date", "format": "%m/%d/%Y"},)),
+        Rule("a.at", ("stamp",), ({"name": "datetime", "tz": "Europe/Amsterdam"},)),
+        Rule("a.terms", ("terms",), ({"name": "lookup", "value_map": "terms"},)),
+        Rule("a.city", ("address",), ({"name": "split", "separator": ",", "index": 1},)),
+        Rule("a.code", (), ({"name": "default", "value": "X"},)),
+        Rule("a.ref", ("workspace_id",), ({"name": "ref", "entity": "project", "object": "workspaces"},)),
+    ]
+    record = {
+        "first": " Ada",
+        "last": "Lovelace",
+        "minutes": 90,
+        "cents": "12345",
+        "price": "1.234,50",
+        "when": "03/06/2026",
+        "stamp": "2026-03-06T10:00:00Z",
+        "terms": "Time and materials",
+        "address": "1 Main St, Springfield",
+        "workspace_id": 7,
+    }
+    result = apply_mapping(rules, record, ctx)
+    assert result.ok, result.problems
+    values = result.values
+    assert values["a.name"] == "ADA LOVELACE"
+    assert values["a.hours"] == Decimal("1.50")
+    assert values["a.amount"] == Decimal("123.45")
+    assert values["a.cents"] == 123450
+    assert values["a.day"] == date(2026, 3, 6)
+    assert values["a.at"].hour == 11
+    assert values["a.terms"] == "Net 30"
+    assert values["a.city"] == "Springfield"
+    assert values["a.code"] == "X"
+    assert values["a.ref"] == Ref("project", "workspaces", "7")
+
+
+def test_problems_say_what_to_fix_in_words():
+    ctx = MappingContext(value_maps={"terms": {}}, value_map_names={"terms": "Payment terms"})
+    rules = [
+        Rule("a.terms", ("terms",), ({"name": "lookup", "value_map": "terms"},), label="Payment terms"),
+        Rule("a.day", ("when",), ({"name": "date"},), label="Date"),
+        Rule("a.email", ("email",), (), required=True, label="Work email"),
+    ]
+    result = apply_mapping(rules, {"terms": "Net 99", "when": "yesterday"}, ctx)
+    messages = [p.message for p in result.problems]
+    assert "Payment terms: “Net 99” has no entry in the value map “Payment terms”" in messages
+    assert "Date: “yesterday” is not a date" in messages
+    assert "Work email is missing" in messages
+    assert result.problems[0].fix == {"action": "map_value", "value_map": "terms", "value": "Net 99"}
+
+
+def test_rules_name_only_known_transforms():
+    assert validate_rule(Rule("a.x", ("x",), ({"name": "eval"},))) == ["Unknown transform “eval”."]
+    assert validate_rule(Rule("a.x", ("x",), ({"name": "lookup"},))) == ["A lookup needs a value map."]
+
+
+@pytest.mark.django_db
+def test_a_field_owned_by_another_system_is_kept_and_the_conflict_recorded(in_workspace):
+    Resource.objects.create(email="ann@example.com", first_name="Ann", department="Finance")
+    psa = make_connection("kantata", type("S", (), {"url": "https://api.mavenlink.com"})())
+    store = CanonicalStore(source_connection=psa, category="psa")
+    result = store.upsert(
+        entities={"resource": {"email": "ann@example.com", "first_name": "Anne", "practice": "Finance Advisory"}},
+        primary="resource",
+        object_name="users",
+        external_id="42",
+    )
+    ann = Resource.objects.get(email="ann@example.com")
+    assert ann.first_name == "Ann"  # HR owns the person's name
+    assert ann.practice == "Finance Advisory"  # nobody owns practice by default: the PSA may set it
+    assert [(c.field, c.owner, c.current, c.proposed) for c in result.conflicts] == [
+        ("first_name", "hr", "Ann", "Anne")
+    ]

@@ -1,0 +1,216 @@
+"""Every URL of the client workspace, for every role: the allowed ones answer, the others are refused.
+
+Refused means 403 for a role the page is not for, 405 for a method the URL does not serve, and
+404 for anything of another client (whose schema the request never enters).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.db import connection
+from django.urls import URLPattern, reverse
+
+from integrations import urls as workspace_urls
+from integrations.models import ValueMapEntry
+from tenants.models import Membership, Role, User
+from tests.integrations.workspace_fixtures import project_codes_map, seed_workspace
+from tests.support import NORTHWIND, SUMMIT, browser_for
+
+pytestmark = pytest.mark.django_db
+
+ADMIN = "admin@contoso.localhost"
+FINANCE = "finance@contoso.localhost"
+VIEWER = "viewer@contoso.localhost"
+STAFF = "engineer@northwind.localhost"
+PARTNER_ADMIN = "admin@northwind.localhost"
+ALL = frozenset({ADMIN, FINANCE, VIEWER, STAFF, PARTNER_ADMIN})
+FIN = ALL - {VIEWER}
+EDIT = ALL - {VIEWER, FINANCE}
+
+# url name -> (roles that may GET it, roles that may POST to it); None: the method is not served (405).
+ACCESS = {
+    "workspace_home": (ALL, None),
+    "exception_queue": (ALL, None),
+    "exception_counters": (ALL, None),
+    "exception_export": (ALL, None),
+    "exception_bulk": (None, FIN),
+    "exception_detail": (ALL, None),
+    "exception_retry": (None, FIN),
+    "exception_edit": (None, FIN),
+    "exception_map": (None, FIN),
+    "exception_ignore": (None, FIN),
+    "exception_assign": (None, FIN),
+    "exception_comment": (None, FIN),
+    "connection_list": (ALL, None),
+    "connection_new": (EDIT, EDIT),
+    "connection_detail": (ALL, None),
+    "connection_test": (None, EDIT),
+    "connection_rotate": (None, EDIT),
+    "flow_list": (ALL, None),
+    "template_install": (EDIT, EDIT),
+    "flow_detail": (ALL, None),
+    "flow_run": (None, EDIT),
+    "flow_enabled": (None, EDIT),
+    "flow_schedule": (None, EDIT),
+    "run_history": (ALL, None),
+    "run_progress": (ALL, None),
+    "mapping_editor": (ALL, None),
+    "mapping_sample_refresh": (None, EDIT),
+    "mapping_preview": (ALL, None),
+    "mapping_preview_draft": (None, EDIT),
+    "mapping_rule_new": (EDIT, EDIT),
+    "mapping_rule_add": (None, EDIT),
+    "mapping_rule_row": (EDIT, None),
+    "mapping_rule_edit": (EDIT, EDIT),
+    "mapping_rule_save": (None, EDIT),
+    "mapping_rule_delete": (None, EDIT),
+    "value_map_list": (ALL, None),
+    "value_map_detail": (ALL, None),
+    "value_map_entry_add": (None, FIN),
+    "value_map_entry_delete": (None, FIN),
+    "dashboard_exceptions": (ALL, None),
+    "dashboard_utilization": (ALL, None),
+    "dashboard_margin": (ALL, None),
+    "dashboard_sync": (ALL, None),
+    "workspace_users": (ALL, None),
+    "workspace_user_invite": (None, EDIT),
+    "workspace_user_role": (None, EDIT),
+    "workspace_user_remove": (None, EDIT),
+    "audit_log": (ALL, None),
+}
+
+
+def test_the_table_covers_every_workspace_url():
+    names = {entry.name for entry in workspace_urls.urlpatterns if isinstance(entry, URLPattern)}
+    assert names == set(ACCESS)
+
+
+def objects_in(client, *, extra_member: str) -> dict[str, list]:
+    """One of each object of the workspace, created in its schema, as URL arguments per name."""
+    connection.set_tenant(client)
+    seeded = seed_workspace()
+    value_map = project_codes_map()
+    entry = ValueMapEntry.objects.create(value_map=value_map, source_value="OLD-1", target_value="PRJ-101")
+    rule = seeded.flow.inbound_mapping.rules.order_by("order").first()
+    connection.set_schema_to_public()
+    user = User.objects.create_user(extra_member, full_name="Extra Member")
+    member = Membership.objects.create(user=user, client=client, role=Role.CLIENT_VIEWER)
+    exception = seeded.project_code_exceptions[0].pk
+    flow, mapping = seeded.flow.pk, seeded.flow.inbound_mapping_id
+    return {
+        "exception_detail": [exception],
+        "exception_retry": [exception],
+        "exception_edit": [exception],
+        "exception_map": [exception],
+        "exception_ignore": [exception],
+        "exception_assign": [exception],
+        "exception_comment": [exception],
+        "connection_new": ["kantata"],
+        "connection_detail": [seeded.kantata.pk],
+        "connection_test": [seeded.kantata.pk],
+        "connection_rotate": [seeded.kantata.pk],
+        "template_install": ["lead-to-project"],
+        "flow_detail": [flow],
+        "flow_run": [flow],
+        "flow_enabled": [flow],
+        "flow_schedule": [flow],
+        "run_history": [flow],
+        "run_progress": [seeded.run.pk],
+        "mapping_editor": [mapping],
+        "mapping_sample_refresh": [mapping],
+        "mapping_preview": [mapping],
+        "mapping_preview_draft": [mapping],
+        "mapping_rule_new": [mapping],
+        "mapping_rule_add": [mapping],
+        "mapping_rule_row": [mapping, rule.pk],
+        "mapping_rule_edit": [mapping, rule.pk],
+        "mapping_rule_save": [mapping, rule.pk],
+        "mapping_rule_delete": [mapping, rule.pk],
+        "value_map_detail": [value_map.pk],
+        "value_map_entry_add": [value_map.pk],
+        "value_map_entry_delete": [value_map.pk, entry.pk],
+        "workspace_user_role": [member.pk],
+        "workspace_user_remove": [member.pk],
+    }
+
+
+def path_of(name: str, slug: str, objects: dict) -> str:
+    return reverse(name, urlconf="portal.urls_partner", args=[slug, *objects.get(name, [])])
+
+
+@pytest.mark.parametrize("email", sorted(ALL))
+def test_each_role_reaches_what_it_may_and_is_refused_the_rest(world, email):
+    objects = objects_in(world.clients["contoso"], extra_member=f"extra-{email.split('@')[0]}@contoso.localhost")
+    browser = browser_for(world.user(email), host=NORTHWIND)
+    problems = []
+    for name, (get_roles, post_roles) in ACCESS.items():
+        path = path_of(name, "contoso", objects)
+        status = browser.get(path).status_code
+        if get_roles is None:
+            expected_get = {405}
+        elif email in get_roles:
+            expected_get = {200, 302}
+        else:
+            expected_get = {403}
+        if status not in expected_get:
+            problems.append(f"GET {name}: {status}, expected {sorted(expected_get)}")
+        status = browser.post(path, {}).status_code
+        if post_roles is None:
+            ok = status == 405
+        elif email in post_roles:
+            ok = status in (200, 204, 302, 422)
+        else:
+            ok = status == 403
+        if not ok:
+            problems.append(f"POST {name}: {status}")
+    assert not problems, "\n".join(problems)
+
+
+def test_a_viewer_sees_no_edit_controls(world):
+    objects = objects_in(world.clients["contoso"], extra_member="extra-viewer-controls@contoso.localhost")
+    viewer = browser_for(world.user(VIEWER), host=NORTHWIND)
+    for name in (
+        "exception_queue",
+        "exception_detail",
+        "connection_list",
+        "connection_detail",
+        "flow_detail",
+        "mapping_editor",
+        "value_map_detail",
+        "workspace_users",
+        "flow_list",
+    ):
+        page = viewer.get(path_of(name, "contoso", objects)).content.decode()
+        forms = [form for form in re.findall(r"<form[^>]*>", page) if 'method="post"' in form]
+        assert all("/accounts/logout/" in form for form in forms), (name, forms)  # signing out is theirs
+        assert "hx-post" not in page, name
+
+
+def test_nobody_reaches_another_clients_workspace_or_objects(world):
+    objects = objects_in(world.clients["tailspin"], extra_member="extra-tailspin@tailspin.localhost")
+    for email in (ADMIN, FINANCE, VIEWER):
+        browser = browser_for(world.user(email), host=NORTHWIND)
+        for name in ACCESS:
+            path = path_of(name, "tailspin", objects)
+            assert browser.get(path).status_code == 404, path
+            assert browser.post(path, {}).status_code == 404, path
+    # Partner staff reach only assigned clients; another partner's admin reaches none of Northwind's.
+    wingtip = {name: args for name, args in objects.items()}
+    engineer = browser_for(world.user(STAFF), host=NORTHWIND)
+    summit_admin = browser_for(world.user("admin@summit.localhost"), host=NORTHWIND)
+    for name in ACCESS:
+        assert engineer.get(path_of(name, "wingtip", wingtip)).status_code == 404
+        assert summit_admin.get(path_of(name, "contoso", objects)).status_code == 404
+    on_summit = browser_for(world.user(ADMIN), host=SUMMIT)
+    assert on_summit.get("/c/contoso/exceptions/").status_code == 404
+
+
+def test_memberships_of_another_client_cannot_be_changed_by_id(world):
+    other = Membership.objects.get(user__email="admin@tailspin.localhost", client=world.clients["tailspin"])
+    admin = browser_for(world.user(ADMIN), host=NORTHWIND)
+    assert admin.post(f"/c/contoso/users/{other.pk}/role", {f"m{other.pk}-role": "client_viewer"}).status_code == 404
+    assert admin.post(f"/c/contoso/users/{other.pk}/remove").status_code == 404
+    other.refresh_from_db()
+    assert other.role == Role.CLIENT_ADMIN
