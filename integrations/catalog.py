@@ -139,6 +139,39 @@ PSA_PEOPLE = FlowSpec(
     ],
 )
 
+INVOICE_STEP = StepSpec(
+    name="Invoice per project and month",
+    entity="invoice",
+    target="erp",
+    object="invoice",
+    action="invoice",
+    rules=[
+        ("entity", ["customer.ref"], [WRAP], True, "Customer in the ERP"),
+        ("tranDate", ["period_end"], [], True, "Invoice date"),
+        ("memo", ["number"], [], False, "Memo"),
+        ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
+        (
+            "item",
+            ["lines"],
+            [
+                {
+                    "name": "sublist",
+                    "key": "items",
+                    "constants": {"item": {"id": "1"}},
+                    "fields": {
+                        "description": "description",
+                        "quantity": "quantity",
+                        "rate": "rate",
+                        "amount": "amount",
+                    },
+                }
+            ],
+            True,
+            "Lines",
+        ),
+    ],
+)
+
 APPROVED_TIME = Template(
     key="approved-time-to-invoice",
     name="Approved time to invoice",
@@ -178,40 +211,33 @@ APPROVED_TIME = Template(
                 ("time_entry.cost_rate", ["cost_rate_in_cents"], [CENTS], False, "Cost rate"),
                 ("time_entry.currency", ["currency"], [{"name": "currency", "default": "USD"}], False, "Currency"),
             ],
-            steps=[
-                StepSpec(
-                    name="Invoice per project and month",
-                    entity="invoice",
-                    target="erp",
-                    object="invoice",
-                    action="invoice",
-                    rules=[
-                        ("entity", ["customer.ref"], [WRAP], True, "Customer in the ERP"),
-                        ("tranDate", ["period_end"], [], True, "Invoice date"),
-                        ("memo", ["number"], [], False, "Memo"),
-                        ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
-                        (
-                            "item",
-                            ["lines"],
-                            [
-                                {
-                                    "name": "sublist",
-                                    "key": "items",
-                                    "constants": {"item": {"id": "1"}},
-                                    "fields": {
-                                        "description": "description",
-                                        "quantity": "quantity",
-                                        "rate": "rate",
-                                        "amount": "amount",
-                                    },
-                                }
-                            ],
-                            True,
-                            "Lines",
-                        ),
-                    ],
-                )
+            steps=[INVOICE_STEP],
+        ),
+        FlowSpec(
+            key="approved-expenses",
+            name="Expenses to invoices",
+            source="psa",
+            object="expenses",
+            entity="expense",
+            prerequisites=("erp-customers", "erp-projects", "psa-projects", "psa-people"),
+            rules=[
+                (
+                    "expense.project",
+                    ["workspace_id"],
+                    [ref("project", "workspaces"), lookup("project-codes", keep=True)],
+                    True,
+                    "Project",
+                ),
+                ("expense.resource", ["user_id"], [ref("resource", "users")], True, "Person"),
+                ("expense.date", ["date"], [DATE], True, "Date"),
+                ("expense.amount", ["amount_in_cents"], [CENTS], True, "Amount"),
+                ("expense.currency", ["currency"], [{"name": "currency", "default": "USD"}], False, "Currency"),
+                ("expense.category", ["category"], [TRIM, default("")], False, "Category"),
+                ("expense.billable", ["is_billable"], [BOOL], False, "Billable"),
+                ("expense.reimbursable", ["reimbursable"], [BOOL], False, "Reimbursable"),
+                ("expense.notes", ["notes"], [TRIM, default("")], False, "Notes"),
             ],
+            steps=[INVOICE_STEP],
         ),
     ],
 )

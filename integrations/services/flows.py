@@ -53,13 +53,14 @@ def template_install(*, key: str, connections: dict[str, Connection], actor=None
             raise FlowConfigurationError(
                 f"{label} must be a {' or '.join(vendors)} connection, not {connection.vendor}."
             )
-    main_flows = [spec for spec in template.flows if not spec.key.startswith(("erp-", "psa-"))]
-    _plan_check(
-        "flows",
-        Flow.objects.filter(prerequisites__isnull=True).exclude(name__endswith="(reference)").count()
-        + len(main_flows)
-        - 1,
-    )
+    # Reference flows (no target steps) only read into the canonical store and are not counted.
+    new_main = [
+        spec
+        for spec in template.flows
+        if spec.steps and not Flow.objects.filter(template_key=f"{template.key}/{spec.key}").exists()
+    ]
+    if new_main:
+        _plan_check("flows", Flow.objects.filter(steps__isnull=False).distinct().count() + len(new_main) - 1)
     for value_map_key, name, description, entries in template.value_maps:
         value_map, _ = ValueMap.objects.get_or_create(
             key=value_map_key, defaults={"name": name, "description": description}

@@ -106,3 +106,20 @@ def test_editing_a_missing_cost_rate_and_retrying_resolves_it(approved_time, wor
     missing.refresh_from_db()
     assert missing.status == "resolved", (outcome, missing.message)
     assert AuditEvent.objects.filter(action="exception.edited", target_id=str(missing.pk)).exists()
+
+
+def test_expenses_land_on_the_same_project_month_invoices(approved_time):
+    from integrations.models import Expense, Flow, InvoiceLine
+
+    flow, netsuite = approved_time
+    expenses_flow = Flow.objects.get(template_key="approved-time-to-invoice/approved-expenses")
+    run_to_end(flow)
+    run = run_to_end(expenses_flow)
+    assert run.read > 0 and Expense.objects.exists()
+    line = InvoiceLine.objects.filter(kind="expense").select_related("invoice").first()
+    assert line is not None
+    ref = ExternalRef.objects.get(entity="invoice", record_id=line.invoice_id)
+    erp_invoice = netsuite.app.records["invoice"][int(ref.external_id)]
+    lines = erp_invoice["item"]["items"] if isinstance(erp_invoice["item"], dict) else erp_invoice["item"]
+    assert any(str(item.get("description", "")).startswith("Expense:") for item in lines)
+    assert sum(Decimal(str(item["amount"])) for item in lines) == line.invoice.total
