@@ -7,6 +7,10 @@ from django.utils import timezone
 
 from integrations.models import SyncException
 
+# Raised for records that did sync, about something a person must decide: they are not resolved
+# by the record syncing again, only by a person (ignore, or fix the other system).
+DECISIONS = ("FIELD_CONFLICT", "LEAVER_WITH_OPEN_WORK")
+
 
 def exception_raise(
     *,
@@ -96,9 +100,13 @@ def exceptions_resolve_for_record(*, flow, object_name: str, external_id: str) -
 
 def exceptions_resolve_for_records(*, flow, object_name: str, external_ids: list[str]) -> int:
     """exceptions_resolve_for_record for a whole page in one statement."""
-    return SyncException.objects.filter(
-        flow=flow,
-        object=object_name,
-        external_id__in=external_ids,
-        status__in=[SyncException.Status.OPEN, SyncException.Status.RETRYING],
-    ).update(status=SyncException.Status.RESOLVED, resolved_at=timezone.now(), waiting_on=None)
+    return (
+        SyncException.objects.filter(
+            flow=flow,
+            object=object_name,
+            external_id__in=external_ids,
+            status__in=[SyncException.Status.OPEN, SyncException.Status.RETRYING],
+        )
+        .exclude(error_code__in=DECISIONS)
+        .update(status=SyncException.Status.RESOLVED, resolved_at=timezone.now(), waiting_on=None)
+    )

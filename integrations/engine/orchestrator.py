@@ -261,7 +261,36 @@ class FlowRunner:
         item.updated = bool(result.changed)
         for conflict in result.conflicts:
             self.conflict(item, conflict)
+        self.check_leaver(item)
         return True
+
+    def check_leaver(self, item: Item) -> None:
+        """A person who left but still has work booked after their last day needs a human decision."""
+        person = item.records.get("resource")
+        if person is None or person.status not in ("terminated", "inactive") or not person.termination_date:
+            return
+        later = (
+            TimeEntry.objects.filter(resource=person, date__gt=person.termination_date)
+            .select_related("project")
+            .order_by("date")
+            .first()
+        )
+        if later is None:
+            return
+        exception_raise(
+            flow=self.flow,
+            run=self.run,
+            source_system=self.source.vendor,
+            object_name=self.flow.source_object,
+            external_id=item.source.external_id,
+            payload=item.payload(),
+            error_code="LEAVER_WITH_OPEN_WORK",
+            message=(
+                f"{person} left on {person.termination_date:%-d %b %Y} but still has time booked on "
+                f"{later.date:%-d %b %Y} on project {later.project.code}: reassign the work, then ignore this."
+            ),
+            fix_actions=[{"action": "assign"}, {"action": "ignore"}],
+        )
 
     # -- validation before any write ----------------------------------------------------------
     def validate(self, item: Item, records: dict) -> list[Problem]:

@@ -30,3 +30,26 @@ def test_employees_reach_psa_and_erp_once_and_gaps_become_exceptions(allow_sandb
     assert again.created == 0
     assert len(allow_sandboxes["kantata"].app.users) == kantata_users_after >= kantata_users_before
     assert len(allow_sandboxes["netsuite"].app.records["employee"]) == netsuite_employees
+
+
+def test_a_leaver_with_work_booked_after_their_last_day_is_a_decision_for_a_person(allow_sandboxes, in_workspace):
+    from datetime import timedelta
+
+    from integrations.models import Flow, Project, TimeEntry
+
+    bamboo = make_connection("bamboohr", allow_sandboxes["bamboohr"])
+    kantata = make_connection("kantata", allow_sandboxes["kantata"])
+    netsuite = make_connection("netsuite", allow_sandboxes["netsuite"])
+    (flow,) = template_install(key="employee-to-resource", connections={"hr": bamboo, "psa": kantata, "erp": netsuite})
+    run_to_end(flow)
+    leaver = Resource.objects.exclude(termination_date=None).filter(status__in=["terminated", "inactive"]).first()
+    assert leaver is not None, "the firm has people who left"
+    project = Project.objects.create(code="PRJ-TEST", name="Test")
+    TimeEntry.objects.create(
+        resource=leaver, project=project, date=leaver.termination_date + timedelta(days=3), hours=4
+    )
+    Flow.objects.filter(pk=flow.pk).update(cursor="")  # read everyone again
+    flow.refresh_from_db()
+    run_to_end(flow)
+    decision = SyncException.objects.get(flow=flow, error_code="LEAVER_WITH_OPEN_WORK", status="open")
+    assert f"left on {leaver.termination_date:%-d %b %Y}" in decision.message and "PRJ-TEST" in decision.message
