@@ -90,7 +90,14 @@ def free_port() -> int:
 
 
 def start_worker(log_path: Path, **env) -> subprocess.Popen:
-    """A real Celery worker process on the configured broker, against the test database."""
+    """A real Celery worker process on the configured broker, against the test database.
+
+    The queue is emptied first: messages left by earlier tests' web servers or workers would
+    otherwise be taken before this test's own.
+    """
+    from portal.celery import app
+
+    app.control.purge()
     log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         [
@@ -118,14 +125,14 @@ def start_worker(log_path: Path, **env) -> subprocess.Popen:
     )
 
 
-def start_web(port: int, log_path: Path) -> subprocess.Popen:
-    """The product's real web server (gunicorn) against the test database."""
+def start_web(port: int, log_path: Path, **env) -> subprocess.Popen:
+    """The product's real web server (gunicorn) against the test database; `env` adds settings."""
     log = open(log_path, "wb")  # noqa: SIM115
     gunicorn = Path(sys.executable).parent / "gunicorn"
     process = subprocess.Popen(
         [str(gunicorn), "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"],
         cwd=ROOT,
-        env=child_env(PUBLIC_PORT=str(port)),
+        env=child_env(PUBLIC_PORT=str(port), **env),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

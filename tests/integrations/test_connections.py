@@ -1,5 +1,7 @@
 """Connections: credentials encrypted at rest and rotatable, secrets never read back, the guard's words."""
 
+import io
+
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
@@ -45,7 +47,7 @@ def test_keys_rotate_without_losing_credentials(in_workspace, settings):
         credentials={"email": "a@b.c", "api_token": "jira-secret"},
     )
     settings.CREDENTIALS_KEYS = [new_key, old_key]
-    call_command("credentials_rotate", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("credentials_rotate", stdout=io.StringIO(), stderr=io.StringIO())
     settings.CREDENTIALS_KEYS = [new_key]  # the old key is retired
     stored = Connection.objects.get(pk=connection.pk).encrypted_credentials
     assert credentials_decrypt(stored)["api_token"] == "jira-secret"

@@ -75,16 +75,16 @@ def test_operator_creates_a_partner_with_host_brand_and_invited_admin(world, dja
         response = operator.post(
             "/platform/partners/new",
             {
-                "name": "Harbor IT",
-                "slug": "harbor",
-                "domain": "harbor.localhost",
-                "admin_email": "boss@harbor.localhost",
+                "name": "Bayside IT",
+                "slug": "bayside",
+                "domain": "bayside.localhost",
+                "admin_email": "boss@bayside.localhost",
             },
         )
     assert response.status_code == 302
-    assert "Harbor IT Connect" in browser_for(host="harbor.localhost").get("/accounts/login/").content.decode()
-    assert mail.outbox[0].to == ["boss@harbor.localhost"]
-    assert mail.outbox[0].from_email.startswith("Harbor IT <")
+    assert "Bayside IT Connect" in browser_for(host="bayside.localhost").get("/accounts/login/").content.decode()
+    assert mail.outbox[0].to == ["boss@bayside.localhost"]
+    assert mail.outbox[0].from_email.startswith("Bayside IT <")
 
 
 def test_bad_partner_form_re_renders_with_the_reason(world):

@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
+from cryptography.fernet import InvalidToken
+
 from integrations.crypto import credentials_reencrypt
 from integrations.models import Connection
 from tenants.models import Client
@@ -10,11 +12,19 @@ class Command(BaseCommand):
     help = "Re-encrypt every stored connection credential with the first key of CREDENTIALS_KEYS."
 
     def handle(self, *args, **options):
-        total = 0
+        total = unreadable = 0
         for client in Client.objects.all():
             with tenant_context(client):
                 for connection in Connection.objects.exclude(encrypted_credentials=b""):
-                    connection.encrypted_credentials = credentials_reencrypt(connection.encrypted_credentials)
+                    try:
+                        connection.encrypted_credentials = credentials_reencrypt(connection.encrypted_credentials)
+                    except InvalidToken:
+                        # Encrypted with a key no longer configured: left as is, and said.
+                        unreadable += 1
+                        self.stderr.write(f"{client.name}: “{connection.name}” cannot be decrypted with any key")
+                        continue
                     connection.save(update_fields=["encrypted_credentials"])
                     total += 1
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted the credentials of {total} connection(s)."))
+        if unreadable:
+            self.stdout.write(self.style.WARNING(f"{unreadable} connection(s) need their credentials entered again."))
