@@ -1,7 +1,6 @@
+from cryptography.fernet import InvalidToken
 from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
-
-from cryptography.fernet import InvalidToken
 
 from integrations.crypto import credentials_reencrypt
 from integrations.models import Connection
