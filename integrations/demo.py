@@ -37,7 +37,12 @@ def demo_integrations_seed(*, host: str = "127.0.0.1", recipients: list[str] = (
     )
     flows += template_install(
         key="lead-to-project",
-        connections={"crm": connections["hubspot"], "erp": connections["netsuite"], "psa": connections["kantata"]},
+        connections={
+            "crm": connections["hubspot"],
+            "erp": connections["netsuite"],
+            "psa": connections["kantata"],
+            "ticketing": connections["jira"],
+        },
     )
     return flows
 

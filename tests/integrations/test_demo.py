@@ -1,0 +1,17 @@
+"""The demo workspace installs every packaged flow with the sandboxes' connections."""
+
+import pytest
+
+from integrations.catalog import TEMPLATES
+from integrations.demo import demo_integrations_seed
+from integrations.models import Flow
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_installs_every_packaged_template(in_workspace):
+    demo_integrations_seed(recipients=["finance@wingtip.localhost"])
+    installed = {key.split("/")[0] for key in Flow.objects.values_list("template_key", flat=True)}
+    assert installed == set(TEMPLATES)
+    demo_integrations_seed()  # again: nothing twice
+    assert Flow.objects.count() == sum(len(t.flows) for t in TEMPLATES.values())
