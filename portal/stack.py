@@ -80,6 +80,17 @@ def banner(port: int) -> str:
     return "\n".join(lines)
 
 
+def stop_all(processes: dict[str, subprocess.Popen]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes.values():
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -122,7 +133,11 @@ def main() -> int:
     if not options.no_sandboxes:
         # First, so the demo's connections answer as soon as the worker runs their flows.
         processes["sandboxes"] = start("sandboxes", [sys.executable, "-m", "connectors.sandbox"], env)
-    call_command("seed_demo", first_runs=not options.no_sandboxes)
+    try:
+        call_command("seed_demo", first_runs=not options.no_sandboxes)
+    except BaseException:
+        stop_all(processes)  # never leave the sandboxes holding their ports behind a failed start
+        raise
 
     python = sys.executable
     bin_dir = Path(python).parent
@@ -187,14 +202,7 @@ def main() -> int:
                     break
             time.sleep(0.5)
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        stop_all(processes)
         print("Stopped.", flush=True)
     return 0
 
