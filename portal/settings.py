@@ -241,8 +241,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 # A run executes in slices of this many seconds, then queues its next slice behind other clients' work.
 SYNC_SLICE_SECONDS = float(os.environ.get("SYNC_SLICE_SECONDS", "20"))
-# At most this many runs execute at once per client workspace; more wait their turn.
-SYNC_MAX_RUNS_PER_CLIENT = int(os.environ.get("SYNC_MAX_RUNS_PER_CLIENT", "2"))
+# At most this many runs execute at once per client workspace; more wait their turn. One by
+# default: a client's flows share canonical records (people, projects), and two runs upserting
+# the same rows at once would only wait on each other.
+SYNC_MAX_RUNS_PER_CLIENT = int(os.environ.get("SYNC_MAX_RUNS_PER_CLIENT", "1"))
 # /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>" when this is set.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # A worker that has not written a heartbeat for this long is reported down by /healthz.

@@ -65,6 +65,11 @@ def run_enqueue(*, run_id: int, countdown: float = 0) -> None:
     run_sync.apply_async(args=[run_id], countdown=countdown)
 
 
+def connection_rollback_if_needed() -> None:
+    if db.needs_rollback or not db.is_usable():
+        db.rollback()
+
+
 def _lock_key(run_id: int) -> int:
     return zlib.crc32(f"{db.schema_name}:run:{run_id}".encode())
 
@@ -80,6 +85,14 @@ def run_slice(*, run_id: int, slice_seconds: float | None = None, notify=None) -
             return "busy"  # another worker holds this run (a redelivered message): let it finish
     try:
         return _run_slice_locked(run_id, slice_seconds, notify)
+    except Exception as error:
+        # A fault of ours (not the vendor's): the run fails visibly instead of staying "running".
+        logger.exception("Run %s stopped by an internal error", run_id)
+        connection_rollback_if_needed()
+        SyncRun.objects.filter(pk=run_id, status__in=LIVE).update(
+            status=SyncRun.Status.FAILED, error=f"Internal error: {type(error).__name__}", finished_at=timezone.now()
+        )
+        return "done"
     finally:
         with db.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(run_id)])
