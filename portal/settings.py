@@ -213,6 +213,7 @@ BROKER_DIR = Path(os.environ.get("CELERY_FS_BROKER_DIR", _test_queue if PORTAL_E
 if CELERY_BROKER_URL == "filesystem://":
     for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT = "portal.kombu_fs:Transport"  # atomic writes; see portal/kombu_fs.py
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
