@@ -274,6 +274,23 @@ EMPLOYEE_TO_RESOURCE = Template(
                 ("resource.status", ["status"], [LOWER, default("active")], False, "Status"),
                 ("resource.hire_date", ["hireDate"], [DATE], False, "Hire date"),
                 ("resource.termination_date", ["terminationDate"], [DATE], False, "Termination date"),
+                ("rate.resource", [], [default("@resource")], False, "Person"),
+                ("rate.kind", [], [default("cost")], False, "Rate kind"),
+                (
+                    "rate.amount",
+                    ["customCostRate"],
+                    [{"name": "split", "separator": " ", "index": 0}, NUMBER2],
+                    True,
+                    "Cost rate",
+                ),
+                (
+                    "rate.currency",
+                    ["customCostRate"],
+                    [{"name": "split", "separator": " ", "index": 1}, {"name": "currency", "default": "USD"}],
+                    False,
+                    "Cost rate currency",
+                ),
+                ("rate.effective_from", ["hireDate"], [DATE], True, "Hire date"),
             ],
             steps=[
                 StepSpec(
@@ -291,6 +308,7 @@ EMPLOYEE_TO_RESOURCE = Template(
                         ),
                         ("email_address", ["email"], [], True, "Email"),
                         ("headline", ["title"], [], False, "Title"),
+                        ("cost_rate_in_cents", ["cost_rate"], [{"name": "amount_to_cents"}], False, "Cost rate"),
                     ],
                 ),
                 StepSpec(
@@ -306,6 +324,7 @@ EMPLOYEE_TO_RESOURCE = Template(
                         ("title", ["title"], [], False, "Title"),
                         ("hireDate", ["hire_date"], [], False, "Hire date"),
                         ("releaseDate", ["termination_date"], [], False, "Release date"),
+                        ("laborCost", ["cost_rate"], [NUMBER2], False, "Labor cost"),
                         ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
                     ],
                 ),

@@ -7,16 +7,19 @@ dashboards read index-only over a bounded period (see docs/benchmarks.md).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import connection as db
-from django.db.models import Count, Max, Min, Q, Sum
-from django.db.models.functions import TruncWeek
+from django.db import transaction
+from django.db.models import Count, DateField, Max, Min, Q, Sum
+from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
 from connectors.registry import CONNECTORS
@@ -95,7 +98,7 @@ def exception_counts() -> dict[str, int]:
 
 # --- Counting without scanning a million rows ----------------------------------------------------
 
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 
 
 @dataclass(frozen=True)
@@ -108,14 +111,53 @@ class Tally:
     def __int__(self):
         return self.value
 
+    def __bool__(self):
+        return self.value > 0
+
 
 def bounded_count(queryset, cap: int = COUNT_CAP) -> Tally:
     counted = queryset.order_by()[: cap + 1].count()
     if counted <= cap:
         return Tally(counted)
-    plan = json.loads(queryset.order_by().explain(format="json"))
-    estimate = int(plan[0]["Plan"]["Plan Rows"])
+    return _estimate(queryset, cap)
+
+
+def _estimate(queryset, cap: int) -> Tally:
+    """The planner's row estimate, for a count past the cap. Approximate by nature, so it is kept a
+    minute rather than planned again on every page."""
+    sql, params = queryset.order_by().query.sql_with_params()
+    key = f"estimate:{db.schema_name}:{hashlib.sha256(f'{sql}{params}'.encode()).hexdigest()}"
+    estimate = cache.get(key)
+    if estimate is None:
+        plan = json.loads(queryset.order_by().explain(format="json"))
+        estimate = int(plan[0]["Plan"]["Plan Rows"])
+        cache.set(key, estimate, 60)
     return Tally(max(estimate, cap + 1), exact=False)
+
+
+def bounded_counts(querysets: dict, cap: int = COUNT_CAP) -> dict[str, Tally]:
+    """Several bounded counts in one round trip (one scalar subquery each)."""
+    parts, params = [], []
+    for queryset in querysets.values():
+        sql, values = queryset.order_by().values("pk")[: cap + 1].query.sql_with_params()
+        parts.append(f"(SELECT count(*) FROM ({sql}) AS counted)")  # noqa: S608 - SQL compiled by the ORM
+        params.extend(values)
+    with db.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)  # noqa: S608 - SQL compiled by the ORM
+        counted = cursor.fetchone()
+    return {
+        name: Tally(value) if value <= cap else _estimate(queryset, cap)
+        for (name, queryset), value in zip(querysets.items(), counted, strict=True)
+    }
+
+
+def open_exceptions_by(column: str, values) -> dict:
+    """Open exceptions per value of an indexed column, each a bounded count, in one statement."""
+    live = SyncException.objects.filter(status=SyncException.Status.OPEN)
+    values = list(values)
+    if not values:
+        return {}
+    return bounded_counts({value: live.filter(**{column: value}) for value in values})
 
 
 def distinct_values(model, column: str) -> list[str]:
@@ -133,12 +175,25 @@ def distinct_values(model, column: str) -> list[str]:
         return [row[0] for row in cursor.fetchall() if row[0] != ""]
 
 
+@contextmanager
+def planner(**settings):
+    """PostgreSQL planner settings for the queries inside, in a transaction of their own.
+
+    JIT is off throughout: it compiles for tens of milliseconds to save a few on these queries.
+    """
+    with transaction.atomic(), db.cursor() as cursor:
+        for name, value in {"jit": "off", **settings}.items():
+            cursor.execute(f"SET LOCAL {name} = {value}")  # names and values from this module only
+        yield
+
+
 def dashboard_cached(key: str, compute, *, seconds: int = 60):
     """Dashboards read a million rows; each workspace's figures are computed at most once a minute."""
     full_key = f"dash:{db.schema_name}:{key}"
     value = cache.get(full_key)
     if value is None:
-        value = compute()
+        with planner():
+            value = compute()
         value["computed_at"] = timezone.now()
         cache.set(full_key, value, seconds)
     return value
@@ -176,6 +231,7 @@ def vendor_label(vendor: str) -> str:
 # --- Exception queue ----------------------------------------------------------------------------
 
 QUEUE_PAGE_SIZE = 50
+SEARCH_CANDIDATES = 5_000
 QUEUE_STATUSES = {
     "open": "Open",
     "retrying": "Retrying",
@@ -314,9 +370,28 @@ def exception_queue(
     after: str = "",
     before: str = "",
     size: int = QUEUE_PAGE_SIZE,
+    total: Tally | None = None,
+    flows: dict | None = None,
 ) -> QueuePage:
     """One page of the queue by keyset on (created_at, id): as fast on page 1,000 as on page 1."""
     base = exceptions_filtered(query, user_id=user_id, sla_hours=sla_hours)
+    if query.q:
+        # Searched text is rare or common, and the planner cannot tell which: gather the hits
+        # through the trigram index first (unordered, bounded). A few thousand at most are then
+        # ordered and paged exactly; more than that and they are dense enough for the ordered scan.
+        hits = list(base.order_by().values_list("pk", flat=True)[: SEARCH_CANDIDATES + 1])
+        if len(hits) <= SEARCH_CANDIDATES:
+            base = SyncException.objects.filter(pk__in=hits)
+            total = Tally(len(hits)) if len(hits) <= COUNT_CAP else _estimate(base, COUNT_CAP)
+        else:
+            # Dense matches: walking the ordered index finds a page in a few hundred rows, but the
+            # planner (which misjudges LIKE on trigrams) would bitmap-scan every match and sort.
+            with planner(enable_bitmapscan="off", enable_seqscan="off", max_parallel_workers_per_gather=0):
+                return _queue_page(query, base, after, before, size, total, flows)
+    return _queue_page(query, base, after, before, size, total, flows)
+
+
+def _queue_page(query, base, after, before, size, total, flows) -> QueuePage:
     ascending = query.sort != "newest"
     after_key = cursor_decode(after) if after else None
     before_key = None if after_key else (cursor_decode(before) if before else None)
@@ -335,7 +410,7 @@ def exception_queue(
     rows = rows[:size]
     if backwards:
         rows.reverse()
-    page = QueuePage(rows=rows, matching=bounded_count(base))
+    page = QueuePage(rows=rows, matching=total if total is not None else bounded_count(base))
     if rows:
         if backwards:
             page.prev_cursor = cursor_encode(rows[0]) if more else None
@@ -343,30 +418,41 @@ def exception_queue(
         else:
             page.next_cursor = cursor_encode(rows[-1]) if more else None
             page.prev_cursor = cursor_encode(rows[0]) if after_key else None
-    page.flows = dict(Flow.objects.values_list("pk", "name"))
+    page.flows = flows if flows is not None else dict(Flow.objects.values_list("pk", "name"))
     return page
 
 
 def queue_counters(*, user_id: int | None, sla_hours: int | None) -> dict[str, Tally]:
-    """The live counters above the queue; each is one bounded index range count."""
+    """The live counters above the queue, in one statement of bounded index range counts."""
     live = SyncException.objects.filter(status=SyncException.Status.OPEN)
     today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    counters = {status: bounded_count(SyncException.objects.filter(status=status)) for status in QUEUE_STATUSES}
-    counters.pop("all")
-    counters["mine"] = bounded_count(live.filter(assignee_id=user_id)) if user_id else Tally(0)
-    counters["past_sla"] = (
-        bounded_count(live.filter(created_at__lt=timezone.now() - timedelta(hours=sla_hours)))
-        if sla_hours
-        else Tally(0)
-    )
-    counters["resolved_today"] = bounded_count(
-        SyncException.objects.filter(status=SyncException.Status.RESOLVED, resolved_at__gte=today)
-    )
+    wanted = {
+        "open": live,
+        "resolved_today": SyncException.objects.filter(status=SyncException.Status.RESOLVED, resolved_at__gte=today),
+    }
+    if user_id:
+        wanted["mine"] = live.filter(assignee_id=user_id)
+    if sla_hours:
+        wanted["past_sla"] = live.filter(created_at__lt=timezone.now() - timedelta(hours=sla_hours))
+    counters = {"mine": Tally(0), "past_sla": Tally(0)}
+    counters.update(bounded_counts(wanted))
     return counters
 
 
 def queue_choices() -> dict:
-    """Options of the queue's filters: flows, systems in both directions, error codes present."""
+    """Options of the queue's filters: flows, systems in both directions, error codes present.
+
+    They change when a flow or connection is added or a new kind of error first appears: kept a
+    minute per workspace."""
+    key = f"queue-choices:{db.schema_name}"
+    choices = cache.get(key)
+    if choices is None:
+        choices = _queue_choices()
+        cache.set(key, choices, 60)
+    return choices
+
+
+def _queue_choices() -> dict:
     vendors = sorted(set(Connection.objects.values_list("vendor", flat=True)))
     codes = distinct_values(SyncException, "error_code")
     return {
@@ -549,23 +635,8 @@ def exceptions_dashboard(*, sla_hours: int | None, weeks: int = 12) -> dict:
         for index, (label, _, _) in enumerate(bucket_edges)
     ]
     start, _ = _weeks_back(timezone.localdate(), weeks)
-    start_at = timezone.make_aware(datetime.combine(start, time.min))
-    opened = dict(
-        SyncException.objects.filter(created_at__gte=start_at)
-        .annotate(week=TruncWeek("created_at"))
-        .values("week")
-        .annotate(n=Count("id"))
-        .values_list("week", "n")
-    )
-    resolved = dict(
-        SyncException.objects.filter(resolved_at__gte=start_at)
-        .annotate(week=TruncWeek("resolved_at"))
-        .values("week")
-        .annotate(n=Count("id"))
-        .values_list("week", "n")
-    )
-    opened = {key.date() if isinstance(key, datetime) else key: n for key, n in opened.items()}
-    resolved = {key.date() if isinstance(key, datetime) else key: n for key, n in resolved.items()}
+    opened = _weekly_counts("created_at", start)
+    resolved = _weekly_counts("resolved_at", start)
     trend = []
     for offset in range(weeks):
         week = start + timedelta(weeks=offset)
@@ -596,6 +667,29 @@ def exceptions_dashboard(*, sla_hours: int | None, weeks: int = 12) -> dict:
     }
 
 
+def _weekly_counts(column: str, start: date) -> dict[date, int]:
+    """Exceptions per week by `column` (created_at, resolved_at) from `start` on. Finished weeks never
+    change, so they are counted once and kept for hours; only the current week is counted each time."""
+    today = timezone.localdate()
+    this_week = today - timedelta(days=today.weekday())
+    since = timezone.make_aware(datetime.combine(start, time.min))
+    week_start = timezone.make_aware(datetime.combine(this_week, time.min))
+    key = f"dash:{db.schema_name}:weekly:{column}:{start}:{this_week}"
+    past = cache.get(key)
+    if past is None:
+        rows = (
+            SyncException.objects.filter(**{f"{column}__gte": since, f"{column}__lt": week_start})
+            .annotate(week=TruncWeek(column))
+            .values("week")
+            .annotate(n=Count("id"))
+            .values_list("week", "n")
+        )
+        past = {(week.date() if isinstance(week, datetime) else week): n for week, n in rows}
+        cache.set(key, past, 6 * 3600)
+    current = SyncException.objects.filter(**{f"{column}__gte": week_start}).count()
+    return {**past, this_week: current}
+
+
 def time_entries_latest() -> date | None:
     return TimeEntry.objects.aggregate(latest=Max("date"))["latest"]
 
@@ -603,46 +697,42 @@ def time_entries_latest() -> date | None:
 def utilization_dashboard(*, weeks: int = 8, end: date | None = None) -> dict:
     """Billable hours over capacity per person, practice and week, from canonical time and HR capacity.
 
-    Capacity counts each person who logged time in the period at their weekly capacity from HR.
+    Capacity counts each person who logged time in the period, at their weekly capacity from HR,
+    in every week of the period that has time (a person away one week lowers that week's rate).
     """
     end = end or time_entries_latest() or timezone.localdate()
     start, finish = _weeks_back(end, weeks)
-    rows = (
-        TimeEntry.objects.filter(date__gte=start, date__lte=finish)
-        .annotate(week=TruncWeek("date"))
-        .values("resource_id", "week")
-        .annotate(
-            billable=Sum("hours", filter=Q(billable=True)),
-            total=Sum("hours"),
+    # Two aggregations of the period's entries (index-only on the covering date index): per
+    # person, and per week; a few thousand rows reach Python, not one per person-week.
+    period = TimeEntry.objects.filter(date__gte=start, date__lte=finish).order_by()
+    per_person: dict[int, dict] = {
+        row["resource_id"]: {"billable": row["billable"] or Decimal(0), "total": row["total"] or Decimal(0)}
+        for row in period.values("resource_id").annotate(
+            billable=Sum("hours", filter=Q(billable=True)), total=Sum("hours")
         )
-        .order_by()
-    )
-    per_person: dict[int, dict] = {}
-    week_hours: dict[date, Decimal] = defaultdict(Decimal)
-    week_people: dict[date, set] = defaultdict(set)
-    for row in rows:
+    }
+    week_hours: dict[date, Decimal] = {}
+    for row in (
+        period.annotate(week=TruncWeek("date", output_field=DateField()))
+        .values("week")
+        .annotate(billable=Sum("hours", filter=Q(billable=True)))
+    ):
         week = row["week"].date() if isinstance(row["week"], datetime) else row["week"]
-        person = per_person.setdefault(
-            row["resource_id"], {"billable": Decimal(0), "total": Decimal(0), "weeks": set()}
-        )
-        person["billable"] += row["billable"] or 0
-        person["total"] += row["total"] or 0
-        person["weeks"].add(week)
-        week_hours[week] += row["billable"] or 0
-        week_people[week].add(row["resource_id"])
+        week_hours[week] = row["billable"] or Decimal(0)
     resources = {
         r["pk"]: r
         for r in Resource.objects.filter(pk__in=list(per_person)).values(
             "pk", "first_name", "last_name", "email", "practice", "department", "weekly_capacity_hours"
         )
     }
-    people = []
+    people: list[dict] = []
     practices: dict[str, dict] = defaultdict(lambda: {"billable": Decimal(0), "capacity": Decimal(0), "people": 0})
-    week_capacity: dict[date, Decimal] = defaultdict(Decimal)
+    weekly_total = Decimal(0)
+    active_weeks = len(week_hours)  # weeks of the period with any time logged
     for pk, figures in per_person.items():
         resource = resources.get(pk, {})
         weekly = Decimal(resource.get("weekly_capacity_hours") or 40)
-        capacity = weekly * weeks
+        capacity = weekly * active_weeks
         name = (
             f"{resource.get('first_name', '')} {resource.get('last_name', '')}".strip()
             or resource.get("email")
@@ -662,13 +752,11 @@ def utilization_dashboard(*, weeks: int = 8, end: date | None = None) -> dict:
         practices[team]["billable"] += figures["billable"]
         practices[team]["capacity"] += capacity
         practices[team]["people"] += 1
-        for week in week_people:
-            if pk in week_people[week]:
-                week_capacity[week] += weekly
+        weekly_total += weekly
     by_week = []
     for offset in range(weeks):
         week = start + timedelta(weeks=offset)
-        capacity = week_capacity.get(week, Decimal(0))
+        capacity = weekly_total if week in week_hours else Decimal(0)
         by_week.append(
             {
                 "week": week,
@@ -721,17 +809,11 @@ def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str 
     start = end.replace(day=1)
     for _ in range(months - 1):
         start = (start - timedelta(days=1)).replace(day=1)
-    period = TimeEntry.objects.filter(date__gte=start, date__lte=finish)
-    currencies = list(
-        period.values("currency")
-        .annotate(total_hours=Sum("hours"))
-        .order_by("-total_hours")
-        .values_list("currency", flat=True)
-    )
-    currency = currency if currency in currencies else (currencies[0] if currencies else "USD")
-    rows = (
-        period.filter(currency=currency)
-        .values("project_id")
+    # One pass over the period's entries (index-only on the covering date index), folded here.
+    grouped = (
+        TimeEntry.objects.filter(date__gte=start, date__lte=finish)
+        .annotate(month=TruncMonth("date"))
+        .values("project_id", "currency", "month")
         .annotate(
             total_hours=Sum("hours"),
             revenue=Sum(_product("bill_rate"), filter=Q(billable=True)),
@@ -739,12 +821,27 @@ def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str 
         )
         .order_by()
     )
-    monthly = (
-        period.filter(currency=currency)
-        .values("date__year", "date__month")
-        .annotate(revenue=Sum(_product("bill_rate"), filter=Q(billable=True)), cost=Sum(_product("cost_rate")))
-        .order_by("date__year", "date__month")
-    )
+    hours_by_currency: dict[str, Decimal] = defaultdict(Decimal)
+    for row in grouped:
+        hours_by_currency[row["currency"]] += row["total_hours"] or 0
+    currencies = sorted(hours_by_currency, key=lambda code: -hours_by_currency[code])
+    currency = currency if currency in currencies else (currencies[0] if currencies else "USD")
+    per_project: dict[int, dict] = {}
+    per_month: dict[date, dict] = {}
+    for row in grouped:
+        if row["currency"] != currency:
+            continue
+        project = per_project.setdefault(
+            row["project_id"],
+            {"project_id": row["project_id"], "total_hours": Decimal(0), "revenue": Decimal(0), "cost": Decimal(0)},
+        )
+        month = row["month"].date() if isinstance(row["month"], datetime) else row["month"]
+        monthly_row = per_month.setdefault(month, {"month": month, "revenue": Decimal(0), "cost": Decimal(0)})
+        for figures in (project, monthly_row):
+            figures["revenue"] += row["revenue"] or 0
+            figures["cost"] += row["cost"] or 0
+        project["total_hours"] += row["total_hours"] or 0
+    rows = list(per_project.values())
     projects = {
         p["pk"]: p
         for p in Project.objects.filter(pk__in=[r["project_id"] for r in rows]).values(
@@ -810,13 +907,8 @@ def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str 
         "by_customer": customers_rows[:15],
         "customer_count": len(customers_rows),
         "by_month": [
-            {
-                "month": date(row["date__year"], row["date__month"], 1),
-                "revenue": row["revenue"] or Decimal(0),
-                "cost": row["cost"] or Decimal(0),
-                "margin": (row["revenue"] or Decimal(0)) - (row["cost"] or Decimal(0)),
-            }
-            for row in monthly
+            {**row, "margin": row["revenue"] - row["cost"]}
+            for row in sorted(per_month.values(), key=lambda r: r["month"])
         ],
     }
 
@@ -852,7 +944,7 @@ def sync_health_dashboard(*, days: int = 14) -> dict:
         if run["started_at"] and run["finished_at"]:
             figures["seconds"] += (run["finished_at"] - run["started_at"]).total_seconds()
         if run["started_at"]:
-            figures["wait"].append((run["started_at"] - run["queued_at"]).total_seconds())
+            figures["wait"].append(max(0.0, (run["started_at"] - run["queued_at"]).total_seconds()))
         if run["status"] in per_day[timezone.localtime(run["queued_at"]).date()]:
             per_day[timezone.localtime(run["queued_at"]).date()][run["status"]] += 1
     last_success = dict(
@@ -861,12 +953,7 @@ def sync_health_dashboard(*, days: int = 14) -> dict:
         .annotate(at=Max("finished_at"))
         .values_list("flow_id", "at")
     )
-    open_by_flow = dict(
-        SyncException.objects.filter(status=SyncException.Status.OPEN)
-        .values("flow_id")
-        .annotate(n=Count("id"))
-        .values_list("flow_id", "n")
-    )
+    open_by_flow = open_exceptions_by("flow_id", [flow.pk for flow in flows])
     rows = []
     for flow in flows:
         figures = stats[flow.pk]
@@ -906,11 +993,13 @@ def workspace_overview(*, sla_hours: int | None) -> dict:
     connections = list(Connection.objects.values("status"))
     flows = Flow.objects.aggregate(total=Count("id"), enabled=Count("id", filter=Q(enabled=True)))
     live = SyncException.objects.filter(status=SyncException.Status.OPEN)
+    wanted = {"open": live}
+    if sla_hours:
+        wanted["past_sla"] = live.filter(created_at__lt=timezone.now() - timedelta(hours=sla_hours))
+    counted = {"past_sla": Tally(0), **bounded_counts(wanted)}
     return {
-        "open": bounded_count(live),
-        "past_sla": bounded_count(live.filter(created_at__lt=timezone.now() - timedelta(hours=sla_hours)))
-        if sla_hours
-        else Tally(0),
+        "open": counted["open"],
+        "past_sla": counted["past_sla"],
         "connections": len(connections),
         "failing": sum(1 for c in connections if c["status"] == Connection.Status.FAILING),
         "flows": flows["total"],
@@ -920,9 +1009,6 @@ def workspace_overview(*, sla_hours: int | None) -> dict:
         .values_list("finished_at", flat=True)
         .first(),
         "recent_runs": list(SyncRun.objects.select_related("flow").order_by("-queued_at", "-id")[:6]),
-        "top_errors": list(live.values("error_code").annotate(n=Count("id")).order_by("-n")[:4])
-        if live.exists()
-        else [],
     }
 
 

@@ -13,6 +13,7 @@ class EntitySpec:
     model: type
     label: str
     natural_key: str | None = None  # a unique field that identifies the record across systems
+    identity: tuple[str, ...] = ()  # fields that together identify a record that has no natural key
     relations: dict[str, str] = field(default_factory=dict)  # field -> related entity
     describe: str = "{pk}"  # how a clerk reads one record, formatted with its values
 
@@ -37,6 +38,7 @@ ENTITIES: dict[str, EntitySpec] = {
         m.Rate,
         "Rate",
         relations={"resource": "resource", "rate_card": "rate_card"},
+        identity=("resource", "kind", "effective_from"),
         describe="rate of {resource}",
     ),
     "time_entry": EntitySpec(

@@ -142,6 +142,8 @@ class CanonicalStore:
                     return found
         if spec.natural_key and not _blank(values.get(spec.natural_key)):
             return spec.model.objects.filter(**{spec.natural_key: values[spec.natural_key]}).first()
+        if spec.identity and all(values.get(f) is not None for f in spec.identity):
+            return spec.model.objects.filter(**{f: values[f] for f in spec.identity}).first()
         return None
 
     # the upsert ------------------------------------------------------------------------------

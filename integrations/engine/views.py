@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import models
+from django.utils import timezone
 
 from integrations.engine.entities import ENTITIES
 from integrations.models import ExternalRef
@@ -56,6 +57,12 @@ def canonical_view(entity: str, record: models.Model, connection) -> dict[str, A
         related_data["key"] = record_key(related_entity, related.pk)
         related_data["ref"] = target_ref(connection, related_entity, related.pk)
         data[relation] = related_data
+    if entity == "resource":
+        from integrations.engine.store import cost_rate_on
+
+        rate = cost_rate_on(record, timezone.now().date())
+        data["cost_rate"] = _value(rate.amount) if rate else None
+        data["cost_currency"] = rate.currency if rate else None
     if entity == "invoice":
         data["lines"] = [
             {

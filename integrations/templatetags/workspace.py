@@ -77,10 +77,19 @@ def age(value) -> str:
 
 
 @register.filter
+def ago(value) -> str:
+    """ "just now", "5 min ago", "2 d 4 h ago"."""
+    if value is None:
+        return "—"
+    text = age(value)
+    return text if text == "just now" else f"{text} ago"
+
+
+@register.filter
 def duration(seconds) -> str:
     if seconds is None:
         return "—"
-    seconds = float(seconds)
+    seconds = max(0.0, float(seconds))
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, rest = divmod(int(seconds), 60)

@@ -65,6 +65,14 @@ class ColumnChart:
 
 
 @dataclass
+class Segment:
+    x: float
+    width: float
+    css: str
+    title: str
+
+
+@dataclass
 class HBar:
     label: str
     value_label: str
@@ -73,6 +81,7 @@ class HBar:
     css: str
     value_x: float = 0
     text_y: float = 0
+    segments: list[Segment] = field(default_factory=list)
 
 
 @dataclass
@@ -96,6 +105,24 @@ def nice_ceiling(value: float) -> float:
         if value <= step * base + 1e-9:
             return step * base
     return 10 * base
+
+
+def nice_axis(peak: float, *, integers: bool, most_steps: int = 5) -> tuple[float, int]:
+    """A round step and how many of them reach `peak`: 0, 50, 100 ... 250 for 202, never 62.5."""
+    if peak <= 0:
+        return 1.0, 4 if not integers else 1
+    exponent = math.floor(math.log10(peak / most_steps)) if peak / most_steps > 0 else 0
+    for power in (exponent - 1, exponent, exponent + 1, exponent + 2):
+        for multiple in (1, 2, 2.5, 5):
+            step = multiple * 10**power
+            if integers and step != int(step):
+                continue
+            if integers and step < 1:
+                continue
+            steps = math.ceil(peak / step - 1e-9)
+            if steps <= most_steps:
+                return float(step), max(steps, 1)
+    return float(nice_ceiling(peak)), 1
 
 
 def short_number(value: float, *, percent: bool = False) -> str:
@@ -126,7 +153,9 @@ def column_chart(
     peak = max(totals or [max(values or [0]) for _, _, values in series] or [0])
     if reference is not None:
         peak = max(peak, reference)
-    ceiling = nice_ceiling(peak * 1.05 if peak else 1)
+    integers = not percent and all(float(v) == int(v) for _, _, values in series for v in values if v is not None)
+    step, steps = nice_axis(float(peak), integers=integers)
+    ceiling = step * steps
     scale = (bottom - top) / ceiling
     fmt = value_format or (lambda v: short_number(v, percent=percent))
     slot = (right - left) / max(1, len(labels))
@@ -158,7 +187,7 @@ def column_chart(
                 )
             )
         columns.append(column)
-    ticks = [Tick(y=round(bottom - ceiling * step / 4 * scale, 1), label=fmt(ceiling * step / 4)) for step in range(5)]
+    ticks = [Tick(y=round(bottom - step * index * scale, 1), label=fmt(step * index)) for index in range(steps + 1)]
     chart = ColumnChart(
         width=width,
         height=height,
@@ -179,16 +208,16 @@ def column_chart(
 def bar_list(
     items: list[tuple[str, float, str]],
     *,
-    width: int = 640,
-    label_width: int = 190,
+    width: int = 520,
+    label_width: int = 170,
     percent: bool = False,
     maximum: float | None = None,
     value_format=None,
 ) -> BarList:
     """Horizontal bars with their labels, largest scale first. items: (label, value, css class)."""
-    row, bar_height = 30.0, 18.0
+    row, bar_height = 32.0, 20.0
     bar_left = float(label_width)
-    value_room = 70.0
+    value_room = 64.0
     peak = maximum if maximum is not None else max([value for _, value, _ in items] or [0])
     scale = (width - bar_left - value_room) / (peak or 1)
     fmt = value_format or (lambda v: short_number(v, percent=percent))
@@ -197,13 +226,56 @@ def bar_list(
         bar_width = round(max(float(value or 0) * scale, 0), 1)
         bars.append(
             HBar(
-                label=label if len(label) <= 30 else label[:29] + "…",
+                label=label if len(label) <= 26 else label[:25] + "…",
                 value_label=fmt(float(value or 0)),
                 y=index * row + 6,
                 width=bar_width,
                 css=css,
                 value_x=round(bar_left + bar_width + 6, 1),
-                text_y=index * row + 6 + 13,
+                text_y=index * row + 6 + 14.5,
+            )
+        )
+    return BarList(
+        width=width,
+        height=int(len(items) * row + 8),
+        label_width=label_width - 8,
+        bar_left=bar_left,
+        bar_height=bar_height,
+        bars=bars,
+        track_width=round(width - bar_left - value_room, 1),
+    )
+
+
+def stacked_bar_list(
+    items: list[tuple[str, list[tuple[float, str, str]], str]],
+    *,
+    width: int = 520,
+    label_width: int = 170,
+) -> BarList:
+    """Horizontal bars made of parts, e.g. revenue as cost + margin. items: (label, [(value, css, title)], text)."""
+    row, bar_height = 32.0, 20.0
+    bar_left = float(label_width)
+    value_room = 96.0
+    peak = max([sum(max(v, 0) for v, _, _ in parts) for _, parts, _ in items] or [0])
+    scale = (width - bar_left - value_room) / (peak or 1)
+    bars = []
+    for index, (label, parts, text) in enumerate(items):
+        x = bar_left
+        segments = []
+        for value, css, title in parts:
+            part = round(max(float(value), 0) * scale, 1)
+            segments.append(Segment(x=round(x, 1), width=part, css=css, title=title))
+            x += part
+        bars.append(
+            HBar(
+                label=label if len(label) <= 26 else label[:25] + "…",
+                value_label=text,
+                y=index * row + 6,
+                width=round(x - bar_left, 1),
+                css="",
+                value_x=round(x + 6, 1),
+                text_y=index * row + 6 + 14.5,
+                segments=segments,
             )
         )
     return BarList(

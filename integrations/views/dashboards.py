@@ -7,7 +7,7 @@ from datetime import date
 from django.views.decorators.http import require_safe
 
 from integrations import selectors
-from integrations.views.charts import bar_list, column_chart
+from integrations.views.charts import bar_list, column_chart, stacked_bar_list
 from integrations.views.support import render_page, sla_hours
 from tenants.decorators import WORKSPACE_ALL, workspace_role_required
 
@@ -33,7 +33,7 @@ def exceptions_dashboard(request, client_slug):
         "by_error": bar_list([(row["label"], row["count"], "series-a") for row in data["by_error"][:10]]),
         "by_system": bar_list([(row["label"], row["count"], "series-b") for row in data["by_system"]]),
         "ages": column_chart(
-            [row["label"] for row in data["ages"]],
+            ["Under ½ SLA", "½ SLA to SLA", "1–2× SLA", "Over 2× SLA"],
             [("Open exceptions", "series-a", [row["count"] for row in data["ages"]])],
             width=520,
         ),
@@ -43,6 +43,7 @@ def exceptions_dashboard(request, client_slug):
                 ("Opened", "series-bad", [row["opened"] for row in data["trend"]]),
                 ("Resolved", "series-ok", [row["resolved"] for row in data["trend"]]),
             ],
+            width=520,
         ),
     }
     for column, state in zip(charts["ages"].columns, severity, strict=False):
@@ -75,6 +76,7 @@ def utilization_dashboard(request, client_slug):
                 percent=True,
                 reference=data["utilization"],
                 reference_label=f"average {data['utilization'] or 0:.0f}%",
+                width=520,
             ),
             "by_practice": bar_list(
                 [(row["practice"], row["utilization"] or 0, "series-b") for row in data["by_practice"]],
@@ -98,20 +100,24 @@ def margin_dashboard(request, client_slug):
         f"margin:{months}:{end}:{currency}",
         lambda: selectors.margin_dashboard(months=months, end=end, currency=currency),
     )
-    money = lambda value: f"{value / 1000:,.0f}k" if abs(value) >= 10_000 else f"{value:,.0f}"  # noqa: E731
-    top = data["by_customer"][:8]
+    short = lambda value: f"{value / 1000:,.0f}k" if abs(value) >= 10_000 else f"{value:,.0f}"  # noqa: E731
     context = {
         "data": data,
         "months": months,
         "month_choices": (1, 3, 6, 12),
         "charts": {
-            "by_customer": column_chart(
-                [row["customer"].split(" ")[0] for row in top],
+            "by_customer": stacked_bar_list(
                 [
-                    ("Revenue", "series-a", [float(row["revenue"]) for row in top]),
-                    ("Cost", "series-c", [float(row["cost"]) for row in top]),
-                ],
-                value_format=money,
+                    (
+                        row["customer"],
+                        [
+                            (float(row["cost"]), "series-c", f"cost {short(float(row['cost']))}"),
+                            (float(max(row["margin"], 0)), "series-a", f"margin {short(float(row['margin']))}"),
+                        ],
+                        f"{short(float(row['revenue']))} · {row['margin_percent'] or 0:.0f}%",
+                    )
+                    for row in data["by_customer"][:8]
+                ]
             ),
             "by_month": column_chart(
                 [row["month"].strftime("%b %Y") for row in data["by_month"]],
@@ -119,9 +125,11 @@ def margin_dashboard(request, client_slug):
                     ("Revenue", "series-a", [float(row["revenue"]) for row in data["by_month"]]),
                     ("Cost", "series-c", [float(row["cost"]) for row in data["by_month"]]),
                 ],
-                value_format=money,
+                value_format=short,
+                width=520,
             ),
         },
+        "customer_legend": [("Cost", "series-c"), ("Margin", "series-a")],
         "section": "dashboards",
         "tab": "margin",
     }
@@ -133,7 +141,7 @@ def margin_dashboard(request, client_slug):
 def sync_health_dashboard(request, client_slug):
     days = _choice(request.GET.get("days"), (7, 14, 30), 14)
     data = selectors.dashboard_cached(f"sync:{days}", lambda: selectors.sync_health_dashboard(days=days))
-    busy = [row for row in data["flows"] if row["records_per_second"]]
+    busy = sorted((row for row in data["flows"] if row["records_per_second"]), key=lambda r: -r["records_per_second"])
     context = {
         "data": data,
         "days": days,
@@ -147,11 +155,12 @@ def sync_health_dashboard(request, client_slug):
                     ("Failed", "series-bad", [row["failed"] for row in data["by_day"]]),
                 ],
                 stacked=True,
+                width=520,
             ),
             "throughput": bar_list(
                 [(row["flow"].name, row["records_per_second"], "series-a") for row in busy],
                 value_format=lambda v: f"{v:,.1f}/s",
-                label_width=240,
+                label_width=200,
             ),
         },
         "section": "dashboards",

@@ -8,12 +8,14 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
+from django_tenants.utils import tenant_context
 
 from connectors.base import ConnectorError
 from integrations import selectors
 from integrations.engine.orchestrator import ConnectionBroken
 from integrations.forms import AssignForm, CommentForm, EditFieldForm, ExceptionFilterForm, IgnoreForm, MapValueForm
 from integrations.models import SyncException, ValueMap
+from integrations.selectors import error_label, vendor_label
 from integrations.services.exceptions import (
     ExceptionActionRefused,
     exception_assign,
@@ -24,6 +26,7 @@ from integrations.services.exceptions import (
     exceptions_retry,
     value_map_entry_add_and_retry,
 )
+from integrations.templatetags.workspace import age, sla_state
 from integrations.views.support import (
     redirect_to,
     render_page,
@@ -58,10 +61,10 @@ def _retrying(action, **kwargs):
         raise RetryUnreachable(f"A target system could not be reached, nothing was written: {error}") from error
 
 
-def _filters(request, data=None) -> ExceptionFilterForm:
+def _filters(request, data=None, choices=None) -> ExceptionFilterForm:
     return ExceptionFilterForm(
         data if data is not None else request.GET,
-        choices=selectors.queue_choices(),
+        choices=choices if choices is not None else selectors.queue_choices(),
         people=workspace_people(request.client),
         sla_hours=sla_hours(request),
     )
@@ -71,29 +74,79 @@ def _counters(request) -> dict:
     return selectors.queue_counters(user_id=request.user.pk, sla_hours=sla_hours(request))
 
 
+STATUS_BADGES = {
+    "open": ("badge-bad", "Open"),
+    "retrying": ("badge-live", "Retrying"),
+    "resolved": ("badge-ok", "Resolved"),
+    "ignored": ("", "Ignored"),
+}
+
+
+def _presented(page, sla: int | None) -> None:
+    """What each row shows, worked out once in Python: a 50-row page stays cheap to render."""
+    labels: dict[str, str] = {}
+    for row in page.rows:
+        row.error_text = labels.get(row.error_code) or labels.setdefault(row.error_code, error_label(row.error_code))
+        row.flow_name = page.flows.get(row.flow_id, "—")
+        source = vendor_label(row.source_system)
+        row.systems_text = f"{source} → {vendor_label(row.target_system)}" if row.target_system else source
+        row.age_text = age(row.created_at)
+        row.age_state = sla_state(row.created_at, sla)
+        row.status_class, row.status_text = STATUS_BADGES.get(row.status, ("", row.status))
+        external = row.external_id or "—"
+        row.record_text = external if len(external) <= 24 else external[:23] + "…"
+
+
+def _filter_selects(form, query) -> list:
+    """The filters as (name, label, options, chosen) for plain <select>s (widget templates cost more)."""
+    chosen = {
+        "flow": str(query.flow or ""),
+        "system": query.system,
+        "error_code": query.error_code,
+        "age": query.age,
+        "assignee": query.assignee,
+    }
+    return [
+        (name, form.fields[name].label, [(str(v), t) for v, t in form.fields[name].choices], chosen[name])
+        for name in ("flow", "system", "error_code", "age", "assignee")
+    ]
+
+
 @require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def exception_queue(request, client_slug):
-    form = _filters(request)
+    choices = selectors.queue_choices()
+    form = _filters(request, choices=choices)
     query = form.query()
+    partial = wants_partial(request)
+    counters = None if partial else _counters(request)
+    total = None
+    if counters is not None and not query.filtered and query.status == "open":
+        total = counters["open"]
     page = selectors.exception_queue(
         query,
         user_id=request.user.pk,
         sla_hours=sla_hours(request),
         after=request.GET.get("after", ""),
         before=request.GET.get("before", ""),
+        total=total,
+        flows=dict(choices["flows"]),
     )
+    _presented(page, sla_hours(request))
     context = {
         "form": form,
+        "filter_selects": _filter_selects(form, query),
         "query": query,
         "page": page,
         "filter_params": query.params(),
         "statuses": selectors.QUEUE_STATUSES,
+        "detail_prefix": url(request, "exception_queue"),
+        "bulk": request.workspace_role in WORKSPACE_FINANCE and query.status in ("open", "retrying", "all"),
+        "counters": counters,
         "section": "exceptions",
     }
-    if wants_partial(request):
+    if partial:
         return render_page(request, "integrations/exceptions/queue.html", context, partial="results")
-    context["counters"] = _counters(request)
     return render_page(request, "integrations/exceptions/queue.html", context)
 
 
@@ -212,10 +265,15 @@ def exception_export(request, client_slug):
 
     writer = csv.writer(Echo())
 
+    client = request.client
+
     def lines():
-        yield writer.writerow(header)
-        for row in rows.iterator(chunk_size=2000):
-            yield writer.writerow([_csv_cell(value) for value in row])
+        # Streamed after the view returns, when the middleware has put the connection back on
+        # the public schema: the rows are read inside the client's schema again.
+        with tenant_context(client):
+            yield writer.writerow(header)
+            for row in rows.iterator(chunk_size=2000):
+                yield writer.writerow([_csv_cell(value) for value in row])
 
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
@@ -325,16 +383,19 @@ def exception_detail(request, client_slug, pk):
     return render_page(request, "integrations/exceptions/detail.html", _detail_context(request, exception))
 
 
-def _answer(request, exception: SyncException, note: str, *, level: str = "success", status: int = 200, **extra):
-    """After an action: the workbench partial (HTMX) with events for the counters, or the page again."""
+def _answer(request, exception: SyncException, note: str, *, level: str = "success", changed: bool = True, **extra):
+    """After an action: the workbench partial (HTMX) with events for the counters, or the page again.
+
+    `changed`: the action wrote something (even a retry that failed again), so the counters and
+    lists elsewhere on the page refresh; a refused form changes nothing.
+    """
     exception.refresh_from_db()
     if wants_partial(request):
         context = _detail_context(request, exception, outcome=note, outcome_level=level, **extra)
-        response = render_page(
-            request, "integrations/exceptions/detail.html", context, partial="workbench", status=status
-        )
-        events = ("exceptions-changed",) if level == "success" else ()
-        return with_events(response, *events, toast=note if level == "success" else "", level=level)
+        response = render_page(request, "integrations/exceptions/detail.html", context, partial="workbench")
+        if changed:
+            return with_events(response, "exceptions-changed", toast=note, level=level)
+        return response
     getattr(messages, level)(request, note)
     return redirect_to(request, url(request, "exception_detail", exception.pk))
 
@@ -355,7 +416,7 @@ def exception_retry_view(request, client_slug, pk):
     try:
         outcome = _retrying(exception_retry, exception=exception, actor=request.user)
     except (ExceptionActionRefused, RetryUnreachable) as refused:
-        return _answer(request, exception, str(refused), level="error")
+        return _answer(request, exception, str(refused), level="error", changed=False)
     note = _retry_note(outcome, exception)
     return _answer(request, exception, note, level="success" if exception.status == "resolved" else "error")
 
@@ -366,7 +427,9 @@ def exception_edit(request, client_slug, pk):
     exception = _exception(request, pk)
     form = EditFieldForm(request.POST)
     if not form.is_valid():
-        return _answer(request, exception, "Check the field and its value.", level="error", edit_form=form)
+        return _answer(
+            request, exception, "Check the field and its value.", level="error", changed=False, edit_form=form
+        )
     try:
         outcome = _retrying(
             exception_edit_and_retry,
@@ -376,7 +439,7 @@ def exception_edit(request, client_slug, pk):
             actor=request.user,
         )
     except (ExceptionActionRefused, RetryUnreachable) as refused:
-        return _answer(request, exception, str(refused), level="error")
+        return _answer(request, exception, str(refused), level="error", changed=False)
     note = _retry_note(outcome, exception)
     return _answer(request, exception, note, level="success" if exception.status == "resolved" else "error")
 
@@ -390,7 +453,7 @@ def exception_map(request, client_slug, pk):
     form = MapValueForm(request.POST, prefix=prefix)
     if not form.is_valid():
         errors = "; ".join(str(e) for errors in form.errors.values() for e in errors)
-        return _answer(request, exception, errors or "Say what the value maps to.", level="error")
+        return _answer(request, exception, errors or "Say what the value maps to.", level="error", changed=False)
     data = form.cleaned_data
     try:
         outcome = _retrying(
@@ -419,13 +482,13 @@ def exception_ignore_view(request, client_slug, pk):
     exception = _exception(request, pk)
     form = IgnoreForm(request.POST, prefix="ignore")
     if not exception.is_live:
-        return _answer(request, exception, "Only open exceptions can be ignored.", level="error")
+        return _answer(request, exception, "Only open exceptions can be ignored.", level="error", changed=False)
     if not form.is_valid():
-        return _answer(request, exception, "Say why this exception is ignored.", level="error")
+        return _answer(request, exception, "Say why this exception is ignored.", level="error", changed=False)
     try:
         exception_ignore(exception=exception, reason=form.cleaned_data["reason"], actor=request.user)
     except ExceptionActionRefused as refused:
-        return _answer(request, exception, str(refused), level="error")
+        return _answer(request, exception, str(refused), level="error", changed=False)
     return _answer(request, exception, "Ignored. It leaves the open queue; the reason is in its history.")
 
 
@@ -439,7 +502,7 @@ def exception_assign_view(request, client_slug, pk):
         data["assign-assignee"] = str(request.user.pk)
     form = AssignForm(data, people=people, prefix="assign")
     if not form.is_valid():
-        return _answer(request, exception, "Choose someone who works in this workspace.", level="error")
+        return _answer(request, exception, "Choose someone who works in this workspace.", level="error", changed=False)
     chosen = form.cleaned_data["assignee"]
     assignee = User.objects.filter(pk=int(chosen)).first() if chosen else None
     exception_assign(exception=exception, assignee=assignee, actor=request.user)
@@ -453,9 +516,9 @@ def exception_comment_view(request, client_slug, pk):
     exception = _exception(request, pk)
     form = CommentForm(request.POST, prefix="comment")
     if not form.is_valid():
-        return _answer(request, exception, "A comment cannot be empty.", level="error")
+        return _answer(request, exception, "A comment cannot be empty.", level="error", changed=False)
     try:
         exception_comment(exception=exception, body=form.cleaned_data["body"], actor=request.user)
     except ExceptionActionRefused as refused:
-        return _answer(request, exception, str(refused), level="error")
+        return _answer(request, exception, str(refused), level="error", changed=False)
     return _answer(request, exception, "Comment added.")

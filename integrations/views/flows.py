@@ -75,7 +75,7 @@ def template_install_view(request, client_slug, key):
         except (FlowConfigurationError, PlanLimitReached) as refused:
             form.add_error(None, getattr(refused, "message", None) or str(refused))
         else:
-            main = next((f for f in reversed(flows) if "(reference)" not in f.name), flows[-1])
+            main = next((f for f in flows if "(reference)" not in f.name), flows[-1])
             messages.success(request, f"“{template.name}” is installed. Run it now, or let its schedule run it.")
             return redirect_to(request, url(request, "flow_detail", main.pk))
     missing = [
@@ -134,6 +134,10 @@ def _flow_context(request, flow: Flow, **extra) -> dict:
         "open_exceptions": selectors.bounded_count(flow.exceptions.filter(status="open")),
         "section": "flows",
     }
+    source_filter = flow.source_filter or {}
+    if source_filter.get("path"):
+        values = list(dict.fromkeys(str(v).lower() for v in source_filter.get("in", [source_filter.get("equals")])))
+        context["filter_text"] = f"where {source_filter['path'].replace('_', ' ')} is {' or '.join(values)}"
     context.update(extra)
     shown = context["run"]
     context["reference_runs"] = (
@@ -187,6 +191,9 @@ def run_progress(request, client_slug, pk):
     if not wants_partial(request):
         return redirect_to(request, url(request, "flow_detail", flow.pk))
     response = render_page(request, "integrations/flows/detail.html", context, partial="run_panel")
+    # The flow's open-exception count follows the run as it fails records.
+    box = render_partial(request, "integrations/flows/detail.html", "exceptions_box", {**context, "oob": True})
+    response.content += box.content
     if run.status not in LIVE_RUN and request.GET.get("polling"):
         # The poll that sees the end refreshes the history and the queue's counters.
         return with_events(response, "runs-changed", "exceptions-changed")

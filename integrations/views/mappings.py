@@ -378,7 +378,9 @@ def mapping_rule_save(request, client_slug, pk, id):  # noqa: A002
             messages.success(request, f"Saved “{rule.label or rule.target}”.")
             return redirect_to(request, url(request, "mapping_editor", side.mapping.pk))
     context = _form_context(request, side, form, rule)
-    return render_partial(request, "integrations/mappings/editor.html", "rule_form", context, status=422)
+    # htmx swaps no 4xx answer: the form with its errors goes back as 200 to HTMX, 422 to others.
+    status = 200 if request.htmx else 422
+    return render_partial(request, "integrations/mappings/editor.html", "rule_form", context, status=status)
 
 
 @require_POST

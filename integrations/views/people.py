@@ -25,10 +25,7 @@ from tenants.selectors import client_members
 def workspace_home(request, client_slug):
     hours = sla_hours(request)
     overview = selectors.workspace_overview(sla_hours=hours)
-    top = selectors.dashboard_cached(
-        "overview-top-errors",
-        lambda: {"rows": [{"code": r["error_code"], "count": r["n"]} for r in _top_errors()]},
-    )
+    top = selectors.dashboard_cached("overview-top-errors", _top_errors)
     context = {
         "overview": overview,
         "top_errors": top["rows"],
@@ -38,15 +35,16 @@ def workspace_home(request, client_slug):
     return render_page(request, "integrations/overview.html", context)
 
 
-def _top_errors():
-    from django.db.models import Count
-
-    return (
-        selectors.SyncException.objects.filter(status=selectors.SyncException.Status.OPEN)
-        .values("error_code")
-        .annotate(n=Count("id"))
-        .order_by("-n")[:4]
+def _top_errors() -> dict:
+    """The error codes with the most open exceptions: one bounded count per code present."""
+    counts = selectors.open_exceptions_by(
+        "error_code", selectors.distinct_values(selectors.SyncException, "error_code")
     )
+    rows = sorted(
+        ({"code": code, "count": tally} for code, tally in counts.items() if tally.value),
+        key=lambda r: -r["count"].value,
+    )
+    return {"rows": rows[:4]}
 
 
 def _people_context(request, **extra) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.core.cache import cache
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -74,7 +75,16 @@ def with_events(response, *events: str, toast: str = "", level: str = "success")
 
 def workspace_people(client) -> list[tuple[int, str]]:
     """Who may be assigned exceptions: the client's admins and finance staff, and the partner's
-    admins and the staff assigned to this client."""
+    admins and the staff assigned to this client. Kept half a minute: every queue page asks."""
+    key = f"workspace-people:{client.pk}"
+    people = cache.get(key)
+    if people is None:
+        people = _workspace_people(client)
+        cache.set(key, people, 30)
+    return people
+
+
+def _workspace_people(client) -> list[tuple[int, str]]:
     members = Membership.objects.filter(client=client, role__in=[Role.CLIENT_ADMIN, Role.CLIENT_FINANCE])
     partner_admins = Membership.objects.filter(partner_id=client.partner_id, role=Role.PARTNER_ADMIN)
     staff = Membership.objects.filter(partner_id=client.partner_id, role=Role.PARTNER_STAFF, assigned_clients=client)

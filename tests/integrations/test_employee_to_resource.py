@@ -24,6 +24,17 @@ def test_employees_reach_psa_and_erp_once_and_gaps_become_exceptions(allow_sandb
     missing = SyncException.objects.filter(flow=flow, error_code="REQUIRED_MISSING").first()
     assert "is missing" in missing.message and missing.message.startswith("Person ")
 
+    # Cost rates: in the canonical store with their effective date, and on the PSA's memberships.
+    from integrations.models import Rate
+
+    rated = Rate.objects.filter(kind="cost").select_related("resource").first()
+    assert rated is not None and rated.effective_from == rated.resource.hire_date
+    psa = allow_sandboxes["kantata"].app
+    user = next(u for u in psa.users.values() if u.get("email_address") == rated.resource.email)
+    membership = next(m for m in psa.memberships.values() if str(m.get("user_id")) == str(user["id"]))
+    assert membership.get("cost_rate_in_cents") == int(rated.amount * 100)
+    assert SyncException.objects.filter(flow=flow, message__contains="Cost rate is missing").exists()
+
     kantata_users_after = len(allow_sandboxes["kantata"].app.users)
     netsuite_employees = len(allow_sandboxes["netsuite"].app.records["employee"])
     again = run_to_end(flow)
