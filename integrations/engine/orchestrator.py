@@ -277,19 +277,12 @@ class FlowRunner:
         )
         if later is None:
             return
-        exception_raise(
-            flow=self.flow,
-            run=self.run,
-            source_system=self.source.vendor,
-            object_name=self.flow.source_object,
-            external_id=item.source.external_id,
-            payload=item.payload(),
-            error_code="LEAVER_WITH_OPEN_WORK",
-            message=(
-                f"{person} left on {person.termination_date:%-d %b %Y} but still has time booked on "
-                f"{later.date:%-d %b %Y} on project {later.project.code}: reassign the work, then ignore this."
-            ),
-            fix_actions=[{"action": "assign"}, {"action": "ignore"}],
+        self.decision(
+            item,
+            "LEAVER_WITH_OPEN_WORK",
+            f"{person} left on {person.termination_date:%-d %b %Y} but still has time booked on "
+            f"{later.date:%-d %b %Y} on project {later.project.code}: reassign the work, then ignore this.",
+            [{"action": "assign"}, {"action": "ignore"}],
         )
 
     # -- validation before any write ----------------------------------------------------------
@@ -505,6 +498,17 @@ class FlowRunner:
         )
 
     def conflict(self, item: Item, conflict) -> None:
+        self.decision(
+            item,
+            "FIELD_CONFLICT",
+            f"{ENTITIES[conflict.entity].label} {conflict.field.replace('_', ' ')} is owned by the "
+            f"{conflict.owner.upper()}: {self.source.label} tried to change it from “{conflict.current}” "
+            f"to “{conflict.proposed}”; kept “{conflict.current}”.",
+            [{"action": "ignore"}],
+        )
+
+    def decision(self, item: Item, code: str, message: str, fixes: list) -> None:
+        """An exception about a record that did sync: a person decides (issues.DECISIONS)."""
         exception_raise(
             flow=self.flow,
             run=self.run,
@@ -512,13 +516,9 @@ class FlowRunner:
             object_name=self.flow.source_object,
             external_id=item.source.external_id,
             payload=item.payload(),
-            error_code="FIELD_CONFLICT",
-            message=(
-                f"{ENTITIES[conflict.entity].label} {conflict.field.replace('_', ' ')} is owned by the "
-                f"{conflict.owner.upper()}: {self.source.label} tried to change it from “{conflict.current}” "
-                f"to “{conflict.proposed}”; kept “{conflict.current}”."
-            ),
-            fix_actions=[{"action": "ignore"}],
+            error_code=code,
+            message=message,
+            fix_actions=fixes,
         )
 
 
