@@ -189,6 +189,28 @@ class CanonicalStore:
             if entity == primary and entity in result.records:
                 key = (object_name, external_id)
                 record_id = result.records[entity].pk
+                if self._primary_refs.get(key) != record_id:
+                    twin = (
+                        ExternalRef.objects.filter(
+                            connection=self.source, object=object_name, entity=entity, record_id=record_id
+                        )
+                        .exclude(external_id=external_id)
+                        .values_list("external_id", flat=True)
+                        .first()
+                    )
+                    if twin is not None:
+                        # Two records of one system are the same thing here (same name, code or email).
+                        result.problems.append(
+                            Problem(
+                                entity,
+                                "DUPLICATE_IN_SOURCE",
+                                f"{ENTITIES[entity].label} {_natural(result.records[entity])} is already "
+                                f"{object_name} {twin} in this system: merge the two there, or change one",
+                                {"action": "ignore"},
+                                external_id,
+                            )
+                        )
+                        return result
                 if key in self._prefetched and key not in self._primary_refs:
                     ExternalRef.objects.create(
                         connection=self.source,
@@ -260,6 +282,13 @@ class CanonicalStore:
             result.created.add(entity)
         elif changed:
             result.changed.add(entity)
+
+
+def _natural(record) -> str:
+    spec = next((spec for spec in ENTITIES.values() if isinstance(record, spec.model)), None)
+    if spec is not None and spec.natural_key:
+        return str(getattr(record, spec.natural_key))
+    return str(record)
 
 
 def cost_rate_on(resource, on: date) -> Rate | None:

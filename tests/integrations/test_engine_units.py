@@ -93,3 +93,18 @@ def test_a_field_owned_by_another_system_is_kept_and_the_conflict_recorded(in_wo
     assert [(c.field, c.owner, c.current, c.proposed) for c in result.conflicts] == [
         ("first_name", "hr", "Ann", "Anne")
     ]
+
+
+@pytest.mark.django_db
+def test_two_source_records_for_one_canonical_record_are_an_exception_not_a_crash(in_workspace):
+    erp = make_connection("netsuite", type("S", (), {"url": "https://1.suitetalk.api.netsuite.com"})())
+    store = CanonicalStore(source_connection=erp, category="erp")
+    first = store.upsert(
+        entities={"customer": {"name": "Acme"}}, primary="customer", object_name="customer", external_id="C1"
+    )
+    assert not first.problems
+    second = store.upsert(
+        entities={"customer": {"name": "Acme"}}, primary="customer", object_name="customer", external_id="C2"
+    )
+    assert [p.code for p in second.problems] == ["DUPLICATE_IN_SOURCE"]
+    assert "already customer C1" in second.problems[0].message
