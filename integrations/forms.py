@@ -77,10 +77,6 @@ class EditFieldForm(forms.Form):
     field = forms.CharField(max_length=200, label="Field", validators=[one_line])
     value = forms.CharField(max_length=500, required=False, label="Correct value", validators=[one_line])
 
-    def __init__(self, *args, paths: list[str] | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.paths = paths or []
-
     def clean_field(self):
         field = self.cleaned_data["field"].strip()
         if not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", field):

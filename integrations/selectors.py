@@ -418,7 +418,9 @@ def _queue_page(query, base, after, before, size, total, flows) -> QueuePage:
         else:
             page.next_cursor = cursor_encode(rows[-1]) if more else None
             page.prev_cursor = cursor_encode(rows[0]) if after_key else None
-    page.flows = flows if flows is not None else dict(Flow.objects.values_list("pk", "name"))
+    if flows is None or any(row.flow_id not in flows for row in rows):
+        flows = dict(Flow.objects.values_list("pk", "name"))
+    page.flows = flows
     return page
 
 
@@ -450,6 +452,11 @@ def queue_choices() -> dict:
         choices = _queue_choices()
         cache.set(key, choices, 60)
     return choices
+
+
+def queue_choices_forget() -> None:
+    """A flow or connection was added here: the filters list it at once."""
+    cache.delete(f"queue-choices:{db.schema_name}")
 
 
 def _queue_choices() -> dict:

@@ -198,7 +198,7 @@ def column_chart(
         columns=columns,
         ticks=ticks,
         legend=[(name, css) for name, css, _ in series],
-        label_every=max(1, math.ceil(len(labels) / 12)),
+        label_every=max(1, math.ceil(len(labels) / max(1, (right - left) // 56))),
     )
     if reference is not None:
         chart.reference = Tick(y=round(bottom - reference * scale, 1), label=reference_label or fmt(reference))

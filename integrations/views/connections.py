@@ -80,6 +80,7 @@ def connection_new(request, client_slug, vendor):
                 credentials=form.credentials(),
                 actor=request.user,
             )
+            selectors.queue_choices_forget()
             messages.success(request, f"“{created.name}” is saved. Test it to check that the credentials work.")
             return redirect_to(request, url(request, "connection_detail", created.pk))
     context = {

@@ -369,9 +369,15 @@ def _detail_context(request, exception: SyncException, **extra) -> dict:
         "comment_form": CommentForm(prefix="comment"),
         "retryable": exception.is_live and (data is not None or exception.object == "invoice"),
         "next_pk": following,
+        "open_for": (exception.resolved_at or timezone.now()) - exception.created_at,
         "counters": _counters(request),
         "section": "exceptions",
     }
+    edited = extra.pop("edit_form", None)
+    if edited is not None:  # a correction that did not validate comes back with what was typed
+        for fix in context["fixes"]:
+            if fix["kind"] == "edit_field":
+                fix["form"] = edited
     context.update(extra)
     return context
 

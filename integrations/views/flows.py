@@ -75,6 +75,7 @@ def template_install_view(request, client_slug, key):
         except (FlowConfigurationError, PlanLimitReached) as refused:
             form.add_error(None, getattr(refused, "message", None) or str(refused))
         else:
+            selectors.queue_choices_forget()
             main = next((f for f in flows if "(reference)" not in f.name), flows[-1])
             messages.success(request, f"“{template.name}” is installed. Run it now, or let its schedule run it.")
             return redirect_to(request, url(request, "flow_detail", main.pk))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.urls import URLPattern, reverse
 
@@ -19,6 +20,15 @@ from tests.integrations.workspace_fixtures import project_codes_map, seed_worksp
 from tests.support import NORTHWIND, SUMMIT, browser_for
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _cold_cache():
+    """Counts, filter choices and dashboards are cached per schema; each test starts without them."""
+    cache.clear()
+    yield
+    cache.clear()
+
 
 ADMIN = "admin@contoso.localhost"
 FINANCE = "finance@contoso.localhost"
@@ -205,6 +215,11 @@ def test_nobody_reaches_another_clients_workspace_or_objects(world):
         assert summit_admin.get(path_of(name, "contoso", objects)).status_code == 404
     on_summit = browser_for(world.user(ADMIN), host=SUMMIT)
     assert on_summit.get("/c/contoso/exceptions/").status_code == 404
+    # Another partner's client, on either host, by any of Northwind's people.
+    for email in (ADMIN, STAFF, PARTNER_ADMIN):
+        for host in (NORTHWIND, SUMMIT):
+            for path in ("/c/fabrikam/", "/c/fabrikam/exceptions/", "/c/fabrikam/connections/1/"):
+                assert browser_for(world.user(email), host=host).get(path).status_code == 404, (email, host, path)
 
 
 def test_memberships_of_another_client_cannot_be_changed_by_id(world):
