@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
-from connectors.base import SourceRecord
+from connectors.base import ConnectorError, SourceRecord
 from integrations.engine.mapping import get_path
-from integrations.engine.orchestrator import FlowRunner
-from integrations.models import SyncException, SyncExceptionComment, SyncRun, ValueMap, ValueMapEntry
+from integrations.engine.orchestrator import ConnectionBroken, FlowRunner
+from integrations.models import Invoice, SyncException, SyncExceptionComment, SyncRun, ValueMap, ValueMapEntry
 from integrations.services.audit import audit_record
 from integrations.services.connections import connector_for
 
@@ -51,42 +51,54 @@ def exceptions_retry(*, exceptions: Iterable[SyncException], actor=None) -> dict
         run = SyncRun.objects.create(
             flow=flow, trigger="retry", status=SyncRun.Status.RUNNING, started_at=timezone.now()
         )
-        runner = FlowRunner(flow, run, connector_for=connector_for)
-        records = [
-            SourceRecord(
-                external_id=e.payload.get("external_id") or e.external_id,
-                updated_at=e.payload.get("updated_at") or "",
-                data=e.payload["data"],
+        try:
+            tally = _retry_group(flow, run, group)
+        except (ConnectorError, ConnectionBroken) as error:
+            # The vendor or the connection failed: the run says why; the exceptions go back to open below.
+            SyncRun.objects.filter(pk=run.pk).update(
+                status=SyncRun.Status.FAILED, error=str(error)[:500], finished_at=timezone.now()
             )
-            for e in group
-            if e.object != "invoice"
-        ]
-        from integrations.models import Invoice
-
-        Invoice.objects.filter(number__in=[e.external_id for e in group if e.object == "invoice"]).update(
-            needs_sync=True
-        )
-        tally = runner.process(records)
-        runner.flush()
-        SyncRun.objects.filter(pk=run.pk).update(
-            read=tally.read,
-            created=tally.created,
-            updated=tally.updated,
-            unchanged=tally.unchanged,
-            failed=tally.failed,
-            skipped=tally.skipped,
-            finished_at=timezone.now(),
-            status=SyncRun.Status.PARTIAL if tally.failed else SyncRun.Status.SUCCEEDED,
-        )
-        # Anything that neither resolved nor failed again goes back to open, never stuck in retrying.
-        SyncException.objects.filter(pk__in=ids, status=SyncException.Status.RETRYING).update(
-            status=SyncException.Status.OPEN
-        )
+            outcome["failed_runs"] = outcome.get("failed_runs", 0) + 1
+        finally:
+            # Anything that neither resolved nor failed again goes back to open, never stuck in retrying.
+            SyncException.objects.filter(pk__in=ids, status=SyncException.Status.RETRYING).update(
+                status=SyncException.Status.OPEN
+            )
+        if run.pk and SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).exists():
+            SyncRun.objects.filter(pk=run.pk).update(
+                read=tally.read,
+                created=tally.created,
+                updated=tally.updated,
+                unchanged=tally.unchanged,
+                failed=tally.failed,
+                skipped=tally.skipped,
+                finished_at=timezone.now(),
+                status=SyncRun.Status.PARTIAL if tally.failed else SyncRun.Status.SUCCEEDED,
+            )
         resolved = SyncException.objects.filter(pk__in=ids, status=SyncException.Status.RESOLVED).count()
         outcome["retried"] += len(group)
         outcome["resolved"] += resolved
         outcome["still_open"] += len(group) - resolved
     return outcome
+
+
+def _retry_group(flow, run, group):
+    runner = FlowRunner(flow, run, connector_for=connector_for)
+    records = [
+        SourceRecord(
+            external_id=e.payload.get("external_id") or e.external_id,
+            updated_at=e.payload.get("updated_at") or "",
+            data=e.payload["data"],
+        )
+        for e in group
+        if e.object != "invoice"
+    ]
+    Invoice.objects.filter(number__in=[e.external_id for e in group if e.object == "invoice"]).update(
+        needs_sync=True
+    )
+    tally = runner.process(records)
+    runner.flush()
+    return tally
 
 
 def exception_retry(*, exception: SyncException, actor=None) -> dict[str, int]:
@@ -138,14 +150,13 @@ def value_map_entry_add_and_retry(
             before=None if created else {"source_value": source_value},
             after={"source_value": source_value, "target_value": target_value},
         )
-    fixable = [
-        e
-        for e in SyncException.objects.filter(status__in=LIVE).select_related("flow")
-        if any(
-            f.get("action") == "map_value" and f.get("value_map") == value_map_key and f.get("value") == source_value
-            for f in e.fix_actions
-        )
-    ]
+    # JSON containment uses the GIN index on fix_actions: no scan of every live exception.
+    fixable = list(
+        SyncException.objects.filter(
+            status__in=LIVE,
+            fix_actions__contains=[{"action": "map_value", "value_map": value_map_key, "value": source_value}],
+        ).select_related("flow")
+    )
     return exceptions_retry(exceptions=fixable, actor=actor)
 
 
