@@ -156,7 +156,9 @@ class Connector(ABC):
         self.policy = policy or HttpPolicy()
         self.connection_key = connection_key
         secrets = [v for f in self.form_fields() if f.secret and (v := self.credentials.get(f.name))]
-        self.session = VendorSession(policy=self.policy, vendor=self.vendor, connection_key=connection_key, secrets=secrets)
+        self.session = VendorSession(
+            policy=self.policy, vendor=self.vendor, connection_key=connection_key, secrets=secrets
+        )
 
     @classmethod
     @abstractmethod

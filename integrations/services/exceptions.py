@@ -93,9 +93,7 @@ def _retry_group(flow, run, group):
         for e in group
         if e.object != "invoice"
     ]
-    Invoice.objects.filter(number__in=[e.external_id for e in group if e.object == "invoice"]).update(
-        needs_sync=True
-    )
+    Invoice.objects.filter(number__in=[e.external_id for e in group if e.object == "invoice"]).update(needs_sync=True)
     tally = runner.process(records)
     runner.flush()
     return tally
