@@ -83,6 +83,11 @@ def run_slice(*, run_id: int, slice_seconds: float | None = None, notify=None) -
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(run_id)])
         if not cursor.fetchone()[0]:
             return "busy"  # another worker holds this run (a redelivered message): let it finish
+    slot = _client_slot_take()
+    if slot is None:
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(run_id)])
+        return "busy"  # this client already has as many slices executing as it may
     try:
         return _run_slice_locked(run_id, slice_seconds, notify)
     except Exception as error:
@@ -95,7 +100,23 @@ def run_slice(*, run_id: int, slice_seconds: float | None = None, notify=None) -
         return "done"
     finally:
         with db.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [slot])
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(run_id)])
+
+
+def _client_slot_take() -> int | None:
+    """One of the client's SYNC_MAX_RUNS_PER_CLIENT execution slots, as a PostgreSQL advisory lock.
+
+    Checking how many runs are "running" and then starting one is a race two workers can both
+    win; taking a lock is not.
+    """
+    with db.cursor() as cursor:
+        for index in range(max(1, settings.SYNC_MAX_RUNS_PER_CLIENT)):
+            key = zlib.crc32(f"{db.schema_name}:slot:{index}".encode())
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            if cursor.fetchone()[0]:
+                return key
+    return None
 
 
 def _run_slice_locked(run_id: int, slice_seconds: float, notify) -> str:
