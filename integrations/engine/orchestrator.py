@@ -28,7 +28,7 @@ from connectors.base import (
     SourceRecord,
 )
 from integrations.engine.entities import ENTITIES
-from integrations.engine.issues import exception_raise, exceptions_resolve_for_record, exceptions_resolve_for_records
+from integrations.engine.issues import exception_raise, exceptions_resolve_for_records
 from integrations.engine.mapping import MISSING, MappingContext, Problem, Rule, apply_mapping, get_path, split_entities
 from integrations.engine.store import CanonicalStore, cost_rate_on
 from integrations.engine.views import canonical_view, record_key
@@ -430,11 +430,11 @@ class FlowRunner:
                 self.write_step(step, chunk, object_name="invoice")
                 written = [c.records["invoice"].pk for c in chunk if not c.failed]
                 Invoice.objects.filter(pk__in=written).update(needs_sync=False)
-                for carrier in chunk:
-                    if not carrier.failed:
-                        exceptions_resolve_for_record(
-                            flow=self.flow, object_name="invoice", external_id=carrier.source.external_id
-                        )
+                exceptions_resolve_for_records(
+                    flow=self.flow,
+                    object_name="invoice",
+                    external_ids=[c.source.external_id for c in chunk if not c.failed],
+                )
             Invoice.objects.filter(needs_sync=True, lines__isnull=True).update(needs_sync=False)
 
     # -- exceptions ---------------------------------------------------------------------------

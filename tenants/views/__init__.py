@@ -12,7 +12,7 @@ from tenants.views.clients import (
     partner_home,
 )
 from tenants.views.domains import domain_add, domain_primary, domain_remove, domain_verify, domains
-from tenants.views.home import partner_create, platform_home, workspace_home
+from tenants.views.home import partner_create, platform_home
 from tenants.views.plans import plan_delete, plan_edit, plan_list, plan_new
 from tenants.views.revenue import revenue, revenue_csv, statement
 from tenants.views.team import team, team_assign, team_invite, team_remove
@@ -42,5 +42,4 @@ __all__ = [
     "team_assign",
     "team_invite",
     "team_remove",
-    "workspace_home",
 ]

@@ -6,8 +6,8 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from tenants import selectors, services
-from tenants.decorators import platform_admin_required, workspace_role_required
+from tenants import services
+from tenants.decorators import platform_admin_required
 from tenants.forms import PartnerCreateForm
 from tenants.models import Partner
 
@@ -29,9 +29,3 @@ def partner_create(request):
         request, f"Partner {partner.name} created; an invitation went to {form.cleaned_data['admin_email']}."
     )
     return redirect("platform_home")
-
-
-@workspace_role_required()
-def workspace_home(request, client_slug):
-    members = selectors.client_members(request.client)
-    return render(request, "tenants/workspace_home.html", {"members": members})

@@ -23,12 +23,6 @@ from connectors.sandbox.server import serve_in_thread
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(autouse=True)
-def _public_schema_after_each_test():
-    """Connectors are Django-free: override tests/conftest.py's schema reset so `-p no:django` runs work."""
-    yield
-
-
 @pytest.fixture(scope="module")
 def sandbox():
     running = serve_in_thread(create_app())
