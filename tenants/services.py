@@ -133,8 +133,12 @@ def staff_assign(*, membership: Membership, clients: list[Client]) -> None:
 def client_periodic_task_upsert(
     *, client: Client, name: str, task: str, every_seconds: int, kwargs: dict
 ) -> PeriodicTask:
-    """A beat schedule that runs `task` inside `client`'s schema (tenant-schemas-celery reads the header)."""
+    """A beat schedule that runs `task` inside `client`'s schema (tenant-schemas-celery reads the header).
+
+    A suspended client's entries are kept but disabled; `client_resume` turns them back on.
+    """
     interval, _ = IntervalSchedule.objects.get_or_create(every=every_seconds, period=IntervalSchedule.SECONDS)
+    suspended = Client.objects.filter(pk=client.pk, status=Client.Status.SUSPENDED).exists()
     periodic, _ = PeriodicTask.objects.update_or_create(
         name=f"{client.schema_name}:{name}",
         defaults={
@@ -142,7 +146,7 @@ def client_periodic_task_upsert(
             "interval": interval,
             "kwargs": json.dumps(kwargs),
             "headers": json.dumps({"_schema_name": client.schema_name}),
-            "enabled": True,
+            "enabled": not suspended,
         },
     )
     return periodic
@@ -246,6 +250,8 @@ def client_suspend(*, client: Client, actor: User) -> Client:
         return client
     client.status = Client.Status.SUSPENDED
     client.save(update_fields=["status"])
+    # Beat stops sending its syncs at all; the engine still refuses a run that was already queued.
+    PeriodicTask.objects.filter(name__startswith=f"{client.schema_name}:").update(enabled=False)
     client_audit_record(
         client=client,
         actor=actor,
@@ -257,12 +263,25 @@ def client_suspend(*, client: Client, actor: User) -> Client:
     return client
 
 
+def _client_schedules_restore(client: Client) -> None:
+    """Turn a resumed client's beat entries back on: each flow's by its own state, the rest all."""
+    from integrations.models import Flow
+    from integrations.services.flows import flow_schedule_sync
+
+    prefix = f"{client.schema_name}:"
+    PeriodicTask.objects.filter(name__startswith=prefix).exclude(name__startswith=f"{prefix}flow-").update(enabled=True)
+    with tenant_context(client):
+        for flow in Flow.objects.all():
+            flow_schedule_sync(flow=flow)
+
+
 @transaction.atomic
 def client_resume(*, client: Client, actor: User) -> Client:
     if not client.is_suspended:
         return client
     client.status = Client.Status.ACTIVE
     client.save(update_fields=["status"])
+    _client_schedules_restore(client)
     client_audit_record(
         client=client,
         actor=actor,

@@ -117,6 +117,44 @@ def test_suspending_stops_the_workspace_and_its_users_see_the_notice(world):
     assert "suspended" not in client_admin.get("/c/tailspin/").content.decode()
 
 
+def test_suspending_disables_the_clients_beat_entries_and_resuming_restores_each_flows_own_state(world):
+    from django_celery_beat.models import PeriodicTask
+
+    from integrations.models import Connection, Flow, Mapping
+    from integrations.services.flows import flow_schedule_sync, flow_set_enabled
+
+    admin = world.user("admin@northwind.localhost")
+    contoso = Client.objects.get(slug="contoso")
+    entries = PeriodicTask.objects.filter(name__startswith=f"{contoso.schema_name}:flow-")
+    with tenant_context(contoso):
+        psa = Connection.objects.create(name="Kantata", vendor="kantata", base_url="https://api.mavenlink.com")
+        scheduled = [
+            Flow.objects.create(
+                name=f"Hourly {n}",
+                source_connection=psa,
+                source_object="time_entries",
+                entity="time_entry",
+                inbound_mapping=Mapping.objects.create(name=f"Hourly {n}"),
+                schedule_minutes=60,
+            )
+            for n in range(3)
+        ]
+        for flow in scheduled:
+            flow_schedule_sync(flow=flow)
+        flow_set_enabled(flow=scheduled[0], enabled=False)
+    assert entries.filter(enabled=True).count() == 2
+
+    services.client_suspend(client=contoso, actor=admin)
+    assert not entries.filter(enabled=True).exists()
+    with tenant_context(contoso):  # a schedule saved while suspended stays off
+        flow_schedule_sync(flow=scheduled[1])
+    assert not entries.filter(enabled=True).exists()
+
+    services.client_resume(client=Client.objects.get(pk=contoso.pk), actor=admin)
+    enabled = set(entries.filter(enabled=True).values_list("name", flat=True))
+    assert enabled == {f"{contoso.schema_name}:flow-{f.pk}" for f in scheduled[1:]}
+
+
 def test_changing_a_clients_plan_from_its_page(world):
     admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
     essentials = world.partners["northwind"].plans.get(name="Essentials")
