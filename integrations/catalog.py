@@ -65,6 +65,109 @@ class Template:
     connections: dict  # role -> (vendor choices, label)
     value_maps: list  # (key, name, description, [(source, target), ...])
     flows: list
+    publisher: str = ""  # who offers it: blank for packaged templates, the partner's name otherwise
+
+    def to_spec(self) -> dict:
+        """The template's contents as JSON data, the shape a partner's saved template version stores."""
+        return {
+            "connections": {
+                role: {"vendors": list(vendors), "label": label} for role, (vendors, label) in self.connections.items()
+            },
+            "value_maps": [
+                {"key": key, "name": name, "description": description, "entries": [list(entry) for entry in entries]}
+                for key, name, description, entries in self.value_maps
+            ],
+            "flows": [
+                {
+                    "key": flow.key,
+                    "name": flow.name,
+                    "source": flow.source,
+                    "object": flow.object,
+                    "entity": flow.entity,
+                    "rules": _rules_to_spec(flow.rules),
+                    "steps": [
+                        {
+                            "name": step.name,
+                            "entity": step.entity,
+                            "target": step.target,
+                            "object": step.object,
+                            "action": step.action,
+                            "rules": _rules_to_spec(step.rules),
+                        }
+                        for step in flow.steps
+                    ],
+                    "source_filter": dict(flow.source_filter),
+                    "schedule_minutes": flow.schedule_minutes,
+                    "trigger": flow.trigger,
+                    "prerequisites": list(flow.prerequisites),
+                }
+                for flow in self.flows
+            ],
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict, *, key: str, name: str, summary: str, version: int, publisher: str = "") -> Template:
+        """A template from JSON data written by `to_spec`, installable like a packaged one."""
+        return cls(
+            key=key,
+            name=name,
+            summary=summary,
+            version=version,
+            publisher=publisher,
+            connections={
+                role: (tuple(value["vendors"]), value["label"]) for role, value in spec["connections"].items()
+            },
+            value_maps=[
+                (vm["key"], vm["name"], vm.get("description", ""), [tuple(entry) for entry in vm["entries"]])
+                for vm in spec["value_maps"]
+            ],
+            flows=[
+                FlowSpec(
+                    key=flow["key"],
+                    name=flow["name"],
+                    source=flow["source"],
+                    object=flow["object"],
+                    entity=flow["entity"],
+                    rules=_rules_from_spec(flow["rules"]),
+                    steps=[
+                        StepSpec(
+                            name=step["name"],
+                            entity=step["entity"],
+                            target=step["target"],
+                            object=step["object"],
+                            action=step.get("action", "write"),
+                            rules=_rules_from_spec(step["rules"]),
+                        )
+                        for step in flow["steps"]
+                    ],
+                    source_filter=dict(flow.get("source_filter") or {}),
+                    schedule_minutes=flow.get("schedule_minutes"),
+                    trigger=flow.get("trigger", "schedule"),
+                    prerequisites=tuple(flow.get("prerequisites", ())),
+                )
+                for flow in spec["flows"]
+            ],
+        )
+
+
+def _rules_to_spec(rules: list) -> list[dict]:
+    return [
+        {
+            "target": target,
+            "sources": list(sources),
+            "transforms": list(transforms),
+            "required": required,
+            "label": label,
+        }
+        for target, sources, transforms, required, label in rules
+    ]
+
+
+def _rules_from_spec(rules: list[dict]) -> list[tuple]:
+    return [
+        (rule["target"], list(rule["sources"]), list(rule["transforms"]), bool(rule["required"]), rule.get("label", ""))
+        for rule in rules
+    ]
 
 
 PROJECT_CODES = (
@@ -464,3 +567,8 @@ LEAD_TO_PROJECT = Template(
 )
 
 TEMPLATES = {t.key: t for t in (LEAD_TO_PROJECT, APPROVED_TIME, EMPLOYEE_TO_RESOURCE)}
+
+# A partner's own templates install under this prefix ("p-<template key>/<flow key>"), so their
+# flows can never be taken for a packaged template's.
+PARTNER_TEMPLATE_PREFIX = "p-"
+assert not any(key.startswith(PARTNER_TEMPLATE_PREFIX) for key in TEMPLATES)

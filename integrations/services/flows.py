@@ -42,9 +42,15 @@ def _mapping(name: str, rules: list) -> Mapping:
 
 
 @transaction.atomic
-def template_install(*, key: str, connections: dict[str, Connection], actor=None) -> list[Flow]:
-    """Create the template's value maps (keeping existing entries), flows, mappings and schedules."""
-    template: Template = TEMPLATES[key]
+def template_install(
+    *, connections: dict[str, Connection], key: str = "", template: Template | None = None, actor=None
+) -> list[Flow]:
+    """Create the template's value maps (keeping existing entries), flows, mappings and schedules.
+
+    `key` names a packaged template; `template` is any Template, such as a version of a partner's
+    own template (tenants.template_services) offered to this client.
+    """
+    template = template or TEMPLATES[key]
     for role, (vendors, label) in template.connections.items():
         connection = connections.get(role)
         if connection is None:
@@ -107,7 +113,8 @@ def template_install(*, key: str, connections: dict[str, Connection], actor=None
         action="template.installed",
         target_type="template",
         target_id=template.key,
-        summary=f"Installed “{template.name}” v{template.version}",
+        summary=f"Installed “{template.name}” v{template.version}"
+        + (f" from {template.publisher}" if template.publisher else ""),
         after={
             "flows": [f.name for f in installed.values()],
             "connections": {role: c.name for role, c in connections.items()},
