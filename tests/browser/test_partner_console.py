@@ -355,3 +355,74 @@ def test_partner_console_pages_for_the_screenshots(page, lakeside):
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{base}/partner/")
     screenshot(page, "partner-home-mobile")
+
+
+def test_partner_admin_puts_a_new_client_on_a_two_flow_plan_and_its_third_flow_is_refused(page, chromium, lakeside):
+    import importlib
+
+    base = lakeside.base
+    sign_in(page, base, "admin@lakeside.localhost")
+    page.get_by_role("link", name="Plans").click()
+    page.get_by_role("link", name="New plan").click()
+    page.get_by_label("Plan name").fill("Pilot")
+    page.get_by_label("Monthly price").fill("90")
+    page.get_by_label("Connections").fill("3")
+    page.get_by_label("Flows").fill("2")
+    page.get_by_role("button", name="Create plan").click()
+    expect(page.get_by_test_id("plan-cards")).to_contain_text("Pilot")
+
+    page.get_by_role("link", name="Clients").click()
+    page.get_by_role("link", name="New client").click()
+    page.get_by_label("Client name").fill("Cedar Works")
+    page.get_by_label("Plan").select_option(label="Pilot")
+    page.get_by_label("Client admin's email").fill("owner@cedar.example")
+    page.get_by_role("button", name="Create workspace and invite").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Cedar Works")
+
+    (invitation,) = emails_to(lakeside.outbox, "owner@cedar.example")
+    owner_context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    owner = owner_context.new_page()
+    accept_invitation(owner, invitation)
+    sign_in(owner, base, "owner@cedar.example", NEW_PASSWORD)
+    assert owner.url == f"{base}/c/cedar-works/"
+
+    # The client connects its PSA, ERP and HR (saved, not tested: no vendor is reached in this journey).
+    kantata = importlib.import_module("connectors.kantata.sandbox").DEMO_CREDENTIALS
+    netsuite = importlib.import_module("connectors.netsuite.sandbox").DEMO_CREDENTIALS
+    bamboohr = importlib.import_module("connectors.bamboohr.sandbox").DEMO_CREDENTIALS
+    forms = {
+        "kantata": {"Base URL": "https://api.mavenlink.com", "OAuth access token": kantata["access_token"]},
+        "netsuite": {
+            "Base URL": "https://1234567.suitetalk.api.netsuite.com",
+            "Account ID": netsuite["account_id"],
+            "Client ID": netsuite["client_id"],
+            "Certificate ID": netsuite["certificate_id"],
+            "Certificate private key (PEM)": netsuite["private_key"],
+        },
+        "bamboohr": {
+            "Base URL": "https://api.bamboohr.com",
+            "Company domain": bamboohr["company_domain"],
+            "API key": bamboohr["api_key"],
+        },
+    }
+    for vendor, fields in forms.items():
+        owner.goto(f"{base}/c/cedar-works/connections/new/{vendor}")
+        for label, value in fields.items():
+            owner.get_by_label(label).fill(value)
+        owner.get_by_role("button", name="Save connection").click()
+        expect(owner.get_by_test_id("connection-status")).to_have_text("Untested")
+
+    owner.goto(f"{base}/c/cedar-works/flows/")
+    owner.get_by_test_id("install-approved-time-to-invoice").click()
+    owner.get_by_role("button", name="Install Approved time to invoice").click()
+    expect(owner.get_by_role("heading", level=1)).to_have_text("Approved time to invoices")
+
+    owner.goto(f"{base}/c/cedar-works/flows/")
+    owner.get_by_test_id("install-employee-to-resource").click()
+    owner.get_by_role("button", name=re.compile("^Install ")).click()
+    refusal = 'Your plan "Pilot" includes 2 flows; remove one or ask Lakeside Advisory to upgrade.'
+    expect(owner.get_by_role("alert")).to_contain_text(refusal)
+    screenshot(owner, "workspace-plan-limit-refused")
+    owner.goto(f"{base}/c/cedar-works/flows/")
+    expect(owner.get_by_test_id("flows").locator("tbody tr")).to_have_count(2)
+    owner_context.close()
