@@ -10,8 +10,18 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.utils.text import slugify
 
-from branding.forms import single_line
-from tenants.models import Client, Membership, Partner, PartnerDomain, Plan, Role, slug_validator
+from branding.forms import no_control_characters, single_line
+from tenants.models import (
+    Client,
+    IntegrationTemplate,
+    IntegrationTemplateVersion,
+    Membership,
+    Partner,
+    PartnerDomain,
+    Plan,
+    Role,
+    slug_validator,
+)
 
 
 class PartnerCreateForm(forms.Form):
@@ -261,3 +271,81 @@ class DomainAddForm(forms.Form):
         if PartnerDomain.objects.filter(partner=self.partner).count() >= MAX_DOMAINS_PER_PARTNER:
             raise ValidationError(f"A partner can have up to {MAX_DOMAINS_PER_PARTNER} domains; remove one first.")
         return domain
+
+
+# --- Integration templates ------------------------------------------------------------------------
+
+
+class TemplateSaveForm(forms.Form):
+    """Which client's flow to save: as a new template (name, summary) or as the next version of `template`."""
+
+    client = forms.ModelChoiceField(queryset=Client.objects.none(), label="Client", empty_label="Choose a client")
+    flow = forms.TypedChoiceField(coerce=int, choices=[], label="Flow")
+    name = forms.CharField(max_length=120, label="Template name")
+    summary = forms.CharField(
+        max_length=300,
+        required=False,
+        label="What it does",
+        help_text="Clients read this beside the Install button.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    notes = forms.CharField(
+        max_length=300,
+        required=False,
+        label="What changed",
+        help_text="Shown in the version history, e.g. “Invoices carry the PO number”.",
+    )
+
+    def __init__(self, *args, partner: Partner, template: IntegrationTemplate | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.partner = partner
+        self.template = template
+        self.fields["client"].queryset = Client.objects.filter(partner=partner).order_by("name")
+        if template is not None:
+            del self.fields["name"], self.fields["summary"]
+        else:
+            del self.fields["notes"]
+        self.chosen_client = self._chosen_client()
+        self.fields["flow"].choices = self._flow_choices()
+
+    def _chosen_client(self) -> Client | None:
+        raw = self.data.get("client") if self.is_bound else self.initial.get("client")
+        try:
+            return self.fields["client"].queryset.filter(pk=int(getattr(raw, "pk", raw))).first() if raw else None
+        except (TypeError, ValueError):
+            return None
+
+    def _flow_choices(self) -> list[tuple]:
+        if self.chosen_client is None:
+            return []
+        from django_tenants.utils import tenant_context
+
+        from integrations.services.templates import template_flow_choices
+
+        with tenant_context(self.chosen_client):
+            flows = template_flow_choices()
+            return [(flow.pk, f"{flow.name} · reads {flow.source_connection.name}") for flow in flows]
+
+    def clean_name(self):
+        return single_line(self.cleaned_data["name"].strip())
+
+    def clean_summary(self):
+        return " ".join(no_control_characters(self.cleaned_data["summary"]).split())
+
+    def clean_notes(self):
+        return single_line(self.cleaned_data["notes"].strip())
+
+
+class TemplateDeployForm(forms.Form):
+    version = forms.ModelChoiceField(
+        queryset=IntegrationTemplateVersion.objects.none(), empty_label=None, label="Version"
+    )
+    clients = ClientChoiceField(queryset=Client.objects.none(), label="Clients")
+
+    def __init__(self, *args, template: IntegrationTemplate, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["version"].queryset = template.versions.order_by("-number")
+        self.fields["version"].label_from_instance = lambda version: (
+            f"v{version.number}" + (f" · {version.notes}" if version.notes else "")
+        )
+        self.fields["clients"].queryset = Client.objects.filter(partner=template.partner_id).order_by("name")

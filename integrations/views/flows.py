@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from connectors.registry import CONNECTORS
 from integrations import selectors
-from integrations.catalog import TEMPLATES
+from integrations.catalog import TEMPLATES, Template
 from integrations.engine.entities import ENTITIES
 from integrations.forms import ScheduleForm, TemplateInstallForm
 from integrations.models import Connection, Flow, SyncRun
@@ -22,11 +22,18 @@ from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_
 LIVE_RUN = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 
 
-def _templates() -> list[dict]:
-    installed = set(Flow.objects.exclude(template_key="").values_list("template_key", flat=True))
+def _catalogue(client) -> list[Template]:
+    """The templates this client may install: its partner's own offered to it, then the packaged ones."""
+    from tenants.template_selectors import templates_offered
+
+    return [*templates_offered(client), *TEMPLATES.values()]
+
+
+def _templates(client) -> list[dict]:
+    installed = dict(Flow.objects.exclude(template_key="").values_list("template_key", "template_version"))
     vendors = set(Connection.objects.values_list("vendor", flat=True))
     rows = []
-    for template in TEMPLATES.values():
+    for template in _catalogue(client):
         roles = [
             {
                 "label": label,
@@ -36,10 +43,12 @@ def _templates() -> list[dict]:
             }
             for choices, label in template.connections.values()
         ]
+        running = [version or 0 for key, version in installed.items() if key.startswith(f"{template.key}/")]
         rows.append(
             {
                 "template": template,
-                "installed": any(key.startswith(f"{template.key}/") for key in installed),
+                "installed": bool(running),
+                "running": max(running, default=None),
                 "roles": roles,
                 "ready": all(role["ready"] for role in roles),
             }
@@ -54,7 +63,7 @@ def flow_list(request, client_slug):
     context = {
         "flows": [f for f in flows if not f.is_reference],
         "reference_flows": [f for f in flows if f.is_reference],
-        "templates": _templates(),
+        "templates": _templates(request.client),
         "section": "flows",
         "tab": "flows",
     }
@@ -63,7 +72,7 @@ def flow_list(request, client_slug):
 
 @workspace_role_required(WORKSPACE_EDITORS)
 def template_install_view(request, client_slug, key):
-    template = TEMPLATES.get(key)
+    template = next((t for t in _catalogue(request.client) if t.key == key), None)
     if template is None:
         raise Http404("No such template")
     form = TemplateInstallForm(request.POST or None, template=template)
@@ -71,7 +80,7 @@ def template_install_view(request, client_slug, key):
         from tenants.plans import PlanLimitReached
 
         try:
-            flows = template_install(key=key, connections=form.connections(), actor=request.user)
+            flows = template_install(template=template, connections=form.connections(), actor=request.user)
         except (FlowConfigurationError, PlanLimitReached) as refused:
             form.add_error(None, getattr(refused, "message", None) or str(refused))
         else:

@@ -16,6 +16,15 @@ from tenants.views.home import partner_create, platform_home
 from tenants.views.plans import plan_delete, plan_edit, plan_list, plan_new
 from tenants.views.revenue import revenue, revenue_csv, statement
 from tenants.views.team import team, team_assign, team_invite, team_remove
+from tenants.views.templates import (
+    template_deploy,
+    template_detail,
+    template_list,
+    template_new,
+    template_upgrade,
+    template_upgrade_all,
+    template_version_new,
+)
 
 __all__ = [
     "client_detail",
@@ -42,4 +51,11 @@ __all__ = [
     "team_assign",
     "team_invite",
     "team_remove",
+    "template_deploy",
+    "template_detail",
+    "template_list",
+    "template_new",
+    "template_upgrade",
+    "template_upgrade_all",
+    "template_version_new",
 ]

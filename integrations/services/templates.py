@@ -1,0 +1,344 @@
+"""A partner's own templates inside one client schema: capture a flow as template data, upgrade in place.
+
+Both run in the current client schema; tenants.template_services chooses the schema and keeps
+the public records (templates, versions, deployments).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Max
+
+from connectors.registry import CONNECTORS
+from integrations.catalog import FlowSpec, StepSpec, Template
+from integrations.models import Connection, Flow, FlowStep, Mapping, MappingRule, ValueMap, ValueMapEntry
+from integrations.services.audit import audit_record
+from integrations.services.flows import FlowConfigurationError, _mapping, flow_schedule_sync, template_install
+
+CATEGORY_LABELS = {"crm": "CRM", "erp": "ERP", "psa": "PSA", "hr": "HR", "ticketing": "Ticketing"}
+
+
+def template_flow_choices() -> list[Flow]:
+    """Flows that can be saved as a template: those that write somewhere (reference flows come along)."""
+    return list(
+        Flow.objects.filter(steps__isnull=False).distinct().select_related("source_connection").order_by("name")
+    )
+
+
+def _rules(mapping: Mapping | None) -> list[tuple]:
+    if mapping is None:
+        return []
+    return [
+        (rule.target, list(rule.sources), list(rule.transforms), rule.required, rule.label)
+        for rule in mapping.rules.all()
+    ]
+
+
+def _flow_key(flow: Flow) -> str:
+    # A flow installed from a template keeps that template's key, so saving again from any client
+    # that runs it gives the same keys, and upgrades find the flows they replace.
+    if flow.template_key and "/" in flow.template_key:
+        return flow.template_key.rsplit("/", 1)[1]
+    return f"flow-{flow.pk}"
+
+
+def _with_prerequisites(flow: Flow) -> list[Flow]:
+    """The flow after every flow it needs, each once, prerequisites first."""
+    ordered: list[Flow] = []
+    seen: set[int] = set()
+
+    def visit(current: Flow) -> None:
+        if current.pk in seen:
+            return
+        seen.add(current.pk)
+        for prerequisite in current.prerequisites.select_related("source_connection", "inbound_mapping"):
+            visit(prerequisite)
+        ordered.append(current)
+
+    visit(flow)
+    return ordered
+
+
+def template_capture(*, flow: Flow) -> dict:
+    """`flow`, the flows it needs, their rules and steps and the value maps they look up, as template data.
+
+    One role per connection the flows use, accepting that connection's vendor. Connections and
+    credentials are never part of it, nor step options (notification recipients are people of
+    this client).
+    """
+    flows = _with_prerequisites(flow)
+    roles: dict[int, str] = {}
+    connections: dict[str, tuple] = {}
+
+    def role_of(connection: Connection) -> str:
+        if connection.pk not in roles:
+            category = getattr(CONNECTORS.get(connection.vendor), "category", "") or connection.vendor
+            role, number = category, 1
+            while role in connections:
+                number += 1
+                role = f"{category}-{number}"
+            label = CATEGORY_LABELS.get(category, category.title()) + (f" {number}" if number > 1 else "")
+            roles[connection.pk] = role
+            connections[role] = ((connection.vendor,), label)
+        return roles[connection.pk]
+
+    keys = {current.pk: _flow_key(current) for current in flows}
+    specs = []
+    for current in flows:
+        source = role_of(current.source_connection)
+        steps = [
+            StepSpec(
+                name=step.name,
+                entity=step.entity,
+                target=role_of(step.target_connection) if step.target_connection else "",
+                object=step.target_object,
+                action=step.action,
+                rules=_rules(step.outbound_mapping),
+            )
+            for step in current.steps.select_related("target_connection", "outbound_mapping")
+        ]
+        specs.append(
+            FlowSpec(
+                key=keys[current.pk],
+                name=current.name,
+                source=source,
+                object=current.source_object,
+                entity=current.entity,
+                rules=_rules(current.inbound_mapping),
+                steps=steps,
+                source_filter=dict(current.source_filter or {}),
+                schedule_minutes=current.schedule_minutes,
+                trigger=current.trigger,
+                prerequisites=tuple(keys[p.pk] for p in current.prerequisites.all() if p.pk in keys),
+            )
+        )
+    looked_up = {
+        transform.get("value_map")
+        for spec in specs
+        for rules in [spec.rules, *[step.rules for step in spec.steps]]
+        for _, _, transforms, _, _ in rules
+        for transform in transforms
+        if transform.get("name") == "lookup"
+    }
+    value_maps = [
+        (vm.key, vm.name, vm.description, [(e.source_value, e.target_value) for e in vm.entries.all()])
+        for vm in ValueMap.objects.filter(key__in=looked_up).prefetch_related("entries").order_by("key")
+    ]
+    template = Template(
+        key="capture",
+        name=flow.name,
+        summary="",
+        version=0,
+        connections=connections,
+        value_maps=value_maps,
+        flows=specs,
+    )
+    return template.to_spec()
+
+
+def template_installed_version(*, key: str) -> int | None:
+    """The version of template `key` this client runs, or None when it has not installed it."""
+    return Flow.objects.filter(template_key__startswith=f"{key}/").aggregate(v=Max("template_version"))["v"]
+
+
+@dataclass
+class UpgradeResult:
+    from_version: int | None
+    to_version: int
+    flows_updated: list[str] = field(default_factory=list)
+    flows_added: list[str] = field(default_factory=list)
+    flows_detached: list[str] = field(default_factory=list)
+    rules_changed: int = 0
+    entries_added: int = 0
+
+    @property
+    def summary(self) -> str:
+        parts = [f"{self.rules_changed} rule{'s' if self.rules_changed != 1 else ''} changed"]
+        if self.flows_added:
+            parts.append(f"{len(self.flows_added)} flow{'s' if len(self.flows_added) != 1 else ''} added")
+        if self.flows_detached:
+            parts.append(f"{len(self.flows_detached)} flow{'s' if len(self.flows_detached) != 1 else ''} kept as own")
+        if self.entries_added:
+            parts.append(f"{self.entries_added} value-map entr{'ies' if self.entries_added != 1 else 'y'} added")
+        return ", ".join(parts)
+
+
+def _rules_replace(mapping: Mapping, rules: list) -> int:
+    """Make `mapping`'s rules exactly `rules`; returns how many targets' rules changed."""
+    before = {rule[0]: rule for rule in _rules(mapping)}
+    after = {rule[0]: tuple(rule) for rule in rules}
+    mapping.rules.all().delete()
+    MappingRule.objects.bulk_create(
+        MappingRule(
+            mapping=mapping,
+            order=index,
+            target=target,
+            sources=list(sources),
+            transforms=list(transforms),
+            required=required,
+            label=label,
+        )
+        for index, (target, sources, transforms, required, label) in enumerate(rules)
+    )
+    return sum(1 for target in before.keys() | after.keys() if before.get(target) != after.get(target))
+
+
+def _connections_by_role(template: Template, installed: dict[str, Flow]) -> dict[str, Connection]:
+    """The connection that plays each role: the one the client chose when it installed the flows."""
+    chosen: dict[str, Connection] = {}
+    for spec in template.flows:
+        flow = installed.get(spec.key)
+        if flow is None:
+            continue
+        chosen.setdefault(spec.source, flow.source_connection)
+        steps = {step.name: step for step in flow.steps.select_related("target_connection")}
+        for step in spec.steps:
+            existing = steps.get(step.name)
+            if step.target and existing is not None and existing.target_connection is not None:
+                chosen.setdefault(step.target, existing.target_connection)
+    for role, (vendors, label) in template.connections.items():
+        if role in chosen:
+            continue
+        # A role new in this version: the client's only connection of that vendor, if it has exactly one.
+        candidates = list(Connection.objects.filter(vendor__in=vendors)[:2])
+        if len(candidates) != 1:
+            vendor_names = " or ".join(CONNECTORS[v].label if v in CONNECTORS else v for v in vendors)
+            raise FlowConfigurationError(
+                f"Version {template.version} also needs {label} ({vendor_names}): connect one in this workspace first."
+            )
+        chosen[role] = candidates[0]
+    return chosen
+
+
+@transaction.atomic
+def template_upgrade(*, template: Template, actor=None) -> UpgradeResult:
+    """Move this client's installed flows of `template` to its version, in place.
+
+    Rules are replaced by the version's; steps follow the version but keep the client's chosen
+    connections (and a notify step's recipients); value maps gain the version's new entries and
+    keep the client's own; cursors, schedules, pause state and run history stay. Flows the version
+    no longer has are kept as the client's own flows.
+    """
+    prefix = f"{template.key}/"
+    installed = {
+        flow.template_key.removeprefix(prefix): flow
+        for flow in Flow.objects.filter(template_key__startswith=prefix).select_related(
+            "source_connection", "inbound_mapping"
+        )
+    }
+    if not installed:
+        raise FlowConfigurationError(f"“{template.name}” is not installed in this workspace yet.")
+    result = UpgradeResult(
+        from_version=max((flow.template_version or 0) for flow in installed.values()), to_version=template.version
+    )
+    connections = _connections_by_role(template, installed)
+    for role, (vendors, label) in template.connections.items():
+        if connections[role].vendor not in vendors:
+            raise FlowConfigurationError(
+                f"Version {template.version} needs {label} to be a {' or '.join(vendors)} connection;"
+                f" this workspace uses {connections[role].vendor}."
+            )
+    before_entries = ValueMapEntry.objects.count()
+    if any(spec.key not in installed for spec in template.flows):
+        # New flows install the way a first install does: plan limit, value maps, schedules, audit.
+        created = template_install(template=template, connections=connections, actor=actor)
+        result.flows_added = [flow.name for flow in created if flow.template_key.removeprefix(prefix) not in installed]
+    else:
+        for value_map_key, name, description, entries in template.value_maps:
+            value_map, _ = ValueMap.objects.get_or_create(
+                key=value_map_key, defaults={"name": name, "description": description}
+            )
+            for source, target in entries:
+                ValueMapEntry.objects.get_or_create(
+                    value_map=value_map, source_value=source, defaults={"target_value": target}
+                )
+    result.entries_added = ValueMapEntry.objects.count() - before_entries
+    by_key = {
+        flow.template_key.removeprefix(prefix): flow for flow in Flow.objects.filter(template_key__startswith=prefix)
+    }
+    for spec in template.flows:
+        flow = installed.get(spec.key)
+        if flow is None:
+            continue
+        result.rules_changed += _rules_replace(flow.inbound_mapping, spec.rules)
+        if flow.source_object != spec.object:
+            flow.cursor, flow.cursor_updated_at = "", None  # a cursor of another object means nothing here
+        flow.name, flow.source_object, flow.entity = spec.name, spec.object, spec.entity
+        flow.source_filter = spec.source_filter
+        flow.template_version = template.version
+        flow.save(
+            update_fields=[
+                "name",
+                "source_object",
+                "entity",
+                "source_filter",
+                "template_version",
+                "cursor",
+                "cursor_updated_at",
+            ]
+        )
+        result.rules_changed += _steps_upgrade(flow, spec, connections)
+        flow.prerequisites.set([by_key[key] for key in spec.prerequisites if key in by_key])
+        result.flows_updated.append(flow.name)
+    for key, flow in installed.items():
+        if key not in {spec.key for spec in template.flows}:
+            flow.template_key, flow.template_version = "", None
+            flow.save(update_fields=["template_key", "template_version"])
+            result.flows_detached.append(flow.name)
+    for flow in Flow.objects.filter(pk__in=[flow.pk for flow in installed.values()]):
+        flow_schedule_sync(flow=flow)
+    audit_record(
+        actor=actor,
+        action="template.upgraded",
+        target_type="template",
+        target_id=template.key,
+        summary=f"Upgraded “{template.name}” from v{result.from_version} to v{template.version}"
+        + (f" ({template.publisher})" if template.publisher else "")
+        + f": {result.summary}",
+        before={"version": result.from_version},
+        after={
+            "version": template.version,
+            "flows_updated": result.flows_updated,
+            "flows_added": result.flows_added,
+            "flows_kept_as_own": result.flows_detached,
+            "rules_changed": result.rules_changed,
+            "value_map_entries_added": result.entries_added,
+        },
+    )
+    return result
+
+
+def _steps_upgrade(flow: Flow, spec: FlowSpec, connections: dict[str, Connection]) -> int:
+    """Make the flow's steps the version's, matched by name; returns how many rules changed."""
+    changed = 0
+    existing = {step.name: step for step in flow.steps.select_related("outbound_mapping")}
+    kept: set[int] = set()
+    for order, step_spec in enumerate(spec.steps):
+        step = existing.get(step_spec.name)
+        if step is None or step.pk in kept:
+            step = FlowStep(flow=flow, name=step_spec.name)
+        step.order, step.action, step.entity = order, step_spec.action, step_spec.entity
+        step.target_connection = connections.get(step_spec.target) if step_spec.target else None
+        step.target_object = step_spec.object
+        if step_spec.rules:
+            if step.outbound_mapping is None:
+                step.outbound_mapping = _mapping(f"{spec.name}: {step_spec.name}", step_spec.rules)
+                changed += len(step_spec.rules)
+            else:
+                changed += _rules_replace(step.outbound_mapping, step_spec.rules)
+        elif step.outbound_mapping is not None:
+            changed += step.outbound_mapping.rules.count()
+            old, step.outbound_mapping = step.outbound_mapping, None
+            step.save()
+            old.delete()
+        step.save()
+        kept.add(step.pk)
+    for step in flow.steps.exclude(pk__in=kept).select_related("outbound_mapping"):
+        mapping = step.outbound_mapping
+        changed += mapping.rules.count() if mapping else 0
+        step.delete()
+        if mapping is not None:
+            mapping.delete()
+    return changed

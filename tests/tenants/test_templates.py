@@ -1,0 +1,410 @@
+"""Integration templates: a partner saves a client's flow as a version, deploys it, clients install it, upgrades.
+
+Contoso's approved-time flow is the source; Tailspin and Wingtip (same partner) receive it;
+Summit's people must reach none of it. Every test runs in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django_tenants.utils import tenant_context
+
+from integrations.models import AuditEvent, Connection, Flow, MappingRule, ValueMap, ValueMapEntry
+from integrations.services.connections import connection_create
+from integrations.services.flows import template_install
+from tenants.models import IntegrationTemplate, Plan, TemplateDeployment
+from tenants.template_services import deployments_upgrade, template_deploy, template_version_save
+from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
+from tests.support import NORTHWIND, SUMMIT, browser_for
+
+pytestmark = pytest.mark.django_db
+
+PARTNER_ADMIN = "admin@northwind.localhost"
+STAFF = "engineer@northwind.localhost"
+
+
+def connect(vendors=("kantata", "netsuite")) -> dict[str, Connection]:
+    """This schema's own connections to the systems the template needs (never reached in these tests)."""
+    return {
+        vendor: connection_create(
+            name=f"{vendor.title()} ({connection.tenant.slug})",
+            vendor=vendor,
+            base_url=UNREACHABLE,
+            credentials=demo_credentials(vendor),
+        )
+        for vendor in vendors
+    }
+
+
+def source_flow(client) -> int:
+    """Contoso's approved-time flow, installed from the packaged template, with a project code mapped."""
+    with tenant_context(client):
+        own = connect()
+        flows = template_install(
+            key="approved-time-to-invoice", connections={"psa": own["kantata"], "erp": own["netsuite"]}
+        )
+        project_codes = ValueMap.objects.get(key="project-codes")
+        ValueMapEntry.objects.create(value_map=project_codes, source_value="OLD-1", target_value="PRJ-101")
+        return next(f for f in flows if f.template_key.endswith("/approved-time")).pk
+
+
+@pytest.fixture
+def saved(world):
+    """Version 1 of “Time to invoice”, saved from Contoso's approved-time flow."""
+    contoso = world.clients["contoso"]
+    flow_id = source_flow(contoso)
+    version = template_version_save(
+        partner=world.partners["northwind"],
+        client=contoso,
+        flow_id=flow_id,
+        actor=world.user(PARTNER_ADMIN),
+        name="Time to invoice",
+        summary="Approved time becomes invoices per project and month.",
+    )
+    version.flow_id = flow_id
+    return version
+
+
+def install_in(client, template_key: str, user_email: str, world) -> list[Flow]:
+    """The client installs the deployed template with its own connections, through its Flows page."""
+    with tenant_context(client):
+        own = connect()
+    browser = browser_for(world.user(user_email), host=NORTHWIND)
+    listing = browser.get(f"/c/{client.slug}/flows/").content.decode()
+    assert "From Northwind Advisory" in listing and f'data-testid="install-{template_key}"' in listing
+    response = browser.post(
+        f"/c/{client.slug}/flows/install/{template_key}", {"psa": own["kantata"].pk, "erp": own["netsuite"].pk}
+    )
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    connection.set_schema_to_public()
+    with tenant_context(client):
+        return list(Flow.objects.filter(template_key__startswith=f"{template_key}/"))
+
+
+def test_saving_a_clients_flow_makes_version_1_with_its_rules_and_value_map_entries(world, saved):
+    assert saved.number == 1 and saved.template.key == "time-to-invoice"
+    assert saved.source_flow_name == "Approved time to invoices"
+    spec = saved.spec
+    flows = {flow["key"]: flow for flow in spec["flows"]}
+    # The flow and the reference flows it needs, prerequisites first; not the expenses flow beside it.
+    references = {"erp-customers", "erp-projects", "psa-projects", "psa-people"}
+    assert set(list(flows)[:4]) == references and list(flows)[4] == "approved-time"
+    main = flows["approved-time"]
+    assert set(main["prerequisites"]) == references
+    assert main["source"] == "psa" and main["object"] == "time_entries"
+    assert main["source_filter"] == {"path": "approved", "in": [True, "true"]}
+    project_rule = next(rule for rule in main["rules"] if rule["target"] == "time_entry.project")
+    assert project_rule["sources"] == ["workspace_id"] and project_rule["required"] is True
+    assert {"name": "lookup", "value_map": "project-codes", "fallback": "keep"} in project_rule["transforms"]
+    assert [step["name"] for step in main["steps"]] == ["Invoice per project and month"]
+    assert main["steps"][0]["target"] == "erp" and main["steps"][0]["action"] == "invoice"
+    assert spec["value_maps"] == [
+        {
+            "key": "project-codes",
+            "name": "Project codes (PSA → ERP)",
+            "description": "When the PSA spells a project code differently from the ERP.",
+            "entries": [["OLD-1", "PRJ-101"]],
+        }
+    ]
+    assert spec["connections"] == {
+        "psa": {"vendors": ["kantata"], "label": "PSA"},
+        "erp": {"vendors": ["netsuite"], "label": "ERP"},
+    }
+    # Nothing of Contoso's connections travels: not their names, addresses or credentials.
+    text = json.dumps(spec)
+    assert UNREACHABLE not in text and "(contoso" not in text.lower() and "secret" not in text.lower()
+    with tenant_context(world.clients["contoso"]):
+        assert AuditEvent.objects.filter(action="template.saved", summary__contains="“Time to invoice” v1").exists()
+
+
+def test_deploy_install_save_again_and_upgrade_keeps_the_clients_own_data(world, saved):
+    tailspin, wingtip = world.clients["tailspin"], world.clients["wingtip"]
+    template = saved.template
+    admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
+
+    # Deploy v1 to Tailspin and Wingtip from the template page.
+    response = admin.post(
+        f"/partner/templates/{template.pk}/deploy", {"version": saved.pk, "clients": [tailspin.pk, wingtip.pk]}
+    )
+    assert response.status_code == 302
+    assert set(template.deployments.values_list("client__slug", "version__number")) == {
+        ("tailspin", 1),
+        ("wingtip", 1),
+    }
+
+    # Tailspin connects its own systems and installs it; its flows carry the version.
+    flows = install_in(tailspin, "p-time-to-invoice", "admin@tailspin.localhost", world)
+    assert {flow.template_key for flow in flows} >= {"p-time-to-invoice/approved-time"}
+    assert {flow.template_version for flow in flows} == {1}
+    with tenant_context(tailspin):
+        main = Flow.objects.get(template_key="p-time-to-invoice/approved-time")
+        assert main.source_connection.name == "Kantata (tailspin)"
+        assert main.steps.get().target_connection.name == "Netsuite (tailspin)"
+        assert ValueMap.objects.get(key="project-codes").as_dict() == {"OLD-1": "PRJ-101"}
+        # Tailspin runs it for a while: a cursor, and a project code of its own.
+        main.cursor = "2026-01-31T00:00:00Z"
+        main.save(update_fields=["cursor"])
+        ValueMapEntry.objects.create(
+            value_map=ValueMap.objects.get(key="project-codes"), source_value="TS-9", target_value="PRJ-900"
+        )
+
+    page = admin.get(f"/partner/templates/{template.pk}/").content.decode()
+    assert re.search(r'data-client="tailspin".*?v1 · up to date', page, re.S)
+    assert re.search(r'data-client="wingtip".*?Not installed yet', page, re.S)
+
+    # Contoso's flow changes: notes now upper-cased, a new project code; saved as version 2.
+    with tenant_context(world.clients["contoso"]):
+        rule = MappingRule.objects.get(mapping__inbound_flows__pk=saved.flow_id, target="time_entry.notes")
+        rule.transforms = [{"name": "trim"}, {"name": "upper"}]
+        rule.save()
+        ValueMapEntry.objects.create(
+            value_map=ValueMap.objects.get(key="project-codes"), source_value="OLD-2", target_value="PRJ-102"
+        )
+    response = admin.post(
+        f"/partner/templates/{template.pk}/versions/new",
+        {"client": world.clients["contoso"].pk, "flow": saved.flow_id, "notes": "Notes in capitals"},
+    )
+    assert response.status_code == 302
+    assert list(template.versions.values_list("number", flat=True)) == [2, 1]
+    page = admin.get(f"/partner/templates/{template.pk}/").content.decode()
+    assert "1 rule changed, 1 value-map entry added" in page
+    assert re.search(r'data-client="tailspin".*?v1 · behind', page, re.S)
+
+    # Upgrade everyone to v2 at once.
+    response = admin.post(f"/partner/templates/{template.pk}/upgrade", follow=True)
+    text = response.content.decode()
+    assert "Tailspin Consulting runs v2 now: 1 rule changed, 1 value-map entry added." in text
+    assert "Wingtip Partners is offered the new version" in text
+    connection.set_schema_to_public()
+    assert set(template.deployments.values_list("client__slug", "version__number")) == {
+        ("tailspin", 2),
+        ("wingtip", 2),
+    }
+    with tenant_context(tailspin):
+        main = Flow.objects.get(template_key="p-time-to-invoice/approved-time")
+        assert main.template_version == 2
+        notes = main.inbound_mapping.rules.get(target="time_entry.notes")
+        assert notes.transforms == [{"name": "trim"}, {"name": "upper"}]
+        assert main.cursor == "2026-01-31T00:00:00Z"  # it reads on from where it was
+        assert main.source_connection.name == "Kantata (tailspin)"
+        assert main.steps.get().target_connection.name == "Netsuite (tailspin)"
+        assert ValueMap.objects.get(key="project-codes").as_dict() == {
+            "OLD-1": "PRJ-101",
+            "OLD-2": "PRJ-102",
+            "TS-9": "PRJ-900",  # Tailspin's own entry stays
+        }
+        assert set(
+            Flow.objects.filter(template_key__startswith="p-time-to-invoice/").values_list(
+                "template_version", flat=True
+            )
+        ) == {2}
+        audit = AuditEvent.objects.get(action="template.upgraded")
+        assert audit.summary.startswith("Upgraded “Time to invoice” from v1 to v2")
+        assert audit.actor_email == PARTNER_ADMIN
+    with tenant_context(wingtip):
+        assert not Flow.objects.exists()  # not installed: only the offer moved
+    page = admin.get(f"/partner/templates/{template.pk}/").content.decode()
+    assert re.search(r'data-client="tailspin".*?v2 · up to date', page, re.S)
+    assert 'data-testid="upgrade-all"' not in page
+
+
+def test_a_failed_upgrade_leaves_the_client_and_its_offer_as_they_were(world, saved):
+    """Version 2 adds a flow; a client whose plan has no room for it keeps v1 whole."""
+    tailspin = world.clients["tailspin"]
+    template = saved.template
+    template_deploy(template=template, version=saved, clients=[tailspin], actor=world.user(PARTNER_ADMIN))
+    install_in(tailspin, "p-time-to-invoice", "admin@tailspin.localhost", world)
+    with tenant_context(world.clients["contoso"]):
+        expenses = Flow.objects.get(template_key="approved-time-to-invoice/approved-expenses")
+        Flow.objects.get(pk=saved.flow_id).prerequisites.add(expenses)  # v2 needs the expenses flow too
+    version_2 = template_version_save(
+        partner=template.partner,
+        client=world.clients["contoso"],
+        flow_id=saved.flow_id,
+        actor=world.user(PARTNER_ADMIN),
+        template=template,
+    )
+    tight = Plan.objects.create(partner=template.partner, name="One flow", monthly_price=Decimal("90"), max_flows=1)
+    tailspin.plan = tight
+    tailspin.save(update_fields=["plan"])
+    [outcome] = deployments_upgrade(template=template, version=version_2, actor=world.user(PARTNER_ADMIN))
+    assert outcome.refused == 'Your plan "One flow" includes 1 flow; remove one or ask Northwind Advisory to upgrade.'
+    assert TemplateDeployment.objects.get(template=template, client=tailspin).version == saved
+    with tenant_context(tailspin):
+        assert set(Flow.objects.values_list("template_version", flat=True)) == {1}
+        assert not Flow.objects.filter(name="Expenses to invoices").exists()
+
+
+def test_a_client_installing_a_deployed_template_meets_its_plans_flow_limit(world, saved):
+    wingtip = world.clients["wingtip"]
+    template_deploy(template=saved.template, version=saved, clients=[wingtip], actor=world.user(PARTNER_ADMIN))
+    with tenant_context(wingtip):
+        own = connect()
+        template_install(key="approved-time-to-invoice", connections={"psa": own["kantata"], "erp": own["netsuite"]})
+    wingtip.plan = Plan.objects.create(
+        partner=wingtip.partner, name="Two flows", monthly_price=Decimal("150"), max_flows=2
+    )
+    wingtip.save(update_fields=["plan"])
+    browser = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
+    response = browser.post(
+        "/c/wingtip/flows/install/p-time-to-invoice", {"psa": own["kantata"].pk, "erp": own["netsuite"].pk}
+    )
+    assert response.status_code == 422
+    assert "Your plan &quot;Two flows&quot; includes 2 flows" in response.content.decode()
+    connection.set_schema_to_public()
+    with tenant_context(wingtip):
+        assert not Flow.objects.filter(template_key__startswith="p-").exists()
+
+
+def test_clients_see_only_templates_deployed_to_them(world, saved):
+    template_deploy(
+        template=saved.template, version=saved, clients=[world.clients["tailspin"]], actor=world.user(PARTNER_ADMIN)
+    )
+    tailspin = browser_for(world.user("admin@tailspin.localhost"), host=NORTHWIND)
+    assert "Time to invoice" in tailspin.get("/c/tailspin/flows/").content.decode()
+    assert tailspin.get("/c/tailspin/flows/install/p-time-to-invoice").status_code == 200
+    # Contoso, where it was saved from, was not offered it; nor was another partner's client.
+    contoso = browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
+    assert "From Northwind Advisory" not in contoso.get("/c/contoso/flows/").content.decode()
+    assert contoso.get("/c/contoso/flows/install/p-time-to-invoice").status_code == 404
+    fabrikam = browser_for(world.user("admin@fabrikam.localhost"), host=SUMMIT)
+    assert "Time to invoice" not in fabrikam.get("/c/fabrikam/flows/").content.decode()
+    assert fabrikam.get("/c/fabrikam/flows/install/p-time-to-invoice").status_code == 404
+
+
+def test_another_partner_reaches_none_of_the_templates_by_id(world, saved):
+    template = saved.template
+    template_deploy(
+        template=template, version=saved, clients=[world.clients["tailspin"]], actor=world.user(PARTNER_ADMIN)
+    )
+    deployment = template.deployments.get()
+    summit = browser_for(world.user("admin@summit.localhost"), host=SUMMIT)
+    assert "Time to invoice" not in summit.get("/partner/templates/").content.decode()
+    for path in (
+        f"/partner/templates/{template.pk}/",
+        f"/partner/templates/{template.pk}/versions/new",
+    ):
+        assert summit.get(path).status_code == 404, path
+    for path in (
+        f"/partner/templates/{template.pk}/versions/new",
+        f"/partner/templates/{template.pk}/deploy",
+        f"/partner/templates/{template.pk}/upgrade",
+        f"/partner/templates/{template.pk}/deployments/{deployment.pk}/upgrade",
+    ):
+        assert summit.post(path, {"version": saved.pk, "clients": [world.clients["fabrikam"].pk]}).status_code == 404
+    # Summit cannot save Northwind's client's flow either: Contoso is not among its clients.
+    response = summit.post(
+        "/partner/templates/new", {"client": world.clients["contoso"].pk, "flow": saved.flow_id, "name": "Stolen"}
+    )
+    assert response.status_code == 422
+    assert not IntegrationTemplate.objects.filter(partner=world.partners["summit"]).exists()
+    # And Northwind cannot deploy to Summit's client.
+    admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
+    response = admin.post(
+        f"/partner/templates/{template.pk}/deploy", {"version": saved.pk, "clients": [world.clients["fabrikam"].pk]}
+    )
+    assert response.status_code == 422
+    assert not template.deployments.filter(client=world.clients["fabrikam"]).exists()
+
+
+def test_partner_staff_read_templates_but_cannot_save_deploy_or_upgrade(world, saved):
+    template = saved.template
+    template_deploy(
+        template=template,
+        version=saved,
+        clients=[world.clients["tailspin"], world.clients["wingtip"]],
+        actor=world.user(PARTNER_ADMIN),
+    )
+    deployment = template.deployments.get(client=world.clients["tailspin"])
+    staff = browser_for(world.user(STAFF), host=NORTHWIND)
+    assert "Time to invoice" in staff.get("/partner/templates/").content.decode()
+    page = staff.get(f"/partner/templates/{template.pk}/").content.decode()
+    assert "Tailspin Consulting" in page and "Wingtip Partners" not in page  # only the clients assigned to them
+    assert 'method="post"' not in page.split("<main", 1)[1]  # the page's forms; signing out is in the header
+    assert staff.get("/partner/templates/new").status_code == 403
+    for path in (
+        "/partner/templates/new",
+        f"/partner/templates/{template.pk}/versions/new",
+        f"/partner/templates/{template.pk}/deploy",
+        f"/partner/templates/{template.pk}/upgrade",
+        f"/partner/templates/{template.pk}/deployments/{deployment.pk}/upgrade",
+    ):
+        assert staff.post(path, {"version": saved.pk, "clients": [world.clients["contoso"].pk]}).status_code == 403
+    assert not template.deployments.filter(client=world.clients["contoso"]).exists()
+
+
+# url name -> (roles that may GET it, roles that may POST to it); None: the method is not served (405).
+ADMIN_ONLY = {PARTNER_ADMIN}
+CONSOLE = {PARTNER_ADMIN, STAFF}
+ACCESS = {
+    "partner_templates": (CONSOLE, None),
+    "partner_template_new": (ADMIN_ONLY, ADMIN_ONLY),
+    "partner_template": (CONSOLE, None),
+    "partner_template_version_new": (ADMIN_ONLY, ADMIN_ONLY),
+    "partner_template_deploy": (None, ADMIN_ONLY),
+    "partner_template_upgrade_all": (None, ADMIN_ONLY),
+    "partner_template_upgrade": (None, ADMIN_ONLY),
+}
+PEOPLE = sorted([PARTNER_ADMIN, STAFF, "admin@contoso.localhost", "viewer@contoso.localhost", "admin@summit.localhost"])
+
+
+def test_the_access_table_covers_every_template_url():
+    from portal.urls_partner import partner_console
+
+    names = {entry.name for entry in partner_console if entry.name and entry.name.startswith("partner_template")}
+    assert names == set(ACCESS)
+
+
+@pytest.mark.parametrize("email", PEOPLE)
+def test_each_role_reaches_the_template_pages_it_may_and_is_refused_the_rest(world, saved, email):
+    from django.urls import reverse
+
+    template = saved.template
+    template_deploy(
+        template=template, version=saved, clients=[world.clients["tailspin"]], actor=world.user(PARTNER_ADMIN)
+    )
+    args = {
+        "partner_template": [template.pk],
+        "partner_template_version_new": [template.pk],
+        "partner_template_deploy": [template.pk],
+        "partner_template_upgrade_all": [template.pk],
+        "partner_template_upgrade": [template.pk, template.deployments.get().pk],
+    }
+    browser = browser_for(world.user(email), host=NORTHWIND)
+    problems = []
+    for name, (get_roles, post_roles) in ACCESS.items():
+        path = reverse(name, urlconf="portal.urls_partner", args=args.get(name, []))
+        status = browser.get(path).status_code
+        expected = {405} if get_roles is None else ({200} if email in get_roles else {403})
+        if status not in expected:
+            problems.append(f"GET {name}: {status}, expected {sorted(expected)}")
+        status = browser.post(path, {}).status_code
+        expected = {405} if post_roles is None else ({200, 302, 422} if email in post_roles else {403})
+        if status not in expected:
+            problems.append(f"POST {name}: {status}, expected {sorted(expected)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_template_list_says_what_to_do_when_empty(world):
+    page = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND).get("/partner/templates/").content.decode()
+    assert "No templates yet" in page and "Save a client's flow as a template" in page
+    page = browser_for(world.user(STAFF), host=NORTHWIND).get("/partner/templates/").content.decode()
+    assert "No templates yet" in page and "/partner/templates/new" not in page
+
+
+def test_choosing_a_client_lists_its_flows_that_write_somewhere(world):
+    flow_id = source_flow(world.clients["contoso"])
+    admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
+    form = admin.get(
+        "/partner/templates/new", {"client": world.clients["contoso"].pk}, headers={"HX-Request": "true"}
+    ).content.decode()
+    assert form.lstrip().startswith("<form")  # the form alone, for HTMX to swap
+    assert f'value="{flow_id}"' in form and "Approved time to invoices · reads Kantata (" in form
+    assert "(reference)" not in form
+    empty = admin.get("/partner/templates/new", {"client": world.clients["wingtip"].pk}).content.decode()
+    assert "Wingtip Partners has no flow that writes to a system yet" in empty
