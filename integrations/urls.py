@@ -27,11 +27,13 @@ urlpatterns = [
     # Flows, runs, mappings, value maps
     path("flows/", flows.flow_list, name="flow_list"),
     path("flows/install/<slug:key>", flows.template_install_view, name="template_install"),
+    path("flows/new", flows.flow_build, name="flow_build"),
     path("flows/<int:pk>/", flows.flow_detail, name="flow_detail"),
     path("flows/<int:pk>/run", flows.flow_run, name="flow_run"),
     path("flows/<int:pk>/enabled", flows.flow_enabled, name="flow_enabled"),
     path("flows/<int:pk>/schedule", flows.flow_schedule, name="flow_schedule"),
     path("flows/<int:pk>/history", flows.run_history, name="run_history"),
+    path("flows/<int:pk>/steps/add", flows.flow_step_add_view, name="flow_step_add"),
     path("runs/<int:pk>/", flows.run_progress, name="run_progress"),
     path("mappings/<int:pk>/", mappings.mapping_editor, name="mapping_editor"),
     path("mappings/<int:pk>/sample", mappings.mapping_sample_refresh, name="mapping_sample_refresh"),

@@ -1,11 +1,15 @@
-"""Flows: install a packaged template, pause, resume, schedule. Configuration changes are audited."""
+"""Flows: install a packaged template or build one by hand, pause, resume, schedule; changes are audited."""
 
 from __future__ import annotations
 
 from django.db import connection as db
 from django.db import transaction
+from django.db.models import Q
 
+from connectors.base import Connector
+from connectors.registry import CONNECTORS
 from integrations.catalog import TEMPLATES, Template
+from integrations.engine.entities import ENTITIES
 from integrations.models import Connection, Flow, FlowStep, Mapping, MappingRule, ValueMap, ValueMapEntry
 from integrations.services.audit import audit_record
 
@@ -161,3 +165,155 @@ def flow_set_enabled(*, flow: Flow, enabled: bool, actor=None) -> Flow:
         after={"enabled": enabled},
     )
     return flow
+
+
+# --- Flows built by hand -----------------------------------------------------------------------------
+
+
+def _main_flow_count() -> int:
+    """Flows the plan counts: every hand-built flow, and packaged flows that write somewhere
+    (a template's reference flows only read into the canonical store and are free)."""
+    return Flow.objects.filter(Q(template_key="") | Q(steps__isnull=False)).distinct().count()
+
+
+def _object_of(connection: Connection, object_name: str, *, write: bool):
+    """The connector class and object spec, or why the connection cannot read (write) that object."""
+    cls = CONNECTORS.get(connection.vendor)
+    if cls is None:
+        raise FlowConfigurationError(f"“{connection.name}” has no connector in this portal.")
+    spec = cls.objects.get(object_name)
+    if spec is None or not (spec.writable if write else spec.readable):
+        usable = [s.label.lower() for s in cls.objects.values() if (s.writable if write else s.readable)]
+        verb = "write" if write else "read"
+        raise FlowConfigurationError(
+            f"{cls.label} cannot {verb} “{object_name}”"
+            + (f"; it can {verb} {', '.join(usable)}." if usable else f"; it {verb}s nothing.")
+        )
+    return cls, spec
+
+
+def _sends_webhooks(cls) -> bool:
+    return getattr(cls.verify_webhook, "__func__", None) is not getattr(Connector.verify_webhook, "__func__", None)
+
+
+def _min_interval_check(schedule_minutes: int) -> None:
+    client = getattr(db, "tenant", None)
+    if client is None or not getattr(client, "pk", None):
+        return
+    from tenants.plans import PlanLimitReached, plan_min_interval_check
+
+    try:
+        plan_min_interval_check(client=client, interval_minutes=schedule_minutes)
+    except PlanLimitReached as refused:
+        raise FlowConfigurationError(refused.message) from refused
+
+
+def _step_create(*, flow: Flow, target_connection: Connection, target_object: str, entity: str) -> FlowStep:
+    cls, spec = _object_of(target_connection, target_object, write=True)
+    name = f"{ENTITIES[entity].label} in {target_connection.name}"
+    last = flow.steps.order_by("-order").values_list("order", flat=True).first()
+    return FlowStep.objects.create(
+        flow=flow,
+        order=0 if last is None else last + 1,
+        name=name[:120],
+        action=FlowStep.Action.WRITE,
+        entity=entity,
+        target_connection=target_connection,
+        target_object=target_object,
+        outbound_mapping=Mapping.objects.create(name=f"{flow.name}: {name}"[:120]),
+    )
+
+
+@transaction.atomic
+def flow_create(
+    *,
+    name: str,
+    source_connection: Connection,
+    source_object: str,
+    entity: str,
+    target_connection: Connection | None = None,
+    target_object: str = "",
+    schedule_minutes: int | None = None,
+    trigger: str | None = None,
+    actor=None,
+) -> Flow:
+    """A flow built by hand: empty inbound (and outbound) mappings whose rules the mapping editor adds.
+
+    Raises FlowConfigurationError for a choice that cannot work, PlanLimitReached past the plan's flows.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise FlowConfigurationError("Name the flow.")
+    if Flow.objects.filter(name__iexact=name).exists():
+        raise FlowConfigurationError(f"A flow named “{name}” already exists; choose another name.")
+    source_cls, source_spec = _object_of(source_connection, source_object, write=False)
+    if entity not in ENTITIES:
+        raise FlowConfigurationError("Choose what the records become in your workspace.")
+    if target_connection is None and target_object:
+        raise FlowConfigurationError(f"Choose the connection to write {target_object} to.")
+    if target_connection is not None:
+        _object_of(target_connection, target_object, write=True)
+    trigger = trigger or (Flow.Trigger.SCHEDULE if schedule_minutes else Flow.Trigger.MANUAL)
+    if trigger not in Flow.Trigger.values:
+        raise FlowConfigurationError("Choose how the flow starts.")
+    if trigger == Flow.Trigger.MANUAL:
+        schedule_minutes = None
+    elif trigger == Flow.Trigger.SCHEDULE and not schedule_minutes:
+        raise FlowConfigurationError("Choose how often it runs, or let it run only by hand.")
+    elif trigger == Flow.Trigger.WEBHOOK and not _sends_webhooks(source_cls):
+        raise FlowConfigurationError(f"{source_cls.label} sends no webhooks: run the flow on a schedule or by hand.")
+    if schedule_minutes:
+        _min_interval_check(schedule_minutes)
+    _plan_check("flows", _main_flow_count())
+    flow = Flow.objects.create(
+        name=name,
+        source_connection=source_connection,
+        source_object=source_object,
+        entity=entity,
+        inbound_mapping=Mapping.objects.create(name=f"{name}: {source_connection.name} → canonical"[:120]),
+        trigger=trigger,
+        schedule_minutes=schedule_minutes,
+    )
+    step = None
+    if target_connection is not None:
+        step = _step_create(flow=flow, target_connection=target_connection, target_object=target_object, entity=entity)
+    flow_schedule_sync(flow=flow)
+    audit_record(
+        actor=actor,
+        action="flow.created",
+        target_type="flow",
+        target_id=flow.pk,
+        summary=f"Built “{name}”: {source_connection.name} {source_spec.label.lower()} → {ENTITIES[entity].label}"
+        + (f" → {target_connection.name} {target_object}" if step else ""),
+        after={
+            "source": {"connection": source_connection.name, "object": source_object},
+            "entity": entity,
+            "target": {"connection": target_connection.name, "object": target_object} if step else None,
+            "trigger": trigger,
+            "schedule_minutes": schedule_minutes,
+        },
+    )
+    return flow
+
+
+@transaction.atomic
+def flow_step_add(
+    *, flow: Flow, target_connection: Connection, target_object: str, entity: str | None = None, actor=None
+) -> FlowStep:
+    """One more target for a flow's records, with an empty outbound mapping to fill in."""
+    entity = entity or flow.entity
+    if entity not in ENTITIES:
+        raise FlowConfigurationError("Choose which records to write.")
+    if flow.steps.filter(target_connection=target_connection, target_object=target_object, entity=entity).exists():
+        raise FlowConfigurationError(f"“{flow.name}” already writes to {target_connection.name} {target_object}.")
+    step = _step_create(flow=flow, target_connection=target_connection, target_object=target_object, entity=entity)
+    audit_record(
+        actor=actor,
+        action="flow.step_added",
+        target_type="flow",
+        target_id=flow.pk,
+        summary=f"“{flow.name}” now writes {ENTITIES[entity].label.lower()} records to "
+        f"{target_connection.name} {target_object}",
+        after={"step": step.name, "connection": target_connection.name, "object": target_object, "entity": entity},
+    )
+    return step

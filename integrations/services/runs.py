@@ -40,6 +40,9 @@ def run_start(*, flow: Flow, trigger: str = "manual", actor=None, enqueue: bool 
         raise SyncNotAllowed("This workspace is suspended: syncs are stopped until your partner resumes it.")
     if not flow.enabled and trigger != "manual":
         raise SyncNotAllowed(f"“{flow.name}” is paused.")
+    unmapped = flow_unmapped(flow)
+    if unmapped:
+        raise SyncNotAllowed(unmapped)
     with transaction.atomic():
         Flow.objects.select_for_update().get(pk=flow.pk)
         existing = flow.runs.filter(status__in=LIVE).first()
@@ -57,6 +60,15 @@ def run_start(*, flow: Flow, trigger: str = "manual", actor=None, enqueue: bool 
         if enqueue:
             transaction.on_commit(lambda: run_enqueue(run_id=run.pk))
     return run
+
+
+def flow_unmapped(flow: Flow) -> str:
+    """Why a flow built by hand cannot run yet (one of its mappings has no rules), or ""."""
+    if not flow.inbound_mapping.rules.exists():
+        return f"“{flow.name}” maps no fields yet: add rules in its mapping, then run it."
+    empty = flow.steps.filter(action="write", outbound_mapping__isnull=False, outbound_mapping__rules__isnull=True)
+    step = empty.first()
+    return f"“{step.name}” maps no fields yet: add rules in its mapping, then run it." if step else ""
 
 
 def run_enqueue(*, run_id: int, countdown: float = 0) -> None:

@@ -11,11 +11,17 @@ from connectors.registry import CONNECTORS
 from integrations import selectors
 from integrations.catalog import TEMPLATES, Template
 from integrations.engine.entities import ENTITIES
-from integrations.forms import ScheduleForm, TemplateInstallForm
+from integrations.forms import FlowBuildForm, FlowStepForm, ScheduleForm, TemplateInstallForm
 from integrations.models import Connection, Flow, SyncRun
 from integrations.services.configuration import flow_schedule_set
-from integrations.services.flows import FlowConfigurationError, flow_set_enabled, template_install
-from integrations.services.runs import SyncNotAllowed, run_start
+from integrations.services.flows import (
+    FlowConfigurationError,
+    flow_create,
+    flow_set_enabled,
+    flow_step_add,
+    template_install,
+)
+from integrations.services.runs import SyncNotAllowed, flow_unmapped, run_start
 from integrations.views.support import redirect_to, render_page, render_partial, url, wants_partial, with_events
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
 
@@ -142,8 +148,11 @@ def _flow_context(request, flow: Flow, **extra) -> dict:
         "run": live or (runs[0] if runs else None),
         "schedule_form": ScheduleForm(initial={"schedule_minutes": flow.schedule_minutes or ""}),
         "open_exceptions": selectors.bounded_count(flow.exceptions.filter(status="open")),
+        "unmapped": flow_unmapped(flow),
         "section": "flows",
     }
+    if request.workspace_role in WORKSPACE_EDITORS:
+        context["step_form"] = FlowStepForm(entities=_flow_entities(flow), initial={"entity": flow.entity})
     source_filter = flow.source_filter or {}
     if source_filter.get("path"):
         values = list(dict.fromkeys(str(v).lower() for v in source_filter.get("in", [source_filter.get("equals")])))
@@ -245,3 +254,62 @@ def flow_schedule(request, client_slug, pk):
     else:
         messages.error(request, "Choose one of the schedules.")
     return redirect_to(request, url(request, "flow_detail", flow.pk))
+
+
+def _flow_entities(flow: Flow) -> list[str]:
+    """The canonical records a flow produces: its own entity, and those its inbound rules fill in."""
+    found = [flow.entity]
+    for target in flow.inbound_mapping.rules.values_list("target", flat=True):
+        entity = target.partition(".")[0]
+        if entity in ENTITIES and entity not in found:
+            found.append(entity)
+    return found
+
+
+@workspace_role_required(WORKSPACE_EDITORS)
+def flow_build(request, client_slug):
+    """Build a flow by hand: source, canonical entity, an optional first target, schedule; then map it."""
+    from tenants.plans import PlanLimitReached
+
+    form = FlowBuildForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            flow = flow_create(**form.flow_values(), actor=request.user)
+        except (FlowConfigurationError, PlanLimitReached) as refused:
+            form.add_error(None, getattr(refused, "message", None) or str(refused))
+        else:
+            selectors.queue_choices_forget()
+            messages.success(request, f"“{flow.name}” is built. Map its fields from a live record, then run it.")
+            return redirect_to(request, url(request, "flow_detail", flow.pk))
+    context = {
+        "form": form,
+        "has_connections": Connection.objects.exists(),
+        "section": "flows",
+    }
+    status = 422 if form.is_bound and form.errors else 200
+    return render_page(request, "integrations/flows/build.html", context, partial="build_form", status=status)
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_EDITORS)
+def flow_step_add_view(request, client_slug, pk):
+    """Add a target to a flow; its outbound mapping opens next, to say which fields go where."""
+    flow = _flow(pk)
+    form = FlowStepForm(request.POST, entities=_flow_entities(flow))
+    if form.is_valid():
+        connection, object_name = form.cleaned_data["target"]
+        try:
+            step = flow_step_add(
+                flow=flow,
+                target_connection=connection,
+                target_object=object_name,
+                entity=form.cleaned_data["entity"],
+                actor=request.user,
+            )
+        except FlowConfigurationError as refused:
+            form.add_error(None, str(refused))
+        else:
+            messages.success(request, f"“{step.name}” is added. Choose which fields it writes.")
+            return redirect_to(request, url(request, "mapping_editor", step.outbound_mapping_id))
+    context = _flow_context(request, flow, step_form=form)
+    return render_page(request, "integrations/flows/detail.html", context, partial="step_form", status=422)

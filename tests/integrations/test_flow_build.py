@@ -1,0 +1,308 @@
+"""Flows built by hand: the service's checks, the build page and "Add a target", and a hand-built
+flow run end to end over the sandboxes (HubSpot companies -> canonical customers -> NetSuite)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+from integrations.engine.views import record_key
+from integrations.models import AuditEvent, Customer, ExternalRef, Flow, FlowStep, MappingRule, SyncRun
+from integrations.services.configuration import mapping_rule_add
+from integrations.services.connections import connection_create
+from integrations.services.flows import FlowConfigurationError, flow_create
+from integrations.services.runs import SyncNotAllowed, run_start
+from tenants.plans import PlanLimitReached
+from tests.integrations.conftest import make_connection
+from tests.integrations.test_approved_time import run_to_end
+from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
+from tests.support import NORTHWIND, browser_for
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def _cold_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def rule(target, sources, transforms=(), required=False, label=""):
+    return {
+        "target": target,
+        "sources": list(sources),
+        "transforms": list(transforms),
+        "required": required,
+        "label": label,
+    }
+
+
+# --- The engine runs a hand-built flow ------------------------------------------------------------
+
+
+def test_a_hand_built_flow_reads_maps_and_writes_end_to_end(allow_sandboxes, in_workspace, world):
+    allow_sandboxes["netsuite"].reset()
+    admin = world.user("admin@northwind.localhost")
+    hubspot = make_connection("hubspot", allow_sandboxes["hubspot"])
+    netsuite = make_connection("netsuite", allow_sandboxes["netsuite"])
+    flow = flow_create(
+        name="Companies to ERP customers",
+        source_connection=hubspot,
+        source_object="companies",
+        entity="customer",
+        target_connection=netsuite,
+        target_object="customer",
+        schedule_minutes=60,
+        actor=admin,
+    )
+    step = flow.steps.get()
+    assert (step.target_object, step.entity, step.action) == ("customer", "customer", FlowStep.Action.WRITE)
+    assert not flow.inbound_mapping.rules.exists() and not step.outbound_mapping.rules.exists()
+    created = AuditEvent.objects.get(action="flow.created", target_id=str(flow.pk))
+    assert created.actor_email == admin.email and "Hubspot companies → Customer → Netsuite customer" in created.summary
+
+    # Nothing to run until fields are mapped: a run would write empty records.
+    with pytest.raises(SyncNotAllowed, match="maps no fields yet"):
+        run_start(flow=flow, trigger="manual")
+
+    mapping_rule_add(
+        mapping=flow.inbound_mapping,
+        values=rule("customer.name", ["name"], [{"name": "trim"}], True, "Company"),
+        actor=admin,
+    )
+    mapping_rule_add(
+        mapping=flow.inbound_mapping,
+        values=rule(
+            "customer.domain", ["domain"], [{"name": "trim"}, {"name": "lower"}, {"name": "default", "value": ""}]
+        ),
+        actor=admin,
+    )
+    with pytest.raises(SyncNotAllowed, match="Customer in Netsuite"):
+        run_start(flow=flow, trigger="manual")  # the target's mapping is still empty
+    for values in (
+        rule("entityId", ["key"], required=True, label="Customer id"),
+        rule("companyName", ["name"], required=True, label="Company name"),
+        rule("subsidiary", [], [{"name": "default", "value": {"id": "1"}}]),
+    ):
+        mapping_rule_add(mapping=step.outbound_mapping, values=values, actor=admin)
+
+    erp = allow_sandboxes["netsuite"].app.records["customer"]
+    seeded = set(erp)
+    run = run_to_end(flow)
+    assert run.status == SyncRun.Status.SUCCEEDED, (
+        run.error,
+        list(flow.exceptions.values_list("message", flat=True)[:3]),
+    )
+    companies = allow_sandboxes["hubspot"].app.portal.objects["companies"]
+    assert run.read == len(companies) and run.created == len(companies)
+    names = sorted(c["properties"]["name"].strip() for c in companies.values())
+    assert sorted(Customer.objects.values_list("name", flat=True)) == names
+    written = [record for key, record in erp.items() if key not in seeded]
+    assert sorted(r["companyName"] for r in written) == names
+    for customer in Customer.objects.all():
+        ref = ExternalRef.objects.get(connection=netsuite, entity="customer", record_id=customer.pk)
+        assert erp[int(ref.external_id)]["companyName"] == customer.name
+        assert erp[int(ref.external_id)]["entityId"] == record_key("customer", customer.pk)
+
+    again = run_to_end(flow)  # idempotent: the second run creates nothing, here or in the ERP
+    assert again.status == SyncRun.Status.SUCCEEDED and again.created == 0
+    assert len(erp) == len(seeded) + len(names)
+
+
+def test_flow_create_refuses_what_cannot_work(allow_sandboxes, in_workspace):
+    hubspot = make_connection("hubspot", allow_sandboxes["hubspot"])
+    kantata = make_connection("kantata", allow_sandboxes["kantata"])
+    base = {"name": "Deals", "source_connection": hubspot, "source_object": "deals", "entity": "opportunity"}
+    cases = [
+        ({"source_object": "tickets"}, "HubSpot cannot read “tickets”; it can read companies, deals."),
+        ({"entity": "spaceship"}, "Choose what the records become"),
+        (
+            {"target_connection": kantata, "target_object": "invoices"},
+            "Kantata OX cannot write “invoices”; it can write projects, resources,",
+        ),
+        ({"trigger": "schedule"}, "Choose how often it runs"),
+        (
+            {"source_connection": kantata, "source_object": "users", "trigger": "webhook", "schedule_minutes": 60},
+            "Kantata OX sends no webhooks",
+        ),
+        ({"schedule_minutes": 15}, "syncs at most every 60 minutes"),  # Wingtip is on Essentials
+        ({"name": "  "}, "Name the flow."),
+    ]
+    for change, message in cases:
+        with pytest.raises(FlowConfigurationError) as refused:
+            flow_create(**{**base, **change})
+        assert message in str(refused.value), change
+    flow = flow_create(**base, trigger="webhook", schedule_minutes=60)  # HubSpot signs its webhooks
+    assert flow.trigger == "webhook" and flow.schedule_minutes == 60
+    with pytest.raises(FlowConfigurationError, match="already exists"):
+        flow_create(**{**base, "name": "deals"})
+    manual = flow_create(**{**base, "name": "By hand", "schedule_minutes": 120, "trigger": "manual"})
+    assert manual.schedule_minutes is None and manual.trigger == "manual"
+
+
+def test_flow_create_stops_at_the_plans_flow_limit(allow_sandboxes, in_workspace):
+    hubspot = make_connection("hubspot", allow_sandboxes["hubspot"])
+    limit = in_workspace.plan.max_flows
+    for index in range(limit):
+        flow_create(name=f"Flow {index}", source_connection=hubspot, source_object="deals", entity="opportunity")
+    with pytest.raises(PlanLimitReached, match=f"includes {limit} flows"):
+        flow_create(name="One too many", source_connection=hubspot, source_object="deals", entity="opportunity")
+    assert Flow.objects.count() == limit
+
+
+# --- The build page and "Add a target" ------------------------------------------------------------
+
+
+@pytest.fixture
+def contoso_connections(world):
+    connection.set_tenant(world.clients["contoso"])
+    made = {
+        vendor: connection_create(
+            name=f"{vendor.title()} test", vendor=vendor, base_url=UNREACHABLE, credentials=demo_credentials(vendor)
+        )
+        for vendor in ("hubspot", "netsuite")
+    }
+    connection.set_schema_to_public()
+    return made
+
+
+@pytest.fixture
+def admin(world):
+    return browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
+
+
+def within(world, fn):
+    connection.set_tenant(world.clients["contoso"])
+    try:
+        return fn()
+    finally:
+        connection.set_schema_to_public()
+
+
+def test_the_build_page_offers_each_connections_objects(admin, contoso_connections):
+    page = admin.get("/c/contoso/flows/new").content.decode()
+    hubspot, netsuite = contoso_connections["hubspot"], contoso_connections["netsuite"]
+    assert f'value="{hubspot.pk}:companies"' in page and f'value="{hubspot.pk}:deals"' in page
+    assert f'value="{netsuite.pk}:invoice"' in page
+    assert '<option value="time_entry">Time entry</option>' in page
+    assert "Build a flow" in admin.get("/c/contoso/flows/").content.decode()
+
+
+def test_building_a_flow_leads_to_its_page_and_mapping(admin, world, contoso_connections):
+    hubspot, netsuite = contoso_connections["hubspot"], contoso_connections["netsuite"]
+    response = admin.post(
+        "/c/contoso/flows/new",
+        {
+            "name": "Won deals <b>now</b>",
+            "source": f"{hubspot.pk}:deals",
+            "entity": "opportunity",
+            "target": f"{netsuite.pk}:job",
+            "trigger": "schedule",
+            "schedule_minutes": "60",
+        },
+    )
+    assert response.status_code == 302
+    flow = within(world, lambda: Flow.objects.select_related("inbound_mapping").get(name="Won deals <b>now</b>"))
+    assert response["Location"] == f"/c/contoso/flows/{flow.pk}/"
+    page = admin.get(response["Location"]).content.decode()
+    assert "Won deals &lt;b&gt;now&lt;/b&gt;" in page and "<b>now</b>" not in page
+    assert 'data-testid="flow-unmapped"' in page and "maps no fields yet" in page
+    assert f"/c/contoso/mappings/{flow.inbound_mapping_id}/" in page
+    assert "Opportunity in Netsuite test" in page
+    # The mapping editor takes over from here, and its first rule is the flow's first field.
+    editor = admin.get(f"/c/contoso/mappings/{flow.inbound_mapping_id}/")
+    assert editor.status_code == 200
+    added = admin.post(
+        f"/c/contoso/mappings/{flow.inbound_mapping_id}/rules/add",
+        {"target": "opportunity.name", "sources": "dealname", "t0_name": "trim", "label": "Deal"},
+    )
+    assert added.status_code in (200, 204, 302), added.content.decode()[:500]
+    assert within(
+        world,
+        lambda: list(MappingRule.objects.filter(mapping=flow.inbound_mapping_id).values_list("target", flat=True)),
+    ) == ["opportunity.name"]
+    run = admin.post(f"/c/contoso/flows/{flow.pk}/run", follow=True).content.decode()
+    assert "Opportunity in Netsuite test” maps no fields yet" in run
+    assert (
+        within(
+            world,
+            lambda: AuditEvent.objects.filter(action="flow.created", actor_email="admin@contoso.localhost").count(),
+        )
+        == 1
+    )
+
+
+def test_a_build_form_with_mistakes_comes_back_with_them(admin, world, contoso_connections):
+    hubspot = contoso_connections["hubspot"]
+    empty = admin.post("/c/contoso/flows/new", {})
+    assert empty.status_code == 422
+    assert empty.content.decode().count('class="error"') >= 3
+    too_often = admin.post(
+        "/c/contoso/flows/new",
+        {
+            "name": "Deals",
+            "source": f"{hubspot.pk}:deals",
+            "entity": "opportunity",
+            "trigger": "schedule",
+            "schedule_minutes": "15",
+        },
+    )
+    assert too_often.status_code == 302  # Professional allows every 15 minutes
+    again = admin.post(
+        "/c/contoso/flows/new",
+        {"name": "deals", "source": f"{hubspot.pk}:deals", "entity": "opportunity", "trigger": "manual"},
+        **HTMX,
+    )
+    assert again.status_code == 200 and "already exists" in again.content.decode()
+    assert 'id="build-panel"' in again.content.decode() and "<html" not in again.content.decode()
+    forged = admin.post(
+        "/c/contoso/flows/new", {"name": "X", "source": "999999:deals", "entity": "opportunity", "trigger": "manual"}
+    )
+    assert forged.status_code == 422
+
+
+def test_the_plans_flow_limit_reaches_the_build_form(admin, world, contoso_connections):
+    from tenants.models import Plan
+
+    hubspot = contoso_connections["hubspot"]
+    count = within(world, lambda: Flow.objects.count())
+    plan = world.clients["contoso"].plan
+    Plan.objects.filter(pk=plan.pk).update(max_flows=count)
+    response = admin.post(
+        "/c/contoso/flows/new",
+        {"name": "Over the limit", "source": f"{hubspot.pk}:deals", "entity": "opportunity", "trigger": "manual"},
+    )
+    assert response.status_code == 422
+    assert f"includes {count} flow" in response.content.decode()
+    assert not within(world, lambda: Flow.objects.filter(name="Over the limit").exists())
+
+
+def test_add_a_target_to_a_flow(admin, world, contoso_connections):
+    hubspot, netsuite = contoso_connections["hubspot"], contoso_connections["netsuite"]
+    flow = within(
+        world,
+        lambda: flow_create(name="Companies", source_connection=hubspot, source_object="companies", entity="customer"),
+    )
+    page = admin.get(f"/c/contoso/flows/{flow.pk}/").content.decode()
+    assert 'data-testid="step-add-form"' in page
+    response = admin.post(
+        f"/c/contoso/flows/{flow.pk}/steps/add", {"target": f"{netsuite.pk}:customer", "entity": "customer"}
+    )
+    step = within(world, lambda: FlowStep.objects.get(flow=flow))
+    assert response.status_code == 302 and response["Location"] == f"/c/contoso/mappings/{step.outbound_mapping_id}/"
+    assert (step.target_connection_id, step.target_object) == (netsuite.pk, "customer")
+    twice = admin.post(
+        f"/c/contoso/flows/{flow.pk}/steps/add", {"target": f"{netsuite.pk}:customer", "entity": "customer"}, **HTMX
+    )
+    assert twice.status_code == 200 and "already writes to" in twice.content.decode()
+    not_writable = admin.post(
+        f"/c/contoso/flows/{flow.pk}/steps/add", {"target": f"{hubspot.pk}:nothing", "entity": "customer"}
+    )
+    assert not_writable.status_code == 422 and "Select a valid choice" in not_writable.content.decode()
+    assert (
+        within(world, lambda: AuditEvent.objects.filter(action="flow.step_added", target_id=str(flow.pk)).count()) == 1
+    )
