@@ -74,6 +74,8 @@ def _spec_entries(spec: dict) -> set[tuple]:
 class VersionSummary:
     version: IntegrationTemplateVersion
     flows: list[str]
+    main_flows: list[str]  # those that write to a system
+    reference_flows: list[str]  # those that only read reference data for them
     rules: int
     entries: int
     connections: list[str]
@@ -95,6 +97,8 @@ def version_summaries(template: IntegrationTemplate) -> list[VersionSummary]:
         summary = VersionSummary(
             version=version,
             flows=list(flows.values()),
+            main_flows=[flow["name"] for flow in spec.get("flows", []) if flow.get("steps")],
+            reference_flows=[flow["name"] for flow in spec.get("flows", []) if not flow.get("steps")],
             rules=len(rules),
             entries=len(entries),
             connections=[value["label"] for value in spec.get("connections", {}).values()],
