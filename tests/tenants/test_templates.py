@@ -408,3 +408,47 @@ def test_choosing_a_client_lists_its_flows_that_write_somewhere(world):
     assert "(reference)" not in form
     empty = admin.get("/partner/templates/new", {"client": world.clients["wingtip"].pk}).content.decode()
     assert "Wingtip Partners has no flow that writes to a system yet" in empty
+
+
+def test_a_version_needing_a_system_the_client_lacks_waits_until_it_connects_one(world, saved):
+    from integrations.models import FlowStep, Mapping
+
+    tailspin, contoso = world.clients["tailspin"], world.clients["contoso"]
+    template, admin = saved.template, world.user(PARTNER_ADMIN)
+    template_deploy(template=template, version=saved, clients=[tailspin], actor=admin)
+    install_in(tailspin, "p-time-to-invoice", "admin@tailspin.localhost", world)
+    # Contoso's flow gains a step: a Jira issue per time entry.
+    with tenant_context(contoso):
+        jira = connect(("jira",))["jira"]
+        mapping = Mapping.objects.create(name="Time entries: Jira")
+        MappingRule.objects.create(mapping=mapping, target="summary", sources=["notes"], transforms=[], label="Summary")
+        FlowStep.objects.create(
+            flow_id=saved.flow_id,
+            order=5,
+            name="Issue in Jira",
+            entity="time_entry",
+            target_connection=jira,
+            target_object="issues",
+            outbound_mapping=mapping,
+        )
+    version_2 = template_version_save(
+        partner=template.partner, client=contoso, flow_id=saved.flow_id, actor=admin, template=template
+    )
+    assert version_2.spec["connections"]["ticketing"] == {"vendors": ["jira"], "label": "Ticketing"}
+
+    [outcome] = deployments_upgrade(template=template, version=version_2, actor=admin)
+    assert outcome.message == (
+        "Tailspin Consulting: Version 2 also needs Ticketing (Jira): connect one in this workspace first."
+    )
+    with tenant_context(tailspin):
+        jira = connect(("jira",))["jira"]
+    [outcome] = deployments_upgrade(template=template, version=version_2, actor=admin)
+    assert not outcome.refused and outcome.result.rules_changed == 1
+    with tenant_context(tailspin):
+        main = Flow.objects.get(template_key="p-time-to-invoice/approved-time")
+        steps = list(main.steps.select_related("target_connection"))
+        assert [(s.name, s.target_connection.name) for s in steps] == [
+            ("Invoice per project and month", "Netsuite (tailspin)"),
+            ("Issue in Jira", "Jira (tailspin)"),
+        ]
+        assert list(steps[1].outbound_mapping.rules.values_list("target", flat=True)) == ["summary"]
