@@ -170,6 +170,10 @@ class ConnectionForm(forms.Form):
         return [self[f"cred_{spec.name}"] for spec in self.specs]
 
 
+class RenameConnectionForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Connection name", validators=[one_line])
+
+
 class RotateCredentialsForm(forms.Form):
     """New credentials for an existing connection: blank secret fields keep what is stored."""
 

@@ -24,6 +24,8 @@ urlpatterns = [
     path("connections/<int:pk>/", connections.connection_detail, name="connection_detail"),
     path("connections/<int:pk>/test", connections.connection_test_view, name="connection_test"),
     path("connections/<int:pk>/rotate", connections.connection_rotate, name="connection_rotate"),
+    path("connections/<int:pk>/rename", connections.connection_rename_view, name="connection_rename"),
+    path("connections/<int:pk>/delete", connections.connection_delete_view, name="connection_delete"),
     # Flows, runs, mappings, value maps
     path("flows/", flows.flow_list, name="flow_list"),
     path("flows/install/<slug:key>", flows.template_install_view, name="template_install"),

@@ -1,4 +1,4 @@
-"""Connections: create, rotate credentials, test. Credentials are encrypted and never read back out."""
+"""Connections: create, rename, delete, rotate credentials, test. Credentials are encrypted and never read back out."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from connectors.base import Connector
@@ -73,6 +74,66 @@ def connection_create(*, name: str, vendor: str, base_url: str, credentials: dic
         after=_public_view(connection),
     )
     return connection
+
+
+class ConnectionInUse(Exception):
+    """Flows read from or write to the connection (PROTECT): the message names them."""
+
+
+@transaction.atomic
+def connection_rename(*, connection: Connection, name: str, actor=None) -> Connection:
+    name = (name or "").strip()
+    if not name:
+        raise ValueError("Name the connection.")
+    before = connection.name
+    if name == before:
+        return connection
+    connection.name = name
+    connection.save(update_fields=["name"])
+    audit_record(
+        actor=actor,
+        action="connection.renamed",
+        target_type="connection",
+        target_id=connection.pk,
+        summary=f"Renamed connection “{before}” to “{name}”",
+        before={"name": before},
+        after={"name": name},
+    )
+    return connection
+
+
+def connection_users(connection: Connection) -> list[str]:
+    """Names of the flows that read from or write to `connection`."""
+    from integrations.models import Flow
+
+    flows = Flow.objects.filter(source_connection=connection) | Flow.objects.filter(steps__target_connection=connection)
+    return list(flows.distinct().order_by("name").values_list("name", flat=True))
+
+
+@transaction.atomic
+def connection_delete(*, connection: Connection, actor=None) -> None:
+    """Delete a connection nothing uses; its encrypted credentials and its external ids go with it."""
+    used_by = connection_users(connection)
+    if used_by:
+        names = ", ".join(f"“{name}”" for name in used_by[:5]) + (
+            f" and {len(used_by) - 5} more" if len(used_by) > 5 else ""
+        )
+        raise ConnectionInUse(
+            f"“{connection.name}” cannot be deleted while {'a flow uses' if len(used_by) == 1 else 'flows use'} it: "
+            f"{names}. Remove it from {'that flow' if len(used_by) == 1 else 'those flows'} first."
+        )
+    audit_record(
+        actor=actor,
+        action="connection.deleted",
+        target_type="connection",
+        target_id=connection.pk,
+        summary=f"Deleted {connection.vendor} connection “{connection.name}”",
+        before=_public_view(connection),
+    )
+    try:
+        connection.delete()
+    except ProtectedError as error:  # a flow started using it since the check above
+        raise ConnectionInUse(f"“{connection.name}” is in use by a flow; remove it from that flow first.") from error
 
 
 @transaction.atomic

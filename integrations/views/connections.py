@@ -12,9 +12,16 @@ from django.views.decorators.http import require_POST, require_safe
 from connectors.registry import CONNECTORS, SANDBOX_PORTS
 from integrations import selectors
 from integrations.crypto import CredentialsUnreadable, credentials_decrypt
-from integrations.forms import ConnectionForm, RotateCredentialsForm
+from integrations.forms import ConnectionForm, RenameConnectionForm, RotateCredentialsForm
 from integrations.models import Connection, Flow
-from integrations.services.connections import connection_create, connection_credentials_rotate, connection_test
+from integrations.services.connections import (
+    ConnectionInUse,
+    connection_create,
+    connection_credentials_rotate,
+    connection_delete,
+    connection_rename,
+    connection_test,
+)
 from integrations.views.support import redirect_to, render_page, url, with_events
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
 
@@ -123,6 +130,8 @@ def _detail_context(request, connection: Connection, **extra) -> dict:
     }
     if request.workspace_role in WORKSPACE_EDITORS and cls is not None:
         context["rotate_form"] = RotateCredentialsForm(connection=connection, current=_current_settings(connection))
+    if request.workspace_role in WORKSPACE_EDITORS:
+        context["rename_form"] = RenameConnectionForm(initial={"name": connection.name})
     context.update(extra)
     return context
 
@@ -162,3 +171,35 @@ def connection_rotate(request, client_slug, pk):
         return redirect_to(request, url(request, "connection_detail", connection.pk))
     context = _detail_context(request, connection, rotate_form=form)
     return render_page(request, "integrations/connections/detail.html", context, partial="rotate_form", status=422)
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_EDITORS)
+def connection_rename_view(request, client_slug, pk):
+    connection = _connection(pk)
+    form = RenameConnectionForm(request.POST)
+    if form.is_valid():
+        before = connection.name
+        connection_rename(connection=connection, name=form.cleaned_data["name"], actor=request.user)
+        selectors.queue_choices_forget()
+        if connection.name != before:
+            messages.success(request, f"“{before}” is now called “{connection.name}”.")
+        return redirect_to(request, url(request, "connection_detail", connection.pk))
+    context = _detail_context(request, connection, rename_form=form)
+    return render_page(request, "integrations/connections/detail.html", context, partial="rename_form", status=422)
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_EDITORS)
+def connection_delete_view(request, client_slug, pk):
+    """Delete after the page's confirmation; refused, with the flows named, while any flow uses it."""
+    connection = _connection(pk)
+    name = connection.name
+    try:
+        connection_delete(connection=connection, actor=request.user)
+    except ConnectionInUse as refused:
+        messages.error(request, str(refused))
+        return redirect_to(request, url(request, "connection_detail", pk))
+    selectors.queue_choices_forget()
+    messages.success(request, f"“{name}” is deleted, and its stored credentials with it.")
+    return redirect_to(request, url(request, "connection_list"))

@@ -58,6 +58,8 @@ ACCESS = {
     "connection_detail": (ALL, None),
     "connection_test": (None, EDIT),
     "connection_rotate": (None, EDIT),
+    "connection_rename": (None, EDIT),
+    "connection_delete": (None, EDIT),
     "flow_list": (ALL, None),
     "template_install": (EDIT, EDIT),
     "flow_build": (EDIT, EDIT),
@@ -123,6 +125,8 @@ def objects_in(client, *, extra_member: str) -> dict[str, list]:
         "connection_detail": [seeded.kantata.pk],
         "connection_test": [seeded.kantata.pk],
         "connection_rotate": [seeded.kantata.pk],
+        "connection_rename": [seeded.kantata.pk],
+        "connection_delete": [seeded.kantata.pk],  # used by the seeded flow: refused, never deleted
         "template_install": ["lead-to-project"],
         "flow_detail": [flow],
         "flow_run": [flow],

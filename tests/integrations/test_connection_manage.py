@@ -1,0 +1,116 @@
+"""Managing connections: rename and delete (refused while flows use one), and the plan's connection
+limit, enforced by the service whoever calls it."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+from integrations.models import AuditEvent, Connection
+from integrations.services.connections import ConnectionInUse, connection_create, connection_delete
+from integrations.services.flows import flow_create
+from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials, seed_workspace
+from tests.support import NORTHWIND, browser_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _cold_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def within(world, fn):
+    connection.set_tenant(world.clients["contoso"])
+    try:
+        return fn()
+    finally:
+        connection.set_schema_to_public()
+
+
+@pytest.fixture
+def admin(world):
+    return browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
+
+
+def spare(name="Spare HubSpot"):
+    return connection_create(name=name, vendor="hubspot", base_url=UNREACHABLE, credentials=demo_credentials("hubspot"))
+
+
+def test_renaming_a_connection_is_audited_and_shown(admin, world):
+    made = within(world, spare)
+    response = admin.post(f"/c/contoso/connections/{made.pk}/rename", {"name": "CRM <i>prod</i>"})
+    assert response.status_code == 302
+    page = admin.get(response["Location"]).content.decode()
+    assert "CRM &lt;i&gt;prod&lt;/i&gt;" in page and "<i>prod</i>" not in page
+    event = within(world, lambda: AuditEvent.objects.get(action="connection.renamed", target_id=str(made.pk)))
+    assert (event.before, event.after, event.actor_email) == (
+        {"name": "Spare HubSpot"},
+        {"name": "CRM <i>prod</i>"},
+        "admin@contoso.localhost",
+    )
+    blank = admin.post(f"/c/contoso/connections/{made.pk}/rename", {"name": ""}, HTTP_HX_REQUEST="true")
+    assert blank.status_code == 200 and 'id="rename-form"' in blank.content.decode()
+    assert "This field is required" in blank.content.decode()
+    assert admin.post(f"/c/contoso/connections/{made.pk}/rename", {"name": "two\nlines"}).status_code == 422
+
+
+def test_a_connection_a_flow_uses_cannot_be_deleted(admin, world):
+    seeded = within(world, seed_workspace)
+    page = admin.get(f"/c/contoso/connections/{seeded.kantata.pk}/").content.decode()
+    assert "remove it from them before deleting it" in page and 'data-testid="delete-connection"' not in page
+    response = admin.post(f"/c/contoso/connections/{seeded.kantata.pk}/delete", follow=True)
+    assert "“Kantata OX” cannot be deleted while flows use it:" in response.content.decode()
+    assert seeded.flow.name in response.content.decode()
+    assert within(world, lambda: Connection.objects.filter(pk=seeded.kantata.pk).exists())
+
+    # A target step counts as much as a source.
+    def target_only():
+        source, target = spare("Source"), spare("Target only")
+        flow_create(
+            name="Writes to it",
+            source_connection=source,
+            source_object="deals",
+            entity="opportunity",
+            target_connection=target,
+            target_object="deals",
+        )
+        with pytest.raises(ConnectionInUse, match="“Writes to it”"):
+            connection_delete(connection=target)
+
+    within(world, target_only)
+
+
+def test_deleting_an_unused_connection_erases_it_and_its_credentials(admin, world):
+    made = within(world, spare)
+    page = admin.get(f"/c/contoso/connections/{made.pk}/").content.decode()
+    assert 'data-confirm="Delete “Spare HubSpot”?' in page
+    response = admin.post(f"/c/contoso/connections/{made.pk}/delete")
+    assert response.status_code == 302 and response["Location"] == "/c/contoso/connections/"
+
+    def check():
+        assert not Connection.objects.filter(pk=made.pk).exists()
+        with connection.cursor() as cursor:  # the row, and so its encrypted credentials, is gone
+            cursor.execute("SELECT count(*) FROM integrations_connection WHERE id = %s", [made.pk])
+            assert cursor.fetchone()[0] == 0
+        event = AuditEvent.objects.get(action="connection.deleted", target_id=str(made.pk))
+        assert event.actor_email == "admin@contoso.localhost" and event.before["name"] == "Spare HubSpot"
+        assert "credentials" not in str(event.before)
+
+    within(world, check)
+    assert "is deleted, and its stored credentials with it" in admin.get("/c/contoso/connections/").content.decode()
+    assert admin.get(f"/c/contoso/connections/{made.pk}/").status_code == 404
+
+
+def test_viewers_and_finance_cannot_rename_or_delete(world):
+    made = within(world, spare)
+    for email in ("viewer@contoso.localhost", "finance@contoso.localhost"):
+        browser = browser_for(world.user(email), host=NORTHWIND)
+        assert browser.post(f"/c/contoso/connections/{made.pk}/rename", {"name": "Mine"}).status_code == 403
+        assert browser.post(f"/c/contoso/connections/{made.pk}/delete").status_code == 403
+        page = browser.get(f"/c/contoso/connections/{made.pk}/").content.decode()
+        assert "Delete connection" not in page and "rename-form" not in page
+    assert within(world, lambda: Connection.objects.get(pk=made.pk).name) == "Spare HubSpot"
