@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import time as time_module
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +39,8 @@ from integrations.models import (
     TimeEntry,
     ValueMap,
 )
+
+logger = logging.getLogger(__name__)
 
 LIVE_EXCEPTION = [SyncException.Status.OPEN, SyncException.Status.RETRYING]
 DONE = [SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL]
@@ -126,6 +130,9 @@ def _estimate(queryset, cap: int) -> Tally:
     """The planner's row estimate, for a count past the cap. Approximate by nature, so it is kept a
     minute rather than planned again on every page."""
     sql, params = queryset.order_by().query.sql_with_params()
+    # A cutoff such as "past the SLA" moves with the clock: to the minute in the key, or every
+    # request would plan its estimate again.
+    params = [p.replace(second=0, microsecond=0) if isinstance(p, datetime) else p for p in params]
     key = f"estimate:{db.schema_name}:{hashlib.sha256(f'{sql}{params}'.encode()).hexdigest()}"
     estimate = cache.get(key)
     if estimate is None:
@@ -188,7 +195,8 @@ def planner(**settings):
 
 
 def dashboard_cached(key: str, compute, *, seconds: int = 60):
-    """Dashboards read a million rows; each workspace's figures are computed at most once a minute."""
+    """Figures read from a million rows, computed at most once a minute per workspace (the cache
+    is shared by every process). The four dashboards go through `dashboard_figures` instead."""
     full_key = f"dash:{db.schema_name}:{key}"
     value = cache.get(full_key)
     if value is None:
@@ -404,13 +412,24 @@ def _queue_page(query, base, after, before, size, total, flows) -> QueuePage:
             qs = qs.filter(created_at__gte=moment).filter(Q(created_at__gt=moment) | Q(pk__gt=pk))
         else:
             qs = qs.filter(created_at__lte=moment).filter(Q(created_at__lt=moment) | Q(pk__lt=pk))
+    if total is None:
+        # Counted before paging, and the ids kept when there are few: the planner assumes the
+        # filters independent, so for a combination that matches nothing (no open exceptions of
+        # that code from that system) it would walk the whole created_at index to fill a page
+        # (270 ms at a million rows). A thousand ids or fewer are ordered and paged exactly.
+        ids = list(base.order_by().values_list("pk", flat=True)[: COUNT_CAP + 1])
+        if len(ids) <= COUNT_CAP:
+            total = Tally(len(ids))
+            qs = qs.filter(pk__in=ids)
+        else:
+            total = _estimate(base, COUNT_CAP)
     order = ("created_at", "id") if forward_asc else ("-created_at", "-id")
     rows = list(qs.order_by(*order)[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
         rows.reverse()
-    page = QueuePage(rows=rows, matching=total if total is not None else bounded_count(base))
+    page = QueuePage(rows=rows, matching=total)
     if rows:
         if backwards:
             page.prev_cursor = cursor_encode(rows[0]) if more else None
@@ -991,6 +1010,109 @@ def sync_health_dashboard(*, days: int = 14) -> dict:
             for day in (today - timedelta(days=offset) for offset in range(days - 1, -1, -1))
         ],
     }
+
+
+# --- Dashboards from the shared cache ----------------------------------------------------------
+#
+# A dashboard reads up to a million rows (100–500 ms). Beat recomputes the ones people look at
+# once a minute (`dashboards_refresh`), so a request only reads the cache. Figures past the minute
+# are served as they are, the page saying "as of HH:MM", while a worker recomputes them (stale
+# while revalidate); only figures nobody refreshed for DASHBOARD_KEEP (no worker running, or a
+# view nobody opened lately) are computed in the request. Every key names the client schema.
+
+DASHBOARD_FRESH = 60
+DASHBOARD_KEEP = 600
+DASHBOARDS = {
+    "exceptions": lambda sla_hours=None: exceptions_dashboard(sla_hours=sla_hours),
+    "utilization": lambda weeks=8, end=None: utilization_dashboard(weeks=weeks, end=_day(end)),
+    "margin": lambda months=3, end=None, currency="": margin_dashboard(months=months, end=_day(end), currency=currency),
+    "sync": lambda days=14: sync_health_dashboard(days=days),
+}
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def dashboard_key(name: str, params: dict, *, schema: str | None = None) -> str:
+    """Params are JSON values (dates as ISO strings): a refresh task carries them as they are."""
+    variant = "&".join(f"{k}={params[k]}" for k in sorted(params))
+    return f"dash:{schema or db.schema_name}:{name}:{variant}"
+
+
+def _demand_key(schema: str) -> str:
+    return f"dash-demand:{schema}"
+
+
+def dashboard_peek(name: str, params: dict, *keys: str) -> tuple[datetime | None, dict]:
+    """When the figures were computed, and other cached values kept beside them (a rendered page),
+    in one round trip without loading the figures. Stale figures are queued for recomputing; a
+    view nobody asked for lately is put back on beat's list."""
+    key = dashboard_key(name, params)
+    found = cache.get_many([f"{key}:at", f"{key}:seen", *keys])
+    computed_at = found.get(f"{key}:at")
+    if f"{key}:seen" not in found:
+        _dashboard_wanted(name, params)
+    if computed_at is not None and (timezone.now() - computed_at).total_seconds() > DASHBOARD_FRESH + 15:
+        if cache.add(f"{key}:queued", 1, DASHBOARD_FRESH):
+            from integrations.tasks import dashboards_refresh
+
+            try:
+                dashboards_refresh.delay([[name, params]])
+            except Exception:  # noqa: BLE001 - a broker down must not take the page down with it
+                logger.warning("Could not queue a dashboard refresh for %s", key, exc_info=True)
+    return computed_at, {k: found[k] for k in keys if k in found}
+
+
+def dashboard_figures(name: str, params: dict) -> dict:
+    """The figures from the cache, or computed now when there are none (once: others wait for it)."""
+    key = dashboard_key(name, params)
+    data = cache.get(key)
+    if data is not None:
+        return data
+    if not cache.add(f"{key}:computing", 1, 30):
+        for _ in range(100):  # another process is computing them: wait up to 10 s
+            time_module.sleep(0.1)
+            data = cache.get(key)
+            if data is not None:
+                return data
+    try:
+        return dashboard_compute(name, params)
+    finally:
+        cache.delete(f"{key}:computing")
+
+
+def dashboard_compute(name: str, params: dict) -> dict:
+    """Compute and store one dashboard of the current schema (beat's refresh, or a cold request)."""
+    with planner():
+        data = DASHBOARDS[name](**params)
+    data["computed_at"] = timezone.now()
+    key = dashboard_key(name, params)
+    cache.set_many({key: data, f"{key}:at": data["computed_at"]}, DASHBOARD_KEEP)
+    return data
+
+
+def _dashboard_wanted(name: str, params: dict) -> None:
+    """Someone is looking at this dashboard: beat keeps it fresh for the next ten minutes."""
+    key = dashboard_key(name, params)
+    cache.set(f"{key}:seen", 1, DASHBOARD_KEEP)
+    demand = cache.get(_demand_key(db.schema_name)) or {}
+    if key not in demand:
+        demand[key] = [name, params]
+        cache.set(_demand_key(db.schema_name), demand, None)
+
+
+def dashboards_wanted(schema: str) -> list[list]:
+    """The dashboards of `schema` someone looked at in the last DASHBOARD_KEEP seconds; the others
+    leave the list."""
+    demand = cache.get(_demand_key(schema)) or {}
+    if not demand:
+        return []
+    seen = cache.get_many([f"{key}:seen" for key in demand])
+    wanted = {key: variant for key, variant in demand.items() if f"{key}:seen" in seen}
+    if len(wanted) != len(demand):
+        cache.set(_demand_key(schema), wanted, None)
+    return list(wanted.values())
 
 
 # --- Overview and audit ----------------------------------------------------------------------------

@@ -53,3 +53,19 @@ def runs_recover() -> int:
     from integrations.services.runs import runs_recover_stale
 
     return runs_recover_stale()
+
+
+@shared_task(name="integrations.tasks.dashboards_refresh", ignore_result=True)
+def dashboards_refresh(variants: list | None = None) -> int:
+    """Recompute this workspace's dashboards into the shared cache: the ones named (a page found
+    them stale), or every one someone looked at in the last minutes (beat, once a minute)."""
+    from integrations import selectors
+
+    if connection.schema_name == "public":
+        return 0
+    if variants is None:
+        variants = selectors.dashboards_wanted(connection.schema_name)
+    for name, params in variants:
+        if name in selectors.DASHBOARDS:
+            selectors.dashboard_compute(name, params)
+    return len(variants)

@@ -72,6 +72,10 @@ PUBLIC_SCHEMA_NAME = "public"
 # (see docs/benchmarks.md for the difference); `manage.py migrate_portal` keeps it current.
 TENANT_BASE_SCHEMA = "tenant_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
+# One `SET search_path` per schema switch instead of one per cursor (a queue page opened a dozen
+# cursors). Safe with django-tenants 4: a rollback or savepoint rollback, which would undo the SET,
+# makes the next cursor issue it again.
+TENANT_LIMIT_SET_CALLS = True
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
@@ -116,6 +120,31 @@ DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 if not DATABASES["default"].get("HOST") and "host" in DATABASES["default"].get("OPTIONS", {}):
     DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# One cache shared by every web and worker process, so a dashboard is computed once per workspace
+# (by beat), not once per gunicorn worker, and an invalidation reaches every process. Redis when
+# CACHE_URL names one (give it a database of its own: tests clear the cache, which is FLUSHDB and
+# would drop a broker's queued tasks); otherwise files under data/cache, which every process on
+# the machine shares with no server to run, one folder per database so test sessions never meet.
+# Keys inside name the client schema; the prefix names the database.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+_cache_scope = str(DATABASES["default"]["NAME"] or "default")
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": _cache_scope,
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache" / _cache_scope),
+            "OPTIONS": {"MAX_ENTRIES": 5000},
+        }
+    }
 
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [
@@ -239,6 +268,7 @@ CELERY_BEAT_SCHEDULE = {
     "usage-rollup": {"task": "portal.tasks.usage_rollup", "schedule": 900.0},
     "sla-alerts": {"task": "portal.tasks.sla_alerts", "schedule": 900.0},
     "runs-recover": {"task": "portal.tasks.runs_recover", "schedule": 60.0},
+    "dashboards-refresh": {"task": "portal.tasks.dashboards_refresh", "schedule": 60.0},
 }
 # A run executes in slices of this many seconds, then queues its next slice behind other clients' work.
 SYNC_SLICE_SECONDS = float(os.environ.get("SYNC_SLICE_SECONDS", "20"))

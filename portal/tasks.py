@@ -42,3 +42,26 @@ def runs_recover() -> int:
     from integrations.housekeeping import runs_recover_all
 
     return runs_recover_all()
+
+
+@shared_task(name="portal.tasks.dashboards_refresh", ignore_result=True)
+def dashboards_refresh() -> int:
+    """Every minute: queue, in each workspace whose dashboards people are looking at, a refresh of
+    those dashboards, so no page view pays for reading a million rows."""
+    from django.core.cache import cache
+    from django_tenants.utils import tenant_context
+
+    from integrations.selectors import DASHBOARD_FRESH, dashboards_wanted
+    from integrations.tasks import dashboards_refresh as refresh
+    from tenants.models import Client
+
+    queued = 0
+    for client in Client.objects.only("pk", "schema_name"):
+        variants = dashboards_wanted(client.schema_name)
+        # One refresh per workspace at a time: a worker busy with a long run does not pile them up.
+        if variants and cache.add(f"dash-refreshing:{client.schema_name}", 1, DASHBOARD_FRESH - 5):
+            with tenant_context(client):
+                refresh.delay(variants)
+            queued += 1
+    connection.set_schema_to_public()
+    return queued

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from django.conf import settings
+from django.db import connection as db
 from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
@@ -59,9 +60,23 @@ def _public_view(connection: Connection) -> dict:
     return {"name": connection.name, "vendor": connection.vendor, "base_url": connection.base_url}
 
 
+def _plan_allows_one_more() -> None:
+    """PlanLimitReached when the workspace already has as many connections as its plan includes."""
+    client = getattr(db, "tenant", None)
+    if client is None or not getattr(client, "pk", None):
+        return  # the public schema (no workspace, no plan): nothing to count against
+    from tenants.plans import plan_limit_check
+
+    with db.cursor() as cursor:  # two saves at once must not both see room for one more
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{db.schema_name}:connection_create"])
+    plan_limit_check(client=client, resource="connections", current_count=Connection.objects.count())
+
+
 @transaction.atomic
 def connection_create(*, name: str, vendor: str, base_url: str, credentials: dict, actor=None) -> Connection:
+    """Store a new connection; PlanLimitReached (its message is for the user) past the plan's limit."""
     get_connector_class(vendor)  # KeyError for an unknown vendor, before anything is stored
+    _plan_allows_one_more()
     connection = Connection.objects.create(
         name=name, vendor=vendor, base_url=base_url, encrypted_credentials=credentials_encrypt(credentials)
     )

@@ -73,13 +73,9 @@ def connection_new(request, client_slug, vendor):
         raise Http404("No such connector")
     form = ConnectionForm(request.POST or None, vendor=vendor)
     if request.method == "POST" and form.is_valid():
-        from tenants.plans import PlanLimitReached, plan_limit_check
+        from tenants.plans import PlanLimitReached
 
         try:
-            plan_limit_check(client=request.client, resource="connections", current_count=Connection.objects.count())
-        except PlanLimitReached as refused:
-            form.add_error(None, refused.message)
-        else:
             created = connection_create(
                 name=form.cleaned_data["name"],
                 vendor=vendor,
@@ -87,6 +83,9 @@ def connection_new(request, client_slug, vendor):
                 credentials=form.credentials(),
                 actor=request.user,
             )
+        except PlanLimitReached as refused:
+            form.add_error(None, refused.message)
+        else:
             selectors.queue_choices_forget()
             messages.success(request, f"“{created.name}” is saved. Test it to check that the credentials work.")
             return redirect_to(request, url(request, "connection_detail", created.pk))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.core.cache import cache
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 
 from integrations import selectors
@@ -23,11 +26,37 @@ def _date(value: str | None) -> date | None:
         return None
 
 
+def _dashboard(request, name: str, params: dict, template: str, build, *, tab: str, variant: str = ""):
+    """A dashboard page whose body (figures, charts, tables: the same for everyone in the workspace)
+    is rendered once per computation of its figures and kept beside them in the shared cache; a
+    request renders only the page around it. `variant`: what else the body depends on."""
+    body_key = f"{selectors.dashboard_key(name, params)}:body:{variant}"
+    computed_at, found = selectors.dashboard_peek(name, params, body_key)
+    body = found.get(body_key)
+    if body is None or computed_at is None or body[0] != computed_at:
+        data = selectors.dashboard_figures(name, params)
+        # Only what is the same for everyone in the workspace: never the user or their role.
+        context = {"client": request.client, "sla_hours": sla_hours(request), "data": data, "tab": tab, **build(data)}
+        body = (data["computed_at"], render_to_string(f"{template}#body", context))
+        cache.set(body_key, body, selectors.DASHBOARD_KEEP)
+    context = {"body": mark_safe(body[1]), "section": "dashboards", "tab": tab}  # noqa: S308 - rendered by our template
+    return render_page(request, template, context)
+
+
 @require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def exceptions_dashboard(request, client_slug):
-    hours = sla_hours(request)
-    data = selectors.dashboard_cached(f"exceptions:{hours}", lambda: selectors.exceptions_dashboard(sla_hours=hours))
+    return _dashboard(
+        request,
+        "exceptions",
+        {"sla_hours": sla_hours(request)},
+        "integrations/dashboards/exceptions.html",
+        _exceptions_context,
+        tab="exceptions",
+    )
+
+
+def _exceptions_context(data: dict) -> dict:
     severity = ["ok", "warn", "bad", "worst"]
     charts = {
         "by_error": bar_list([(row["label"], row["count"], "series-a") for row in data["by_error"][:10]]),
@@ -49,8 +78,7 @@ def exceptions_dashboard(request, client_slug):
     for column, state in zip(charts["ages"].columns, severity, strict=False):
         for rect in column.rects:
             rect.css = f"age-{state}"
-    context = {"data": data, "charts": charts, "section": "dashboards", "tab": "exceptions"}
-    return render_page(request, "integrations/dashboards/exceptions.html", context)
+    return {"charts": charts}
 
 
 @require_safe
@@ -59,11 +87,20 @@ def utilization_dashboard(request, client_slug):
     weeks = _choice(request.GET.get("weeks"), (4, 8, 12, 26), 8)
     end = _date(request.GET.get("end"))
     practice = request.GET.get("practice", "")[:80]
-    key = f"utilization:{weeks}:{end}"
-    data = selectors.dashboard_cached(key, lambda: selectors.utilization_dashboard(weeks=weeks, end=end))
+    return _dashboard(
+        request,
+        "utilization",
+        {"weeks": weeks, "end": end.isoformat() if end else None},
+        "integrations/dashboards/utilization.html",
+        lambda data: _utilization_context(data, weeks=weeks, practice=practice),
+        tab="utilization",
+        variant=practice,
+    )
+
+
+def _utilization_context(data: dict, *, weeks: int, practice: str) -> dict:
     people = [p for p in data["people"] if not practice or p["practice"] == practice]
-    context = {
-        "data": data,
+    return {
         "people": people[:100],
         "people_listed": len(people),
         "practice": practice,
@@ -84,10 +121,7 @@ def utilization_dashboard(request, client_slug):
                 maximum=max([100.0] + [row["utilization"] or 0 for row in data["by_practice"]]),
             ),
         },
-        "section": "dashboards",
-        "tab": "utilization",
     }
-    return render_page(request, "integrations/dashboards/utilization.html", context)
 
 
 @require_safe
@@ -96,13 +130,19 @@ def margin_dashboard(request, client_slug):
     months = _choice(request.GET.get("months"), (1, 3, 6, 12), 3)
     end = _date(request.GET.get("end"))
     currency = request.GET.get("currency", "")[:3].upper()
-    data = selectors.dashboard_cached(
-        f"margin:{months}:{end}:{currency}",
-        lambda: selectors.margin_dashboard(months=months, end=end, currency=currency),
+    return _dashboard(
+        request,
+        "margin",
+        {"months": months, "end": end.isoformat() if end else None, "currency": currency},
+        "integrations/dashboards/margin.html",
+        lambda data: _margin_context(data, months=months),
+        tab="margin",
     )
+
+
+def _margin_context(data: dict, *, months: int) -> dict:
     short = lambda value: f"{value / 1000:,.0f}k" if abs(value) >= 10_000 else f"{value:,.0f}"  # noqa: E731
-    context = {
-        "data": data,
+    return {
         "months": months,
         "month_choices": (1, 3, 6, 12),
         "charts": {
@@ -130,20 +170,26 @@ def margin_dashboard(request, client_slug):
             ),
         },
         "customer_legend": [("Cost", "series-c"), ("Margin", "series-a")],
-        "section": "dashboards",
-        "tab": "margin",
     }
-    return render_page(request, "integrations/dashboards/margin.html", context)
 
 
 @require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def sync_health_dashboard(request, client_slug):
     days = _choice(request.GET.get("days"), (7, 14, 30), 14)
-    data = selectors.dashboard_cached(f"sync:{days}", lambda: selectors.sync_health_dashboard(days=days))
+    return _dashboard(
+        request,
+        "sync",
+        {"days": days},
+        "integrations/dashboards/sync_health.html",
+        lambda data: _sync_context(data, days=days),
+        tab="sync",
+    )
+
+
+def _sync_context(data: dict, *, days: int) -> dict:
     busy = sorted((row for row in data["flows"] if row["records_per_second"]), key=lambda r: -r["records_per_second"])
-    context = {
-        "data": data,
+    return {
         "days": days,
         "day_choices": (7, 14, 30),
         "charts": {
@@ -163,7 +209,4 @@ def sync_health_dashboard(request, client_slug):
                 label_width=200,
             ),
         },
-        "section": "dashboards",
-        "tab": "sync",
     }
-    return render_page(request, "integrations/dashboards/sync_health.html", context)

@@ -114,3 +114,32 @@ def test_viewers_and_finance_cannot_rename_or_delete(world):
         page = browser.get(f"/c/contoso/connections/{made.pk}/").content.decode()
         assert "Delete connection" not in page and "rename-form" not in page
     assert within(world, lambda: Connection.objects.get(pk=made.pk).name) == "Spare HubSpot"
+
+
+# --- The plan's connection limit -------------------------------------------------------------------
+
+
+def test_the_service_enforces_the_plans_connection_limit_on_every_path(in_workspace):
+    from tenants.plans import PlanLimitReached
+
+    limit = in_workspace.plan.max_connections  # Wingtip is on Essentials
+    for index in range(limit - Connection.objects.count()):
+        spare(f"Spare {index}")
+    with pytest.raises(PlanLimitReached, match=f"includes {limit} connections; remove one or ask"):
+        spare("One too many")
+    assert Connection.objects.count() == limit
+    assert not AuditEvent.objects.filter(summary__contains="One too many").exists()
+
+
+def test_the_connection_form_shows_the_plans_refusal(admin, world):
+    from tenants.models import Plan
+
+    plan = world.clients["contoso"].plan
+    Plan.objects.filter(pk=plan.pk).update(max_connections=within(world, Connection.objects.count))
+    response = admin.post(
+        "/c/contoso/connections/new/hubspot",
+        {"name": "Over", "base_url": "https://api.hubapi.com", "cred_access_token": "pat-na1-x"},
+    )
+    assert response.status_code == 422
+    assert f"Your plan &quot;{plan.name}&quot; includes" in response.content.decode()
+    assert not within(world, lambda: Connection.objects.filter(name="Over").exists())

@@ -379,3 +379,67 @@ def test_injected_script_and_style_render_inert_everywhere_they_show(world, admi
 
 def project_codes_map_pk(world) -> int:
     return within(world, lambda: project_codes_map().pk)
+
+
+# --- Dashboards from the shared cache ---------------------------------------------------------
+
+
+def test_two_workspaces_never_see_each_others_cached_dashboards(world, contoso):
+    """The cache is shared by every process and every workspace: its keys must name the schema."""
+    open_in = {
+        slug: within_schema(world.clients[slug], lambda: SyncException.objects.filter(status="open").count())
+        for slug in ("contoso", "wingtip")
+    }
+    assert open_in["contoso"] == 7 and open_in["wingtip"] != 7  # seed_workspace filled Contoso only
+    partner_admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
+    for slug in ("contoso", "wingtip", "contoso"):  # each cached in turn; each reads its own
+        page = partner_admin.get(f"/c/{slug}/dashboards/").content.decode()
+        assert f'data-testid="dash-open">{open_in[slug]}<' in page
+        # Same parameters in both workspaces (the SLA above may differ by plan): only the schema
+        # in the key keeps them apart.
+        health = partner_admin.get(f"/c/{slug}/dashboards/sync-health").content.decode()
+        other = "wingtip" if slug == "contoso" else "contoso"
+        assert f"{world.clients[slug].name} · Dashboards" in health
+        assert f"{world.clients[other].name} · Dashboards" not in health
+
+
+def test_a_dashboard_is_served_from_the_cache_until_its_figures_are_recomputed(world, finance, contoso):
+    from integrations import selectors
+
+    first = finance.get("/c/contoso/dashboards/").content.decode()
+    assert 'data-testid="dash-open">7<' in first
+    within(world, lambda: SyncException.objects.filter(status="open").update(status="resolved"))
+    # Still the cached figures (the page says as of when) until beat's refresh recomputes them...
+    assert 'data-testid="dash-open">7<' in finance.get("/c/contoso/dashboards/").content.decode()
+    hours = world.clients["contoso"].plan.sla_resolution_hours
+    within(world, lambda: selectors.dashboard_compute("exceptions", {"sla_hours": hours}))
+    # ...and then the new ones, without the request computing anything.
+    assert 'data-testid="dash-open">0<' in finance.get("/c/contoso/dashboards/").content.decode()
+
+
+def test_beat_refreshes_the_dashboards_people_look_at_in_each_workspace(world, finance, contoso, monkeypatch):
+    from integrations import selectors, tasks
+    from portal.tasks import dashboards_refresh
+
+    finance.get("/c/contoso/dashboards/")
+    finance.get("/c/contoso/dashboards/sync-health?days=7")
+    queued = []
+    monkeypatch.setattr(
+        tasks.dashboards_refresh, "delay", lambda variants: queued.append((connection.schema_name, variants))
+    )
+    assert dashboards_refresh() == 1
+    schema = world.clients["contoso"].schema_name
+    hours = world.clients["contoso"].plan.sla_resolution_hours
+    assert queued == [(schema, [["exceptions", {"sla_hours": hours}], ["sync", {"days": 7}]])]
+    within(world, lambda: SyncException.objects.filter(status="open").update(status="resolved"))
+    assert within(world, lambda: tasks.dashboards_refresh(queued[0][1])) == 2
+    assert 'data-testid="dash-open">0<' in finance.get("/c/contoso/dashboards/").content.decode()
+    assert selectors.dashboards_wanted("c_nobody_looked") == []
+
+
+def within_schema(client, fn):
+    connection.set_tenant(client)
+    try:
+        return fn()
+    finally:
+        connection.set_schema_to_public()
