@@ -13,10 +13,20 @@ from django.db.models import Max
 
 from connectors.registry import CONNECTORS
 from integrations.catalog import FlowSpec, StepSpec, Template
-from integrations.models import Connection, Flow, FlowStep, Mapping, MappingRule, ValueMap, ValueMapEntry
+from integrations.models import (
+    Connection,
+    Flow,
+    FlowStep,
+    Mapping,
+    MappingRule,
+    SyncRun,
+    ValueMap,
+    ValueMapEntry,
+)
 from integrations.services.audit import audit_record
 from integrations.services.flows import FlowConfigurationError, _mapping, flow_schedule_sync, template_install
 
+LIVE_RUN = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 CATEGORY_LABELS = {"crm": "CRM", "erp": "ERP", "psa": "PSA", "hr": "HR", "ticketing": "Ticketing"}
 
 
@@ -230,6 +240,10 @@ def template_upgrade(*, template: Template, actor=None) -> UpgradeResult:
     }
     if not installed:
         raise FlowConfigurationError(f"“{template.name}” is not installed in this workspace yet.")
+    # A run reads its flow's rules slice by slice; rewriting them mid-run would map one run two ways.
+    live = SyncRun.objects.filter(flow__in=installed.values(), status__in=LIVE_RUN).select_related("flow").first()
+    if live is not None:
+        raise FlowConfigurationError(f"“{live.flow.name}” is syncing now; upgrade it when the run has finished.")
     result = UpgradeResult(
         from_version=max((flow.template_version or 0) for flow in installed.values()), to_version=template.version
     )

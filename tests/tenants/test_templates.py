@@ -240,6 +240,27 @@ def test_a_failed_upgrade_leaves_the_client_and_its_offer_as_they_were(world, sa
         assert not Flow.objects.filter(name="Expenses to invoices").exists()
 
 
+def test_an_upgrade_waits_while_the_clients_flow_is_syncing(world, saved):
+    from integrations.models import SyncRun
+
+    tailspin = world.clients["tailspin"]
+    template = saved.template
+    template_deploy(template=template, version=saved, clients=[tailspin], actor=world.user(PARTNER_ADMIN))
+    flows = install_in(tailspin, "p-time-to-invoice", "admin@tailspin.localhost", world)
+    with tenant_context(tailspin):
+        SyncRun.objects.create(flow=next(f for f in flows if f.steps.exists()), status=SyncRun.Status.RUNNING)
+    version_2 = template_version_save(
+        partner=template.partner,
+        client=world.clients["contoso"],
+        flow_id=saved.flow_id,
+        actor=world.user(PARTNER_ADMIN),
+        template=template,
+    )
+    [outcome] = deployments_upgrade(template=template, version=version_2, actor=world.user(PARTNER_ADMIN))
+    assert outcome.refused == "“Approved time to invoices” is syncing now; upgrade it when the run has finished."
+    assert TemplateDeployment.objects.get(template=template, client=tailspin).version == saved
+
+
 def test_a_client_installing_a_deployed_template_meets_its_plans_flow_limit(world, saved):
     wingtip = world.clients["wingtip"]
     template_deploy(template=saved.template, version=saved, clients=[wingtip], actor=world.user(PARTNER_ADMIN))
