@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from integrations.views import connections, dashboards, exceptions, flows, mappings, people
+from integrations.views import bulk, connections, dashboards, exceptions, flows, mappings, people
 
 urlpatterns = [
     path("", people.workspace_home, name="workspace_home"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("exceptions/counters", exceptions.exception_counters, name="exception_counters"),
     path("exceptions/export.csv", exceptions.exception_export, name="exception_export"),
     path("exceptions/bulk", exceptions.exception_bulk, name="exception_bulk"),
+    path("exceptions/bulk/progress", bulk.exception_bulk_progress, name="exception_bulk_progress"),
     path("exceptions/<int:pk>/", exceptions.exception_detail, name="exception_detail"),
     path("exceptions/<int:pk>/retry", exceptions.exception_retry_view, name="exception_retry"),
     path("exceptions/<int:pk>/edit", exceptions.exception_edit, name="exception_edit"),

@@ -19,6 +19,7 @@ from integrations.models.canonical import (
 from integrations.models.connections import Connection
 from integrations.models.flows import Flow, FlowStep, Mapping, MappingRule, ValueMap, ValueMapEntry
 from integrations.models.runs import (
+    BulkRetry,
     NotificationRecipient,
     SyncException,
     SyncExceptionComment,
@@ -28,6 +29,7 @@ from integrations.models.runs import (
 
 __all__ = [
     "AuditEvent",
+    "BulkRetry",
     "Connection",
     "Contract",
     "Customer",

@@ -141,3 +141,45 @@ class NotificationRecipient(models.Model):
     on_connection_failed = models.BooleanField(default=True)
     on_sla_breach = models.BooleanField(default=True)
     on_deal_won = models.BooleanField(default=False)  # delivery leadership, for lead-to-project
+
+
+class BulkRetry(models.Model):
+    """A retry of more exceptions than one request should handle, run by a worker in batches.
+
+    It keeps the queue's filters as they were asked (and when), so the worker retries the
+    exceptions the person saw, not ones raised after they clicked.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    query = models.JSONField(default=dict)  # selectors.QueueQuery's fields
+    sla_hours = models.PositiveIntegerField(null=True, blank=True)
+    up_to = models.DateTimeField(default=timezone.now)
+    actor_id = models.IntegerField(null=True, blank=True)  # a public-schema user
+    actor_email = models.CharField(max_length=254, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    resolved = models.PositiveIntegerField(default=0)
+    still_open = models.PositiveIntegerField(default=0)
+    cursor = models.JSONField(null=True, blank=True)  # (created_at, id) of the last exception handled
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    @property
+    def live(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        if not self.live:
+            return 100
+        return min(99, int(100 * self.done / self.total)) if self.total else 0

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 
+from django.db import connection as db
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from connectors.base import ConnectorError, SourceRecord
 from integrations.engine.mapping import get_path
 from integrations.engine.orchestrator import ConnectionBroken, FlowRunner
-from integrations.models import Invoice, SyncException, SyncExceptionComment, SyncRun, ValueMap, ValueMapEntry
+from integrations.models import (
+    BulkRetry,
+    Invoice,
+    SyncException,
+    SyncExceptionComment,
+    SyncRun,
+    ValueMap,
+    ValueMapEntry,
+)
 from integrations.services.audit import audit_record
 from integrations.services.connections import connector_for
 
@@ -215,3 +229,117 @@ def exception_comment(*, exception: SyncException, body: str, actor=None) -> Syn
         summary=body.strip()[:200],
     )
     return comment
+
+
+# --- Bulk retries past what one request handles -------------------------------------------------------
+
+BULK_BATCH = 200
+
+
+def exceptions_bulk_retry_start(*, query, sla_hours: int | None, total: int, actor) -> BulkRetry:
+    """Queue a worker to retry every live exception the queue's filters match, as they are now."""
+    from integrations.tasks import exceptions_bulk_retry
+
+    with transaction.atomic():
+        job = BulkRetry.objects.create(
+            query=dataclasses.asdict(query),
+            sla_hours=sla_hours,
+            total=total,
+            actor_id=getattr(actor, "pk", None),
+            actor_email=getattr(actor, "email", "") or "",
+        )
+        audit_record(
+            actor=actor,
+            action="exception.bulk_retry_started",
+            target_type="exception",
+            summary=f"Started retrying {total:,} exceptions that match the queue's filters",
+            after={"filters": query.params(), "bulk_retry": job.pk},
+        )
+        transaction.on_commit(lambda: exceptions_bulk_retry.delay(job.pk))
+    return job
+
+
+def _bulk_lock(job_id: int) -> int:
+    return zlib.crc32(f"{db.schema_name}:bulk-retry:{job_id}".encode())
+
+
+def exceptions_bulk_retry_run(*, job_id: int, seconds: float | None = None, batch_size: int = BULK_BATCH) -> str:
+    """Retry the job's exceptions in batches, oldest first, recording progress after each batch.
+
+    Returns "done", "continue" (time is up: queue the rest, so other workspaces get the worker
+    too) or "busy" (another worker holds this job, e.g. a redelivered message). The keyset cursor
+    is saved with each batch, so a worker that dies mid-job is resumed where it stopped.
+    """
+    from integrations import selectors
+    from tenants.models import User
+
+    with db.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_bulk_lock(job_id)])
+        if not cursor.fetchone()[0]:
+            return "busy"
+    try:
+        job = BulkRetry.objects.filter(pk=job_id).first()
+        if job is None or not job.live:
+            return "done"
+        actor = User.objects.filter(pk=job.actor_id).first() if job.actor_id else None
+        matching = selectors.exceptions_filtered(
+            selectors.QueueQuery(**job.query), user_id=job.actor_id, sla_hours=job.sla_hours
+        ).filter(status__in=LIVE, created_at__lte=job.up_to)
+        if job.status == BulkRetry.Status.QUEUED:
+            job.total = matching.count()  # the request only estimated it past the count cap
+            job.status = BulkRetry.Status.RUNNING
+            job.save(update_fields=["total", "status"])
+        deadline = time.monotonic() + seconds if seconds else None
+        while True:
+            pending = matching.order_by("created_at", "id")
+            if job.cursor:
+                after, last_id = datetime.fromisoformat(job.cursor[0]), job.cursor[1]
+                pending = pending.filter(Q(created_at__gt=after) | Q(created_at=after, id__gt=last_id))
+            batch = list(pending.select_related("flow")[:batch_size])
+            if not batch:
+                break
+            try:
+                outcome = exceptions_retry(exceptions=batch, actor=actor)
+            except (ConnectorError, ConnectionBroken) as error:
+                SyncException.objects.filter(pk__in=[e.pk for e in batch], status=SyncException.Status.RETRYING).update(
+                    status=SyncException.Status.OPEN
+                )
+                job.status, job.error = BulkRetry.Status.FAILED, f"A target system could not be reached: {error}"[:500]
+                break
+            job.done += len(batch)
+            job.resolved += outcome["resolved"]
+            job.still_open += len(batch) - outcome["resolved"]
+            job.cursor = [batch[-1].created_at.isoformat(), batch[-1].pk]
+            job.save(update_fields=["done", "resolved", "still_open", "cursor"])
+            if deadline is not None and time.monotonic() > deadline:
+                return "continue"
+        if job.status != BulkRetry.Status.FAILED:
+            job.status = BulkRetry.Status.DONE
+        job.total = max(job.total, job.done)
+        job.finished_at = timezone.now()
+        with transaction.atomic():
+            job.save(update_fields=["status", "error", "total", "finished_at"])
+            audit_record(
+                actor=actor,
+                action="exception.bulk_retry_finished",
+                target_type="exception",
+                summary=bulk_retry_summary(job),
+                after={
+                    "bulk_retry": job.pk,
+                    "retried": job.done,
+                    "resolved": job.resolved,
+                    "still_open": job.still_open,
+                },
+            )
+        return "done"
+    finally:
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_bulk_lock(job_id)])
+
+
+def bulk_retry_summary(job: BulkRetry) -> str:
+    """What a finished bulk retry did, as the toast and the audit log say it."""
+    said = f"Retried {job.done:,} exception{'s' if job.done != 1 else ''}: {job.resolved:,} resolved, {job.still_open:,} still open."
+    if job.status == BulkRetry.Status.FAILED:
+        said = f"Stopped after {job.done:,} of {job.total:,}. {job.error}"
+    return said

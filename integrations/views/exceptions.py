@@ -14,7 +14,7 @@ from connectors.base import ConnectorError
 from integrations import selectors
 from integrations.engine.orchestrator import ConnectionBroken
 from integrations.forms import AssignForm, CommentForm, EditFieldForm, ExceptionFilterForm, IgnoreForm, MapValueForm
-from integrations.models import SyncException, ValueMap
+from integrations.models import BulkRetry, SyncException, ValueMap
 from integrations.selectors import error_label, vendor_label
 from integrations.services.exceptions import (
     ExceptionActionRefused,
@@ -23,10 +23,11 @@ from integrations.services.exceptions import (
     exception_edit_and_retry,
     exception_ignore,
     exception_retry,
+    exceptions_bulk_retry_start,
     exceptions_retry,
     value_map_entry_add_and_retry,
 )
-from integrations.templatetags.workspace import age, sla_state
+from integrations.templatetags.workspace import age, sla_state, tally
 from integrations.views.support import (
     redirect_to,
     render_page,
@@ -176,8 +177,10 @@ def exception_bulk(request, client_slug):
         ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()][:BULK_LIMIT]
         chosen = live.filter(pk__in=ids).order_by("created_at", "id")
         total = None
-    batch = list(chosen.select_related("flow")[:BULK_LIMIT])
     action = request.POST.get("action", "retry")
+    if total is not None and action == "retry" and int(total) > BULK_LIMIT:
+        return _bulk_retry_in_background(request, query, total)
+    batch = list(chosen.select_related("flow")[:BULK_LIMIT])
     level = "success"
     if not batch:
         note, level = "Nothing to do: choose open exceptions first.", "error"
@@ -205,6 +208,20 @@ def exception_bulk(request, client_slug):
     if request.htmx:
         # The queue's table and counters listen for exceptions-changed and fetch themselves again.
         return with_events(HttpResponse(status=204), "exceptions-changed", toast=note, level=level)
+    getattr(messages, level)(request, note)
+    return redirect_to(request, url(request, "exception_queue") + _querystring(query))
+
+
+def _bulk_retry_in_background(request, query, total):
+    """More than one request should retry: a worker retries them in batches; the queue shows its progress."""
+    level = "success"
+    if BulkRetry.objects.filter(status__in=[BulkRetry.Status.QUEUED, BulkRetry.Status.RUNNING]).exists():
+        note, level = "A bulk retry is already running here: let it finish, then retry what is left.", "error"
+    else:
+        exceptions_bulk_retry_start(query=query, sla_hours=sla_hours(request), total=int(total), actor=request.user)
+        note = f"Retrying {tally(total)} exceptions in the background; progress shows above the queue."
+    if request.htmx:
+        return with_events(HttpResponse(status=204), "bulk-started", toast=note, level=level)
     getattr(messages, level)(request, note)
     return redirect_to(request, url(request, "exception_queue") + _querystring(query))
 

@@ -46,6 +46,7 @@ ACCESS = {
     "exception_counters": (ALL, None),
     "exception_export": (ALL, None),
     "exception_bulk": (None, FIN),
+    "exception_bulk_progress": (ALL, None),
     "exception_detail": (ALL, None),
     "exception_retry": (None, FIN),
     "exception_edit": (None, FIN),
