@@ -5,33 +5,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0004_workspace_search_indexes'),
+        ("integrations", "0004_workspace_search_indexes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BulkRetry',
+            name="BulkRetry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('query', models.JSONField(default=dict)),
-                ('sla_hours', models.PositiveIntegerField(blank=True, null=True)),
-                ('up_to', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor_id', models.IntegerField(blank=True, null=True)),
-                ('actor_email', models.CharField(blank=True, max_length=254)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('done', models.PositiveIntegerField(default=0)),
-                ('resolved', models.PositiveIntegerField(default=0)),
-                ('still_open', models.PositiveIntegerField(default=0)),
-                ('cursor', models.JSONField(blank=True, null=True)),
-                ('error', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("query", models.JSONField(default=dict)),
+                ("sla_hours", models.PositiveIntegerField(blank=True, null=True)),
+                ("up_to", models.DateTimeField(default=django.utils.timezone.now)),
+                ("actor_id", models.IntegerField(blank=True, null=True)),
+                ("actor_email", models.CharField(blank=True, max_length=254)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("queued", "Queued"), ("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("done", models.PositiveIntegerField(default=0)),
+                ("resolved", models.PositiveIntegerField(default=0)),
+                ("still_open", models.PositiveIntegerField(default=0)),
+                ("cursor", models.JSONField(blank=True, null=True)),
+                ("error", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
     ]
