@@ -396,3 +396,24 @@ def test_viewer_sees_dashboards_but_no_edit_controls_and_a_post_is_refused(page,
     )
     assert status == 403
     assert "does not allow this" in body
+
+
+def test_admin_builds_a_flow_from_scratch_and_lands_on_its_mapping(page, harbor_web, alder):
+    base = harbor_web
+    sign_in(page, base, "admin@alder.localhost")
+    page.goto(f"{base}/c/alder/flows/")
+    page.get_by_test_id("build-flow").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Build a flow")
+    page.get_by_label("Flow name").fill("Resources to ERP employees")
+    page.get_by_label(re.compile("^Read")).select_option(label="Resources · Kantata OX")
+    page.get_by_label(re.compile("^As")).select_option(label="Person")
+    page.get_by_label("Write to").select_option(label="Employees · NetSuite")
+    page.get_by_label("Starts").select_option(label="On a schedule")
+    page.get_by_label("Runs").select_option(label="Every day")
+    screenshot(page, "flow-builder")
+    page.get_by_role("button", name="Build the flow").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Resources to ERP employees")
+    expect(page.get_by_test_id("flow-unmapped")).to_contain_text("maps no fields yet")
+    expect(page.locator(".flow-path")).to_contain_text("Person in NetSuite")
+    page.get_by_role("link", name="Edit mapping").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Resources to ERP employees")
