@@ -3,14 +3,16 @@
 against gunicorn over loopback.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/sgp_bench PORTAL_ENV=dev \\
+    CACHE_URL=redis://127.0.0.1:6379/5 CELERY_BROKER_URL=redis://127.0.0.1:6379/6 \\
         .venv/bin/python bench/workspace_load.py [--exceptions 1000000] [--time-entries 1000000] \\
-        [--users 16] [--seconds 60] [--workers 3] [--threads 6]
+        [--users 16] [--seconds 60] [--workers 2] [--threads 4]
 
 Rows are generated inside PostgreSQL (INSERT ... SELECT FROM generate_series), once: a second run
 reuses them. Each simulated user has its own session and requests the URLs in turn for a bounded
 time after a warm-up, first pausing 0.5–1.5 × --think seconds between requests (people reading what
 they clicked), then flat out (the saturation point of the machine); latency is measured from send
-to last byte.
+to last byte. A Celery worker with beat runs beside gunicorn, as in production: it recomputes the
+dashboards people look at once a minute, and that work shares the cores with the requests measured.
 """
 
 from __future__ import annotations
@@ -239,6 +241,17 @@ def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
     raise RuntimeError("gunicorn did not start")
 
 
+def start_worker() -> subprocess.Popen:
+    """The Celery worker with beat embedded: beat's dashboards_refresh keeps the dashboards fresh."""
+    celery = Path(sys.executable).parent / "celery"
+    return subprocess.Popen(
+        [str(celery), "-A", "portal", "worker", "-B", "--pool", "solo", "--loglevel", "WARNING"],
+        cwd=ROOT,
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
+        start_new_session=True,
+    )
+
+
 def urls(base: str, cookie: str) -> dict[str, str]:
     """The measured pages; the queue's second page and one exception come from the first page."""
     queue = f"{base}/c/{SLUG}/exceptions/"
@@ -347,8 +360,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--think", type=float, default=1.0, help="mean seconds a user waits between requests")
     parser.add_argument("--warmup", type=float, default=15)
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=6)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", type=int, default=8790)
     options = parser.parse_args()
 
@@ -362,6 +375,8 @@ def main() -> None:
 
     print(f"\ngunicorn: {options.workers} workers × {options.threads} threads; {options.users} users")
     print(f"database: {settings.DATABASES['default']['NAME']} · cores: {os.cpu_count()}")
+    print(f"cache: {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]} · broker: {settings.CELERY_BROKER_URL}")
+    worker = start_worker()
     server = start_gunicorn(options.port, options.workers, options.threads)
     try:
         base = f"http://127.0.0.1:{options.port}"
@@ -373,9 +388,15 @@ def main() -> None:
         report(*run_load(targets, cookies, options.seconds, think=options.think), targets)
         print(f"\n== {options.users} users flat out, no think time (the server saturated: throughput and queueing)")
         report(*run_load(targets, cookies, options.seconds), targets)
+        page = requests.get(targets["dashboard: exceptions"], headers={"Host": HOST}, cookies={"sessionid": cookies[0]})
+        as_of = re.search(r"as of (\d\d:\d\d)", page.text)
+        print(f"\nexceptions dashboard at the end: figures as of {as_of.group(1) if as_of else '?'} (UTC),", end=" ")
+        print(f"now {time.strftime('%H:%M', time.gmtime())}: recomputed by beat during the run, not by requests")
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        for process in (server, worker):
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in (server, worker):
+            process.wait(timeout=30)
 
 
 if __name__ == "__main__":

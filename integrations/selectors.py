@@ -126,14 +126,10 @@ def bounded_count(queryset, cap: int = COUNT_CAP) -> Tally:
     return _estimate(queryset, cap)
 
 
-def _estimate(queryset, cap: int) -> Tally:
+def _estimate(queryset, cap: int, *, key: str = "") -> Tally:
     """The planner's row estimate, for a count past the cap. Approximate by nature, so it is kept a
     minute rather than planned again on every page."""
-    sql, params = queryset.order_by().query.sql_with_params()
-    # A cutoff such as "past the SLA" moves with the clock: to the minute in the key, or every
-    # request would plan its estimate again.
-    params = [p.replace(second=0, microsecond=0) if isinstance(p, datetime) else p for p in params]
-    key = f"estimate:{db.schema_name}:{hashlib.sha256(f'{sql}{params}'.encode()).hexdigest()}"
+    key = key or _estimate_key(*queryset.order_by().query.sql_with_params())
     estimate = cache.get(key)
     if estimate is None:
         plan = json.loads(queryset.order_by().explain(format="json"))
@@ -142,20 +138,35 @@ def _estimate(queryset, cap: int) -> Tally:
     return Tally(max(estimate, cap + 1), exact=False)
 
 
+def _estimate_key(sql: str, params) -> str:
+    # A cutoff such as "past the SLA" moves with the clock: to the minute in the key, or every
+    # request would plan its estimate again.
+    params = [p.replace(second=0, microsecond=0) if isinstance(p, datetime) else p for p in params]
+    return f"estimate:{db.schema_name}:{hashlib.sha256(f'{sql}{params}'.encode()).hexdigest()}"
+
+
 def bounded_counts(querysets: dict, cap: int = COUNT_CAP) -> dict[str, Tally]:
-    """Several bounded counts in one round trip (one scalar subquery each)."""
-    parts, params = [], []
+    """Several bounded counts in one round trip (one scalar subquery each); the estimates of those
+    past the cap in one more, keyed by the SQL already compiled for the count."""
+    parts, params, keys = [], [], []
     for queryset in querysets.values():
         sql, values = queryset.order_by().values("pk")[: cap + 1].query.sql_with_params()
         parts.append(f"(SELECT count(*) FROM ({sql}) AS counted)")  # noqa: S608 - SQL compiled by the ORM
         params.extend(values)
+        keys.append(_estimate_key(sql, values))
     with db.cursor() as cursor:
         cursor.execute("SELECT " + ", ".join(parts), params)  # noqa: S608 - SQL compiled by the ORM
         counted = cursor.fetchone()
-    return {
-        name: Tally(value) if value <= cap else _estimate(queryset, cap)
-        for (name, queryset), value in zip(querysets.items(), counted, strict=True)
-    }
+    known = cache.get_many([key for key, value in zip(keys, counted, strict=True) if value > cap])
+    tallies = {}
+    for (name, queryset), value, key in zip(querysets.items(), counted, keys, strict=True):
+        if value <= cap:
+            tallies[name] = Tally(value)
+        elif key in known:
+            tallies[name] = Tally(max(known[key], cap + 1), exact=False)
+        else:
+            tallies[name] = _estimate(queryset, cap, key=key)
+    return tallies
 
 
 def open_exceptions_by(column: str, values) -> dict:

@@ -50,7 +50,10 @@ class HostRoutingMiddleware:
             request.surface = "platform"
             request.urlconf = "portal.urls_platform"
         else:
-            domain = PartnerDomain.objects.serving().select_related("partner").filter(domain=host).first()
+            # The brand comes along: every page's shell shows it (one query fewer per request).
+            domain = (
+                PartnerDomain.objects.serving().select_related("partner", "partner__brand").filter(domain=host).first()
+            )
             if domain is None or not domain.partner.is_active:
                 if request.path_info.rstrip("/") in HOST_INDEPENDENT_PATHS:
                     request.surface = "platform"

@@ -7,6 +7,7 @@ import csv
 from django.contrib import messages
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST, require_safe
 from django_tenants.utils import tenant_context
 
@@ -83,7 +84,24 @@ STATUS_BADGES = {
 }
 
 
-def _presented(page, sla: int | None) -> None:
+# A queue row, rendered in Python: fifty rows through the template language took a quarter of the
+# page's time (about 1,000 variable lookups); format_html escapes every value the same way.
+ROW_HTML = (
+    '<tr data-testid="exception-row" data-error="{code}">{check}<td class="cell-problem">'
+    '<span class="badge badge-code">{error}</span> '
+    '<a class="row-link problem-message" href="{prefix}{pk}/">{message}</a></td>'
+    '<td class="cell-record"><span class="muted">{object}</span><br><code>{record}</code></td>'
+    '<td class="cell-flow">{flow}</td><td class="cell-systems">{systems}</td>'
+    '<td class="cell-age"><span class="age age-{age_state}" title="{created}">{age}</span>{seen}</td>'
+    '<td class="cell-assignee">{assignee}</td><td><span class="badge {status_class}">{status}</span></td></tr>\n'
+)
+ROW_CHECK_HTML = (
+    '<td class="col-check"><input type="checkbox" name="ids" value="{pk}" form="bulk-form"'
+    ' aria-label="Select exception {pk}"></td>'
+)
+
+
+def _presented(page, sla: int | None, *, bulk: bool, detail_prefix: str) -> None:
     """What each row shows, worked out once in Python: a 50-row page stays cheap to render."""
     labels: dict[str, str] = {}
     for row in page.rows:
@@ -97,6 +115,26 @@ def _presented(page, sla: int | None) -> None:
         row.status_class, row.status_text = STATUS_BADGES.get(row.status, ("", row.status))
         external = row.external_id or "—"
         row.record_text = external if len(external) <= 24 else external[:23] + "…"
+        row.html = format_html(
+            ROW_HTML,
+            code=row.error_code,
+            check=format_html(ROW_CHECK_HTML, pk=row.pk) if bulk else "",
+            error=row.error_text,
+            prefix=detail_prefix,
+            pk=row.pk,
+            message=row.message,
+            object=row.object,
+            record=row.record_text,
+            flow=row.flow_name,
+            systems=row.systems_text,
+            age_state=row.age_state,
+            created=row.created_text,
+            age=row.age_text,
+            seen=format_html('<br><span class="muted">seen {}×</span>', row.occurrences) if row.occurrences > 1 else "",
+            assignee=row.assignee_email or "—",
+            status_class=row.status_class,
+            status=row.status_text,
+        )
 
 
 def _filter_selects(form, query) -> list:
@@ -134,7 +172,8 @@ def exception_queue(request, client_slug):
         total=total,
         flows=dict(choices["flows"]),
     )
-    _presented(page, sla_hours(request))
+    bulk = request.workspace_role in WORKSPACE_FINANCE and query.status in ("open", "retrying", "all")
+    _presented(page, sla_hours(request), bulk=bulk, detail_prefix=url(request, "exception_queue"))
     context = {
         "form": form,
         "filter_selects": _filter_selects(form, query),
@@ -142,8 +181,7 @@ def exception_queue(request, client_slug):
         "page": page,
         "filter_params": query.params(),
         "statuses": selectors.QUEUE_STATUSES,
-        "detail_prefix": url(request, "exception_queue"),
-        "bulk": request.workspace_role in WORKSPACE_FINANCE and query.status in ("open", "retrying", "all"),
+        "bulk": bulk,
         "counters": counters,
         "section": "exceptions",
     }
