@@ -19,11 +19,9 @@ class FlowConfigurationError(Exception):
 
 
 def _plan_check(resource: str, current: int) -> None:
+    from tenants.plans import plan_limit_check
+
     client = getattr(db, "tenant", None)
-    try:
-        from tenants.plans import plan_limit_check
-    except ImportError:  # plans arrive with the partner console
-        return
     if client is not None and getattr(client, "pk", None):
         plan_limit_check(client=client, resource=resource, current_count=current)
 
@@ -70,7 +68,7 @@ def template_install(
         if spec.steps and not Flow.objects.filter(template_key=f"{template.key}/{spec.key}").exists()
     ]
     if new_main:
-        _plan_check("flows", Flow.objects.filter(steps__isnull=False).distinct().count() + len(new_main) - 1)
+        _plan_check("flows", _main_flow_count() + len(new_main) - 1)
     for value_map_key, name, description, entries in template.value_maps:
         value_map, _ = ValueMap.objects.get_or_create(
             key=value_map_key, defaults={"name": name, "description": description}

@@ -154,6 +154,20 @@ def test_flow_create_stops_at_the_plans_flow_limit(allow_sandboxes, in_workspace
     assert Flow.objects.count() == limit
 
 
+def test_hand_built_flows_count_when_a_template_is_installed(allow_sandboxes, in_workspace):
+    from integrations.services.flows import template_install
+
+    hubspot = make_connection("hubspot", allow_sandboxes["hubspot"])
+    psa = make_connection("kantata", allow_sandboxes["kantata"])
+    erp = make_connection("netsuite", allow_sandboxes["netsuite"])
+    limit = in_workspace.plan.max_flows
+    for index in range(limit - 1):  # the packaged template brings two flows that write
+        flow_create(name=f"Flow {index}", source_connection=hubspot, source_object="deals", entity="opportunity")
+    with pytest.raises(PlanLimitReached, match=f"includes {limit} flows"):
+        template_install(key="approved-time-to-invoice", connections={"psa": psa, "erp": erp})
+    assert Flow.objects.count() == limit - 1
+
+
 # --- The build page and "Add a target" ------------------------------------------------------------
 
 
