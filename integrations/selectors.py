@@ -1190,3 +1190,9 @@ def audit_events(
 
 def audit_action_groups() -> list[str]:
     return sorted({value.split(".", 1)[0] for value in distinct_values(AuditEvent, "action")})
+
+
+def flows_counted_by_plan() -> int:
+    """Flows a plan's limit counts: every hand-built flow, and packaged flows that write somewhere
+    (a template's reference flows only read into the canonical store and are free)."""
+    return Flow.objects.filter(Q(template_key="") | Q(steps__isnull=False)).distinct().count()

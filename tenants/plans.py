@@ -7,6 +7,8 @@ A client without a plan has no limits: the partner has not priced it yet.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tenants.models import Client, Plan
 
 
@@ -33,24 +35,50 @@ def plan_for(client: Client) -> Plan | None:
     return Plan.objects.select_related("partner").get(pk=plan_id)
 
 
+@dataclass(frozen=True)
+class Allowance:
+    """How much of one limited resource a client uses against its plan, as its pages show it."""
+
+    plan: Plan | None
+    resource: str
+    used: int
+
+    @property
+    def limit(self) -> int | None:
+        return getattr(self.plan, LIMITED_RESOURCES[self.resource][0]) if self.plan else None
+
+    @property
+    def noun(self) -> str:
+        _, singular, plural = LIMITED_RESOURCES[self.resource]
+        return singular if self.limit == 1 else plural
+
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and self.used >= self.limit
+
+    @property
+    def message(self) -> str:
+        return (
+            f'Your plan "{self.plan.name}" includes {self.limit} {self.noun};'
+            f" remove one or ask {self.plan.partner.name} to upgrade."
+        )
+
+
+def plan_allowance(*, client: Client, resource: str, used: int) -> Allowance:
+    """`used` of `resource` against the client's plan as it is in the database now."""
+    if resource not in LIMITED_RESOURCES:
+        raise ValueError(f"Unknown plan resource {resource!r}; use one of {sorted(LIMITED_RESOURCES)}.")
+    return Allowance(plan=plan_for(client), resource=resource, used=used)
+
+
 def plan_limit_check(*, client: Client, resource: str, current_count: int) -> None:
     """Raise PlanLimitReached when the client already has as many `resource` as its plan includes.
 
     Call it before creating one more: `current_count` is how many exist now.
     """
-    if resource not in LIMITED_RESOURCES:
-        raise ValueError(f"Unknown plan resource {resource!r}; use one of {sorted(LIMITED_RESOURCES)}.")
-    plan = plan_for(client)
-    if plan is None:
-        return
-    field, singular, plural = LIMITED_RESOURCES[resource]
-    limit = getattr(plan, field)
-    if current_count < limit:
-        return
-    noun = singular if limit == 1 else plural
-    raise PlanLimitReached(
-        f'Your plan "{plan.name}" includes {limit} {noun}; remove one or ask {plan.partner.name} to upgrade.'
-    )
+    allowance = plan_allowance(client=client, resource=resource, used=current_count)
+    if allowance.full:
+        raise PlanLimitReached(allowance.message)
 
 
 def plan_min_interval_check(*, client: Client, interval_minutes: int | float) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.db import connection as db
 from django.db import transaction
-from django.db.models import Q
 
 from connectors.base import Connector
 from connectors.registry import CONNECTORS
 from integrations.catalog import TEMPLATES, Template
 from integrations.engine.entities import ENTITIES
 from integrations.models import Connection, Flow, FlowStep, Mapping, MappingRule, ValueMap, ValueMapEntry
+from integrations.selectors import flows_counted_by_plan
 from integrations.services.audit import audit_record
 
 
@@ -68,7 +68,7 @@ def template_install(
         if spec.steps and not Flow.objects.filter(template_key=f"{template.key}/{spec.key}").exists()
     ]
     if new_main:
-        _plan_check("flows", _main_flow_count() + len(new_main) - 1)
+        _plan_check("flows", flows_counted_by_plan() + len(new_main) - 1)
     for value_map_key, name, description, entries in template.value_maps:
         value_map, _ = ValueMap.objects.get_or_create(
             key=value_map_key, defaults={"name": name, "description": description}
@@ -168,12 +168,6 @@ def flow_set_enabled(*, flow: Flow, enabled: bool, actor=None) -> Flow:
 # --- Flows built by hand -----------------------------------------------------------------------------
 
 
-def _main_flow_count() -> int:
-    """Flows the plan counts: every hand-built flow, and packaged flows that write somewhere
-    (a template's reference flows only read into the canonical store and are free)."""
-    return Flow.objects.filter(Q(template_key="") | Q(steps__isnull=False)).distinct().count()
-
-
 def _object_of(connection: Connection, object_name: str, *, write: bool):
     """The connector class and object spec, or why the connection cannot read (write) that object."""
     cls = CONNECTORS.get(connection.vendor)
@@ -262,7 +256,7 @@ def flow_create(
         raise FlowConfigurationError(f"{source_cls.label} sends no webhooks: run the flow on a schedule or by hand.")
     if schedule_minutes:
         _min_interval_check(schedule_minutes)
-    _plan_check("flows", _main_flow_count())
+    _plan_check("flows", flows_counted_by_plan())
     flow = Flow.objects.create(
         name=name,
         source_connection=source_connection,

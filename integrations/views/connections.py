@@ -24,6 +24,7 @@ from integrations.services.connections import (
 )
 from integrations.views.support import redirect_to, render_page, url, with_events
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
+from tenants.plans import plan_allowance
 
 CATEGORY_ORDER = ["crm", "erp", "psa", "hr", "ticketing"]
 
@@ -55,7 +56,13 @@ def catalogue() -> list[dict]:
 @require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def connection_list(request, client_slug):
-    context = {"connections": selectors.connections_overview(), "catalogue": catalogue(), "section": "connections"}
+    connections = selectors.connections_overview()
+    context = {
+        "connections": connections,
+        "catalogue": catalogue(),
+        "allowance": plan_allowance(client=request.client, resource="connections", used=len(connections)),
+        "section": "connections",
+    }
     return render_page(request, "integrations/connections/list.html", context)
 
 

@@ -24,6 +24,7 @@ from integrations.services.flows import (
 from integrations.services.runs import SyncNotAllowed, flow_unmapped, run_start
 from integrations.views.support import redirect_to, render_page, render_partial, url, wants_partial, with_events
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
+from tenants.plans import plan_allowance
 
 LIVE_RUN = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 
@@ -70,6 +71,7 @@ def flow_list(request, client_slug):
         "flows": [f for f in flows if not f.is_reference],
         "reference_flows": [f for f in flows if f.is_reference],
         "templates": _templates(request.client),
+        "allowance": plan_allowance(client=request.client, resource="flows", used=selectors.flows_counted_by_plan()),
         "section": "flows",
         "tab": "flows",
     }

@@ -417,10 +417,13 @@ def test_partner_admin_puts_a_new_client_on_a_two_flow_plan_and_its_third_flow_i
     owner.get_by_role("button", name="Install Approved time to invoice").click()
     expect(owner.get_by_role("heading", level=1)).to_have_text("Approved time to invoices")
 
+    refusal = 'Your plan "Pilot" includes 2 flows; remove one or ask Lakeside Advisory to upgrade.'
     owner.goto(f"{base}/c/cedar-works/flows/")
+    expect(owner.get_by_test_id("plan-allowance")).to_contain_text("2 of 2 flows on your “Pilot” plan")
+    expect(owner.get_by_test_id("plan-full")).to_have_text(refusal)
+    screenshot(owner, "workspace-flows-plan-full")
     owner.get_by_test_id("install-employee-to-resource").click()
     owner.get_by_role("button", name=re.compile("^Install ")).click()
-    refusal = 'Your plan "Pilot" includes 2 flows; remove one or ask Lakeside Advisory to upgrade.'
     expect(owner.get_by_role("alert")).to_contain_text(refusal)
     screenshot(owner, "workspace-plan-limit-refused")
     owner.goto(f"{base}/c/cedar-works/flows/")
