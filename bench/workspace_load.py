@@ -29,7 +29,9 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -201,10 +203,11 @@ def generate(client: Client, *, exceptions: int, time_entries: int) -> None:
 
 
 def session_cookie(user: User) -> str:
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
+    from importlib import import_module
 
-    store = SessionStore()
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
     store[SESSION_KEY] = str(user.pk)
     store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
@@ -282,19 +285,28 @@ def run_load(
     names = list(targets)
 
     def user(index: int) -> None:
+        # http.client on one kept-alive connection per user, not requests: the load generator shares
+        # the cores with the server, and requests spent about 2 ms of CPU per request (16% of a core
+        # at 86 requests/s; http.client about 0.5 ms) that the server then did not have.
         pacing = random.Random(index)
-        session = requests.Session()
-        session.cookies.set("sessionid", cookies[index])
+        parsed = urlsplit(next(iter(targets.values())))
+        http = HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+        headers = {"Host": HOST, "Cookie": f"sessionid={cookies[index]}"}
         turn = index  # users start on different pages
         while time.monotonic() < stop:
             name = names[turn % len(names)]
             turn += 1
+            target = urlsplit(targets[name])
             started = time.perf_counter()
             try:
-                response = session.get(targets[name], headers={"Host": HOST}, timeout=60)
-                response.content  # noqa: B018 - read to the last byte
-                ok = response.status_code == 200
-            except requests.RequestException:
+                http.request("GET", f"{target.path}?{target.query}" if target.query else target.path, headers=headers)
+                response = http.getresponse()
+                response.read()  # to the last byte
+                ok = response.status == 200
+                if response.getheader("Connection", "").lower() == "close":
+                    http.close()
+            except (OSError, HTTPException):
+                http.close()
                 ok = False
             elapsed = time.perf_counter() - started
             if ok:
@@ -311,6 +323,55 @@ def run_load(
     for thread in threads:
         thread.join()
     return timings, errors, time.monotonic() - began
+
+
+def cpu_seconds() -> dict:
+    """CPU seconds used so far (Linux /proc) by the machine and by each process of gunicorn, the
+    Celery worker and PostgreSQL, and by this load generator."""
+    tick = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    used = {"machine": (sum(fields) - fields[3] - fields[4]) / tick, "load generator": sum(os.times()[:2])}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                raw = stat.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        times = raw[raw.rindex(")") + 2 :].split()
+        if name == "postgres":
+            kind = "postgres"
+        elif "gunicorn" in command and "portal.wsgi" in command:
+            kind = "gunicorn"
+        elif "celery" in command and "-A portal worker -B" in command:
+            kind = "celery"
+        else:
+            continue
+        used[(kind, entry)] = (int(times[11]) + int(times[12])) / tick
+    return used
+
+
+def cpu_report(before: dict, after: dict, wall: float, requests_done: int) -> None:
+    """Where the machine's CPU went during a run; a process that exited (another test suite's
+    database session) counts under "everything else"."""
+    spent = {"gunicorn": 0.0, "postgres": 0.0, "celery": 0.0}
+    for key, value in after.items():
+        if isinstance(key, tuple):
+            spent[key[0]] += value - before.get(key, 0.0)
+    spent["load generator"] = after["load generator"] - before["load generator"]
+    machine = after["machine"] - before["machine"]
+    others = machine - sum(spent.values())
+    parts = [f"{name} {spent[name] / wall * 100:.0f}%" for name in ("gunicorn", "postgres", "load generator", "celery")]
+    print(
+        f"CPU, % of one core over the run: machine {machine / wall * 100:.0f}% of {os.cpu_count() * 100}%"
+        f" ({', '.join(parts)}, everything else {max(others, 0) / wall * 100:.0f}%);"
+        f" gunicorn {spent['gunicorn'] / max(requests_done, 1) * 1000:.1f} ms of CPU per request"
+    )
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -385,9 +446,15 @@ def main() -> None:
         print(
             f"\n== {options.users} users, each waiting {options.think * 0.5:.1f}–{options.think * 1.5:.1f} s between clicks"
         )
-        report(*run_load(targets, cookies, options.seconds, think=options.think), targets)
+        before = cpu_seconds()
+        timings, errors, wall = run_load(targets, cookies, options.seconds, think=options.think)
+        report(timings, errors, wall, targets)
+        cpu_report(before, cpu_seconds(), wall, sum(len(v) for v in timings.values()))
         print(f"\n== {options.users} users flat out, no think time (the server saturated: throughput and queueing)")
-        report(*run_load(targets, cookies, options.seconds), targets)
+        before = cpu_seconds()
+        timings, errors, wall = run_load(targets, cookies, options.seconds)
+        report(timings, errors, wall, targets)
+        cpu_report(before, cpu_seconds(), wall, sum(len(v) for v in timings.values()))
         page = requests.get(targets["dashboard: exceptions"], headers={"Host": HOST}, cookies={"sessionid": cookies[0]})
         as_of = re.search(r"as of (\d\d:\d\d)", page.text)
         print(f"\nexceptions dashboard at the end: figures as of {as_of.group(1) if as_of else '?'} (UTC),", end=" ")

@@ -214,6 +214,9 @@ if BEHIND_TLS_PROXY:
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEV)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
+# Sessions read from the shared cache (written through to the database): one query fewer on
+# every page.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SECURE_CONTENT_TYPE_NOSNIFF = True
