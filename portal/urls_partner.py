@@ -35,6 +35,13 @@ partner_console = [
         tenant_views.template_upgrade,
         name="partner_template_upgrade",
     ),
+    path("templates/<int:pk>/edit", tenant_views.template_edit, name="partner_template_edit"),
+    path("templates/<int:pk>/delete", tenant_views.template_delete, name="partner_template_delete"),
+    path(
+        "templates/<int:pk>/deployments/<int:deployment>/withdraw",
+        tenant_views.template_withdraw,
+        name="partner_template_withdraw",
+    ),
     path("brand/", brand_views.brand_editor, name="brand_editor"),
     path("brand/preview", brand_views.brand_preview, name="brand_preview"),
     path("brand/preview.css", brand_views.brand_preview_css, name="brand_preview_css"),

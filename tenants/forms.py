@@ -336,16 +336,40 @@ class TemplateSaveForm(forms.Form):
         return single_line(self.cleaned_data["notes"].strip())
 
 
+class TemplateEditForm(forms.Form):
+    """A template's name and what it says it does; clients read both on their Flows page."""
+
+    name = forms.CharField(max_length=120, label="Template name")
+    summary = forms.CharField(
+        max_length=300,
+        required=False,
+        label="What it does",
+        help_text="Clients read this beside the Install button.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def clean_name(self):
+        return single_line(self.cleaned_data["name"].strip())
+
+    def clean_summary(self):
+        return " ".join(no_control_characters(self.cleaned_data["summary"]).split())
+
+
 class TemplateDeployForm(forms.Form):
     version = forms.ModelChoiceField(
         queryset=IntegrationTemplateVersion.objects.none(), empty_label=None, label="Version"
     )
     clients = ClientChoiceField(queryset=Client.objects.none(), label="Clients")
 
-    def __init__(self, *args, template: IntegrationTemplate, **kwargs):
+    def __init__(self, *args, template: IntegrationTemplate, states: dict[int, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.states = states or {}
         self.fields["version"].queryset = template.versions.order_by("-number")
         self.fields["version"].label_from_instance = lambda version: (
             f"v{version.number}" + (f" · {version.notes}" if version.notes else "")
         )
         self.fields["clients"].queryset = Client.objects.filter(partner=template.partner_id).order_by("name")
+
+    def client_choices(self) -> list[tuple]:
+        """Each client checkbox with what the client has of this template now ("runs v1", "offered v2" or "")."""
+        return [(choice, self.states.get(choice.data["value"].value, "")) for choice in self["clients"]]

@@ -139,6 +139,13 @@ class DeploymentRow:
     def behind(self, latest: int) -> bool:
         return self.installed and self.running < latest
 
+    @property
+    def state(self) -> str:
+        """What the client has of the template, in a few words: "runs v1", "runs v1 · offered v2", "offered v2"."""
+        if not self.installed:
+            return f"offered v{self.offered}"
+        return f"runs v{self.running}" + (f" · offered v{self.offered}" if self.offered != self.running else "")
+
 
 def deployment_rows(template: IntegrationTemplate, clients: QuerySet[Client]) -> list[DeploymentRow]:
     """For each client of `clients` the template is deployed to: the version offered and the one it runs."""

@@ -184,3 +184,131 @@ def deployments_upgrade(
             continue
         outcomes.append(deployment_upgrade(deployment=deployment, version=version, actor=actor))
     return outcomes
+
+
+# --- Rename, withdraw, delete --------------------------------------------------------------------
+
+
+def _clients_to_tell(template: IntegrationTemplate) -> list[Client]:
+    """Clients whose audit log hears of a change to `template`: those offered it and those it was saved from."""
+    ids = set(template.deployments.values_list("client_id", flat=True))
+    ids |= set(template.versions.exclude(source_client=None).values_list("source_client_id", flat=True))
+    return list(Client.objects.filter(pk__in=ids, partner_id=template.partner_id).order_by("name"))
+
+
+def _audit_in(clients: list[Client], **record) -> None:
+    for client in clients:
+        with tenant_context(client):
+            audit_record(target_type="template", **record)
+
+
+def template_update(*, template: IntegrationTemplate, name: str, summary: str, actor: User) -> IntegrationTemplate:
+    """Rename a template or change what it says it does; clients see the new words on their Flows page at once.
+
+    Installed flows keep their own names: only the template's name and summary change.
+    """
+    name, summary = (name or "").strip(), (summary or "").strip()
+    if not name:
+        raise TemplateRefused("Name the template.")
+    with transaction.atomic():
+        template = IntegrationTemplate.objects.select_related("partner").select_for_update().get(pk=template.pk)
+        before = {"name": template.name, "summary": template.summary}
+        after = {"name": name, "summary": summary}
+        if before == after:
+            return template
+        template.name, template.summary = name, summary
+        template.save(update_fields=["name", "summary"])
+        if before["name"] != name:
+            summary_line = f"{template.partner.name} renamed template “{before['name']}” to “{name}”"
+        else:
+            summary_line = f"{template.partner.name} changed what template “{name}” says it does"
+        _audit_in(
+            _clients_to_tell(template),
+            actor=actor,
+            action="template.updated",
+            target_id=install_key(template),
+            summary=summary_line,
+            before=before,
+            after=after,
+        )
+    return template
+
+
+def _installed(deployments) -> list[Client]:
+    """The clients of `deployments` (rows locked by the caller) that run the template's flows."""
+    running = []
+    for deployment in deployments:
+        with tenant_context(deployment.client):
+            if template_installed_version(key=install_key(deployment.template)) is not None:
+                running.append(deployment.client)
+    return running
+
+
+def _names(clients: list[Client]) -> str:
+    names = [client.name for client in clients]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def deployment_withdraw(*, deployment: TemplateDeployment, actor: User) -> None:
+    """Stop offering a template to a client that has not installed it: its Flows page no longer lists it.
+
+    A client that installed it is refused: those flows run in its workspace as its own, and stay.
+    """
+    with transaction.atomic():
+        deployment = (
+            TemplateDeployment.objects.select_for_update()
+            .select_related("client", "template__partner", "version")
+            .get(pk=deployment.pk)
+        )
+        template, client = deployment.template, deployment.client
+        if _installed([deployment]):
+            raise TemplateRefused(
+                f"{client.name} has installed “{template.name}”: its flows are its own now and stay."
+                " You can upgrade it, not withdraw it."
+            )
+        deployment.delete()
+        _audit_in(
+            [client],
+            actor=actor,
+            action="template.withdrawn",
+            target_id=install_key(template),
+            summary=f"{template.partner.name} withdrew its offer of “{template.name}” v{deployment.version.number}",
+            before={"version": deployment.version.number},
+        )
+
+
+def template_delete(*, template: IntegrationTemplate, actor: User) -> list[Client]:
+    """Delete a template no client runs, with its versions and its offers; returns the clients whose offer went.
+
+    Refused, naming them, while any client has it installed.
+    """
+    with transaction.atomic():
+        template = IntegrationTemplate.objects.select_related("partner").select_for_update().get(pk=template.pk)
+        deployments = list(
+            TemplateDeployment.objects.select_for_update()
+            .filter(template=template)
+            .select_related("client", "template")
+            .order_by("client__name")
+        )
+        running = _installed(deployments)
+        if running:
+            raise TemplateRefused(
+                f"“{template.name}” cannot be deleted while {_names(running)}"
+                f" {'runs' if len(running) == 1 else 'run'} it. Their flows are their own;"
+                " once no client runs it, you can delete it."
+            )
+        told = _clients_to_tell(template)
+        offered = [deployment.client for deployment in deployments]
+        key, name, partner = install_key(template), template.name, template.partner.name
+        TemplateDeployment.objects.filter(pk__in=[deployment.pk for deployment in deployments]).delete()
+        template.delete()  # its versions go with it
+        for client in told:
+            _audit_in(
+                [client],
+                actor=actor,
+                action="template.deleted",
+                target_id=key,
+                summary=f"{partner} deleted template “{name}”"
+                + ("; it is no longer offered here" if client in offered else ""),
+            )
+    return offered

@@ -17,13 +17,16 @@ from tenants.views.plans import plan_delete, plan_edit, plan_list, plan_new
 from tenants.views.revenue import revenue, revenue_csv, statement
 from tenants.views.team import team, team_assign, team_invite, team_remove
 from tenants.views.templates import (
+    template_delete,
     template_deploy,
     template_detail,
+    template_edit,
     template_list,
     template_new,
     template_upgrade,
     template_upgrade_all,
     template_version_new,
+    template_withdraw,
 )
 
 __all__ = [
@@ -51,11 +54,14 @@ __all__ = [
     "team_assign",
     "team_invite",
     "team_remove",
+    "template_delete",
     "template_deploy",
     "template_detail",
+    "template_edit",
     "template_list",
     "template_new",
     "template_upgrade",
     "template_upgrade_all",
     "template_version_new",
+    "template_withdraw",
 ]

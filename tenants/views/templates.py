@@ -1,4 +1,5 @@
-"""The partner's integration templates: save a client's flow as a version, deploy it, upgrade clients.
+"""The partner's integration templates: save a client's flow as a version, deploy it, upgrade clients,
+rename, withdraw an offer, delete.
 
 Partner admins do all of it; partner staff read the templates and the versions of the clients
 assigned to them.
@@ -14,7 +15,7 @@ from django.views.decorators.http import require_POST, require_safe
 from tenants import template_selectors as selectors
 from tenants import template_services as services
 from tenants.decorators import partner_role_required
-from tenants.forms import TemplateDeployForm, TemplateSaveForm
+from tenants.forms import TemplateDeployForm, TemplateEditForm, TemplateSaveForm
 from tenants.models import IntegrationTemplate, Role
 from tenants.selectors import workspaces_for
 from tenants.views.support import is_partner_admin, redirect_to, render_page
@@ -81,7 +82,7 @@ def _save_form(request, template: IntegrationTemplate | None):
     return render_page(request, "tenants/template_save.html", context, partial="save_form", status=status)
 
 
-def _detail_context(request, template: IntegrationTemplate, deploy_form=None) -> dict:
+def _detail_context(request, template: IntegrationTemplate, deploy_form=None, edit_form=None) -> dict:
     admin = is_partner_admin(request)
     summaries = selectors.version_summaries(template)
     latest = summaries[0].version if summaries else None
@@ -95,11 +96,22 @@ def _detail_context(request, template: IntegrationTemplate, deploy_form=None) ->
         "current": summaries[0] if summaries else None,
         "rows": rows,
         "behind": [row for row in rows if row.upgradable],
+        # An unreadable schema may hold installed flows: deleting waits for it like for a client that runs it.
+        "running": [row for row in rows if row.installed or row.unavailable],
         "is_admin": admin,
         "section": "templates",
     }
     if admin and latest is not None:
-        context["deploy_form"] = deploy_form or TemplateDeployForm(template=template, initial={"version": latest.pk})
+        states = {row.client.pk: row.state for row in rows}
+        if deploy_form is not None:
+            deploy_form.states = states
+        context["deploy_form"] = deploy_form or TemplateDeployForm(
+            template=template, states=states, initial={"version": latest.pk}
+        )
+    if admin:
+        context["edit_form"] = edit_form or TemplateEditForm(
+            initial={"name": template.name, "summary": template.summary}
+        )
     return context
 
 
@@ -152,3 +164,62 @@ def template_upgrade_all(request, pk):
     for outcome in outcomes:
         (messages.error if outcome.refused else messages.success)(request, outcome.message)
     return redirect_to(request, reverse("partner_template", args=[template.pk]))
+
+
+@require_POST
+@partner_role_required(Role.PARTNER_ADMIN)
+def template_edit(request, pk):
+    template = _template(request, pk)
+    form = TemplateEditForm(request.POST)
+    if form.is_valid():
+        before = template.name
+        try:
+            template = services.template_update(
+                template=template,
+                name=form.cleaned_data["name"],
+                summary=form.cleaned_data["summary"],
+                actor=request.user,
+            )
+        except services.TemplateRefused as refused:
+            form.add_error("name", str(refused))
+        else:
+            if template.name != before:
+                messages.success(request, f"“{before}” is now called “{template.name}”. Clients see the new name.")
+            else:
+                messages.success(request, f"“{template.name}” is saved.")
+            return redirect_to(request, reverse("partner_template", args=[template.pk]))
+    context = _detail_context(request, template, edit_form=form)
+    return render_page(request, "tenants/template_detail.html", context, partial="edit_form", status=422)
+
+
+@require_POST
+@partner_role_required(Role.PARTNER_ADMIN)
+def template_withdraw(request, pk, deployment):
+    """Withdraw the offer from a client that has not installed it, after the page's confirmation."""
+    template = _template(request, pk)
+    target = get_object_or_404(template.deployments.select_related("client"), pk=deployment)
+    try:
+        services.deployment_withdraw(deployment=target, actor=request.user)
+    except services.TemplateRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(
+            request, f"“{template.name}” is withdrawn from {target.client.name}: its Flows page no longer offers it."
+        )
+    return redirect_to(request, reverse("partner_template", args=[template.pk]))
+
+
+@require_POST
+@partner_role_required(Role.PARTNER_ADMIN)
+def template_delete(request, pk):
+    """Delete after the page's confirmation; refused, with the clients named, while any client runs it."""
+    template = _template(request, pk)
+    name = template.name
+    try:
+        withdrawn = services.template_delete(template=template, actor=request.user)
+    except services.TemplateRefused as refused:
+        messages.error(request, str(refused))
+        return redirect_to(request, reverse("partner_template", args=[template.pk]))
+    offers = f" and its offer to {len(withdrawn)} client{'s' if len(withdrawn) != 1 else ''}" if withdrawn else ""
+    messages.success(request, f"“{name}” is deleted, with its versions{offers}.")
+    return redirect_to(request, reverse("partner_templates"))

@@ -165,3 +165,37 @@ def test_partner_admin_saves_deploys_and_upgrades_a_template(page, quayside, dja
     # Cove's audit log tells its people what happened to their flows.
     page.goto(f"{base}/c/cove/audit/")
     expect(page.locator("main")).to_contain_text("Upgraded “Time to invoice” from v1 to v2")
+
+    # The deploy form says who has it; the admin renames it, withdraws Delta's unused offer, and is
+    # told why it cannot be deleted while Cove runs it.
+    page.goto(f"{base}/partner/templates/")
+    page.get_by_role("link", name="Time to invoice").first.click()
+    clients = page.get_by_test_id("deploy-clients")
+    expect(clients.locator("label").filter(has_text="Cove Consulting")).to_contain_text("runs v2")
+    expect(clients.locator("label").filter(has_text="Delta Design")).to_contain_text("offered v2")
+    expect(clients.locator("label").filter(has_text="Bayview Engineering")).to_have_text("Bayview Engineering")
+    edit = page.locator("#template-edit-form")
+    edit.get_by_label("Template name").fill("Monthly time to invoice")
+    edit.get_by_role("button", name="Save name and summary").click()
+    expect(page.locator(".toast")).to_contain_text("“Time to invoice” is now called “Monthly time to invoice”")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Monthly time to invoice")
+    page.reload()  # the toasts were read; the picture shows the page's own controls
+    screenshot(page, "partner-template-manage")
+
+    dialogs.clear()
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    page.get_by_test_id("withdraw-delta").click()
+    expect(page.locator(".toast")).to_contain_text("withdrawn from Delta Design: its Flows page no longer offers it")
+    assert dialogs and dialogs[0].startswith("Withdraw “Monthly time to invoice” from Delta Design?")
+    expect(version_row(page, "Delta Design")).to_have_count(0)
+    expect(page.get_by_test_id("withdraw-cove")).to_have_count(0)  # Cove installed it: its flows are its own
+    expect(page.locator("#delete-blocked")).to_contain_text("Cove Consulting runs it")
+    expect(page.get_by_role("button", name="Delete template")).to_be_disabled()
+    expect(page.get_by_test_id("deploy-clients").locator("label").filter(has_text="Delta Design")).not_to_contain_text(
+        "offered"
+    )
+
+    page.goto(f"{base}/c/delta/flows/")
+    expect(page.get_by_role("article", name="Monthly time to invoice", exact=True)).to_have_count(0)
+    page.goto(f"{base}/c/cove/flows/")
+    expect(page.get_by_role("article", name="Monthly time to invoice", exact=True)).to_contain_text("Installed · v2")

@@ -17,8 +17,15 @@ from django_tenants.utils import tenant_context
 from integrations.models import AuditEvent, Connection, Flow, MappingRule, ValueMap, ValueMapEntry
 from integrations.services.connections import connection_create
 from integrations.services.flows import template_install
-from tenants.models import IntegrationTemplate, Plan, TemplateDeployment
-from tenants.template_services import deployments_upgrade, template_deploy, template_version_save
+from tenants.models import IntegrationTemplate, IntegrationTemplateVersion, Plan, TemplateDeployment
+from tenants.template_services import (
+    TemplateRefused,
+    deployment_withdraw,
+    deployments_upgrade,
+    template_delete,
+    template_deploy,
+    template_version_save,
+)
 from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
 from tests.support import NORTHWIND, SUMMIT, browser_for
 
@@ -316,8 +323,14 @@ def test_another_partner_reaches_none_of_the_templates_by_id(world, saved):
         f"/partner/templates/{template.pk}/deploy",
         f"/partner/templates/{template.pk}/upgrade",
         f"/partner/templates/{template.pk}/deployments/{deployment.pk}/upgrade",
+        f"/partner/templates/{template.pk}/edit",
+        f"/partner/templates/{template.pk}/deployments/{deployment.pk}/withdraw",
+        f"/partner/templates/{template.pk}/delete",
     ):
-        assert summit.post(path, {"version": saved.pk, "clients": [world.clients["fabrikam"].pk]}).status_code == 404
+        data = {"version": saved.pk, "clients": [world.clients["fabrikam"].pk], "name": "Taken over"}
+        assert summit.post(path, data).status_code == 404, path
+    assert IntegrationTemplate.objects.filter(pk=template.pk, name="Time to invoice").exists()
+    assert template.deployments.filter(pk=deployment.pk).exists()
     # Summit cannot save Northwind's client's flow either: Contoso is not among its clients.
     response = summit.post(
         "/partner/templates/new", {"client": world.clients["contoso"].pk, "flow": saved.flow_id, "name": "Stolen"}
@@ -333,7 +346,7 @@ def test_another_partner_reaches_none_of_the_templates_by_id(world, saved):
     assert not template.deployments.filter(client=world.clients["fabrikam"]).exists()
 
 
-def test_partner_staff_read_templates_but_cannot_save_deploy_or_upgrade(world, saved):
+def test_partner_staff_read_templates_but_cannot_save_deploy_upgrade_rename_withdraw_or_delete(world, saved):
     template = saved.template
     template_deploy(
         template=template,
@@ -347,6 +360,7 @@ def test_partner_staff_read_templates_but_cannot_save_deploy_or_upgrade(world, s
     page = staff.get(f"/partner/templates/{template.pk}/").content.decode()
     assert "Tailspin Consulting" in page and "Wingtip Partners" not in page  # only the clients assigned to them
     assert 'method="post"' not in page.split("<main", 1)[1]  # the page's forms; signing out is in the header
+    assert "Delete template" not in page and "Withdraw" not in page
     assert staff.get("/partner/templates/new").status_code == 403
     for path in (
         "/partner/templates/new",
@@ -354,9 +368,15 @@ def test_partner_staff_read_templates_but_cannot_save_deploy_or_upgrade(world, s
         f"/partner/templates/{template.pk}/deploy",
         f"/partner/templates/{template.pk}/upgrade",
         f"/partner/templates/{template.pk}/deployments/{deployment.pk}/upgrade",
+        f"/partner/templates/{template.pk}/edit",
+        f"/partner/templates/{template.pk}/deployments/{deployment.pk}/withdraw",
+        f"/partner/templates/{template.pk}/delete",
     ):
-        assert staff.post(path, {"version": saved.pk, "clients": [world.clients["contoso"].pk]}).status_code == 403
+        data = {"version": saved.pk, "clients": [world.clients["contoso"].pk], "name": "Renamed by staff"}
+        assert staff.post(path, data).status_code == 403, path
     assert not template.deployments.filter(client=world.clients["contoso"]).exists()
+    assert IntegrationTemplate.objects.filter(pk=template.pk, name="Time to invoice").exists()
+    assert template.deployments.filter(pk=deployment.pk).exists()
 
 
 # url name -> (roles that may GET it, roles that may POST to it); None: the method is not served (405).
@@ -370,6 +390,9 @@ ACCESS = {
     "partner_template_deploy": (None, ADMIN_ONLY),
     "partner_template_upgrade_all": (None, ADMIN_ONLY),
     "partner_template_upgrade": (None, ADMIN_ONLY),
+    "partner_template_edit": (None, ADMIN_ONLY),
+    "partner_template_withdraw": (None, ADMIN_ONLY),
+    "partner_template_delete": (None, ADMIN_ONLY),
 }
 PEOPLE = sorted([PARTNER_ADMIN, STAFF, "admin@contoso.localhost", "viewer@contoso.localhost", "admin@summit.localhost"])
 
@@ -395,6 +418,9 @@ def test_each_role_reaches_the_template_pages_it_may_and_is_refused_the_rest(wor
         "partner_template_deploy": [template.pk],
         "partner_template_upgrade_all": [template.pk],
         "partner_template_upgrade": [template.pk, template.deployments.get().pk],
+        "partner_template_edit": [template.pk],
+        "partner_template_withdraw": [template.pk, template.deployments.get().pk],
+        "partner_template_delete": [template.pk],
     }
     browser = browser_for(world.user(email), host=NORTHWIND)
     problems = []
@@ -473,3 +499,259 @@ def test_a_version_needing_a_system_the_client_lacks_waits_until_it_connects_one
             ("Issue in Jira", "Jira (tailspin)"),
         ]
         assert list(steps[1].outbound_mapping.rules.values_list("target", flat=True)) == ["summary"]
+
+
+# --- Rename, withdraw, delete, and what the deploy form says of each client ----------------------
+
+
+def audit_summaries(client, action: str) -> list[str]:
+    with tenant_context(client):
+        return list(AuditEvent.objects.filter(action=action).order_by("pk").values_list("summary", flat=True))
+
+
+def test_renaming_a_template_is_audited_where_clients_see_it_and_they_read_the_new_words(world, saved):
+    template, tailspin = saved.template, world.clients["tailspin"]
+    template_deploy(template=template, version=saved, clients=[tailspin], actor=world.user(PARTNER_ADMIN))
+    admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
+    page = admin.get(f"/partner/templates/{template.pk}/").content.decode()
+    assert 'id="template-edit-form"' in page and 'value="Time to invoice"' in page
+
+    response = admin.post(
+        f"/partner/templates/{template.pk}/edit",
+        {"name": "Time to invoices", "summary": "Approved  time,\n invoiced monthly."},
+        follow=True,
+    )
+    assert "“Time to invoice” is now called “Time to invoices”. Clients see the new name." in response.content.decode()
+    template.refresh_from_db()
+    assert (template.name, template.summary) == ("Time to invoices", "Approved time, invoiced monthly.")
+    assert template.key == "time-to-invoice"  # installed flows are found by the key, which never changes
+    expected = "Northwind Advisory renamed template “Time to invoice” to “Time to invoices”"
+    for client in (tailspin, world.clients["contoso"]):  # offered it; it was saved from here
+        assert audit_summaries(client, "template.updated") == [expected]
+    assert audit_summaries(world.clients["wingtip"], "template.updated") == []
+    with tenant_context(tailspin):
+        event = AuditEvent.objects.get(action="template.updated")
+        assert event.actor_email == PARTNER_ADMIN and event.before["name"] == "Time to invoice"
+    listing = browser_for(world.user("admin@tailspin.localhost"), host=NORTHWIND).get("/c/tailspin/flows/")
+    assert "Time to invoices" in listing.content.decode() and "invoiced monthly" in listing.content.decode()
+
+    # An empty or multi-line name is refused in the form's own partial; nothing changes.
+    response = admin.post(
+        f"/partner/templates/{template.pk}/edit", {"name": "Two\nlines", "summary": ""}, headers={"HX-Request": "true"}
+    )
+    form = response.content.decode()
+    assert form.lstrip().startswith("<form") and "Use a single line of text." in form
+    assert admin.post(f"/partner/templates/{template.pk}/edit", {"name": " ", "summary": ""}).status_code == 422
+    template.refresh_from_db()
+    assert template.name == "Time to invoices"
+
+
+def test_withdrawing_an_offer_the_client_has_not_installed_takes_it_off_its_flows_page(world, saved):
+    template, tailspin, wingtip = saved.template, world.clients["tailspin"], world.clients["wingtip"]
+    template_deploy(template=template, version=saved, clients=[tailspin, wingtip], actor=world.user(PARTNER_ADMIN))
+    install_in(tailspin, "p-time-to-invoice", "admin@tailspin.localhost", world)
+    admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
+    page = admin.get(f"/partner/templates/{template.pk}/").content.decode()
+    assert 'data-testid="withdraw-wingtip"' in page and 'data-testid="withdraw-tailspin"' not in page
+    assert re.search(r'data-confirm="Withdraw “Time to invoice” from Wingtip Partners\? Its Flows page stops', page)
+    assert "keeps its flows, which are its own now" in page
+
+    wingtip_offer = template.deployments.get(client=wingtip)
+    response = admin.post(f"/partner/templates/{template.pk}/deployments/{wingtip_offer.pk}/withdraw", follow=True)
+    assert "“Time to invoice” is withdrawn from Wingtip Partners: its Flows page no longer offers it." in (
+        response.content.decode()
+    )
+    assert not template.deployments.filter(client=wingtip).exists()
+    assert audit_summaries(wingtip, "template.withdrawn") == [
+        "Northwind Advisory withdrew its offer of “Time to invoice” v1"
+    ]
+    connection.set_schema_to_public()
+    wingtip_admin = admin  # Wingtip has no admin of its own; the partner admin works in its workspace
+    assert "From Northwind Advisory" not in wingtip_admin.get("/c/wingtip/flows/").content.decode()
+    assert wingtip_admin.get("/c/wingtip/flows/install/p-time-to-invoice").status_code == 404
+
+    # Tailspin installed it: its flows are its own, so the offer stays and so do they.
+    tailspin_offer = template.deployments.get(client=tailspin)
+    response = admin.post(f"/partner/templates/{template.pk}/deployments/{tailspin_offer.pk}/withdraw", follow=True)
+    assert (
+        "Tailspin Consulting has installed “Time to invoice”: its flows are its own now and stay."
+        " You can upgrade it, not withdraw it."
+    ) in response.content.decode()
+    assert template.deployments.filter(client=tailspin).exists()
+    with tenant_context(tailspin):
+        assert Flow.objects.filter(template_key="p-time-to-invoice/approved-time", template_version=1).exists()
+    with pytest.raises(TemplateRefused):
+        deployment_withdraw(deployment=tailspin_offer, actor=world.user(PARTNER_ADMIN))
+
+
+def test_a_template_a_client_runs_is_not_deleted_and_the_page_names_who_runs_it(world, saved):
+    template, tailspin = saved.template, world.clients["tailspin"]
+    template_deploy(template=template, version=saved, clients=[tailspin], actor=world.user(PARTNER_ADMIN))
+    install_in(tailspin, "p-time-to-invoice", "admin@tailspin.localhost", world)
+    admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
+    page = admin.get(f"/partner/templates/{template.pk}/").content.decode()
+    assert "Tailspin Consulting runs it. Their flows are their own; once no client runs it, you can delete it." in page
+    assert 'data-testid="delete-template"' not in page
+
+    response = admin.post(f"/partner/templates/{template.pk}/delete", follow=True)
+    assert (
+        "“Time to invoice” cannot be deleted while Tailspin Consulting runs it. Their flows are their own;"
+        " once no client runs it, you can delete it."
+    ) in response.content.decode()
+    assert IntegrationTemplate.objects.filter(pk=template.pk).exists()
+    with tenant_context(tailspin):
+        assert Flow.objects.filter(template_key__startswith="p-time-to-invoice/").count() == 5
+
+
+def test_deleting_a_template_no_client_runs_removes_its_versions_and_its_offers(world, saved):
+    template, tailspin, wingtip = saved.template, world.clients["tailspin"], world.clients["wingtip"]
+    template_version_save(
+        partner=template.partner,
+        client=world.clients["contoso"],
+        flow_id=saved.flow_id,
+        actor=world.user(PARTNER_ADMIN),
+        template=template,
+    )
+    template_deploy(template=template, version=saved, clients=[tailspin, wingtip], actor=world.user(PARTNER_ADMIN))
+    admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
+    page = admin.get(f"/partner/templates/{template.pk}/").content.decode()
+    assert 'data-testid="delete-template"' in page
+    assert (
+        'data-confirm="Delete “Time to invoice” and its 2 versions? 2 clients stop being offered it.'
+        ' This cannot be undone."'
+    ) in page
+
+    response = admin.post(f"/partner/templates/{template.pk}/delete", follow=True)
+    assert response.redirect_chain[-1][0] == "/partner/templates/"
+    assert "“Time to invoice” is deleted, with its versions and its offer to 2 clients." in response.content.decode()
+    assert not IntegrationTemplate.objects.filter(pk=template.pk).exists()
+    assert not IntegrationTemplateVersion.objects.filter(template_id=template.pk).exists()
+    assert not TemplateDeployment.objects.filter(template_id=template.pk).exists()
+    for client in (tailspin, wingtip):
+        assert audit_summaries(client, "template.deleted") == [
+            "Northwind Advisory deleted template “Time to invoice”; it is no longer offered here"
+        ]
+    assert audit_summaries(world.clients["contoso"], "template.deleted") == [
+        "Northwind Advisory deleted template “Time to invoice”"
+    ]
+    connection.set_schema_to_public()
+    tailspin_admin = browser_for(world.user("admin@tailspin.localhost"), host=NORTHWIND)
+    assert "From Northwind Advisory" not in tailspin_admin.get("/c/tailspin/flows/").content.decode()
+    assert tailspin_admin.get("/c/tailspin/flows/install/p-time-to-invoice").status_code == 404
+    with pytest.raises(IntegrationTemplate.DoesNotExist):
+        template_delete(template=template, actor=world.user(PARTNER_ADMIN))
+
+
+def test_the_deploy_form_says_which_clients_run_or_are_offered_it(world, saved):
+    template, tailspin, wingtip = saved.template, world.clients["tailspin"], world.clients["wingtip"]
+    template_deploy(template=template, version=saved, clients=[tailspin, wingtip], actor=world.user(PARTNER_ADMIN))
+    install_in(tailspin, "p-time-to-invoice", "admin@tailspin.localhost", world)
+    version_2 = template_version_save(
+        partner=template.partner,
+        client=world.clients["contoso"],
+        flow_id=saved.flow_id,
+        actor=world.user(PARTNER_ADMIN),
+        template=template,
+    )
+    template_deploy(template=template, version=version_2, clients=[wingtip], actor=world.user(PARTNER_ADMIN))
+    admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
+    page = admin.get(f"/partner/templates/{template.pk}/").content.decode()
+    form = page.split('id="deploy-form"', 1)[1].split("</form>", 1)[0]
+
+    def label(client) -> list[str]:
+        match = re.search(
+            rf'<label class="choice"[^>]*>\s*<input[^>]*value="{client.pk}"[^>]*>(.*?)</label>', form, re.S
+        )
+        assert match, client.name
+        return re.sub(r"<[^>]+>", "", match.group(1)).split()
+
+    assert label(tailspin) == ["Tailspin", "Consulting", "runs", "v1"]
+    assert label(wingtip) == ["Wingtip", "Partners", "offered", "v2"]
+    assert label(world.clients["contoso"]) == ["Contoso", "Engineering"]  # saved from, never offered: nothing
+
+
+# --- What a partner types reaches partner staff and clients inert --------------------------------
+# The template counterpart of tests/branding/test_brand_editor.py's brand and client-name injection test.
+
+HOSTILE_NAME = "<script>alert(11)</script><img src=x onerror=alert(12)>"
+HOSTILE_SUMMARY = "<style>*{display:none}</style><script>alert(13)</script>"
+HOSTILE_NOTES = "<script>alert(14)</script><style>*{color:red}</style><img src=x onerror=alert(15)>"
+
+
+def assert_inert(html: str, where: str) -> None:
+    for raw in ("<script>alert(1", "<style>*{", "<img src=x"):
+        assert raw not in html, f"{raw!r} reached {where} unescaped"
+
+
+def test_script_and_style_through_template_name_summary_and_notes_render_inert(world):
+    contoso, tailspin, wingtip = world.clients["contoso"], world.clients["tailspin"], world.clients["wingtip"]
+    flow_id = source_flow(contoso)
+    admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
+    response = admin.post(
+        "/partner/templates/new",
+        {"client": contoso.pk, "flow": flow_id, "name": HOSTILE_NAME, "summary": HOSTILE_SUMMARY},
+        follow=True,
+    )
+    assert response.status_code == 200 and response.redirect_chain
+    assert_inert(response.content.decode(), "the toast after saving")
+    template = IntegrationTemplate.objects.get(partner=world.partners["northwind"], name=HOSTILE_NAME)
+    response = admin.post(
+        f"/partner/templates/{template.pk}/versions/new",
+        {"client": contoso.pk, "flow": flow_id, "notes": HOSTILE_NOTES},
+        follow=True,
+    )
+    assert response.redirect_chain and template.versions.count() == 2
+    assert_inert(response.content.decode(), "the toast after saving v2")
+    version_1 = template.versions.get(number=1)
+    template_deploy(template=template, version=version_1, clients=[tailspin, wingtip], actor=world.user(PARTNER_ADMIN))
+    install_key = f"p-{template.key}"
+    flows = install_in(tailspin, install_key, "admin@tailspin.localhost", world)  # its installed card and version
+    assert flows
+    connection.set_schema_to_public()
+
+    staff = browser_for(world.user(STAFF), host=NORTHWIND)
+    tailspin_admin = browser_for(world.user("admin@tailspin.localhost"), host=NORTHWIND)
+    wingtip_admin = admin  # Wingtip has no admin of its own; the partner admin works in its workspace
+    pages = {
+        "partner template list": admin.get("/partner/templates/"),
+        "partner template page": admin.get(f"/partner/templates/{template.pk}/"),
+        "new version form": admin.get(f"/partner/templates/{template.pk}/versions/new"),
+        "template list for staff": staff.get("/partner/templates/"),
+        "template page for staff": staff.get(f"/partner/templates/{template.pk}/"),
+        "flows of a client that installed it": tailspin_admin.get("/c/tailspin/flows/"),
+        "flows of a client offered it": wingtip_admin.get("/c/wingtip/flows/"),
+        "install page": wingtip_admin.get(f"/c/wingtip/flows/install/{install_key}"),
+        "audit log of a client offered it": wingtip_admin.get("/c/wingtip/audit/"),
+        "audit log of the client it was saved from": browser_for(
+            world.user("admin@contoso.localhost"), host=NORTHWIND
+        ).get("/c/contoso/audit/"),
+    }
+    for where, page in pages.items():
+        assert page.status_code == 200, where
+        html = page.content.decode()
+        assert_inert(html, where)
+        assert "&lt;script&gt;alert(11)&lt;/script&gt;" in html, f"the template name is not shown escaped on {where}"
+    for where in ("partner template list", "partner template page", "flows of a client offered it", "install page"):
+        html = pages[where].content.decode()
+        assert "&lt;style&gt;*{display:none}&lt;/style&gt;" in html, f"the summary is not shown escaped on {where}"
+    html = pages["partner template page"].content.decode()
+    assert html.count("&lt;script&gt;alert(14)&lt;/script&gt;") >= 2  # the version history and the deploy form
+    assert "&lt;script&gt;alert(14)&lt;/script&gt;" in pages["template page for staff"].content.decode()
+
+    # Renaming to something hostile, and the confirmations that quote the name in an attribute.
+    response = admin.post(
+        f"/partner/templates/{template.pk}/edit",
+        {"name": HOSTILE_NAME + " 2", "summary": HOSTILE_SUMMARY},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert response.redirect_chain and "&lt;script&gt;alert(11)&lt;/script&gt;" in html
+    assert_inert(html, "the template page after renaming")
+    assert 'data-confirm="Withdraw “&lt;script&gt;alert(11)' in html
+    response = admin.post(
+        f"/partner/templates/{template.pk}/edit", {"name": HOSTILE_NAME + "\n"}, headers={"HX-Request": "true"}
+    )
+    assert_inert(response.content.decode(), "the rename form with its errors")
+    response = admin.post(f"/partner/templates/{template.pk}/delete", follow=True)
+    assert "cannot be deleted while Tailspin Consulting runs it" in response.content.decode()
+    assert_inert(response.content.decode(), "the refusal to delete")
