@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 from django_tenants.utils import tenant_context
 
 from branding.models import Brand
@@ -252,6 +252,7 @@ def client_suspend(*, client: Client, actor: User) -> Client:
     client.save(update_fields=["status"])
     # Beat stops sending its syncs at all; the engine still refuses a run that was already queued.
     PeriodicTask.objects.filter(name__startswith=f"{client.schema_name}:").update(enabled=False)
+    PeriodicTasks.update_changed()  # a queryset update sends no signal; beat reloads on this mark
     client_audit_record(
         client=client,
         actor=actor,
@@ -270,6 +271,7 @@ def _client_schedules_restore(client: Client) -> None:
 
     prefix = f"{client.schema_name}:"
     PeriodicTask.objects.filter(name__startswith=prefix).exclude(name__startswith=f"{prefix}flow-").update(enabled=True)
+    PeriodicTasks.update_changed()
     with tenant_context(client):
         for flow in Flow.objects.all():
             flow_schedule_sync(flow=flow)

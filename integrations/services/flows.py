@@ -130,7 +130,7 @@ def flow_schedule_sync(*, flow: Flow) -> None:
     client = getattr(db, "tenant", None)
     if client is None or not getattr(client, "pk", None):
         return
-    from django_celery_beat.models import PeriodicTask
+    from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
     from tenants.services import client_periodic_task_upsert
 
@@ -144,7 +144,8 @@ def flow_schedule_sync(*, flow: Flow) -> None:
             kwargs={"flow_id": flow.pk},
         )
     else:
-        PeriodicTask.objects.filter(name=f"{client.schema_name}:{name}").update(enabled=False)
+        if PeriodicTask.objects.filter(name=f"{client.schema_name}:{name}", enabled=True).update(enabled=False):
+            PeriodicTasks.update_changed()  # a queryset update sends no signal; beat reloads on this mark
 
 
 @transaction.atomic

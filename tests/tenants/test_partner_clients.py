@@ -118,7 +118,7 @@ def test_suspending_stops_the_workspace_and_its_users_see_the_notice(world):
 
 
 def test_suspending_disables_the_clients_beat_entries_and_resuming_restores_each_flows_own_state(world):
-    from django_celery_beat.models import PeriodicTask
+    from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
     from integrations.models import Connection, Flow, Mapping
     from integrations.services.flows import flow_schedule_sync, flow_set_enabled
@@ -141,11 +141,15 @@ def test_suspending_disables_the_clients_beat_entries_and_resuming_restores_each
         ]
         for flow in scheduled:
             flow_schedule_sync(flow=flow)
+        before_pausing = PeriodicTasks.last_change()
         flow_set_enabled(flow=scheduled[0], enabled=False)
+        assert PeriodicTasks.last_change() > before_pausing
     assert entries.filter(enabled=True).count() == 2
 
+    before_suspending = PeriodicTasks.last_change()
     services.client_suspend(client=contoso, actor=admin)
     assert not entries.filter(enabled=True).exists()
+    assert PeriodicTasks.last_change() > before_suspending  # beat reloads its schedule on this mark
     with tenant_context(contoso):  # a schedule saved while suspended stays off
         flow_schedule_sync(flow=scheduled[1])
     assert not entries.filter(enabled=True).exists()
