@@ -13,7 +13,7 @@ from connectors.registry import CONNECTORS, SANDBOX_PORTS
 from integrations import selectors
 from integrations.crypto import CredentialsUnreadable, credentials_decrypt
 from integrations.forms import ConnectionForm, RenameConnectionForm, RotateCredentialsForm
-from integrations.models import Connection, Flow
+from integrations.models import Connection, ExternalRef, Flow
 from integrations.services.connections import (
     ConnectionInUse,
     connection_create,
@@ -130,6 +130,8 @@ def _detail_context(request, connection: Connection, **extra) -> dict:
         "category": selectors.CATEGORY_LABELS.get(getattr(cls, "category", ""), ""),
         "settings_rows": selectors.connection_settings(connection),
         "flows": flows.distinct().order_by("name"),
+        # Deleting forgets these id links: the same account connected again would create them anew.
+        "linked_records": ExternalRef.objects.filter(connection=connection).count(),
         "objects": list(cls.objects.values()) if cls else [],
         "schema": db.schema_name,
         "section": "connections",

@@ -105,6 +105,23 @@ def test_deleting_an_unused_connection_erases_it_and_its_credentials(admin, worl
     assert admin.get(f"/c/contoso/connections/{made.pk}/").status_code == 404
 
 
+def test_deleting_a_connection_that_synced_records_warns_that_their_links_go_too(admin, world):
+    from integrations.models import ExternalRef
+
+    def made_with_links():
+        made = spare()
+        ExternalRef.objects.bulk_create(
+            ExternalRef(connection=made, object="companies", external_id=str(n), entity="customer", record_id=n)
+            for n in range(1, 1201)
+        )
+        return made
+
+    made = within(world, made_with_links)
+    page = admin.get(f"/c/contoso/connections/{made.pk}/").content.decode()
+    assert "The links to 1,200 records in Spare HubSpot are forgotten too" in page
+    assert "would create those records there a second time" in page
+
+
 def test_viewers_and_finance_cannot_rename_or_delete(world):
     made = within(world, spare)
     for email in ("viewer@contoso.localhost", "finance@contoso.localhost"):
