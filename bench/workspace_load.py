@@ -457,8 +457,8 @@ def main() -> None:
         cpu_report(before, cpu_seconds(), wall, sum(len(v) for v in timings.values()))
         page = requests.get(targets["dashboard: exceptions"], headers={"Host": HOST}, cookies={"sessionid": cookies[0]})
         as_of = re.search(r"as of (\d\d:\d\d)", page.text)
-        print(f"\nexceptions dashboard at the end: figures as of {as_of.group(1) if as_of else '?'} (UTC),", end=" ")
-        print(f"now {time.strftime('%H:%M', time.gmtime())}: recomputed by beat during the run, not by requests")
+        print(f"\nexceptions dashboard at the end: figures as of {as_of.group(1) if as_of else '?'} UTC,", end=" ")
+        print(f"now {time.strftime('%H:%M', time.gmtime())} UTC")
     finally:
         for process in (server, worker):
             os.killpg(process.pid, signal.SIGTERM)
