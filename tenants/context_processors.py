@@ -3,7 +3,7 @@
 from django.utils.functional import SimpleLazyObject
 
 from tenants.models import Role
-from tenants.selectors import partner_membership, workspaces_for
+from tenants.selectors import request_standing
 
 
 def surface(request):
@@ -11,13 +11,15 @@ def surface(request):
     user = getattr(request, "user", None)
 
     def _partner_role():
-        membership = partner_membership(user, partner) if user is not None else None
-        return membership.role if membership else None
+        if user is None or partner is None:
+            return None
+        staff = request_standing(request).staff
+        return staff.role if staff else None
 
     def _switcher():
         if user is None or partner is None or not user.is_authenticated:
             return []
-        return list(workspaces_for(user, partner))
+        return request_standing(request).workspaces(user, partner)
 
     return {
         "surface": getattr(request, "surface", "platform"),

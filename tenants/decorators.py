@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from tenants.models import Role
-from tenants.selectors import is_platform_admin, partner_membership
+from tenants.selectors import is_platform_admin, request_standing
 
 WORKSPACE_ALL = frozenset(
     {Role.CLIENT_ADMIN, Role.CLIENT_FINANCE, Role.CLIENT_VIEWER, Role.PARTNER_ADMIN, Role.PARTNER_STAFF}
@@ -46,7 +46,7 @@ def partner_role_required(*roles: str):
                 raise Http404
             if not request.user.is_authenticated:
                 return _login_first(request)
-            membership = partner_membership(request.user, request.partner)
+            membership = request_standing(request).staff
             if membership is None or membership.role not in allowed:
                 raise PermissionDenied("Your role does not open this page of the partner console.")
             request.partner_membership = membership

@@ -22,7 +22,7 @@ from django.template.loader import render_to_string
 from django.urls import set_urlconf
 
 from tenants.models import Client, PartnerDomain
-from tenants.selectors import workspace_role
+from tenants.selectors import request_standing
 
 WORKSPACE_PATH = re.compile(r"^/c/(?P<slug>[a-z0-9-]+)(?:/|$)")
 HOST_INDEPENDENT_PATHS = ("/healthz", "/metrics")
@@ -91,7 +91,8 @@ class WorkspaceMiddleware:
                 raise Http404("No such workspace")
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            role = workspace_role(request.user, client)
+            # One query answers the role here and, later, the shell's partner link and switcher.
+            role = request_standing(request).role_in(client)
             if role is None:
                 # Same answer as a workspace that does not exist: no probing for names.
                 raise Http404("No such workspace")

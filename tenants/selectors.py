@@ -30,11 +30,72 @@ def partner_membership(user: User, partner: Partner) -> Membership | None:
     return Membership.objects.filter(user=user, partner=partner).first()
 
 
+@dataclass(frozen=True)
+class Standing:
+    """A user's roles under one partner, read in one query: their partner membership, if any, and
+    the workspaces they are a member of directly (by name). Every page's shell needs both: the
+    workspace role, the partner console link and the workspace switcher."""
+
+    staff: Membership | None = None
+    direct: tuple[tuple[Client, str], ...] = ()
+
+    def role_in(self, client: Client) -> str | None:
+        """The role held inside `client`'s workspace, or None when they may not enter it: a direct
+        membership first; partner admins and assigned partner staff act with their partner role."""
+        for member_of, role in self.direct:
+            if member_of.pk == client.pk:
+                return role
+        if self.staff is None or client.partner_id != self.staff.partner_id:
+            return None
+        if self.staff.role == Role.PARTNER_ADMIN:
+            return Role.PARTNER_ADMIN
+        if self.staff.role == Role.PARTNER_STAFF and self.staff.assigned_clients.filter(pk=client.pk).exists():
+            return Role.PARTNER_STAFF
+        return None
+
+    def workspaces(self, user: User, partner: Partner) -> list[Client]:
+        """As `workspaces_for`, without a query for a user who holds no partner role."""
+        if self.staff is None:
+            return [client for client, role in self.direct if role in CLIENT_ROLES]
+        return list(_workspaces(user, partner, self.staff))
+
+
+def standing_under(user: User, partner: Partner | None) -> Standing:
+    if not user.is_authenticated or partner is None:
+        return Standing()
+    rows = (
+        Membership.objects.filter(user=user)
+        .filter(Q(partner=partner) | Q(client__partner=partner))
+        .select_related("client")
+        .order_by("client__name", "client_id")
+    )
+    staff = None
+    direct = []
+    for row in rows:
+        if row.client_id is None:
+            staff = row
+        else:
+            direct.append((row.client, row.role))
+    return Standing(staff=staff, direct=tuple(direct))
+
+
+def request_standing(request):
+    """The user's roles under this host's partner, read once per request (WorkspaceMiddleware and
+    the partner console's role check have usually read them already)."""
+    standing = getattr(request, "standing", None)
+    if standing is None:
+        standing = request.standing = standing_under(request.user, request.partner)
+    return standing
+
+
 def workspaces_for(user: User, partner: Partner) -> QuerySet[Client]:
     """The client workspaces of `partner` that `user` may enter, by name."""
     if not user.is_authenticated or partner is None:
         return Client.objects.none()
-    staff = partner_membership(user, partner)
+    return _workspaces(user, partner, partner_membership(user, partner))
+
+
+def _workspaces(user: User, partner: Partner, staff: Membership | None) -> QuerySet[Client]:
     clients = Client.objects.filter(partner=partner)
     if staff and staff.role == Role.PARTNER_ADMIN:
         return clients.order_by("name")
@@ -44,23 +105,8 @@ def workspaces_for(user: User, partner: Partner) -> QuerySet[Client]:
 
 
 def workspace_role(user: User, client: Client) -> str | None:
-    """The role `user` holds inside `client`'s workspace, or None when they may not enter it.
-
-    Partner admins and assigned partner staff act in a workspace with their partner role.
-    """
-    if not user.is_authenticated:
-        return None
-    direct = Membership.objects.filter(user=user, client=client).values_list("role", flat=True).first()
-    if direct:
-        return direct
-    staff = partner_membership(user, client.partner)
-    if staff is None:
-        return None
-    if staff.role == Role.PARTNER_ADMIN:
-        return Role.PARTNER_ADMIN
-    if staff.role == Role.PARTNER_STAFF and staff.assigned_clients.filter(pk=client.pk).exists():
-        return Role.PARTNER_STAFF
-    return None
+    """The role `user` holds inside `client`'s workspace, or None when they may not enter it."""
+    return standing_under(user, client.partner).role_in(client)
 
 
 def client_members(client: Client) -> QuerySet[Membership]:

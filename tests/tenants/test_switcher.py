@@ -36,3 +36,24 @@ def test_staff_switch_between_workspaces_without_logging_in_again(world):
     assert "<h1>Contoso Engineering</h1>" in first
     assert "<h1>Tailspin Consulting</h1>" in second
     assert "finance@contoso.localhost" not in second
+
+
+def test_a_workspace_page_reads_the_users_roles_once(world):
+    """The role check, the partner console link and the switcher all come from one membership
+    query: the shell asked for the partner role twice and for the switcher once more."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tenants.models import Membership, Role
+
+    finance = world.user("finance@contoso.localhost")
+    Membership.objects.create(user=finance, client=world.clients["tailspin"], role=Role.CLIENT_VIEWER)
+    browser = browser_for(finance, host=NORTHWIND)
+    browser.get("/c/contoso/")
+    with CaptureQueriesContext(connection) as queries:
+        page = browser.get("/c/tailspin/").content.decode()
+    assert switcher_entries(page) == ["Contoso Engineering", "Tailspin Consulting"]
+    assert "Partner console" not in page
+    mine = f'"tenants_membership"."user_id" = {finance.pk}'
+    assert len([q for q in queries if mine in q["sql"]]) == 1
+    assert not [q for q in queries if q["sql"].startswith('SELECT DISTINCT "tenants_client"')]
