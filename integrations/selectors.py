@@ -1045,6 +1045,51 @@ def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+# How many of a workspace's dashboard variants beat keeps fresh, and how many it remembers. Every
+# distinct set of parameters is a variant read from up to a million rows: without a bound, anyone
+# in the workspace could have beat recompute hundreds of them every minute, and fill the shared
+# cache with them. The ones over the bound are still served, and recomputed when someone opens
+# them stale; only beat's every-minute refresh is kept for these.
+DASHBOARD_REFRESHED = 8
+DASHBOARD_DEFAULTS = {
+    "utilization": {"weeks": 8, "end": None},
+    "margin": {"months": 3, "end": None, "currency": ""},
+    "sync": {"days": 14},
+}
+
+
+def time_entries_span() -> tuple[date, date] | None:
+    """The first and last day with time in the current schema (two index lookups), kept a minute."""
+    key = f"dash:{db.schema_name}:time-span"
+    span = cache.get(key)
+    if span is None:
+        found = TimeEntry.objects.aggregate(first=Min("date"), latest=Max("date"))
+        span = (found["first"], found["latest"]) if found["latest"] else ()
+        cache.set(key, span, DASHBOARD_FRESH)
+    return span or None
+
+
+def dashboard_end(value: date | None, *, period: str) -> str | None:
+    """The `end` a utilization ("week") or margin ("month") dashboard asks for, as the variant it
+    is kept under: the last day of its week or month, within the days that have time; None (the
+    latest period, the default page) from the latest period of the data on. Figures depend on the
+    period only, so any day of it is the same variant, and there are as many as periods of data."""
+    if value is None:
+        return None
+    span = time_entries_span()
+    if span is None:
+        return None
+
+    def closing(day: date) -> date:
+        if period == "week":
+            return day + timedelta(days=6 - day.weekday())
+        return month_range(day)[1] - timedelta(days=1)
+
+    first, latest = span
+    value = closing(min(max(value, first), latest))
+    return None if value >= closing(latest) else value.isoformat()
+
+
 def dashboard_key(name: str, params: dict, *, schema: str | None = None) -> str:
     """Params are JSON values (dates as ISO strings): a refresh task carries them as they are."""
     variant = "&".join(f"{k}={params[k]}" for k in sorted(params))
@@ -1104,26 +1149,37 @@ def dashboard_compute(name: str, params: dict) -> dict:
 
 
 def _dashboard_wanted(name: str, params: dict) -> None:
-    """Someone is looking at this dashboard: beat keeps it fresh for the next ten minutes."""
+    """Someone is looking at this dashboard: beat keeps it fresh for the next ten minutes, if it is
+    a default page or among the DASHBOARD_REFRESHED asked for last."""
     key = dashboard_key(name, params)
-    cache.set(f"{key}:seen", 1, DASHBOARD_KEEP)
+    now = time_module.time()
+    cache.set(f"{key}:seen", now, DASHBOARD_KEEP)
     demand = cache.get(_demand_key(db.schema_name)) or {}
-    if key not in demand:
-        demand[key] = [name, params]
-        cache.set(_demand_key(db.schema_name), demand, None)
+    demand[key] = [name, params, now]
+    if len(demand) > 4 * DASHBOARD_REFRESHED:  # the list itself stays small: forget the oldest
+        demand = dict(sorted(demand.items(), key=_demand_rank)[: 2 * DASHBOARD_REFRESHED])
+    cache.set(_demand_key(db.schema_name), demand, None)
+
+
+def _demand_rank(item) -> tuple:
+    """Default pages first, then the latest asked for."""
+    _key, (name, params, *asked) = item
+    return (params != DASHBOARD_DEFAULTS.get(name, params), -(asked[0] if asked else 0))
 
 
 def dashboards_wanted(schema: str) -> list[list]:
-    """The dashboards of `schema` someone looked at in the last DASHBOARD_KEEP seconds; the others
-    leave the list."""
+    """The dashboards of `schema` beat refreshes: of those someone looked at in the last
+    DASHBOARD_KEEP seconds, the default pages and the latest asked for, DASHBOARD_REFRESHED at most.
+    Others leave the list."""
     demand = cache.get(_demand_key(schema)) or {}
     if not demand:
         return []
     seen = cache.get_many([f"{key}:seen" for key in demand])
-    wanted = {key: variant for key, variant in demand.items() if f"{key}:seen" in seen}
+    wanted = {key: entry for key, entry in demand.items() if f"{key}:seen" in seen}
     if len(wanted) != len(demand):
         cache.set(_demand_key(schema), wanted, None)
-    return list(wanted.values())
+    ranked = sorted(wanted.items(), key=_demand_rank)[:DASHBOARD_REFRESHED]
+    return [[name, params] for _key, (name, params, *_asked) in ranked]
 
 
 # --- Overview and audit ----------------------------------------------------------------------------

@@ -85,12 +85,14 @@ def _exceptions_context(data: dict) -> dict:
 @workspace_role_required(WORKSPACE_ALL)
 def utilization_dashboard(request, client_slug):
     weeks = _choice(request.GET.get("weeks"), (4, 8, 12, 26), 8)
-    end = _date(request.GET.get("end"))
+    params = {"weeks": weeks, "end": selectors.dashboard_end(_date(request.GET.get("end")), period="week")}
     practice = request.GET.get("practice", "")[:80]
+    if practice and practice not in selectors.dashboard_figures("utilization", params)["practices"]:
+        practice = ""  # each practice's page is kept in the cache: only the workspace's own
     return _dashboard(
         request,
         "utilization",
-        {"weeks": weeks, "end": end.isoformat() if end else None},
+        params,
         "integrations/dashboards/utilization.html",
         lambda data: _utilization_context(data, weeks=weeks, practice=practice),
         tab="utilization",
@@ -128,12 +130,18 @@ def _utilization_context(data: dict, *, weeks: int, practice: str) -> dict:
 @workspace_role_required(WORKSPACE_ALL)
 def margin_dashboard(request, client_slug):
     months = _choice(request.GET.get("months"), (1, 3, 6, 12), 3)
-    end = _date(request.GET.get("end"))
+    end = selectors.dashboard_end(_date(request.GET.get("end")), period="month")
     currency = request.GET.get("currency", "")[:3].upper()
+    if currency:
+        # A currency is a variant of the figures: only one the period has time in, and the one
+        # shown anyway is the default page's.
+        usual = selectors.dashboard_figures("margin", {"months": months, "end": end, "currency": ""})
+        if currency not in usual["currencies"] or currency == usual["currency"]:
+            currency = ""
     return _dashboard(
         request,
         "margin",
-        {"months": months, "end": end.isoformat() if end else None, "currency": currency},
+        {"months": months, "end": end, "currency": currency},
         "integrations/dashboards/margin.html",
         lambda data: _margin_context(data, months=months),
         tab="margin",
