@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.db import connection
 
 from integrations.services.audit import audit_record
+
+logger = logging.getLogger("integrations.runs")
 
 
 @shared_task(name="integrations.tasks.workspace_note")
@@ -35,16 +39,19 @@ def run_sync(run_id: int) -> str:
 
 @shared_task(name="integrations.tasks.flow_scheduled")
 def flow_scheduled(flow_id: int) -> int | None:
-    """Beat's entry point for a scheduled flow."""
+    """Beat's entry point for a scheduled flow. A run that cannot start is recorded as a failed run
+    with the reason (the flow's run history shows it) and logged: a schedule never stops silently."""
     from integrations.models import Flow
-    from integrations.services.runs import SyncNotAllowed, run_start
+    from integrations.services.runs import SyncNotAllowed, run_refused, run_start
 
-    flow = Flow.objects.filter(pk=flow_id, enabled=True).first()
+    flow = Flow.objects.filter(pk=flow_id).first()
     if flow is None:
+        logger.warning("Scheduled flow %s is gone from %s; its beat entry outlived it", flow_id, connection.schema_name)
         return None
     try:
         return run_start(flow=flow, trigger="schedule").pk
-    except SyncNotAllowed:
+    except SyncNotAllowed as refused:
+        run_refused(flow=flow, trigger="schedule", reason=str(refused))
         return None
 
 

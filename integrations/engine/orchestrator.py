@@ -127,10 +127,14 @@ class FlowRunner:
         self.notify = notify
         self.source_connection = flow.source_connection
         self.source = connector_for(self.source_connection)
-        self.steps = list(flow.steps.select_related("target_connection", "outbound_mapping"))
+        steps = list(flow.steps.select_related("target_connection", "outbound_mapping"))
+        self.outbound_rules = {s.pk: rules_of(s.outbound_mapping) for s in steps if s.outbound_mapping}
+        # A target added to a live flow has no rules until someone maps it: writing would send empty
+        # records, and refusing the whole run would stop the flow's schedule. Skip it and say so.
+        self.skipped_steps = [s for s in steps if _unmapped_write(s, self.outbound_rules)]
+        self.steps = [s for s in steps if s not in self.skipped_steps]
         self.targets = {s.pk: connector_for(s.target_connection) for s in self.steps if s.target_connection}
         self.inbound_rules = rules_of(flow.inbound_mapping)
-        self.outbound_rules = {s.pk: rules_of(s.outbound_mapping) for s in self.steps if s.outbound_mapping}
         maps = list(ValueMap.objects.prefetch_related("entries"))
         self.context = MappingContext(
             value_maps={vm.key: vm.as_dict() for vm in maps}, value_map_names={vm.key: vm.name for vm in maps}
@@ -152,6 +156,11 @@ class FlowRunner:
             value_maps=self.context.value_maps,
         )
         self.store.inbound_rules = self.inbound_rules
+
+    @property
+    def note(self) -> str:
+        """What the run should tell people beyond its counts: the targets it skipped."""
+        return steps_skipped_note(self.skipped_steps)
 
     # -- the whole run ------------------------------------------------------------------------
     def execute(self, *, deadline: float | None = None, on_page: Callable | None = None) -> tuple[Tally, bool]:
@@ -520,6 +529,24 @@ class FlowRunner:
             message=message,
             fix_actions=fixes,
         )
+
+
+def _unmapped_write(step: FlowStep, outbound_rules: dict) -> bool:
+    return (
+        step.action == FlowStep.Action.WRITE
+        and step.outbound_mapping_id is not None
+        and not outbound_rules.get(step.pk)
+    )
+
+
+def steps_skipped_note(steps: list[FlowStep]) -> str:
+    """“Skipped “Customer in NetSuite”: it maps no fields yet…”, or "" when nothing was skipped."""
+    if not steps:
+        return ""
+    names = ", ".join(f"“{step.name}”" for step in steps)
+    if len(steps) == 1:
+        return f"Skipped {names}: it maps no fields yet. Add rules in its mapping to write there."
+    return f"Skipped {names}: they map no fields yet. Add rules in their mappings to write there."
 
 
 def invoice_mark(*, project_id: int, period_start: date) -> None:

@@ -17,6 +17,7 @@ from integrations.crypto import credentials_decrypt, credentials_encrypt
 from integrations.metrics import REQUEST_METRICS
 from integrations.models import Connection
 from integrations.services.audit import audit_record
+from integrations.services.locks import workspace_lock
 
 # Requests per second a connection may send, per vendor (their published limits, with headroom).
 VENDOR_RATES = {"salesforce": 20.0, "hubspot": 9.0, "netsuite": 8.0, "kantata": 10.0, "bamboohr": 5.0, "jira": 10.0}
@@ -67,8 +68,7 @@ def _plan_allows_one_more() -> None:
         return  # the public schema (no workspace, no plan): nothing to count against
     from tenants.plans import plan_limit_check
 
-    with db.cursor() as cursor:  # two saves at once must not both see room for one more
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{db.schema_name}:connection_create"])
+    workspace_lock("connection_create")  # two saves at once must not both see room for one more
     plan_limit_check(client=client, resource="connections", current_count=Connection.objects.count())
 
 

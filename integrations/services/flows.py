@@ -12,6 +12,7 @@ from integrations.engine.entities import ENTITIES
 from integrations.models import Connection, Flow, FlowStep, Mapping, MappingRule, ValueMap, ValueMapEntry
 from integrations.selectors import flows_counted_by_plan
 from integrations.services.audit import audit_record
+from integrations.services.locks import workspace_lock
 
 
 class FlowConfigurationError(Exception):
@@ -62,6 +63,7 @@ def template_install(
                 f"{label} must be a {' or '.join(vendors)} connection, not {connection.vendor}."
             )
     # Reference flows (no target steps) only read into the canonical store and are not counted.
+    workspace_lock("flows")
     new_main = [
         spec
         for spec in template.flows
@@ -257,6 +259,7 @@ def flow_create(
         raise FlowConfigurationError(f"{source_cls.label} sends no webhooks: run the flow on a schedule or by hand.")
     if schedule_minutes:
         _min_interval_check(schedule_minutes)
+    workspace_lock("flows")
     _plan_check("flows", flows_counted_by_plan())
     flow = Flow.objects.create(
         name=name,
@@ -293,12 +296,20 @@ def flow_create(
 def flow_step_add(
     *, flow: Flow, target_connection: Connection, target_object: str, entity: str | None = None, actor=None
 ) -> FlowStep:
-    """One more target for a flow's records, with an empty outbound mapping to fill in."""
+    """One more target for a flow's records, with an empty outbound mapping to fill in (runs skip
+    the target until that mapping has rules).
+
+    Raises PlanLimitReached when the target makes a template's reference flow count past the plan's flows.
+    """
     entity = entity or flow.entity
     if entity not in ENTITIES:
         raise FlowConfigurationError("Choose which records to write.")
     if flow.steps.filter(target_connection=target_connection, target_object=target_object, entity=entity).exists():
         raise FlowConfigurationError(f"“{flow.name}” already writes to {target_connection.name} {target_object}.")
+    workspace_lock("flows")
+    if flow.template_key and not flow.steps.exists():
+        # A template's reference flow is free while it only reads; with a target it counts.
+        _plan_check("flows", flows_counted_by_plan())
     step = _step_create(flow=flow, target_connection=target_connection, target_object=target_object, entity=entity)
     audit_record(
         actor=actor,

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from connectors.base import ConnectorError
 from integrations.engine.orchestrator import ConnectionBroken, FlowRunner
-from integrations.models import Flow, SyncRun
+from integrations.models import Flow, FlowStep, SyncRun
 from integrations.services.audit import audit_record
 from integrations.services.connections import connection_status_set, connector_for
 
@@ -30,14 +30,30 @@ def _client():
     return getattr(db, "tenant", None)
 
 
+def workspace_suspended() -> bool:
+    """Whether the current workspace is suspended, as the database says now.
+
+    The client object on the connection was loaded when the request or task began; a bulk retry
+    or a long run that outlives a suspension must still see it.
+    """
+    from tenants.models import Client
+
+    client = _client()
+    if client is None or not getattr(client, "pk", None):
+        return False
+    return Client.objects.filter(pk=client.pk, status=Client.Status.SUSPENDED).exists()
+
+
+SUSPENDED = "This workspace is suspended: syncs are stopped until your partner resumes it."
+
+
 def run_start(*, flow: Flow, trigger: str = "manual", actor=None, enqueue: bool = True) -> SyncRun:
     """Queue a run of `flow`; an already queued or running run is returned instead of a second one.
 
     enqueue=False leaves the execution to the caller (benchmarks and scripts calling run_slice).
     """
-    client = _client()
-    if client is not None and getattr(client, "is_suspended", False):
-        raise SyncNotAllowed("This workspace is suspended: syncs are stopped until your partner resumes it.")
+    if workspace_suspended():
+        raise SyncNotAllowed(SUSPENDED)
     if not flow.enabled and trigger != "manual":
         raise SyncNotAllowed(f"“{flow.name}” is paused.")
     unmapped = flow_unmapped(flow)
@@ -63,12 +79,39 @@ def run_start(*, flow: Flow, trigger: str = "manual", actor=None, enqueue: bool 
 
 
 def flow_unmapped(flow: Flow) -> str:
-    """Why a flow built by hand cannot run yet (one of its mappings has no rules), or ""."""
+    """Why a flow built by hand cannot run yet (its inbound mapping has no rules), or "".
+
+    A target whose mapping has no rules yet does not stop the flow: runs skip it and say so
+    (FlowRunner.skipped_steps), so adding a target to a live flow never stops its schedule.
+    """
     if not flow.inbound_mapping.rules.exists():
         return f"“{flow.name}” maps no fields yet: add rules in its mapping, then run it."
-    empty = flow.steps.filter(action="write", outbound_mapping__isnull=False, outbound_mapping__rules__isnull=True)
-    step = empty.first()
-    return f"“{step.name}” maps no fields yet: add rules in its mapping, then run it." if step else ""
+    return ""
+
+
+def flow_steps_unmapped(flow: Flow) -> list[FlowStep]:
+    """The flow's targets that runs skip because their mapping has no rules yet."""
+    return list(
+        flow.steps.filter(
+            action=FlowStep.Action.WRITE, outbound_mapping__isnull=False, outbound_mapping__rules__isnull=True
+        ).order_by("order")
+    )
+
+
+def run_refused(*, flow: Flow, trigger: str, reason: str) -> SyncRun:
+    """A run nobody asked for by hand (a schedule) that could not start: recorded as a failed run,
+    so the flow's run history says why it did not sync instead of staying silent."""
+    logger.warning("%s run of flow %s (%s) refused: %s", trigger, flow.pk, db.schema_name, reason)
+    now = timezone.now()
+    return SyncRun.objects.create(
+        flow=flow,
+        trigger=trigger,
+        status=SyncRun.Status.FAILED,
+        error=f"Did not start: {reason}"[:500],
+        queued_at=now,
+        started_at=now,
+        finished_at=now,
+    )
 
 
 def run_enqueue(*, run_id: int, countdown: float = 0) -> None:
@@ -180,7 +223,7 @@ def _run_slice_locked(run_id: int, slice_seconds: float, notify) -> str:
         return "continue"
     run.refresh_from_db()
     connection_status_set(connection=flow.source_connection, ok=True)
-    _finish(run, SyncRun.Status.PARTIAL if run.failed else SyncRun.Status.SUCCEEDED, "", calls_before)
+    _finish(run, SyncRun.Status.PARTIAL if run.failed else SyncRun.Status.SUCCEEDED, runner.note, calls_before)
     return "done"
 
 

@@ -11,6 +11,7 @@ from connectors.registry import CONNECTORS
 from integrations import selectors
 from integrations.catalog import TEMPLATES, Template
 from integrations.engine.entities import ENTITIES
+from integrations.engine.orchestrator import steps_skipped_note
 from integrations.forms import FlowBuildForm, FlowStepForm, ScheduleForm, TemplateInstallForm
 from integrations.models import Connection, Flow, SyncRun
 from integrations.services.configuration import flow_schedule_set
@@ -21,7 +22,7 @@ from integrations.services.flows import (
     flow_step_add,
     template_install,
 )
-from integrations.services.runs import SyncNotAllowed, flow_unmapped, run_start
+from integrations.services.runs import SyncNotAllowed, flow_steps_unmapped, flow_unmapped, run_start
 from integrations.views.support import redirect_to, render_page, render_partial, url, wants_partial, with_events
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
 from tenants.plans import plan_allowance
@@ -150,7 +151,7 @@ def _flow_context(request, flow: Flow, **extra) -> dict:
         "run": live or (runs[0] if runs else None),
         "schedule_form": ScheduleForm(initial={"schedule_minutes": flow.schedule_minutes or ""}),
         "open_exceptions": selectors.bounded_count(flow.exceptions.filter(status="open")),
-        "unmapped": flow_unmapped(flow),
+        "unmapped": flow_unmapped(flow) or steps_skipped_note(flow_steps_unmapped(flow)),
         "section": "flows",
     }
     if request.workspace_role in WORKSPACE_EDITORS:
@@ -296,6 +297,8 @@ def flow_build(request, client_slug):
 @workspace_role_required(WORKSPACE_EDITORS)
 def flow_step_add_view(request, client_slug, pk):
     """Add a target to a flow; its outbound mapping opens next, to say which fields go where."""
+    from tenants.plans import PlanLimitReached
+
     flow = _flow(pk)
     form = FlowStepForm(request.POST, entities=_flow_entities(flow))
     if form.is_valid():
@@ -308,8 +311,8 @@ def flow_step_add_view(request, client_slug, pk):
                 entity=form.cleaned_data["entity"],
                 actor=request.user,
             )
-        except FlowConfigurationError as refused:
-            form.add_error(None, str(refused))
+        except (FlowConfigurationError, PlanLimitReached) as refused:
+            form.add_error(None, getattr(refused, "message", None) or str(refused))
         else:
             messages.success(request, f"“{step.name}” is added. Choose which fields it writes.")
             return redirect_to(request, url(request, "mapping_editor", step.outbound_mapping_id))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from contextlib import contextmanager
 
+import psycopg
 import pytest
 from django.db import connection
 
@@ -49,3 +51,27 @@ def make_connection(vendor: str, sandbox, name: str | None = None):
     return connection_create(
         name=name or vendor.title(), vendor=vendor, base_url=sandbox.url, credentials=dict(module.DEMO_CREDENTIALS)
     )
+
+
+@contextmanager
+def lock_held_elsewhere(name: str):
+    """Another database session holds the workspace lock `name` (integrations.services.locks), and
+    this one stops waiting for it after 200 ms: a service that takes the lock raises OperationalError."""
+    from tests.support import database_url_for_children
+
+    other = psycopg.connect(database_url_for_children())
+    try:
+        # Locks held by this test's own transaction are only released when the test ends: take this
+        # one before the test's session does, or the other session waits here.
+        other.execute("SET lock_timeout = '5s'")
+        other.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{connection.schema_name}:{name}"])
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '200ms'")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = 0")
+    finally:
+        other.rollback()
+        other.close()

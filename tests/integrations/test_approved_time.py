@@ -123,3 +123,35 @@ def test_expenses_land_on_the_same_project_month_invoices(approved_time):
     lines = erp_invoice["item"]["items"] if isinstance(erp_invoice["item"], dict) else erp_invoice["item"]
     assert any(str(item.get("description", "")).startswith("Expense:") for item in lines)
     assert sum(Decimal(str(item["amount"])) for item in lines) == line.invoice.total
+
+
+def test_a_target_added_to_a_live_flow_is_skipped_until_mapped_and_the_schedule_keeps_syncing(approved_time, world):
+    from django.db import connection
+
+    from integrations.models import Connection
+    from integrations.services.flows import flow_step_add
+    from integrations.tasks import flow_scheduled
+    from tests.support import NORTHWIND, browser_for
+
+    flow, netsuite = approved_time
+    erp = Connection.objects.get(vendor="netsuite")
+    jobs_before = dict(netsuite.app.records["job"])
+    step = flow_step_add(flow=flow, target_connection=erp, target_object="job", entity="project")
+    assert not step.outbound_mapping.rules.exists()
+
+    run_id = flow_scheduled(flow.pk)  # beat's entry point: it used to refuse the whole flow, silently
+    assert run_id is not None
+    while run_slice(run_id=run_id, slice_seconds=60) == "continue":
+        pass
+    run = SyncRun.objects.get(pk=run_id)
+    assert (run.trigger, run.status) == ("schedule", SyncRun.Status.PARTIAL)
+    assert run.read > 0 and run.created > 0 and Invoice.objects.exclude(lines=None).exists()
+    assert run.error == f"Skipped “{step.name}”: it maps no fields yet. Add rules in its mapping to write there."
+    assert not SyncException.objects.filter(step=step).exists()  # nothing written to it, nothing failed there
+    assert netsuite.app.records["job"] == jobs_before  # no empty projects written to the ERP
+
+    page = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND).get(
+        f"/c/{connection.tenant.slug}/flows/{flow.pk}/"
+    )
+    assert page.status_code == 200
+    assert f"Skipped “{step.name}”: it maps no fields yet" in page.content.decode()

@@ -3,18 +3,20 @@ flow run end to end over the sandboxes (HubSpot companies -> canonical customers
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import OperationalError, connection
 
 from integrations.engine.views import record_key
 from integrations.models import AuditEvent, Customer, ExternalRef, Flow, FlowStep, MappingRule, SyncRun
 from integrations.services.configuration import mapping_rule_add
 from integrations.services.connections import connection_create
 from integrations.services.flows import FlowConfigurationError, flow_create
-from integrations.services.runs import SyncNotAllowed, run_start
+from integrations.services.runs import SyncNotAllowed, flow_steps_unmapped, run_start
 from tenants.plans import PlanLimitReached
-from tests.integrations.conftest import make_connection
+from tests.integrations.conftest import lock_held_elsewhere, make_connection
 from tests.integrations.test_approved_time import run_to_end
 from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
 from tests.support import NORTHWIND, browser_for
@@ -81,8 +83,7 @@ def test_a_hand_built_flow_reads_maps_and_writes_end_to_end(allow_sandboxes, in_
         ),
         actor=admin,
     )
-    with pytest.raises(SyncNotAllowed, match="Customer in Netsuite"):
-        run_start(flow=flow, trigger="manual")  # the target's mapping is still empty
+    assert flow_steps_unmapped(flow) == [step]  # runs would skip the target until its mapping has rules
     for values in (
         rule("entityId", ["key"], required=True, label="Customer id"),
         rule("companyName", ["name"], required=True, label="Company name"),
@@ -168,6 +169,80 @@ def test_hand_built_flows_count_when_a_template_is_installed(allow_sandboxes, in
     assert Flow.objects.count() == limit - 1
 
 
+def test_a_target_on_a_templates_reference_flow_counts_against_the_plan(allow_sandboxes, in_workspace):
+    from integrations.selectors import flows_counted_by_plan
+    from integrations.services.flows import flow_step_add, template_install
+    from tenants.models import Plan
+
+    psa = make_connection("kantata", allow_sandboxes["kantata"])
+    erp = make_connection("netsuite", allow_sandboxes["netsuite"])
+    flows = template_install(key="approved-time-to-invoice", connections={"psa": psa, "erp": erp})
+    reference = next(f for f in flows if f.template_key.endswith("/erp-customers"))
+    assert not reference.steps.exists()  # free while it only reads
+    Plan.objects.filter(pk=in_workspace.plan_id).update(max_flows=flows_counted_by_plan())
+    with pytest.raises(PlanLimitReached, match="includes"):
+        flow_step_add(flow=reference, target_connection=psa, target_object="workspaces", entity="project")
+    assert not reference.steps.exists()
+    # A flow the plan already counts takes another target at the limit: it is still one flow.
+    counted = next(f for f in flows if f.template_key.endswith("/approved-time"))
+    flow_step_add(flow=counted, target_connection=erp, target_object="job", entity="project")
+    Plan.objects.filter(pk=in_workspace.plan_id).update(max_flows=flows_counted_by_plan() + 1)
+    hand_built = flow_create(name="Projects", source_connection=psa, source_object="workspaces", entity="project")
+    flow_step_add(flow=hand_built, target_connection=erp, target_object="job")
+
+
+@pytest.mark.parametrize("service", ["flow_create", "flow_step_add", "template_install"])
+def test_counting_flows_and_creating_one_waits_for_the_workspace_lock(allow_sandboxes, in_workspace, service):
+    """Two saves at once must not both count room for one more flow: each takes the same lock first."""
+    from integrations.models import Mapping
+    from integrations.services.flows import flow_step_add, template_install
+
+    psa = make_connection("kantata", allow_sandboxes["kantata"])
+    erp = make_connection("netsuite", allow_sandboxes["netsuite"])
+    hr = make_connection("bamboohr", allow_sandboxes["bamboohr"])
+    reference = Flow.objects.create(  # as a template installs a reference flow (no steps), without its lock
+        name="Projects from the ERP",
+        template_key="approved-time-to-invoice/erp-projects",
+        source_connection=erp,
+        source_object="job",
+        entity="project",
+        inbound_mapping=Mapping.objects.create(name="Projects"),
+    )
+    attempt = {
+        "flow_create": lambda: flow_create(
+            name="Projects", source_connection=psa, source_object="workspaces", entity="project"
+        ),
+        "flow_step_add": lambda: flow_step_add(
+            flow=reference, target_connection=psa, target_object="workspaces", entity="project"
+        ),
+        "template_install": lambda: template_install(
+            key="employee-to-resource", connections={"hr": hr, "psa": psa, "erp": erp}
+        ),
+    }[service]
+    before = Flow.objects.count(), FlowStep.objects.count()
+    with lock_held_elsewhere("flows"), pytest.raises(OperationalError, match="lock timeout"):
+        attempt()
+    assert (Flow.objects.count(), FlowStep.objects.count()) == before
+    attempt()  # and once the other save is done, it goes ahead
+
+
+def test_a_scheduled_run_that_cannot_start_is_recorded_on_the_flow_and_logged(allow_sandboxes, in_workspace, caplog):
+    from integrations.tasks import flow_scheduled
+
+    hubspot = make_connection("hubspot", allow_sandboxes["hubspot"])
+    flow = flow_create(
+        name="Deals", source_connection=hubspot, source_object="deals", entity="opportunity", schedule_minutes=60
+    )
+    with caplog.at_level(logging.WARNING, logger="integrations.runs"):
+        assert flow_scheduled(flow.pk) is None  # its inbound mapping has no rules yet
+    run = flow.runs.get()
+    assert (run.status, run.trigger) == (SyncRun.Status.FAILED, "schedule")
+    assert run.error == "Did not start: “Deals” maps no fields yet: add rules in its mapping, then run it."
+    assert run.started_at and run.finished_at
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "maps no fields yet" in r.getMessage()]
+    assert len(warnings) == 1
+
+
 # --- The build page and "Add a target" ------------------------------------------------------------
 
 
@@ -239,8 +314,10 @@ def test_building_a_flow_leads_to_its_page_and_mapping(admin, world, contoso_con
         world,
         lambda: list(MappingRule.objects.filter(mapping=flow.inbound_mapping_id).values_list("target", flat=True)),
     ) == ["opportunity.name"]
+    # The target's mapping is still empty: the run goes ahead without it, and the page says so.
     run = admin.post(f"/c/contoso/flows/{flow.pk}/run", follow=True).content.decode()
-    assert "Opportunity in Netsuite test” maps no fields yet" in run
+    assert 'data-status="queued"' in run
+    assert "Skipped “Opportunity in Netsuite test”: it maps no fields yet" in run
     assert (
         within(
             world,
