@@ -15,6 +15,7 @@ from integrations.models import AuditEvent  # noqa: I001
 from integrations.notifications import notify
 from integrations.selectors import exceptions_past, usage_for_month
 from integrations.services.audit import audit_record
+from integrations.services.exceptions import bulk_retries_recover_stale
 from integrations.services.runs import runs_recover_stale
 from tenants.models import Client
 from tenants.services import usage_record_upsert
@@ -59,9 +60,11 @@ def sla_alerts() -> int:
 
 
 def runs_recover_all(*, older_than_seconds: int = 120) -> int:
+    """Requeue, in every workspace, the runs and bulk retries a dead worker (or a lost message) left live."""
     recovered = 0
     for client in Client.objects.all():
         with tenant_context(client):
             recovered += runs_recover_stale(older_than_seconds=older_than_seconds)
+            recovered += bulk_retries_recover_stale()
     connection.set_schema_to_public()
     return recovered

@@ -169,6 +169,9 @@ class BulkRetry(models.Model):
     cursor = models.JSONField(null=True, blank=True)  # (created_at, id) of the last exception handled
     error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When a worker last recorded a batch (or the job was queued or requeued): housekeeping requeues
+    # a live job that has not moved for a while and whose worker holds no lock on it.
+    progress_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

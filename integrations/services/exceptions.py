@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import zlib
 from collections import defaultdict
@@ -28,12 +29,24 @@ from integrations.models import (
 )
 from integrations.services.audit import audit_record
 from integrations.services.connections import connector_for
+from integrations.services.locks import workspace_lock
+from integrations.services.runs import SUSPENDED, connection_rollback_if_needed, workspace_suspended
+
+logger = logging.getLogger("integrations.exceptions")
 
 LIVE = [SyncException.Status.OPEN, SyncException.Status.RETRYING]
 
 
 class ExceptionActionRefused(Exception):
     """The action does not apply to this exception (already resolved, no payload to edit...)."""
+
+
+class WorkspaceSuspended(ExceptionActionRefused):
+    """A retry writes to the targets, which a suspended workspace must not do."""
+
+
+class BulkRetryRunning(ExceptionActionRefused):
+    """A bulk retry is already queued or running in this workspace."""
 
 
 def _snapshot(exception: SyncException) -> dict:
@@ -47,6 +60,8 @@ def exceptions_retry(*, exceptions: Iterable[SyncException], actor=None) -> dict
         if exception.is_live and (exception.payload.get("data") is not None or exception.object == "invoice"):
             by_flow[exception.flow_id].append(exception)
     outcome = {"retried": 0, "resolved": 0, "still_open": 0}
+    if by_flow and workspace_suspended():
+        raise WorkspaceSuspended(SUSPENDED)
     for group in by_flow.values():
         flow = group[0].flow
         ids = [e.pk for e in group]
@@ -73,6 +88,14 @@ def exceptions_retry(*, exceptions: Iterable[SyncException], actor=None) -> dict
                 status=SyncRun.Status.FAILED, error=str(error)[:500], finished_at=timezone.now()
             )
             outcome["failed_runs"] = outcome.get("failed_runs", 0) + 1
+        except Exception as error:
+            # Not left "running": housekeeping would requeue it as a whole sync of the flow.
+            SyncRun.objects.filter(pk=run.pk).update(
+                status=SyncRun.Status.FAILED,
+                error=f"Internal error: {type(error).__name__}",
+                finished_at=timezone.now(),
+            )
+            raise
         finally:
             # Anything that neither resolved nor failed again goes back to open, never stuck in retrying.
             SyncException.objects.filter(pk__in=ids, status=SyncException.Status.RETRYING).update(
@@ -124,6 +147,8 @@ def exception_edit_and_retry(*, exception: SyncException, field: str, value: str
     data = exception.payload.get("data")
     if not exception.is_live or data is None:
         raise ExceptionActionRefused("This exception has no record to edit.")
+    if workspace_suspended():  # before the edit, so a refused retry leaves nothing half done
+        raise WorkspaceSuspended(SUSPENDED)
     before = get_path(data, field)
     with transaction.atomic():
         target = data
@@ -241,6 +266,12 @@ def exceptions_bulk_retry_start(*, query, sla_hours: int | None, total: int, act
     from integrations.tasks import exceptions_bulk_retry
 
     with transaction.atomic():
+        # Checking for a live job and creating one is a race two requests can both win; the lock is not.
+        if workspace_suspended():
+            raise WorkspaceSuspended(SUSPENDED)
+        workspace_lock("bulk_retry")
+        if BulkRetry.objects.filter(status__in=[BulkRetry.Status.QUEUED, BulkRetry.Status.RUNNING]).exists():
+            raise BulkRetryRunning("A bulk retry is already running here: let it finish, then retry what is left.")
         job = BulkRetry.objects.create(
             query=dataclasses.asdict(query),
             sla_hours=sla_hours,
@@ -268,73 +299,140 @@ def exceptions_bulk_retry_run(*, job_id: int, seconds: float | None = None, batc
 
     Returns "done", "continue" (time is up: queue the rest, so other workspaces get the worker
     too) or "busy" (another worker holds this job, e.g. a redelivered message). The keyset cursor
-    is saved with each batch, so a worker that dies mid-job is resumed where it stopped.
+    is saved with each batch, so a worker that dies mid-job is resumed where it stopped. Any other
+    error fails the job (never left "running", which would block every later bulk retry) and is
+    raised again.
     """
-    from integrations import selectors
-    from tenants.models import User
-
     with db.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [_bulk_lock(job_id)])
         if not cursor.fetchone()[0]:
             return "busy"
+    batch: list[SyncException] = []
     try:
-        job = BulkRetry.objects.filter(pk=job_id).first()
-        if job is None or not job.live:
-            return "done"
-        actor = User.objects.filter(pk=job.actor_id).first() if job.actor_id else None
-        matching = selectors.exceptions_filtered(
-            selectors.QueueQuery(**job.query), user_id=job.actor_id, sla_hours=job.sla_hours
-        ).filter(status__in=LIVE, created_at__lte=job.up_to)
-        if job.status == BulkRetry.Status.QUEUED:
-            job.total = matching.count()  # the request only estimated it past the count cap
-            job.status = BulkRetry.Status.RUNNING
-            job.save(update_fields=["total", "status"])
-        deadline = time.monotonic() + seconds if seconds else None
-        while True:
-            pending = matching.order_by("created_at", "id")
-            if job.cursor:
-                after, last_id = datetime.fromisoformat(job.cursor[0]), job.cursor[1]
-                pending = pending.filter(Q(created_at__gt=after) | Q(created_at=after, id__gt=last_id))
-            batch = list(pending.select_related("flow")[:batch_size])
-            if not batch:
-                break
-            try:
-                outcome = exceptions_retry(exceptions=batch, actor=actor)
-            except (ConnectorError, ConnectionBroken) as error:
-                SyncException.objects.filter(pk__in=[e.pk for e in batch], status=SyncException.Status.RETRYING).update(
-                    status=SyncException.Status.OPEN
-                )
-                job.status, job.error = BulkRetry.Status.FAILED, f"A target system could not be reached: {error}"[:500]
-                break
-            job.done += len(batch)
-            job.resolved += outcome["resolved"]
-            job.still_open += len(batch) - outcome["resolved"]
-            job.cursor = [batch[-1].created_at.isoformat(), batch[-1].pk]
-            job.save(update_fields=["done", "resolved", "still_open", "cursor"])
-            if deadline is not None and time.monotonic() > deadline:
-                return "continue"
-        if job.status != BulkRetry.Status.FAILED:
-            job.status = BulkRetry.Status.DONE
-        job.total = max(job.total, job.done)
-        job.finished_at = timezone.now()
-        with transaction.atomic():
-            job.save(update_fields=["status", "error", "total", "finished_at"])
-            audit_record(
-                actor=actor,
-                action="exception.bulk_retry_finished",
-                target_type="exception",
-                summary=bulk_retry_summary(job),
-                after={
-                    "bulk_retry": job.pk,
-                    "retried": job.done,
-                    "resolved": job.resolved,
-                    "still_open": job.still_open,
-                },
-            )
-        return "done"
+        return _bulk_retry_run_locked(job_id, seconds, batch_size, batch)
+    except Exception as error:
+        logger.exception("Bulk retry %s in %s stopped by an internal error", job_id, db.schema_name)
+        connection_rollback_if_needed()
+        SyncException.objects.filter(pk__in=[e.pk for e in batch], status=SyncException.Status.RETRYING).update(
+            status=SyncException.Status.OPEN
+        )
+        BulkRetry.objects.filter(pk=job_id, status__in=[BulkRetry.Status.QUEUED, BulkRetry.Status.RUNNING]).update(
+            status=BulkRetry.Status.FAILED,
+            error=f"The retry stopped on an internal error ({type(error).__name__}); "
+            "the exceptions it had not retried are still open.",
+            finished_at=timezone.now(),
+        )
+        raise
     finally:
         with db.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_bulk_lock(job_id)])
+
+
+def _bulk_retry_run_locked(job_id: int, seconds: float | None, batch_size: int, batch: list) -> str:
+    """The job's work while this worker holds its lock; `batch` holds the exceptions being retried."""
+    from integrations import selectors
+    from tenants.models import User
+
+    job = BulkRetry.objects.filter(pk=job_id).first()
+    if job is None or not job.live:
+        return "done"
+    actor = User.objects.filter(pk=job.actor_id).first() if job.actor_id else None
+    if workspace_suspended():
+        job.status, job.error = BulkRetry.Status.FAILED, BULK_SUSPENDED
+        _bulk_retry_finish(job, actor)
+        return "done"
+    matching = selectors.exceptions_filtered(
+        selectors.QueueQuery(**job.query), user_id=job.actor_id, sla_hours=job.sla_hours
+    ).filter(status__in=LIVE, created_at__lte=job.up_to)
+    if job.status == BulkRetry.Status.QUEUED:
+        job.total = matching.count()  # the request only estimated it past the count cap
+        job.status = BulkRetry.Status.RUNNING
+        job.progress_at = timezone.now()
+        job.save(update_fields=["total", "status", "progress_at"])
+    deadline = time.monotonic() + seconds if seconds else None
+    while True:
+        pending = matching.order_by("created_at", "id")
+        if job.cursor:
+            after, last_id = datetime.fromisoformat(job.cursor[0]), job.cursor[1]
+            pending = pending.filter(Q(created_at__gt=after) | Q(created_at=after, id__gt=last_id))
+        batch[:] = pending.select_related("flow")[:batch_size]
+        if not batch:
+            break
+        try:
+            outcome = exceptions_retry(exceptions=batch, actor=actor)
+        except (ConnectorError, ConnectionBroken) as error:
+            SyncException.objects.filter(pk__in=[e.pk for e in batch], status=SyncException.Status.RETRYING).update(
+                status=SyncException.Status.OPEN
+            )
+            job.status, job.error = BulkRetry.Status.FAILED, f"A target system could not be reached: {error}"[:500]
+            break
+        except WorkspaceSuspended:  # suspended while the job ran: exceptions_retry wrote nothing
+            job.status, job.error = BulkRetry.Status.FAILED, BULK_SUSPENDED
+            break
+        job.done += len(batch)
+        job.resolved += outcome["resolved"]
+        job.still_open += len(batch) - outcome["resolved"]
+        job.cursor = [batch[-1].created_at.isoformat(), batch[-1].pk]
+        job.progress_at = timezone.now()
+        job.save(update_fields=["done", "resolved", "still_open", "cursor", "progress_at"])
+        if deadline is not None and time.monotonic() > deadline:
+            return "continue"
+    if job.status != BulkRetry.Status.FAILED:
+        job.status = BulkRetry.Status.DONE
+    _bulk_retry_finish(job, actor)
+    return "done"
+
+
+BULK_SUSPENDED = "The workspace is suspended: retries write to your systems, so they wait until it is resumed."
+
+
+def _bulk_retry_finish(job: BulkRetry, actor) -> None:
+    job.total = max(job.total, job.done)
+    job.finished_at = timezone.now()
+    with transaction.atomic():
+        job.save(update_fields=["status", "error", "total", "finished_at"])
+        audit_record(
+            actor=actor,
+            action="exception.bulk_retry_finished",
+            target_type="exception",
+            summary=bulk_retry_summary(job),
+            after={
+                "bulk_retry": job.pk,
+                "retried": job.done,
+                "resolved": job.resolved,
+                "still_open": job.still_open,
+            },
+        )
+
+
+BULK_STALE_SECONDS = 300
+
+
+def bulk_retries_recover_stale(*, idle_seconds: int = BULK_STALE_SECONDS) -> int:
+    """Requeue live bulk retries that recorded no progress for `idle_seconds` and whose lock nobody
+    holds: their worker died, or their message was lost. Returns how many were requeued."""
+    from integrations.tasks import exceptions_bulk_retry
+
+    now = timezone.now()
+    stale = BulkRetry.objects.filter(
+        status__in=[BulkRetry.Status.QUEUED, BulkRetry.Status.RUNNING],
+        progress_at__lt=now - timezone.timedelta(seconds=idle_seconds),
+    )
+    recovered = 0
+    for job_id in stale.values_list("pk", flat=True):
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [_bulk_lock(job_id)])
+            free = cursor.fetchone()[0]
+            if free:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_bulk_lock(job_id)])
+        if not free:
+            continue  # a worker is on it right now
+        # Counted as progress, so the next sweep gives the requeued message time to reach a worker.
+        BulkRetry.objects.filter(pk=job_id).update(progress_at=now)
+        logger.warning("Bulk retry %s in %s made no progress for %s s: requeued", job_id, db.schema_name, idle_seconds)
+        exceptions_bulk_retry.delay(job_id)
+        recovered += 1
+    return recovered
 
 
 def bulk_retry_summary(job: BulkRetry) -> str:

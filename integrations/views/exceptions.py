@@ -15,7 +15,7 @@ from connectors.base import ConnectorError
 from integrations import selectors
 from integrations.engine.orchestrator import ConnectionBroken
 from integrations.forms import AssignForm, CommentForm, EditFieldForm, ExceptionFilterForm, IgnoreForm, MapValueForm
-from integrations.models import BulkRetry, SyncException, ValueMap
+from integrations.models import SyncException, ValueMap
 from integrations.selectors import error_label, vendor_label
 from integrations.services.exceptions import (
     ExceptionActionRefused,
@@ -233,8 +233,8 @@ def exception_bulk(request, client_slug):
     else:
         try:
             outcome = _retrying(exceptions_retry, exceptions=batch, actor=request.user)
-        except RetryUnreachable as unreachable:
-            note, level = str(unreachable), "error"
+        except (ExceptionActionRefused, RetryUnreachable) as refused:
+            note, level = str(refused), "error"
         else:
             note = (
                 f"Retried {outcome['retried']}: {outcome['resolved']} resolved, {outcome['still_open']} still open."
@@ -253,10 +253,11 @@ def exception_bulk(request, client_slug):
 def _bulk_retry_in_background(request, query, total):
     """More than one request should retry: a worker retries them in batches; the queue shows its progress."""
     level = "success"
-    if BulkRetry.objects.filter(status__in=[BulkRetry.Status.QUEUED, BulkRetry.Status.RUNNING]).exists():
-        note, level = "A bulk retry is already running here: let it finish, then retry what is left.", "error"
-    else:
+    try:
         exceptions_bulk_retry_start(query=query, sla_hours=sla_hours(request), total=int(total), actor=request.user)
+    except ExceptionActionRefused as refused:  # one already running, or the workspace is suspended
+        note, level = str(refused), "error"
+    else:
         note = f"Retrying {tally(total)} exceptions in the background; progress shows above the queue."
     if request.htmx:
         return with_events(HttpResponse(status=204), "bulk-started", toast=note, level=level)
@@ -525,7 +526,7 @@ def exception_map(request, client_slug, pk):
             target_value=data["target_value"],
             actor=request.user,
         )
-    except RetryUnreachable as unreachable:
+    except (ExceptionActionRefused, RetryUnreachable) as unreachable:
         note = f"Saved “{data['source_value']}” → “{data['target_value']}”, but the retry stopped. {unreachable}"
         return _answer(request, exception, note, level="error")
     exception.refresh_from_db()

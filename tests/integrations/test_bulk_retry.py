@@ -4,19 +4,21 @@ records its progress, and the page shows it; every retry is audited under the pe
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 
+import psycopg
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import OperationalError, connection
 
-from integrations.models import AuditEvent, BulkRetry, SyncException, ValueMap, ValueMapEntry
+from integrations.models import AuditEvent, BulkRetry, SyncException, SyncRun, ValueMap, ValueMapEntry
 from integrations.selectors import QueueQuery
 from integrations.services.exceptions import exceptions_bulk_retry_run, exceptions_bulk_retry_start
 from tests.integrations.test_approved_time import run_to_end
 from tests.integrations.test_worker_runs import committed_workspace, install, wait_for, worker_env  # noqa: F401
-from tests.support import NORTHWIND, SUMMIT, browser_for, start_worker
+from tests.support import NORTHWIND, SUMMIT, browser_for, database_url_for_children, start_worker
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -150,3 +152,127 @@ def test_a_worker_retries_thousands_in_batches_and_the_page_follows(
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
+
+
+# --- A job never stays live by mistake, never runs twice, never writes for a suspended workspace -------
+
+
+@pytest.fixture
+def seeded(in_workspace):
+    from tests.integrations.workspace_fixtures import seed_workspace
+
+    return seed_workspace()
+
+
+@pytest.mark.django_db
+def test_a_bulk_retry_stopped_by_an_internal_error_fails_and_reopens_its_exceptions(seeded, world, monkeypatch, caplog):
+    open_before = SyncException.objects.filter(status="open").count()
+    finance = world.user("admin@northwind.localhost")
+    job = exceptions_bulk_retry_start(query=QueueQuery(), sla_hours=None, total=open_before, actor=finance)
+
+    def broken(flow, run, group):
+        raise RuntimeError("a fault of ours, not the vendor's")
+
+    monkeypatch.setattr("integrations.services.exceptions._retry_group", broken)
+    with caplog.at_level(logging.ERROR, logger="integrations.exceptions"), pytest.raises(RuntimeError):
+        exceptions_bulk_retry_run(job_id=job.pk, batch_size=3)
+    job.refresh_from_db()
+    assert job.status == BulkRetry.Status.FAILED and job.finished_at is not None
+    assert job.error.startswith("The retry stopped on an internal error (RuntimeError)")
+    assert SyncException.objects.filter(status="open").count() == open_before  # none left "retrying"
+    assert not SyncRun.objects.filter(trigger="retry", status__in=["queued", "running"]).exists()
+    logged = [r for r in caplog.records if r.name == "integrations.exceptions" and r.levelno == logging.ERROR]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+    # The failed job no longer blocks the next bulk retry.
+    monkeypatch.undo()
+    assert exceptions_bulk_retry_start(query=QueueQuery(), sla_hours=None, total=open_before, actor=finance).live
+
+
+@pytest.mark.django_db
+def test_housekeeping_requeues_a_bulk_retry_that_stopped_moving(in_workspace, monkeypatch):
+    from django.utils import timezone
+
+    from integrations.housekeeping import runs_recover_all
+    from integrations.services.exceptions import _bulk_lock
+
+    queued = []
+    monkeypatch.setattr(
+        "integrations.tasks.exceptions_bulk_retry.delay", lambda job_id: queued.append((connection.schema_name, job_id))
+    )
+    monkeypatch.setattr("integrations.services.runs.run_enqueue", lambda **_: None)  # other workspaces' runs
+    idle = timezone.now() - timezone.timedelta(minutes=10)
+    stalled = BulkRetry.objects.create(status=BulkRetry.Status.RUNNING, total=10, done=4, progress_at=idle)
+    never_started = BulkRetry.objects.create(status=BulkRetry.Status.QUEUED, progress_at=idle)
+    moving = BulkRetry.objects.create(status=BulkRetry.Status.RUNNING, progress_at=timezone.now())
+    BulkRetry.objects.create(status=BulkRetry.Status.DONE, progress_at=idle)
+    working = BulkRetry.objects.create(status=BulkRetry.Status.RUNNING, progress_at=idle)
+    worker = psycopg.connect(database_url_for_children(), autocommit=True)  # a live worker holds its job's lock
+    try:
+        worker.execute("SELECT pg_advisory_lock(%s)", [_bulk_lock(working.pk)])
+        connection.set_schema_to_public()
+        runs_recover_all()
+        assert sorted(queued) == [(in_workspace.schema_name, stalled.pk), (in_workspace.schema_name, never_started.pk)]
+        runs_recover_all()  # a requeued job gets time to reach a worker before it is requeued again
+        assert len(queued) == 2
+    finally:
+        worker.close()
+        connection.set_tenant(in_workspace)
+    assert moving.pk not in {job_id for _, job_id in queued}
+
+
+@pytest.mark.django_db
+def test_a_second_bulk_retry_is_refused_while_one_is_live(seeded, world):
+    from integrations.services.exceptions import BulkRetryRunning
+    from tests.integrations.conftest import lock_held_elsewhere
+
+    finance = world.user("admin@northwind.localhost")
+    start = lambda: exceptions_bulk_retry_start(query=QueueQuery(), sla_hours=None, total=600, actor=finance)  # noqa: E731
+    # The check and the create happen under one workspace lock: a second request waits for the first.
+    with lock_held_elsewhere("bulk_retry"), pytest.raises(OperationalError, match="lock timeout"):
+        start()
+    assert not BulkRetry.objects.exists()
+    first = start()
+    with pytest.raises(BulkRetryRunning, match="already running"):
+        start()
+    assert list(BulkRetry.objects.values_list("pk", flat=True)) == [first.pk]
+    assert AuditEvent.objects.filter(action="exception.bulk_retry_started").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_suspended_workspace_retries_nothing(seeded, world, in_workspace):
+    from integrations.services.exceptions import (
+        WorkspaceSuspended,
+        exception_edit_and_retry,
+        exception_retry,
+        exceptions_retry,
+    )
+    from integrations.services.runs import SyncNotAllowed, run_start
+    from tenants.models import Client
+
+    finance = world.user("admin@northwind.localhost")
+    live = list(SyncException.objects.filter(status="open").select_related("flow"))
+    job = exceptions_bulk_retry_start(query=QueueQuery(), sla_hours=None, total=len(live), actor=finance)
+    # Suspended by the partner after the request (or the job) loaded the client: the database says so.
+    Client.objects.filter(pk=in_workspace.pk).update(status=Client.Status.SUSPENDED)
+    assert not connection.tenant.is_suspended
+
+    for attempt in (
+        lambda: exception_retry(exception=live[0], actor=finance),
+        lambda: exceptions_retry(exceptions=live, actor=finance),
+        lambda: exception_edit_and_retry(exception=live[0], field="notes", value="edited", actor=finance),
+        lambda: exceptions_bulk_retry_start(query=QueueQuery(), sla_hours=None, total=1, actor=finance),
+    ):
+        with pytest.raises(WorkspaceSuspended, match="suspended"):
+            attempt()
+    with pytest.raises(SyncNotAllowed, match="suspended"):
+        run_start(flow=seeded.flow, trigger="manual")
+
+    assert exceptions_bulk_retry_run(job_id=job.pk) == "done"
+    job.refresh_from_db()
+    assert job.status == BulkRetry.Status.FAILED and job.done == 0
+    assert job.error.startswith("The workspace is suspended")
+    assert not SyncRun.objects.filter(trigger="retry").exists()
+    assert not AuditEvent.objects.filter(action="exception.retried").exists()
+    assert SyncException.objects.filter(status="open").count() == len(live)
+    live[0].refresh_from_db()
+    assert live[0].payload["data"].get("notes") != "edited"
