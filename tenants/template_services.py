@@ -13,8 +13,9 @@ from django.db.models import Max
 from django.utils.text import slugify
 from django_tenants.utils import tenant_context
 
+from integrations.catalog import PARTNER_TEMPLATE_PREFIX
 from integrations.services.audit import audit_record
-from integrations.services.flows import FlowConfigurationError
+from integrations.services.flows import FlowConfigurationError, template_install
 from integrations.services.templates import UpgradeResult, template_capture, template_installed_version
 from integrations.services.templates import template_upgrade as schema_template_upgrade
 from tenants.models import Client, IntegrationTemplate, IntegrationTemplateVersion, Partner, TemplateDeployment, User
@@ -110,15 +111,43 @@ def template_deploy(
             )
             deployments.append(deployment)
             with tenant_context(client):
-                audit_record(
-                    actor=actor,
-                    action="template.offered",
-                    target_type="template",
-                    target_id=install_key(template),
-                    summary=f"{template.partner.name} offered “{template.name}” v{version.number}",
-                    after={"version": version.number},
-                )
+                _offered_audit(template, version, actor)
     return deployments
+
+
+def _offered_audit(template: IntegrationTemplate, version: IntegrationTemplateVersion, actor: User) -> None:
+    """Tell the current client's audit log it is offered `version`."""
+    audit_record(
+        actor=actor,
+        action="template.offered",
+        target_type="template",
+        target_id=install_key(template),
+        summary=f"{template.partner.name} offered “{template.name}” v{version.number}",
+        after={"version": version.number},
+    )
+
+
+def deployment_install(*, client: Client, key: str, connections: dict, actor: User) -> list:
+    """`client` installs the partner template offered to it under `key`, at the version offered now.
+
+    The offer stays locked until the flows exist: a withdrawal or deletion at the same instant
+    waits and then finds the template installed (and refuses), or goes first and this is refused.
+    """
+    with transaction.atomic():
+        deployment = (
+            TemplateDeployment.objects.select_for_update(of=("self",))
+            .select_related("version__template__partner")
+            .filter(
+                client=client,
+                template__partner_id=client.partner_id,
+                template__key=key.removeprefix(PARTNER_TEMPLATE_PREFIX),
+            )
+            .first()
+        )
+        if deployment is None:
+            raise FlowConfigurationError("This template is no longer offered to this workspace.")
+        with tenant_context(client):
+            return template_install(template=template_for(deployment.version), connections=connections, actor=actor)
 
 
 @dataclass
@@ -146,24 +175,24 @@ def deployment_upgrade(
     """
     if version.template_id != deployment.template_id:
         raise TemplateRefused("That version belongs to another template.")
-    client = deployment.client
+    client, template = deployment.client, deployment.template
     outcome = UpgradeOutcome(client=client)
     try:
         with transaction.atomic(), tenant_context(client):
-            if template_installed_version(key=install_key(deployment.template)) is not None:
-                outcome.result = schema_template_upgrade(template=template_for(version), actor=actor)
+            # Locked as an install locks it: a withdrawal at the same instant waits for this.
+            if not TemplateDeployment.objects.select_for_update().filter(pk=deployment.pk).first():
+                raise TemplateRefused(f"“{template.name}” is no longer offered to {client.name}.")
+            if template_installed_version(key=install_key(template)) is not None:
+                # Every version, so the upgrade tells the client's own edits from what it installed.
+                versions = {
+                    each.number: template_for(each) for each in template.versions.select_related("template__partner")
+                }
+                outcome.result = schema_template_upgrade(template=template_for(version), versions=versions, actor=actor)
             else:
-                audit_record(
-                    actor=actor,
-                    action="template.offered",
-                    target_type="template",
-                    target_id=install_key(deployment.template),
-                    summary=f"{deployment.template.partner.name} offered “{deployment.template.name}” v{version.number}",
-                    after={"version": version.number},
-                )
+                _offered_audit(template, version, actor)
             deployment.version = version
             deployment.save(update_fields=["version", "updated_at"])
-    except (FlowConfigurationError, PlanLimitReached) as refused:
+    except (FlowConfigurationError, PlanLimitReached, TemplateRefused) as refused:
         outcome.refused = getattr(refused, "message", None) or str(refused)
     return outcome
 

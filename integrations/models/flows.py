@@ -84,6 +84,12 @@ class Flow(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # Two installs or upgrades at once must not both create the template's flow.
+            models.UniqueConstraint(
+                fields=["template_key"], condition=~models.Q(template_key=""), name="one_flow_per_template_key"
+            )
+        ]
 
     def __str__(self):
         return self.name
@@ -110,6 +116,9 @@ class FlowStep(models.Model):
         Mapping, null=True, blank=True, on_delete=models.PROTECT, related_name="outbound_steps"
     )
     options = models.JSONField(default=dict, blank=True)  # e.g. {"recipients": [...]} for notify
+    # The template step this one is (its name in the template), so an upgrade changes only those and
+    # leaves the targets the client added itself; blank for those.
+    template_step = models.CharField(max_length=120, blank=True)
 
     class Meta:
         ordering = ["order", "id"]

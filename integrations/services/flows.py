@@ -27,8 +27,8 @@ def _plan_check(resource: str, current: int) -> None:
         plan_limit_check(client=client, resource=resource, current_count=current)
 
 
-def _mapping(name: str, rules: list) -> Mapping:
-    mapping = Mapping.objects.create(name=name)
+def _rules_write(mapping: Mapping, rules: list) -> None:
+    """Add `rules` (target, sources, transforms, required, label) to `mapping`, in order."""
     MappingRule.objects.bulk_create(
         MappingRule(
             mapping=mapping,
@@ -41,6 +41,11 @@ def _mapping(name: str, rules: list) -> Mapping:
         )
         for index, (target, sources, transforms, required, label) in enumerate(rules)
     )
+
+
+def _mapping(name: str, rules: list) -> Mapping:
+    mapping = Mapping.objects.create(name=name)
+    _rules_write(mapping, rules)
     return mapping
 
 
@@ -54,6 +59,9 @@ def template_install(
     own template (tenants.template_services) offered to this client.
     """
     template = template or TEMPLATES[key]
+    # Two installs or upgrades of one template at once (a double-submitted form, two admins) would
+    # both create its flows: the second waits here, then finds them installed.
+    workspace_lock(f"template:{template.key}")
     for role, (vendors, label) in template.connections.items():
         connection = connections.get(role)
         if connection is None:
@@ -108,6 +116,7 @@ def template_install(
                 target_connection=target,
                 target_object=step.object,
                 outbound_mapping=_mapping(f"{spec.name}: {step.name}", step.rules) if step.rules else None,
+                template_step=step.name,
             )
         flow.prerequisites.set([installed[key] for key in spec.prerequisites])
         installed[spec.key] = flow

@@ -24,7 +24,14 @@ from integrations.models import (
     ValueMapEntry,
 )
 from integrations.services.audit import audit_record
-from integrations.services.flows import FlowConfigurationError, _mapping, flow_schedule_sync, template_install
+from integrations.services.flows import (
+    FlowConfigurationError,
+    _mapping,
+    _rules_write,
+    flow_schedule_sync,
+    template_install,
+)
+from integrations.services.locks import workspace_lock
 
 LIVE_RUN = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 CATEGORY_LABELS = {"crm": "CRM", "erp": "ERP", "psa": "PSA", "hr": "HR", "ticketing": "Ticketing"}
@@ -43,6 +50,14 @@ def _rules(mapping: Mapping | None) -> list[tuple]:
     return [
         (rule.target, list(rule.sources), list(rule.transforms), rule.required, rule.label)
         for rule in mapping.rules.all()
+    ]
+
+
+def _same_shape(rules: list) -> list[tuple]:
+    """Rules as `_rules` reads them, so a template's rules compare equal to the ones installed from them."""
+    return [
+        (target, list(sources), list(transforms), bool(required), label or "")
+        for target, sources, transforms, required, label in rules
     ]
 
 
@@ -162,10 +177,14 @@ class UpgradeResult:
     flows_detached: list[str] = field(default_factory=list)
     rules_changed: int = 0
     entries_added: int = 0
+    kept: list[str] = field(default_factory=list)  # mappings the client changed, left as the client made them
+    replaced: list[dict] = field(default_factory=list)  # the rules the upgrade took out, for the audit row
 
     @property
     def summary(self) -> str:
         parts = [f"{self.rules_changed} rule{'s' if self.rules_changed != 1 else ''} changed"]
+        if self.kept:
+            parts.append("kept your changes to " + ", ".join(f"“{name}”" for name in self.kept))
         if self.flows_added:
             parts.append(f"{len(self.flows_added)} flow{'s' if len(self.flows_added) != 1 else ''} added")
         if self.flows_detached:
@@ -175,24 +194,29 @@ class UpgradeResult:
         return ", ".join(parts)
 
 
-def _rules_replace(mapping: Mapping, rules: list) -> int:
-    """Make `mapping`'s rules exactly `rules`; returns how many targets' rules changed."""
-    before = {rule[0]: rule for rule in _rules(mapping)}
-    after = {rule[0]: tuple(rule) for rule in rules}
-    mapping.rules.all().delete()
-    MappingRule.objects.bulk_create(
-        MappingRule(
-            mapping=mapping,
-            order=index,
-            target=target,
-            sources=list(sources),
-            transforms=list(transforms),
-            required=required,
-            label=label,
-        )
-        for index, (target, sources, transforms, required, label) in enumerate(rules)
+def _rules_upgrade(mapping: Mapping, *, installed: list | None, rules: list, result: UpgradeResult) -> bool:
+    """Give `mapping` the version's `rules`, unless the client changed it since it was installed.
+
+    `installed` holds the rules of the version the client installed (None when that version is not
+    known: then the version's rules win). A mapping the client changed keeps the client's rules,
+    and is reported when the version would have changed it too. Rules taken out go to `result.replaced`.
+    Returns False when the client's rules stay.
+    """
+    current, rules = _rules(mapping), _same_shape(rules)
+    if current == rules:
+        return True
+    if installed is not None and current != _same_shape(installed):
+        if rules != _same_shape(installed):
+            result.kept.append(mapping.name)
+        return False
+    before, after = {rule[0]: rule for rule in current}, {rule[0]: rule for rule in rules}
+    result.rules_changed += sum(1 for target in before.keys() | after.keys() if before.get(target) != after.get(target))
+    result.replaced.append(
+        {"mapping": mapping.name, "mapping_id": mapping.pk, "rules": [list(rule) for rule in current]}
     )
-    return sum(1 for target in before.keys() | after.keys() if before.get(target) != after.get(target))
+    MappingRule.objects.filter(mapping=mapping).delete()
+    _rules_write(mapping, rules)
+    return True
 
 
 def _connections_by_role(template: Template, installed: dict[str, Flow]) -> dict[str, Connection]:
@@ -203,7 +227,12 @@ def _connections_by_role(template: Template, installed: dict[str, Flow]) -> dict
         if flow is None:
             continue
         chosen.setdefault(spec.source, flow.source_connection)
-        steps = {step.name: step for step in flow.steps.select_related("target_connection")}
+        steps: dict[str, FlowStep] = {}
+        for step in flow.steps.select_related("target_connection"):
+            if step.template_step:
+                steps[step.template_step] = step
+            else:  # installed before steps were marked; a marked step of the same name wins
+                steps.setdefault(step.name, step)
         for step in spec.steps:
             existing = steps.get(step.name)
             if step.target and existing is not None and existing.target_connection is not None:
@@ -223,30 +252,43 @@ def _connections_by_role(template: Template, installed: dict[str, Flow]) -> dict
 
 
 @transaction.atomic
-def template_upgrade(*, template: Template, actor=None) -> UpgradeResult:
+def template_upgrade(*, template: Template, versions: dict[int, Template] | None = None, actor=None) -> UpgradeResult:
     """Move this client's installed flows of `template` to its version, in place.
 
-    Rules are replaced by the version's; steps follow the version but keep the client's chosen
-    connections (and a notify step's recipients); value maps gain the version's new entries and
-    keep the client's own; cursors, schedules, pause state and run history stay. Flows the version
-    no longer has are kept as the client's own flows.
+    `versions` are the template's versions by number: a mapping the client changed since the
+    version it installed keeps the client's rules (and the result says so); the others take the
+    version's, and the rules they lose are kept in the audit row. Steps the template brought follow
+    the version but keep the client's chosen connections (and a notify step's recipients); targets
+    the client added itself stay as they are. Value maps gain the version's new entries and keep
+    the client's own; cursors, schedules, pause state and run history stay. Flows the version no
+    longer has are kept as the client's own flows. An upgrade to the version the flows run already
+    changes nothing.
     """
+    versions = versions or {}
     prefix = f"{template.key}/"
+    # A second upgrade or install of the template at once waits here, then finds this one's work done.
+    workspace_lock(f"template:{template.key}")
+    # run_start locks the flow before it queues a run: with the flows locked, none is queued
+    # between the check below and the rewrite.
     installed = {
         flow.template_key.removeprefix(prefix): flow
-        for flow in Flow.objects.filter(template_key__startswith=prefix).select_related(
-            "source_connection", "inbound_mapping"
-        )
+        for flow in Flow.objects.select_for_update(of=("self",))
+        .filter(template_key__startswith=prefix)
+        .select_related("source_connection", "inbound_mapping")
     }
     if not installed:
         raise FlowConfigurationError(f"“{template.name}” is not installed in this workspace yet.")
+    result = UpgradeResult(
+        from_version=max((flow.template_version or 0) for flow in installed.values()), to_version=template.version
+    )
+    if all(flow.template_version == template.version for flow in installed.values()) and all(
+        spec.key in installed for spec in template.flows
+    ):
+        return result
     # A run reads its flow's rules slice by slice; rewriting them mid-run would map one run two ways.
     live = SyncRun.objects.filter(flow__in=installed.values(), status__in=LIVE_RUN).select_related("flow").first()
     if live is not None:
         raise FlowConfigurationError(f"“{live.flow.name}” is syncing now; upgrade it when the run has finished.")
-    result = UpgradeResult(
-        from_version=max((flow.template_version or 0) for flow in installed.values()), to_version=template.version
-    )
     connections = _connections_by_role(template, installed)
     for role, (vendors, label) in template.connections.items():
         if connections[role].vendor not in vendors:
@@ -276,7 +318,11 @@ def template_upgrade(*, template: Template, actor=None) -> UpgradeResult:
         flow = installed.get(spec.key)
         if flow is None:
             continue
-        result.rules_changed += _rules_replace(flow.inbound_mapping, spec.rules)
+        was = versions.get(flow.template_version)
+        was_spec = next((f for f in was.flows if f.key == spec.key), None) if was is not None else None
+        _rules_upgrade(
+            flow.inbound_mapping, installed=was_spec.rules if was_spec else None, rules=spec.rules, result=result
+        )
         if flow.source_object != spec.object:
             flow.cursor, flow.cursor_updated_at = "", None  # a cursor of another object means nothing here
         flow.name, flow.source_object, flow.entity = spec.name, spec.object, spec.entity
@@ -293,7 +339,7 @@ def template_upgrade(*, template: Template, actor=None) -> UpgradeResult:
                 "cursor_updated_at",
             ]
         )
-        result.rules_changed += _steps_upgrade(flow, spec, connections)
+        _steps_upgrade(flow, spec, was_spec, connections, result)
         flow.prerequisites.set([by_key[key] for key in spec.prerequisites if key in by_key])
         result.flows_updated.append(flow.name)
     for key, flow in installed.items():
@@ -311,48 +357,69 @@ def template_upgrade(*, template: Template, actor=None) -> UpgradeResult:
         summary=f"Upgraded “{template.name}” from v{result.from_version} to v{template.version}"
         + (f" ({template.publisher})" if template.publisher else "")
         + f": {result.summary}",
-        before={"version": result.from_version},
+        before={"version": result.from_version, "rules": result.replaced},
         after={
             "version": template.version,
             "flows_updated": result.flows_updated,
             "flows_added": result.flows_added,
             "flows_kept_as_own": result.flows_detached,
             "rules_changed": result.rules_changed,
+            "kept_client_changes": result.kept,
             "value_map_entries_added": result.entries_added,
         },
     )
     return result
 
 
-def _steps_upgrade(flow: Flow, spec: FlowSpec, connections: dict[str, Connection]) -> int:
-    """Make the flow's steps the version's, matched by name; returns how many rules changed."""
-    changed = 0
-    existing = {step.name: step for step in flow.steps.select_related("outbound_mapping")}
-    kept: set[int] = set()
+def _steps_upgrade(
+    flow: Flow, spec: FlowSpec, was: FlowSpec | None, connections: dict[str, Connection], result: UpgradeResult
+) -> None:
+    """Make the steps the template brought the version's; the targets the client added stay, after them.
+
+    `was` is the flow as the version the client installed had it (None when not known).
+    """
+    steps = list(flow.steps.select_related("outbound_mapping"))
+    if not any(step.template_step for step in steps):
+        # Installed before steps were marked: the template's are those named as in the version installed.
+        names = {step_spec.name for step_spec in (was or spec).steps}
+        for step in steps:
+            if step.name in names:
+                step.template_step = step.name
+                names.discard(step.name)
+    ours = {step.template_step: step for step in steps if step.template_step}
+    installed_rules = {step_spec.name: step_spec.rules for step_spec in was.steps} if was is not None else {}
     for order, step_spec in enumerate(spec.steps):
-        step = existing.get(step_spec.name)
-        if step is None or step.pk in kept:
-            step = FlowStep(flow=flow, name=step_spec.name)
-        step.order, step.action, step.entity = order, step_spec.action, step_spec.entity
+        step = ours.pop(step_spec.name, None) or FlowStep(flow=flow, template_step=step_spec.name)
+        step.order, step.name, step.action, step.entity = order, step_spec.name, step_spec.action, step_spec.entity
         step.target_connection = connections.get(step_spec.target) if step_spec.target else None
         step.target_object = step_spec.object
-        if step_spec.rules:
-            if step.outbound_mapping is None:
-                step.outbound_mapping = _mapping(f"{spec.name}: {step_spec.name}", step_spec.rules)
-                changed += len(step_spec.rules)
-            else:
-                changed += _rules_replace(step.outbound_mapping, step_spec.rules)
+        installed = installed_rules.get(step_spec.name)
+        if step_spec.rules and step.outbound_mapping is None:
+            step.outbound_mapping = _mapping(f"{spec.name}: {step_spec.name}", step_spec.rules)
+            result.rules_changed += len(step_spec.rules)
         elif step.outbound_mapping is not None:
-            changed += step.outbound_mapping.rules.count()
-            old, step.outbound_mapping = step.outbound_mapping, None
-            step.save()
-            old.delete()
+            keeps_own = not _rules_upgrade(
+                step.outbound_mapping, installed=installed, rules=step_spec.rules, result=result
+            )
+            if not step_spec.rules and not keeps_own:
+                old, step.outbound_mapping = step.outbound_mapping, None
+                step.save()
+                old.delete()
         step.save()
-        kept.add(step.pk)
-    for step in flow.steps.exclude(pk__in=kept).select_related("outbound_mapping"):
+    for step in ours.values():  # the version no longer has it
         mapping = step.outbound_mapping
-        changed += mapping.rules.count() if mapping else 0
+        if mapping is not None and not _rules_upgrade(
+            mapping, installed=installed_rules.get(step.template_step), rules=[], result=result
+        ):
+            step.template_step = ""  # the client changed what it writes: it stays, as the client's own
+            step.save(update_fields=["template_step"])
+            continue
         step.delete()
         if mapping is not None:
             mapping.delete()
-    return changed
+    next_order = len(spec.steps)
+    for step in flow.steps.filter(template_step="").order_by("order", "pk"):
+        if step.order < next_order:
+            step.order = next_order
+            step.save(update_fields=["order"])
+        next_order = step.order + 1

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from connectors.registry import CONNECTORS
 from integrations import selectors
-from integrations.catalog import TEMPLATES, Template
+from integrations.catalog import PARTNER_TEMPLATE_PREFIX, TEMPLATES, Template
 from integrations.engine.entities import ENTITIES
 from integrations.engine.orchestrator import steps_skipped_note
 from integrations.forms import FlowBuildForm, FlowStepForm, ScheduleForm, TemplateInstallForm
@@ -87,9 +87,15 @@ def template_install_view(request, client_slug, key):
     form = TemplateInstallForm(request.POST or None, template=template)
     if request.method == "POST" and form.is_valid():
         from tenants.plans import PlanLimitReached
+        from tenants.template_services import deployment_install
 
         try:
-            flows = template_install(template=template, connections=form.connections(), actor=request.user)
+            if template.key.startswith(PARTNER_TEMPLATE_PREFIX):  # installed at the version offered, offer locked
+                flows = deployment_install(
+                    client=request.client, key=template.key, connections=form.connections(), actor=request.user
+                )
+            else:
+                flows = template_install(template=template, connections=form.connections(), actor=request.user)
         except (FlowConfigurationError, PlanLimitReached) as refused:
             form.add_error(None, getattr(refused, "message", None) or str(refused))
         else:
