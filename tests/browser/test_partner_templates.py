@@ -151,6 +151,14 @@ def test_partner_admin_saves_deploys_and_upgrades_a_template(page, quayside, dja
     expect(page.get_by_test_id("versions")).to_contain_text("1 rule changed")
     expect(version_row(page, "Cove Consulting")).to_contain_text("v1 · behind")
 
+    # A small submit button is as small as a small link (a rule for submit buttons once overrode it here).
+    for small_button in (
+        page.get_by_test_id("upgrade-all"),
+        version_row(page, "Cove Consulting").get_by_role("button"),
+    ):
+        expect(small_button).to_have_css("font-size", "12.75px")  # .85rem of the 15px root
+        expect(small_button).to_have_css("padding", "4.5px 10.5px")
+
     # Upgrade everyone, after confirming.
     dialogs = []
     page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
