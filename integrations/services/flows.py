@@ -49,6 +49,18 @@ def _mapping(name: str, rules: list) -> Mapping:
     return mapping
 
 
+def value_maps_merge(*, template: Template) -> None:
+    """Create the template's value maps and add its entries, keeping every entry already there."""
+    for value_map_key, name, description, entries in template.value_maps:
+        value_map, _ = ValueMap.objects.get_or_create(
+            key=value_map_key, defaults={"name": name, "description": description}
+        )
+        for source, target in entries:
+            ValueMapEntry.objects.get_or_create(
+                value_map=value_map, source_value=source, defaults={"target_value": target}
+            )
+
+
 @transaction.atomic
 def template_install(
     *, connections: dict[str, Connection], key: str = "", template: Template | None = None, actor=None
@@ -79,14 +91,7 @@ def template_install(
     ]
     if new_main:
         _plan_check("flows", flows_counted_by_plan() + len(new_main) - 1)
-    for value_map_key, name, description, entries in template.value_maps:
-        value_map, _ = ValueMap.objects.get_or_create(
-            key=value_map_key, defaults={"name": name, "description": description}
-        )
-        for source, target in entries:
-            ValueMapEntry.objects.get_or_create(
-                value_map=value_map, source_value=source, defaults={"target_value": target}
-            )
+    value_maps_merge(template=template)
     installed: dict[str, Flow] = {}
     for spec in template.flows:
         existing = Flow.objects.filter(template_key=f"{template.key}/{spec.key}").first()

@@ -30,6 +30,7 @@ from integrations.services.flows import (
     _rules_write,
     flow_schedule_sync,
     template_install,
+    value_maps_merge,
 )
 from integrations.services.locks import workspace_lock
 
@@ -302,14 +303,7 @@ def template_upgrade(*, template: Template, versions: dict[int, Template] | None
         created = template_install(template=template, connections=connections, actor=actor)
         result.flows_added = [flow.name for flow in created if flow.template_key.removeprefix(prefix) not in installed]
     else:
-        for value_map_key, name, description, entries in template.value_maps:
-            value_map, _ = ValueMap.objects.get_or_create(
-                key=value_map_key, defaults={"name": name, "description": description}
-            )
-            for source, target in entries:
-                ValueMapEntry.objects.get_or_create(
-                    value_map=value_map, source_value=source, defaults={"target_value": target}
-                )
+        value_maps_merge(template=template)
     result.entries_added = ValueMapEntry.objects.count() - before_entries
     by_key = {
         flow.template_key.removeprefix(prefix): flow for flow in Flow.objects.filter(template_key__startswith=prefix)
