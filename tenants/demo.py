@@ -187,3 +187,34 @@ def demo_integrations(stdout=None, first_runs: bool = False) -> None:
             queued = demo_first_runs()
             if stdout and queued:
                 stdout.write(f"  queued {queued} first sync run(s) in Contoso Engineering\n")
+    demo_partner_template(contoso)
+
+
+def demo_partner_template(contoso: Client) -> None:
+    """Northwind's own template, saved from Contoso's approved-time flow and offered to Tailspin,
+    so the partner console's Templates page starts with something to deploy and upgrade."""
+    from django_tenants.utils import tenant_context
+
+    from integrations.models import Flow
+    from tenants.template_services import template_deploy, template_version_save
+
+    partner = contoso.partner
+    if partner.integration_templates.exists():
+        return
+    with tenant_context(contoso):
+        flow = Flow.objects.filter(template_key="approved-time-to-invoice/approved-time").first()
+    if flow is None:
+        return
+    admin = User.objects.get(email="admin@northwind.localhost")
+    version = template_version_save(
+        partner=partner,
+        client=contoso,
+        flow_id=flow.pk,
+        actor=admin,
+        name="Time to invoice (Northwind standard)",
+        summary="Approved PSA time becomes ERP invoices per project and month, with Northwind's project-code map.",
+        notes="First version, from Contoso Engineering.",
+    )
+    tailspin = Client.objects.filter(partner=partner, slug="tailspin").first()
+    if tailspin is not None:
+        template_deploy(template=version.template, version=version, clients=[tailspin], actor=admin)

@@ -18,3 +18,16 @@ def test_demo_installs_every_packaged_template(world):
     assert installed == set(TEMPLATES)
     demo_integrations_seed()  # again: nothing twice
     assert Flow.objects.count() == sum(len(t.flows) for t in TEMPLATES.values())
+
+
+def test_demo_partner_offers_its_own_template_to_tailspin(world):
+    from tenants.demo import demo_integrations
+    from tenants.models import TemplateDeployment
+
+    northwind = world.partners["northwind"]
+    demo_integrations()
+    demo_integrations()  # again: nothing twice
+    (template,) = northwind.integration_templates.all()
+    assert template.versions.count() == 1
+    offers = TemplateDeployment.objects.filter(template=template)
+    assert [(offer.client.slug, offer.version.number) for offer in offers] == [("tailspin", 1)]
