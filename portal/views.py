@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.log import log_response
 from django.views.decorators.cache import never_cache
 
 from portal.health import health_report
@@ -32,7 +33,13 @@ def landing(request):
 @never_cache
 def healthz(request):
     report = health_report()
-    return JsonResponse(report, status=200 if report["ok"] else 503)
+    response = JsonResponse(report, status=200 if report["ok"] else 503)
+    if not report["ok"]:
+        # An unhealthy report is the answer asked for, not a server error: a warning naming what is
+        # down (Django would log every 503 as an error, e.g. while the worker starts).
+        down = ", ".join(name for name, check in report["checks"].items() if not check["ok"])
+        log_response("Health check: %s not healthy", down, response=response, request=request, level="warning")
+    return response
 
 
 def error_403(request, exception=None):

@@ -15,11 +15,14 @@ def test_healthz_reports_database_broker_and_worker(world):
     assert report["checks"]["database"]["ok"] and report["checks"]["broker"]["ok"] and report["checks"]["worker"]["ok"]
 
 
-def test_healthz_is_unhealthy_without_a_recent_worker(world):
+def test_healthz_is_unhealthy_without_a_recent_worker(world, caplog):
     WorkerHeartbeat.objects.all().delete()
-    response = browser_for(host="anything.example").get("/healthz")
+    with caplog.at_level("INFO", logger="django.request"):
+        response = browser_for(host="anything.example").get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["worker"] == {"ok": False, "error": "no heartbeat yet"}
+    # Logged once, as a warning that names what is down, not as a server error.
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("WARNING", "Health check: worker not healthy")]
 
 
 def test_every_page_carries_a_csp_without_inline_script(world):
