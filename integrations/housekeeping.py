@@ -15,7 +15,7 @@ from integrations.models import AuditEvent  # noqa: I001
 from integrations.notifications import notify
 from integrations.selectors import exceptions_past, usage_for_month
 from integrations.services.audit import audit_record
-from integrations.services.exceptions import bulk_retries_recover_stale
+from integrations.services.exceptions import bulk_actions_recover_stale
 from integrations.services.runs import runs_recover_stale
 from tenants.models import Client
 from tenants.services import usage_record_upsert
@@ -65,6 +65,6 @@ def runs_recover_all(*, older_than_seconds: int = 120) -> int:
     for client in Client.objects.all():
         with tenant_context(client):
             recovered += runs_recover_stale(older_than_seconds=older_than_seconds)
-            recovered += bulk_retries_recover_stale()
+            recovered += bulk_actions_recover_stale()
     connection.set_schema_to_public()
     return recovered

@@ -78,18 +78,19 @@ def dashboards_refresh(variants: list | None = None) -> int:
     return len(variants)
 
 
+# Registered under its old name: messages queued before bulk ignores existed still reach it.
 @shared_task(name="integrations.tasks.exceptions_bulk_retry", acks_late=True)
-def exceptions_bulk_retry(job_id: int) -> str:
-    """A slice of a bulk retry; queues the rest behind other work, like a sync run's slices."""
+def exceptions_bulk_action(job_id: int) -> str:
+    """A slice of a bulk retry or ignore; queues the rest behind other work, like a sync run's slices."""
     from django.conf import settings
 
-    from integrations.services.exceptions import exceptions_bulk_retry_run
+    from integrations.services.exceptions import exceptions_bulk_run
 
     if connection.schema_name == "public":
         return "no workspace"
-    outcome = exceptions_bulk_retry_run(job_id=job_id, seconds=settings.SYNC_SLICE_SECONDS)
+    outcome = exceptions_bulk_run(job_id=job_id, seconds=settings.SYNC_SLICE_SECONDS)
     if outcome == "continue":
-        exceptions_bulk_retry.delay(job_id)
+        exceptions_bulk_action.delay(job_id)
     elif outcome == "busy":
-        exceptions_bulk_retry.apply_async(args=[job_id], countdown=5)
+        exceptions_bulk_action.apply_async(args=[job_id], countdown=5)
     return outcome

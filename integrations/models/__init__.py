@@ -19,7 +19,7 @@ from integrations.models.canonical import (
 from integrations.models.connections import Connection
 from integrations.models.flows import Flow, FlowStep, Mapping, MappingRule, ValueMap, ValueMapEntry
 from integrations.models.runs import (
-    BulkRetry,
+    BulkAction,
     NotificationRecipient,
     SyncException,
     SyncExceptionComment,
@@ -29,7 +29,7 @@ from integrations.models.runs import (
 
 __all__ = [
     "AuditEvent",
-    "BulkRetry",
+    "BulkAction",
     "Connection",
     "Contract",
     "Customer",

@@ -143,12 +143,16 @@ class NotificationRecipient(models.Model):
     on_deal_won = models.BooleanField(default=False)  # delivery leadership, for lead-to-project
 
 
-class BulkRetry(models.Model):
-    """A retry of more exceptions than one request should handle, run by a worker in batches.
+class BulkAction(models.Model):
+    """A retry or an ignore of more exceptions than one request should handle, run by a worker in batches.
 
-    It keeps the queue's filters as they were asked (and when), so the worker retries the
+    It keeps the queue's filters as they were asked (and when), so the worker acts on the
     exceptions the person saw, not ones raised after they clicked.
     """
+
+    class Action(models.TextChoices):
+        RETRY = "retry", "Retry"
+        IGNORE = "ignore", "Ignore"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -156,6 +160,8 @@ class BulkRetry(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.RETRY)
+    reason = models.CharField(max_length=300, blank=True)  # why they are ignored; each exception keeps it
     query = models.JSONField(default=dict)  # selectors.QueueQuery's fields
     sla_hours = models.PositiveIntegerField(null=True, blank=True)
     up_to = models.DateTimeField(default=timezone.now)
@@ -180,6 +186,15 @@ class BulkRetry(models.Model):
     @property
     def live(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def doing(self) -> str:
+        """What the job does, as its progress box says it: "Retrying", "Ignoring"."""
+        return {self.Action.RETRY: "Retrying", self.Action.IGNORE: "Ignoring"}[self.action]
+
+    @property
+    def done_verb(self) -> str:
+        return {self.Action.RETRY: "retried", self.Action.IGNORE: "ignored"}[self.action]
 
     @property
     def percent(self) -> int:

@@ -24,7 +24,7 @@ from integrations.services.exceptions import (
     exception_edit_and_retry,
     exception_ignore,
     exception_retry,
-    exceptions_bulk_retry_start,
+    exceptions_bulk_start,
     exceptions_retry,
     value_map_entry_add_and_retry,
 )
@@ -208,28 +208,33 @@ def exception_bulk(request, client_slug):
     query = form.query()
     matching = selectors.exceptions_filtered(query, user_id=request.user.pk, sla_hours=sla_hours(request))
     live = matching.filter(status__in=selectors.LIVE_EXCEPTION)
-    if request.POST.get("scope") == "filtered":
+    action = request.POST.get("action", "retry")
+    scope = request.POST.get("scope")
+    if action == "ignore-all":  # one button can send one value: "ignore every one that matches"
+        action, scope = "ignore", "filtered"
+    elif action != "ignore":
+        action = "retry"
+    reason = (request.POST.get("reason") or "").strip()
+    if action == "ignore" and not reason:
+        # Refused before anything runs or is queued, and the table is not refreshed: the ticks stay.
+        return _bulk_answer(request, query, "Say why these exceptions are ignored.", "error", changed=False)
+    if scope == "filtered":
         chosen = live.order_by("created_at", "id")
         total = selectors.bounded_count(live)
     else:
         ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()][:BULK_LIMIT]
         chosen = live.filter(pk__in=ids).order_by("created_at", "id")
         total = None
-    action = request.POST.get("action", "retry")
-    if total is not None and action == "retry" and int(total) > BULK_LIMIT:
-        return _bulk_retry_in_background(request, query, total)
+    if total is not None and int(total) > BULK_LIMIT:
+        return _bulk_in_background(request, query, total, action=action, reason=reason)
     batch = list(chosen.select_related("flow")[:BULK_LIMIT])
     level = "success"
     if not batch:
         note, level = "Nothing to do: choose open exceptions first.", "error"
     elif action == "ignore":
-        reason = (request.POST.get("reason") or "").strip()
-        if not reason:
-            note, level = "Say why these exceptions are ignored.", "error"
-        else:
-            for exception in batch:
-                exception_ignore(exception=exception, reason=reason[:300], actor=request.user)
-            note = f"Ignored {len(batch)} exception{'s' if len(batch) != 1 else ''}."
+        for exception in batch:
+            exception_ignore(exception=exception, reason=reason[:300], actor=request.user)
+        note = f"Ignored {len(batch)} exception{'s' if len(batch) != 1 else ''}."
     else:
         try:
             outcome = _retrying(exceptions_retry, exceptions=batch, actor=request.user)
@@ -243,22 +248,36 @@ def exception_bulk(request, client_slug):
             )
     if total is not None and int(total) > len(batch) and batch:
         note += f" That was the oldest {len(batch)} of {int(total):,}; run it again for the next ones."
+    return _bulk_answer(request, query, note, level)
+
+
+def _bulk_answer(request, query, note: str, level: str, *, changed: bool = True):
     if request.htmx:
-        # The queue's table and counters listen for exceptions-changed and fetch themselves again.
-        return with_events(HttpResponse(status=204), "exceptions-changed", toast=note, level=level)
+        # The queue's table and counters listen for exceptions-changed and fetch themselves again;
+        # when nothing changed the table is left alone, so the ticked rows stay ticked.
+        events = ["exceptions-changed"] if changed else []
+        return with_events(HttpResponse(status=204), *events, toast=note, level=level)
     getattr(messages, level)(request, note)
     return redirect_to(request, url(request, "exception_queue") + _querystring(query))
 
 
-def _bulk_retry_in_background(request, query, total):
-    """More than one request should retry: a worker retries them in batches; the queue shows its progress."""
+def _bulk_in_background(request, query, total, *, action: str, reason: str):
+    """More than one request should handle: a worker retries or ignores them in batches; the queue
+    shows its progress."""
     level = "success"
     try:
-        exceptions_bulk_retry_start(query=query, sla_hours=sla_hours(request), total=int(total), actor=request.user)
+        job = exceptions_bulk_start(
+            action=action,
+            reason=reason,
+            query=query,
+            sla_hours=sla_hours(request),
+            total=int(total),
+            actor=request.user,
+        )
     except ExceptionActionRefused as refused:  # one already running, or the workspace is suspended
         note, level = str(refused), "error"
     else:
-        note = f"Retrying {tally(total)} exceptions in the background; progress shows above the queue."
+        note = f"{job.doing} {tally(total)} exceptions in the background; progress shows above the queue."
     if request.htmx:
         return with_events(HttpResponse(status=204), "bulk-started", toast=note, level=level)
     getattr(messages, level)(request, note)

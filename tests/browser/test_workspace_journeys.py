@@ -235,6 +235,14 @@ def test_finance_maps_a_project_code_and_the_exception_and_its_siblings_leave_th
     assert page.locator("[data-testid=exception-row]:not([data-error=PROJECT_NOT_IN_TARGET])").count() == 0
     assert "error_code=PROJECT_NOT_IN_TARGET" in page.url  # the filter is in the address, for the back button
     viewport_shot(page, "workspace-exception-queue")
+    # Ignoring: one reason, for the ticked ones or every one that matches (not sent here).
+    page.locator(".bulk-ignore summary").click()
+    popover = page.get_by_test_id("ignore-popover")
+    popover.get_by_label("Why ignore them?").fill("Internal projects, never billed")
+    matching = number(page.get_by_test_id("matching").inner_text())
+    expect(popover.get_by_role("button", name=f"Ignore all {matching:,} matching")).to_be_visible()
+    viewport_shot(page, "workspace-exception-ignore")
+    page.locator(".bulk-ignore summary").click()
 
     page.get_by_role("link", name=re.compile(f"project {re.escape(code)} cannot be billed")).first.click()
     heading = page.get_by_test_id("exception-message")

@@ -1,5 +1,6 @@
-"""Bulk retries past one request's share: the queue hands them to a worker that retries in batches,
-records its progress, and the page shows it; every retry is audited under the person who asked."""
+"""Bulk retries and ignores past one request's share: the queue hands them to a worker that works in
+batches, records its progress, and the page shows it; every retry or ignore is audited under the
+person who asked."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import pytest
 from django.core.cache import cache
 from django.db import OperationalError, connection
 
-from integrations.models import AuditEvent, BulkRetry, SyncException, SyncRun, ValueMap, ValueMapEntry
+from integrations.models import AuditEvent, BulkAction, SyncException, SyncRun, ValueMap, ValueMapEntry
 from integrations.selectors import QueueQuery
-from integrations.services.exceptions import exceptions_bulk_retry_run, exceptions_bulk_retry_start
+from integrations.services.exceptions import exceptions_bulk_run, exceptions_bulk_start
 from tests.integrations.test_approved_time import run_to_end
 from tests.integrations.test_worker_runs import committed_workspace, install, wait_for, worker_env  # noqa: F401
 from tests.support import NORTHWIND, SUMMIT, browser_for, database_url_for_children, start_worker
@@ -55,16 +56,16 @@ def test_a_bulk_retry_runs_in_batches_records_progress_and_keeps_the_actor(allow
     open_before = SyncException.objects.filter(status="open").count()
     assert fixable > 20, "the test firm should leave a few dozen unbillable entries"
     finance = world.user("admin@northwind.localhost")
-    job = exceptions_bulk_retry_start(query=QueueQuery(), sla_hours=None, total=open_before, actor=finance)
+    job = exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, total=open_before, actor=finance)
     assert AuditEvent.objects.filter(action="exception.bulk_retry_started", actor_email=finance.email).exists()
 
     # A slice that runs out of time after its first batch leaves the rest for the next slice.
-    assert exceptions_bulk_retry_run(job_id=job.pk, seconds=1e-9, batch_size=10) == "continue"
+    assert exceptions_bulk_run(job_id=job.pk, seconds=1e-9, batch_size=10) == "continue"
     job.refresh_from_db()
     assert (job.status, job.total, job.done, job.percent) == ("running", open_before, 10, int(1000 / open_before))
     assert job.cursor is not None
 
-    assert exceptions_bulk_retry_run(job_id=job.pk, batch_size=10) == "done"
+    assert exceptions_bulk_run(job_id=job.pk, batch_size=10) == "done"
     job.refresh_from_db()
     assert job.status == "done" and job.done == open_before and job.percent == 100
     assert job.resolved >= fixable and job.resolved + job.still_open == open_before
@@ -73,7 +74,7 @@ def test_a_bulk_retry_runs_in_batches_records_progress_and_keeps_the_actor(allow
     assert retried.count() == open_before and set(retried.values_list("actor_email", flat=True)) == {finance.email}
     finished = AuditEvent.objects.get(action="exception.bulk_retry_finished")
     assert finished.actor_email == finance.email and f"Retried {open_before} exceptions" in finished.summary
-    assert exceptions_bulk_retry_run(job_id=job.pk) == "done"  # a redelivered message does nothing twice
+    assert exceptions_bulk_run(job_id=job.pk) == "done"  # a redelivered message does nothing twice
     assert AuditEvent.objects.filter(action="exception.retried").count() == open_before
 
 
@@ -89,7 +90,7 @@ def test_retry_all_past_the_limit_starts_a_background_job_once(world, monkeypatc
     monkeypatch.setattr(views, "BULK_LIMIT", 2)
     finance = browser_for(world.user("finance@contoso.localhost"), host=NORTHWIND)
     queued = []
-    monkeypatch.setattr("integrations.tasks.exceptions_bulk_retry.delay", lambda job_id: queued.append(job_id))
+    monkeypatch.setattr("integrations.tasks.exceptions_bulk_action.delay", lambda job_id: queued.append(job_id))
     with django_capture_on_commit_callbacks(execute=True):
         response = finance.post("/c/contoso/exceptions/bulk", {"scope": "filtered", "status": "open"}, **HTMX)
     assert response.status_code == 204
@@ -133,11 +134,11 @@ def test_a_worker_retries_thousands_in_batches_and_the_page_follows(
         assert response.status_code == 204, response.content[:300]
         assert f"Retrying {open_before} exceptions" in json.loads(response["HX-Trigger"])["toast"]["message"]
         connection.set_tenant(committed_workspace)
-        job = BulkRetry.objects.get()
+        job = BulkAction.objects.get()
         page = browser.get(f"/c/{committed_workspace.slug}/exceptions/bulk/progress", **HTMX).content.decode()
         assert 'data-testid="bulk-progress"' in page
         connection.set_tenant(committed_workspace)  # each request leaves the connection in public
-        wait_for(lambda: BulkRetry.objects.filter(pk=job.pk, status="done").exists(), timeout=240)
+        wait_for(lambda: BulkAction.objects.filter(pk=job.pk, status="done").exists(), timeout=240)
         done = browser.get(f"/c/{committed_workspace.slug}/exceptions/bulk/progress?job={job.pk}", **HTMX)
         events = json.loads(done["HX-Trigger"])
         assert events["exceptions-changed"] and events["toast"]["level"] == "success"
@@ -168,24 +169,26 @@ def seeded(in_workspace):
 def test_a_bulk_retry_stopped_by_an_internal_error_fails_and_reopens_its_exceptions(seeded, world, monkeypatch, caplog):
     open_before = SyncException.objects.filter(status="open").count()
     finance = world.user("admin@northwind.localhost")
-    job = exceptions_bulk_retry_start(query=QueueQuery(), sla_hours=None, total=open_before, actor=finance)
+    job = exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, total=open_before, actor=finance)
 
     def broken(flow, run, group):
         raise RuntimeError("a fault of ours, not the vendor's")
 
     monkeypatch.setattr("integrations.services.exceptions._retry_group", broken)
     with caplog.at_level(logging.ERROR, logger="integrations.exceptions"), pytest.raises(RuntimeError):
-        exceptions_bulk_retry_run(job_id=job.pk, batch_size=3)
+        exceptions_bulk_run(job_id=job.pk, batch_size=3)
     job.refresh_from_db()
-    assert job.status == BulkRetry.Status.FAILED and job.finished_at is not None
-    assert job.error.startswith("The retry stopped on an internal error (RuntimeError)")
+    assert job.status == BulkAction.Status.FAILED and job.finished_at is not None
+    assert job.error.startswith("The bulk retry stopped on an internal error (RuntimeError)")
     assert SyncException.objects.filter(status="open").count() == open_before  # none left "retrying"
     assert not SyncRun.objects.filter(trigger="retry", status__in=["queued", "running"]).exists()
     logged = [r for r in caplog.records if r.name == "integrations.exceptions" and r.levelno == logging.ERROR]
     assert len(logged) == 1 and logged[0].exc_info is not None
     # The failed job no longer blocks the next bulk retry.
     monkeypatch.undo()
-    assert exceptions_bulk_retry_start(query=QueueQuery(), sla_hours=None, total=open_before, actor=finance).live
+    assert exceptions_bulk_start(
+        action="retry", query=QueueQuery(), sla_hours=None, total=open_before, actor=finance
+    ).live
 
 
 @pytest.mark.django_db
@@ -197,15 +200,16 @@ def test_housekeeping_requeues_a_bulk_retry_that_stopped_moving(in_workspace, mo
 
     queued = []
     monkeypatch.setattr(
-        "integrations.tasks.exceptions_bulk_retry.delay", lambda job_id: queued.append((connection.schema_name, job_id))
+        "integrations.tasks.exceptions_bulk_action.delay",
+        lambda job_id: queued.append((connection.schema_name, job_id)),
     )
     monkeypatch.setattr("integrations.services.runs.run_enqueue", lambda **_: None)  # other workspaces' runs
     idle = timezone.now() - timezone.timedelta(minutes=10)
-    stalled = BulkRetry.objects.create(status=BulkRetry.Status.RUNNING, total=10, done=4, progress_at=idle)
-    never_started = BulkRetry.objects.create(status=BulkRetry.Status.QUEUED, progress_at=idle)
-    moving = BulkRetry.objects.create(status=BulkRetry.Status.RUNNING, progress_at=timezone.now())
-    BulkRetry.objects.create(status=BulkRetry.Status.DONE, progress_at=idle)
-    working = BulkRetry.objects.create(status=BulkRetry.Status.RUNNING, progress_at=idle)
+    stalled = BulkAction.objects.create(status=BulkAction.Status.RUNNING, total=10, done=4, progress_at=idle)
+    never_started = BulkAction.objects.create(status=BulkAction.Status.QUEUED, progress_at=idle)
+    moving = BulkAction.objects.create(status=BulkAction.Status.RUNNING, progress_at=timezone.now())
+    BulkAction.objects.create(status=BulkAction.Status.DONE, progress_at=idle)
+    working = BulkAction.objects.create(status=BulkAction.Status.RUNNING, progress_at=idle)
     worker = psycopg.connect(database_url_for_children(), autocommit=True)  # a live worker holds its job's lock
     try:
         worker.execute("SELECT pg_advisory_lock(%s)", [_bulk_lock(working.pk)])
@@ -222,19 +226,19 @@ def test_housekeeping_requeues_a_bulk_retry_that_stopped_moving(in_workspace, mo
 
 @pytest.mark.django_db
 def test_a_second_bulk_retry_is_refused_while_one_is_live(seeded, world):
-    from integrations.services.exceptions import BulkRetryRunning
+    from integrations.services.exceptions import BulkActionRunning
     from tests.integrations.conftest import lock_held_elsewhere
 
     finance = world.user("admin@northwind.localhost")
-    start = lambda: exceptions_bulk_retry_start(query=QueueQuery(), sla_hours=None, total=600, actor=finance)  # noqa: E731
+    start = lambda: exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, total=600, actor=finance)  # noqa: E731
     # The check and the create happen under one workspace lock: a second request waits for the first.
     with lock_held_elsewhere("bulk_retry"), pytest.raises(OperationalError, match="lock timeout"):
         start()
-    assert not BulkRetry.objects.exists()
+    assert not BulkAction.objects.exists()
     first = start()
-    with pytest.raises(BulkRetryRunning, match="already running"):
+    with pytest.raises(BulkActionRunning, match="already running"):
         start()
-    assert list(BulkRetry.objects.values_list("pk", flat=True)) == [first.pk]
+    assert list(BulkAction.objects.values_list("pk", flat=True)) == [first.pk]
     assert AuditEvent.objects.filter(action="exception.bulk_retry_started").count() == 1
 
 
@@ -251,7 +255,7 @@ def test_a_suspended_workspace_retries_nothing(seeded, world, in_workspace):
 
     finance = world.user("admin@northwind.localhost")
     live = list(SyncException.objects.filter(status="open").select_related("flow"))
-    job = exceptions_bulk_retry_start(query=QueueQuery(), sla_hours=None, total=len(live), actor=finance)
+    job = exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, total=len(live), actor=finance)
     # Suspended by the partner after the request (or the job) loaded the client: the database says so.
     Client.objects.filter(pk=in_workspace.pk).update(status=Client.Status.SUSPENDED)
     assert not connection.tenant.is_suspended
@@ -260,19 +264,141 @@ def test_a_suspended_workspace_retries_nothing(seeded, world, in_workspace):
         lambda: exception_retry(exception=live[0], actor=finance),
         lambda: exceptions_retry(exceptions=live, actor=finance),
         lambda: exception_edit_and_retry(exception=live[0], field="notes", value="edited", actor=finance),
-        lambda: exceptions_bulk_retry_start(query=QueueQuery(), sla_hours=None, total=1, actor=finance),
+        lambda: exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, total=1, actor=finance),
     ):
         with pytest.raises(WorkspaceSuspended, match="suspended"):
             attempt()
     with pytest.raises(SyncNotAllowed, match="suspended"):
         run_start(flow=seeded.flow, trigger="manual")
 
-    assert exceptions_bulk_retry_run(job_id=job.pk) == "done"
+    assert exceptions_bulk_run(job_id=job.pk) == "done"
     job.refresh_from_db()
-    assert job.status == BulkRetry.Status.FAILED and job.done == 0
+    assert job.status == BulkAction.Status.FAILED and job.done == 0
     assert job.error.startswith("The workspace is suspended")
     assert not SyncRun.objects.filter(trigger="retry").exists()
     assert not AuditEvent.objects.filter(action="exception.retried").exists()
     assert SyncException.objects.filter(status="open").count() == len(live)
     live[0].refresh_from_db()
     assert live[0].payload["data"].get("notes") != "edited"
+
+
+# --- Ignoring every exception that matches, with one reason --------------------------------------------
+
+REASON = "Owned by NetSuite: the ERP team fixes these at the source"
+
+
+@pytest.mark.django_db
+def test_a_bulk_ignore_runs_in_batches_resumes_and_keeps_the_reason_and_the_actor(seeded, world, in_workspace):
+    from integrations.services.exceptions import BulkActionRunning, ExceptionActionRefused
+    from tenants.models import Client
+
+    finance = world.user("admin@northwind.localhost")
+    query = QueueQuery(error_code="PROJECT_NOT_IN_TARGET")
+    matching = SyncException.objects.filter(status="open", error_code="PROJECT_NOT_IN_TARGET")
+    count = matching.count()
+    assert count == 6
+    with pytest.raises(ExceptionActionRefused, match="Say why these exceptions are ignored"):
+        exceptions_bulk_start(action="ignore", reason="  ", query=query, sla_hours=None, total=count, actor=finance)
+    assert not BulkAction.objects.exists()
+    job = exceptions_bulk_start(action="ignore", reason=REASON, query=query, sla_hours=None, total=count, actor=finance)
+    started = AuditEvent.objects.get(action="exception.bulk_ignore_started")
+    assert started.actor_email == finance.email and REASON in started.summary
+    # One bulk job at a time per workspace, whatever it does.
+    with pytest.raises(BulkActionRunning, match="bulk ignore is already running"):
+        exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, total=7, actor=finance)
+    # Ignoring writes nothing to the targets: a suspended workspace may ignore, as one at a time.
+    Client.objects.filter(pk=in_workspace.pk).update(status=Client.Status.SUSPENDED)
+
+    assert exceptions_bulk_run(job_id=job.pk, seconds=1e-9, batch_size=4) == "continue"
+    job.refresh_from_db()
+    assert (job.status, job.done, job.total) == ("running", 4, count) and job.cursor is not None
+    assert SyncException.objects.filter(status="ignored").count() == 4
+
+    # The next slice (or a worker that picked the job up after another died) resumes at the cursor.
+    assert exceptions_bulk_run(job_id=job.pk, batch_size=4) == "done"
+    job.refresh_from_db()
+    assert (job.status, job.done, job.percent) == ("done", count, 100)
+    ignored = SyncException.objects.filter(status="ignored")
+    assert ignored.count() == count and set(ignored.values_list("ignored_reason", flat=True)) == {REASON}
+    assert all(e.resolved_at is not None for e in ignored)
+    assert SyncException.objects.filter(status="open", error_code="MISSING_COST_RATE").count() == 1  # filtered out
+    audited = AuditEvent.objects.filter(action="exception.ignored")
+    assert audited.count() == count and set(audited.values_list("actor_email", flat=True)) == {finance.email}
+    assert set(audited.values_list("target_id", flat=True)) == {str(pk) for pk in ignored.values_list("pk", flat=True)}
+    finished = AuditEvent.objects.get(action="exception.bulk_ignore_finished")
+    assert finished.actor_email == finance.email and finished.summary == f"Ignored {count} exceptions: {REASON}"
+    assert not SyncRun.objects.filter(trigger="retry").exists()  # nothing was sent to a target
+    assert exceptions_bulk_run(job_id=job.pk) == "done"  # a redelivered message does nothing twice
+    assert AuditEvent.objects.filter(action="exception.ignored").count() == count
+
+
+@pytest.mark.django_db
+def test_ignore_all_past_the_limit_needs_a_reason_then_runs_on_a_worker(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    from integrations.views import exceptions as views
+    from tests.integrations.workspace_fixtures import seed_workspace
+
+    connection.set_tenant(world.clients["contoso"])
+    seed_workspace()
+    open_now = SyncException.objects.filter(status="open").count()
+    connection.set_schema_to_public()
+    monkeypatch.setattr(views, "BULK_LIMIT", 2)
+    finance = browser_for(world.user("finance@contoso.localhost"), host=NORTHWIND)
+    queued = []
+    monkeypatch.setattr("integrations.tasks.exceptions_bulk_action.delay", lambda job_id: queued.append(job_id))
+    queue = finance.get("/c/contoso/exceptions/").content.decode()
+    assert f"Ignore all {open_now} matching" in queue and 'value="ignore-all"' in queue
+
+    ignore_all = {"action": "ignore-all", "status": "open", "reason": " "}
+    refused = finance.post("/c/contoso/exceptions/bulk", ignore_all, **HTMX)
+    events = json.loads(refused["HX-Trigger"])
+    assert events == {"toast": {"message": "Say why these exceptions are ignored.", "level": "error"}}
+    assert not queued  # and the table is not refreshed: what was ticked stays ticked
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = finance.post("/c/contoso/exceptions/bulk", {**ignore_all, "reason": REASON}, **HTMX)
+    assert response.status_code == 204
+    events = json.loads(response["HX-Trigger"])
+    assert events["bulk-started"] and events["toast"]["message"].startswith(f"Ignoring {open_now} exceptions")
+    assert len(queued) == 1
+    progress = finance.get("/c/contoso/exceptions/bulk/progress", **HTMX).content.decode()
+    assert f"Ignoring {open_now} exceptions…" in progress and f"0 of {open_now} ignored" in progress
+    assert REASON in progress and 'hx-trigger="every 1s"' in progress
+    again = finance.post("/c/contoso/exceptions/bulk", {"scope": "filtered", "status": "open"}, **HTMX)
+    assert "bulk ignore is already running" in json.loads(again["HX-Trigger"])["toast"]["message"]
+
+    connection.set_tenant(world.clients["contoso"])
+    assert exceptions_bulk_run(job_id=queued[0], batch_size=3) == "done"
+    connection.set_schema_to_public()
+    done = finance.get(f"/c/contoso/exceptions/bulk/progress?job={queued[0]}", **HTMX)
+    events = json.loads(done["HX-Trigger"])
+    assert events["exceptions-changed"] and events["toast"] == {
+        "message": f"Ignored {open_now} exceptions: {REASON}",
+        "level": "success",
+    }
+    assert "Bulk ignore finished" in done.content.decode()
+    connection.set_tenant(world.clients["contoso"])
+    assert not SyncException.objects.filter(status="open").exists()
+    actors = set(AuditEvent.objects.filter(action="exception.ignored").values_list("actor_email", flat=True))
+    assert actors == {"finance@contoso.localhost"}
+    connection.set_schema_to_public()
+
+
+@pytest.mark.django_db
+def test_ignore_all_within_the_limit_runs_in_the_request(world):
+    from tests.integrations.workspace_fixtures import seed_workspace
+
+    connection.set_tenant(world.clients["contoso"])
+    seed_workspace()
+    connection.set_schema_to_public()
+    finance = browser_for(world.user("finance@contoso.localhost"), host=NORTHWIND)
+    form = {"action": "ignore-all", "status": "open", "error_code": "PROJECT_NOT_IN_TARGET", "reason": REASON}
+    response = finance.post("/c/contoso/exceptions/bulk", form, **HTMX)
+    events = json.loads(response["HX-Trigger"])
+    assert events["exceptions-changed"] and events["toast"]["message"] == "Ignored 6 exceptions."
+    connection.set_tenant(world.clients["contoso"])
+    assert not BulkAction.objects.exists()
+    assert set(SyncException.objects.filter(status="ignored").values_list("ignored_reason", flat=True)) == {REASON}
+    assert SyncException.objects.filter(status="open").count() == 1
+    connection.set_schema_to_public()
