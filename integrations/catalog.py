@@ -226,7 +226,15 @@ PSA_PROJECTS = FlowSpec(
     entity="project",
     rules=[
         ("project.code", ["title"], [{"name": "split", "separator": " ", "index": 0}, UPPER], True, "Project code"),
-        ("project.name", ["title"], [TRIM], True, "Project name"),
+        # Titles are "<code> <name>", as lead-to-project writes them: the name is what follows the code,
+        # so it matches the CRM's (which owns it) instead of raising a conflict on every project.
+        (
+            "project.name",
+            ["title"],
+            [{"name": "split", "separator": " ", "index": 1, "rest": True}],
+            True,
+            "Project name",
+        ),
     ],
 )
 PSA_PEOPLE = FlowSpec(
@@ -280,7 +288,7 @@ APPROVED_TIME = Template(
     name="Approved time to invoice",
     summary="Approved time entries and expenses from the PSA become invoices per project and month in the ERP; "
     "hours, revenue and cost feed the utilization and margin dashboards.",
-    version=1,
+    version=2,  # 2: a PSA project's name is its title after the code
     connections={"psa": (("kantata",), "PSA (time and expenses)"), "erp": (("netsuite",), "ERP (invoices)")},
     value_maps=[PROJECT_CODES],
     flows=[

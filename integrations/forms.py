@@ -362,7 +362,11 @@ TRANSFORM_PARAMS: dict[str, list[tuple[str, str, str]]] = {
     "format_date": [("format", "Format", "text")],
     "number": [("places", "Decimal places", "int")],
     "currency": [("default", "Default currency", "text")],
-    "split": [("separator", "Separator", "text"), ("index", "Part (0 first, -1 last)", "int")],
+    "split": [
+        ("separator", "Separator", "text"),
+        ("index", "Part (0 first, -1 last)", "int"),
+        ("rest", "With every part after it", "bool"),
+    ],
     "default": [("value", "Value when blank", "text")],
     "lookup": [("value_map", "Value map", "value_map"), ("fallback", "Keep values not in the map", "bool")],
     "prefix": [("value", "Prefix", "text")],

@@ -203,11 +203,18 @@ def t_hours_to_minutes(value, params, ctx):
 
 
 def t_split(value, params, ctx):
+    """One part of the value; with `rest`, that part and every one after it ("PRJ-101 Acme ERP"
+    split on spaces: part 0 is the code, part 1 with the rest is the name)."""
     if _blank(value):
         return None
-    parts = str(value).split(params.get("separator", " "))
+    separator = params.get("separator", " ")
+    parts = str(value).split(separator)
     index = int(params.get("index", 0))
-    return parts[index].strip() if -len(parts) <= index < len(parts) else None
+    if not -len(parts) <= index < len(parts):
+        return None
+    if params.get("rest"):
+        return separator.join(parts[index:]).strip() or None
+    return parts[index].strip()
 
 
 def t_default(value, params, ctx):

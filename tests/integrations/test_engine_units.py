@@ -108,3 +108,26 @@ def test_two_source_records_for_one_canonical_record_are_an_exception_not_a_cras
     )
     assert [p.code for p in second.problems] == ["DUPLICATE_IN_SOURCE"]
     assert "already customer C1" in second.problems[0].message
+
+
+def test_split_with_the_rest_keeps_every_part_from_the_one_asked():
+    ctx = MappingContext()
+    rest = Rule("p.name", ("title",), ({"name": "split", "separator": " ", "index": 1, "rest": True},))
+    assert apply_mapping([rest], {"title": "PRJ-101 Acme ERP Selection"}, ctx).values == {
+        "p.name": "Acme ERP Selection"
+    }
+    assert apply_mapping([rest], {"title": "PRJ-101"}, ctx).values == {"p.name": None}
+
+
+def test_a_psa_project_read_back_has_the_code_and_name_lead_to_project_wrote():
+    """Lead-to-project titles PSA projects "<code> <name>"; the PSA projects reference flow must read
+    the same name back, or every project the CRM named conflicts with its own PSA copy."""
+    from integrations.catalog import PSA_PROJECTS, TEMPLATES
+
+    (psa_step,) = [step for spec in TEMPLATES["lead-to-project"].flows for step in spec.steps if step.target == "psa"]
+    title_rule = next(Rule(*rule) for rule in psa_step.rules if rule[0] == "title")
+    ctx = MappingContext()
+    canonical = {"code": "PRJ-155", "name": "Oceanic Health Cost Reduction"}
+    written = apply_mapping([title_rule], canonical, ctx).values
+    read_back = apply_mapping([Rule(*rule) for rule in PSA_PROJECTS.rules], written, ctx).values
+    assert read_back == {"project.code": "PRJ-155", "project.name": "Oceanic Health Cost Reduction"}

@@ -350,7 +350,8 @@ def test_an_upgrade_keeps_the_clients_own_targets_and_mapping_changes_and_audits
         # The rules replaced are in the audit row, to put back by hand if the client wants them.
         [replaced] = audit.before["rules"]
         assert replaced["mapping"] == PROJECTS_MAPPING and replaced["mapping_id"] == projects.inbound_mapping_id
-        assert ["project.name", ["title"], [{"name": "trim"}], True, "Project name"] in replaced["rules"]
+        v1_name = {"name": "split", "separator": " ", "index": 1, "rest": True}
+        assert ["project.name", ["title"], [v1_name], True, "Project name"] in replaced["rules"]
         rules = MappingRule.objects.count()
 
     # A second upgrade to v2 (a double-submitted "Upgrade all" that passed the check) changes nothing.
