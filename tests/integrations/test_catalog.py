@@ -11,7 +11,9 @@ from integrations.catalog import PARTNER_TEMPLATE_PREFIX, TEMPLATES, Template
 def test_a_template_survives_its_json_spec_unchanged(key):
     template = TEMPLATES[key]
     spec = json.loads(json.dumps(template.to_spec()))  # as a JSONField stores it
-    again = Template.from_spec(spec, key=template.key, name=template.name, summary=template.summary, version=1)
+    again = Template.from_spec(
+        spec, key=template.key, name=template.name, summary=template.summary, version=template.version
+    )
     assert again == template
 
 
