@@ -53,9 +53,11 @@ def month_range(month: date) -> tuple[date, date]:
 
 
 def usage_for_month(month: date) -> dict[str, int]:
-    """Records synced (created + updated) and runs finished in the current schema during `month`."""
+    """Records synced (created + updated) and runs finished in the current schema during `month`
+    (a scheduled run that could not start is in the flow's history, not in the usage)."""
     start, end = month_range(month)
-    totals = SyncRun.objects.filter(finished_at__date__gte=start, finished_at__date__lt=end).aggregate(
+    finished = SyncRun.objects.filter(finished_at__date__gte=start, finished_at__date__lt=end)
+    totals = finished.exclude(error__startswith=SyncRun.REFUSED).aggregate(
         created=Sum("created"), updated=Sum("updated"), runs=Count("id")
     )
     return {"records": (totals["created"] or 0) + (totals["updated"] or 0), "runs": totals["runs"] or 0}

@@ -7,6 +7,9 @@ from django.utils import timezone
 
 
 class SyncRun(models.Model):
+    # The error of a scheduled run that could not start: kept in the history, never counted as usage.
+    REFUSED = "Did not start: "
+
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"

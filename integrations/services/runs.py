@@ -107,7 +107,7 @@ def run_refused(*, flow: Flow, trigger: str, reason: str) -> SyncRun:
         flow=flow,
         trigger=trigger,
         status=SyncRun.Status.FAILED,
-        error=f"Did not start: {reason}"[:500],
+        error=f"{SyncRun.REFUSED}{reason}"[:500],
         queued_at=now,
         started_at=now,
         finished_at=now,

@@ -241,6 +241,11 @@ def test_a_scheduled_run_that_cannot_start_is_recorded_on_the_flow_and_logged(al
     assert run.started_at and run.finished_at
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "maps no fields yet" in r.getMessage()]
     assert len(warnings) == 1
+    from django.utils import timezone
+
+    from integrations.selectors import usage_for_month
+
+    assert usage_for_month(timezone.localdate())["runs"] == 0  # in the history, not billed as a run
 
 
 # --- The build page and "Add a target" ------------------------------------------------------------
