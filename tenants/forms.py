@@ -276,8 +276,19 @@ class DomainAddForm(forms.Form):
 # --- Integration templates ------------------------------------------------------------------------
 
 
+class AnyKeys(forms.MultipleChoiceField):
+    """Keys the caller checks against what it knows, rather than a fixed list of choices."""
+
+    def valid_value(self, value) -> bool:
+        return True
+
+
 class TemplateSaveForm(forms.Form):
-    """Which client's flow to save: as a new template (name, summary) or as the next version of `template`."""
+    """Which client's flow to save: as a new template (name, summary) or as the next version of `template`.
+
+    Once a flow is chosen, `value_maps` are the value maps the version carries (each with
+    `entry_count`); a map shown but not ticked in `include_entries` is saved without its entries.
+    """
 
     client = forms.ModelChoiceField(queryset=Client.objects.none(), label="Client", empty_label="Choose a client")
     flow = forms.TypedChoiceField(coerce=int, choices=[], label="Flow")
@@ -295,6 +306,11 @@ class TemplateSaveForm(forms.Form):
         label="What changed",
         help_text="Shown in the version history, e.g. “Invoices carry the PO number”.",
     )
+    # The maps the page showed, so a map not ticked is told from a form that never listed it
+    # (which keeps every map's entries, as saving did before the choice existed). A key that is
+    # not one of the chosen flow's maps (a page from before the flow changed) is ignored, not refused.
+    value_maps_shown = AnyKeys(required=False, widget=forms.MultipleHiddenInput)
+    include_entries = AnyKeys(required=False, label="Value maps it carries")
 
     def __init__(self, *args, partner: Partner, template: IntegrationTemplate | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -306,7 +322,10 @@ class TemplateSaveForm(forms.Form):
         else:
             del self.fields["notes"]
         self.chosen_client = self._chosen_client()
+        self.chosen_flow: int | None = None
+        self.value_maps: list = []
         self.fields["flow"].choices = self._flow_choices()
+        self.fields["include_entries"].initial = [value_map.key for value_map in self.value_maps]
 
     def _chosen_client(self) -> Client | None:
         raw = self.data.get("client") if self.is_bound else self.initial.get("client")
@@ -316,15 +335,32 @@ class TemplateSaveForm(forms.Form):
             return None
 
     def _flow_choices(self) -> list[tuple]:
+        """The client's flows; also picks the chosen one (the first, as the select shows it, if none) and its maps."""
         if self.chosen_client is None:
             return []
         from django_tenants.utils import tenant_context
 
-        from integrations.services.templates import template_flow_choices
+        from integrations.services.templates import template_flow_choices, template_value_maps
 
+        raw = self.data.get("flow") if self.is_bound else self.initial.get("flow")
         with tenant_context(self.chosen_client):
             flows = template_flow_choices()
+            chosen = next((flow for flow in flows if str(flow.pk) == str(raw)), flows[0] if flows else None)
+            if chosen is not None:
+                self.chosen_flow = chosen.pk
+                self.value_maps = template_value_maps(flow=chosen)
             return [(flow.pk, f"{flow.name} · reads {flow.source_connection.name}") for flow in flows]
+
+    @property
+    def included_keys(self) -> set[str]:
+        """Keys of the maps whose entries are ticked: all of them until the form is submitted."""
+        return set(self["include_entries"].value() or [])
+
+    @property
+    def without_entries(self) -> set[str]:
+        """The chosen flow's value maps to save empty: shown on the page and not ticked."""
+        data, current = self.cleaned_data, {value_map.key for value_map in self.value_maps}
+        return (set(data.get("value_maps_shown") or []) & current) - set(data.get("include_entries") or [])
 
     def clean_name(self):
         return single_line(self.cleaned_data["name"].strip())

@@ -78,6 +78,7 @@ class VersionSummary:
     reference_flows: list[str]  # those that only read reference data for them
     rules: int
     entries: int
+    empty_maps: list[str]  # value maps it carries without entries, for each client to fill in
     connections: list[str]
     rules_changed: int | None  # against the version before; None for the first
     entries_added: int | None
@@ -101,6 +102,7 @@ def version_summaries(template: IntegrationTemplate) -> list[VersionSummary]:
             reference_flows=[flow["name"] for flow in spec.get("flows", []) if not flow.get("steps")],
             rules=len(rules),
             entries=len(entries),
+            empty_maps=[vm["name"] for vm in spec.get("value_maps", []) if not vm.get("entries")],
             connections=[value["label"] for value in spec.get("connections", {}).values()],
             rules_changed=None,
             entries_added=None,

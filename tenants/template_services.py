@@ -46,11 +46,13 @@ def template_version_save(
     name: str = "",
     summary: str = "",
     notes: str = "",
+    without_entries: frozenset[str] | set[str] = frozenset(),
 ) -> IntegrationTemplateVersion:
     """Save `client`'s flow (with the flows it needs, mappings and looked-up value maps) as a version.
 
     A new template starts at version 1; saving into an existing one adds the next version.
-    Connections and credentials stay in the client's schema.
+    Connections and credentials stay in the client's schema. The value maps keyed in
+    `without_entries` are saved empty, so `client`'s entries are not offered to every client.
     """
     if client.partner_id != partner.pk or (template is not None and template.partner_id != partner.pk):
         raise TemplateRefused("Save templates from your own clients' flows only.")
@@ -60,7 +62,7 @@ def template_version_save(
         flow = Flow.objects.filter(pk=flow_id, steps__isnull=False).distinct().first()
         if flow is None:
             raise TemplateRefused(f"{client.name} has no such flow that writes to a system.")
-        spec = template_capture(flow=flow)
+        spec = template_capture(flow=flow, without_entries=frozenset(without_entries))
         flow_name = flow.name
     with transaction.atomic():
         if template is None:
@@ -88,7 +90,12 @@ def template_version_save(
                 target_type="template",
                 target_id=install_key(template),
                 summary=f"{partner.name} saved “{flow_name}” as template “{template.name}” v{number}",
-                after={"flows": [f["name"] for f in spec["flows"]]},
+                after={
+                    "flows": [f["name"] for f in spec["flows"]],
+                    "value_maps_without_entries": sorted(
+                        vm["key"] for vm in spec["value_maps"] if vm["key"] in without_entries
+                    ),
+                },
             )
     return version
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Count, Max
 
 from connectors.registry import CONNECTORS
 from integrations.catalog import FlowSpec, StepSpec, Template
@@ -87,12 +87,13 @@ def _with_prerequisites(flow: Flow) -> list[Flow]:
     return ordered
 
 
-def template_capture(*, flow: Flow) -> dict:
+def template_capture(*, flow: Flow, without_entries: frozenset[str] | set[str] = frozenset()) -> dict:
     """`flow`, the flows it needs, their rules and steps and the value maps they look up, as template data.
 
     One role per connection the flows use, accepting that connection's vendor. Connections and
     credentials are never part of it, nor step options (notification recipients are people of
-    this client).
+    this client). The value maps keyed in `without_entries` come along empty: their entries are
+    this client's data (its project codes, say), which every client installing the template would get.
     """
     flows = _with_prerequisites(flow)
     roles: dict[int, str] = {}
@@ -149,7 +150,12 @@ def template_capture(*, flow: Flow) -> dict:
         if transform.get("name") == "lookup"
     }
     value_maps = [
-        (vm.key, vm.name, vm.description, [(e.source_value, e.target_value) for e in vm.entries.all()])
+        (
+            vm.key,
+            vm.name,
+            vm.description,
+            [] if vm.key in without_entries else [(e.source_value, e.target_value) for e in vm.entries.all()],
+        )
         for vm in ValueMap.objects.filter(key__in=looked_up).prefetch_related("entries").order_by("key")
     ]
     template = Template(
@@ -162,6 +168,12 @@ def template_capture(*, flow: Flow) -> dict:
         flows=specs,
     )
     return template.to_spec()
+
+
+def template_value_maps(*, flow: Flow) -> list[ValueMap]:
+    """The value maps a template saved from `flow` carries, each with `entry_count`, by key."""
+    keys = [value_map["key"] for value_map in template_capture(flow=flow)["value_maps"]]
+    return list(ValueMap.objects.filter(key__in=keys).annotate(entry_count=Count("entries")).order_by("key"))
 
 
 def template_installed_version(*, key: str) -> int | None:

@@ -48,12 +48,15 @@ def template_version_new(request, pk):
 
 
 def _save_form(request, template: IntegrationTemplate | None):
-    """GET shows the form (with ?client= it lists that client's flows); POST saves the version."""
+    """GET shows the form (with ?client= it lists that client's flows, with &flow= the value maps that one
+    carries); POST saves the version."""
     if request.method == "POST":
         form = TemplateSaveForm(request.POST, partner=request.partner, template=template)
     else:
         form = TemplateSaveForm(
-            initial={"client": request.GET.get("client")}, partner=request.partner, template=template
+            initial={"client": request.GET.get("client"), "flow": request.GET.get("flow")},
+            partner=request.partner,
+            template=template,
         )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -67,6 +70,7 @@ def _save_form(request, template: IntegrationTemplate | None):
                 name=data.get("name", ""),
                 summary=data.get("summary", ""),
                 notes=data.get("notes", ""),
+                without_entries=form.without_entries,
             )
         except services.TemplateRefused as refused:
             form.add_error("flow", str(refused))

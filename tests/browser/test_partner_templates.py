@@ -103,6 +103,10 @@ def test_partner_admin_saves_deploys_and_upgrades_a_template(page, quayside, dja
     expect(flow).to_contain_text("Approved time to invoices · reads Kantata OX")
     assert "(reference)" not in flow.inner_text()
     flow.select_option(label="Approved time to invoices · reads Kantata OX")
+    # The partner sees which value maps travel, and with how many of Bayview's entries.
+    maps = form.get_by_test_id("template-value-maps")
+    expect(maps).to_contain_text("offered to every client that installs it")
+    expect(maps.get_by_label("Project codes (PSA → ERP): include its 1 entry")).to_be_checked()
     page.get_by_label("Template name").fill("Time to invoice")
     page.get_by_label("What it does").fill("Approved PSA time becomes ERP invoices per project and month.")
     screenshot(page, "partner-template-save")

@@ -671,6 +671,60 @@ def test_choosing_a_client_lists_its_flows_that_write_somewhere(world):
     assert "Wingtip Partners has no flow that writes to a system yet" in empty
 
 
+def test_the_save_form_lists_the_value_maps_the_flow_carries_with_their_entry_counts(world):
+    contoso = world.clients["contoso"]
+    flow_id = source_flow(contoso)
+    admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
+    form = admin.get(
+        "/partner/templates/new", {"client": contoso.pk, "flow": flow_id}, headers={"HX-Request": "true"}
+    ).content.decode()
+    maps = form[form.index('id="template-value-maps"') :]
+    maps = maps[: maps.index("</fieldset>")]
+    assert "Project codes (PSA → ERP)</strong>: include its 1 entry" in maps
+    assert re.search(r'name="include_entries" value="project-codes"[^>]*checked', maps)  # entries go by default
+    assert "offered to every client that installs it" in maps
+    # Choosing the client alone shows the maps of the flow its select shows first.
+    assert 'id="template-value-maps"' in admin.get("/partner/templates/new", {"client": contoso.pk}).content.decode()
+
+
+def save_from_contoso(world, flow_id: int, **choices) -> IntegrationTemplateVersion:
+    admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
+    data = {"client": world.clients["contoso"].pk, "flow": flow_id, "name": "Time to invoice", **choices}
+    response = admin.post("/partner/templates/new", data)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    return IntegrationTemplateVersion.objects.get(template__key="time-to-invoice", number=1)
+
+
+def test_a_map_saved_without_its_entries_reaches_installing_clients_empty(world):
+    contoso, tailspin = world.clients["contoso"], world.clients["tailspin"]
+    flow_id = source_flow(contoso)
+    version = save_from_contoso(world, flow_id, value_maps_shown=["project-codes"])  # shown, not ticked
+    assert [(vm["key"], vm["entries"]) for vm in version.spec["value_maps"]] == [("project-codes", [])]
+    with tenant_context(contoso):
+        saved_audit = AuditEvent.objects.get(action="template.saved")
+        assert saved_audit.after["value_maps_without_entries"] == ["project-codes"]
+        assert ValueMap.objects.get(key="project-codes").as_dict() == {"OLD-1": "PRJ-101"}  # Contoso keeps its own
+
+    admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
+    page = admin.get(f"/partner/templates/{version.template.pk}/").content.decode()
+    assert re.search(r"<dt>Value-map entries</dt><dd>0</dd>", page)
+    assert re.search(r"<dt>Value maps carried empty</dt><dd>Project codes \(PSA → ERP\)</dd>", page)
+
+    template_deploy(template=version.template, version=version, clients=[tailspin], actor=world.user(PARTNER_ADMIN))
+    install_in(tailspin, "p-time-to-invoice", "admin@tailspin.localhost", world)
+    with tenant_context(tailspin):
+        assert ValueMap.objects.get(key="project-codes").as_dict() == {}
+
+
+def test_a_ticked_map_or_a_form_that_never_listed_maps_keeps_the_entries(world):
+    flow_id = source_flow(world.clients["contoso"])
+    version = save_from_contoso(world, flow_id, value_maps_shown=["project-codes"], include_entries=["project-codes"])
+    assert version.spec["value_maps"][0]["entries"] == [["OLD-1", "PRJ-101"]]
+    version.template.delete()
+    version = save_from_contoso(world, flow_id)
+    assert version.spec["value_maps"][0]["entries"] == [["OLD-1", "PRJ-101"]]
+
+
 def test_a_version_needing_a_system_the_client_lacks_waits_until_it_connects_one(world, saved):
     from integrations.models import FlowStep, Mapping
 
