@@ -298,7 +298,12 @@ def test_requests_over_the_account_concurrency_are_retried(sandbox):
         OutboundRecord(external_id=f"E8{n:03d}", fields={"firstName": "Test", "lastName": f"Person {n}"})
         for n in range(12)
     ]
-    results = make_connector(sandbox, {**DEMO_CREDENTIALS, "concurrency_limit": "4"}).write("employee", records)
+    # Backoff in proportion to the sandbox's processing time, as the product's defaults (0.5 s base)
+    # are to NetSuite's: with the suite's 0.02 s a loaded machine could lose one record five times.
+    connector = make_connector(
+        sandbox, {**DEMO_CREDENTIALS, "concurrency_limit": "4"}, backoff_base=0.06, backoff_max=0.5, max_retries=8
+    )
+    results = connector.write("employee", records)
     assert {r.outcome for r in results} == {"created"}
     assert app.concurrency_rejections > 0  # 429 CONCURRENCY_LIMIT_EXCEEDED, backed off and retried
     assert app.max_inflight <= 2
