@@ -130,8 +130,6 @@ def _detail_context(request, connection: Connection, **extra) -> dict:
         "category": selectors.CATEGORY_LABELS.get(getattr(cls, "category", ""), ""),
         "settings_rows": selectors.connection_settings(connection),
         "flows": flows.distinct().order_by("name"),
-        # Deleting forgets these id links: the same account connected again would create them anew.
-        "linked_records": ExternalRef.objects.filter(connection=connection).count(),
         "objects": list(cls.objects.values()) if cls else [],
         "schema": db.schema_name,
         "section": "connections",
@@ -140,6 +138,8 @@ def _detail_context(request, connection: Connection, **extra) -> dict:
         context["rotate_form"] = RotateCredentialsForm(connection=connection, current=_current_settings(connection))
     if request.workspace_role in WORKSPACE_EDITORS:
         context["rename_form"] = RenameConnectionForm(initial={"name": connection.name})
+        if not context["flows"]:  # only then is deleting offered; it forgets these id links
+            context["linked_records"] = selectors.bounded_count(ExternalRef.objects.filter(connection=connection))
     context.update(extra)
     return context
 

@@ -112,13 +112,13 @@ def test_deleting_a_connection_that_synced_records_warns_that_their_links_go_too
         made = spare()
         ExternalRef.objects.bulk_create(
             ExternalRef(connection=made, object="companies", external_id=str(n), entity="customer", record_id=n)
-            for n in range(1, 1201)
+            for n in range(1, 801)
         )
         return made
 
     made = within(world, made_with_links)
     page = admin.get(f"/c/contoso/connections/{made.pk}/").content.decode()
-    assert "The links to 1,200 records in Spare HubSpot are forgotten too" in page
+    assert "The links to 800 records in Spare HubSpot are forgotten too" in page
     assert "would create those records there a second time" in page
 
 
