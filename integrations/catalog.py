@@ -499,7 +499,7 @@ LEAD_TO_PROJECT = Template(
                 ("project.name", ["dealname"], [TRIM], True, "Project name"),
                 ("project.customer", ["company_ids.0"], [ref("customer", "companies")], True, "Company"),
                 ("project.opportunity", [], [default("@opportunity")], False, "Deal"),
-                ("project.billing_terms", ["sgp_billing_terms"], [lookup("payment-terms")], False, "Payment terms"),
+                ("project.billing_terms", ["billing_terms"], [lookup("payment-terms")], False, "Payment terms"),
                 ("project.budget", ["amount"], [NUMBER2], False, "Budget"),
                 (
                     "project.currency",

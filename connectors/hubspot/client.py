@@ -2,7 +2,7 @@
 
 A full read pages the list endpoint (`after` cursor, 100 a page); an incremental read pages the search endpoint
 filtered and sorted on hs_lastmodifieddate. Writes use the batch endpoints (100 a call, 207 on partial failure)
-and upsert on a unique `sgp_external_id` property; companies are first matched on their domain.
+and upsert on a unique `integration_record_id` property; companies are first matched on their domain.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ SEARCH_LIMIT = 200  # search endpoint page cap
 SEARCH_RESULT_CAP = 10_000  # search cannot page past 10,000 results: start a new search from the watermark
 SEARCH_REQUESTS_PER_SECOND = 4.0  # the search endpoints have their own per-account limit (about 5 a second)
 BATCH_LIMIT = 100
-EXTERNAL_ID_PROPERTY = "sgp_external_id"  # a custom property with "unique values" set, created at setup
+EXTERNAL_ID_PROPERTY = "integration_record_id"  # a custom property with "unique values" set, created at setup
 WATERMARK_PROPERTY = "hs_lastmodifieddate"
 CLOSED_WON_STAGE = "closedwon"
 WEBHOOK_MAX_AGE_SECONDS = 300  # HubSpot: reject requests whose timestamp is older than 5 minutes
@@ -69,7 +69,7 @@ COMPANY_PROPERTIES = (
     "zip",
     "country",
     "industry",
-    "sgp_payment_terms",
+    "payment_terms",
     EXTERNAL_ID_PROPERTY,
     "createdate",
     WATERMARK_PROPERTY,
@@ -84,7 +84,8 @@ DEAL_PROPERTIES = (
     "dealtype",
     "description",
     "hs_is_closed_won",
-    "sgp_billing_terms",
+    "billing_terms",
+    "project_code",
     EXTERNAL_ID_PROPERTY,
     "createdate",
     WATERMARK_PROPERTY,
@@ -460,6 +461,9 @@ class HubSpotConnector(Connector):
     @staticmethod
     def _properties(record: OutboundRecord) -> dict[str, str | None]:
         properties = {name: _property_value(value) for name, value in record.fields.items()}
+        if properties.get("domain"):
+            # Stored in the form HubSpot keeps and searches ("acme.example"), so the next match finds it.
+            properties["domain"] = _domain(properties["domain"]) or properties["domain"]
         properties[EXTERNAL_ID_PROPERTY] = record.external_id
         return properties
 
@@ -476,18 +480,24 @@ class HubSpotConnector(Connector):
             "sorts": [{"propertyName": "createdate", "direction": "ASCENDING"}],
             "limit": SEARCH_LIMIT,
         }
-        by_domain: dict[str, tuple[str, str | None]] = {}
+        # Oldest first: with two companies on one domain (a duplicate someone entered), the older is the one
+        # people know, unless the newer already carries our id from an earlier write.
+        by_domain: dict[str, list[tuple[str, str | None]]] = {}
         for company in self._search("companies", body).get("results", []):
             properties = company.get("properties") or {}
             domain = _domain(properties.get("domain"))
-            if domain and domain not in by_domain:  # the oldest company with a domain is the one people know
-                by_domain[domain] = (str(company["id"]), properties.get(EXTERNAL_ID_PROPERTY))
+            if domain:
+                by_domain.setdefault(domain, []).append((str(company["id"]), properties.get(EXTERNAL_ID_PROPERTY)))
         adopted: dict[int, str] = {}
         claimed: set[str] = set()
         for index, domain in wanted.items():
-            match = by_domain.get(domain)
+            ours = chunk[index].external_id
+            candidates = by_domain.get(domain, [])
+            match = next((c for c in candidates if c[1] == ours), None) or next(
+                (c for c in candidates if c[1] in (None, "") and c[0] not in claimed), None
+            )
             # Only adopt a company nobody else claimed; one already linked to another record keeps its link.
-            if match and match[1] in (None, "", chunk[index].external_id) and match[0] not in claimed:
+            if match and match[0] not in claimed:
                 adopted[index] = match[0]
                 claimed.add(match[0])
         return adopted

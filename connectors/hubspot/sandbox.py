@@ -73,7 +73,7 @@ class Prop:
     read_only: bool = False
 
     def describe(self, object_name: str) -> dict[str, Any]:
-        custom = self.name.startswith("sgp_")
+        custom = self.name in CUSTOM_PROPERTIES
         return {
             "name": self.name,
             "label": self.label,
@@ -101,6 +101,9 @@ class Prop:
             "updatedAt": "2023-06-01T12:00:00.000Z",
         }
 
+
+# Properties a firm (or our setup) created in its portal; every other property is HubSpot's own.
+CUSTOM_PROPERTIES = {EXTERNAL_ID_PROPERTY, "payment_terms", "billing_terms", "project_code"}
 
 STAGES = (
     "appointmentscheduled",
@@ -133,7 +136,7 @@ def _common() -> list[Prop]:
             "date",
             read_only=True,
         ),
-        Prop(EXTERNAL_ID_PROPERTY, "SysGenPro External ID", "string", "text", unique=True),
+        Prop(EXTERNAL_ID_PROPERTY, "Integration record ID", "string", "text", unique=True),
     ]
 
 
@@ -152,7 +155,7 @@ SCHEMA: dict[str, dict[str, Prop]] = {
             Prop("country", "Country/Region", "string", "text"),
             Prop("industry", "Industry", "string", "text"),
             Prop(
-                "sgp_payment_terms",
+                "payment_terms",
                 "Payment terms",
                 "enumeration",
                 "select",
@@ -173,7 +176,8 @@ SCHEMA: dict[str, dict[str, Prop]] = {
             Prop("dealtype", "Deal Type", "enumeration", "radio", ("newbusiness", "existingbusiness")),
             Prop("description", "Deal Description", "string", "textarea"),
             Prop("hs_is_closed_won", "Is Closed Won", "bool", "booleancheckbox", read_only=True),
-            Prop("sgp_billing_terms", "Billing terms", "string", "text"),
+            Prop("billing_terms", "Billing terms", "string", "text"),
+            Prop("project_code", "Project code", "string", "text"),
         ]
     },
 }
@@ -238,7 +242,7 @@ class HubSpotPortal:
 
     def _seed(self) -> None:
         company_ids: dict[int, str] = {}
-        for index, customer in enumerate(self.firm.customers()):
+        for index, customer in enumerate(self.firm.crm_companies()):
             address = customer.get("billing_address") or {}
             properties = {
                 "name": customer["name"],
@@ -250,7 +254,7 @@ class HubSpotPortal:
                 "zip": address.get("postal_code"),
                 "country": address.get("country"),
                 "industry": "Management Consulting",
-                "sgp_payment_terms": customer.get("payment_terms"),
+                "payment_terms": customer.get("payment_terms"),
             }
             moment = SEED_EPOCH + timedelta(hours=index, milliseconds=index * 7)
             company_ids[customer["id"]] = self._insert("companies", properties, moment)["id"]
@@ -264,10 +268,11 @@ class HubSpotPortal:
                 "pipeline": "default",
                 "closedate": f"{deal['close_date']}T00:00:00.000Z" if deal.get("close_date") else None,
                 "dealtype": "newbusiness",
-                "sgp_billing_terms": deal.get("billing_terms"),
+                "billing_terms": deal.get("billing_terms"),
+                "project_code": deal.get("project_code"),
             }
             moment = SEED_EPOCH + timedelta(hours=offset + index, milliseconds=index * 7)
-            company = company_ids.get(deal.get("customer_id"))
+            company = company_ids.get(self.firm.crm_company_of(deal))
             self._insert("deals", properties, moment, companies=[company] if company else [])
 
     def seed_more(self, object_name: str, count: int) -> int:

@@ -289,7 +289,7 @@ class KantataSandbox(SandboxApp):
     def reset_state(self) -> None:
         firm = self.firm
         self.workspaces: dict[str, dict] = {}
-        for project in firm.projects():
+        for project in firm.psa_projects():
             record = self._workspace_from(project)
             self.workspaces[record["id"]] = record
         self.users: dict[str, dict] = {}
@@ -306,7 +306,7 @@ class KantataSandbox(SandboxApp):
         self.expense_table = LazyTable("expenses", EXPENSE_BASE, self._expense_from, firm.expense_count, "date")
         # Seeded people keep their firm ids (base + person id); people without a cost rate leave gaps.
         self._next_id = {
-            "workspaces": WORKSPACE_BASE + len(firm.projects()) + 1,
+            "workspaces": WORKSPACE_BASE + len(firm.psa_projects()) + 1,
             "time_entries": CREATED_TIME_ENTRY_BASE + 1,
             "expenses": CREATED_EXPENSE_BASE + 1,
             "users": USER_BASE + len(firm.people()) + 1,

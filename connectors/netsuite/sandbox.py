@@ -92,8 +92,6 @@ ITEMS = {
 DEPARTMENTS = {index + 1: name for index, name in enumerate(PRACTICES + SUPPORT_DEPARTMENTS)}
 JOB_BILLING_TYPES = ("TM", "FBM", "FBI", "CB")  # (unverified) time & materials, fixed bid milestone/interval, charge
 BILLING_TERMS_TO_JOB_TYPE = {"Time and materials": "TM", "Fixed fee": "FBM", "Retainer": "FBI"}
-SEEDED_PROJECTS = 60  # projects 61..80 were won but are not set up in the ERP yet
-UNPROVISIONED_PEOPLE = 10  # the last hires are not in the ERP yet
 
 # Field kinds: text, bool, number, date, enum, raw, lines, or ref:<type>[|<type>].
 SCHEMA: dict[str, dict[str, str]] = {
@@ -672,7 +670,7 @@ class NetSuiteSandbox(SandboxApp):
             )
             customer_ids[customer["id"]] = record["id"]
 
-        people = firm.people()[: max(0, len(firm.people()) - UNPROVISIONED_PEOPLE)]
+        people = firm.erp_people()  # the latest hires are not in the ERP yet
         employee_ids: dict[str, int] = {}
         for person in people:
             subsidiary = subsidiary_by_country.get(person["country"], 1)
@@ -702,7 +700,8 @@ class NetSuiteSandbox(SandboxApp):
             if supervisor:
                 self.records["employee"][employee_ids[person["work_email"]]]["supervisor"] = str(supervisor)
 
-        for project in firm.projects()[:SEEDED_PROJECTS]:
+        job_ids: dict[int, int] = {}
+        for project in firm.erp_projects():  # the last won deals are not set up in the ERP yet
             parent = self.records["customer"][customer_ids[project["customer_id"]]]
             manager = employee_ids.get(project["manager_email"])
             job = self._insert(
@@ -722,33 +721,37 @@ class NetSuiteSandbox(SandboxApp):
                 },
                 stamp(),
             )
-            if project["id"] <= 15:  # the first projects have been invoiced once already
-                start = date.fromisoformat(project["start_date"]) + timedelta(days=30)
-                self._insert(
-                    "invoice",
-                    {
-                        "tranId": f"INV{10000 + project['id']}",
-                        "entity": str(parent["id"]),
-                        "tranDate": start,
-                        "dueDate": start + timedelta(days=TERMS[int(parent["terms"])][1]),
-                        "terms": parent["terms"],
-                        "currency": parent["currency"],
-                        "subsidiary": parent["subsidiary"],
-                        "memo": f"{project['code']} services, first month",
-                        "item": [
-                            {
-                                "item": "1",
-                                "quantity": Decimal("40"),
-                                "rate": Decimal("175.00"),
-                                "amount": Decimal("7000.00"),
-                                "description": f"Consulting services {project['code']}",
-                                "job": str(job["id"]),
-                            }
-                        ],
-                        "externalId": f"INV-{project['code']}-1",
-                    },
-                    stamp(),
-                )
+            job_ids[project["id"]] = job["id"]
+
+        # Invoices from before the firm kept its time in the PSA: they bill months no time entry falls in.
+        for invoice in firm.erp_invoices():
+            customer = self.records["customer"][customer_ids[invoice["customer_id"]]]
+            day = date.fromisoformat(invoice["date"])
+            self._insert(
+                "invoice",
+                {
+                    "tranId": invoice["number"],
+                    "entity": str(customer["id"]),
+                    "tranDate": day,
+                    "dueDate": day + timedelta(days=TERMS[int(customer["terms"])][1]),
+                    "terms": customer["terms"],
+                    "currency": customer["currency"],
+                    "subsidiary": customer["subsidiary"],
+                    "memo": invoice["description"],
+                    "item": [
+                        {
+                            "item": "1",
+                            "quantity": Decimal(invoice["quantity"]),
+                            "rate": Decimal(invoice["rate"]),
+                            "amount": Decimal(invoice["amount"]),
+                            "description": invoice["description"],
+                            "job": str(job_ids[invoice["project_id"]]),
+                        }
+                    ],
+                    "externalId": invoice["number"],
+                },
+                stamp(),
+            )
 
     def _insert(self, record_type: str, values: dict[str, Any], moment: datetime) -> dict[str, Any]:
         if record_type in ENTITY_TYPES:

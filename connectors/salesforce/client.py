@@ -41,7 +41,7 @@ API_VERSION = "59.0"
 QUERY_BATCH_MIN = 200  # Sforce-Query-Options batchSize is honoured between 200 and 2,000
 QUERY_BATCH_MAX = 2000
 COLLECTION_LIMIT = 200  # sObject Collections take at most 200 records a call
-DEFAULT_EXTERNAL_ID_FIELD = "SGP_External_Id__c"
+DEFAULT_EXTERNAL_ID_FIELD = "Integration_Record_Id__c"
 WATERMARK_FIELD = "SystemModstamp"  # indexed, and moves on every change (LastModifiedDate misses system updates)
 REQUEST_LIMIT_WAIT = 1.0  # Salesforce sends no Retry-After with REQUEST_LIMIT_EXCEEDED; wait this long, then retry
 

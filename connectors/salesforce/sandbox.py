@@ -185,7 +185,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
             Field("BillingCountry", "string", "Billing Country", 80),
             Field("CurrencyIsoCode", "picklist", "Account Currency", 3, picklist=CURRENCIES, restricted=True),
             Field("Description", "textarea", "Account Description", 32000),
-            Field(DEFAULT_EXTERNAL_ID_FIELD, "string", "SysGenPro External ID", 80, external_id=True),
+            Field(DEFAULT_EXTERNAL_ID_FIELD, "string", "Integration Record ID", 80, external_id=True),
             Field(
                 "Payment_Terms__c",
                 "picklist",
@@ -210,7 +210,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
             Field("IsClosed", "boolean", "Closed", createable=False, updateable=False),
             Field("IsWon", "boolean", "Won", createable=False, updateable=False),
             Field("Description", "textarea", "Description", 32000),
-            Field(DEFAULT_EXTERNAL_ID_FIELD, "string", "SysGenPro External ID", 80, external_id=True),
+            Field("Billing_Terms__c", "string", "Billing Terms", 255),
+            Field("Project_Code__c", "string", "Project Code", 40),
+            Field(DEFAULT_EXTERNAL_ID_FIELD, "string", "Integration Record ID", 80, external_id=True),
         ]
     },
 }
@@ -451,7 +453,7 @@ class SalesforceOrg:
         if firm is None:
             return
         account_ids: dict[int, str] = {}
-        for index, customer in enumerate(firm.customers()):
+        for index, customer in enumerate(firm.crm_companies()):
             address = customer.get("billing_address") or {}
             values = {
                 "Name": customer["name"],
@@ -472,13 +474,15 @@ class SalesforceOrg:
         for index, deal in enumerate(firm.deals()):
             values = {
                 "Name": deal["name"][:120],
-                "AccountId": account_ids.get(deal.get("customer_id")),
+                "AccountId": account_ids.get(firm.crm_company_of(deal)),
                 "Amount": float(deal["amount"]) if deal.get("amount") is not None else None,
                 "CurrencyIsoCode": deal.get("currency") if deal.get("currency") in CURRENCIES else "USD",
                 "StageName": FIRM_STAGES.get(deal.get("stage"), "Prospecting"),
                 "CloseDate": deal.get("close_date"),
                 "Type": "New Business",
                 "Description": f"Billing terms: {deal['billing_terms']}" if deal.get("billing_terms") else None,
+                "Billing_Terms__c": deal.get("billing_terms"),
+                "Project_Code__c": deal.get("project_code"),
             }
             self._insert("Opportunity", values, SEED_EPOCH + timedelta(hours=offset + index))
 

@@ -5,7 +5,15 @@ so the CRM, ERP, PSA, HR and ticketing emulators agree with each other the way a
 Small collections are built once and cached; time entries and expenses are computed from their index alone, so
 a sandbox can serve 100,000 of them without holding them in memory.
 
-Deliberate data-quality cases (for the exception flows): about one person in 67 has no cost rate.
+The firm has history in every system, as a firm adopting the product does, and a few deliberate faults that
+an integration must report truthfully, each once:
+- history: the ERP holds every customer, the projects set up before the last 20 deals were won
+  (`erp_projects`), every employee but the latest hires (`erp_people`) and invoices from before the firm
+  moved its time-keeping to the PSA (`erp_invoices`); the PSA holds every project; the ticketing system
+  holds a staffing request per project; won deals in the CRM carry their project's code.
+- faults: about one person in 67 has no cost rate; one customer was entered twice in the CRM, with one
+  won deal on the second record (`crm_companies`); two follow-on phases were opened in the PSA under
+  codes the ERP does not know, and time is booked on them (`psa_only_projects`).
 """
 
 from __future__ import annotations
@@ -22,6 +30,15 @@ FIRM_NAME = "Halden & Rowe Consulting"
 FIRM_DOMAIN = "haldenrowe.example"
 # Time is logged from this Monday on, one business day after another.
 TIME_START = date(2023, 1, 2)
+
+# The ERP has the projects of the first 60 won deals; the last 20 were won but not set up there yet.
+PROJECTS_IN_ERP = 60
+# The last hires are not in the ERP yet.
+PEOPLE_NOT_IN_ERP = 10
+# The customer entered a second time in the CRM, under a slightly different name, with a won deal on it.
+CRM_TWIN_OF = 1
+# Follow-on phases opened in the PSA only (parent project id -> suffix of the code the PSA uses).
+PSA_ONLY_PHASES = {12: "B", 40: "B"}
 
 FIRST_NAMES = (
     "Aisha Alex Amara Ana Ben Bianca Carlos Chen Chloe Dan Daria Elena Emeka Eva Farah Felix Grace Hana Hugo Ines "
@@ -171,6 +188,36 @@ class Firm:
 
     def deals(self) -> list[dict]:
         return self._deals
+
+    def erp_projects(self) -> list[dict]:
+        """The projects the ERP already holds: those of the first PROJECTS_IN_ERP won deals."""
+        return self._projects[:PROJECTS_IN_ERP]
+
+    def erp_people(self) -> list[dict]:
+        """The people the ERP already holds as employees: everyone but the latest hires."""
+        return self._people[: max(0, len(self._people) - PEOPLE_NOT_IN_ERP)]
+
+    def crm_companies(self) -> list[dict]:
+        """The CRM's companies: every customer, then the one entered twice (`twin_of` names the original)."""
+        return self._crm_companies
+
+    def crm_company_of(self, deal: dict) -> int | None:
+        """The CRM company a deal sits on: its customer's, or the twin's for the one deal entered there."""
+        return self._twin_deal.get(deal["id"], deal["customer_id"])
+
+    def psa_only_projects(self) -> list[dict]:
+        """Follow-on phases opened in the PSA under codes the ERP does not know (no deal, no ERP project)."""
+        return self._psa_only_projects
+
+    def psa_projects(self) -> list[dict]:
+        """Every project the PSA holds: the won deals' and the PSA-only phases."""
+        return self._projects + self._psa_only_projects
+
+    def erp_invoices(self) -> list[dict]:
+        """Invoices the ERP issued before the firm kept time in the PSA (TIME_START): month-end invoices of the
+        ERP projects that were running by then. They cover months before any time entry, so they never bill
+        what the PSA's time bills."""
+        return self._erp_invoices
 
     def person(self, person_id: int) -> dict:
         return self._people[person_id - 1]
@@ -356,6 +403,81 @@ class Firm:
         return deals
 
     @cached_property
+    def _crm_companies(self) -> list[dict]:
+        companies = [dict(customer, twin_of=None) for customer in self._customers]
+        if len(self._customers) >= CRM_TWIN_OF:
+            original = self._customers[CRM_TWIN_OF - 1]
+            twin = dict(original, id=len(self._customers) + 1, name=f"{original['name']} Ltd.", twin_of=original["id"])
+            twin["number"] = None  # the CRM's second record was never given an account number
+            companies.append(twin)
+        return companies
+
+    @cached_property
+    def _twin_deal(self) -> dict[int, int]:
+        """deal id -> twin company id, for the one won deal a salesperson put on the twin."""
+        twins = [c for c in self._crm_companies if c["twin_of"]]
+        if not twins:
+            return {}
+        twin = twins[0]
+        won = [d for d in self._deals if d["customer_id"] == twin["twin_of"] and d["stage"] == "closed_won"]
+        return {won[-1]["id"]: twin["id"]} if won else {}
+
+    @cached_property
+    def _psa_only_projects(self) -> list[dict]:
+        phases = []
+        for offset, (parent_id, suffix) in enumerate(sorted(PSA_ONLY_PHASES.items())):
+            if parent_id > len(self._projects):
+                continue
+            parent = self._projects[parent_id - 1]
+            phases.append(
+                dict(
+                    parent,
+                    id=len(self._projects) + offset + 1,
+                    code=f"{parent['code']}{suffix}",
+                    name=f"{parent['name']} phase 2",
+                    deal_id=None,
+                    parent_id=parent_id,
+                )
+            )
+        return phases
+
+    @cached_property
+    def _phase_of(self) -> dict[int, dict]:
+        return {phase["parent_id"]: phase for phase in self._psa_only_projects}
+
+    def _booked_on(self, project: dict, day_index: int) -> dict:
+        """Every other day, work on a project with a PSA-only follow-on phase is booked on the phase."""
+        phase = self._phase_of.get(project["id"])
+        return phase if phase is not None and day_index % 2 == 1 else project
+
+    @cached_property
+    def _erp_invoices(self) -> list[dict]:
+        rng = random.Random(f"{self.seed}:invoices")
+        invoices = []
+        for project in self.erp_projects():
+            start = date.fromisoformat(project["start_date"])
+            month = start.replace(day=1)
+            while month < TIME_START.replace(day=1):
+                following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+                hours = Decimal(rng.randrange(20, 160))
+                rate = Decimal("175.00")
+                invoices.append(
+                    {
+                        "number": f"INV{10001 + len(invoices)}",
+                        "project_id": project["id"],
+                        "customer_id": project["customer_id"],
+                        "date": (following - timedelta(days=1)).isoformat(),
+                        "currency": project["currency"],
+                        "description": f"Consulting services {project['code']} {month:%B %Y}",
+                        "quantity": _money(hours),
+                        "rate": _money(rate),
+                        "amount": _money(hours * rate),
+                    }
+                )
+                month = following
+        return invoices
+
+    @cached_property
     def _active_billable_people(self) -> list[dict]:
         return [p for p in self._people if p["status"] == "Active" and p["billable"]] or self._people[:1]
 
@@ -382,7 +504,7 @@ class Firm:
         person = workers[(slot + day_index * 37) % len(workers)]
         week = day_index // 5
         h = _hash(self.seed, index)
-        project = self._projects[_hash(self.seed, person["id"], week) % len(self._projects)]
+        project = self._booked_on(self._projects[_hash(self.seed, person["id"], week) % len(self._projects)], day_index)
         minutes = 60 + (h % 29) * 15  # 1h to 8h in quarter hours
         created = datetime(day.year, day.month, day.day, 17, 0, 0) + timedelta(seconds=slot * 20)
         stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -417,6 +539,7 @@ class Firm:
         workers = self._active_billable_people
         person = workers[h % len(workers)]
         project = self._projects[_hash(self.seed, person["id"], day_index // 5) % len(self._projects)]
+        project = self._booked_on(project, day_index)
         category, low, high = EXPENSE_CATEGORIES[(h >> 12) % len(EXPENSE_CATEGORIES)]
         cents = low + (h >> 20) % (high - low)
         created = datetime(day.year, day.month, day.day, 19, 0, 0) + timedelta(seconds=slot * 60)

@@ -14,6 +14,7 @@ from connectors.kantata.client import KantataConnector
 from connectors.kantata.sandbox import DEMO_CREDENTIALS, MEMBERSHIP_BASE, WORKSPACE_BASE, create_app
 from connectors.registry import get_connector_class
 from connectors.sandbox import serve_in_thread
+from connectors.sandbox.firm import Firm
 
 TOKEN = DEMO_CREDENTIALS["access_token"]
 WORKSPACE = str(WORKSPACE_BASE + 4)  # the firm's PRJ-104
@@ -139,8 +140,9 @@ def test_approved_only_reads_time_on_approved_timesheets(sandbox):
 def test_projects_resources_cost_rates_and_expenses_are_readable(sandbox):
     connector = connector_for(sandbox)
     projects, _, _ = read_all(connector, "workspaces")
-    assert len(projects) == 80
+    assert len(projects) == len(Firm().psa_projects())  # the won deals' projects and the PSA-only phases
     assert any(p.data["title"].startswith("PRJ-104 ") for p in projects)
+    assert any(p.data["title"].startswith("PRJ-112B ") for p in projects)
     resources, _, _ = read_all(connector, "users")
     assert len(resources) == 200
     partner = next(r for r in resources if r.data["email_address"] == "daria.abbott@haldenrowe.example")

@@ -20,6 +20,7 @@ from connectors.base import AuthenticationFailed, OutboundRecord, WebhookRejecte
 from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.salesforce.client import SalesforceConnector
 from connectors.salesforce.sandbox import DEMO_CREDENTIALS, WEBHOOK_SECRET, create_app
+from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import serve_in_thread
 
 pytestmark = pytest.mark.timeout(60)
@@ -249,7 +250,8 @@ def test_malformed_records_are_rejected_one_by_one(sandbox):
 
     rejects = [r for p in pages for r in p.rejects]
     records = [r for p in pages for r in p.records]
-    assert len(rejects) == 4 and len(records) == 36
+    companies = len(Firm().crm_companies())  # every tenth record is malformed
+    assert len(rejects) == companies // 10 and len(records) == companies - companies // 10
     reasons = {r.reason for r in rejects}
     assert "The record has no valid Salesforce Id." in reasons
     assert any("is not a date and time" in reason for reason in reasons)
@@ -379,7 +381,7 @@ def test_simple_salesforce_queries_and_creates_against_the_sandbox(tls_sandbox, 
     )
     found = sf.query(f"SELECT Id, Name, Account.Name FROM Opportunity WHERE Id = '{created['id']}'")  # noqa: S608
 
-    assert accounts["totalSize"] == 40 and accounts["done"] is True
+    assert accounts["totalSize"] == len(Firm().crm_companies()) and accounts["done"] is True
     assert created["success"] is True and created["id"].startswith("006")
     assert found["records"][0]["Account"]["Name"] == accounts["records"][0]["Name"]
     assert sf.api_usage["api-usage"].used >= 3
@@ -397,7 +399,7 @@ def test_an_expired_session_is_renewed_once_transparently(sandbox):
         f"{sandbox.url}/services/data/v59.0/limits", headers={"Authorization": "Bearer stale"}, timeout=5
     )
 
-    assert sum(len(p.records) for p in pages) == 40
+    assert sum(len(p.records) for p in pages) == len(Firm().crm_companies())
     assert sandbox.stats()["by_path"]["/services/oauth2/token"] == {"200": 1}
     assert raw.status_code == 401
     assert raw.json() == [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]

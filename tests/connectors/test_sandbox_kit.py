@@ -16,6 +16,7 @@ from werkzeug.routing import Rule
 
 from connectors.registry import SANDBOX_PORTS, get_connector_class
 from connectors.sandbox import Firm, SandboxApp, json_response, serve_in_thread
+from connectors.sandbox.firm import TIME_START
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,6 +79,26 @@ def test_the_firm_has_what_every_system_needs():
     won = [d for d in firm.deals() if d["stage"] == "closed_won"]
     assert len(won) == 80 and won[0]["project_code"] == "PRJ-101"
     assert {c["payment_terms"] for c in firm.customers()} <= {"Net 15", "Net 30", "Net 45", "Net 60", "Due on receipt"}
+
+
+def test_the_firm_has_history_in_every_system_and_a_few_deliberate_faults():
+    firm = Firm()
+    # History: the ERP has 60 of the 80 won projects, all but the latest hires, and invoices from before the
+    # firm kept time in the PSA, which therefore never overlap a month the PSA's time bills.
+    assert [p["code"] for p in firm.erp_projects()] == [f"PRJ-{101 + i}" for i in range(60)]
+    assert len(firm.erp_people()) == 190
+    assert firm.erp_invoices() and all(i["date"] < TIME_START.isoformat() for i in firm.erp_invoices())
+    # A customer entered twice in the CRM, with exactly one won deal on the second record.
+    twins = [c for c in firm.crm_companies() if c["twin_of"]]
+    assert len(twins) == 1 and twins[0]["domain"] == firm.customers()[0]["domain"]
+    on_twin = [d for d in firm.deals() if firm.crm_company_of(d) == twins[0]["id"]]
+    assert len(on_twin) == 1 and on_twin[0]["stage"] == "closed_won"
+    # Two follow-on phases only the PSA knows, with time booked on them.
+    phases = firm.psa_only_projects()
+    assert [p["code"] for p in phases] == ["PRJ-112B", "PRJ-140B"]
+    assert not {p["code"] for p in phases} & {p["code"] for p in firm.projects()}
+    booked = {e["project_code"] for e in firm.time_entries(0, 3000)}
+    assert {"PRJ-112B", "PRJ-140B"} <= booked
 
 
 def test_time_entries_are_computed_from_their_index_without_memory():
