@@ -11,7 +11,20 @@ from connectors.sandbox.server import SANDBOX_PORTS
 
 logger = logging.getLogger("connectors")
 
-VENDORS = ("salesforce", "hubspot", "netsuite", "kantata", "bamboohr", "jira")
+VENDORS = (
+    "salesforce",
+    "hubspot",
+    "dynamics365",
+    "netsuite",
+    "businesscentral",
+    "intacct",
+    "kantata",
+    "certinia",
+    "bamboohr",
+    "workday",
+    "adp",
+    "jira",
+)
 
 __all__ = ["CONNECTORS", "SANDBOX_PORTS", "VENDORS", "get_connector_class"]
 

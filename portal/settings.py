@@ -230,7 +230,7 @@ if not CREDENTIALS_KEYS and not DEV:
     raise ImproperlyConfigured("CREDENTIALS_KEYS must be set outside development (Fernet keys, comma-separated).")
 # Private or loopback destinations connectors may reach anyway: the local vendor sandboxes.
 CONNECTOR_ALLOWED_HOSTS = env_list(
-    "CONNECTOR_ALLOWED_HOSTS", ",".join(f"127.0.0.1:{port}" for port in range(8101, 8107)) if DEV else ""
+    "CONNECTOR_ALLOWED_HOSTS", ",".join(f"127.0.0.1:{port}" for port in range(8101, 8113)) if DEV else ""
 )
 
 # Overrides every vendor's default request rate (tests and benchmarks against local sandboxes).

@@ -23,6 +23,12 @@ SANDBOX_PORTS = {
     "kantata": 8104,
     "bamboohr": 8105,
     "jira": 8106,
+    "dynamics365": 8107,
+    "businesscentral": 8108,
+    "intacct": 8109,
+    "certinia": 8110,
+    "workday": 8111,
+    "adp": 8112,
 }
 
 

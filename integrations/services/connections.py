@@ -20,7 +20,20 @@ from integrations.services.audit import audit_record
 from integrations.services.locks import workspace_lock
 
 # Requests per second a connection may send, per vendor (their published limits, with headroom).
-VENDOR_RATES = {"salesforce": 20.0, "hubspot": 9.0, "netsuite": 8.0, "kantata": 10.0, "bamboohr": 5.0, "jira": 10.0}
+VENDOR_RATES = {
+    "salesforce": 20.0,
+    "hubspot": 9.0,
+    "dynamics365": 18.0,
+    "netsuite": 8.0,
+    "businesscentral": 18.0,
+    "intacct": 5.0,
+    "kantata": 10.0,
+    "certinia": 20.0,
+    "bamboohr": 5.0,
+    "workday": 5.0,
+    "adp": 5.0,
+    "jira": 10.0,
+}
 
 
 @lru_cache(maxsize=1)

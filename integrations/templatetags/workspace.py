@@ -15,6 +15,7 @@ from integrations.selectors import Tally, error_label, vendor_label
 register = template.Library()
 
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
+# Vendors with a mark under static/img/vendors/ (others get the generic one).
 VENDOR_LOGOS = {"salesforce", "hubspot", "netsuite", "kantata", "bamboohr", "jira"}
 
 

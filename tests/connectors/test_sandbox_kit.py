@@ -198,7 +198,7 @@ def test_a_stopped_sandbox_frees_its_port():
 
 def test_registry_knows_the_sandbox_ports_and_connector_classes():
     assert SANDBOX_PORTS["kantata"] == 8104
-    assert sorted(SANDBOX_PORTS.values()) == list(range(8101, 8107))
+    assert sorted(SANDBOX_PORTS.values()) == list(range(8101, 8113))
     assert get_connector_class("kantata").vendor == "kantata"
     with pytest.raises(KeyError, match="No connector for 'nope'"):
         get_connector_class("nope")
