@@ -150,6 +150,17 @@ def _money(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.01")))
 
 
+# What one unit of each currency is worth in US dollars: the firm's fixed planning rates.
+USD_PER_UNIT = {"USD": Decimal("1.00"), "GBP": Decimal("1.25"), "EUR": Decimal("1.10")}
+
+
+def convert(amount: str | None, from_currency: str, to_currency: str) -> str | None:
+    """An amount (a decimal string) in another currency at the firm's planning rates, to the cent."""
+    if amount is None or from_currency == to_currency:
+        return amount
+    return _money(Decimal(amount) * USD_PER_UNIT[from_currency] / USD_PER_UNIT[to_currency])
+
+
 class Firm:
     """The firm: `Firm(seed=42, people=200, customers=40, projects=80)`.
 
@@ -519,9 +530,10 @@ class Firm:
             "billable": (h >> 8) % 10 < 8,
             "notes": TIME_NOTES[(h >> 16) % len(TIME_NOTES)],
             "approved": (h >> 24) % 20 != 0,
-            "bill_rate": person["bill_rate"],
-            "cost_rate": person["cost_rate"],
-            "currency": person["currency"],
+            # The PSA records an entry's rates in its project's currency, as it bills that project.
+            "bill_rate": convert(person["bill_rate"], person["currency"], project["currency"]),
+            "cost_rate": convert(person["cost_rate"], person["currency"], project["currency"]),
+            "currency": project["currency"],
             "created_at": stamp,
             "updated_at": stamp,
         }
@@ -553,7 +565,7 @@ class Firm:
             "date": day.isoformat(),
             "category": category,
             "amount": _money(Decimal(cents) / 100),
-            "currency": person["currency"],
+            "currency": project["currency"],  # claimed in the currency the project is billed in
             "billable": category != "Software",
             "reimbursable": category != "Software",
             "notes": f"{category} for {project['code']}",
