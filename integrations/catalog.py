@@ -6,6 +6,7 @@ library in integrations.engine.mapping; nothing here is code a client could chan
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 TRIM = {"name": "trim"}
@@ -66,6 +67,10 @@ class Template:
     value_maps: list  # (key, name, description, [(source, target), ...])
     flows: list
     publisher: str = ""  # who offers it: blank for packaged templates, the partner's name otherwise
+
+    def for_vendors(self, vendors: dict[str, str]) -> Template:
+        """The template as it installs with these vendors: a saved template is for the vendors it names."""
+        return self
 
     def to_spec(self) -> dict:
         """The template's contents as JSON data, the shape a partner's saved template version stores."""
@@ -170,6 +175,8 @@ def _rules_from_spec(rules: list[dict]) -> list[tuple]:
     ]
 
 
+# --- Value maps ----------------------------------------------------------------------------------------
+
 PROJECT_CODES = (
     "project-codes",
     "Project codes (PSA → ERP)",
@@ -198,113 +205,307 @@ PRACTICES = (
     ],
 )
 
-ERP_CUSTOMERS = FlowSpec(
-    key="erp-customers",
-    name="ERP customers (reference)",
-    source="erp",
-    object="customer",
-    entity="customer",
-    rules=[("customer.name", ["companyName"], [TRIM], True, "Customer name")],
-)
-ERP_PROJECTS = FlowSpec(
-    key="erp-projects",
-    name="ERP projects (reference)",
-    source="erp",
-    object="job",
-    entity="project",
-    rules=[
-        ("project.code", ["entityId"], [TRIM, UPPER], True, "Project code"),
-        ("project.name", ["companyName"], [TRIM], True, "Project name"),
-        ("project.customer", ["parent.id"], [ref("customer", "customer")], False, "Customer"),
-    ],
-)
-PSA_PROJECTS = FlowSpec(
-    key="psa-projects",
-    name="PSA projects (reference)",
-    source="psa",
-    object="workspaces",
-    entity="project",
-    rules=[
-        ("project.code", ["title"], [{"name": "split", "separator": " ", "index": 0}, UPPER], True, "Project code"),
-        # Titles are "<code> <name>", as lead-to-project writes them: the name is what follows the code,
-        # so it matches the CRM's (which owns it) instead of raising a conflict on every project.
-        (
-            "project.name",
-            ["title"],
-            [{"name": "split", "separator": " ", "index": 1, "rest": True}],
-            True,
-            "Project name",
-        ),
-    ],
-)
-PSA_PEOPLE = FlowSpec(
-    key="psa-people",
-    name="PSA people (reference)",
-    source="psa",
-    object="users",
-    entity="resource",
-    rules=[
-        ("resource.email", ["email_address"], [TRIM, LOWER], True, "Email"),
-        ("resource.first_name", ["full_name"], [{"name": "split", "separator": " ", "index": 0}], False, "First name"),
-        ("resource.last_name", ["full_name"], [{"name": "split", "separator": " ", "index": -1}], False, "Last name"),
-    ],
-)
+DOMAIN = {"name": "domain"}
+FIRST_WORD = {"name": "split", "separator": " ", "index": 0}
 
-INVOICE_STEP = StepSpec(
-    name="Invoice per project and month",
-    entity="invoice",
-    target="erp",
-    object="invoice",
-    action="invoice",
-    rules=[
-        ("entity", ["customer.ref"], [WRAP], True, "Customer in the ERP"),
-        ("tranDate", ["period_end"], [], True, "Invoice date"),
-        ("memo", ["number"], [], False, "Memo"),
-        ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
+
+# --- How each vendor's objects map, by the role it plays ----------------------------------------------
+#
+# A packaged template names roles (CRM, ERP, PSA, HR, ticketing) and what it needs of each; a profile says
+# how one vendor provides it. Reference flows read a system's records so they can be linked before
+# anything is created there; write rules say how a canonical record becomes the vendor's.
+
+
+@dataclass(frozen=True)
+class Write:
+    """How canonical records of one entity become a vendor's object."""
+
+    object: str
+    rules: list
+
+
+@dataclass(frozen=True)
+class CrmProfile:
+    companies: FlowSpec  # reference: the CRM's companies as customers
+    deals: str  # the object holding deals
+    won: dict  # the source filter that keeps won deals
+    won_deal_rules: list  # a won deal as an opportunity and its project
+    webhook: bool = True
+
+
+@dataclass(frozen=True)
+class ErpProfile:
+    customers: FlowSpec
+    projects: FlowSpec
+    employees: FlowSpec
+    customer: Write
+    project: Write
+    employee: Write
+    invoice: Write
+
+
+@dataclass(frozen=True)
+class PsaProfile:
+    projects: FlowSpec
+    people: FlowSpec
+    time_entries: tuple  # (object, rules, source filter)
+    expenses: tuple  # (object, rules, source filter)
+    project: Write
+    resource: Write
+
+
+@dataclass(frozen=True)
+class HrProfile:
+    employees: str
+    rules: list
+
+
+@dataclass(frozen=True)
+class TicketingProfile:
+    requests: FlowSpec  # reference: staffing requests already filed, by project
+    request: Write
+
+
+def _reference(key: str, name: str, source: str, object_name: str, entity: str, rules: list, **extra) -> FlowSpec:
+    return FlowSpec(key=key, name=name, source=source, object=object_name, entity=entity, rules=rules, **extra)
+
+
+def _won_deal_rules(
+    *,
+    name: str,
+    amount: str,
+    currency: str,
+    stage: str,
+    close: str,
+    company: tuple,
+    code: str,
+    deal_id: str,
+    terms: str,
+) -> list:
+    """A won deal as canonical opportunity and project; the CRM's own field names passed in."""
+    company_path, company_object = company
+    return [
+        ("opportunity.name", [name], [TRIM], True, "Deal"),
+        ("opportunity.amount", [amount], [NUMBER2], False, "Amount"),
+        ("opportunity.currency", [currency], [{"name": "currency", "default": "USD"}], False, "Currency"),
+        ("opportunity.stage", [stage], [], False, "Stage"),
+        ("opportunity.close_date", [close], [DATE], False, "Close date"),
+        ("opportunity.is_won", [], [default(True)], False, "Won"),
+        ("opportunity.customer", [company_path], [ref("customer", company_object)], True, "Company"),
+        # The project code the firm gave the deal, or one made from the deal's id when it has none yet.
         (
-            "item",
-            ["lines"],
+            "project.code",
+            [code],
+            [TRIM, UPPER, {"name": "fallback", "source": deal_id, "prefix": "PRJ-D"}],
+            True,
+            "Project code",
+        ),
+        ("project.name", [name], [TRIM], True, "Project name"),
+        ("project.customer", [company_path], [ref("customer", company_object)], True, "Company"),
+        ("project.opportunity", [], [default("@opportunity")], False, "Deal"),
+        ("project.billing_terms", [terms], [lookup("payment-terms")], False, "Payment terms"),
+        ("project.budget", [amount], [NUMBER2], False, "Budget"),
+        ("project.currency", [currency], [{"name": "currency", "default": "USD"}], False, "Currency"),
+    ]
+
+
+CRM: dict[str, CrmProfile] = {
+    "hubspot": CrmProfile(
+        companies=_reference(
+            "crm-companies",
+            "CRM companies (reference)",
+            "crm",
+            "companies",
+            "customer",
             [
-                {
-                    "name": "sublist",
-                    "key": "items",
-                    "constants": {"item": {"id": "1"}},
-                    "fields": {
-                        "description": "description",
-                        "quantity": "quantity",
-                        "rate": "rate",
-                        "amount": "amount",
-                    },
-                }
+                ("customer.name", ["name"], [TRIM], True, "Company name"),
+                ("customer.domain", ["domain"], [DOMAIN], False, "Domain"),
             ],
-            True,
-            "Lines",
         ),
-    ],
-)
+        deals="deals",
+        won={"path": "dealstage", "in": ["closedwon"]},
+        won_deal_rules=_won_deal_rules(
+            name="dealname",
+            amount="amount",
+            currency="deal_currency_code",
+            stage="dealstage",
+            close="closedate",
+            company=("company_ids.0", "companies"),
+            code="project_code",
+            deal_id="id",
+            terms="billing_terms",
+        ),
+    ),
+    "salesforce": CrmProfile(
+        companies=_reference(
+            "crm-companies",
+            "CRM companies (reference)",
+            "crm",
+            "Account",
+            "customer",
+            [
+                ("customer.name", ["Name"], [TRIM], True, "Account name"),
+                ("customer.domain", ["Website"], [DOMAIN], False, "Website"),
+            ],
+        ),
+        deals="Opportunity",
+        won={"path": "StageName", "in": ["Closed Won"]},
+        won_deal_rules=_won_deal_rules(
+            name="Name",
+            amount="Amount",
+            currency="CurrencyIsoCode",
+            stage="StageName",
+            close="CloseDate",
+            company=("AccountId", "Account"),
+            code="Project_Code__c",
+            deal_id="Id",
+            terms="Billing_Terms__c",
+        ),
+    ),
+}
 
-APPROVED_TIME = Template(
-    key="approved-time-to-invoice",
-    name="Approved time to invoice",
-    summary="Approved time entries and expenses from the PSA become invoices per project and month in the ERP; "
-    "hours, revenue and cost feed the utilization and margin dashboards.",
-    version=2,  # 2: a PSA project's name is its title after the code
-    connections={"psa": (("kantata",), "PSA (time and expenses)"), "erp": (("netsuite",), "ERP (invoices)")},
-    value_maps=[PROJECT_CODES],
-    flows=[
-        ERP_CUSTOMERS,
-        ERP_PROJECTS,
-        PSA_PROJECTS,
-        PSA_PEOPLE,
-        FlowSpec(
-            key="approved-time",
-            name="Approved time to invoices",
-            source="psa",
-            object="time_entries",
-            entity="time_entry",
-            prerequisites=("erp-customers", "erp-projects", "psa-projects", "psa-people"),
-            source_filter={"path": "approved", "in": [True, "true"]},
-            rules=[
+ERP: dict[str, ErpProfile] = {
+    "netsuite": ErpProfile(
+        customers=_reference(
+            "erp-customers",
+            "ERP customers (reference)",
+            "erp",
+            "customer",
+            "customer",
+            [
+                ("customer.name", ["companyName"], [TRIM], True, "Customer name"),
+                ("customer.domain", ["url"], [DOMAIN], False, "Web address"),
+            ],
+        ),
+        projects=_reference(
+            "erp-projects",
+            "ERP projects (reference)",
+            "erp",
+            "job",
+            "project",
+            [
+                ("project.code", ["entityId"], [TRIM, UPPER], True, "Project code"),
+                ("project.name", ["companyName"], [TRIM], True, "Project name"),
+                ("project.customer", ["parent.id"], [ref("customer", "customer")], False, "Customer"),
+            ],
+        ),
+        employees=_reference(
+            "erp-employees",
+            "ERP employees (reference)",
+            "erp",
+            "employee",
+            "resource",
+            [
+                ("resource.email", ["email"], [TRIM, LOWER], True, "Email"),
+                ("resource.employee_number", ["entityId"], [TRIM, default("")], False, "Employee id"),
+                ("resource.first_name", ["firstName"], [TRIM], False, "First name"),
+                ("resource.last_name", ["lastName"], [TRIM], False, "Last name"),
+            ],
+        ),
+        customer=Write(
+            "customer",
+            [
+                ("entityId", ["key"], [], True, "Customer id"),
+                ("companyName", ["name"], [], True, "Company name"),
+                ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
+            ],
+        ),
+        project=Write(
+            "job",
+            [
+                ("entityId", ["code"], [], True, "Project code"),
+                ("companyName", ["name"], [], True, "Project name"),
+                ("parent", ["customer.ref"], [WRAP], True, "Customer in the ERP"),
+                ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
+            ],
+        ),
+        employee=Write(
+            "employee",
+            [
+                ("entityId", ["employee_number"], [{"name": "fallback", "source": "key"}], True, "Employee id"),
+                ("firstName", ["first_name"], [], True, "First name"),
+                ("lastName", ["last_name"], [], True, "Last name"),
+                ("email", ["email"], [], True, "Email"),
+                ("title", ["title"], [], False, "Title"),
+                ("hireDate", ["hire_date"], [], False, "Hire date"),
+                ("releaseDate", ["termination_date"], [], False, "Release date"),
+                ("laborCost", ["cost_rate"], [NUMBER2], False, "Labor cost"),
+                ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
+            ],
+        ),
+        invoice=Write(
+            "invoice",
+            [
+                ("entity", ["customer.ref"], [WRAP], True, "Customer in the ERP"),
+                ("tranDate", ["period_end"], [], True, "Invoice date"),
+                ("memo", ["number"], [], False, "Memo"),
+                ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
+                (
+                    "item",
+                    ["lines"],
+                    [
+                        {
+                            "name": "sublist",
+                            "key": "items",
+                            "constants": {"item": {"id": "1"}},
+                            "fields": {
+                                "description": "description",
+                                "quantity": "quantity",
+                                "rate": "rate",
+                                "amount": "amount",
+                            },
+                        }
+                    ],
+                    True,
+                    "Lines",
+                ),
+            ],
+        ),
+    ),
+}
+
+PSA: dict[str, PsaProfile] = {
+    "kantata": PsaProfile(
+        projects=_reference(
+            "psa-projects",
+            "PSA projects (reference)",
+            "psa",
+            "workspaces",
+            "project",
+            [
+                ("project.code", ["title"], [FIRST_WORD, UPPER], True, "Project code"),
+                # Titles are "<code> <name>", as lead-to-project writes them: the name is what follows the code,
+                # so it matches the CRM's (which owns it) instead of raising a conflict on every project.
+                (
+                    "project.name",
+                    ["title"],
+                    [{"name": "split", "separator": " ", "index": 1, "rest": True}],
+                    True,
+                    "Project name",
+                ),
+            ],
+        ),
+        people=_reference(
+            "psa-people",
+            "PSA people (reference)",
+            "psa",
+            "users",
+            "resource",
+            [
+                ("resource.email", ["email_address"], [TRIM, LOWER], True, "Email"),
+                ("resource.first_name", ["full_name"], [FIRST_WORD], False, "First name"),
+                (
+                    "resource.last_name",
+                    ["full_name"],
+                    [{"name": "split", "separator": " ", "index": -1}],
+                    False,
+                    "Last name",
+                ),
+            ],
+        ),
+        time_entries=(
+            "time_entries",
+            [
                 (
                     "time_entry.project",
                     ["workspace_id"],
@@ -322,16 +523,11 @@ APPROVED_TIME = Template(
                 ("time_entry.cost_rate", ["cost_rate_in_cents"], [CENTS], False, "Cost rate"),
                 ("time_entry.currency", ["currency"], [{"name": "currency", "default": "USD"}], False, "Currency"),
             ],
-            steps=[INVOICE_STEP],
+            {"path": "approved", "in": [True, "true"]},
         ),
-        FlowSpec(
-            key="approved-expenses",
-            name="Expenses to invoices",
-            source="psa",
-            object="expenses",
-            entity="expense",
-            prerequisites=("erp-customers", "erp-projects", "psa-projects", "psa-people"),
-            rules=[
+        expenses=(
+            "expenses",
+            [
                 (
                     "expense.project",
                     ["workspace_id"],
@@ -348,233 +544,318 @@ APPROVED_TIME = Template(
                 ("expense.reimbursable", ["reimbursable"], [BOOL], False, "Reimbursable"),
                 ("expense.notes", ["notes"], [TRIM, default("")], False, "Notes"),
             ],
-            steps=[INVOICE_STEP],
+            {},
         ),
-    ],
-)
+        project=Write(
+            "workspaces",
+            [
+                ("title", ["code", "name"], [{"name": "concat", "separator": " "}], True, "Title"),
+                ("currency", ["currency"], [], False, "Currency"),
+            ],
+        ),
+        resource=Write(
+            "users",
+            [
+                ("full_name", ["first_name", "last_name"], [{"name": "concat", "separator": " "}], True, "Name"),
+                ("email_address", ["email"], [], True, "Email"),
+                ("headline", ["title"], [], False, "Title"),
+                ("cost_rate_in_cents", ["cost_rate"], [{"name": "amount_to_cents"}], False, "Cost rate"),
+            ],
+        ),
+    ),
+}
 
-EMPLOYEE_TO_RESOURCE = Template(
-    key="employee-to-resource",
-    name="Employee to resource",
-    summary="HR employees reach the PSA as resources with cost rates, then the ERP as employees, every day; "
-    "missing departments, emails or pay rates become exceptions.",
-    version=1,
-    connections={
-        "hr": (("bamboohr",), "HR (employees)"),
-        "psa": (("kantata",), "PSA (resources)"),
-        "erp": (("netsuite",), "ERP (employees)"),
-    },
-    value_maps=[PRACTICES],
-    flows=[
+HR: dict[str, HrProfile] = {
+    "bamboohr": HrProfile(
+        employees="employees",
+        rules=[
+            ("resource.email", ["workEmail"], [TRIM, LOWER], True, "Work email"),
+            ("resource.first_name", ["firstName"], [TRIM], True, "First name"),
+            ("resource.last_name", ["lastName"], [TRIM], True, "Last name"),
+            ("resource.employee_number", ["employeeNumber"], [TRIM, default("")], False, "Employee number"),
+            ("resource.department", ["department"], [TRIM], True, "Department"),
+            ("resource.practice", ["department"], [lookup("practices")], True, "Practice"),
+            ("resource.title", ["jobTitle"], [TRIM, default("")], False, "Job title"),
+            ("resource.location", ["location"], [TRIM, default("")], False, "Location"),
+            ("resource.status", ["status"], [LOWER, default("active")], False, "Status"),
+            ("resource.hire_date", ["hireDate"], [DATE], False, "Hire date"),
+            ("resource.termination_date", ["terminationDate"], [DATE], False, "Termination date"),
+            ("rate.resource", [], [default("@resource")], False, "Person"),
+            ("rate.kind", [], [default("cost")], False, "Rate kind"),
+            # Not required: a person without a cost rate still reaches the PSA and ERP, and is one
+            # "no cost rate" exception that their time waits on.
+            ("rate.amount", ["customCostRate"], [FIRST_WORD, NUMBER2], False, "Cost rate"),
+            (
+                "rate.currency",
+                ["customCostRate"],
+                [{"name": "split", "separator": " ", "index": 1}, {"name": "currency", "default": "USD"}],
+                False,
+                "Cost rate currency",
+            ),
+            ("rate.effective_from", ["hireDate"], [DATE], True, "Hire date"),
+        ],
+    ),
+}
+
+TICKETING: dict[str, TicketingProfile] = {
+    "jira": TicketingProfile(
+        requests=_reference(
+            "ticketing-requests",
+            "Staffing requests (reference)",
+            "ticketing",
+            "issues",
+            "project",
+            [
+                # Staffing requests carry their project's code as a label, and "Staff <code>: <name>" as summary.
+                ("project.code", ["labels.0"], [TRIM, UPPER], True, "Project code"),
+                (
+                    "project.name",
+                    ["summary"],
+                    [{"name": "split", "separator": ": ", "index": 1, "rest": True}],
+                    True,
+                    "Project name",
+                ),
+            ],
+            source_filter={"path": "labels", "contains": "staffing"},
+        ),
+        request=Write(
+            "issues",
+            [
+                ("project", [], [default("RES")], True, "Jira project"),
+                ("issuetype", [], [default("Task")], True, "Issue type"),
+                (
+                    "summary",
+                    ["code", "name"],
+                    [{"name": "concat", "separator": ": "}, {"name": "prefix", "value": "Staff "}],
+                    True,
+                    "Summary",
+                ),
+                (
+                    "description",
+                    ["customer.name"],
+                    [{"name": "prefix", "value": "Won deal for "}],
+                    False,
+                    "Description",
+                ),
+                ("labels", ["code"], [{"name": "list", "append": ["staffing"]}], False, "Labels"),
+            ],
+        ),
+    ),
+}
+
+# Which profiles each role draws on; the order is the order vendors are offered in.
+PROFILES = {"crm": CRM, "erp": ERP, "psa": PSA, "hr": HR, "ticketing": TICKETING}
+
+
+def reference_spec(*, vendor: str, object_name: str, entity: str) -> FlowSpec | None:
+    """The reference flow that reads `object_name` of `vendor` into `entity` records, if a profile has one:
+    what a flow built by hand needs before it writes there, so it links what the system holds."""
+    for profiles in PROFILES.values():
+        profile = profiles.get(vendor)
+        if profile is None:
+            continue
+        for value in vars(profile).values():
+            if (
+                isinstance(value, FlowSpec)
+                and not value.steps
+                and (value.object, value.entity) == (object_name, entity)
+            ):
+                return value
+    return None
+
+
+# --- The packaged templates --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackagedTemplate:
+    """A template that names roles, not vendors: it installs with any vendor that has a profile for each role.
+
+    `build(vendors)` makes its flows for the vendors chosen ({"crm": "salesforce", ...}); `for_vendors` gives
+    the plain Template every install goes through, so packaged and partner templates share one path.
+    """
+
+    key: str
+    name: str
+    summary: str
+    version: int
+    roles: dict  # role -> label, e.g. {"crm": "CRM (deals)"}
+    value_maps: list
+    build: Callable[[dict[str, str]], list[FlowSpec]] = field(repr=False, compare=False)
+    publisher: str = ""
+
+    @property
+    def connections(self) -> dict[str, tuple[tuple[str, ...], str]]:
+        return {role: (tuple(PROFILES[role]), label) for role, label in self.roles.items()}
+
+    @property
+    def default_vendors(self) -> dict[str, str]:
+        return {role: next(iter(PROFILES[role])) for role in self.roles}
+
+    def for_vendors(self, vendors: dict[str, str]) -> Template:
+        chosen = {role: vendors.get(role) or default for role, default in self.default_vendors.items()}
+        for role, vendor in chosen.items():
+            if vendor not in PROFILES[role]:
+                raise KeyError(f"{vendor} cannot play the {role} role in “{self.name}”")
+        return Template(
+            key=self.key,
+            name=self.name,
+            summary=self.summary,
+            version=self.version,
+            connections={role: ((chosen[role],), label) for role, label in self.roles.items()},
+            value_maps=self.value_maps,
+            flows=self.build(chosen),
+            publisher=self.publisher,
+        )
+
+    @property
+    def flows(self) -> list[FlowSpec]:
+        """The flows as they install with the first vendor of each role (the install page lists them)."""
+        return self.build(self.default_vendors)
+
+    def to_spec(self) -> dict:
+        return self.for_vendors(self.default_vendors).to_spec()
+
+
+def _approved_time(vendors: dict[str, str]) -> list[FlowSpec]:
+    erp, psa = ERP[vendors["erp"]], PSA[vendors["psa"]]
+    references = (erp.customers, erp.projects, psa.projects, psa.people)
+    invoice = StepSpec(
+        name="Invoice per project and month",
+        entity="invoice",
+        target="erp",
+        object=erp.invoice.object,
+        action="invoice",
+        rules=erp.invoice.rules,
+    )
+    flows = list(references)
+    for key, name, entity, (object_name, rules, source_filter) in (
+        ("approved-time", "Approved time to invoices", "time_entry", psa.time_entries),
+        ("approved-expenses", "Expenses to invoices", "expense", psa.expenses),
+    ):
+        flows.append(
+            FlowSpec(
+                key=key,
+                name=name,
+                source="psa",
+                object=object_name,
+                entity=entity,
+                prerequisites=tuple(reference.key for reference in references),
+                source_filter=source_filter,
+                rules=rules,
+                steps=[invoice],
+            )
+        )
+    return flows
+
+
+def _employee_to_resource(vendors: dict[str, str]) -> list[FlowSpec]:
+    hr, psa, erp = HR[vendors["hr"]], PSA[vendors["psa"]], ERP[vendors["erp"]]
+    references = (psa.people, erp.employees)
+    return [
+        *references,
         FlowSpec(
             key="employees",
             name="Employees to resources",
             source="hr",
-            object="employees",
+            object=hr.employees,
             entity="resource",
             schedule_minutes=1440,
-            rules=[
-                ("resource.email", ["workEmail"], [TRIM, LOWER], True, "Work email"),
-                ("resource.first_name", ["firstName"], [TRIM], True, "First name"),
-                ("resource.last_name", ["lastName"], [TRIM], True, "Last name"),
-                ("resource.employee_number", ["employeeNumber"], [TRIM, default("")], False, "Employee number"),
-                ("resource.department", ["department"], [TRIM], True, "Department"),
-                ("resource.practice", ["department"], [lookup("practices")], True, "Practice"),
-                ("resource.title", ["jobTitle"], [TRIM, default("")], False, "Job title"),
-                ("resource.location", ["location"], [TRIM, default("")], False, "Location"),
-                ("resource.status", ["status"], [LOWER, default("active")], False, "Status"),
-                ("resource.hire_date", ["hireDate"], [DATE], False, "Hire date"),
-                ("resource.termination_date", ["terminationDate"], [DATE], False, "Termination date"),
-                ("rate.resource", [], [default("@resource")], False, "Person"),
-                ("rate.kind", [], [default("cost")], False, "Rate kind"),
-                (
-                    "rate.amount",
-                    ["customCostRate"],
-                    [{"name": "split", "separator": " ", "index": 0}, NUMBER2],
-                    True,
-                    "Cost rate",
-                ),
-                (
-                    "rate.currency",
-                    ["customCostRate"],
-                    [{"name": "split", "separator": " ", "index": 1}, {"name": "currency", "default": "USD"}],
-                    False,
-                    "Cost rate currency",
-                ),
-                ("rate.effective_from", ["hireDate"], [DATE], True, "Hire date"),
-            ],
+            prerequisites=tuple(reference.key for reference in references),
+            rules=hr.rules,
             steps=[
-                StepSpec(
-                    name="Resource in the PSA",
-                    entity="resource",
-                    target="psa",
-                    object="users",
-                    rules=[
-                        (
-                            "full_name",
-                            ["first_name", "last_name"],
-                            [{"name": "concat", "separator": " "}],
-                            True,
-                            "Name",
-                        ),
-                        ("email_address", ["email"], [], True, "Email"),
-                        ("headline", ["title"], [], False, "Title"),
-                        ("cost_rate_in_cents", ["cost_rate"], [{"name": "amount_to_cents"}], False, "Cost rate"),
-                    ],
-                ),
-                StepSpec(
-                    name="Employee in the ERP",
-                    entity="resource",
-                    target="erp",
-                    object="employee",
-                    rules=[
-                        ("entityId", ["key"], [], True, "Employee id"),
-                        ("firstName", ["first_name"], [], True, "First name"),
-                        ("lastName", ["last_name"], [], True, "Last name"),
-                        ("email", ["email"], [], True, "Email"),
-                        ("title", ["title"], [], False, "Title"),
-                        ("hireDate", ["hire_date"], [], False, "Hire date"),
-                        ("releaseDate", ["termination_date"], [], False, "Release date"),
-                        ("laborCost", ["cost_rate"], [NUMBER2], False, "Labor cost"),
-                        ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
-                    ],
-                ),
+                StepSpec("Resource in the PSA", "resource", "psa", psa.resource.object, psa.resource.rules),
+                StepSpec("Employee in the ERP", "resource", "erp", erp.employee.object, erp.employee.rules),
             ],
         ),
-    ],
-)
+    ]
 
-CRM_COMPANIES = FlowSpec(
-    key="crm-companies",
-    name="CRM companies (reference)",
-    source="crm",
-    object="companies",
-    entity="customer",
-    rules=[
-        ("customer.name", ["name"], [TRIM], True, "Company name"),
-        ("customer.domain", ["domain"], [TRIM, LOWER, default("")], False, "Domain"),
-    ],
-)
 
-LEAD_TO_PROJECT = Template(
-    key="lead-to-project",
-    name="Lead to project",
-    summary="A deal reaching closed-won creates the ERP customer and project with billing terms, the PSA project "
-    "with the default rate card, and tells delivery leadership to staff it.",
-    version=1,
-    connections={
-        "crm": (("hubspot",), "CRM (deals)"),
-        "erp": (("netsuite",), "ERP (customers, projects)"),
-        "psa": (("kantata",), "PSA (projects)"),
-        "ticketing": (("jira",), "Ticketing (resource requests)"),
-    },
-    value_maps=[PAYMENT_TERMS],
-    flows=[
-        CRM_COMPANIES,
+def _lead_to_project(vendors: dict[str, str]) -> list[FlowSpec]:
+    crm, erp, psa, ticketing = (
+        CRM[vendors["crm"]],
+        ERP[vendors["erp"]],
+        PSA[vendors["psa"]],
+        TICKETING[vendors["ticketing"]],
+    )
+    # Every system the flow writes to is read first, so what it already holds is linked, not created again.
+    references = (crm.companies, erp.customers, erp.projects, psa.projects, ticketing.requests)
+    return [
+        *references,
         FlowSpec(
             key="won-deals",
             name="Won deals to projects",
             source="crm",
-            object="deals",
+            object=crm.deals,
             entity="opportunity",
-            trigger="webhook",
+            trigger="webhook" if crm.webhook else "schedule",
             schedule_minutes=15,
-            source_filter={"path": "dealstage", "in": ["closedwon"]},
-            prerequisites=("crm-companies",),
-            rules=[
-                ("opportunity.name", ["dealname"], [TRIM], True, "Deal"),
-                ("opportunity.amount", ["amount"], [NUMBER2], False, "Amount"),
-                (
-                    "opportunity.currency",
-                    ["deal_currency_code"],
-                    [{"name": "currency", "default": "USD"}],
-                    False,
-                    "Currency",
-                ),
-                ("opportunity.stage", ["dealstage"], [], False, "Stage"),
-                ("opportunity.close_date", ["closedate"], [DATE], False, "Close date"),
-                ("opportunity.is_won", [], [default(True)], False, "Won"),
-                ("opportunity.customer", ["company_ids.0"], [ref("customer", "companies")], True, "Company"),
-                ("project.code", ["id"], [{"name": "prefix", "value": "PRJ-D"}], True, "Project code"),
-                ("project.name", ["dealname"], [TRIM], True, "Project name"),
-                ("project.customer", ["company_ids.0"], [ref("customer", "companies")], True, "Company"),
-                ("project.opportunity", [], [default("@opportunity")], False, "Deal"),
-                ("project.billing_terms", ["billing_terms"], [lookup("payment-terms")], False, "Payment terms"),
-                ("project.budget", ["amount"], [NUMBER2], False, "Budget"),
-                (
-                    "project.currency",
-                    ["deal_currency_code"],
-                    [{"name": "currency", "default": "USD"}],
-                    False,
-                    "Currency",
-                ),
-            ],
+            source_filter=crm.won,
+            prerequisites=tuple(reference.key for reference in references),
+            rules=crm.won_deal_rules,
             steps=[
+                StepSpec("Customer in the ERP", "customer", "erp", erp.customer.object, erp.customer.rules),
+                StepSpec("Project in the ERP", "project", "erp", erp.project.object, erp.project.rules),
+                StepSpec("Project in the PSA", "project", "psa", psa.project.object, psa.project.rules),
                 StepSpec(
-                    name="Customer in the ERP",
-                    entity="customer",
-                    target="erp",
-                    object="customer",
-                    rules=[
-                        ("entityId", ["key"], [], True, "Customer id"),
-                        ("companyName", ["name"], [], True, "Company name"),
-                        ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
-                    ],
-                ),
-                StepSpec(
-                    name="Project in the ERP",
-                    entity="project",
-                    target="erp",
-                    object="job",
-                    rules=[
-                        ("entityId", ["code"], [], True, "Project code"),
-                        ("companyName", ["name"], [], True, "Project name"),
-                        ("parent", ["customer.ref"], [WRAP], True, "Customer in the ERP"),
-                        ("subsidiary", [], [default({"id": "1"})], False, "Subsidiary"),
-                    ],
-                ),
-                StepSpec(
-                    name="Project in the PSA",
-                    entity="project",
-                    target="psa",
-                    object="workspaces",
-                    rules=[
-                        ("title", ["code", "name"], [{"name": "concat", "separator": " "}], True, "Title"),
-                        ("currency", ["currency"], [], False, "Currency"),
-                    ],
-                ),
-                StepSpec(
-                    name="Resource request in Jira",
-                    entity="project",
-                    target="ticketing",
-                    object="issues",
-                    rules=[
-                        ("project", [], [default("RES")], True, "Jira project"),
-                        ("issuetype", [], [default("Task")], True, "Issue type"),
-                        (
-                            "summary",
-                            ["code", "name"],
-                            [{"name": "concat", "separator": ": "}, {"name": "prefix", "value": "Staff "}],
-                            True,
-                            "Summary",
-                        ),
-                        (
-                            "description",
-                            ["customer.name"],
-                            [{"name": "prefix", "value": "Won deal for "}],
-                            False,
-                            "Description",
-                        ),
-                        ("labels", [], [default(["resource-request"])], False, "Labels"),
-                    ],
+                    "Resource request in the ticketing system",
+                    "project",
+                    "ticketing",
+                    ticketing.request.object,
+                    ticketing.request.rules,
                 ),
                 StepSpec(name="Tell delivery leadership", entity="project", target="", object="", action="notify"),
             ],
         ),
-    ],
+    ]
+
+
+APPROVED_TIME = PackagedTemplate(
+    key="approved-time-to-invoice",
+    name="Approved time to invoice",
+    summary="Approved time entries and expenses from the PSA become invoices per project and month in the ERP; "
+    "hours, revenue and cost feed the utilization and margin dashboards.",
+    # 2: a PSA project's name is its title after the code. 3: roles, not vendors; records are linked before
+    # anything is created; customers match on their web domain too.
+    version=3,
+    roles={"psa": "PSA (time and expenses)", "erp": "ERP (invoices)"},
+    value_maps=[PROJECT_CODES],
+    build=_approved_time,
+)
+
+EMPLOYEE_TO_RESOURCE = PackagedTemplate(
+    key="employee-to-resource",
+    name="Employee to resource",
+    summary="HR employees reach the PSA as resources with cost rates, then the ERP as employees, every day; "
+    "missing departments, emails or cost rates become exceptions.",
+    version=2,  # 2: people already in the PSA and ERP are linked; a missing cost rate no longer stops the person
+    roles={"hr": "HR (employees)", "psa": "PSA (resources)", "erp": "ERP (employees)"},
+    value_maps=[PRACTICES],
+    build=_employee_to_resource,
+)
+
+LEAD_TO_PROJECT = PackagedTemplate(
+    key="lead-to-project",
+    name="Lead to project",
+    summary="A deal reaching closed-won creates the ERP customer and project with billing terms, the PSA project "
+    "with the default rate card, and tells delivery leadership to staff it.",
+    # 2: customers, projects and staffing requests the systems already hold are linked, not created again; a
+    # deal's own project code is used; any CRM with a profile (HubSpot, Salesforce).
+    version=2,
+    roles={
+        "crm": "CRM (deals)",
+        "erp": "ERP (customers, projects)",
+        "psa": "PSA (projects)",
+        "ticketing": "Ticketing (resource requests)",
+    },
+    value_maps=[PAYMENT_TERMS],
+    build=_lead_to_project,
 )
 
 TEMPLATES = {t.key: t for t in (LEAD_TO_PROJECT, APPROVED_TIME, EMPLOYEE_TO_RESOURCE)}
+
+# Kept for tests that read one reference flow directly.
+PSA_PROJECTS = PSA["kantata"].projects
 
 # A partner's own templates install under this prefix ("p-<template key>/<flow key>"), so their
 # flows can never be taken for a packaged template's.

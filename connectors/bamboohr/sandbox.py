@@ -4,7 +4,7 @@ Basic auth with the API key as user name, the employee directory, single employe
 owner), `employees/changed?since=`, custom reports (JSON) with a lastChanged filter, and employee add/update so
 a test can make changes. Errors are bare statuses with X-BambooHR-Error-Message; throttling is 503 + Retry-After
 (set `throttle_status = 429` for the newer behaviour). The firm's 200 people are the employees; some are
-terminated, and on purpose a few have no department (ids 5, 42, 79, ...) or no work email (11, 54, 97, ...).
+terminated, and on purpose a few have no department or no work email (the firm's `hr_gaps`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from connectors.sandbox.firm import Firm
 COMPANY = "haldenrowe"
 DEMO_CREDENTIALS = {"company_domain": COMPANY, "api_key": "bhr-demo-4f7d2c9e1a6b8035e2d4c7f9a1b3d5e7"}
 SEED_EPOCH = datetime(2024, 1, 2, 9, 0, 0, tzinfo=UTC)  # employees were last changed two a minute from here
-MISSING_DEPARTMENT = (37, 5)  # person ids with id % 37 == 5 have no department
-MISSING_EMAIL = (43, 11)  # person ids with id % 43 == 11 have no work email
 
 # id, type, name of every field the sandbox knows (GET meta/fields and report headers)
 FIELDS = {
@@ -105,11 +103,12 @@ class BambooHRSandbox(SandboxApp):
         self.deleted: dict[int, datetime] = {}
         people = self.firm.people()
         ids_by_email = {p["work_email"]: p["id"] for p in people}
+        gaps = self.firm.hr_gaps()
         for person in people:
             pid = person["id"]
             supervisor_id = ids_by_email.get(person["supervisor_email"] or "")
-            no_department = pid > 1 and pid % MISSING_DEPARTMENT[0] == MISSING_DEPARTMENT[1]
-            no_email = pid > 1 and pid % MISSING_EMAIL[0] == MISSING_EMAIL[1]
+            no_department = gaps.get(pid) == "department"
+            no_email = gaps.get(pid) == "work_email"
             self.employees[pid] = {
                 "employeeNumber": person["employee_number"],
                 "firstName": person["first_name"],

@@ -38,7 +38,7 @@ SEARCH_PAGE_MAX = 100  # issues per search page when fields are asked for
 SEARCH_FIELDS = ("summary", "status", "project", "issuetype", "labels", "description", "duedate", "priority",
                  "assignee", "created", "updated")  # fmt: skip
 WRITABLE_FIELDS = ("project", "issuetype", "summary", "description", "labels", "duedate", "priority")
-EXTERNAL_ID_LABEL_PREFIX = "sgp-"
+EXTERNAL_ID_LABEL_PREFIX = "ref-"  # marks the label that carries our id for a record ("ref-contoso-project-12")
 
 # ---------------------------------------------------------------------------------------------------------------
 # (unverified) assumptions, kept here and emulated the same way by connectors/jira/sandbox.py:

@@ -50,12 +50,12 @@ REQUEST_LIMIT_WAIT = 1.0  # Salesforce sends no Retry-After with REQUEST_LIMIT_E
 # - Salesforce has no signed JSON webhook: outbound messages are SOAP and unsigned. Customers install a small
 #   trigger (Apex or a Flow HTTP callout) that POSTs a Platform-Event-shaped JSON body when an Opportunity reaches
 #   "Closed Won", signed with `Crypto.generateMac('hmacSHA256', body, secret)` base64-encoded in the
-#   X-SGP-Signature header; freshness comes from payload.CreatedDate inside the signed body. The shape is ours.
+#   X-Webhook-Signature header; freshness comes from payload.CreatedDate inside the signed body. The shape is ours.
 # - upsert by external id answers created:false (200) for an update (documented from v46 on, not re-checked);
 # - an unknown field or a value of the wrong type refuses the whole collection call (400 INVALID_FIELD /
 #   JSON_PARSER_ERROR) rather than one record; more than 200 records is 400 EXCEEDED_ID_LIMIT;
 # - REQUEST_LIMIT_EXCEEDED comes without Retry-After: we wait REQUEST_LIMIT_WAIT and retry within the policy.
-WEBHOOK_SIGNATURE_HEADER = "X-SGP-Signature"
+WEBHOOK_SIGNATURE_HEADER = "X-Webhook-Signature"
 WEBHOOK_EVENT_SCHEMA = "Opportunity_Closed_Won__e"
 WEBHOOK_MAX_AGE_SECONDS = 300
 # ---------------------------------------------------------------------------------------------------------------
@@ -350,7 +350,10 @@ class SalesforceConnector(Connector):
 
     def _select_list(self, object_name: str) -> list[str]:
         present = self._fields_of(object_name)
-        wanted = [*self.objects[object_name].fields, self.external_id_field]
+        # The org's own custom fields come along (a deal's project code, an account's payment terms): a mapping
+        # can then use any of them, as a person sees them in Salesforce.
+        custom = sorted(name for name in present if name.endswith("__c"))
+        wanted = [*self.objects[object_name].fields, self.external_id_field, *custom]
         # Relationship paths (Account.Name) exist when their lookup field (AccountId) does.
         return [f for f in dict.fromkeys(wanted) if (f.split(".")[0] + "Id" if "." in f else f) in present]
 

@@ -13,7 +13,8 @@ an integration must report truthfully, each once:
   holds a staffing request per project; won deals in the CRM carry their project's code.
 - faults: about one person in 67 has no cost rate; one customer was entered twice in the CRM, with one
   won deal on the second record (`crm_companies`); two follow-on phases were opened in the PSA under
-  codes the ERP does not know, and time is booked on them (`psa_only_projects`).
+  codes the ERP does not know, and time is booked on them (`psa_only_projects`); a few HR records lack
+  a department or a work email (`hr_gaps`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ PEOPLE_NOT_IN_ERP = 10
 CRM_TWIN_OF = 1
 # Follow-on phases opened in the PSA only (parent project id -> suffix of the code the PSA uses).
 PSA_ONLY_PHASES = {12: "B", 40: "B"}
+# The HR system's gaps: people whose record lacks a department (id % 37 == 5) or a work email (id % 43 == 11).
+HR_NO_DEPARTMENT = (37, 5)
+HR_NO_EMAIL = (43, 11)
 
 FIRST_NAMES = (
     "Aisha Alex Amara Ana Ben Bianca Carlos Chen Chloe Dan Daria Elena Emeka Eva Farah Felix Grace Hana Hugo Ines "
@@ -229,6 +233,16 @@ class Firm:
         ERP projects that were running by then. They cover months before any time entry, so they never bill
         what the PSA's time bills."""
         return self._erp_invoices
+
+    def hr_gaps(self) -> dict[int, str]:
+        """person id -> the field the HR system has no value for ("department" or "work_email")."""
+        gaps = {}
+        for person in self._people[1:]:
+            if person["id"] % HR_NO_EMAIL[0] == HR_NO_EMAIL[1]:
+                gaps[person["id"]] = "work_email"
+            elif person["id"] % HR_NO_DEPARTMENT[0] == HR_NO_DEPARTMENT[1]:
+                gaps[person["id"]] = "department"
+        return gaps
 
     def person(self, person_id: int) -> dict:
         return self._people[person_id - 1]

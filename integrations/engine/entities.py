@@ -8,6 +8,20 @@ from integrations import models as m
 
 
 @dataclass(frozen=True)
+class MatchKey:
+    """One way to recognise a record in another system: compare `field` normalised by keys.NORMALISERS[kind]."""
+
+    field: str  # the canonical field mapped from the source
+    kind: str  # name | domain | code | email
+    column: str = ""  # the column holding the normalised value, when it is not `field` itself
+    label: str = ""
+
+    @property
+    def lookup(self) -> str:
+        return self.column or self.field
+
+
+@dataclass(frozen=True)
 class EntitySpec:
     name: str
     model: type
@@ -16,10 +30,27 @@ class EntitySpec:
     identity: tuple[str, ...] = ()  # fields that together identify a record that has no natural key
     relations: dict[str, str] = field(default_factory=dict)  # field -> related entity
     describe: str = "{pk}"  # how a clerk reads one record, formatted with its values
+    # How a record arriving from one system is recognised as one another system brought already,
+    # by key name; a flow chooses which (Flow.match_keys), `default_match` otherwise.
+    match_keys: dict[str, MatchKey] = field(default_factory=dict)
+    default_match: tuple[str, ...] = ()
+    # A record mapped alongside another (a person's cost rate) is left out when these are blank.
+    requires: tuple[str, ...] = ()
 
 
 ENTITIES: dict[str, EntitySpec] = {
-    "customer": EntitySpec("customer", m.Customer, "Customer", natural_key="name", describe="customer {name}"),
+    "customer": EntitySpec(
+        "customer",
+        m.Customer,
+        "Customer",
+        describe="customer {name}",
+        match_keys={
+            "name": MatchKey("name", "name", column="name_key", label="Name (ignoring case, punctuation and Ltd/Inc)"),
+            "domain": MatchKey("domain", "domain", label="Web domain"),
+            "registration_number": MatchKey("registration_number", "code", label="Registration or tax number"),
+        },
+        default_match=("name", "domain"),
+    ),
     "opportunity": EntitySpec(
         "opportunity", m.Opportunity, "Opportunity", relations={"customer": "customer"}, describe="deal {name}"
     ),
@@ -30,9 +61,22 @@ ENTITIES: dict[str, EntitySpec] = {
         natural_key="code",
         relations={"customer": "customer", "opportunity": "opportunity", "rate_card": "rate_card"},
         describe="project {code}",
+        match_keys={"code": MatchKey("code", "code", label="Project code")},
+        default_match=("code",),
     ),
     "rate_card": EntitySpec("rate_card", m.RateCard, "Rate card", natural_key="name", describe="rate card {name}"),
-    "resource": EntitySpec("resource", m.Resource, "Person", natural_key="email", describe="{first_name} {last_name}"),
+    "resource": EntitySpec(
+        "resource",
+        m.Resource,
+        "Person",
+        natural_key="email",
+        describe="{first_name} {last_name}",
+        match_keys={
+            "email": MatchKey("email", "email", label="Work email"),
+            "employee_number": MatchKey("employee_number", "code", label="Employee number"),
+        },
+        default_match=("email", "employee_number"),
+    ),
     "rate": EntitySpec(
         "rate",
         m.Rate,
@@ -40,6 +84,7 @@ ENTITIES: dict[str, EntitySpec] = {
         relations={"resource": "resource", "rate_card": "rate_card"},
         identity=("resource", "kind", "effective_from"),
         describe="rate of {resource}",
+        requires=("amount",),
     ),
     "time_entry": EntitySpec(
         "time_entry",
@@ -103,6 +148,13 @@ DEFAULT_OWNERS: dict[str, dict[str, str]] = {
     "time_entry": {"hours": "psa", "date": "psa", "billable": "psa", "approved": "psa", "notes": "psa"},
     "expense": {"amount": "psa", "date": "psa", "category": "psa", "billable": "psa"},
 }
+
+
+def match_keys_for(entity: str, chosen: dict | None = None) -> list[MatchKey]:
+    """The keys a flow matches `entity` on: the ones it chose (Flow.match_keys), else the entity's defaults."""
+    spec = ENTITIES[entity]
+    names = (chosen or {}).get(entity) or spec.default_match
+    return [spec.match_keys[name] for name in names if name in spec.match_keys]
 
 
 def field_owner(entity: str, field_name: str, overrides: dict[tuple[str, str], str]) -> str | None:

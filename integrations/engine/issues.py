@@ -27,6 +27,8 @@ def exception_raise(
     detail: str = "",
     fix_actions: list | None = None,
     waiting_on=None,
+    subject: str = "",
+    cause: str = "",
 ) -> SyncException:
     """Open an exception for a record, or bump the live one for the same record and error."""
     live = SyncException.objects.filter(
@@ -46,6 +48,8 @@ def exception_raise(
         live.last_run = run
         live.step = step
         live.waiting_on = waiting_on
+        live.subject = subject[:200] or live.subject
+        live.cause = cause or live.cause
         live.occurrences += 1
         live.last_seen_at = now
         live.save()
@@ -67,6 +71,8 @@ def exception_raise(
                 detail=detail,
                 fix_actions=fix_actions or [],
                 waiting_on=waiting_on,
+                subject=subject[:200],
+                cause=cause,
                 created_at=now,
                 last_seen_at=now,
             )
@@ -85,6 +91,8 @@ def exception_raise(
             detail=detail,
             fix_actions=fix_actions,
             waiting_on=waiting_on,
+            subject=subject,
+            cause=cause,
         )
 
 
@@ -99,13 +107,13 @@ def exceptions_resolve_for_record(*, flow, object_name: str, external_id: str) -
 
 
 def exceptions_resolve_for_records(*, flow, object_name: str, external_ids: list[str]) -> int:
-    """exceptions_resolve_for_record for a whole page in one statement."""
+    """exceptions_resolve_for_record for a whole page in one statement (records parked included)."""
     return (
         SyncException.objects.filter(
             flow=flow,
             object=object_name,
             external_id__in=external_ids,
-            status__in=[SyncException.Status.OPEN, SyncException.Status.RETRYING],
+            status__in=[SyncException.Status.OPEN, SyncException.Status.RETRYING, SyncException.Status.PARKED],
         )
         .exclude(error_code__in=DECISIONS)
         .update(status=SyncException.Status.RESOLVED, resolved_at=timezone.now(), waiting_on=None)

@@ -271,6 +271,27 @@ def t_wrap(value, params, ctx):
     return None if _blank(value) else {params.get("key", "id"): value}
 
 
+def t_domain(value, params, ctx):
+    """A web address or email as a domain: "https://www.Acme.example/" -> "acme.example"."""
+    from integrations.engine.keys import domain_key
+
+    return None if _blank(value) else (domain_key(value) or None)
+
+
+def t_list(value, params, ctx):
+    """The value as a list, with constants after it: {"append": ["staffing"]}: "PRJ-101" -> ["PRJ-101", "staffing"]."""
+    items = [] if _blank(value) else (list(value) if isinstance(value, list | tuple) else [value])
+    return items + [item for item in params.get("append", []) if item not in items]
+
+
+def t_fallback(value, params, ctx, record=None):
+    """When the value is blank, another field with a prefix: {"source": "id", "prefix": "PRJ-D"}."""
+    if not _blank(value) or record is None:
+        return value
+    other = get_path(record, params.get("source", ""))
+    return None if _blank(other) else f"{params.get('prefix', '')}{other}"
+
+
 def t_ref(value, params, ctx):
     if _blank(value):
         return None
@@ -299,6 +320,9 @@ TRANSFORMS: dict[str, Transform] = {
     "sublist": t_sublist,
     "wrap": t_wrap,
     "prefix": t_prefix,
+    "domain": t_domain,
+    "list": t_list,
+    "fallback": t_fallback,
 }
 TRANSFORM_LABELS = {
     "trim": "Trim spaces",
@@ -321,6 +345,9 @@ TRANSFORM_LABELS = {
     "sublist": "Lines",
     "wrap": "Vendor reference",
     "prefix": "Prefix",
+    "domain": "Web domain",
+    "list": "List with constants",
+    "fallback": "Another field when blank",
 }
 
 
@@ -341,6 +368,8 @@ def validate_rule(rule: Rule) -> list[str]:
             errors.append("A lookup needs a value map.")
         elif name == "ref" and not (transform.get("entity") and transform.get("object")):
             errors.append("A reference needs an entity and an object.")
+        elif name == "fallback" and not transform.get("source"):
+            errors.append("“Another field when blank” needs the field to take.")
     if not rule.sources and not any(t.get("name") == "default" for t in rule.transforms):
         errors.append(f"{rule.label or rule.target}: pick a source field or a default value.")
     return errors
@@ -359,7 +388,10 @@ def apply_rule(rule: Rule, record: Mapping[str, Any], ctx: MappingContext) -> An
     if value is MISSING:
         value = None
     for transform in transforms:
-        value = TRANSFORMS[transform["name"]](value, transform, ctx)
+        if transform["name"] == "fallback":  # the one transform that reads another field of the record
+            value = t_fallback(value, transform, ctx, record)
+        else:
+            value = TRANSFORMS[transform["name"]](value, transform, ctx)
     return value
 
 

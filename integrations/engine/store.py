@@ -14,7 +14,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from integrations.engine.entities import ENTITIES, ORDER, field_owner
+from integrations.engine.entities import ENTITIES, ORDER, field_owner, match_keys_for
+from integrations.engine.keys import NORMALISERS
 from integrations.engine.mapping import Problem, Ref
 from integrations.models import ExternalRef, FieldOwnership, Rate
 
@@ -33,8 +34,20 @@ class StoreResult:
     records: dict[str, models.Model] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)
     changed: set[str] = field(default_factory=set)
+    linked: set[str] = field(default_factory=set)  # found by match keys and linked to this system's record
+    skipped: set[str] = field(default_factory=set)  # mapped, but left out for want of what they require
     problems: list[Problem] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
+
+
+@dataclass
+class Found:
+    """What looking for a record found: by this system's id (`how` "ref", or "alias" for a record a person
+    said is the same as another), by match keys ("key"), nothing, or several candidates."""
+
+    record: models.Model | None = None
+    how: str = ""
+    candidates: list = field(default_factory=list)
 
 
 def _plain(value: Any) -> Any:
@@ -59,7 +72,10 @@ class CanonicalStore:
         category: str,
         lookup_maps: dict[str, str] | None = None,
         value_maps: dict[str, dict[str, str]] | None = None,
+        match_keys: dict[str, list[str]] | None = None,
     ):
+        # The keys this flow recognises records by, per entity (Flow.match_keys; defaults otherwise).
+        self.match_keys = match_keys or {}
         self.value_maps = value_maps or {}
         self.source = source_connection
         self.category = category
@@ -71,17 +87,31 @@ class CanonicalStore:
         self._records: dict[tuple[str, int], models.Model] = {}
         self._natural: dict[tuple[str, Any], models.Model | None] = {}
         self._primary_refs: dict[tuple[str, str], int] = {}
+        self._aliases: set[tuple[str, str]] = set()
         self._prefetched: set[tuple[str, str]] = set()
+        self._linked_before: set[tuple[str, str]] = set()
+        # A record a person decided should not be matched to any other (two customers that only look alike).
+        self.unmatched: set[tuple[str, str]] = set()
 
     def prefetch_primary(self, object_name: str, external_ids: list[str]) -> None:
         """One query for the source refs of a whole page, instead of one per record."""
         self._prefetched = {(object_name, external_id) for external_id in external_ids}
-        self._primary_refs = {
-            (object_name, external_id): record_id
-            for external_id, record_id in ExternalRef.objects.filter(
-                connection=self.source, object=object_name, external_id__in=external_ids
-            ).values_list("external_id", "record_id")
-        }
+        self._primary_refs = {}
+        self._aliases = set()
+        for external_id, record_id, alias in ExternalRef.objects.filter(
+            connection=self.source, object=object_name, external_id__in=external_ids
+        ).values_list("external_id", "record_id", "alias"):
+            self._primary_refs[(object_name, external_id)] = record_id
+            if alias:
+                self._aliases.add((object_name, external_id))
+        self._linked_before = set(self._primary_refs)
+
+    def forget(self, object_name: str, external_id: str) -> None:
+        """A record's writes were rolled back: forget the link it made, which names a row that is gone."""
+        key = (object_name, external_id)
+        if key not in self._linked_before:
+            self._primary_refs.pop(key, None)
+            self._refs.pop(key, None)
 
     def _ref(self, object_name: str, external_id: str) -> int | None:
         key = (object_name, external_id)
@@ -130,7 +160,10 @@ class CanonicalStore:
             return self._by_natural_key(entity, value)
         return None
 
-    def find_existing(self, entity: str, values: dict, primary_ref: tuple[str, str] | None) -> models.Model | None:
+    def find_existing(
+        self, entity: str, values: dict, primary_ref: tuple[str, str] | None, *, match: bool = True
+    ) -> Found:
+        """The record `values` describe: by this system's id first, then by the flow's match keys."""
         spec = ENTITIES[entity]
         if primary_ref:
             record_id = self._primary_refs.get(primary_ref)
@@ -139,12 +172,25 @@ class CanonicalStore:
             if record_id is not None:
                 found = spec.model.objects.filter(pk=record_id).first()
                 if found:
-                    return found
-        if spec.natural_key and not _blank(values.get(spec.natural_key)):
-            return spec.model.objects.filter(**{spec.natural_key: values[spec.natural_key]}).first()
+                    return Found(found, "alias" if primary_ref in self._aliases else "ref")
+        if match:
+            candidates: dict[int, models.Model] = {}
+            for key in match_keys_for(entity, self.match_keys):
+                value = NORMALISERS[key.kind](values.get(key.field))
+                if value:
+                    for record in spec.model.objects.filter(**{key.lookup: value}).order_by("pk")[:5]:
+                        candidates.setdefault(record.pk, record)
+            if len(candidates) == 1:
+                return Found(next(iter(candidates.values())), "key")
+            if len(candidates) > 1:
+                return Found(None, "ambiguous", list(candidates.values()))
+        if spec.natural_key and not spec.match_keys and not _blank(values.get(spec.natural_key)):
+            found = spec.model.objects.filter(**{spec.natural_key: values[spec.natural_key]}).first()
+            return Found(found, "key" if found else "")
         if spec.identity and all(values.get(f) is not None for f in spec.identity):
-            return spec.model.objects.filter(**{f: values[f] for f in spec.identity}).first()
-        return None
+            found = spec.model.objects.filter(**{f: values[f] for f in spec.identity}).first()
+            return Found(found, "key" if found else "")
+        return Found()
 
     # the upsert ------------------------------------------------------------------------------
     def upsert(self, *, entities: dict[str, dict], primary: str, object_name: str, external_id: str) -> StoreResult:
@@ -152,6 +198,9 @@ class CanonicalStore:
         for entity in [name for name in ORDER if name in entities]:
             values = dict(entities[entity])
             spec = ENTITIES[entity]
+            if entity != primary and spec.requires and all(_blank(values.get(name)) for name in spec.requires):
+                result.skipped.add(entity)  # e.g. a person's cost rate, when the source has none
+                continue
             missing_relation = False
             for relation, related_entity in spec.relations.items():
                 if relation not in values:
@@ -168,13 +217,15 @@ class CanonicalStore:
                             "value_map": self.lookup_maps[f"{entity}.{relation}"],
                             "value": shown,
                         }
+                    # The Ref itself is the problem's value: the orchestrator parks the record behind that
+                    # record's own exception when it has one, instead of calling it "not found".
                     result.problems.append(
                         Problem(
                             f"{entity}.{relation}",
                             f"{related_entity.upper()}_NOT_FOUND",
                             f"{ENTITIES[related_entity].label} {shown} was not found",
                             fix,
-                            shown,
+                            raw,
                         )
                     )
                     missing_relation = True
@@ -185,56 +236,79 @@ class CanonicalStore:
             if missing_relation:
                 continue
             primary_ref = (object_name, external_id) if entity == primary else None
-            self._upsert_one(entity, values, primary_ref, result)
-            if entity == primary and entity in result.records:
-                key = (object_name, external_id)
-                record_id = result.records[entity].pk
-                if self._primary_refs.get(key) != record_id:
-                    twin = (
-                        ExternalRef.objects.filter(
-                            connection=self.source, object=object_name, entity=entity, record_id=record_id
-                        )
-                        .exclude(external_id=external_id)
-                        .values_list("external_id", flat=True)
-                        .first()
+            found = self.find_existing(
+                entity, values, primary_ref, match=(object_name, external_id) not in self.unmatched or not primary_ref
+            )
+            if found.how == "ambiguous":
+                result.problems.append(
+                    Problem(
+                        entity,
+                        "AMBIGUOUS_MATCH",
+                        f"{ENTITIES[entity].label} matches {len(found.candidates)} records here: "
+                        + " and ".join(f"“{_natural(c)}”" for c in found.candidates),
+                        {"action": "pick"},
+                        [c.pk for c in found.candidates],
                     )
-                    if twin is not None:
-                        # Two records of one system are the same thing here (same name, code or email).
-                        result.problems.append(
-                            Problem(
-                                entity,
-                                "DUPLICATE_IN_SOURCE",
-                                f"{ENTITIES[entity].label} {_natural(result.records[entity])} is already "
-                                f"{object_name} {twin} in this system: merge the two there, or change one",
-                                {"action": "ignore"},
-                                external_id,
-                            )
-                        )
-                        return result
-                if key in self._prefetched and key not in self._primary_refs:
-                    ExternalRef.objects.create(
+                )
+                return result
+            if entity == primary and found.how == "key":
+                twin = (
+                    ExternalRef.objects.filter(
                         connection=self.source,
                         object=object_name,
-                        external_id=external_id,
                         entity=entity,
-                        record_id=record_id,
+                        record_id=found.record.pk,
+                        alias=False,
                     )
-                    self._primary_refs[key] = record_id
-                    self._refs[key] = record_id
-                elif self._primary_refs.get(key) != record_id:
-                    ExternalRef.objects.update_or_create(
-                        connection=self.source,
-                        object=object_name,
-                        external_id=external_id,
-                        defaults={"entity": entity, "record_id": record_id},
+                    .exclude(external_id=external_id)
+                    .values_list("external_id", flat=True)
+                    .first()
+                )
+                if twin is not None:
+                    # Two records of one system are the same thing here (same name, domain, code or email).
+                    result.problems.append(
+                        Problem(
+                            entity,
+                            "DUPLICATE_IN_SOURCE",
+                            f"{ENTITIES[entity].label} “{_natural(found.record)}” is twice in this system",
+                            {"action": "same"},
+                            {"twin": twin, "record": found.record.pk},
+                        )
                     )
-                    self._primary_refs[key] = record_id
-                    self._refs[key] = record_id
+                    return result
+            if found.how == "alias":
+                # A second record a person said is the same as another: it points at the record, it does
+                # not rewrite it (the first record's system values stand).
+                result.records[entity] = found.record
+                continue
+            self._upsert_one(entity, values, found.record, result)
+            if found.how == "key" and entity in result.records and entity not in result.created:
+                result.linked.add(entity)
+            if entity == primary and entity in result.records:
+                self._primary_link(object_name, external_id, entity, result.records[entity].pk)
         return result
 
-    def _upsert_one(self, entity: str, values: dict, primary_ref, result: StoreResult) -> None:
+    def _primary_link(self, object_name: str, external_id: str, entity: str, record_id: int) -> None:
+        """This system's record now stands for `record_id`: remember it (ExternalRef)."""
+        key = (object_name, external_id)
+        if key in self._prefetched and key not in self._primary_refs:
+            ExternalRef.objects.create(
+                connection=self.source, object=object_name, external_id=external_id, entity=entity, record_id=record_id
+            )
+        elif self._primary_refs.get(key) != record_id:
+            ExternalRef.objects.update_or_create(
+                connection=self.source,
+                object=object_name,
+                external_id=external_id,
+                defaults={"entity": entity, "record_id": record_id},
+            )
+        else:
+            return
+        self._primary_refs[key] = record_id
+        self._refs[key] = record_id
+
+    def _upsert_one(self, entity: str, values: dict, existing, result: StoreResult) -> None:
         spec = ENTITIES[entity]
-        existing = self.find_existing(entity, values, primary_ref)
         record = existing or spec.model()
         changed = False
         for name, proposed in values.items():
@@ -249,17 +323,17 @@ class CanonicalStore:
                 )
                 return
             if proposed is None and not model_field.null and not isinstance(model_field, models.ForeignKey):
-                if existing is None and model_field.has_default():
+                if existing is not None or model_field.has_default():
                     continue
-                if existing is not None:
-                    continue
+                if isinstance(model_field, models.CharField | models.TextField):
+                    proposed = ""  # a blank text field, as a person leaves it empty (a deal with no terms)
             if isinstance(model_field, models.ForeignKey):
                 current = getattr(record, model_field.attname)
                 if existing is not None and current == getattr(proposed, "pk", None):
                     continue
             else:
                 current = getattr(record, name)
-                if existing is not None and current == proposed:
+                if existing is not None and (current == proposed or _same_key(spec, name, current, proposed)):
                     continue
             owner = field_owner(entity, name, self.owners)
             if existing is not None and owner and owner != self.category and not _blank(current):
@@ -282,6 +356,16 @@ class CanonicalStore:
             result.created.add(entity)
         elif changed:
             result.changed.add(entity)
+
+
+def _same_key(spec, name: str, current, proposed) -> bool:
+    """Two spellings a match key takes for one ("PIPER HEALTH" and "Piper Health"): not a change to make or
+    a conflict to raise, since the systems agree on what they name."""
+    for key in spec.match_keys.values():
+        if key.field == name:
+            normalise = NORMALISERS[key.kind]
+            return bool(normalise(current)) and normalise(current) == normalise(proposed)
+    return False
 
 
 def _natural(record) -> str:

@@ -14,8 +14,15 @@ from integrations.models import ExternalRef
 
 
 def record_key(entity: str, pk: int) -> str:
-    """Our stable id for a canonical record, used as the external id in every target system."""
-    return f"SGP-{entity.replace('_', '-')}-{pk}"
+    """Our stable id for a canonical record, used as the external id in every target system.
+
+    Named after the workspace ("contoso-customer-12"): unique among the workspaces that share a system,
+    and never the platform's name, which a partner's client must not see.
+    """
+    from django.db import connection
+
+    workspace = getattr(getattr(connection, "tenant", None), "slug", "") or connection.schema_name
+    return f"{workspace}-{entity.replace('_', '-')}-{pk}"
 
 
 def _value(value: Any) -> Any:

@@ -21,6 +21,7 @@ from integrations.models.flows import Flow, FlowStep, Mapping, MappingRule, Valu
 from integrations.models.runs import (
     BulkAction,
     NotificationRecipient,
+    RunRecord,
     SyncException,
     SyncExceptionComment,
     SyncRun,
@@ -48,6 +49,7 @@ __all__ = [
     "Rate",
     "RateCard",
     "Resource",
+    "RunRecord",
     "SyncException",
     "SyncExceptionComment",
     "SyncRun",

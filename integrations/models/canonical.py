@@ -14,7 +14,10 @@ HOURS = {"max_digits": 8, "decimal_places": 2}
 
 class Customer(models.Model):
     name = models.CharField(max_length=200)
+    # The name as match keys compare it ("Piper Health Ltd." -> "piper health"), kept in step on save.
+    name_key = models.CharField(max_length=200, blank=True, db_index=True, editable=False)
     domain = models.CharField(max_length=200, blank=True, db_index=True)
+    registration_number = models.CharField(max_length=60, blank=True, db_index=True)
     payment_terms = models.CharField(max_length=60, blank=True)
     currency = models.CharField(max_length=3, default="USD")
     billing_city = models.CharField(max_length=100, blank=True)
@@ -26,6 +29,15 @@ class Customer(models.Model):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        from integrations.engine.keys import domain_key, name_key
+
+        self.name_key = name_key(self.name)
+        self.domain = domain_key(self.domain) or self.domain
+        if kwargs.get("update_fields") is not None and "name" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "name_key", "domain"}
+        super().save(*args, **kwargs)
 
 
 class Opportunity(models.Model):
@@ -79,7 +91,7 @@ class Resource(models.Model):
     """A person who delivers work: from HR, known in PSA and ERP."""
 
     email = models.EmailField(unique=True, null=True, blank=True)
-    employee_number = models.CharField(max_length=40, blank=True)
+    employee_number = models.CharField(max_length=40, blank=True, db_index=True)
     first_name = models.CharField(max_length=80, blank=True)
     last_name = models.CharField(max_length=80, blank=True)
     department = models.CharField(max_length=80, blank=True)
@@ -197,20 +209,28 @@ class InvoiceLine(models.Model):
 
 
 class ExternalRef(models.Model):
-    """(connection, object, external id) <-> canonical record. Unique per system on both sides."""
+    """(connection, object, external id) <-> canonical record.
+
+    One record per external id; one external id per record and system, except aliases: when a person
+    says two records of one system are the same (a customer entered twice), the second is linked as an
+    alias, so whatever points at it finds the record, and writes go to the first.
+    """
 
     connection = models.ForeignKey("integrations.Connection", on_delete=models.CASCADE, related_name="external_refs")
     object = models.CharField(max_length=60)
     external_id = models.CharField(max_length=200)
     entity = models.CharField(max_length=30)  # canonical entity name, e.g. "time_entry"
     record_id = models.BigIntegerField()
+    alias = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["connection", "object", "external_id"], name="one_record_per_external_id"),
             models.UniqueConstraint(
-                fields=["connection", "object", "entity", "record_id"], name="one_external_id_per_record"
+                fields=["connection", "object", "entity", "record_id"],
+                condition=models.Q(alias=False),
+                name="one_external_id_per_record",
             ),
         ]
         indexes = [models.Index(fields=["entity", "record_id"])]

@@ -78,6 +78,9 @@ class Flow(models.Model):
     enabled = models.BooleanField(default=True)
     # Reference flows run first in the same run (e.g. projects and people before time entries).
     prerequisites = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
+    # How records are recognised in the other systems before anything is created, by entity:
+    # {"customer": ["name", "domain"]}; an entity not named here uses its default keys (engine.entities).
+    match_keys = models.JSONField(default=dict, blank=True)
     cursor = models.CharField(max_length=100, blank=True)
     cursor_updated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

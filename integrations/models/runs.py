@@ -20,10 +20,13 @@ class SyncRun(models.Model):
     flow = models.ForeignKey("integrations.Flow", on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=10, default="manual")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    # Where the records read went; they add up to `read` (a RunRecord row each says which).
     read = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
+    linked = models.PositiveIntegerField(default=0)  # found already there (by id or match keys) and linked
     updated = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
+    parked = models.PositiveIntegerField(default=0)  # waiting behind another exception
     failed = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
     expected = models.PositiveIntegerField(null=True, blank=True)  # for the progress bar, when known
@@ -59,11 +62,18 @@ class SyncRun(models.Model):
 
 
 class SyncException(models.Model):
-    """One record that could not be synced, with what a person needs to fix it. Never dropped."""
+    """One record that could not be synced, with what a person needs to fix it. Never dropped.
+
+    Some exceptions are about a cause rather than one record ("project PRJ-112B is not in NetSuite",
+    "Aisha Patel has no cost rate"): `cause` names it, and the records held up by it are PARKED
+    behind it (`waiting_on`), so a clerk sees one exception with what waits on it, and fixing it
+    releases them.
+    """
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         RETRYING = "retrying", "Retrying"
+        PARKED = "parked", "Waiting on another exception"
         RESOLVED = "resolved", "Resolved"
         IGNORED = "ignored", "Ignored"
 
@@ -76,6 +86,10 @@ class SyncException(models.Model):
     object = models.CharField(max_length=60)
     external_id = models.CharField(max_length=200, blank=True)
     payload = models.JSONField(default=dict)
+    # What the exception is about, as a person names it ("PRJ-112B", "aisha.patel@…", "Piper Health Ltd.").
+    subject = models.CharField(max_length=200, blank=True)
+    # For an exception about a cause: its key ("not_in_target:3:project:12"), one live exception per key.
+    cause = models.CharField(max_length=200, blank=True, db_index=True)
     error_code = models.CharField(max_length=60, db_index=True)
     message = models.CharField(max_length=500)  # a sentence a finance clerk understands
     detail = models.TextField(blank=True)  # the vendor's words, secrets removed
@@ -103,9 +117,14 @@ class SyncException(models.Model):
             # A record has at most one live exception per flow step; repeats bump `occurrences`.
             models.UniqueConstraint(
                 fields=["flow", "object", "external_id", "error_code"],
-                condition=models.Q(status__in=["open", "retrying"]),
+                condition=models.Q(status__in=["open", "retrying", "parked"]),
                 name="one_live_exception_per_record_and_error",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["cause"],
+                condition=models.Q(status__in=["open", "retrying"]) & ~models.Q(cause=""),
+                name="one_live_exception_per_cause",
+            ),
         ]
 
     def __str__(self):
@@ -114,6 +133,38 @@ class SyncException(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in {self.Status.OPEN, self.Status.RETRYING}
+
+
+class RunRecord(models.Model):
+    """Where one source record went in one run: the reconciliation a partner shows its client."""
+
+    class Outcome(models.TextChoices):
+        CREATED = "created", "Created"
+        LINKED = "linked", "Linked to existing"
+        UPDATED = "updated", "Updated"
+        UNCHANGED = "unchanged", "Unchanged"
+        PARKED = "parked", "Waiting on an exception"
+        EXCEPTION = "exception", "Exception"
+        SKIPPED = "skipped", "Skipped by the flow's filter"
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="records")
+    flow = models.ForeignKey("integrations.Flow", on_delete=models.CASCADE, related_name="+")
+    object = models.CharField(max_length=60)
+    external_id = models.CharField(max_length=200, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    exception = models.ForeignKey(SyncException, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    entity = models.CharField(max_length=30, blank=True)
+    record_id = models.BigIntegerField(null=True, blank=True)
+    # What happened in each target: [{"system": "NetSuite", "object": "job", "action": "linked", "id": "123"}]
+    targets = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["run", "outcome"]),
+            models.Index(fields=["flow", "object", "external_id", "-id"]),
+        ]
 
 
 class SyncExceptionComment(models.Model):

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from connectors.base import ConnectorError, SourceRecord
 from integrations.engine.mapping import get_path
-from integrations.engine.orchestrator import ConnectionBroken, FlowRunner
+from integrations.engine.orchestrator import COUNTS, ConnectionBroken, FlowRunner
 from integrations.models import (
     BulkAction,
     Invoice,
@@ -30,7 +30,8 @@ from integrations.models import (
 from integrations.services.audit import audit_record
 from integrations.services.connections import connector_for
 from integrations.services.locks import workspace_lock
-from integrations.services.runs import SUSPENDED, connection_rollback_if_needed, workspace_suspended
+from integrations.services.releases import exceptions_release
+from integrations.services.runs import SUSPENDED, connection_rollback_if_needed, target_guard, workspace_suspended
 
 logger = logging.getLogger("integrations.exceptions")
 
@@ -53,18 +54,32 @@ def _snapshot(exception: SyncException) -> dict:
     return {"status": exception.status, "assignee": exception.assignee_email, "error_code": exception.error_code}
 
 
-def exceptions_retry(*, exceptions: Iterable[SyncException], actor=None) -> dict[str, int]:
-    """Run the stored records through their flows again; the fixed ones resolve themselves."""
+def exceptions_retry(*, exceptions: Iterable[SyncException], actor=None) -> dict:
+    """Run the stored records through their flows again; the fixed ones resolve themselves.
+
+    An exception about a cause (a project not in the ERP, a person without a cost rate) is checked
+    again instead: its system is read again, and when the cause is gone it resolves and the records
+    waiting on it are released. The outcome counts what resolved and says why the rest did not.
+    """
+    exceptions = list(exceptions)
+    causes = [e for e in exceptions if e.is_live and e.cause and e.payload.get("data") is None]
     by_flow: dict[int, list[SyncException]] = defaultdict(list)
     for exception in exceptions:
-        if exception.is_live and (exception.payload.get("data") is not None or exception.object == "invoice"):
+        if exception in causes:
+            continue
+        if exception.status in RETRYABLE and (
+            exception.payload.get("data") is not None or exception.object == "invoice"
+        ):
             by_flow[exception.flow_id].append(exception)
-    outcome = {"retried": 0, "resolved": 0, "still_open": 0}
-    if by_flow and workspace_suspended():
+    outcome = {"retried": 0, "resolved": 0, "still_open": 0, "released": 0, "reasons": []}
+    if (by_flow or causes) and workspace_suspended():
         raise WorkspaceSuspended(SUSPENDED)
+    if causes:
+        _causes_recheck(causes, outcome, actor)
     for group in by_flow.values():
         flow = group[0].flow
         ids = [e.pk for e in group]
+        before = {e.pk: e.status for e in group}
         with transaction.atomic():
             SyncException.objects.filter(pk__in=ids).update(status=SyncException.Status.RETRYING)
             for exception in group:
@@ -88,6 +103,7 @@ def exceptions_retry(*, exceptions: Iterable[SyncException], actor=None) -> dict
                 status=SyncRun.Status.FAILED, error=str(error)[:500], finished_at=timezone.now()
             )
             outcome["failed_runs"] = outcome.get("failed_runs", 0) + 1
+            outcome["reasons"].append(str(error)[:200])
         except Exception as error:
             # Not left "running": housekeeping would requeue it as a whole sync of the flow.
             SyncRun.objects.filter(pk=run.pk).update(
@@ -97,30 +113,78 @@ def exceptions_retry(*, exceptions: Iterable[SyncException], actor=None) -> dict
             )
             raise
         finally:
-            # Anything that neither resolved nor failed again goes back to open, never stuck in retrying.
-            SyncException.objects.filter(pk__in=ids, status=SyncException.Status.RETRYING).update(
-                status=SyncException.Status.OPEN
-            )
+            # Anything that neither resolved nor failed again goes back to where it was, never stuck retrying.
+            for pk, status in before.items():
+                SyncException.objects.filter(pk=pk, status=SyncException.Status.RETRYING).update(
+                    status=status if status != SyncException.Status.RETRYING else SyncException.Status.OPEN
+                )
         if run.pk and SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).exists():
             SyncRun.objects.filter(pk=run.pk).update(
-                read=tally.read,
-                created=tally.created,
-                updated=tally.updated,
-                unchanged=tally.unchanged,
-                failed=tally.failed,
-                skipped=tally.skipped,
+                **{name: getattr(tally, name) for name in COUNTS},
                 finished_at=timezone.now(),
-                status=SyncRun.Status.PARTIAL if tally.failed else SyncRun.Status.SUCCEEDED,
+                status=SyncRun.Status.PARTIAL if tally.failed or tally.parked else SyncRun.Status.SUCCEEDED,
             )
         resolved = SyncException.objects.filter(pk__in=ids, status=SyncException.Status.RESOLVED).count()
         outcome["retried"] += len(group)
         outcome["resolved"] += resolved
         outcome["still_open"] += len(group) - resolved
+        outcome["reasons"] += _still_open_reasons(ids)
+    if outcome["resolved"] or outcome["retried"]:
+        # What was fixed may be what other records waited on (causes elsewhere are left to their own checks).
+        outcome["released"] += exceptions_release(only=[]).synced
+    outcome["reasons"] = sorted(set(outcome["reasons"]))[:5]
     return outcome
 
 
+RETRYABLE = (SyncException.Status.OPEN, SyncException.Status.RETRYING, SyncException.Status.PARKED)
+
+
+def _causes_recheck(causes: list[SyncException], outcome: dict, actor) -> None:
+    """Read again the systems a cause is about (their reference flows), then release what it holds."""
+    from integrations.models import Connection, Flow
+    from integrations.services.runs import reference_refresh
+
+    for cause in causes:
+        audit_record(
+            actor=actor,
+            action="exception.retried",
+            target_type="exception",
+            target_id=cause.pk,
+            summary=f"Checked again: {cause.message}",
+            before=_snapshot(cause),
+        )
+        kind, _, rest = cause.cause.partition(":")
+        if kind == "not_in_target":
+            connection = Connection.objects.filter(pk=int(rest.split(":")[0])).first()
+            for reference in Flow.objects.filter(source_connection=connection, steps__isnull=True).distinct():
+                try:
+                    reference_refresh(flow=reference)
+                except (ConnectorError, ConnectionBroken) as error:
+                    outcome["reasons"].append(f"{connection.name} could not be read: {error}"[:200])
+    released = exceptions_release(only=causes)
+    resolved = SyncException.objects.filter(pk__in=[c.pk for c in causes], status=SyncException.Status.RESOLVED).count()
+    outcome["retried"] += len(causes)
+    outcome["resolved"] += resolved
+    outcome["still_open"] += len(causes) - resolved
+    outcome["released"] += released.synced
+    for cause in causes:
+        if SyncException.objects.filter(pk=cause.pk, status__in=LIVE).exists():
+            outcome["reasons"].append(f"still true: {cause.message}"[:200])
+
+
+def _still_open_reasons(ids: list[int]) -> list[str]:
+    """Why the exceptions a retry did not resolve are still there, in their own words."""
+    reasons = []
+    for exception in SyncException.objects.filter(pk__in=ids).exclude(status=SyncException.Status.RESOLVED):
+        if exception.status == SyncException.Status.PARKED and exception.waiting_on_id:
+            reasons.append(f"waiting on exception #{exception.waiting_on_id}")
+        else:
+            reasons.append(exception.message.split(": ", 1)[-1][:200])
+    return reasons
+
+
 def _retry_group(flow, run, group):
-    runner = FlowRunner(flow, run, connector_for=connector_for)
+    runner = FlowRunner(flow, run, connector_for=connector_for, link_before_create=target_guard)
     records = [
         SourceRecord(
             external_id=e.payload.get("external_id") or e.external_id,
@@ -136,7 +200,7 @@ def _retry_group(flow, run, group):
     return tally
 
 
-def exception_retry(*, exception: SyncException, actor=None) -> dict[str, int]:
+def exception_retry(*, exception: SyncException, actor=None) -> dict:
     if not exception.is_live:
         raise ExceptionActionRefused("Only open exceptions can be retried.")
     return exceptions_retry(exceptions=[exception], actor=actor)
@@ -199,21 +263,26 @@ def value_map_entry_add_and_retry(
 
 @transaction.atomic
 def exception_ignore(*, exception: SyncException, reason: str, actor=None) -> SyncException:
+    """Set an exception aside, saying why; the records waiting on it are set aside with it."""
     if not reason.strip():
         raise ExceptionActionRefused("Say why this exception is ignored.")
     before = _snapshot(exception)
+    now = timezone.now()
     exception.status = SyncException.Status.IGNORED
     exception.ignored_reason = reason.strip()[:300]
-    exception.resolved_at = timezone.now()
+    exception.resolved_at = now
     exception.save(update_fields=["status", "ignored_reason", "resolved_at"])
+    waiting = exception.parked.filter(status=SyncException.Status.PARKED).update(
+        status=SyncException.Status.IGNORED, ignored_reason=exception.ignored_reason, resolved_at=now
+    )
     audit_record(
         actor=actor,
         action="exception.ignored",
         target_type="exception",
         target_id=exception.pk,
-        summary=f"Ignored: {reason.strip()[:200]}",
+        summary=f"Ignored: {reason.strip()[:200]}" + (f" (and the {waiting} records waiting on it)" if waiting else ""),
         before=before,
-        after=_snapshot(exception),
+        after={**_snapshot(exception), "records_waiting_ignored": waiting},
     )
     return exception
 

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from connectors.base import Connector
 from connectors.registry import CONNECTORS
-from integrations.catalog import TEMPLATES, Template
+from integrations.catalog import TEMPLATES, Template, reference_spec
 from integrations.engine.entities import ENTITIES
 from integrations.models import Connection, Flow, FlowStep, Mapping, MappingRule, ValueMap, ValueMapEntry
 from integrations.selectors import flows_counted_by_plan
@@ -79,9 +79,10 @@ def template_install(
         if connection is None:
             raise FlowConfigurationError(f"Choose a connection for {label}.")
         if connection.vendor not in vendors:
-            raise FlowConfigurationError(
-                f"{label} must be a {' or '.join(vendors)} connection, not {connection.vendor}."
-            )
+            names = " or ".join(CONNECTORS[v].label if v in CONNECTORS else v for v in vendors)
+            raise FlowConfigurationError(f"{label} must be a {names} connection, not {connection.vendor}.")
+    # A packaged template names roles; the connections chosen say which vendors' mappings it installs.
+    template = template.for_vendors({role: connection.vendor for role, connection in connections.items()})
     # Reference flows (no target steps) only read into the canonical store and are not counted.
     workspace_lock("flows")
     new_main = [
@@ -95,6 +96,12 @@ def template_install(
     installed: dict[str, Flow] = {}
     for spec in template.flows:
         existing = Flow.objects.filter(template_key=f"{template.key}/{spec.key}").first()
+        if existing is None and not spec.steps:
+            # A reference flow reading the same records is shared: two would read every record twice and
+            # raise a duplicate in that system twice.
+            existing = reference_flow_of(
+                connection=connections[spec.source], object_name=spec.object, entity=spec.entity
+            )
         if existing:
             installed[spec.key] = existing
             continue
@@ -139,6 +146,35 @@ def template_install(
         },
     )
     return list(installed.values())
+
+
+def reference_flow_of(*, connection: Connection, object_name: str, entity: str) -> Flow | None:
+    """The flow that reads `object_name` of `connection` into `entity` records and writes nowhere, if any."""
+    return (
+        Flow.objects.filter(source_connection=connection, source_object=object_name, entity=entity, steps__isnull=True)
+        .order_by("pk")
+        .first()
+    )
+
+
+def reference_flow_ensure(*, connection: Connection, object_name: str, entity: str) -> Flow | None:
+    """The reference flow reading what `connection` holds of `object_name`, installed now if a profile knows
+    how and none exists: before a flow creates records somewhere, it links the ones already there."""
+    existing = reference_flow_of(connection=connection, object_name=object_name, entity=entity)
+    if existing is not None:
+        return existing
+    spec = reference_spec(vendor=connection.vendor, object_name=object_name, entity=entity)
+    if spec is None:
+        return None
+    return Flow.objects.create(
+        name=spec.name,
+        source_connection=connection,
+        source_object=spec.object,
+        source_filter=spec.source_filter,
+        entity=spec.entity,
+        inbound_mapping=_mapping(f"{spec.name}: {connection.name} → canonical"[:120], spec.rules),
+        trigger=Flow.Trigger.MANUAL,
+    )
 
 
 def flow_schedule_sync(*, flow: Flow) -> None:
@@ -221,6 +257,9 @@ def _step_create(*, flow: Flow, target_connection: Connection, target_object: st
     cls, spec = _object_of(target_connection, target_object, write=True)
     name = f"{ENTITIES[entity].label} in {target_connection.name}"
     last = flow.steps.order_by("-order").values_list("order", flat=True).first()
+    reference = reference_flow_ensure(connection=target_connection, object_name=target_object, entity=entity)
+    if reference is not None and reference.pk != flow.pk:
+        flow.prerequisites.add(reference)
     return FlowStep.objects.create(
         flow=flow,
         order=0 if last is None else last + 1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import connection as db
@@ -200,7 +201,7 @@ def _run_slice_locked(run_id: int, slice_seconds: float, notify) -> str:
             return "done"
     calls_before = _vendor_calls(flow)
     try:
-        runner = FlowRunner(flow, run, connector_for=connector_for, notify=notify)
+        runner = FlowRunner(flow, run, connector_for=connector_for, notify=notify, link_before_create=target_guard)
 
         def on_page(page):
             if page.total is not None and run.expected != page.total:
@@ -223,19 +224,56 @@ def _run_slice_locked(run_id: int, slice_seconds: float, notify) -> str:
         return "continue"
     run.refresh_from_db()
     connection_status_set(connection=flow.source_connection, ok=True)
-    _finish(run, SyncRun.Status.PARTIAL if run.failed else SyncRun.Status.SUCCEEDED, runner.note, calls_before)
+    _finish(
+        run, SyncRun.Status.PARTIAL if run.failed or run.parked else SyncRun.Status.SUCCEEDED, runner.note, calls_before
+    )
+    # What this run linked or created may be what other records were waiting for: release them now.
+    from integrations.services.releases import exceptions_release
+
+    exceptions_release(notify=notify)
     return "done"
 
 
 def _run_prerequisites(flow: Flow, notify) -> None:
     """Reference flows (projects, people) are brought up to date before the flow that needs them."""
     for prerequisite in flow.prerequisites.all():
-        run = SyncRun.objects.create(
-            flow=prerequisite, trigger="reference", status=SyncRun.Status.RUNNING, started_at=timezone.now()
-        )
-        FlowRunner(prerequisite, run, connector_for=connector_for, notify=notify).execute()
-        run.refresh_from_db()
-        _finish(run, SyncRun.Status.PARTIAL if run.failed else SyncRun.Status.SUCCEEDED, "", (0, 0))
+        reference_refresh(flow=prerequisite, notify=notify)
+
+
+def reference_refresh(*, flow: Flow, notify=None) -> SyncRun:
+    """Read a reference flow's records since its cursor now, as a run of its own (trigger "reference")."""
+    run = SyncRun.objects.create(
+        flow=flow, trigger="reference", status=SyncRun.Status.RUNNING, started_at=timezone.now()
+    )
+    FlowRunner(flow, run, connector_for=connector_for, notify=notify).execute()
+    run.refresh_from_db()
+    _finish(run, SyncRun.Status.PARTIAL if run.failed or run.parked else SyncRun.Status.SUCCEEDED, "", (0, 0))
+    return run
+
+
+def _target_lock_key(connection, object_name: str) -> int:
+    # The same system reached by two workspaces (two Connection rows, one base URL) is one key.
+    where = connection.base_url.strip().rstrip("/").lower()
+    return zlib.crc32(f"target:{connection.vendor}:{where}:{object_name}".encode())
+
+
+@contextmanager
+def target_guard(connection, object_name: str):
+    """Hold `object_name` of the system `connection` reaches, for every workspace of this platform, and read
+    its records again (the reference flows reading it), so what another run created a moment ago is linked
+    and not created twice. The engine creates records inside this."""
+    key = _target_lock_key(connection, object_name)
+    with db.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        for reference in Flow.objects.filter(
+            source_connection=connection, source_object=object_name, steps__isnull=True
+        ).distinct():
+            reference_refresh(flow=reference)
+        yield
+    finally:
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def _vendor_calls(flow: Flow) -> tuple[int, int]:

@@ -291,6 +291,11 @@ def template_upgrade(*, template: Template, versions: dict[int, Template] | None
     }
     if not installed:
         raise FlowConfigurationError(f"“{template.name}” is not installed in this workspace yet.")
+    # Reference flows are shared between templates (flows.reference_flow_of): one another template
+    # installed first counts as this template's too.
+    for flow in list(installed.values()):
+        for prerequisite in flow.prerequisites.select_related("source_connection", "inbound_mapping"):
+            installed.setdefault(_flow_key(prerequisite), prerequisite)
     result = UpgradeResult(
         from_version=max((flow.template_version or 0) for flow in installed.values()), to_version=template.version
     )
@@ -320,6 +325,8 @@ def template_upgrade(*, template: Template, versions: dict[int, Template] | None
     by_key = {
         flow.template_key.removeprefix(prefix): flow for flow in Flow.objects.filter(template_key__startswith=prefix)
     }
+    for key, flow in installed.items():
+        by_key.setdefault(key, flow)
     for spec in template.flows:
         flow = installed.get(spec.key)
         if flow is None:

@@ -20,7 +20,7 @@ TEST_FIRM = dict(time_entries=500, expenses=60)
 def sandboxes():
     """One running sandbox per vendor for the whole session; tests reset the ones they change."""
     running = {}
-    for vendor in ("kantata", "netsuite", "bamboohr", "hubspot", "jira"):
+    for vendor in ("kantata", "netsuite", "bamboohr", "hubspot", "salesforce", "jira"):
         module = importlib.import_module(f"connectors.{vendor}.sandbox")
         running[vendor] = serve_in_thread(module.create_app(Firm(**TEST_FIRM)))
     yield running

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from integrations.models import AuditEvent, ExternalRef, Invoice, SyncException, SyncRun, TimeEntry
-from integrations.services.exceptions import exception_edit_and_retry, value_map_entry_add_and_retry
+from integrations.services.exceptions import value_map_entry_add_and_retry
 from integrations.services.flows import template_install
 from integrations.services.runs import run_slice, run_start
 from tests.integrations.conftest import make_connection
@@ -57,55 +57,61 @@ def test_approved_time_becomes_one_invoice_per_project_and_month(approved_time):
     assert netsuite_invoices(netsuite).keys() == in_erp.keys()
 
 
-def test_every_unbillable_entry_is_an_exception_a_clerk_can_read(approved_time):
+def test_every_unbillable_entry_waits_on_one_exception_per_cause_a_clerk_can_read(approved_time):
     flow, _ = approved_time
     run = run_to_end(flow)
-    exceptions = SyncException.objects.filter(flow=flow, status="open")
-    assert exceptions.count() == run.failed
-    sample = exceptions.filter(error_code="PROJECT_NOT_IN_TARGET").first()
-    assert sample is not None
-    assert "cannot be billed: project code not found in NetSuite" in sample.message
-    assert sample.message.startswith("Time entry of ")
-    assert {
-        "action": "map_value",
-        "value_map": "project-codes",
-        "value": sample.payload and sample.fix_actions[0]["value"],
-    } in sample.fix_actions
+    assert run.parked > 0 and run.failed == 0
+    assert run.read == run.created + run.linked + run.updated + run.unchanged + run.parked + run.failed + run.skipped
+    # One exception per project the ERP lacks and per person without a cost rate; the entries wait on them.
+    causes = SyncException.objects.filter(status="open").exclude(cause="")
+    assert {c.error_code for c in causes} == {"PROJECT_NOT_IN_TARGET", "MISSING_COST_RATE"}
+    waiting = SyncException.objects.filter(status="parked", waiting_on__in=causes)
+    assert waiting.count() == run.parked
+    assert len({c.subject for c in causes}) == causes.count()
+    project = causes.filter(error_code="PROJECT_NOT_IN_TARGET").first()
+    assert project.message.startswith(f"Project {project.subject} is not in NetSuite, so its time and expenses")
+    assert {"action": "map_value", "value_map": "project-codes", "value": project.subject} in project.fix_actions
+    child = project.parked.first()
+    assert child.message.startswith(f"Waiting on exception #{project.pk}: Project {project.subject}")
+    assert child.payload["data"]  # the entry itself is kept, to run again when the project is linked
 
 
-def test_mapping_a_project_code_resolves_the_exception_and_its_siblings(approved_time, world):
+def test_mapping_a_project_code_resolves_its_exception_and_releases_every_entry_waiting(approved_time, world):
     flow, netsuite = approved_time
     run_to_end(flow)
-    first = SyncException.objects.filter(flow=flow, status="open", error_code="PROJECT_NOT_IN_TARGET").first()
-    code = first.fix_actions[0]["value"]
-    siblings = [
-        e.pk
-        for e in SyncException.objects.filter(flow=flow, status="open")
-        if any(f.get("value") == code for f in e.fix_actions)
-    ]
-    assert len(siblings) >= 1
+    project = SyncException.objects.filter(status="open", error_code="PROJECT_NOT_IN_TARGET").first()
+    code = project.subject
+    waiting = list(project.parked.values_list("pk", flat=True))
+    assert waiting
     finance = world.user("admin@northwind.localhost")
     outcome = value_map_entry_add_and_retry(
         value_map_key="project-codes", source_value=code, target_value="PRJ-101", actor=finance
     )
-    assert outcome["resolved"] == len(siblings)
-    assert not SyncException.objects.filter(pk__in=siblings).exclude(status="resolved").exists()
+    project.refresh_from_db()
+    assert project.status == "resolved"
+    assert outcome["resolved"] == 1 and outcome["released"] > 0
+    assert not SyncException.objects.filter(pk__in=waiting).exclude(status="resolved").exists()
     assert AuditEvent.objects.filter(action="value_map.entry_set", actor_email="admin@northwind.localhost").exists()
-    assert AuditEvent.objects.filter(action="exception.retried").count() >= len(siblings)
+    assert AuditEvent.objects.filter(action="exception.retried", target_id=str(project.pk)).exists()
 
 
-def test_editing_a_missing_cost_rate_and_retrying_resolves_it(approved_time, world):
+def test_setting_a_missing_cost_rate_releases_the_time_waiting_on_it(approved_time, world):
+    from integrations.services.matching import resource_cost_rate_set
+
     flow, _ = approved_time
     run_to_end(flow)
-    missing = SyncException.objects.filter(flow=flow, status="open", error_code="MISSING_COST_RATE").first()
+    missing = SyncException.objects.filter(status="open", error_code="MISSING_COST_RATE").first()
     if missing is None:
         pytest.skip("this firm has no billable person without a cost rate in the sampled weeks")
-    outcome = exception_edit_and_retry(
-        exception=missing, field="cost_rate_in_cents", value="9500", actor=world.user("admin@northwind.localhost")
+    waiting = list(missing.parked.values_list("pk", flat=True))
+    outcome = resource_cost_rate_set(
+        exception=missing, amount="95.00", currency="USD", actor=world.user("admin@northwind.localhost")
     )
     missing.refresh_from_db()
     assert missing.status == "resolved", (outcome, missing.message)
-    assert AuditEvent.objects.filter(action="exception.edited", target_id=str(missing.pk)).exists()
+    assert outcome["released"] == len(waiting)
+    assert not SyncException.objects.filter(pk__in=waiting).exclude(status="resolved").exists()
+    assert AuditEvent.objects.filter(action="rate.set_by_hand", target_id=str(missing.pk)).exists()
 
 
 def test_expenses_land_on_the_same_project_month_invoices(approved_time):

@@ -1,20 +1,51 @@
-"""The packaged templates as data: what a partner's saved template version stores must install the same way."""
+"""The packaged templates as data: what a partner's saved template version stores must install the same way,
+and a template names roles, so each role takes every vendor that has a profile for it."""
 
 import json
 
 import pytest
 
-from integrations.catalog import PARTNER_TEMPLATE_PREFIX, TEMPLATES, Template
+from integrations.catalog import PARTNER_TEMPLATE_PREFIX, PROFILES, TEMPLATES, Template
 
 
 @pytest.mark.parametrize("key", sorted(TEMPLATES))
 def test_a_template_survives_its_json_spec_unchanged(key):
-    template = TEMPLATES[key]
-    spec = json.loads(json.dumps(template.to_spec()))  # as a JSONField stores it
+    packaged = TEMPLATES[key]
+    template = packaged.for_vendors(packaged.default_vendors)
+    spec = json.loads(json.dumps(packaged.to_spec()))  # as a JSONField stores it
     again = Template.from_spec(
         spec, key=template.key, name=template.name, summary=template.summary, version=template.version
     )
     assert again == template
+
+
+def test_lead_to_project_takes_salesforce_as_its_crm():
+    template = TEMPLATES["lead-to-project"]
+    assert {"hubspot", "salesforce"} <= set(template.connections["crm"][0])
+    with_salesforce = template.for_vendors({"crm": "salesforce"})
+    deals = next(flow for flow in with_salesforce.flows if flow.key == "won-deals")
+    companies = next(flow for flow in with_salesforce.flows if flow.key == "crm-companies")
+    assert (deals.object, companies.object) == ("Opportunity", "Account")
+    assert deals.source_filter == {"path": "StageName", "in": ["Closed Won"]}
+    assert with_salesforce.connections["crm"][0] == ("salesforce",)
+
+
+def test_every_system_a_template_writes_to_is_read_first():
+    for packaged in TEMPLATES.values():
+        for role_vendors in _every_combination(packaged):
+            template = packaged.for_vendors(role_vendors)
+            references = {(flow.source, flow.object) for flow in template.flows if not flow.steps}
+            for flow in template.flows:
+                for step in flow.steps:
+                    if step.action == "write":
+                        assert (step.target, step.object) in references, (packaged.key, step.name)
+
+
+def _every_combination(packaged):
+    combos = [{}]
+    for role in packaged.roles:
+        combos = [{**combo, role: vendor} for combo in combos for vendor in PROFILES[role]]
+    return combos
 
 
 def test_no_packaged_template_key_can_be_taken_for_a_partners():

@@ -107,7 +107,8 @@ def test_two_source_records_for_one_canonical_record_are_an_exception_not_a_cras
         entities={"customer": {"name": "Acme"}}, primary="customer", object_name="customer", external_id="C2"
     )
     assert [p.code for p in second.problems] == ["DUPLICATE_IN_SOURCE"]
-    assert "already customer C1" in second.problems[0].message
+    assert "is twice in this system" in second.problems[0].message
+    assert second.problems[0].value["twin"] == "C1"
 
 
 def test_split_with_the_rest_keeps_every_part_from_the_one_asked():

@@ -9,10 +9,11 @@ import pytest
 from django.core.cache import cache
 from django.db import OperationalError, connection
 
+from connectors.base import OutboundRecord
 from integrations.engine.views import record_key
 from integrations.models import AuditEvent, Customer, ExternalRef, Flow, FlowStep, MappingRule, SyncRun
 from integrations.services.configuration import mapping_rule_add
-from integrations.services.connections import connection_create
+from integrations.services.connections import connection_create, connector_for
 from integrations.services.flows import FlowConfigurationError, flow_create
 from integrations.services.runs import SyncNotAllowed, flow_steps_unmapped, run_start
 from tenants.plans import PlanLimitReached
@@ -94,24 +95,38 @@ def test_a_hand_built_flow_reads_maps_and_writes_end_to_end(allow_sandboxes, in_
     erp = allow_sandboxes["netsuite"].app.records["customer"]
     seeded = set(erp)
     run = run_to_end(flow)
-    assert run.status == SyncRun.Status.SUCCEEDED, (
-        run.error,
-        list(flow.exceptions.values_list("message", flat=True)[:3]),
-    )
+    # The ERP holds the firm's customers already: the flow read them first (a reference flow came with the
+    # target) and linked every one; the customer the CRM holds twice is one exception, nothing is created.
     companies = allow_sandboxes["hubspot"].app.portal.objects["companies"]
-    assert run.read == len(companies) and run.created == len(companies)
-    names = sorted(c["properties"]["name"].strip() for c in companies.values())
-    assert sorted(Customer.objects.values_list("name", flat=True)) == names
-    written = [record for key, record in erp.items() if key not in seeded]
-    assert sorted(r["companyName"] for r in written) == names
-    for customer in Customer.objects.all():
+    assert flow.prerequisites.filter(source_connection=netsuite, source_object="customer").exists()
+    assert run.status == SyncRun.Status.PARTIAL, run.error
+    assert (run.read, run.linked, run.created, run.failed) == (len(companies), len(companies) - 1, 0, 1)
+    (twice,) = flow.exceptions.filter(status="open")
+    assert twice.error_code == "DUPLICATE_IN_SOURCE" and twice.subject.endswith("Ltd.")
+    assert set(erp) == seeded
+    for customer in Customer.objects.filter(external_refs_of_hubspot(hubspot)):
         ref = ExternalRef.objects.get(connection=netsuite, entity="customer", record_id=customer.pk)
         assert erp[int(ref.external_id)]["companyName"] == customer.name
-        assert erp[int(ref.external_id)]["entityId"] == record_key("customer", customer.pk)
 
-    again = run_to_end(flow)  # idempotent: the second run creates nothing, here or in the ERP
-    assert again.status == SyncRun.Status.SUCCEEDED and again.created == 0
-    assert len(erp) == len(seeded) + len(names)
+    # A company the ERP has never seen is created there once, under our key.
+    crm = connector_for(hubspot)
+    crm.write("companies", [OutboundRecord("new-co", {"name": "Brightwater Labs", "domain": "brightwater.example"})])
+    created = run_to_end(flow)
+    assert created.created == 1
+    (new,) = [record for key, record in erp.items() if key not in seeded]
+    customer = Customer.objects.get(name="Brightwater Labs")
+    assert new["companyName"] == "Brightwater Labs" and new["entityId"] == record_key("customer", customer.pk)
+
+    again = run_to_end(flow)  # idempotent: the next run creates nothing, here or in the ERP
+    assert again.created == 0
+    assert len(erp) == len(seeded) + 1
+
+
+def external_refs_of_hubspot(hubspot):
+    from django.db.models import Q
+
+    linked = ExternalRef.objects.filter(connection=hubspot, entity="customer").values_list("record_id", flat=True)
+    return Q(pk__in=list(linked))
 
 
 def test_flow_create_refuses_what_cannot_work(allow_sandboxes, in_workspace):

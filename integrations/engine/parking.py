@@ -1,0 +1,136 @@
+"""One exception per cause, and the records that wait on it.
+
+A time entry whose project is not in the ERP, a deal whose company is in the CRM twice, a person's
+time while they have no cost rate: the clerk should see one exception per cause, saying how many
+records wait on it, and fixing the cause should release them. Causes are keyed
+(`SyncException.cause`), so whichever flow meets a cause first raises it and every other record held
+up by it, in any flow, is parked behind that same exception.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integrations.models import ExternalRef, Rate, SyncException
+
+LIVE = (SyncException.Status.OPEN, SyncException.Status.RETRYING)
+WAITING_ON = "WAITING_ON"
+
+
+def not_in_target_cause(*, connection_id: int, entity: str, record_id: int) -> str:
+    return f"not_in_target:{connection_id}:{entity}:{record_id}"
+
+
+def missing_cost_rate_cause(*, resource_id: int) -> str:
+    return f"missing_cost_rate:{resource_id}"
+
+
+def duplicate_cause(*, connection_id: int, entity: str, record_id: int, external_id: str) -> str:
+    """One pair: the record `external_id` of a system that looks like the one already linked to `record_id`.
+    With external_id "" it is the prefix of every pair about that record."""
+    return f"duplicate:{connection_id}:{entity}:{record_id}:{external_id}"
+
+
+def cause_raise(
+    *,
+    cause: str,
+    flow,
+    run,
+    subject: str,
+    object_name: str,
+    error_code: str,
+    message: str,
+    source_system: str = "",
+    target_system: str = "",
+    fix_actions: list | None = None,
+    payload: dict | None = None,
+    external_id: str = "",
+) -> SyncException:
+    """The live exception for `cause`, raised now if nobody raised it yet (in any flow)."""
+    live = SyncException.objects.filter(cause=cause, status__in=LIVE).first()
+    if live is not None:
+        return live
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return SyncException.objects.create(
+                flow=flow,
+                first_run=run,
+                last_run=run,
+                source_system=source_system,
+                target_system=target_system,
+                object=object_name,
+                external_id=external_id or subject[:200],
+                subject=subject[:200],
+                cause=cause,
+                payload=payload or {},
+                error_code=error_code,
+                message=message[:500],
+                fix_actions=fix_actions or [{"action": "retry"}],
+                created_at=now,
+                last_seen_at=now,
+            )
+    except IntegrityError:  # raised by another run a moment ago
+        return SyncException.objects.get(cause=cause, status__in=LIVE)
+
+
+def root_of(exception: SyncException) -> SyncException:
+    """The exception at the end of a chain of waits: the one a person must act on."""
+    seen = set()
+    while exception.waiting_on_id and exception.pk not in seen:
+        seen.add(exception.pk)
+        parent = SyncException.objects.filter(pk=exception.waiting_on_id).first()
+        if parent is None:
+            break
+        exception = parent
+    return exception
+
+
+def record_exception(*, connection, object_name: str, external_id: str) -> SyncException | None:
+    """A live exception about one record of a system (in any flow reading it), or None."""
+    return (
+        SyncException.objects.filter(
+            flow__source_connection=connection,
+            object=object_name,
+            external_id=external_id,
+            status__in=(*LIVE, SyncException.Status.PARKED),
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def subject_exception(*, connection, subject: str) -> SyncException | None:
+    """A live exception about a record of `connection` a person names `subject` ("PRJ-112"), or None."""
+    return (
+        SyncException.objects.filter(
+            flow__source_connection=connection, subject=subject, status__in=(*LIVE, SyncException.Status.PARKED)
+        )
+        .exclude(cause__startswith="not_in_target:")
+        .order_by("pk")
+        .first()
+    )
+
+
+def cause_gone(exception: SyncException, *, value_maps: dict | None = None) -> bool:
+    """Whether what a cause exception says is no longer true (the link appeared, the rate was added)."""
+    kind, _, rest = exception.cause.partition(":")
+    if kind == "not_in_target":
+        connection_id, entity, record_id = rest.split(":")
+        if ExternalRef.objects.filter(
+            connection_id=int(connection_id), entity=entity, record_id=int(record_id), alias=False
+        ).exists():
+            return True
+        # A clerk mapped the code onto one the target has: the records will take that one.
+        for fix in exception.fix_actions:
+            if fix.get("action") == "map_value" and (value_maps or {}).get(fix["value_map"], {}).get(fix["value"]):
+                return True
+        return False
+    if kind == "missing_cost_rate":
+        return Rate.objects.filter(resource_id=int(rest), kind=Rate.Kind.COST).exists()
+    return False  # duplicates and ambiguous matches are decided by a person
+
+
+def parked_count(exception: SyncException) -> int:
+    return exception.parked.filter(status=SyncException.Status.PARKED).count()

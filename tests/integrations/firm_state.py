@@ -1,0 +1,208 @@
+"""What the firm's systems should hold after the packaged flows ran, computed from the firm alone.
+
+Nothing here reads the engine's tables to decide what is right: expectations come from the
+deterministic firm (connectors.sandbox.firm) and the rules a finance team would state ("an approved,
+billable hour on a project the ERP knows is billed once, at its rate, in its project's month"). The
+sandboxes' own records are read as they are, to compare.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from connectors.sandbox.firm import Firm
+
+CENT = Decimal("0.01")
+
+
+def hours_of(minutes: int) -> Decimal:
+    return (Decimal(minutes) / 60).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def month_of(day: str) -> str:
+    return day[:7]
+
+
+@dataclass
+class FirmExpectation:
+    """The end state of every system, for the flows installed (by template key)."""
+
+    firm: Firm
+    installed: set[str]
+    # erp: invoice memo ("PRJ-101-2023-01") -> total; and its lines as (kind, quantity, rate, amount)
+    invoices: dict[str, Decimal] = field(default_factory=dict)
+    invoice_lines: dict[str, Counter] = field(default_factory=dict)
+    # faults: exception code -> {subject: number of records parked behind it}
+    faults: dict[str, dict[str, int]] = field(default_factory=dict)
+    # dashboards: person email -> (billable hours, total hours); project code -> (revenue, cost, currency)
+    hours_by_person: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    money_by_project: dict[str, tuple[Decimal, Decimal, str]] = field(default_factory=dict)
+
+    @property
+    def lead_to_project(self) -> bool:
+        return "lead-to-project" in self.installed
+
+    @property
+    def approved_time(self) -> bool:
+        return "approved-time-to-invoice" in self.installed
+
+    @property
+    def employee_to_resource(self) -> bool:
+        return "employee-to-resource" in self.installed
+
+    # -- what each system holds, each record exactly once ----------------------------------------
+    def erp_customer_names(self) -> Counter:
+        return Counter(c["name"] for c in self.firm.customers())
+
+    def erp_project_codes(self) -> Counter:
+        projects = self.firm.projects() if self.lead_to_project else self.firm.erp_projects()
+        return Counter(p["code"] for p in projects)
+
+    def erp_employee_emails(self) -> Counter:
+        people = self.firm.people() if self.employee_to_resource else self.firm.erp_people()
+        return Counter(p["work_email"] for p in people)
+
+    def psa_project_codes(self) -> Counter:
+        return Counter(p["code"] for p in self.firm.psa_projects())
+
+    def psa_user_emails(self) -> Counter:
+        return Counter(p["work_email"] for p in self.firm.people())
+
+    def staffing_request_codes(self) -> Counter:
+        return Counter(p["code"] for p in self.firm.projects())
+
+
+def expect(firm: Firm, installed: set[str]) -> FirmExpectation:
+    """The expected end state when the templates in `installed` have run (in any order, any number of times)."""
+    expectation = FirmExpectation(firm=firm, installed=set(installed))
+    faults: dict[str, Counter] = defaultdict(Counter)
+    people = {p["id"]: p for p in firm.people()}
+    phases = {p["code"] for p in firm.psa_only_projects()}
+
+    if expectation.lead_to_project:
+        # The customer entered twice in the CRM: one exception for the pair; the won deal on the second
+        # record waits on it (its project is in every system already, so nothing else depends on it).
+        twin = next(c for c in firm.crm_companies() if c["twin_of"])
+        on_twin = [d for d in firm.deals() if firm.crm_company_of(d) == twin["id"] and d["stage"] == "closed_won"]
+        faults["DUPLICATE_IN_SOURCE"][twin["name"]] += len(on_twin)
+    gaps = firm.hr_gaps()
+    if expectation.employee_to_resource:
+        for person in firm.people():
+            if person["id"] in gaps:
+                # The HR record lacks a department or a work email: that record is one exception, named by
+                # the person's email (or name, when the email is what is missing).
+                shown = person["display_name"] if gaps[person["id"]] == "work_email" else person["work_email"]
+                faults["REQUIRED_MISSING"].setdefault(shown, 0)
+            elif person["cost_rate"] is None:
+                # HR has no cost rate for this person: one exception, whatever else waits on it.
+                faults["MISSING_COST_RATE"].setdefault(person["work_email"], 0)
+
+    if expectation.approved_time:
+        billed: dict[str, dict] = defaultdict(lambda: {"time": defaultdict(Decimal), "expenses": []})
+        person_hours: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+        project_money: dict[str, list] = {}
+        for entry in firm.time_entries():
+            if not entry["approved"]:
+                continue  # the PSA connection reads approved time only
+            code = entry["project_code"]
+            person = people[entry["person_id"]]
+            hours = hours_of(entry["minutes"])
+            if code in phases:
+                faults["PROJECT_NOT_IN_TARGET"][code] += 1
+                continue
+            if entry["cost_rate"] is None:
+                faults["MISSING_COST_RATE"][person["work_email"]] += 1
+                continue
+            totals = person_hours[person["work_email"]]
+            totals[1] += hours
+            revenue = Decimal(0)
+            if entry["billable"]:
+                totals[0] += hours
+                rate = Decimal(entry["bill_rate"])
+                billed[f"{code}-{month_of(entry['date'])}"]["time"][rate] += hours
+                revenue = hours * rate
+            money = project_money.setdefault(code, [Decimal(0), Decimal(0), entry["currency"]])
+            money[0] += revenue
+            money[1] += hours * Decimal(entry["cost_rate"])
+        for expense in firm.expenses():
+            if not expense["approved"]:
+                continue
+            code = expense["project_code"]
+            if code in phases:
+                faults["PROJECT_NOT_IN_TARGET"][code] += 1
+                continue
+            if expense["billable"]:
+                billed[f"{code}-{month_of(expense['date'])}"]["expenses"].append(Decimal(expense["amount"]))
+        for memo, parts in billed.items():
+            lines = Counter()
+            for rate, hours in parts["time"].items():
+                lines[("time", hours, rate, (hours * rate).quantize(CENT))] += 1
+            for amount in parts["expenses"]:
+                lines[("expense", Decimal(1), amount, amount)] += 1
+            if lines:
+                expectation.invoice_lines[memo] = lines
+                expectation.invoices[memo] = sum((line[3] * n for line, n in lines.items()), Decimal(0))
+        expectation.hours_by_person = {email: (b, t) for email, (b, t) in person_hours.items()}
+        # Exact, as the firm's figures are: hours to the hundredth times rates to the cent.
+        expectation.money_by_project = {
+            code: (revenue, cost, currency) for code, (revenue, cost, currency) in project_money.items()
+        }
+    expectation.faults = {code: dict(subjects) for code, subjects in faults.items()}
+    return expectation
+
+
+# -- reading the sandboxes as they are ------------------------------------------------------------
+
+
+def netsuite_state(app) -> dict:
+    records = app.records
+    invoices: dict[str, Decimal] = {}
+    lines: dict[str, Counter] = {}
+    history = set()
+    for invoice in records["invoice"].values():
+        memo = invoice.get("memo") or ""
+        items = invoice["item"]["items"] if isinstance(invoice["item"], dict) else invoice["item"]
+        if str(invoice.get("tranId", "")).startswith("INV1"):
+            history.add(invoice["tranId"])
+            continue
+        counted = Counter()
+        for line in items:
+            quantity = Decimal(str(line.get("quantity") or 1))
+            rate = Decimal(str(line.get("rate") or line.get("amount")))
+            kind = "expense" if str(line.get("description", "")).startswith("Expense") else "time"
+            counted[(kind, quantity, rate, Decimal(str(line["amount"])))] += 1
+        assert memo not in invoices, f"two invoices in the ERP for {memo}"
+        invoices[memo] = sum((Decimal(str(line["amount"])) for line in items), Decimal(0))
+        lines[memo] = counted
+    return {
+        "customers": Counter(c["companyName"] for c in records["customer"].values()),
+        "jobs": Counter(j["entityId"] for j in records["job"].values()),
+        "employees": Counter((e.get("email") or "").lower() for e in records["employee"].values()),
+        "invoices": invoices,
+        "invoice_lines": lines,
+        "history": history,
+    }
+
+
+def kantata_state(app) -> dict:
+    return {
+        "workspaces": Counter(str(w["title"]).split(" ", 1)[0] for w in app.workspaces.values()),
+        "users": Counter((u.get("email_address") or "").lower() for u in app.users.values()),
+    }
+
+
+def jira_state(app) -> dict:
+    return {
+        "staffing": Counter(
+            next((label for label in issue.get("labels") or [] if label.startswith("PRJ-")), "?")
+            for issue in app.issues.values()
+            if issue.get("project") == "RES"
+        )
+    }
+
+
+def within(day: date, start: date, end: date) -> bool:
+    return start <= day <= end
