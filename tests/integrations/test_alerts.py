@@ -160,6 +160,7 @@ def test_a_failed_run_mails_the_recipients_of_every_flow_and_of_that_flow_only(a
     assert len(failed) == 1
     assert sorted(failed[0].to) == ["all-flows@wingtip.example", "billing@wingtip.example"]
     assert approved.name in failed[0].subject
+    assert "Alerts page (under People) lists you" in failed[0].body  # and how to stop it
 
 
 def test_a_failing_connection_mails_the_recipients_of_the_flows_that_use_it(allow_sandboxes, in_workspace):
