@@ -12,7 +12,7 @@ from connectors.registry import CONNECTORS
 from integrations.catalog import Template
 from integrations.engine.entities import ENTITIES
 from integrations.engine.mapping import TRANSFORM_LABELS
-from integrations.models import Connection, MappingRule, ValueMap
+from integrations.models import Connection, Flow, MappingRule, ValueMap
 from integrations.selectors import QUEUE_AGES, QUEUE_SORTS, QUEUE_STATUSES, QueueQuery
 from tenants.models import Role
 
@@ -545,6 +545,7 @@ class AuditFilterForm(forms.Form):
     def __init__(self, data, *, groups: list[str]):
         super().__init__(data)
         labels = {
+            "alert": "Alerts",
             "connection": "Connections",
             "exception": "Exceptions",
             "flow": "Flows",
@@ -556,3 +557,48 @@ class AuditFilterForm(forms.Form):
             "system": "System",
         }
         self.fields["action"].choices = [("", "Everything"), *[(g, labels.get(g, g.title())) for g in groups]]
+
+
+# --- Alerts -------------------------------------------------------------------------------------
+
+
+def alert_event_choices(sla_hours: int | None) -> list[tuple[str, str]]:
+    """The events a recipient can choose, worded for this workspace's plan."""
+    if sla_hours:
+        sla = f"Exceptions past the plan's SLA ({sla_hours} h)"
+    else:
+        sla = "Exceptions past the plan's SLA (no plan yet, so none is sent)"
+    return [
+        ("on_run_failed", "Run failed"),
+        ("on_connection_failed", "Connection failing"),
+        ("on_sla_breach", sla),
+        ("on_deal_won", "New won deal to staff"),
+    ]
+
+
+class AlertEventsForm(forms.Form):
+    """Which events reach a recipient, and for which flows (none ticked: every flow)."""
+
+    events = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        label="Email when",
+        error_messages={"required": "Choose at least one alert, or remove the recipient."},
+    )
+    flows = forms.ModelMultipleChoiceField(
+        queryset=Flow.objects.none(), required=False, widget=forms.CheckboxSelectMultiple, label="For"
+    )
+
+    def __init__(self, *args, flows: list[Flow], sla_hours: int | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["events"].choices = alert_event_choices(sla_hours)
+        self.fields["flows"].queryset = Flow.objects.filter(pk__in=[flow.pk for flow in flows]).order_by("name")
+
+
+class AlertRecipientForm(AlertEventsForm):
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        error_messages={"invalid": "Enter a valid email address, such as finance@example.com."},
+    )
+
+    field_order = ["email", "events", "flows"]

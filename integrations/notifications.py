@@ -1,17 +1,42 @@
-"""Emails to the people a client names, in the partner's brand, when something needs them."""
+"""Emails to the people a client names, in the partner's brand, when something needs them.
+
+A recipient limited to some flows hears about those flows only: their failed runs, the
+connections they use, their won deals. Exceptions past the SLA concern the whole queue.
+"""
 
 from __future__ import annotations
 
 from django.db import connection as db
+from django.db.models import Q
 
-from integrations.models import NotificationRecipient
+from integrations.models import Flow, NotificationRecipient
 from portal.emails import branded_email_send
 
 
-def _send(flag: str, *, subject: str, template: str, context: dict) -> int:
+def alert_emails(flag: str, *, flows=None) -> list[str]:
+    """Who gets the event `flag`: everyone who asked, or (flows given) those of every flow or of one of them."""
+    recipients = NotificationRecipient.objects.filter(**{flag: True})
+    if flows is not None:
+        recipients = recipients.filter(Q(flows__isnull=True) | Q(flows__in=flows))
+    return sorted(set(recipients.values_list("email", flat=True)))
+
+
+def flows_using(connection) -> list[int]:
+    """Ids of the flows a failing connection stops: those that read from or write to it, and the
+    flows that run one of those first as reference data."""
+    direct = Flow.objects.filter(Q(source_connection=connection) | Q(steps__target_connection=connection))
+    found = set(direct.values_list("pk", flat=True))
+    frontier = set(found)
+    while frontier:  # prerequisites are shallow; this stops when no new dependent appears
+        frontier = set(Flow.objects.filter(prerequisites__in=frontier).values_list("pk", flat=True)) - found
+        found |= frontier
+    return sorted(found)
+
+
+def _send(flag: str, *, subject: str, template: str, context: dict, flows=None) -> int:
     client = getattr(db, "tenant", None)
     partner = getattr(client, "partner", None)
-    recipients = list(NotificationRecipient.objects.filter(**{flag: True}).values_list("email", flat=True))
+    recipients = alert_emails(flag, flows=flows)
     if not recipients or partner is None:
         return 0
     branded_email_send(
@@ -24,7 +49,13 @@ def notify(*, kind: str, **context) -> int:
     """The engine's notify hook: kind is run_failed, connection_failed, sla_breach or deal_won."""
     if kind == "run_failed":
         run = context["run"]
-        return _send("on_run_failed", subject=f"Sync failed: {run.flow.name}", template="run_failed", context=context)
+        return _send(
+            "on_run_failed",
+            subject=f"Sync failed: {run.flow.name}",
+            template="run_failed",
+            context=context,
+            flows=[run.flow_id],
+        )
     if kind == "connection_failed":
         connection = context["connection"]
         return _send(
@@ -32,6 +63,7 @@ def notify(*, kind: str, **context) -> int:
             subject=f"Connection failing: {connection.name}",
             template="connection_failed",
             context=context,
+            flows=flows_using(connection),
         )
     if kind == "sla_breach":
         return _send(
@@ -50,6 +82,7 @@ def notify_step(*, step, items) -> int:
         subject=f"New project{'s' if len(projects) > 1 else ''} to staff",
         template="deal_won",
         context={"projects": projects, "step": step},
+        flows=[step.flow_id],
     )
 
 

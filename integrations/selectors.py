@@ -32,6 +32,8 @@ from integrations.models import (
     ExternalRef,
     FieldOwnership,
     Flow,
+    FlowStep,
+    NotificationRecipient,
     Project,
     Resource,
     SyncException,
@@ -1254,3 +1256,33 @@ def flows_counted_by_plan() -> int:
     """Flows a plan's limit counts: every hand-built flow, and packaged flows that write somewhere
     (a template's reference flows only read into the canonical store and are free)."""
     return Flow.objects.filter(Q(template_key="") | Q(steps__isnull=False)).distinct().count()
+
+
+# --- Alerts -----------------------------------------------------------------------------------
+
+
+def alert_recipients() -> list[NotificationRecipient]:
+    """Everyone the workspace emails, with the flows each is limited to (none: every flow)."""
+    return list(NotificationRecipient.objects.prefetch_related("flows").order_by("email"))
+
+
+def alert_flows(*, chosen=()) -> list[Flow]:
+    """Flows a recipient can be limited to: the main flows (a reference flow fails inside the flow that
+    runs it), and any already chosen."""
+    flows = Flow.objects.filter(Q(dependents__isnull=True) | Q(pk__in=[flow.pk for flow in chosen]))
+    return list(flows.distinct().order_by("name"))
+
+
+def flow_alert_recipients(flow: Flow) -> list[NotificationRecipient]:
+    """Who hears about `flow`: recipients of every flow and those limited to it, each with
+    `flow_events`, their events that concern it (won deals only if the flow announces them)."""
+    events = ["on_run_failed", "on_connection_failed"]
+    if flow.steps.filter(action=FlowStep.Action.NOTIFY).exists():
+        events.append("on_deal_won")
+    recipients = NotificationRecipient.objects.filter(Q(flows__isnull=True) | Q(flows=flow)).distinct()
+    found = []
+    for recipient in recipients.prefetch_related("flows").order_by("email"):
+        recipient.flow_events = [event for event in events if getattr(recipient, event)]
+        if recipient.flow_events:
+            found.append(recipient)
+    return found

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from integrations.views import bulk, connections, dashboards, exceptions, flows, mappings, people
+from integrations.views import alerts, bulk, connections, dashboards, exceptions, flows, mappings, people
 
 urlpatterns = [
     path("", people.workspace_home, name="workspace_home"),
@@ -63,4 +63,9 @@ urlpatterns = [
     path("users/<int:pk>/role", people.user_role, name="workspace_user_role"),
     path("users/<int:pk>/remove", people.user_remove, name="workspace_user_remove"),
     path("audit/", people.audit_log, name="audit_log"),
+    # Alerts
+    path("alerts/", alerts.alert_list, name="alert_list"),
+    path("alerts/add", alerts.alert_recipient_add_view, name="alert_recipient_add"),
+    path("alerts/<int:pk>/save", alerts.alert_recipient_save, name="alert_recipient_save"),
+    path("alerts/<int:pk>/remove", alerts.alert_recipient_remove_view, name="alert_recipient_remove"),
 ]

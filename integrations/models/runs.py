@@ -190,11 +190,31 @@ class WebhookDelivery(models.Model):
 
 
 class NotificationRecipient(models.Model):
-    email = models.EmailField(unique=True)
+    """Someone the workspace emails when something needs a person, for the events they chose.
+
+    `flows` limits run failures, failing connections and won deals to those flows (a connection
+    counts for every flow that uses it); none chosen means every flow. SLA mails are about the
+    whole queue and go to everyone who asked for them.
+    """
+
+    email = models.EmailField(unique=True)  # stored lower-case (integrations.services.alerts)
     on_run_failed = models.BooleanField(default=True)
     on_connection_failed = models.BooleanField(default=True)
     on_sla_breach = models.BooleanField(default=True)
     on_deal_won = models.BooleanField(default=False)  # delivery leadership, for lead-to-project
+    flows = models.ManyToManyField("integrations.Flow", blank=True, related_name="alert_recipients")
+
+    # The events, in the order pages and audit rows name them.
+    EVENTS = ("on_run_failed", "on_connection_failed", "on_sla_breach", "on_deal_won")
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self):
+        return self.email
+
+    def events(self) -> list[str]:
+        return [event for event in self.EVENTS if getattr(self, event)]
 
 
 class BulkAction(models.Model):

@@ -14,7 +14,7 @@ from django.db import connection
 from django.urls import URLPattern, reverse
 
 from integrations import urls as workspace_urls
-from integrations.models import ValueMapEntry
+from integrations.models import NotificationRecipient, ValueMapEntry
 from tenants.models import Membership, Role, User
 from tests.integrations.workspace_fixtures import project_codes_map, seed_workspace
 from tests.support import NORTHWIND, SUMMIT, browser_for
@@ -94,6 +94,10 @@ ACCESS = {
     "workspace_user_role": (None, EDIT),
     "workspace_user_remove": (None, EDIT),
     "audit_log": (ALL, None),
+    "alert_list": (ALL, None),
+    "alert_recipient_add": (None, EDIT),
+    "alert_recipient_save": (None, EDIT),
+    "alert_recipient_remove": (None, EDIT),
 }
 
 
@@ -109,6 +113,7 @@ def objects_in(client, *, extra_member: str) -> dict[str, list]:
     value_map = project_codes_map()
     entry = ValueMapEntry.objects.create(value_map=value_map, source_value="OLD-1", target_value="PRJ-101")
     rule = seeded.flow.inbound_mapping.rules.order_by("order").first()
+    recipient = NotificationRecipient.objects.create(email=f"alerts-{extra_member}")
     connection.set_schema_to_public()
     user = User.objects.create_user(extra_member, full_name="Extra Member")
     member = Membership.objects.create(user=user, client=client, role=Role.CLIENT_VIEWER)
@@ -151,6 +156,8 @@ def objects_in(client, *, extra_member: str) -> dict[str, list]:
         "value_map_entry_delete": [value_map.pk, entry.pk],
         "workspace_user_role": [member.pk],
         "workspace_user_remove": [member.pk],
+        "alert_recipient_save": [recipient.pk],
+        "alert_recipient_remove": [recipient.pk],
     }
 
 
@@ -199,6 +206,7 @@ def test_a_viewer_sees_no_edit_controls(world):
         "value_map_detail",
         "workspace_users",
         "flow_list",
+        "alert_list",
     ):
         page = viewer.get(path_of(name, "contoso", objects)).content.decode()
         forms = [form for form in re.findall(r"<form[^>]*>", page) if 'method="post"' in form]
