@@ -433,6 +433,9 @@ class VendorSession(requests.Session):
         # Returns seconds to wait when a response that is not a 429 still means "rate limited"
         # (Salesforce 403 REQUEST_LIMIT_EXCEEDED, BambooHR 503), or None.
         self.rate_limit_detector: Callable[[requests.Response], float | None] | None = None
+        # True when a 5xx is the vendor's final answer rather than a server fault (SOAP 1.1 sends every fault, a
+        # validation or authentication error too, as HTTP 500): returned at once, not retried.
+        self.final_answer_detector: Callable[[requests.Response], bool] | None = None
         self.sleep: Callable[[float], None] = time.sleep  # tests may swap it to observe waits
         self._registered: list[str] = []
         self.add_secrets(self.secrets)
@@ -555,7 +558,11 @@ class VendorSession(requests.Session):
                 attempt += 1
                 continue
 
-            if response.status_code >= 500 and response.status_code not in _NOT_RETRIED_5XX:
+            if (
+                response.status_code >= 500
+                and response.status_code not in _NOT_RETRIED_5XX
+                and not (self.final_answer_detector and self.final_answer_detector(response))
+            ):
                 if attempt >= policy.max_retries:
                     response.close()
                     raise VendorUnavailable(
