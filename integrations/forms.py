@@ -148,7 +148,8 @@ def _credential_field(spec: FormField, *, rotating: bool) -> forms.Field:
             label=spec.label, required=spec.required, widget=_multiline_widget(), help_text=help_text, strip=True
         )
     field_class = {"url": forms.URLField, "email": forms.EmailField}.get(spec.kind, forms.CharField)
-    field = field_class(label=spec.label, required=spec.required and not rotating, help_text=help_text)
+    options = {"assume_scheme": "https"} if spec.kind == "url" else {}
+    field = field_class(label=spec.label, required=spec.required and not rotating, help_text=help_text, **options)
     field.validators.append(one_line)
     return field
 
