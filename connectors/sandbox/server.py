@@ -29,6 +29,8 @@ SANDBOX_PORTS = {
     "workday": 8111,
     "adp": 8112,
 }
+# Sandboxes that serve TLS only (their vendor requires mutual TLS): their URLs start with https.
+TLS_SANDBOXES = frozenset({"adp"})
 
 
 class QuietRequestHandler(WSGIRequestHandler):
