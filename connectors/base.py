@@ -17,7 +17,10 @@ WriteMode = Literal["create", "update", "upsert"]
 
 @dataclass(frozen=True)
 class FormField:
-    """One field of a connection form. Secret fields are write-only in the UI."""
+    """One field of a connection form. Secret fields are write-only in the UI.
+
+    `multiline` asks for a text area, for values that span lines such as a PEM certificate or private key.
+    """
 
     name: str
     label: str
@@ -25,6 +28,7 @@ class FormField:
     required: bool = True
     help: str = ""
     initial: str = ""
+    multiline: bool = False
 
     @property
     def secret(self) -> bool:
@@ -109,6 +113,13 @@ class ConnectorError(Exception):
 
 class AuthenticationFailed(ConnectorError):
     """The vendor refused the credentials (401/403 on auth). The connection is failing."""
+
+
+class CertificateRejected(AuthenticationFailed):
+    """A TLS handshake failed on a certificate: the vendor refused ours, or we cannot trust its own.
+
+    Retrying cannot help; the connection's certificate settings must change.
+    """
 
 
 class DestinationRefused(ConnectorError):

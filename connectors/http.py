@@ -3,7 +3,8 @@
 VendorSession is a requests.Session that, on every call, refuses private destinations unless allow-listed,
 waits for the connection's rate budget, applies timeouts, retries 5xx and network errors with backoff and
 jitter, honours 429 + Retry-After (or a vendor's own way of saying "slow down"), records metrics and keeps
-secrets out of log lines and exception text.
+secrets out of log lines and exception text. A connection that authenticates with a client certificate (mutual TLS)
+presents it through `VendorSession.use_client_certificate`, from PEM text held in memory, never from a file.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import logging
+import os
 import random
 import re
 import socket
+import ssl
+import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -23,9 +27,11 @@ from datetime import UTC
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import certifi
 import requests
+from requests.adapters import HTTPAdapter
 
-from connectors.base import DestinationRefused, RateLimited, VendorUnavailable
+from connectors.base import CertificateRejected, DestinationRefused, RateLimited, VendorUnavailable
 
 logger = logging.getLogger("connectors.http")
 
@@ -38,6 +44,13 @@ _TOKEN_PARAM = re.compile(
 )
 # Authorization-style values that may turn up inside text (a header dump, a vendor echoing the request).
 _AUTH_VALUE = re.compile(r"(?i)\b(Bearer|Basic|Token|OAuth)\s+[A-Za-z0-9._~+/=\-]{8,}")
+
+# What OpenSSL says when a handshake fails on a certificate (ours refused, or theirs not trusted): never retried.
+_CERTIFICATE_FAILURE = re.compile(
+    r"(?i)CERTIFICATE_VERIFY_FAILED|certificate verify failed|CERTIFICATE_REQUIRED|certificate required|"
+    r"BAD_CERTIFICATE|bad certificate|UNKNOWN_CA|unknown ca|CERTIFICATE_UNKNOWN|certificate unknown|"
+    r"CERTIFICATE_EXPIRED|certificate expired|CERTIFICATE_REVOKED"
+)
 
 # 501/505 say "the server will never do this": retrying them only wastes the budget.
 _NOT_RETRIED_5XX = frozenset({501, 505})
@@ -315,6 +328,69 @@ def check_destination(url: str, allowed_hosts: frozenset[str] = frozenset()) -> 
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Client certificates (mutual TLS)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def load_cert_chain_pem(context: ssl.SSLContext, certificate_pem: str, private_key_pem: str) -> None:
+    """ssl loads a certificate and key only from a file: give it an anonymous in-memory file where the system has
+    one (Linux memfd), so a decrypted private key never touches the disk; elsewhere a private temporary file."""
+    material = (private_key_pem.strip() + "\n" + certificate_pem.strip() + "\n").encode()
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("client-certificate", 0)
+        try:
+            os.write(fd, material)
+            context.load_cert_chain(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory() as folder:  # created 0700
+        path = os.path.join(folder, "client.pem")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as handle:
+            handle.write(material)
+        context.load_cert_chain(path)
+
+
+def client_tls_context(*, certificate_pem: str, private_key_pem: str, ca_pem: str = "") -> ssl.SSLContext:
+    """A TLS context that presents `certificate_pem` (with its chain) and trusts the public CAs, plus `ca_pem` when
+    given (a private gateway, or a sandbox's demo CA). ValueError with a sentence when the PEM text is unusable."""
+    if "BEGIN CERTIFICATE" not in (certificate_pem or ""):
+        raise ValueError("The client certificate is not a PEM certificate (-----BEGIN CERTIFICATE-----).")
+    if "PRIVATE KEY" not in (private_key_pem or ""):
+        raise ValueError("The client private key is not a PEM private key (-----BEGIN PRIVATE KEY-----).")
+    context = ssl.create_default_context(cafile=certifi.where())
+    if ca_pem and ca_pem.strip():
+        try:
+            context.load_verify_locations(cadata=ca_pem.strip() + "\n")
+        except ssl.SSLError as exc:
+            raise ValueError(f"The trusted CA certificate cannot be read ({exc.reason or exc}).") from None
+    try:
+        load_cert_chain_pem(context, certificate_pem, private_key_pem)
+    except ssl.SSLError as exc:
+        # KEY_VALUES_MISMATCH, a PEM that does not parse: the reason says which, and never carries the key.
+        raise ValueError(
+            f"The client certificate and private key cannot be used together ({exc.reason or exc})."
+        ) from None
+    return context
+
+
+class TLSContextAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections use one TLS context (its trusted CAs, and its client certificate if any)."""
+
+    def __init__(self, context: ssl.SSLContext, **kwargs: Any):
+        self.tls_context = context
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self.tls_context
+        super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, *args: Any, **kwargs: Any):
+        kwargs["ssl_context"] = self.tls_context
+        return super().proxy_manager_for(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Session
 # --------------------------------------------------------------------------------------------------------------
 
@@ -357,6 +433,9 @@ class VendorSession(requests.Session):
         # Returns seconds to wait when a response that is not a 429 still means "rate limited"
         # (Salesforce 403 REQUEST_LIMIT_EXCEEDED, BambooHR 503), or None.
         self.rate_limit_detector: Callable[[requests.Response], float | None] | None = None
+        # True when a 5xx is the vendor's final answer rather than a server fault (SOAP 1.1 sends every fault, a
+        # validation or authentication error too, as HTTP 500): returned at once, not retried.
+        self.final_answer_detector: Callable[[requests.Response], bool] | None = None
         self.sleep: Callable[[float], None] = time.sleep  # tests may swap it to observe waits
         self._registered: list[str] = []
         self.add_secrets(self.secrets)
@@ -374,6 +453,14 @@ class VendorSession(requests.Session):
     def redact(self, text: str) -> str:
         """`text` with this session's secrets, Authorization values and token query parameters removed."""
         return redact(str(text), self.secrets)
+
+    # -- mutual TLS ------------------------------------------------------------------------------------------------
+
+    def use_client_certificate(self, *, certificate_pem: str, private_key_pem: str, ca_pem: str = "") -> None:
+        """Present this certificate on every https call (mutual TLS); ValueError when the PEM text is unusable."""
+        self.add_secrets([private_key_pem.strip()] if private_key_pem and private_key_pem.strip() else [])
+        context = client_tls_context(certificate_pem=certificate_pem, private_key_pem=private_key_pem, ca_pem=ca_pem)
+        self.mount("https://", TLSContextAdapter(context))
 
     def close(self) -> None:
         with _live_secrets_lock:
@@ -411,6 +498,10 @@ class VendorSession(requests.Session):
                 latency = time.monotonic() - started
                 self._record(method, None, latency, attempt, rate_limited=False)
                 reason = self.redact(f"{type(exc).__name__}: {exc}")
+                if _CERTIFICATE_FAILURE.search(str(exc)):
+                    raise CertificateRejected(
+                        f"The TLS handshake with {self.vendor} failed on a certificate ({reason})"
+                    ) from None
                 if attempt >= policy.max_retries:
                     raise VendorUnavailable(
                         f"{self.vendor} could not be reached after {attempt + 1} attempts ({reason})"
@@ -467,7 +558,11 @@ class VendorSession(requests.Session):
                 attempt += 1
                 continue
 
-            if response.status_code >= 500 and response.status_code not in _NOT_RETRIED_5XX:
+            if (
+                response.status_code >= 500
+                and response.status_code not in _NOT_RETRIED_5XX
+                and not (self.final_answer_detector and self.final_answer_detector(response))
+            ):
                 if attempt >= policy.max_retries:
                     response.close()
                     raise VendorUnavailable(

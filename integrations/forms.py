@@ -126,13 +126,16 @@ class CommentForm(forms.Form):
 # --- Connections ----------------------------------------------------------------------------------
 
 
+def _multiline_widget() -> forms.Textarea:
+    return forms.Textarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false", "class": "mono"})
+
+
 def _credential_field(spec: FormField, *, rotating: bool) -> forms.Field:
     help_text = spec.help
     if spec.secret:
-        multiline = "private_key" in spec.name or "PEM" in spec.label
         widget = (
-            forms.Textarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false", "class": "mono"})
-            if multiline
+            _multiline_widget()
+            if spec.multiline
             else forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
         )
         if rotating:
@@ -140,8 +143,13 @@ def _credential_field(spec: FormField, *, rotating: bool) -> forms.Field:
         return forms.CharField(
             label=spec.label, required=spec.required and not rotating, widget=widget, help_text=help_text, strip=True
         )
+    if spec.multiline:  # e.g. a PEM certificate that is not secret: shown again when credentials are rotated
+        return forms.CharField(
+            label=spec.label, required=spec.required, widget=_multiline_widget(), help_text=help_text, strip=True
+        )
     field_class = {"url": forms.URLField, "email": forms.EmailField}.get(spec.kind, forms.CharField)
-    field = field_class(label=spec.label, required=spec.required and not rotating, help_text=help_text)
+    options = {"assume_scheme": "https"} if spec.kind == "url" else {}
+    field = field_class(label=spec.label, required=spec.required and not rotating, help_text=help_text, **options)
     field.validators.append(one_line)
     return field
 

@@ -581,7 +581,17 @@ def connection_settings(connection: Connection) -> list[tuple[str, str]]:
         stored = credentials_decrypt(connection.encrypted_credentials)
     except CredentialsUnreadable:
         return []
-    return [(f.label, stored.get(f.name) or "—") for f in cls.form_fields() if not f.secret]
+    return [(f.label, _setting_shown(f, stored.get(f.name))) for f in cls.form_fields() if not f.secret]
+
+
+def _setting_shown(spec, value: str | None) -> str:
+    """A setting as its page shows it: a multi-line value (a PEM certificate) by its first line and length."""
+    if not value:
+        return "—"
+    lines = value.strip().splitlines()
+    if spec.multiline and len(lines) > 1:
+        return f"{lines[0]} … ({len(lines)} lines)"
+    return value
 
 
 def connections_overview() -> list[Connection]:

@@ -364,6 +364,7 @@ class NetSuiteConnector(Connector):
                 "private_key",
                 "Certificate private key (PEM)",
                 kind="secret",
+                multiline=True,
                 help="The private key of the certificate uploaded to NetSuite (RSA or EC).",
             ),
             FormField(

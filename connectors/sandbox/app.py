@@ -8,6 +8,9 @@ vendor says "rate limited" or "server error". The kit adds, for every vendor, th
     POST /_sandbox/reset     seeded state back, faults and stats cleared
     POST /_sandbox/seed      grow volumes, e.g. {"time_entries": 100000}
 
+A sandbox whose vendor speaks TLS only (ADP's mutual TLS) returns a server context from `ssl_context()`; its
+controls are then reached through `control_session()`, which presents what that context requires.
+
 Fault keys: rate_limit {"calls": 5, "window": 1.0, "retry_after": 1}, error_rate (0..1), error_every (every Nth
 call answers 5xx), slow_ms, timeout (seconds to sleep, longer than the client's read timeout), timeout_every
 (only every Nth call sleeps), malformed_rate (0..1) and malformed_every (every Nth record of a page).
@@ -19,6 +22,7 @@ import json
 import logging
 import math
 import random
+import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -26,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -221,6 +226,14 @@ class SandboxApp:
     def seed(self, volumes: dict[str, int]) -> dict[str, int]:
         """Grow volumes on demand; return the resulting counts. Vendors override for what they serve."""
         raise ValueError(f"the {self.vendor} sandbox has nothing to seed")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context to serve with (None: plain HTTP, as most sandboxes on loopback)."""
+        return None
+
+    def control_session(self) -> requests.Session:
+        """A session that can reach this sandbox's /_sandbox/ controls (a TLS sandbox adds its client certificate)."""
+        return requests.Session()
 
     def authenticate(self, request: Request) -> Response | None:
         """Check the vendor's credentials on a vendor call; return the vendor's refusal, or None to go on."""

@@ -7,7 +7,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from connectors.http import redact
@@ -30,6 +29,8 @@ SANDBOX_PORTS = {
     "workday": 8111,
     "adp": 8112,
 }
+# Sandboxes that serve TLS only (their vendor requires mutual TLS): their URLs start with https.
+TLS_SANDBOXES = frozenset({"adp"})
 
 
 class QuietRequestHandler(WSGIRequestHandler):
@@ -72,7 +73,8 @@ class RunningSandbox:
     # -- control endpoints, through plain requests (loopback is fine here: this is the test's side) ----------------
 
     def _control(self, method: str, path: str, body: dict | None = None) -> dict[str, Any]:
-        response = requests.request(method, f"{self.url}/_sandbox/{path}", json=body, timeout=30)
+        with self.app.control_session() as session:
+            response = session.request(method, f"{self.url}/_sandbox/{path}", json=body, timeout=30)
         response.raise_for_status()
         return response.json()
 
@@ -94,12 +96,13 @@ class RunningSandbox:
 
 
 def serve_in_thread(app: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> RunningSandbox:
-    """Start a threaded werkzeug server for `app`; port 0 picks a free one."""
-    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
+    """Start a threaded werkzeug server for `app` (over TLS when the app has a context); port 0 picks a free one."""
+    context = app.ssl_context()
+    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler, ssl_context=context)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"sandbox-{app.vendor}", daemon=True
     )
     thread.start()
     shown_host = f"[{host}]" if ":" in host else host
-    url = f"http://{shown_host}:{server.port}"
+    url = f"{'https' if context else 'http'}://{shown_host}:{server.port}"
     return RunningSandbox(url=url, port=server.port, app=app, _server=server, _thread=thread)

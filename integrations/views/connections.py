@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_POST, require_safe
 
 from connectors.registry import CONNECTORS, SANDBOX_PORTS
+from connectors.sandbox.server import TLS_SANDBOXES
 from integrations import selectors
 from integrations.crypto import CredentialsUnreadable, credentials_decrypt
 from integrations.forms import ConnectionForm, RenameConnectionForm, RotateCredentialsForm
@@ -70,7 +71,7 @@ def _sandbox_hint(vendor: str) -> str:
     """In a demo, where this vendor's local sandbox answers (only when connections may reach it)."""
     port = SANDBOX_PORTS.get(vendor)
     if port and f"127.0.0.1:{port}" in settings.CONNECTOR_ALLOWED_HOSTS:
-        return f"http://127.0.0.1:{port}"
+        return f"{'https' if vendor in TLS_SANDBOXES else 'http'}://127.0.0.1:{port}"
     return ""
 
 

@@ -10,20 +10,25 @@ import socket
 import time
 
 import pytest
+import requests
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Response
 
-from connectors.base import DestinationRefused, RateLimited, VendorUnavailable
+from connectors.base import CertificateRejected, DestinationRefused, RateLimited, VendorUnavailable
 from connectors.http import (
     HttpPolicy,
     InMemoryMetrics,
     InMemoryTokenBucket,
+    TLSContextAdapter,
     VendorSession,
     check_destination,
     parse_retry_after,
     redact,
 )
 from connectors.sandbox import SandboxApp, json_response, serve_in_thread
+from connectors.sandbox.tls import DemoPKI
 
 SECRET = "s3cr3t-Token-9f8e7d6c"
 
@@ -278,3 +283,90 @@ def test_redact_covers_known_secrets_auth_headers_and_token_params():
     assert "abc123" not in cleaned
     assert SECRET not in cleaned
     assert "q=1" in cleaned
+
+
+# -- client certificates (mutual TLS) ---------------------------------------------------------------------------
+
+
+class CertificateApp(EchoApp):
+    """EchoApp over TLS, with a demo CA; /whoami names the client certificate the server verified."""
+
+    vendor = "tls-echo"
+
+    def __init__(self, pki: DemoPKI, **kwargs):
+        self.pki = pki
+        super().__init__(**kwargs)
+
+    def routes(self):
+        return [*super().routes(), Rule("/whoami", endpoint="whoami")]
+
+    def whoami(self, request):
+        pem = request.environ.get("SSL_CLIENT_CERT")
+        if not pem:
+            return json_response({"error": "no client certificate"}, status=401)
+        subject = x509.load_pem_x509_certificate(pem.encode()).subject
+        return json_response({"cn": subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value})
+
+    def ssl_context(self):
+        return self.pki.server_context(require_client_certificate=False)
+
+    def control_session(self):
+        session = requests.Session()
+        session.mount("https://", TLSContextAdapter(self.pki.trusting_context()))
+        return session
+
+
+@pytest.fixture(scope="module")
+def tls_sandbox():
+    pki = DemoPKI("policy-test")
+    running = serve_in_thread(CertificateApp(pki))
+    yield running, pki
+    running.stop()
+
+
+def test_a_client_certificate_held_in_memory_is_presented_over_tls(tls_sandbox):
+    running, pki = tls_sandbox
+    assert running.url.startswith("https://")
+    certificate, key = pki.client_certificate("AcmeMutualSSL")
+    session = session_for(running)
+    session.use_client_certificate(certificate_pem=certificate, private_key_pem=key, ca_pem=pki.ca_pem)
+    assert session.get(f"{running.url}/whoami").json() == {"cn": "AcmeMutualSSL"}
+    assert key.strip() in session.secrets  # the key is redacted like any other secret
+    assert running.stats()["by_path"]["/whoami"] == {"200": 1}  # the controls answer over TLS too
+
+
+def test_certificate_failures_are_not_retried(tls_sandbox):
+    running, pki = tls_sandbox
+    running.clear_stats()
+    certificate, key = pki.client_certificate("AcmeMutualSSL")
+    untrusting = session_for(running)
+    untrusting.use_client_certificate(certificate_pem=certificate, private_key_pem=key)  # no demo CA: theirs fails
+    with pytest.raises(CertificateRejected, match="CERTIFICATE_VERIFY_FAILED"):
+        untrusting.get(f"{running.url}/whoami")
+
+    stranger_certificate, stranger_key = DemoPKI("somebody-else").client_certificate("Stranger")
+    stranger = session_for(running)
+    stranger.use_client_certificate(
+        certificate_pem=stranger_certificate, private_key_pem=stranger_key, ca_pem=pki.ca_pem
+    )
+    with pytest.raises(CertificateRejected, match="UNKNOWN_CA"):
+        stranger.get(f"{running.url}/whoami")
+    for session in (untrusting, stranger):
+        stats = session.policy.metrics.stats("echo", "c1")
+        assert stats.count == 1 and stats.retries == 0
+    assert running.stats()["calls"] == 0
+
+
+def test_unusable_pem_text_is_refused_with_a_sentence(tls_sandbox):
+    _running, pki = tls_sandbox
+    certificate, _key = pki.client_certificate("AcmeMutualSSL")
+    _other_certificate, other_key = pki.client_certificate("Other")
+    session = VendorSession()
+    with pytest.raises(ValueError, match="cannot be used together"):
+        session.use_client_certificate(certificate_pem=certificate, private_key_pem=other_key)
+    with pytest.raises(ValueError, match="not a PEM certificate"):
+        session.use_client_certificate(certificate_pem="MIIB...", private_key_pem=other_key)
+    with pytest.raises(ValueError, match="trusted CA certificate cannot be read"):
+        session.use_client_certificate(
+            certificate_pem=certificate, private_key_pem=other_key, ca_pem="-----BEGIN CERTIFICATE-----\nnope"
+        )

@@ -1,0 +1,1 @@
+"""Workday (HR): read-only worker connector (SOAP Get_Workers), its local sandbox and the WSDL it serves."""
