@@ -88,6 +88,7 @@ class Field:
             "reference": "tns:ID",
             "currency": "xsd:double",
             "percent": "xsd:double",
+            "double": "xsd:double",
             "date": "xsd:date",
             "datetime": "xsd:dateTime",
             "boolean": "xsd:boolean",
@@ -125,7 +126,7 @@ def system_fields() -> list[Field]:
 
 
 _STRING_TYPES = {"id", "string", "textarea", "url", "phone", "picklist", "reference"}
-_NUMBER_TYPES = {"currency", "percent"}
+_NUMBER_TYPES = {"currency", "percent", "double"}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -961,6 +962,7 @@ def _literal(field: Field, literal: tuple[str, Any]) -> Any:
         "date": "date",
         "currency": "number",
         "percent": "number",
+        "double": "number",
         "boolean": "boolean",
     }.get(field.type, "string")
     if kind != expected:
