@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -95,9 +98,13 @@ class RunningSandbox:
         return self._control("POST", "seed", volumes)
 
 
-def serve_in_thread(app: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> RunningSandbox:
-    """Start a threaded werkzeug server for `app` (over TLS when the app has a context); port 0 picks a free one."""
-    context = app.ssl_context()
+def serve_in_thread(
+    app: SandboxApp, host: str = "127.0.0.1", port: int = 0, tls: tuple[str, str] | None = None
+) -> RunningSandbox:
+    """Start a threaded werkzeug server for `app`; port 0 picks a free one. It serves HTTPS when the app has a TLS
+    context of its own (a vendor that asks for client certificates) or `tls` names certificate and key files (see
+    self_signed_certificate), for vendor clients that only build https:// URLs."""
+    context = app.ssl_context() or tls
     server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler, ssl_context=context)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"sandbox-{app.vendor}", daemon=True
@@ -106,3 +113,34 @@ def serve_in_thread(app: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> 
     shown_host = f"[{host}]" if ":" in host else host
     url = f"{'https' if context else 'http'}://{shown_host}:{server.port}"
     return RunningSandbox(url=url, port=server.port, app=app, _server=server, _thread=thread)
+
+
+def self_signed_certificate(folder: Path, host: str = "127.0.0.1") -> tuple[str, str]:
+    """A certificate for `host` (an IP address) and its key, written to `folder`: (certificate path, key path).
+    Point REQUESTS_CA_BUNDLE at the certificate to make a vendor's client trust the sandbox."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_path), str(key_path)

@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """Alert recipients are managed in the browser: listed by email, and limited to chosen flows."""
 
     dependencies = [
-        ("integrations", "0008_bulk_action"),
+        ("integrations", "0009_identity_and_reconciliation"),
     ]
 
     operations = [

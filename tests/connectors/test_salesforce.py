@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import logging
 import math
@@ -21,7 +19,7 @@ from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.salesforce.client import SalesforceConnector
 from connectors.salesforce.sandbox import DEMO_CREDENTIALS, WEBHOOK_SECRET, create_app
 from connectors.sandbox.firm import Firm
-from connectors.sandbox.server import serve_in_thread
+from connectors.sandbox.server import self_signed_certificate, serve_in_thread
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -327,39 +325,10 @@ def test_closed_won_webhook_is_signed_and_verifies(sandbox):
 @pytest.fixture(scope="module")
 def tls_sandbox(tmp_path_factory):
     """The sandbox over HTTPS: simple-salesforce always builds https:// URLs from instance_url."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    folder = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    app = create_app()
-    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=(str(cert_path), str(key_path)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.port}", str(cert_path), app
-    server.shutdown()
-    thread.join(5)
+    cert_path, key_path = self_signed_certificate(tmp_path_factory.mktemp("tls"))
+    running = serve_in_thread(create_app(), tls=(cert_path, key_path))
+    yield running.url, cert_path, running.app
+    running.stop()
 
 
 def test_simple_salesforce_queries_and_creates_against_the_sandbox(tls_sandbox, monkeypatch):

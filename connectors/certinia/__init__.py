@@ -1,0 +1,1 @@
+"""Certinia PSA on the Salesforce platform (connector in client.py, local emulator in sandbox.py)."""

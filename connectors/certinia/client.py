@@ -1,0 +1,165 @@
+"""Certinia PSA (formerly FinancialForce): the `pse__` managed package on the Salesforce platform.
+
+Everything on the wire is the platform's REST API (connectors.salesforce_platform.rest): the same sign-in,
+SOQL pages and sObject Collections upserts by an external id field. What is Certinia's: the objects and their
+`pse__` fields. A resource is a Contact marked `pse__Is_Resource__c`, and its cost rate lives on the Contact
+(`pse__Default_Cost_Rate__c`), not on the assignment. Time is kept on weekly timecard headers (one per
+resource, project and week, with the hours of each day); approved time is `pse__Status__c = 'Approved'`.
+"""
+
+from __future__ import annotations
+
+from connectors.base import FormField
+from connectors.salesforce_platform.rest import DEFAULT_EXTERNAL_ID_FIELD, SalesforcePlatformConnector, object_spec
+
+__all__ = ["DEFAULT_EXTERNAL_ID_FIELD", "CertiniaConnector"]
+
+_STAMPS = ("CreatedDate", "LastModifiedDate", "SystemModstamp")
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+PROJECT_FIELDS = (
+    "Id",
+    "Name",
+    "pse__Project_ID__c",
+    "pse__Account__c",
+    "pse__Account__r.Name",
+    "pse__Project_Manager__c",
+    "pse__Parent_Project__c",
+    "pse__Start_Date__c",
+    "pse__End_Date__c",
+    "pse__Stage__c",
+    "pse__Billing_Type__c",
+    "pse__Project_Type__c",
+    "pse__Is_Active__c",
+    "pse__Is_Billable__c",
+    "pse__Bookings__c",
+    "CurrencyIsoCode",
+    *_STAMPS,
+)
+RESOURCE_FIELDS = (
+    "Id",
+    "FirstName",
+    "LastName",
+    "Email",
+    "Title",
+    "Department",
+    "MailingCountry",
+    "Employee_Number__c",
+    "pse__Is_Resource__c",
+    "pse__Is_Resource_Active__c",
+    "pse__Resource_Role__c",
+    "pse__Default_Cost_Rate__c",
+    "pse__Start_Date__c",
+    "pse__Last_Date__c",
+    "CurrencyIsoCode",
+    *_STAMPS,
+)
+SCHEDULE_FIELDS = ("Id", "pse__Start_Date__c", "pse__End_Date__c", "pse__Scheduled_Hours__c", *_STAMPS)
+ASSIGNMENT_FIELDS = (
+    "Id",
+    "Name",
+    "pse__Project__c",
+    "pse__Resource__c",
+    "pse__Resource__r.Email",
+    "pse__Schedule__c",
+    "pse__Role__c",
+    "pse__Status__c",
+    "pse__Bill_Rate__c",
+    "pse__Cost_Rate_Amount__c",
+    "pse__Is_Billable__c",
+    "CurrencyIsoCode",
+    *_STAMPS,
+)
+RESOURCE_REQUEST_FIELDS = (
+    "Id",
+    "Name",
+    "pse__Project__c",
+    "pse__Resource_Role__c",
+    "pse__SOW_Hours__c",
+    "pse__Start_Date__c",
+    "pse__End_Date__c",
+    "pse__Status__c",
+    "pse__Notes__c",
+    "CurrencyIsoCode",
+    *_STAMPS,
+)
+TIMECARD_FIELDS = (
+    "Id",
+    "Name",
+    "pse__Resource__c",
+    "pse__Resource__r.Email",
+    "pse__Project__c",
+    "pse__Project__r.pse__Project_ID__c",
+    "pse__Assignment__c",
+    "pse__Start_Date__c",
+    "pse__End_Date__c",
+    *(f"pse__{day}_Hours__c" for day in WEEKDAYS),
+    *(f"pse__{day}_Notes__c" for day in WEEKDAYS),
+    "pse__Total_Hours__c",
+    "pse__Billable__c",
+    "pse__Status__c",
+    "pse__Submitted__c",
+    "pse__Approved__c",
+    *_STAMPS,
+)
+EXPENSE_FIELDS = (
+    "Id",
+    "Name",
+    "pse__Resource__c",
+    "pse__Resource__r.Email",
+    "pse__Project__c",
+    "pse__Project__r.pse__Project_ID__c",
+    "pse__Expense_Date__c",
+    "pse__Type__c",
+    "pse__Amount__c",
+    "CurrencyIsoCode",
+    "pse__Billable__c",
+    "pse__Non_Reimbursible__c",
+    "pse__Description__c",
+    "pse__Status__c",
+    "pse__Approved__c",
+    *_STAMPS,
+)
+APPROVED_ONLY = ("pse__Timecard_Header__c", "pse__Expense__c")
+
+
+class CertiniaConnector(SalesforcePlatformConnector):
+    vendor = "certinia"
+    label = "Certinia PSA"
+    category = "psa"
+    objects = {
+        "pse__Proj__c": object_spec("pse__Proj__c", "Projects", PROJECT_FIELDS),
+        "Contact": object_spec("Contact", "Resources", RESOURCE_FIELDS),
+        "pse__Assignment__c": object_spec("pse__Assignment__c", "Assignments", ASSIGNMENT_FIELDS),
+        "pse__Schedule__c": object_spec("pse__Schedule__c", "Schedules", SCHEDULE_FIELDS),
+        "pse__Resource_Request__c": object_spec(
+            "pse__Resource_Request__c", "Resource requests", RESOURCE_REQUEST_FIELDS
+        ),
+        "pse__Timecard_Header__c": object_spec("pse__Timecard_Header__c", "Timecards", TIMECARD_FIELDS),
+        "pse__Expense__c": object_spec("pse__Expense__c", "Expenses", EXPENSE_FIELDS),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        approved = (self.credentials.get("approved_only") or "yes").strip().lower()
+        self.approved_only = approved in ("yes", "true", "1")
+
+    @classmethod
+    def form_fields(cls) -> list[FormField]:
+        return [
+            *super().form_fields(),
+            FormField(
+                "approved_only",
+                "Read approved timecards and expenses only",
+                required=False,
+                initial="yes",
+                help="yes: only timecards and expenses whose status is Approved are read.",
+            ),
+        ]
+
+    def read_conditions(self, object_name: str) -> list[str]:
+        if object_name == "Contact":
+            return ["pse__Is_Resource__c = true"]  # every other Contact is a customer's, not a resource
+        if object_name in APPROVED_ONLY and self.approved_only:
+            return ["pse__Status__c = 'Approved'"]
+        return []
