@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -52,6 +55,7 @@ class RunningSandbox:
     app: SandboxApp
     _server: BaseWSGIServer = field(repr=False)
     _thread: threading.Thread = field(repr=False)
+    ca_bundle: str | None = None  # the certificate to trust when served over TLS
 
     @property
     def host(self) -> str:
@@ -72,7 +76,9 @@ class RunningSandbox:
     # -- control endpoints, through plain requests (loopback is fine here: this is the test's side) ----------------
 
     def _control(self, method: str, path: str, body: dict | None = None) -> dict[str, Any]:
-        response = requests.request(method, f"{self.url}/_sandbox/{path}", json=body, timeout=30)
+        response = requests.request(
+            method, f"{self.url}/_sandbox/{path}", json=body, timeout=30, verify=self.ca_bundle or True
+        )
         response.raise_for_status()
         return response.json()
 
@@ -93,13 +99,48 @@ class RunningSandbox:
         return self._control("POST", "seed", volumes)
 
 
-def serve_in_thread(app: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> RunningSandbox:
-    """Start a threaded werkzeug server for `app`; port 0 picks a free one."""
-    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
+def self_signed_certificate(folder: Path, host: str = "127.0.0.1") -> tuple[str, str]:
+    """A throwaway certificate and key for `host` under `folder`: vendor SDKs that insist on https (simple-salesforce,
+    the Dataverse client) reach a sandbox served with it once REQUESTS_CA_BUNDLE names the certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "sandbox-cert.pem", folder / "sandbox-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_path), str(key_path)
+
+
+def serve_in_thread(
+    app: SandboxApp, host: str = "127.0.0.1", port: int = 0, tls: tuple[str, str] | None = None
+) -> RunningSandbox:
+    """Start a threaded werkzeug server for `app`; port 0 picks a free one; `tls` = (certificate, key) files."""
+    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler, ssl_context=tls)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"sandbox-{app.vendor}", daemon=True
     )
     thread.start()
     shown_host = f"[{host}]" if ":" in host else host
-    url = f"http://{shown_host}:{server.port}"
-    return RunningSandbox(url=url, port=server.port, app=app, _server=server, _thread=thread)
+    url = f"{'https' if tls else 'http'}://{shown_host}:{server.port}"
+    return RunningSandbox(
+        url=url, port=server.port, app=app, _server=server, _thread=thread, ca_bundle=tls[0] if tls else None
+    )
