@@ -571,9 +571,9 @@ class DataverseSandbox(SandboxApp):
         return 200, {"Preference-Applied": ", ".join(applied)} if applied else {}, body
 
     def _corrupt(self, page: list[dict[str, Any]], entity: Entity) -> None:
-        for position in self.malformed_positions(len(page)):
+        for count, position in enumerate(sorted(self.malformed_positions(len(page)))):
             row = dict(page[position])
-            if position % 2:
+            if count % 2:
                 row["modifiedon"] = "last tuesday"
             else:
                 row[entity.primary_id] = None
@@ -614,7 +614,10 @@ class DataverseSandbox(SandboxApp):
                 "ChangeTrackingEnabled": True,
             }
 
-        match = re.fullmatch(r"EntityDefinitions(?:\(LogicalName='(\w+)'\)(?:/(Keys))?)?", resource)
+        match = re.fullmatch(
+            r"EntityDefinitions(?:\(LogicalName='(\w+)'\)(?:/(Keys|Attributes/Microsoft\.Dynamics\.CRM\.PicklistAttributeMetadata))?)?",
+            resource,
+        )
         if not match:
             raise ApiError(404, "0x8006088a", f"Resource not found for the segment '{resource}'.")
         logical, keys = match.groups()
@@ -627,6 +630,25 @@ class DataverseSandbox(SandboxApp):
             raise ApiError(404, "0x80040217", f"Could not find an entity with the logical name '{logical}'.")
         if not keys:
             return 200, {}, definition(entity)
+        if keys != "Keys":  # the option sets, which the official client reads to accept labels for choices
+            value = [
+                {
+                    "LogicalName": name,
+                    "OptionSet": {
+                        "Options": [
+                            {"Value": number, "Label": {"LocalizedLabels": [{"Label": label, "LanguageCode": 1033}]}}
+                            for number, label in column.options.items()
+                        ]
+                    },
+                }
+                for name, column in entity.columns.items()
+                if column.kind == "option"
+            ]
+            return (
+                200,
+                {},
+                {"@odata.context": f"{root}/$metadata#EntityDefinitions('{logical}')/Attributes", "value": value},
+            )
         value = [
             {"LogicalName": name, "SchemaName": name, "KeyAttributes": list(columns), "EntityKeyIndexStatus": "Active"}
             for name, columns in entity.keys.items()
