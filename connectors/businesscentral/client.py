@@ -402,7 +402,12 @@ class BusinessCentralConnector(Connector):
         for index, key in keys.items():
             record = chunk[index]
             current = existing.get(key)
-            body = {k: _json_value(v) for k, v in record.fields.items() if k in FIELDS[object_name]}
+            # Everything mapped goes to Business Central, which refuses what it does not know: nothing is dropped.
+            body = {
+                k: _json_value(v)
+                for k, v in record.fields.items()
+                if k not in ("id", WATERMARK) and not k.startswith("@")
+            }
             body[key_field] = key
             if current is None:
                 if mode == "update":
