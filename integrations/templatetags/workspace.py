@@ -16,7 +16,7 @@ register = template.Library()
 
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
 # Vendors with a mark under static/img/vendors/ (others get the generic one).
-VENDOR_LOGOS = {"salesforce", "hubspot", "netsuite", "kantata", "bamboohr", "jira"}
+VENDOR_LOGOS = {"salesforce", "hubspot", "dynamics365", "netsuite", "businesscentral", "kantata", "bamboohr", "jira"}
 
 
 @register.filter
