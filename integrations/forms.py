@@ -141,7 +141,9 @@ def _credential_field(spec: FormField, *, rotating: bool) -> forms.Field:
             label=spec.label, required=spec.required and not rotating, widget=widget, help_text=help_text, strip=True
         )
     field_class = {"url": forms.URLField, "email": forms.EmailField}.get(spec.kind, forms.CharField)
-    field = field_class(label=spec.label, required=spec.required and not rotating, help_text=help_text)
+    # A URL typed without a scheme is an https one: vendors' sign-in and API endpoints are never plain http.
+    extra = {"assume_scheme": "https"} if field_class is forms.URLField else {}
+    field = field_class(label=spec.label, required=spec.required and not rotating, help_text=help_text, **extra)
     field.validators.append(one_line)
     return field
 

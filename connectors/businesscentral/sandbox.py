@@ -165,6 +165,14 @@ SCHEMA: dict[str, dict[str, tuple[str, int]]] = {
         "amountExcludingTax": ("number", 0),
         "netAmount": ("number", 0),
     },
+    "accounts": {
+        "id": ("guid", 0),
+        "number": ("code", 20),
+        "displayName": ("text", 100),
+        "category": ("text", 30),
+        "blocked": ("bool", 0),
+        "lastModifiedDateTime": ("datetime", 0),
+    },
     "currencies": {
         "id": ("guid", 0),
         "code": ("code", 10),
@@ -204,6 +212,12 @@ PAYMENT_TERMS = (
     ("NET15", "Net 15", "15D"),
     ("NET60", "Net 60", "60D"),
     ("COD", "Due on receipt", "0D"),
+)
+# The revenue accounts of the chart of accounts that a services firm posts invoice lines to.
+GL_ACCOUNTS = (
+    ("40100", "Consulting Services Revenue"),
+    ("40200", "Reimbursable Expenses Revenue"),
+    ("40300", "Fixed Fee Revenue"),
 )
 LOCAL_CURRENCY = "USD"  # the company's LCY: customers in it carry an empty currencyCode, as in BC
 
@@ -282,6 +296,9 @@ class BusinessCentralSandbox(SandboxApp):
                 {"id": guid("terms", n), "code": code, "displayName": name, "dueDateCalculation": formula},
                 SEED_EPOCH,
             )
+        for n, (number, name) in enumerate(GL_ACCOUNTS, 1):
+            account = {"id": guid("account", n), "number": number, "displayName": name, "category": "Income"}
+            self._put("accounts", {**account, "blocked": False}, SEED_EPOCH)
         terms = {r["displayName"]: r["id"] for r in self.tables["paymentTerms"].values()}
         currencies = {r["code"]: r["id"] for r in self.tables["currencies"].values()}
         step = 0
@@ -527,6 +544,8 @@ class BusinessCentralSandbox(SandboxApp):
                 },
             )
         context = f"{root}/$metadata#companies({COMPANY_ID})/{table}"
+        if table == "accounts" and method != "GET":  # the chart of accounts is read-only through the API
+            raise ApiError(405, "BadRequest_MethodNotAllowed", f"'{method}' is not allowed on 'accounts'.")
         if key is None:
             if method == "GET":
                 return self._list(table, args, headers, root, context)
@@ -791,6 +810,21 @@ class BusinessCentralSandbox(SandboxApp):
                 400,
                 "Application_FieldValidationException",
                 "No. must have a value in Sales Line. It cannot be zero or empty.",
+            )
+        number, line_type = values.get("lineObjectNumber"), values.get("lineType")
+        if line_type == "Account":
+            if not any(a["number"] == number for a in self.tables["accounts"].values()):
+                raise ApiError(
+                    400,
+                    "Internal_RecordNotFound",
+                    f"The G/L Account does not exist. Identification fields and values: No.='{number}'",
+                )
+        elif line_type not in (None, "Comment"):
+            # The firm sells its people's time, not stock: this company has no items, resources or fixed assets.
+            raise ApiError(
+                400,
+                "Internal_RecordNotFound",
+                f"The {line_type} does not exist. Identification fields and values: No.='{number}'",
             )
         return values
 

@@ -265,10 +265,18 @@ def test_an_invoice_is_written_once_with_its_lines(sandbox):
         },
     )
     unknown = OutboundRecord("contoso-invoice-x", {"customerNumber": "C0000", "invoiceDate": "2024-05-31"})
-    first = connector.write("salesInvoices", [invoice, unknown])
+    line = {"lineType": "Account", "lineObjectNumber": "49999", "description": "x", "quantity": 1, "unitPrice": 1}
+    no_account = OutboundRecord("contoso-invoice-y", {"customerNumber": "C5002", "salesInvoiceLines": [line]})
+    item = OutboundRecord(
+        "contoso-invoice-z", {"customerNumber": "C5002", "salesInvoiceLines": [{**line, "lineType": "Item"}]}
+    )
+    first = connector.write("salesInvoices", [invoice, unknown, no_account, item])
     again = connector.write("salesInvoices", [invoice])
     assert first[0].outcome == "created" and again[0].outcome == "unchanged"
     assert first[1].outcome == "failed" and "No.='C0000'" in first[1].error_message
+    assert first[2].error_message == "The G/L Account does not exist. Identification fields and values: No.='49999'"
+    assert first[3].error_message == "The Item does not exist. Identification fields and values: No.='49999'"
+    assert len(sandbox.app.tables["salesInvoices"]) == len(FIRM.erp_invoices()) + 1  # nothing half-written
     written = sandbox.app.tables["salesInvoices"][first[0].target_id]
     assert written["externalDocumentNumber"] == "CONTOSO-INVOICE-2024-05"
     assert written["totalAmountExcludingTax"] == 2607.6 and written["status"] == "Draft"

@@ -66,6 +66,16 @@ def test_the_form_renders_saves_and_tests_against_the_sandbox(
     assert Connection.objects.get(pk=made.pk).status != "failing"
 
 
+def test_a_url_typed_without_a_scheme_is_taken_as_https():
+    from integrations.forms import ConnectionForm
+
+    data = {"name": "D365", "base_url": "https://haldenrowe.crm.dynamics.com"}
+    data.update({f"cred_{k}": v for k, v in D365_CREDENTIALS.items()}, cred_authority="login.microsoftonline.us")
+    form = ConnectionForm(data, vendor="dynamics365")
+    assert form.is_valid(), form.errors
+    assert form.credentials()["authority"] == "https://login.microsoftonline.us"
+
+
 def test_the_webhook_url_answers_the_handshake_then_checks_the_client_state(world, microsoft_sandboxes):
     from integrations.services.connections import connection_create
 
