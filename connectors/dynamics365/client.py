@@ -425,7 +425,8 @@ class DataverseConnector(Connector):
     def _write_batch(self, entity_set: str, chunk: list[OutboundRecord], mode: WriteMode) -> list[WriteResult]:
         primary = PRIMARY_IDS[entity_set]
         results: dict[int, WriteResult] = {}
-        operations: list[tuple[int, str, dict[str, Any]]] = []  # (record index, role, request)
+        saves: list[tuple[int, dict[str, Any]]] = []
+        closing: dict[int, int] = {}  # record index -> the state its opportunity closes in once saved
         for index, record in enumerate(chunk):
             external_id = record.external_id or ""
             if not external_id or len(external_id) > EXTERNAL_ID_MAX:
@@ -436,11 +437,7 @@ class DataverseConnector(Connector):
                     error_message=f"An external id must be 1 to {EXTERNAL_ID_MAX} characters for Dataverse.",
                 )
                 continue
-            try:
-                body, close_as = self._payload(entity_set, record.fields)
-            except ValueError as exc:
-                results[index] = WriteResult(external_id, "failed", record.target_id, "INVALID_VALUE", str(exc))
-                continue
+            body, close_as = self._payload(entity_set, record.fields)
             by_key = f"{entity_set}({self.external_id_field}={key_literal(external_id)})"
             headers = {"Content-Type": "application/json", "Prefer": "return=representation"}
             if mode == "create":
@@ -451,84 +448,75 @@ class DataverseConnector(Connector):
                 headers["If-Match"] = "*"
             else:
                 url = by_key
-            operations.append(
-                (
-                    index,
-                    "save",
-                    {"method": "PATCH", "url": f"{url}?$select={primary}", "headers": headers, "body": body},
-                )
+            saves.append(
+                (index, {"method": "PATCH", "url": f"{url}?$select={primary}", "headers": headers, "body": body})
             )
             if close_as is not None:
-                action = "WinOpportunity" if close_as == OPPORTUNITY_WON else "LoseOpportunity"
-                close = {
-                    "Status": -1,  # the default Won (3) or Canceled (4) status reason
-                    "OpportunityClose": {
-                        "subject": f"{'Won' if close_as == OPPORTUNITY_WON else 'Lost'}: {body.get('name') or external_id}",
-                        "opportunityid@odata.bind": f"/{by_key}",
-                        "actualend": str(record.fields.get("actualclosedate") or date.today().isoformat())[:10],
-                    },
-                }
-                if record.fields.get("actualvalue") is not None:
-                    close["OpportunityClose"]["actualrevenue"] = _json_value(record.fields["actualvalue"])
-                operations.append(
-                    (
-                        index,
-                        "close",
-                        {
-                            "method": "POST",
-                            "url": action,
-                            "headers": {"Content-Type": "application/json"},
-                            "body": close,
-                        },
-                    )
-                )
+                closing[index] = close_as
 
-        answers = self._batch([op for _, _, op in operations]) if operations else []
-        existing_lookup: list[int] = []
-        for (index, role, _op), (status, headers, body) in zip(operations, answers, strict=True):
+        answers = self._batch([op for _, op in saves]) if saves else []
+        already_there: list[int] = []
+        for (index, _op), (status, headers, body) in zip(saves, answers, strict=True):
             record = chunk[index]
-            if role == "close":
-                saved = results.get(index)
-                if saved is None or saved.outcome == "failed" or status < 300:
-                    continue
-                code, message = error_of(body, status)
-                if ALREADY_CLOSED in message.lower():
-                    continue
-                results[index] = WriteResult(
-                    record.external_id, "failed", saved.target_id, code, f"Saved, but could not be closed: {message}"
-                )
-                continue
-            if status in (200, 201):
-                target = (body or {}).get(primary) if isinstance(body, dict) else None
-                target = target or _id_from(headers.get("odata-entityid", ""))
+            if status in (200, 201, 204):
+                target = body.get(primary) if isinstance(body, dict) else None
                 outcome = "created" if status == 201 else "updated"
-                results[index] = WriteResult(record.external_id, outcome, target)
-            elif status == 204:
-                results[index] = WriteResult(record.external_id, "updated", _id_from(headers.get("odata-entityid", "")))
+                results[index] = WriteResult(
+                    record.external_id, outcome, target or _id_from(headers.get("odata-entityid", ""))
+                )
             elif status == 412 and mode == "create":
-                results[index] = WriteResult(record.external_id, "unchanged")  # already there: a re-run
-                existing_lookup.append(index)
+                already_there.append(index)  # a re-run: the record is there, nothing to do
             else:
                 code, message = error_of(body, status)
                 results[index] = WriteResult(
                     record.external_id, "failed", record.target_id, code, self.session.redact(message)
                 )
-        if existing_lookup:
-            found = self._ids_by_external_id(entity_set, [chunk[i].external_id for i in existing_lookup])
-            for index in existing_lookup:
+        if already_there:
+            found = self._ids_by_external_id(entity_set, [chunk[i].external_id for i in already_there])
+            for index in already_there:
                 results[index] = WriteResult(chunk[index].external_id, "unchanged", found.get(chunk[index].external_id))
+
+        # Only opportunities saved without error are closed, in a second batch: a failed save must not win a deal.
+        closes = [(i, state) for i, state in closing.items() if results.get(i) and results[i].outcome != "failed"]
+        if closes:
+            requests_ = [self._close_request(chunk[i], results[i].target_id, state) for i, state in closes]
+            for (index, _state), (status, _headers, body) in zip(closes, self._batch(requests_), strict=True):
+                if status < 300:
+                    continue
+                code, message = error_of(body, status)
+                if ALREADY_CLOSED not in message.lower():  # closing a closed deal again is a re-run, not a failure
+                    saved = results[index]
+                    results[index] = WriteResult(
+                        saved.external_id, "failed", saved.target_id, code, f"Saved, but not closed: {message}"
+                    )
         for index, record in enumerate(chunk):
             results.setdefault(
                 index,
-                WriteResult(
-                    record.external_id,
-                    "failed",
-                    record.target_id,
-                    "NO_RESULT",
-                    "Dataverse returned no answer for this record.",
-                ),
+                WriteResult(record.external_id, "failed", record.target_id, "NO_RESULT", "Dataverse gave no answer."),
             )
         return [results[i] for i in range(len(chunk))]
+
+    def _close_request(self, record: OutboundRecord, opportunity_id: str | None, state: int) -> dict[str, Any]:
+        """The WinOpportunity / LoseOpportunity call that closes a saved opportunity (an update cannot)."""
+        won = state == OPPORTUNITY_WON
+        target = (
+            f"/opportunities({opportunity_id})"
+            if opportunity_id
+            else (f"/opportunities({self.external_id_field}={key_literal(record.external_id)})")
+        )
+        close: dict[str, Any] = {
+            "subject": f"{'Won' if won else 'Lost'}: {record.fields.get('name') or record.external_id}",
+            "opportunityid@odata.bind": target,
+            "actualend": str(record.fields.get("actualclosedate") or date.today().isoformat())[:10],
+        }
+        if record.fields.get("actualvalue") is not None:
+            close["actualrevenue"] = _json_value(record.fields["actualvalue"])
+        return {
+            "method": "POST",
+            "url": "WinOpportunity" if won else "LoseOpportunity",
+            "headers": {"Content-Type": "application/json"},
+            "body": {"Status": -1, "OpportunityClose": close},  # -1: the default Won (3) or Canceled (4) reason
+        }
 
     def _payload(self, entity_set: str, fields: Mapping[str, Any]) -> tuple[dict[str, Any], int | None]:
         """The JSON body for a record's fields, and the state to close an opportunity in (Won/Lost) or None."""

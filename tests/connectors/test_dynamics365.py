@@ -312,6 +312,15 @@ def test_winning_an_opportunity_goes_through_the_win_opportunity_action(sandbox)
     assert refused.status_code == 400 and "WinOpportunity" in refused.json()["error"]["message"]
 
 
+def test_a_deal_whose_save_fails_is_not_won(sandbox):
+    connector = connect(sandbox)
+    made = connector.write("opportunities", [OutboundRecord("deal-x", {"name": "Open deal"})])
+    result = connector.write("opportunities", [OutboundRecord("deal-x", {"name": "x" * 301, "statecode": 1})])
+    assert result[0].outcome == "failed" and result[0].error_code == "0x80044331"
+    assert sandbox.app.tables["opportunities"][made[0].target_id]["statecode"] == 0
+    assert sandbox.app.closures == []
+
+
 def test_an_opportunity_on_an_unknown_account_fails_alone(sandbox):
     results = connect(sandbox).write(
         "opportunities",
