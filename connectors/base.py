@@ -197,6 +197,15 @@ class Connector(ABC):
         """Raise WebhookRejected unless the request is signed by the vendor and fresh."""
         raise WebhookRejected(f"{cls.label} does not send webhooks")
 
+    @classmethod
+    def webhook_handshake(
+        cls, *, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, str, str] | None:
+        """The answer (status, content type, body) to a vendor's subscription handshake, or None when the request
+        is not one. Answered before any verification: a handshake carries no secret, and echoing it grants nothing.
+        """
+        return None
+
     def batch_size(self, object_name: str) -> int:
         return self.objects[object_name].batch_size
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 
 from django.db import IntegrityError, connection, transaction
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -51,9 +51,16 @@ def flow_webhook(request, client_slug: str, token: str):
     if flow is None:
         raise Http404
     source = flow.source_connection
+    connector_class = get_connector_class(source.vendor)
+    handshake = connector_class.webhook_handshake(
+        method=request.method, url=request.build_absolute_uri(), headers=request.headers, body=request.body
+    )
+    if handshake is not None:  # e.g. Business Central's validationToken echo when a subscription is made or renewed
+        status, content_type, answer = handshake
+        return HttpResponse(answer, status=status, content_type=content_type)
     secret = credentials_decrypt(source.encrypted_credentials).get("webhook_secret", "")
     try:
-        get_connector_class(source.vendor).verify_webhook(
+        connector_class.verify_webhook(
             secret=secret,
             method=request.method,
             url=request.build_absolute_uri(),

@@ -4,7 +4,14 @@
 `serve_in_thread` (a real loopback server for tests). Run all six with `python -m connectors.sandbox`.
 """
 
-from connectors.sandbox.app import CallStats, FaultInjector, SandboxApp, json_response
+from connectors.sandbox.app import (
+    CallStats,
+    FaultInjector,
+    SandboxApp,
+    deliver_webhook,
+    is_loopback_url,
+    json_response,
+)
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import RunningSandbox, serve_in_thread
 
@@ -14,6 +21,8 @@ __all__ = [
     "Firm",
     "RunningSandbox",
     "SandboxApp",
+    "deliver_webhook",
+    "is_loopback_url",
     "json_response",
     "serve_in_thread",
 ]

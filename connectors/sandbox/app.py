@@ -340,3 +340,47 @@ class SandboxApp:
             return json_response({"seeded": counts})
         except (ValueError, TypeError) as exc:
             return json_response({"error": str(exc)}, status=400)
+
+
+# -- outbound webhooks, shared by the sandboxes that call a subscriber back --------------------------------------
+
+
+def is_loopback_url(url: str) -> bool:
+    """Sandboxes call back only to this machine: a test's receiver or the portal under `dev.py run`."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def deliver_webhook(delivery: dict[str, Any], body: bytes, *, attempts: int = 3, in_thread: bool = True) -> None:
+    """POST one webhook as recorded in `delivery` ({url, headers, status}), retrying 5xx and network errors.
+
+    From a thread by default, so the API call that caused it is not held up; `delivery["status"]` tells the
+    outcome (the HTTP status, or "error: <kind>").
+    """
+
+    def send() -> None:
+        import requests
+
+        for attempt in range(attempts):
+            try:
+                response = requests.post(delivery["url"], data=body, headers=delivery["headers"], timeout=5)
+                delivery["status"] = response.status_code
+                delivery["answer"] = response.text[:500]
+                if response.status_code < 500:
+                    return
+            except requests.RequestException as exc:
+                delivery["status"] = f"error: {type(exc).__name__}"
+            time.sleep(0.2 * (attempt + 1))
+
+    if in_thread:
+        threading.Thread(target=send, daemon=True).start()
+    else:
+        send()

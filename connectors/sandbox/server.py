@@ -56,6 +56,7 @@ class RunningSandbox:
     app: SandboxApp
     _server: BaseWSGIServer = field(repr=False)
     _thread: threading.Thread = field(repr=False)
+    ca_bundle: str | None = None  # the certificate to trust when served over TLS
 
     @property
     def host(self) -> str:
@@ -77,6 +78,8 @@ class RunningSandbox:
 
     def _control(self, method: str, path: str, body: dict | None = None) -> dict[str, Any]:
         with self.app.control_session() as session:
+            if self.ca_bundle:
+                session.verify = self.ca_bundle
             response = session.request(method, f"{self.url}/_sandbox/{path}", json=body, timeout=30)
         response.raise_for_status()
         return response.json()
@@ -112,7 +115,9 @@ def serve_in_thread(
     thread.start()
     shown_host = f"[{host}]" if ":" in host else host
     url = f"{'https' if context else 'http'}://{shown_host}:{server.port}"
-    return RunningSandbox(url=url, port=server.port, app=app, _server=server, _thread=thread)
+    return RunningSandbox(
+        url=url, port=server.port, app=app, _server=server, _thread=thread, ca_bundle=tls[0] if tls else None
+    )
 
 
 def self_signed_certificate(folder: Path, host: str = "127.0.0.1") -> tuple[str, str]:

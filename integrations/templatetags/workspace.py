@@ -16,7 +16,20 @@ register = template.Library()
 
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
 # Vendors with a mark under static/img/vendors/ (others get the generic one).
-VENDOR_LOGOS = {"salesforce", "hubspot", "netsuite", "kantata", "bamboohr", "workday", "adp", "jira", "intacct", "certinia"}
+VENDOR_LOGOS = {
+    "salesforce",
+    "hubspot",
+    "dynamics365",
+    "netsuite",
+    "businesscentral",
+    "intacct",
+    "kantata",
+    "certinia",
+    "bamboohr",
+    "workday",
+    "adp",
+    "jira",
+}
 
 
 @register.filter

@@ -1,0 +1,1 @@
+"""Dynamics 365 Business Central (API v2.0): connector and sandbox."""

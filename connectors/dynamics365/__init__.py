@@ -1,0 +1,1 @@
+"""Dynamics 365 Sales (Dataverse Web API): connector and sandbox."""
