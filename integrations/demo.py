@@ -47,6 +47,38 @@ def demo_integrations_seed(*, host: str = "127.0.0.1", recipients: list[str] = (
     return flows
 
 
+def demo_webhooks_subscribe(*, partner_host: str, port: int, sandbox_host: str = "127.0.0.1") -> list[str]:
+    """Point the HubSpot sandbox's deal webhooks at this workspace's flows that listen for them, as an admin
+    does in HubSpot's app settings, so winning a deal there (`POST /_sandbox/deals/win`) starts them at once.
+
+    The sandboxes keep this in memory: it is done again each time `dev.py run` starts them. Returns the URLs.
+    """
+    import time
+
+    import requests
+    from django.db import connection as db
+    from django.urls import reverse
+
+    sandbox = f"http://{sandbox_host}:{SANDBOX_PORTS['hubspot']}/_sandbox/webhooks"
+    urls = []
+    for flow in Flow.objects.filter(trigger=Flow.Trigger.WEBHOOK, source_connection__vendor="hubspot"):
+        path = reverse("flow_webhook", urlconf="portal.urls_partner", args=[db.tenant.slug, flow.webhook_token])
+        urls.append(f"http://{partner_host}:{port}{path}")
+    deadline = time.monotonic() + 20  # the sandboxes start alongside the seed
+    for url in urls:
+        while True:
+            try:
+                current = requests.get(sandbox, timeout=2).json().get("subscriptions", [])
+                if url not in current:
+                    requests.post(sandbox, json={"url": url}, timeout=2).raise_for_status()
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    return urls
+
+
 def demo_first_runs() -> int:
     """Queue a first run of each main flow that has never run (the worker picks them up)."""
     started = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -610,3 +611,27 @@ class AlertRecipientForm(AlertEventsForm):
     )
 
     field_order = ["email", "events", "flows"]
+
+
+class CostRateForm(forms.Form):
+    """A cost rate per hour set by hand for a person the HR system has none for."""
+
+    amount = forms.DecimalField(
+        label="Cost rate per hour", min_value=Decimal("0.01"), max_value=Decimal("999999"), decimal_places=2
+    )
+    currency = forms.RegexField(
+        label="Currency",
+        regex=r"^[A-Za-z]{3}$",
+        initial="USD",
+        max_length=3,
+        error_messages={"invalid": "Give the currency as a three-letter code such as USD."},
+    )
+    effective_from = forms.DateField(
+        label="From",
+        required=False,
+        help_text="Leave empty to use it from the person's hire date.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def clean_currency(self):
+        return self.cleaned_data["currency"].upper()

@@ -36,6 +36,7 @@ from integrations.models import (
     NotificationRecipient,
     Project,
     Resource,
+    RunRecord,
     SyncException,
     SyncRun,
     TimeEntry,
@@ -258,6 +259,7 @@ SEARCH_CANDIDATES = 5_000
 QUEUE_STATUSES = {
     "open": "Open",
     "retrying": "Retrying",
+    "parked": "Waiting",
     "resolved": "Resolved",
     "ignored": "Ignored",
     "all": "All",
@@ -563,6 +565,30 @@ def map_value_suggestions(*, exception: SyncException, value_map_key: str) -> li
     return sorted(set(suggestions))
 
 
+def exception_waiting(exception: SyncException, *, limit: int = 20) -> dict:
+    """The records parked behind an exception: how many, of which kinds, and the first few, for its page."""
+    from integrations.engine.entities import ENTITIES
+
+    parked = exception.parked.filter(status=SyncException.Status.PARKED)
+    kinds = []
+    for row in parked.values("flow__entity").annotate(n=Count("id")).order_by("-n"):
+        spec = ENTITIES.get(row["flow__entity"])
+        label = (spec.label if spec else row["flow__entity"]).lower()
+        kinds.append(f"{row['n']:,} {label if row['n'] == 1 else label + 's'}")
+    rows = list(parked.select_related("flow").order_by("created_at", "id")[:limit])
+    count = sum(int(k.split(" ", 1)[0].replace(",", "")) for k in kinds)
+    return {"count": count, "kinds": kinds, "rows": rows, "more": count - len(rows)}
+
+
+def exception_waiting_on(exception: SyncException) -> SyncException | None:
+    """For a parked record, the exception a person must act on (the end of its chain of waits)."""
+    from integrations.engine.parking import root_of
+
+    if exception.status != SyncException.Status.PARKED or not exception.waiting_on_id:
+        return None
+    return root_of(exception)
+
+
 def exception_history(exception: SyncException) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(target_type="exception", target_id=str(exception.pk)).order_by("-at")[:30])
 
@@ -645,6 +671,52 @@ def field_owners(entity: str) -> dict[str, str]:
 
 def flow_runs(flow: Flow, *, limit: int = 20) -> list[SyncRun]:
     return list(flow.runs.order_by("-queued_at", "-id")[:limit])
+
+
+# --- Reconciliation: where each source record went ------------------------------------------------
+
+OUTCOME_ORDER = ["created", "linked", "updated", "unchanged", "parked", "exception", "skipped"]
+RECONCILIATION_PAGE = 100
+
+
+def run_outcomes(run: SyncRun) -> list[dict]:
+    """The run's records by outcome, in a fixed order, adding up to what it read."""
+    counted = {"exception": run.failed, **{name: getattr(run, name) for name in OUTCOME_ORDER if name != "exception"}}
+    labels = dict(RunRecord.Outcome.choices)
+    return [{"outcome": name, "label": labels[name], "count": counted[name]} for name in OUTCOME_ORDER]
+
+
+def flow_outcomes(flow: Flow) -> list[dict]:
+    """Every source record the flow has read, by where it stands now (its latest outcome)."""
+    from django.db import connection as db
+
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT outcome, count(*) FROM (SELECT DISTINCT ON (object, external_id) outcome"
+            " FROM integrations_runrecord WHERE flow_id = %s ORDER BY object, external_id, id DESC) latest"
+            " GROUP BY outcome",
+            [flow.pk],
+        )
+        counted = dict(cursor.fetchall())
+    labels = dict(RunRecord.Outcome.choices)
+    return [{"outcome": name, "label": labels[name], "count": counted.get(name, 0)} for name in OUTCOME_ORDER]
+
+
+def reconciliation_rows(*, run: SyncRun | None = None, flow: Flow | None = None, outcome: str = ""):
+    """The records behind a run's (or a flow's, latest per record) counts, oldest first, as a queryset."""
+    if run is not None:
+        rows = RunRecord.objects.filter(run=run)
+    else:
+        latest = (
+            RunRecord.objects.filter(flow=flow)
+            .order_by("object", "external_id", "-id")
+            .distinct("object", "external_id")
+            .values("id")
+        )
+        rows = RunRecord.objects.filter(pk__in=latest)
+    if outcome in OUTCOME_ORDER:
+        rows = rows.filter(outcome=outcome)
+    return rows.select_related("exception").order_by("id")
 
 
 # --- Dashboards ------------------------------------------------------------------------------------

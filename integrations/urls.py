@@ -2,7 +2,17 @@
 
 from django.urls import path
 
-from integrations.views import alerts, bulk, connections, dashboards, exceptions, flows, mappings, people
+from integrations.views import (
+    alerts,
+    bulk,
+    connections,
+    dashboards,
+    exceptions,
+    flows,
+    mappings,
+    people,
+    reconciliation,
+)
 
 urlpatterns = [
     path("", people.workspace_home, name="workspace_home"),
@@ -17,6 +27,9 @@ urlpatterns = [
     path("exceptions/<int:pk>/edit", exceptions.exception_edit, name="exception_edit"),
     path("exceptions/<int:pk>/map", exceptions.exception_map, name="exception_map"),
     path("exceptions/<int:pk>/ignore", exceptions.exception_ignore_view, name="exception_ignore"),
+    path("exceptions/<int:pk>/same", exceptions.exception_duplicate_view, name="exception_duplicate"),
+    path("exceptions/<int:pk>/pick", exceptions.exception_pick_view, name="exception_pick"),
+    path("exceptions/<int:pk>/cost-rate", exceptions.exception_cost_rate_view, name="exception_cost_rate"),
     path("exceptions/<int:pk>/assign", exceptions.exception_assign_view, name="exception_assign"),
     path("exceptions/<int:pk>/comment", exceptions.exception_comment_view, name="exception_comment"),
     # Connections
@@ -38,8 +51,14 @@ urlpatterns = [
     path("flows/<int:pk>/history", flows.run_history, name="run_history"),
     path("flows/<int:pk>/steps/add", flows.flow_step_add_view, name="flow_step_add"),
     path("runs/<int:pk>/", flows.run_progress, name="run_progress"),
+    path("runs/<int:pk>/records", reconciliation.run_reconciliation, name="run_reconciliation"),
+    path("runs/<int:pk>/records.csv", reconciliation.run_reconciliation_csv, name="run_reconciliation_csv"),
+    path("flows/<int:pk>/records", reconciliation.flow_reconciliation, name="flow_reconciliation"),
+    path("flows/<int:pk>/records.csv", reconciliation.flow_reconciliation_csv, name="flow_reconciliation_csv"),
+    path("flows/<int:pk>/webhook/rotate", flows.flow_webhook_rotate, name="flow_webhook_rotate"),
     path("mappings/<int:pk>/", mappings.mapping_editor, name="mapping_editor"),
     path("mappings/<int:pk>/sample", mappings.mapping_sample_refresh, name="mapping_sample_refresh"),
+    path("mappings/<int:pk>/matching", mappings.mapping_match_keys, name="mapping_match_keys"),
     path("mappings/<int:pk>/preview", mappings.mapping_preview, name="mapping_preview"),
     path("mappings/<int:pk>/preview/draft", mappings.mapping_preview_draft, name="mapping_preview_draft"),
     path("mappings/<int:pk>/rules/new", mappings.mapping_rule_form, {"id": None}, name="mapping_rule_new"),

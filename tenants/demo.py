@@ -187,7 +187,27 @@ def demo_integrations(stdout=None, first_runs: bool = False) -> None:
             queued = demo_first_runs()
             if stdout and queued:
                 stdout.write(f"  queued {queued} first sync run(s) in Contoso Engineering\n")
+            _demo_webhooks(contoso, stdout)
     demo_partner_template(contoso)
+
+
+def _demo_webhooks(client: Client, stdout=None) -> None:
+    """The sandbox CRM tells the workspace's webhook flows of won deals (see README, "Win a deal")."""
+    import requests
+    from django.conf import settings
+
+    from integrations.demo import demo_webhooks_subscribe
+
+    domain = client.partner.domains.filter(is_primary=True).values_list("domain", flat=True).first()
+    port = int(getattr(settings, "PUBLIC_PORT", "") or 8000)
+    try:
+        urls = demo_webhooks_subscribe(partner_host=domain, port=port)
+    except requests.RequestException as error:
+        if stdout:
+            stdout.write(f"  the HubSpot sandbox did not take the demo's webhook address: {error}\n")
+        return
+    if stdout and urls:
+        stdout.write(f"  HubSpot sandbox delivers won deals to {', '.join(urls)}\n")
 
 
 def demo_partner_template(contoso: Client) -> None:

@@ -534,9 +534,16 @@ class HubSpotPortal:
 def _deliver(delivery: dict[str, Any], body: bytes) -> None:
     import requests
 
+    # A partner host such as northwind.localhost is loopback, as browsers resolve it; Python's resolver does not,
+    # so connect to 127.0.0.1 and name the host in the Host header (the signature covers the URL as subscribed).
+    url, headers = delivery["url"], dict(delivery["headers"])
+    parts = urlsplit(url)
+    if (parts.hostname or "").endswith(".localhost"):
+        headers["Host"] = parts.netloc
+        url = parts._replace(netloc=f"127.0.0.1{':' + str(parts.port) if parts.port else ''}").geturl()
     for attempt in range(3):
         try:
-            response = requests.post(delivery["url"], data=body, headers=delivery["headers"], timeout=5)
+            response = requests.post(url, data=body, headers=headers, timeout=5)
             delivery["status"] = response.status_code
             if response.status_code < 500:
                 return
@@ -1003,7 +1010,29 @@ class HubSpotSandbox(SandboxApp):
 
     # -- webhook subscriptions (a control endpoint: not counted as a vendor call, never faulted) ---------------------
 
+    def _win_deal(self, request: Request) -> Response:
+        """A salesperson moves a deal to closed won in HubSpot (the oldest open one, or {"id": ...}): the webhook
+        subscribers hear of it at once, as HubSpot tells them."""
+        portal = self.portal
+        wanted = str((request.get_json(force=True, silent=True) or {}).get("id") or "")
+        with portal.lock:
+            deal = _open_deal(portal, wanted)
+            if deal is None:
+                return json_response({"error": "no such open deal"}, status=404)
+            portal.begin_events()
+            portal.apply("deals", {"dealstage": CLOSED_WON_STAGE}, deal)
+            portal.flush_events()
+            return json_response(
+                {
+                    "deal": deal["id"],
+                    "dealname": deal["properties"].get("dealname"),
+                    "delivered_to": list(portal.webhook_urls),
+                }
+            )
+
     def _control(self, request: Request) -> Response:
+        if request.path.rstrip("/") == "/_sandbox/deals/win" and request.method == "POST":
+            return self._win_deal(request)
         if request.path.rstrip("/") != "/_sandbox/webhooks":
             return super()._control(request)
         portal = self.portal
@@ -1019,6 +1048,14 @@ class HubSpotSandbox(SandboxApp):
                 portal.deliveries.clear()
         with portal.lock:
             return json_response({"subscriptions": list(portal.webhook_urls), "deliveries": list(portal.deliveries)})
+
+
+def _open_deal(portal: HubSpotPortal, deal_id: str) -> dict[str, Any] | None:
+    deals = portal.objects["deals"]
+    if deal_id:
+        return deals.get(deal_id)
+    still_open = (d for d in deals.values() if d["properties"].get("dealstage") not in (CLOSED_WON_STAGE, "closedlost"))
+    return next(iter(sorted(still_open, key=lambda d: int(d["id"]))), None)
 
 
 def _csv(values: list[str]) -> list[str]:
@@ -1098,7 +1135,7 @@ def _sort_key(object_name: str, record: dict[str, Any], name: str) -> tuple[bool
 
 def _is_loopback_url(url: str) -> bool:
     host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost":
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -201,6 +201,62 @@ def flow_schedule_sync(*, flow: Flow) -> None:
 
 
 @transaction.atomic
+def flow_match_keys_set(*, flow: Flow, chosen: dict[str, list[str]], actor=None) -> Flow:
+    """How the flow recognises records other systems hold already, per entity (audited).
+
+    At least one key per entity: a flow that matched on nothing would create every record again.
+    """
+    from integrations.engine.entities import match_keys_for
+
+    cleaned: dict[str, list[str]] = {}
+    for entity, names in chosen.items():
+        spec = ENTITIES.get(entity)
+        if spec is None or not spec.match_keys:
+            continue
+        names = [name for name in names if name in spec.match_keys]
+        if not names:
+            raise FlowConfigurationError(
+                f"Choose at least one way to recognise a {spec.label.lower()}: without one, every "
+                f"{spec.label.lower()} would be created again in the other systems."
+            )
+        cleaned[entity] = names
+    before = {entity: [k.field for k in match_keys_for(entity, flow.match_keys)] for entity in cleaned}
+    flow.match_keys = {**(flow.match_keys or {}), **cleaned}
+    flow.save(update_fields=["match_keys"])
+    audit_record(
+        actor=actor,
+        action="flow.match_keys_set",
+        target_type="flow",
+        target_id=flow.pk,
+        summary=f"“{flow.name}” recognises "
+        + "; ".join(
+            f"{ENTITIES[entity].label.lower()}s by {', '.join(ENTITIES[entity].match_keys[n].label.lower() for n in names)}"
+            for entity, names in cleaned.items()
+        ),
+        before=before,
+        after=cleaned,
+    )
+    return flow
+
+
+@transaction.atomic
+def flow_webhook_rotate(*, flow: Flow, actor=None) -> Flow:
+    """Give the flow a new webhook address; the old one is refused from now on."""
+    import secrets
+
+    flow.webhook_token = secrets.token_urlsafe()
+    flow.save(update_fields=["webhook_token"])
+    audit_record(
+        actor=actor,
+        action="flow.webhook_rotated",
+        target_type="flow",
+        target_id=flow.pk,
+        summary=f"Gave “{flow.name}” a new webhook address",
+    )
+    return flow
+
+
+@transaction.atomic
 def flow_set_enabled(*, flow: Flow, enabled: bool, actor=None) -> Flow:
     before = {"enabled": flow.enabled}
     flow.enabled = enabled
@@ -237,7 +293,8 @@ def _object_of(connection: Connection, object_name: str, *, write: bool):
     return cls, spec
 
 
-def _sends_webhooks(cls) -> bool:
+def sends_webhooks(cls) -> bool:
+    """Whether the vendor's connector verifies inbound webhooks (so a flow can be started by them)."""
     return getattr(cls.verify_webhook, "__func__", None) is not getattr(Connector.verify_webhook, "__func__", None)
 
 
@@ -308,7 +365,7 @@ def flow_create(
         schedule_minutes = None
     elif trigger == Flow.Trigger.SCHEDULE and not schedule_minutes:
         raise FlowConfigurationError("Choose how often it runs, or let it run only by hand.")
-    elif trigger == Flow.Trigger.WEBHOOK and not _sends_webhooks(source_cls):
+    elif trigger == Flow.Trigger.WEBHOOK and not sends_webhooks(source_cls):
         raise FlowConfigurationError(f"{source_cls.label} sends no webhooks: run the flow on a schedule or by hand.")
     if schedule_minutes:
         _min_interval_check(schedule_minutes)

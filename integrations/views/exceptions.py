@@ -14,7 +14,15 @@ from django_tenants.utils import tenant_context
 from connectors.base import ConnectorError
 from integrations import selectors
 from integrations.engine.orchestrator import ConnectionBroken
-from integrations.forms import AssignForm, CommentForm, EditFieldForm, ExceptionFilterForm, IgnoreForm, MapValueForm
+from integrations.forms import (
+    AssignForm,
+    CommentForm,
+    CostRateForm,
+    EditFieldForm,
+    ExceptionFilterForm,
+    IgnoreForm,
+    MapValueForm,
+)
 from integrations.models import SyncException, ValueMap
 from integrations.selectors import error_label, vendor_label
 from integrations.services.exceptions import (
@@ -28,6 +36,7 @@ from integrations.services.exceptions import (
     exceptions_retry,
     value_map_entry_add_and_retry,
 )
+from integrations.services.matching import exception_duplicate_resolve, exception_pick, resource_cost_rate_set
 from integrations.templatetags.workspace import age, sla_state, tally
 from integrations.views.support import (
     redirect_to,
@@ -79,6 +88,7 @@ def _counters(request) -> dict:
 STATUS_BADGES = {
     "open": ("badge-bad", "Open"),
     "retrying": ("badge-live", "Retrying"),
+    "parked": ("badge-live", "Waiting"),
     "resolved": ("badge-ok", "Resolved"),
     "ignored": ("", "Ignored"),
 }
@@ -385,7 +395,7 @@ def _fixes(exception: SyncException, paths: list[str]) -> list[dict]:
     seen = set()
     for fix in exception.fix_actions or []:
         action = fix.get("action")
-        if action in seen and action != "map_value":
+        if action in seen and action not in ("map_value", "same", "pick"):
             continue
         seen.add(action)
         if action == "map_value":
@@ -405,6 +415,25 @@ def _fixes(exception: SyncException, paths: list[str]) -> list[dict]:
                     ),
                 }
             )
+        elif action == "same":
+            # A pair of duplicates: one choice per record to keep, then "different" (added below).
+            pair = next((f for f in fixes if f["kind"] == "same"), None)
+            if pair is None:
+                pair = {"kind": "same", "choices": []}
+                fixes.append(pair)
+            pair["choices"].append({"keep": fix.get("keep", ""), "label": fix.get("label") or fix.get("keep", "")})
+        elif action == "pick":
+            picking = next((f for f in fixes if f["kind"] == "pick"), None)
+            if picking is None:
+                picking = {"kind": "pick", "choices": []}
+                fixes.append(picking)
+            picking["choices"].append({"record": fix.get("record"), "label": fix.get("label", "")})
+        elif action == "different":
+            for fix_row in fixes:
+                if fix_row["kind"] in ("same", "pick"):
+                    fix_row["different"] = True
+        elif action == "set_cost_rate":
+            fixes.append({"kind": "set_cost_rate", "form": CostRateForm()})
         elif action == "edit_field" and exception.payload.get("data") is not None:
             suggested = fix.get("field", "")
             current = dict(selectors.record_fields(exception.payload["data"])).get(suggested, "")
@@ -443,12 +472,19 @@ def _detail_context(request, exception: SyncException, **extra) -> dict:
         ),
         "ignore_form": IgnoreForm(prefix="ignore"),
         "comment_form": CommentForm(prefix="comment"),
-        "retryable": exception.is_live and (data is not None or exception.object == "invoice"),
+        "retryable": exception.is_live and (data is not None or exception.object == "invoice" or bool(exception.cause)),
+        "waiting": selectors.exception_waiting(exception),
+        "waiting_on": selectors.exception_waiting_on(exception),
         "next_pk": following,
         "open_for": (exception.resolved_at or timezone.now()) - exception.created_at,
         "counters": _counters(request),
         "section": "exceptions",
     }
+    cost_rate_form = extra.pop("cost_rate_form", None)
+    if cost_rate_form is not None:
+        for fix in context["fixes"]:
+            if fix["kind"] == "set_cost_rate":
+                fix["form"] = cost_rate_form
     edited = extra.pop("edit_form", None)
     if edited is not None:  # a correction that did not validate comes back with what was typed
         for fix in context["fixes"]:
@@ -483,12 +519,25 @@ def _answer(request, exception: SyncException, note: str, *, level: str = "succe
 
 
 def _retry_note(outcome: dict, exception: SyncException) -> str:
+    """What a fix did, in numbers that add up: how many resolved, how many waiting records synced, why the
+    others did not."""
     exception.refresh_from_db()
+    released = outcome.get("released", 0)
+    then = f"; {released:,} record{'s' if released != 1 else ''} waiting on it synced" if released else ""
     if outcome.get("resolved") and outcome["resolved"] > 1:
-        return f"Fixed: {outcome['resolved']} exceptions resolved."
-    if exception.status == SyncException.Status.RESOLVED:
-        return "Fixed: the record synced and this exception is resolved."
-    return f"Retried, still failing: {exception.message}"
+        note = f"Fixed: {outcome['resolved']} exceptions resolved{then}."
+    elif exception.status == SyncException.Status.RESOLVED:
+        note = f"Fixed: this exception is resolved{then}."
+    else:
+        return f"Still open: {_reason(outcome, exception)}"
+    if outcome.get("still_open"):
+        note += f" {outcome['still_open']} still open: {_reason(outcome, exception)}"
+    return note
+
+
+def _reason(outcome: dict, exception: SyncException) -> str:
+    reasons = outcome.get("reasons") or []
+    return "; ".join(reasons[:3]) if reasons else exception.message
 
 
 @require_POST
@@ -560,6 +609,75 @@ def exception_map(request, client_slug, pk):
 
 @require_POST
 @workspace_role_required(WORKSPACE_FINANCE)
+def exception_duplicate_view(request, client_slug, pk):
+    """ "These are the same" (keeping the one chosen) or "they are different", for a pair of duplicates."""
+    exception = _exception(request, pk)
+    different = request.POST.get("decision") == "different"
+    try:
+        outcome = _retrying(
+            exception_duplicate_resolve,
+            exception=exception,
+            keep=request.POST.get("keep", ""),
+            same=not different,
+            actor=request.user,
+        )
+    except (ExceptionActionRefused, RetryUnreachable) as refused:
+        return _answer(request, exception, str(refused), level="error", changed=False)
+    released = outcome.get("released", 0)
+    then = f" {released:,} record{'s' if released != 1 else ''} waiting on it synced." if released else ""
+    if different:
+        note = f"Kept apart: {exception.subject or exception.external_id} is a record of its own.{then}"
+    else:
+        note = f"The same: both now stand for one, writes go to {outcome['keep']}.{then}"
+    return _answer(request, exception, note)
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_FINANCE)
+def exception_pick_view(request, client_slug, pk):
+    """The record a source record is, among those it matched; or a new one. The pick is remembered."""
+    exception = _exception(request, pk)
+    chosen = request.POST.get("record", "")
+    record_id = int(chosen) if chosen.isdigit() else None
+    if record_id is None and chosen != "new":
+        return _answer(
+            request, exception, "Pick one of the records, or say it is a new one.", level="error", changed=False
+        )
+    try:
+        outcome = _retrying(exception_pick, exception=exception, record_id=record_id, actor=request.user)
+    except (ExceptionActionRefused, RetryUnreachable) as refused:
+        return _answer(request, exception, str(refused), level="error", changed=False)
+    note = _retry_note(outcome, exception)
+    return _answer(request, exception, note, level="success" if exception.status == "resolved" else "error")
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_FINANCE)
+def exception_cost_rate_view(request, client_slug, pk):
+    """A cost rate set by a finance person for someone HR has none for; their time is released."""
+    exception = _exception(request, pk)
+    form = CostRateForm(request.POST)
+    if not form.is_valid():
+        errors = "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        return _answer(request, exception, errors, level="error", changed=False, cost_rate_form=form)
+    try:
+        outcome = _retrying(
+            resource_cost_rate_set,
+            exception=exception,
+            amount=str(form.cleaned_data["amount"]),
+            currency=form.cleaned_data["currency"],
+            effective_from=form.cleaned_data["effective_from"],
+            actor=request.user,
+        )
+    except (ExceptionActionRefused, RetryUnreachable) as refused:
+        return _answer(request, exception, str(refused), level="error", changed=False, cost_rate_form=form)
+    return _answer(
+        request, exception, _retry_note(outcome, exception), level="success" if outcome["resolved"] else "error"
+    )
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_FINANCE)
 def exception_ignore_view(request, client_slug, pk):
     exception = _exception(request, pk)
     form = IgnoreForm(request.POST, prefix="ignore")
@@ -571,7 +689,13 @@ def exception_ignore_view(request, client_slug, pk):
         exception_ignore(exception=exception, reason=form.cleaned_data["reason"], actor=request.user)
     except ExceptionActionRefused as refused:
         return _answer(request, exception, str(refused), level="error", changed=False)
-    return _answer(request, exception, "Ignored. It leaves the open queue; the reason is in its history.")
+    waiting = exception.parked.filter(
+        status=SyncException.Status.IGNORED, ignored_reason=exception.ignored_reason
+    ).count()
+    note = "Ignored. It leaves the open queue; the reason is in its history."
+    if waiting:
+        note = f"Ignored, with the {waiting:,} record{'s' if waiting != 1 else ''} waiting on it; the reason is in its history."
+    return _answer(request, exception, note)
 
 
 @require_POST

@@ -166,8 +166,10 @@ def _flow_context(request, flow: Flow, **extra) -> dict:
     if source_filter.get("path"):
         values = list(dict.fromkeys(str(v).lower() for v in source_filter.get("in", [source_filter.get("equals")])))
         context["filter_text"] = f"where {source_filter['path'].replace('_', ' ')} is {' or '.join(values)}"
+    context["webhook"] = _webhook(request, flow)
     context.update(extra)
     shown = context["run"]
+    context["outcomes"] = selectors.run_outcomes(shown) if shown is not None and shown.read else []
     context["reference_runs"] = (
         list(
             SyncRun.objects.filter(
@@ -178,6 +180,35 @@ def _flow_context(request, flow: Flow, **extra) -> dict:
         else []
     )
     return context
+
+
+def _webhook(request, flow: Flow) -> dict | None:
+    """Where the source system delivers events for this flow, and how they are signed, when it sends any."""
+    from django.urls import reverse
+
+    from integrations.services.flows import sends_webhooks
+
+    cls = CONNECTORS.get(flow.source_connection.vendor)
+    if cls is None or not sends_webhooks(cls):
+        return None
+    path = reverse("flow_webhook", args=[request.client.slug, flow.webhook_token])
+    return {
+        "url": request.build_absolute_uri(path),
+        "vendor": cls.label,
+        "listening": flow.trigger == Flow.Trigger.WEBHOOK,
+    }
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_EDITORS)
+def flow_webhook_rotate(request, client_slug, pk):
+    """A new webhook address: the old one stops working at once (give the new one to the vendor)."""
+    from integrations.services.flows import flow_webhook_rotate as rotate
+
+    flow = _flow(pk)
+    rotate(flow=flow, actor=request.user)
+    messages.success(request, f"“{flow.name}” has a new webhook address; the old one no longer works.")
+    return redirect_to(request, url(request, "flow_detail", flow.pk))
 
 
 @require_safe

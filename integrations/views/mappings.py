@@ -259,8 +259,48 @@ def _editor_context(request, side: Side, *, refresh: bool = False, **extra) -> d
         "section": "flows",
     }
     context["source_paths"] = [path for path, _ in context["sample_fields"]]
+    context["matching"] = _matching(side) if side.inbound else []
     context.update(extra)
     return context
+
+
+def _matching(side: Side) -> list[dict]:
+    """For each entity the flow produces that other systems may hold already: the keys it can be recognised by."""
+    from integrations.engine.entities import match_keys_for
+
+    rows = []
+    for entity in side.entities:
+        spec = ENTITIES[entity]
+        if not spec.match_keys:
+            continue
+        chosen = {key.field for key in match_keys_for(entity, side.flow.match_keys)}
+        rows.append(
+            {
+                "entity": entity,
+                "label": spec.label,
+                "keys": [(name, key.label, key.field in chosen) for name, key in spec.match_keys.items()],
+            }
+        )
+    return rows
+
+
+@require_POST
+@workspace_role_required(WORKSPACE_EDITORS)
+def mapping_match_keys(request, client_slug, pk):
+    """Save how the flow recognises records the other systems already hold."""
+    from integrations.services.flows import flow_match_keys_set
+
+    side = Side(_mapping(pk))
+    if not side.inbound:
+        raise Http404("Only a flow's inbound mapping recognises records")
+    chosen = {row["entity"]: request.POST.getlist(f"match-{row['entity']}") for row in _matching(side)}
+    try:
+        flow_match_keys_set(flow=side.flow, chosen=chosen, actor=request.user)
+    except FlowConfigurationError as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, "Saved: the next run recognises records this way.")
+    return redirect_to(request, url(request, "mapping_editor", side.mapping.pk))
 
 
 @require_safe
