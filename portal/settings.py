@@ -229,9 +229,13 @@ CREDENTIALS_KEYS = env_list("CREDENTIALS_KEYS")
 if not CREDENTIALS_KEYS and not DEV:
     raise ImproperlyConfigured("CREDENTIALS_KEYS must be set outside development (Fernet keys, comma-separated).")
 # Private or loopback destinations connectors may reach anyway: the local vendor sandboxes.
-CONNECTOR_ALLOWED_HOSTS = env_list(
-    "CONNECTOR_ALLOWED_HOSTS", ",".join(f"127.0.0.1:{port}" for port in range(8101, 8113)) if DEV else ""
-)
+def _sandbox_hosts() -> str:
+    from connectors.sandbox.server import SANDBOX_PORTS  # plain Python: connectors never import Django
+
+    return ",".join(f"127.0.0.1:{port}" for port in SANDBOX_PORTS.values())
+
+
+CONNECTOR_ALLOWED_HOSTS = env_list("CONNECTOR_ALLOWED_HOSTS", _sandbox_hosts() if DEV else "")
 
 # Overrides every vendor's default request rate (tests and benchmarks against local sandboxes).
 CONNECTOR_RATE_PER_SECOND = float(os.environ.get("CONNECTOR_RATE_PER_SECOND", "0")) or None

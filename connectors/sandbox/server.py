@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,8 @@ from connectors.sandbox.app import SandboxApp
 logger = logging.getLogger("connectors.sandbox")
 
 # Where `python -m connectors.sandbox` serves each vendor's emulator on 127.0.0.1 (re-exported by the registry).
+# SANDBOX_PORT_OFFSET moves the whole set, so a second copy of the demo runs beside the first.
+_OFFSET = int(os.environ.get("SANDBOX_PORT_OFFSET", "0") or 0)
 SANDBOX_PORTS = {
     "salesforce": 8101,
     "hubspot": 8102,
@@ -32,6 +35,7 @@ SANDBOX_PORTS = {
     "workday": 8111,
     "adp": 8112,
 }
+SANDBOX_PORTS = {vendor: port + _OFFSET for vendor, port in SANDBOX_PORTS.items()}
 # Sandboxes that serve TLS only (their vendor requires mutual TLS): their URLs start with https.
 TLS_SANDBOXES = frozenset({"adp"})
 
