@@ -574,7 +574,8 @@ def exception_waiting(exception: SyncException, *, limit: int = 20) -> dict:
     for row in parked.values("flow__entity").annotate(n=Count("id")).order_by("-n"):
         spec = ENTITIES.get(row["flow__entity"])
         label = (spec.label if spec else row["flow__entity"]).lower()
-        kinds.append(f"{row['n']:,} {label if row['n'] == 1 else label + 's'}")
+        plural = label[:-1] + "ies" if label.endswith("y") and label[-2:-1] not in "aeiou" else label + "s"
+        kinds.append(f"{row['n']:,} {label if row['n'] == 1 else plural}")
     rows = list(parked.select_related("flow").order_by("created_at", "id")[:limit])
     count = sum(int(k.split(" ", 1)[0].replace(",", "")) for k in kinds)
     return {"count": count, "kinds": kinds, "rows": rows, "more": count - len(rows)}

@@ -228,6 +228,8 @@ X_FRAME_OPTIONS = "DENY"
 CREDENTIALS_KEYS = env_list("CREDENTIALS_KEYS")
 if not CREDENTIALS_KEYS and not DEV:
     raise ImproperlyConfigured("CREDENTIALS_KEYS must be set outside development (Fernet keys, comma-separated).")
+
+
 # Private or loopback destinations connectors may reach anyway: the local vendor sandboxes.
 def _sandbox_hosts() -> str:
     from connectors.sandbox.server import SANDBOX_PORTS  # plain Python: connectors never import Django

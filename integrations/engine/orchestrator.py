@@ -259,7 +259,9 @@ class FlowRunner:
                 total = _sum(total, tally)
                 if on_page:
                     on_page(page)
-                if deadline is not None and time.monotonic() > deadline and page.has_more:
+                # A slice ends between pages, and only where the source gave a place to resume from: a read
+                # that has none until its last page (a list in id order) would start over and read twice.
+                if deadline is not None and time.monotonic() > deadline and page.has_more and page.cursor:
                     self.flush()
                     return total, False
             self.flush()
@@ -750,11 +752,12 @@ class FlowRunner:
             message=f"{name} ({system} {object_name} {item.source.external_id}) and “{shown}” ({object_name} {twin}) "
             f"look like one {entity.label.lower()} in {system}: say which stands for it, or that they are different.",
             fix_actions=[
-                {"action": "same", "keep": twin, "label": f"Same: keep {object_name} {twin} “{shown}”"},
+                {"action": "same", "keep": twin, "label": f"The same: keep “{shown}” ({twin})"},
                 {
                     "action": "same",
                     "keep": item.source.external_id,
-                    "label": f"Same: keep {object_name} {item.source.external_id}",
+                    "label": f"The same: keep “{_subject_of(item, self.flow.entity) or name}” "
+                    f"({item.source.external_id})",
                 },
                 {"action": "different"},
             ],

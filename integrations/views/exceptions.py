@@ -51,6 +51,9 @@ from integrations.views.support import (
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_FINANCE, workspace_role_required
 from tenants.models import User
 
+# Exceptions a person decides (which record is which); retrying them alone changes nothing.
+DECISION_CODES = ("DUPLICATE_IN_SOURCE", "AMBIGUOUS_MATCH")
+
 # Bulk actions run in the request: this many at a time keeps it to seconds (issue 6 report).
 BULK_LIMIT = 500
 
@@ -472,7 +475,10 @@ def _detail_context(request, exception: SyncException, **extra) -> dict:
         ),
         "ignore_form": IgnoreForm(prefix="ignore"),
         "comment_form": CommentForm(prefix="comment"),
-        "retryable": exception.is_live and (data is not None or exception.object == "invoice" or bool(exception.cause)),
+        # A pair of duplicates or a choice between matches is a person's decision: retrying changes nothing.
+        "retryable": exception.is_live
+        and exception.error_code not in DECISION_CODES
+        and (data is not None or exception.object == "invoice" or bool(exception.cause)),
         "waiting": selectors.exception_waiting(exception),
         "waiting_on": selectors.exception_waiting_on(exception),
         "next_pk": following,
@@ -598,11 +604,12 @@ def exception_map(request, client_slug, pk):
         note = f"Saved “{data['source_value']}” → “{data['target_value']}”, but the retry stopped. {unreachable}"
         return _answer(request, exception, note, level="error")
     exception.refresh_from_db()
-    resolved = outcome.get("resolved", 0)
+    resolved, released = outcome.get("resolved", 0), outcome.get("released", 0)
     note = (
         f"Mapped “{data['source_value']}” to “{data['target_value']}”: "
         f"{resolved} exception{'s' if resolved != 1 else ''} resolved"
-        + (f", {outcome['still_open']} still open." if outcome.get("still_open") else ".")
+        + (f"; {released:,} record{'s' if released != 1 else ''} waiting on it synced" if released else "")
+        + (f"; {outcome['still_open']} still open: {_reason(outcome, exception)}" if outcome.get("still_open") else ".")
     )
     return _answer(request, exception, note, level="success" if resolved else "error")
 

@@ -170,16 +170,25 @@ def _flow_context(request, flow: Flow, **extra) -> dict:
     context.update(extra)
     shown = context["run"]
     context["outcomes"] = selectors.run_outcomes(shown) if shown is not None and shown.read else []
-    context["reference_runs"] = (
-        list(
-            SyncRun.objects.filter(
-                flow__in=context["prerequisites"], trigger="reference", queued_at__gte=shown.started_at
-            ).select_related("flow")
-        )
-        if shown is not None and shown.started_at and context["prerequisites"]
-        else []
-    )
+    context["reference_runs"] = _reference_runs(shown, context["prerequisites"])
     return context
+
+
+def _reference_runs(run: SyncRun | None, prerequisites: list[Flow]) -> list[dict]:
+    """The reference flows a run brought up to date, one line each: a flow read before the run and again
+    before creating records (to link what appeared meanwhile) shows its reads summed and its worst status."""
+    if run is None or not run.started_at or not prerequisites:
+        return []
+    rank = {SyncRun.Status.FAILED: 3, SyncRun.Status.PARTIAL: 2, SyncRun.Status.RUNNING: 1}
+    lines: dict[int, dict] = {}
+    for ref in SyncRun.objects.filter(
+        flow__in=prerequisites, trigger="reference", queued_at__gte=run.started_at
+    ).select_related("flow"):
+        line = lines.setdefault(ref.flow_id, {"flow": ref.flow, "read": 0, "run": ref})
+        line["read"] += ref.read
+        if rank.get(ref.status, 0) > rank.get(line["run"].status, 0):
+            line["run"] = ref
+    return sorted(lines.values(), key=lambda line: line["flow"].name)
 
 
 def _webhook(request, flow: Flow) -> dict | None:

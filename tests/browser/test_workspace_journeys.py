@@ -202,38 +202,39 @@ def in_schema(client, fn):
         connection.set_schema_to_public()
 
 
-def test_finance_maps_a_project_code_and_the_exception_and_its_siblings_leave_the_queue(
-    page, harbor_web, alder, django_db_blocker
-):
+def test_finance_maps_a_project_code_and_the_time_waiting_on_it_is_billed(page, harbor_web, alder, django_db_blocker):
+    """Time on a project the ERP lacks waits behind one exception per project; mapping the code releases it."""
     from integrations.models import ExternalRef, Project, SyncException
 
     with django_db_blocker.unblock():
 
         def facts():
-            sample = SyncException.objects.filter(status="open", error_code="PROJECT_NOT_IN_TARGET").first()
-            code = sample.fix_actions[0]["value"]
-            siblings = [
-                e.pk
-                for e in SyncException.objects.filter(status="open", error_code="PROJECT_NOT_IN_TARGET")
-                if any(f.get("value") == code for f in e.fix_actions)
-            ]
+            cause = (
+                SyncException.objects.filter(status="open", error_code="PROJECT_NOT_IN_TARGET")
+                .order_by("subject")
+                .first()
+            )
+            waiting = list(cause.parked.filter(status="parked").values_list("pk", flat=True))
             known = ExternalRef.objects.filter(connection__vendor="netsuite", entity="project").values("record_id")
             target = Project.objects.filter(pk__in=known).order_by("code").first().code
-            return code, siblings, target
+            return cause, waiting, target
 
-        code, siblings, target = in_schema(alder, facts)
-    assert siblings, "the approved-time run left no project-code exceptions to fix"
+        cause, waiting, target = in_schema(alder, facts)
+    code = cause.subject
+    assert len(waiting) > 1, "the approved-time run left no group of entries waiting on a project"
 
     base = harbor_web
     sign_in(page, base, "finance@alder.localhost")
     page.goto(f"{base}/c/alder/exceptions/")
     open_before = number(page.get_by_test_id("count-open").inner_text())
-    assert open_before >= len(siblings)
     page.locator("#id_error_code").select_option("PROJECT_NOT_IN_TARGET")
     expect(page.get_by_test_id("matching")).to_contain_text("matching")
     expect(page.locator("[data-testid=exception-row][data-error=PROJECT_NOT_IN_TARGET]").first).to_be_visible()
     assert page.locator("[data-testid=exception-row]:not([data-error=PROJECT_NOT_IN_TARGET])").count() == 0
     assert "error_code=PROJECT_NOT_IN_TARGET" in page.url  # the filter is in the address, for the back button
+    # One row per project the ERP lacks, not one per time entry.
+    rows = page.locator("[data-testid=exception-row]")
+    assert rows.filter(has_text=f"Project {code} is not in NetSuite").count() == 1
     viewport_shot(page, "workspace-exception-queue")
     # Ignoring: one reason, for the ticked ones or every one that matches (not sent here).
     page.locator(".bulk-ignore summary").click()
@@ -244,10 +245,10 @@ def test_finance_maps_a_project_code_and_the_exception_and_its_siblings_leave_th
     viewport_shot(page, "workspace-exception-ignore")
     page.locator(".bulk-ignore summary").click()
 
-    page.get_by_role("link", name=re.compile(f"project {re.escape(code)} cannot be billed")).first.click()
+    page.get_by_role("link", name=re.compile(f"Project {re.escape(code)} is not in NetSuite")).click()
     heading = page.get_by_test_id("exception-message")
-    expect(heading).to_contain_text("project code not found in NetSuite")
-    expect(page.get_by_test_id("record")).to_be_visible()
+    expect(heading).to_contain_text("so its time and expenses cannot be billed")
+    expect(page.get_by_test_id("waiting")).to_contain_text(f"{len(waiting)} records wait on this")
     form = page.get_by_test_id("fix-map")
     expect(form).to_contain_text(f"Map “{code}”")
     strip_before = number(page.get_by_test_id("strip-open").inner_text())
@@ -256,9 +257,9 @@ def test_finance_maps_a_project_code_and_the_exception_and_its_siblings_leave_th
     form.get_by_label(f"“{code}” maps to").fill(target)
     form.get_by_role("button", name=re.compile("Map and retry")).click()
     outcome = page.get_by_test_id("outcome")
-    expect(outcome).to_contain_text(f"{len(siblings)} exception")
-    expect(outcome).to_contain_text("resolved")
-    expect(page.get_by_test_id("strip-open")).to_have_text(re.compile(rf"^{strip_before - len(siblings):,}$"))
+    expect(outcome).to_contain_text("1 exception resolved")
+    expect(outcome).to_contain_text(f"{len(waiting)} records waiting on it synced")
+    expect(page.get_by_test_id("strip-open")).to_have_text(re.compile(rf"^{strip_before - 1:,}$"))
     expect(page.locator(".badge-ok", has_text="Resolved")).to_be_visible()
     screenshot(page, "workspace-exception-fixed")
     # What a clerk types is shown as text, never run: no dialog opens, the markup reads as typed.
@@ -272,10 +273,10 @@ def test_finance_maps_a_project_code_and_the_exception_and_its_siblings_leave_th
 
     page.goto(f"{base}/c/alder/exceptions/?q={code}")
     expect(page.get_by_text("No exceptions match")).to_be_visible()
-    assert number(page.get_by_test_id("count-open").inner_text()) == open_before - len(siblings)
+    assert number(page.get_by_test_id("count-open").inner_text()) == open_before - 1
     with django_db_blocker.unblock():
-        still_open = in_schema(alder, lambda: SyncException.objects.filter(pk__in=siblings, status="open").count())
-    assert still_open == 0
+        left = in_schema(alder, lambda: SyncException.objects.filter(pk__in=waiting).exclude(status="resolved").count())
+    assert left == 0  # every entry that waited is billed now
 
 
 def test_admin_connects_installs_and_watches_a_run_finish(

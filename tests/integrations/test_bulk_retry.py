@@ -123,7 +123,7 @@ def test_a_worker_retries_thousands_in_batches_and_the_page_follows(
 
     fixable = unbillable_then_mapped(allow_sandboxes)
     open_before = SyncException.objects.filter(status="open").count()
-    monkeypatch.setattr(views, "BULK_LIMIT", 5)  # this firm's few dozen stand in for thousands
+    monkeypatch.setattr(views, "BULK_LIMIT", 2)  # this firm's few causes stand in for thousands
     admin = world.user("admin@summit.localhost")
     browser = browser_for(admin, host=SUMMIT)
     worker = start_worker(tmp_path / "worker.log", **worker_env)
