@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpResponse
 
 # No inline script and no third-party origin anywhere: every asset is vendored under static/.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -33,3 +34,28 @@ class SecurityHeadersMiddleware:
         if getattr(settings, "SECURE_HSTS_SECONDS", 0) and request.is_secure():
             response.headers.setdefault("Strict-Transport-Security", f"max-age={settings.SECURE_HSTS_SECONDS}")
         return response
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse a request whose body is larger than REQUEST_MAX_BYTES before anything reads it.
+
+    Django caps form fields (DATA_UPLOAD_MAX_MEMORY_SIZE) but streams uploaded files to disk
+    whatever their size; this cap stops a gigabyte upload at the door.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return HttpResponse("Unreadable Content-Length.\n", status=400, content_type="text/plain")
+        if length > settings.REQUEST_MAX_BYTES:
+            megabytes = settings.REQUEST_MAX_BYTES / (1024 * 1024)
+            return HttpResponse(
+                f"This request is larger than the {megabytes:g} MB the portal accepts.\n",
+                status=413,
+                content_type="text/plain",
+            )
+        return self.get_response(request)

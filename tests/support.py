@@ -147,3 +147,45 @@ def start_web(port: int, log_path: Path, **env) -> subprocess.Popen:
                 raise RuntimeError(f"web server exited: {log_path.read_text()[-2000:]}") from None
             time.sleep(0.3)
     raise RuntimeError("web server did not start")
+
+
+def production_env(**extra: str) -> dict:
+    """The environment of a production process: PORTAL_ENV=production with its required secrets, on
+    this session's database (so no embedded server starts), and nothing dev or test would add."""
+    from cryptography.fernet import Fernet
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"PORTAL_ENV", "DJANGO_DEBUG", "BEHIND_TLS_PROXY", "SECURE_COOKIES", "TRUSTED_PROXY_COUNT"}
+    }
+    env.update(
+        PORTAL_ENV="production",
+        SECRET_KEY="production-like-" + "k" * 50,
+        CREDENTIALS_KEYS=Fernet.generate_key().decode(),
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        DATABASE_URL=database_url_for_children(),
+        **extra,
+    )
+    return env
+
+
+def production_settings(*names: str, **env: str) -> dict:
+    """The values of settings `names` as a production process computes them, read in a child process
+    (this one runs in test mode)."""
+    import json
+
+    script = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        f"print(json.dumps({{name: getattr(settings, name, None) for name in {list(names)!r}}}, default=str))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=production_env(**env),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])

@@ -97,3 +97,32 @@ def test_bad_partner_form_re_renders_with_the_reason(world):
     assert response.status_code == 200
     assert "A partner already uses this id." in body and "This host already serves a partner." in body
     assert "Enter a valid email address." in body
+
+
+def test_failed_logins_behind_the_proxy_lock_out_their_client_not_everyone(world, settings):
+    """Ten bad logins a minute lock an address out. Behind the production proxy every request comes
+    from the proxy's address: the client's must be read from X-Forwarded-For, or one attacker locks
+    every user out."""
+    from django.core.cache import cache
+
+    from tests.support import production_settings
+
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = production_settings("ALLAUTH_TRUSTED_PROXY_COUNT")[
+        "ALLAUTH_TRUSTED_PROXY_COUNT"
+    ]
+    settings.ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+    cache.clear()
+    try:
+        for attempt in range(10):
+            browser_for(host=NORTHWIND).post(
+                "/accounts/login/",
+                {"login": f"guess{attempt}@contoso.localhost", "password": "wrong"},
+                HTTP_X_FORWARDED_FOR="203.0.113.5",
+            )
+        good = {"login": "finance@contoso.localhost", "password": DEMO_PASSWORD}
+        attacker = browser_for(host=NORTHWIND).post("/accounts/login/", good, HTTP_X_FORWARDED_FOR="203.0.113.5")
+        assert attacker.status_code == 200 and "Too many failed login attempts" in attacker.content.decode()
+        colleague = browser_for(host=NORTHWIND).post("/accounts/login/", good, HTTP_X_FORWARDED_FOR="198.51.100.7")
+        assert colleague.status_code == 302
+    finally:
+        cache.clear()
