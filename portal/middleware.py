@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 
 # No inline script and no third-party origin anywhere: every asset is vendored under static/.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -58,4 +60,32 @@ class RequestSizeLimitMiddleware:
                 status=413,
                 content_type="text/plain",
             )
+        return self.get_response(request)
+
+
+MFA_ENROLMENT_DUE = "mfa_enrolment_due"
+# What a person who must set up a second factor may still open: the account pages (two-factor
+# set-up itself, sign out, email confirmation) and the assets those pages need.
+MFA_ENROLMENT_OPEN_PATHS = ("/accounts/", "/static/", "/brand", "/healthz")
+
+
+class MfaEnrolmentMiddleware:
+    """Keep someone who must use a second factor (tenants.selectors.mfa_required) on the set-up page
+    until they have one. The sign-in marks the session (portal.adapters.AccountAdapter.post_login),
+    so only those sessions pay for the check."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.session.get(MFA_ENROLMENT_DUE) and request.user.is_authenticated:
+            from allauth.mfa.utils import is_mfa_enabled
+
+            if is_mfa_enabled(request.user):
+                del request.session[MFA_ENROLMENT_DUE]
+            elif not request.path_info.startswith(MFA_ENROLMENT_OPEN_PATHS):
+                target = reverse("mfa_activate_totp")
+                if getattr(request, "htmx", False):
+                    return HttpResponse(status=204, headers={"HX-Redirect": target})
+                return redirect(target)
         return self.get_response(request)

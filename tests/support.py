@@ -34,11 +34,13 @@ class World:
 def build_world() -> World:
     from tenants import services
     from tenants.demo import demo_seed
+    from tenants.demo_accounts import demo_accounts_prepare
     from tenants.models import Client, User
     from tenants.provisioning import template_schema_migrate
 
     template_schema_migrate()
     seeded = demo_seed()
+    demo_accounts_prepare()
     northwind = seeded["partners"]["northwind"]
     clients = dict(seeded["clients"])
     wingtip = Client.objects.filter(partner=northwind, slug="wingtip").first()
@@ -189,3 +191,16 @@ def production_settings(*names: str, **env: str) -> dict:
         timeout=120,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def user_who_can_sign_in(email: str, password: str, **fields):
+    """A user as an accepted invitation leaves them: a password and a verified address (without one,
+    allauth asks them to confirm their address before they may sign in)."""
+    from tenants.models import User
+    from tenants.services import account_email_verify
+
+    user = User.objects.filter(email=email).first() or User.objects.create_user(email, password, **fields)
+    user.set_password(password)
+    user.save()
+    account_email_verify(user=user, email=user.email)
+    return user
