@@ -38,11 +38,13 @@ class SecurityHeadersMiddleware:
         return response
 
 
-class RequestSizeLimitMiddleware:
-    """Refuse a request whose body is larger than REQUEST_MAX_BYTES before anything reads it.
+class RequestLimitsMiddleware:
+    """Refuse what no legitimate request carries, before any view reads it: a body larger than
+    REQUEST_MAX_BYTES (413), and NUL characters in the path or parameters (400).
 
     Django caps form fields (DATA_UPLOAD_MAX_MEMORY_SIZE) but streams uploaded files to disk
-    whatever their size; this cap stops a gigabyte upload at the door.
+    whatever their size. PostgreSQL refuses NUL in text, so a NUL reaching a query or a saved
+    field would be a server error wherever a view reads a parameter without a form.
     """
 
     def __init__(self, get_response):
@@ -60,7 +62,25 @@ class RequestSizeLimitMiddleware:
                 status=413,
                 content_type="text/plain",
             )
+        if _carries_nul(request):
+            return HttpResponse("NUL characters are not accepted.\n", status=400, content_type="text/plain")
         return self.get_response(request)
+
+
+def _carries_nul(request) -> bool:
+    if "\x00" in request.path:
+        return True
+    parameters = [request.GET]
+    if request.method == "POST" and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        parameters.append(request.POST)  # parsed once; CSRF and the view read the same parse
+    return any(
+        "\x00" in key or any("\x00" in value for value in values)
+        for query in parameters
+        for key, values in query.lists()
+    )
 
 
 MFA_ENROLMENT_DUE = "mfa_enrolment_due"

@@ -81,7 +81,7 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
-    "portal.middleware.RequestSizeLimitMiddleware",
+    "portal.middleware.RequestLimitsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.HostRoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

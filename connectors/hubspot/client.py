@@ -117,7 +117,7 @@ def rate_limit_wait(response: requests.Response) -> float | None:
     if policy == "SECONDLY":
         return 1.0
     interval = response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
-    return int(interval) / 1000.0 if interval and interval.isdigit() else 1.0
+    return int(interval) / 1000.0 if interval and interval.isascii() and interval.isdigit() else 1.0
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def _error_message(response: requests.Response) -> str:
 
 def parse_hubspot_datetime(value: Any) -> datetime | None:
     """ISO 8601 (`2024-01-02T09:00:00.123Z`) or epoch milliseconds, as an aware UTC datetime."""
-    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isascii() and value.isdigit()):
         return datetime.fromtimestamp(int(value) / 1000.0, tz=UTC)
     if not isinstance(value, str) or len(value) < 10:
         return None

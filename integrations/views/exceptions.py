@@ -227,7 +227,7 @@ def exception_bulk(request, client_slug):
         chosen = live.order_by("created_at", "id")
         total = selectors.bounded_count(live)
     else:
-        ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()][:BULK_LIMIT]
+        ids = [int(value) for value in request.POST.getlist("ids") if value.isascii() and value.isdigit()][:BULK_LIMIT]
         chosen = live.filter(pk__in=ids).order_by("created_at", "id")
         total = None
     if total is not None and int(total) > BULK_LIMIT:

@@ -21,3 +21,15 @@ def test_a_body_over_the_cap_is_refused_before_any_view_reads_it(world, settings
 
 def test_the_default_cap_leaves_room_for_a_brand_with_its_largest_images(settings):
     assert settings.REQUEST_MAX_BYTES >= 2 * (1024 * 1024 + 256 * 1024)
+
+
+def test_nul_characters_in_the_path_or_parameters_are_refused_before_any_view(world):
+    admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
+    assert admin.get("/c/contoso/exceptions/", {"error_code": "A\x00B"}).status_code == 400
+    assert admin.get("/partner/", {"q": "\x00"}).status_code == 400
+    assert admin.post("/c/contoso/exceptions/bulk", {"action": "ignore", "reason": "why\x00"}).status_code == 400
+    assert (
+        browser_for(host=NORTHWIND).post("/hooks/contoso/%00", b"[]", content_type="application/json").status_code
+        == 400
+    )
+    assert admin.get("/c/contoso/exceptions/", {"error_code": "PROJECT_NOT_IN_TARGET"}).status_code == 200
