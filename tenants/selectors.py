@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
@@ -141,8 +142,6 @@ def home_partner(user: User) -> Partner | None:
 def mfa_required(user: User) -> bool:
     """Must this person sign in with a second factor? Platform admins when PLATFORM_ADMINS_REQUIRE_MFA
     is on; otherwise as each partner they work with asks (MfaPolicy), for any of their roles."""
-    from django.conf import settings
-
     rows = Membership.objects.filter(user=user).values_list(
         "role", "partner__mfa_policy", "client__partner__mfa_policy"
     )
