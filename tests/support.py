@@ -159,7 +159,15 @@ def production_env(**extra: str) -> dict:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"PORTAL_ENV", "DJANGO_DEBUG", "BEHIND_TLS_PROXY", "SECURE_COOKIES", "TRUSTED_PROXY_COUNT"}
+        if key
+        not in {
+            "PORTAL_ENV",
+            "DJANGO_DEBUG",
+            "BEHIND_TLS_PROXY",
+            "SECURE_COOKIES",
+            "TRUSTED_PROXY_COUNT",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by the browser tests' conftest for this process only
+        }
     }
     env.update(
         PORTAL_ENV="production",
