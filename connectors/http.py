@@ -13,6 +13,7 @@ import email.utils
 import ipaddress
 import logging
 import os
+import posixpath
 import random
 import re
 import socket
@@ -25,11 +26,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import certifi
 import requests
-from requests.adapters import HTTPAdapter
+import requests.adapters
+import urllib3
+import urllib3.connection
 
 from connectors.base import CertificateRejected, DestinationRefused, RateLimited, VendorUnavailable
 
@@ -291,6 +294,18 @@ def _address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
     return None
 
 
+# The vendor sandboxes' control endpoints (faults, stats, reset, seed): tests and the demo drive them
+# directly; a connection that is allowed to reach a sandbox must never reach these.
+SANDBOX_CONTROL_PATH = "/_sandbox"
+
+
+def _is_sandbox_control(path: str) -> bool:
+    # As the sandbox's router will read it: percent-decoded, dot segments and doubled slashes resolved.
+    normalised = posixpath.normpath("/" + unquote(path or "/")).lower()
+    normalised = re.sub(r"/{2,}", "/", normalised)
+    return normalised == SANDBOX_CONTROL_PATH or normalised.startswith(SANDBOX_CONTROL_PATH + "/")
+
+
 def check_destination(url: str, allowed_hosts: frozenset[str] = frozenset()) -> None:
     """Raise DestinationRefused unless `url` resolves only to public addresses or its host is allow-listed."""
     parts = urlsplit(url)
@@ -299,9 +314,19 @@ def check_destination(url: str, allowed_hosts: frozenset[str] = frozenset()) -> 
     host = (parts.hostname or "").lower()
     if not host:
         raise DestinationRefused("Refused to connect: the URL has no host name")
-    port = _port_of(parts)
+    if _is_sandbox_control(parts.path):
+        raise DestinationRefused("Refused to connect: /_sandbox/ paths control a vendor sandbox, not a vendor API")
+    destination_addresses(host, _port_of(parts), allowed_hosts, show_port=parts.port is not None)
+
+
+def destination_addresses(
+    host: str, port: int, allowed_hosts: frozenset[str] = frozenset(), *, show_port: bool = True
+) -> list[str] | None:
+    """The addresses `host:port` resolves to, each one checked: DestinationRefused when any is private,
+    loopback or otherwise internal and not allow-listed. None when the name itself is allow-listed."""
+    host = host.lower().strip("[]")
     if host in allowed_hosts or _host_port(host, port) in allowed_hosts:
-        return
+        return None
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:
@@ -321,10 +346,56 @@ def check_destination(url: str, allowed_hosts: frozenset[str] = frozenset()) -> 
         # A name that resolves to an allow-listed address (localhost -> 127.0.0.1) is as good as the address.
         if str(address) in allowed_hosts or _host_port(str(address), port) in allowed_hosts:
             continue
-        shown = host if parts.port is None else _host_port(host, port)
+        shown = _host_port(host, port) if show_port else host
         if literal is None:
             shown += f" ({address})"
         raise DestinationRefused(f"Refused to connect to {shown}: {problem}")
+    return [str(address) for address in addresses]
+
+
+class _PinnedConnectionMixin:
+    """Resolves the host when the socket opens, checks every address and connects to one of those.
+
+    The check in VendorSession.send resolves the name once; the connection would resolve it again.
+    A DNS server that answers with a public address first and 127.0.0.1 the second time (DNS
+    rebinding) would slip past a check that is not the connection's own, so the connection checks
+    the very addresses it connects to.
+    """
+
+    allowed_hosts: Callable[[], frozenset[str]]
+
+    def _new_conn(self):
+        if getattr(self, "_tunnel_host", None):  # through an egress proxy: the proxy resolves the name
+            return super()._new_conn()
+        addresses = destination_addresses(self._dns_host.rstrip("."), self.port, self.allowed_hosts())
+        if addresses is None:
+            return super()._new_conn()
+        name = self._dns_host
+        self._dns_host = addresses[0]  # the address checked above; `host` (TLS name, Host header) is restored
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = name
+
+
+class _PinnedAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with connections that check and pin the addresses they connect to."""
+
+    def __init__(self, allowed_hosts: Callable[[], frozenset[str]] | None):
+        self._allowed_hosts = allowed_hosts
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        if self._allowed_hosts is None:  # a sandbox's own control session: nothing to guard
+            return
+        mixin = {"allowed_hosts": staticmethod(self._allowed_hosts)}
+        http = type("PinnedHTTPConnection", (_PinnedConnectionMixin, urllib3.connection.HTTPConnection), mixin)
+        https = type("PinnedHTTPSConnection", (_PinnedConnectionMixin, urllib3.connection.HTTPSConnection), mixin)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("PinnedHTTPPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": http}),
+            "https": type("PinnedHTTPSPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": https}),
+        }
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -374,12 +445,15 @@ def client_tls_context(*, certificate_pem: str, private_key_pem: str, ca_pem: st
     return context
 
 
-class TLSContextAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections use one TLS context (its trusted CAs, and its client certificate if any)."""
+class TLSContextAdapter(_PinnedAdapter):
+    """A pinned adapter whose connections use one TLS context (its trusted CAs, and its client certificate if any):
+    a vendor that asks for client certificates keeps the check on the addresses it connects to."""
 
-    def __init__(self, context: ssl.SSLContext, **kwargs: Any):
+    def __init__(
+        self, context: ssl.SSLContext, allowed_hosts: Callable[[], frozenset[str]] | None = None, **kwargs: Any
+    ):
         self.tls_context = context
-        super().__init__(**kwargs)
+        super().__init__(allowed_hosts)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["ssl_context"] = self.tls_context
@@ -439,6 +513,9 @@ class VendorSession(requests.Session):
         self.sleep: Callable[[float], None] = time.sleep  # tests may swap it to observe waits
         self._registered: list[str] = []
         self.add_secrets(self.secrets)
+        pinned = _PinnedAdapter(lambda: self.policy.allowed_hosts)
+        self.mount("http://", pinned)
+        self.mount("https://", pinned)
 
     # -- secrets ---------------------------------------------------------------------------------------------
 
@@ -460,7 +537,7 @@ class VendorSession(requests.Session):
         """Present this certificate on every https call (mutual TLS); ValueError when the PEM text is unusable."""
         self.add_secrets([private_key_pem.strip()] if private_key_pem and private_key_pem.strip() else [])
         context = client_tls_context(certificate_pem=certificate_pem, private_key_pem=private_key_pem, ca_pem=ca_pem)
-        self.mount("https://", TLSContextAdapter(context))
+        self.mount("https://", TLSContextAdapter(context, lambda: self.policy.allowed_hosts))
 
     def close(self) -> None:
         with _live_secrets_lock:

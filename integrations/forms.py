@@ -273,7 +273,7 @@ def object_choices(*, write: bool) -> list:
 
 def _connection_object(value: str) -> tuple[Connection, str]:
     pk, _, object_name = (value or "").partition(":")
-    connection = Connection.objects.filter(pk=int(pk)).first() if pk.isdigit() else None
+    connection = Connection.objects.filter(pk=int(pk)).first() if pk.isascii() and pk.isdigit() else None
     if connection is None or not object_name:
         raise ValidationError("Choose one of the listed connections and records.")
     return connection, object_name

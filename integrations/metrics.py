@@ -11,6 +11,7 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 from connectors.http import DEFAULT_METRICS
+from integrations.catalog import PARTNER_TEMPLATE_PREFIX
 
 VENDOR_CALLS = Counter("sgp_vendor_requests_total", "HTTP requests to vendors", ["vendor", "status_class"])
 VENDOR_RATE_LIMITED = Counter("sgp_vendor_rate_limited_total", "Vendor answers that said slow down", ["vendor"])
@@ -50,8 +51,18 @@ class PrometheusRequestMetrics:
 REQUEST_METRICS = PrometheusRequestMetrics()
 
 
+def template_label(template_key: str) -> str:
+    """The `template` label of a flow: a packaged template's key, or "partner" / "custom". A partner's
+    own template keys are its business (and would grow the label set), so they never reach /metrics."""
+    if not template_key:
+        return "custom"
+    if template_key.startswith(PARTNER_TEMPLATE_PREFIX):
+        return "partner"
+    return template_key
+
+
 def run_finished(run) -> None:
-    template = run.flow.template_key or "custom"
+    template = template_label(run.flow.template_key)
     RUNS.labels(template=template, status=run.status).inc()
     for outcome in ("created", "updated", "unchanged", "failed", "skipped"):
         RUN_RECORDS.labels(template=template, outcome=outcome).inc(getattr(run, outcome))

@@ -335,12 +335,12 @@ def exceptions_filtered(query: QueueQuery, *, user_id: int | None, sla_hours: in
         qs = qs.filter(assignee_id=user_id)
     elif query.assignee == "none":
         qs = qs.filter(assignee_id__isnull=True)
-    elif query.assignee.isdigit():
+    elif query.assignee.isascii() and query.assignee.isdigit():
         qs = qs.filter(assignee_id=int(query.assignee))
     if query.q:
         term = query.q
         match = Q(message__icontains=term) | Q(external_id=term)
-        if term.isdigit():
+        if term.isascii() and term.isdigit():
             match |= Q(pk=int(term))
         qs = qs.filter(match)
     return qs

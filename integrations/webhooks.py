@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 from django.db import IntegrityError, connection, transaction
 from django.http import Http404, HttpResponse, JsonResponse
@@ -22,6 +23,8 @@ from integrations.crypto import credentials_decrypt
 from integrations.models import Flow, WebhookDelivery
 from integrations.services.runs import SyncNotAllowed, run_start
 from tenants.models import Client
+
+logger = logging.getLogger(__name__)
 
 
 def delivery_id(body: bytes, headers) -> str:
@@ -69,6 +72,12 @@ def flow_webhook(request, client_slug: str, token: str):
         )
     except WebhookRejected as rejected:
         return JsonResponse({"accepted": False, "reason": str(rejected)}, status=401)
+    except (ValueError, TypeError, OverflowError, UnicodeError):
+        # Anyone can post here: headers a verifier could not even read are a refusal, never a 500.
+        logger.warning("Unreadable %s webhook for flow %s refused", source.vendor, flow.pk, exc_info=True)
+        return JsonResponse(
+            {"accepted": False, "reason": "The webhook's signature headers are unreadable."}, status=401
+        )
     try:
         with transaction.atomic():
             WebhookDelivery.objects.create(flow=flow, delivery_id=delivery_id(request.body, request.headers)[:200])

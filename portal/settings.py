@@ -81,6 +81,7 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
+    "portal.middleware.RequestLimitsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.HostRoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -91,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "portal.middleware.MfaEnrolmentMiddleware",
     "tenants.middleware.WorkspaceMiddleware",
 ]
 
@@ -163,14 +165,23 @@ ACCOUNT_ADAPTER = "portal.adapters.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_EMAIL_VERIFICATION = "none"
+# An address grants nothing until its owner proves it: a person signs in only with a verified
+# address, may not make an unverified one their primary, and changing it keeps the old one until
+# the new one is confirmed. Invitations and password resets verify the address they were sent to.
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_CHANGE_EMAIL = True
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_RATE_LIMITS = {} if PORTAL_ENV == "test" else {"login_failed": "10/m/ip,5/5m/key"}
+MFA_ADAPTER = "portal.adapters.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "SysGenPro Connect"
+# Platform admins must use a second factor (each partner sets its own policy, tenants.MfaPolicy).
+# Off by default only under dev.py run and test, so the demo's published logins work; the operator
+# console says so.
+PLATFORM_ADMINS_REQUIRE_MFA = env_bool("PLATFORM_ADMINS_REQUIRE_MFA", not DEV)
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(DATA_DIR / "emails"))  # for the file backend
@@ -211,6 +222,12 @@ if BEHIND_TLS_PROXY:
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = False  # partners' own domains are not ours to pin
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# How many proxies in front of gunicorn append to X-Forwarded-For: the login rate limit counts
+# failures per client address, and without this every client would share the proxy's address (ten
+# bad logins a minute from anyone would lock everyone out). TRUSTED_CLIENT_IP_HEADER instead names
+# a header the proxy sets to the client's address (X-Real-IP, CF-Connecting-IP).
+ALLAUTH_TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "1" if BEHIND_TLS_PROXY else "0"))
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = os.environ.get("TRUSTED_CLIENT_IP_HEADER") or None
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEV)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
@@ -220,6 +237,12 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# A request body larger than this is refused (413) before anything reads it; the largest legitimate
+# one is a brand with a 1 MB logo and a 256 KB favicon. Form fields without files stay under
+# Django's own 2.5 MB, and a request carries a handful of files at most.
+REQUEST_MAX_BYTES = int(os.environ.get("REQUEST_MAX_BYTES", str(5 * 1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 

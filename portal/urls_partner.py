@@ -22,6 +22,7 @@ partner_console = [
     path("revenue/<slug:slug>/", tenant_views.statement, name="partner_statement"),
     path("team/", tenant_views.team, name="partner_team"),
     path("team/invite", tenant_views.team_invite, name="partner_team_invite"),
+    path("team/two-factor", tenant_views.team_mfa_policy, name="partner_team_mfa_policy"),
     path("team/<int:pk>/clients", tenant_views.team_assign, name="partner_team_assign"),
     path("team/<int:pk>/remove", tenant_views.team_remove, name="partner_team_remove"),
     path("templates/", tenant_views.template_list, name="partner_templates"),

@@ -56,13 +56,22 @@ def error_500(request):
 
 @never_cache
 def metrics(request):
-    """Prometheus exposition of run and vendor-call metrics; a bearer token guards it when METRICS_TOKEN is set."""
+    """Prometheus exposition of run and vendor-call metrics, only to a scraper with the bearer token.
+
+    Without METRICS_TOKEN it does not exist (404): every host answers this path, and run counts per
+    template are nobody's business but the operator's.
+    """
+    import hmac
+
     from django.conf import settings
-    from django.http import HttpResponse, HttpResponseForbidden
+    from django.http import Http404, HttpResponse, HttpResponseForbidden
 
     from integrations.metrics import exposition
 
     token = settings.METRICS_TOKEN
-    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
+    if not token:
+        raise Http404("Metrics are off: set METRICS_TOKEN")
+    given = request.headers.get("Authorization", "").encode("utf-8", "replace")
+    if not hmac.compare_digest(given, f"Bearer {token}".encode()):
         return HttpResponseForbidden("metrics need the bearer token\n", content_type="text/plain")
     return HttpResponse(exposition(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -16,6 +16,7 @@ from tenants.models import (
     IntegrationTemplate,
     IntegrationTemplateVersion,
     Membership,
+    MfaPolicy,
     Partner,
     PartnerDomain,
     Plan,
@@ -233,6 +234,10 @@ class StaffInviteForm(forms.Form):
 
     def clean_full_name(self):
         return single_line(self.cleaned_data["full_name"].strip())
+
+
+class MfaPolicyForm(forms.Form):
+    mfa_policy = forms.ChoiceField(choices=MfaPolicy.choices, widget=forms.RadioSelect, label="Two-factor sign-in")
 
 
 class StaffAssignForm(forms.Form):

@@ -82,6 +82,10 @@ class WorkspaceMiddleware:
     def __call__(self, request):
         match = WORKSPACE_PATH.match(request.path_info)
         if match and request.partner is not None:
+            if not request.user.is_authenticated:
+                # Before the slug is looked up: to an anonymous visitor a workspace that exists and
+                # one that does not look alike, so names cannot be probed.
+                return redirect_to_login(request.get_full_path())
             client = (
                 Client.objects.select_related("partner", "plan")
                 .filter(partner=request.partner, slug=match["slug"])
@@ -89,8 +93,6 @@ class WorkspaceMiddleware:
             )
             if client is None:
                 raise Http404("No such workspace")
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
             # One query answers the role here and, later, the shell's partner link and switcher.
             role = request_standing(request).role_in(client)
             if role is None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django_tenants.models import TenantMixin
 
 slug_validator = RegexValidator(
@@ -55,12 +57,23 @@ class User(AbstractUser):
         return self.full_name or self.email
 
 
+class MfaPolicy(models.TextChoices):
+    """Who of a partner's people, and of its clients' people, must sign in with a second factor."""
+
+    ADMINS = "admins", "Required for partner admins and client admins"
+    EVERYONE = "everyone", "Required for everyone"
+    OPTIONAL = "optional", "Not required (each person may turn it on)"
+
+
 class Partner(models.Model):
     """An ERP partner, MSP or integrator that rebrands the portal and runs it for its clients."""
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=40, unique=True, validators=[slug_validator])
     is_active = models.BooleanField(default=True)
+    mfa_policy = models.CharField(
+        "two-factor sign-in", max_length=12, choices=MfaPolicy.choices, default=MfaPolicy.ADMINS
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -238,6 +251,58 @@ class Membership(models.Model):
     def __str__(self):
         scope = self.client or self.partner or "platform"
         return f"{self.user} · {self.get_role_display()} · {scope}"
+
+
+INVITATION_DAYS = 14
+
+
+def invitation_expiry():
+    return timezone.now() + timedelta(days=INVITATION_DAYS)
+
+
+class Invitation(models.Model):
+    """A role offered to someone who already has an account. Nothing is granted until they accept it
+    through the link emailed to the address, signed in as the account that owns it: an address a
+    person merely typed into their profile grants nothing.
+
+    (A person new to the portal gets their membership at once, with a link to choose a password:
+    nobody can sign in to it without that link either.)
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role.choices)
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, null=True, blank=True, related_name="invitations")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, null=True, blank=True, related_name="invitations")
+    assigned_clients = models.ManyToManyField(Client, blank=True, related_name="+")
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(default=invitation_expiry)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                name="invitation_scope_matches_role",
+                condition=(
+                    Q(role__in=["partner_admin", "partner_staff"], partner__isnull=False, client__isnull=True)
+                    | Q(
+                        role__in=["client_admin", "client_finance", "client_viewer"],
+                        partner__isnull=True,
+                        client__isnull=False,
+                    )
+                ),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.email} · {self.get_role_display()} · {self.client or self.partner}"
+
+    @property
+    def home_partner(self) -> Partner:
+        """The partner whose host and brand the invitation comes from."""
+        return self.client.partner if self.client_id else self.partner
 
 
 class UsageRecord(models.Model):

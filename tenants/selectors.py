@@ -8,12 +8,24 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from tenants.models import CLIENT_ROLES, Client, Membership, Partner, Plan, Role, UsageRecord, User
+from tenants.models import (
+    CLIENT_ROLES,
+    Client,
+    Invitation,
+    Membership,
+    MfaPolicy,
+    Partner,
+    Plan,
+    Role,
+    UsageRecord,
+    User,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +52,14 @@ class Standing:
     direct: tuple[tuple[Client, str], ...] = ()
 
     def role_in(self, client: Client) -> str | None:
-        """The role held inside `client`'s workspace, or None when they may not enter it: a direct
-        membership first; partner admins and assigned partner staff act with their partner role."""
-        for member_of, role in self.direct:
-            if member_of.pk == client.pk:
-                return role
+        """The role held inside `client`'s workspace, or None when they may not enter it. The partner's
+        own people act with their partner role, and staff only in the clients assigned to them: a
+        client role would let them keep a client after being unassigned, so it counts for nobody on
+        the partner's team. Everyone else acts with their client role."""
         if self.staff is None or client.partner_id != self.staff.partner_id:
+            for member_of, role in self.direct:
+                if member_of.pk == client.pk:
+                    return role
             return None
         if self.staff.role == Role.PARTNER_ADMIN:
             return Role.PARTNER_ADMIN
@@ -100,13 +114,56 @@ def _workspaces(user: User, partner: Partner, staff: Membership | None) -> Query
     if staff and staff.role == Role.PARTNER_ADMIN:
         return clients.order_by("name")
     if staff and staff.role == Role.PARTNER_STAFF:
-        return clients.filter(Q(assigned_staff=staff) | Q(memberships__user=user)).distinct().order_by("name")
+        return clients.filter(assigned_staff=staff).order_by("name")
     return clients.filter(memberships__user=user, memberships__role__in=CLIENT_ROLES).distinct().order_by("name")
 
 
 def workspace_role(user: User, client: Client) -> str | None:
     """The role `user` holds inside `client`'s workspace, or None when they may not enter it."""
     return standing_under(user, client.partner).role_in(client)
+
+
+def home_partner(user: User) -> Partner | None:
+    """The one partner whose host and brand a user's account emails come from, or None for the
+    platform's: platform admins, and people of several partners. A link carrying a key to someone's
+    account is built only on a host every party it could reach trusts; a partner controls its own
+    domains, and so sees the keys of links to them."""
+    rows = Membership.objects.filter(user=user).values_list("role", "partner_id", "client__partner_id")
+    partner_ids = set()
+    for role, partner_id, client_partner_id in rows:
+        if role == Role.PLATFORM_ADMIN:
+            return None
+        partner_ids.add(partner_id or client_partner_id)
+    if len(partner_ids) != 1:
+        return None
+    return Partner.objects.filter(pk=partner_ids.pop()).first()
+
+
+def mfa_required(user: User) -> bool:
+    """Must this person sign in with a second factor? Platform admins when PLATFORM_ADMINS_REQUIRE_MFA
+    is on; otherwise as each partner they work with asks (MfaPolicy), for any of their roles."""
+    rows = Membership.objects.filter(user=user).values_list(
+        "role", "partner__mfa_policy", "client__partner__mfa_policy"
+    )
+    for role, partner_policy, client_policy in rows:
+        if role == Role.PLATFORM_ADMIN:
+            if settings.PLATFORM_ADMINS_REQUIRE_MFA:
+                return True
+            continue
+        policy = partner_policy or client_policy
+        if policy == MfaPolicy.EVERYONE:
+            return True
+        if policy == MfaPolicy.ADMINS and role in (Role.PARTNER_ADMIN, Role.CLIENT_ADMIN):
+            return True
+    return False
+
+
+def pending_invitations(*, partner: Partner | None = None, client: Client | None = None) -> QuerySet[Invitation]:
+    """Invitations to the partner's team, or to one workspace, not yet accepted and not expired."""
+    invitations = Invitation.objects.filter(expires_at__gt=timezone.now()).select_related("user")
+    if client is not None:
+        return invitations.filter(client=client).order_by("email")
+    return invitations.filter(partner=partner).prefetch_related("assigned_clients").order_by("email")
 
 
 def client_members(client: Client) -> QuerySet[Membership]:

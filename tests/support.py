@@ -34,11 +34,13 @@ class World:
 def build_world() -> World:
     from tenants import services
     from tenants.demo import demo_seed
+    from tenants.demo_accounts import demo_accounts_prepare
     from tenants.models import Client, User
     from tenants.provisioning import template_schema_migrate
 
     template_schema_migrate()
     seeded = demo_seed()
+    demo_accounts_prepare()
     northwind = seeded["partners"]["northwind"]
     clients = dict(seeded["clients"])
     wingtip = Client.objects.filter(partner=northwind, slug="wingtip").first()
@@ -147,3 +149,66 @@ def start_web(port: int, log_path: Path, **env) -> subprocess.Popen:
                 raise RuntimeError(f"web server exited: {log_path.read_text()[-2000:]}") from None
             time.sleep(0.3)
     raise RuntimeError("web server did not start")
+
+
+def production_env(**extra: str) -> dict:
+    """The environment of a production process: PORTAL_ENV=production with its required secrets, on
+    this session's database (so no embedded server starts), and nothing dev or test would add."""
+    from cryptography.fernet import Fernet
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key
+        not in {
+            "PORTAL_ENV",
+            "DJANGO_DEBUG",
+            "BEHIND_TLS_PROXY",
+            "SECURE_COOKIES",
+            "TRUSTED_PROXY_COUNT",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by the browser tests' conftest for this process only
+        }
+    }
+    env.update(
+        PORTAL_ENV="production",
+        SECRET_KEY="production-like-" + "k" * 50,
+        CREDENTIALS_KEYS=Fernet.generate_key().decode(),
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        DATABASE_URL=database_url_for_children(),
+        **extra,
+    )
+    return env
+
+
+def production_settings(*names: str, **env: str) -> dict:
+    """The values of settings `names` as a production process computes them, read in a child process
+    (this one runs in test mode)."""
+    import json
+
+    script = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        f"print(json.dumps({{name: getattr(settings, name, None) for name in {list(names)!r}}}, default=str))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=production_env(**env),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def user_who_can_sign_in(email: str, password: str, **fields):
+    """A user as an accepted invitation leaves them: a password and a verified address (without one,
+    allauth asks them to confirm their address before they may sign in)."""
+    from tenants.models import User
+    from tenants.services import account_email_verify
+
+    user = User.objects.filter(email=email).first() or User.objects.create_user(email, password, **fields)
+    user.set_password(password)
+    user.save()
+    account_email_verify(user=user, email=user.email)
+    return user

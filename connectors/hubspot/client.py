@@ -118,7 +118,7 @@ def rate_limit_wait(response: requests.Response) -> float | None:
     if policy == "SECONDLY":
         return 1.0
     interval = response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
-    return int(interval) / 1000.0 if interval and interval.isdigit() else 1.0
+    return int(interval) / 1000.0 if interval and interval.isascii() and interval.isdigit() else 1.0
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def _error_message(response: requests.Response) -> str:
 
 def parse_hubspot_datetime(value: Any) -> datetime | None:
     """ISO 8601 (`2024-01-02T09:00:00.123Z`) or epoch milliseconds, as an aware UTC datetime."""
-    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isascii() and value.isdigit()):
         return datetime.fromtimestamp(int(value) / 1000.0, tz=UTC)
     if not isinstance(value, str) or len(value) < 10:
         return None
@@ -561,14 +561,16 @@ class HubSpotConnector(Connector):
         timestamp = _header(headers, "X-HubSpot-Request-Timestamp")
         if not signature or not timestamp:
             raise WebhookRejected("The request has no X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp header.")
-        if not timestamp.isdigit():
+        # The signature first: until it matches, every header is anyone's text, and nothing in it is
+        # parsed (a timestamp of 400 nines, "²" or 5,000 digits must be a refusal, not a crash).
+        expected = signature_v3(secret, method, url, body, timestamp)
+        if not hmac.compare_digest(expected.encode(), signature.strip().encode("utf-8", "replace")):
+            raise WebhookRejected("The HubSpot webhook signature does not match the request.")
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 15):
             raise WebhookRejected("The X-HubSpot-Request-Timestamp header is not a timestamp.")
         age = (now if now is not None else time.time()) - int(timestamp) / 1000.0
         if abs(age) > WEBHOOK_MAX_AGE_SECONDS:
             raise WebhookRejected(f"The HubSpot webhook is {int(abs(age))} seconds old; refusing a replay.")
-        expected = signature_v3(secret, method, url, body, timestamp)
-        if not hmac.compare_digest(expected, signature.strip()):
-            raise WebhookRejected("The HubSpot webhook signature does not match the request.")
 
 
 def _domain(value: Any) -> str:

@@ -43,8 +43,15 @@ def _rules_write(mapping: Mapping, rules: list) -> None:
     )
 
 
+def mapping_name(text: str) -> str:
+    """`text` cut to fit Mapping.name: names built from a flow's and a connection's (120 characters
+    each) would not fit otherwise, and the install would fail on the database's length check."""
+    limit = Mapping._meta.get_field("name").max_length
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _mapping(name: str, rules: list) -> Mapping:
-    mapping = Mapping.objects.create(name=name)
+    mapping = Mapping.objects.create(name=mapping_name(name))
     _rules_write(mapping, rules)
     return mapping
 
@@ -325,7 +332,7 @@ def _step_create(*, flow: Flow, target_connection: Connection, target_object: st
         entity=entity,
         target_connection=target_connection,
         target_object=target_object,
-        outbound_mapping=Mapping.objects.create(name=f"{flow.name}: {name}"[:120]),
+        outbound_mapping=Mapping.objects.create(name=mapping_name(f"{flow.name}: {name}")),
     )
 
 
@@ -376,7 +383,7 @@ def flow_create(
         source_connection=source_connection,
         source_object=source_object,
         entity=entity,
-        inbound_mapping=Mapping.objects.create(name=f"{name}: {source_connection.name} → canonical"[:120]),
+        inbound_mapping=Mapping.objects.create(name=mapping_name(f"{name}: {source_connection.name} → canonical")),
         trigger=trigger,
         schedule_minutes=schedule_minutes,
     )

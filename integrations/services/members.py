@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from tenants.models import CLIENT_ROLES, Client, Membership, Role, User
+from tenants.models import CLIENT_ROLES, Client, Invitation, Membership, Role, User
 from tenants.services import client_audit_record, user_invite
 
 
@@ -33,13 +33,24 @@ def _last_admin(membership: Membership) -> bool:
 
 
 @transaction.atomic
-def workspace_member_invite(*, client: Client, email: str, role: str, full_name: str = "", actor: User) -> Membership:
+def workspace_member_invite(
+    *, client: Client, email: str, role: str, full_name: str = "", actor: User
+) -> Membership | Invitation:
+    """Invite someone into the workspace (tenants.services.user_invite: someone with an account joins
+    when they accept). The partner's own people are not invited: they reach the workspace through
+    the partner's assignments, and a workspace role would outlive an unassignment or let a client
+    admin lock the partner out of its own client's connections."""
     _check_role(role)
     email = email.strip().lower()
     existing = Membership.objects.filter(client=client, user__email=email).first()
     if existing is not None:
         raise MemberChangeRefused(f"{email} is already a member of {client.name}; change their role instead.")
-    membership = user_invite(email=email, role=role, client=client, full_name=full_name)
+    if Membership.objects.filter(partner_id=client.partner_id, user__email__iexact=email).exists():
+        raise MemberChangeRefused(
+            f"{email} is on {client.partner.name}'s team: they reach {client.name} through the partner, "
+            "not a workspace role."
+        )
+    membership = user_invite(email=email, role=role, client=client, full_name=full_name, invited_by=actor)
     client_audit_record(
         client=client,
         actor=actor,

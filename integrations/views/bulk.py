@@ -18,7 +18,7 @@ def exception_bulk_progress(request, client_slug):
     """The running bulk job (or the one asked for by ?job=): polled each second until it ends;
     the poll that sees the end says so in a toast and refreshes the queue and its counters."""
     asked = request.GET.get("job", "")
-    if asked.isdigit():
+    if asked.isascii() and asked.isdigit():
         job = BulkAction.objects.filter(pk=int(asked)).first()
     else:
         job = BulkAction.objects.filter(status__in=BULK_LIVE).first()

@@ -16,7 +16,7 @@ from tenants.decorators import WORKSPACE_ALL, workspace_role_required
 
 
 def _choice(value: str | None, allowed: tuple[int, ...], default: int) -> int:
-    return int(value) if value and value.isdigit() and int(value) in allowed else default
+    return int(value) if value and value.isascii() and value.isdigit() and int(value) in allowed else default
 
 
 def _date(value: str | None) -> date | None:

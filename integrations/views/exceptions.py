@@ -219,6 +219,11 @@ def exception_bulk(request, client_slug):
     """Retry or ignore the ticked exceptions, or every one the filters match (BULK_LIMIT at a time)."""
     form = _filters(request, request.POST)
     query = form.query()
+    if form.errors:
+        # The queue drops a filter it cannot read (a stale link still shows something), but here a
+        # dropped filter would widen the action to every open exception: refuse instead.
+        note = "These filters no longer fit the queue (a flow or a person may be gone): reload it and choose again."
+        return _bulk_answer(request, query, note, "error", changed=False)
     matching = selectors.exceptions_filtered(query, user_id=request.user.pk, sla_hours=sla_hours(request))
     live = matching.filter(status__in=selectors.LIVE_EXCEPTION)
     action = request.POST.get("action", "retry")
@@ -235,7 +240,7 @@ def exception_bulk(request, client_slug):
         chosen = live.order_by("created_at", "id")
         total = selectors.bounded_count(live)
     else:
-        ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()][:BULK_LIMIT]
+        ids = [int(value) for value in request.POST.getlist("ids") if value.isascii() and value.isdigit()][:BULK_LIMIT]
         chosen = live.filter(pk__in=ids).order_by("created_at", "id")
         total = None
     if total is not None and int(total) > BULK_LIMIT:

@@ -339,7 +339,7 @@ def mapping_preview_draft(request, client_slug, pk):
     """A rule as typed so far, applied to the live sample with every other rule (nothing is saved)."""
     side = Side(_mapping(pk))
     rule_id = request.POST.get("rule_id", "")
-    rule = _rule(side, int(rule_id)) if rule_id.isdigit() else None
+    rule = _rule(side, int(rule_id)) if rule_id.isascii() and rule_id.isdigit() else None
     form = RuleForm(request.POST, rule=rule, inbound=side.inbound)
     sample = sample_record(side)
     if form.is_valid():
@@ -376,7 +376,7 @@ def mapping_rule_form(request, client_slug, pk, id):  # noqa: A002 - the URL's n
     form = RuleForm(rule=rule, inbound=side.inbound, initial=typed)
     context = _form_context(request, side, form, rule)
     slot = request.GET.get("slot", "")
-    if typed is not None and slot.isdigit() and int(slot) < len(form.slots):
+    if typed is not None and slot.isascii() and slot.isdigit() and int(slot) < len(form.slots):
         name_field, params = form.slot_fields()[int(slot)]
         context.update(name_field=name_field, params=params)
         return render_partial(request, "integrations/mappings/editor.html", "transform_slot", context)

@@ -17,7 +17,7 @@ from integrations.services.members import (
 from integrations.views.support import redirect_to, render_page, sla_hours, url
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
 from tenants.models import Membership, Role
-from tenants.selectors import client_members
+from tenants.selectors import client_members, pending_invitations
 
 
 @require_safe
@@ -63,6 +63,7 @@ def _people_context(request, **extra) -> dict:
     )
     context = {
         "members": members,
+        "invitations": pending_invitations(client=client),
         "partner_people": partner_people,
         "invite_form": InviteForm(),
         "section": "people",

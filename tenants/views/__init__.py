@@ -15,7 +15,7 @@ from tenants.views.domains import domain_add, domain_primary, domain_remove, dom
 from tenants.views.home import partner_create, platform_home
 from tenants.views.plans import plan_delete, plan_edit, plan_list, plan_new
 from tenants.views.revenue import revenue, revenue_csv, statement
-from tenants.views.team import team, team_assign, team_invite, team_remove
+from tenants.views.team import team, team_assign, team_invite, team_mfa_policy, team_remove
 from tenants.views.templates import (
     template_delete,
     template_deploy,
@@ -53,6 +53,7 @@ __all__ = [
     "team",
     "team_assign",
     "team_invite",
+    "team_mfa_policy",
     "team_remove",
     "template_delete",
     "template_deploy",

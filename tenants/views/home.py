@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -15,7 +16,12 @@ from tenants.models import Partner
 @platform_admin_required
 def platform_home(request, form=None):
     partners = Partner.objects.prefetch_related("domains", "clients").order_by("name")
-    return render(request, "tenants/platform_home.html", {"partners": partners, "form": form or PartnerCreateForm()})
+    context = {
+        "partners": partners,
+        "form": form or PartnerCreateForm(),
+        "platform_admins_require_mfa": settings.PLATFORM_ADMINS_REQUIRE_MFA,
+    }
+    return render(request, "tenants/platform_home.html", context)
 
 
 @require_POST

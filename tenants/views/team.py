@@ -9,8 +9,8 @@ from django.views.decorators.http import require_POST
 
 from tenants import selectors, services
 from tenants.decorators import partner_role_required
-from tenants.forms import StaffAssignForm, StaffInviteForm
-from tenants.models import Membership, Role, User
+from tenants.forms import MfaPolicyForm, StaffAssignForm, StaffInviteForm
+from tenants.models import Invitation, Membership, MfaPolicy, Role
 from tenants.views.support import redirect_to, render_page
 
 
@@ -25,6 +25,8 @@ def _team_context(request, invite_form=None) -> dict:
             )
     return {
         "members": members,
+        "invitations": selectors.pending_invitations(partner=request.partner),
+        "mfa_form": MfaPolicyForm(initial={"mfa_policy": request.partner.mfa_policy}),
         "invite_form": invite_form or StaffInviteForm(partner=request.partner),
         "client_count": request.partner.clients.count(),
         "section": "team",
@@ -45,18 +47,32 @@ def team_invite(request):
             request, "tenants/team.html", _team_context(request, form), partial="invite_form", status=422
         )
     data = form.cleaned_data
-    existing = User.objects.filter(email__iexact=data["email"]).first()
-    services.staff_invite(
+    invited = services.staff_invite(
         partner=request.partner,
         email=data["email"],
         role=data["role"],
         clients=list(data["clients"]),
         full_name=data["full_name"],
     )
-    if existing is not None and existing.has_usable_password():
-        messages.success(request, f"{data['email']} already had an account: they reach your console now.")
+    if isinstance(invited, Invitation):
+        messages.success(
+            request, f"Invitation sent to {data['email']}: they have an account and join your team when they accept it."
+        )
     else:
         messages.success(request, f"Invitation sent to {data['email']}.")
+    return redirect_to(request, reverse("partner_team"))
+
+
+@require_POST
+@partner_role_required(Role.PARTNER_ADMIN)
+def team_mfa_policy(request):
+    form = MfaPolicyForm(request.POST)
+    if form.is_valid():
+        services.partner_mfa_policy_set(partner=request.partner, policy=form.cleaned_data["mfa_policy"])
+        label = MfaPolicy(form.cleaned_data["mfa_policy"]).label
+        messages.success(request, f"Two-factor sign-in: {label.lower()}. It applies from each person's next sign-in.")
+    else:
+        messages.error(request, "Choose one of the two-factor sign-in policies.")
     return redirect_to(request, reverse("partner_team"))
 
 

@@ -24,7 +24,7 @@ from playwright.sync_api import expect
 
 from tenants.demo import DEMO_PASSWORD, logo_png
 from tests.browser.conftest import screenshot
-from tests.support import free_port, start_web
+from tests.support import free_port, start_web, user_who_can_sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -66,7 +66,7 @@ def lakeside(world, web, outbox, django_db_blocker) -> Lakeside:
     with django_db_blocker.unblock():
         from branding.models import Brand
         from tenants import services
-        from tenants.models import Partner, Plan, User
+        from tenants.models import MfaPolicy, Partner, Plan
 
         if not Partner.objects.filter(slug="lakeside").exists():
             partner = services.partner_create(
@@ -76,9 +76,9 @@ def lakeside(world, web, outbox, django_db_blocker) -> Lakeside:
                 admin_email="admin@lakeside.localhost",
                 admin_name="Lena Admin",
             )
-            admin = User.objects.get(email="admin@lakeside.localhost")
-            admin.set_password(DEMO_PASSWORD)
-            admin.save()
+            admin = user_who_can_sign_in("admin@lakeside.localhost", DEMO_PASSWORD)
+            # These journeys are about the console; two-factor sign-in has journeys of its own.
+            Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
             Brand.objects.filter(partner=partner).update(
                 product_name="Lakeside Connect",
                 primary_color="#1E40AF",

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from tenants.demo import DEMO_PASSWORD
 from tests.browser.conftest import screenshot
 from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
+from tests.support import user_who_can_sign_in
 
 # No django_db mark: what the test writes between browser steps must be committed for the web server to see it.
 pytestmark = [pytest.mark.browser]
@@ -39,15 +40,15 @@ def quayside(world, web, django_db_blocker) -> Quayside:
         from integrations.services.connections import connection_create
         from integrations.services.flows import template_install
         from tenants import services
-        from tenants.models import Client, Partner, User
+        from tenants.models import Client, MfaPolicy, Partner
 
         if not Partner.objects.filter(slug="quayside").exists():
             partner = services.partner_create(
                 name="Quayside Advisory", slug="quayside", domain=HOST, admin_email=ADMIN, admin_name="Quinn Admin"
             )
-            admin = User.objects.get(email=ADMIN)
-            admin.set_password(DEMO_PASSWORD)
-            admin.save()
+            user_who_can_sign_in(ADMIN, DEMO_PASSWORD)
+            # These journeys are about templates; two-factor sign-in has journeys of its own.
+            Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
             standard = partner.plans.get(name="Standard")
             for slug, name in (
                 ("bayview", "Bayview Engineering"),

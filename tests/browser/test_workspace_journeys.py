@@ -25,7 +25,7 @@ from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import serve_in_thread
 from tenants.demo import DEMO_PASSWORD
 from tests.browser.conftest import SCREENSHOTS, screenshot
-from tests.support import free_port, start_web, start_worker
+from tests.support import free_port, start_web, start_worker, user_who_can_sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -66,11 +66,9 @@ def harbor_web(world, engine_env, tmp_path_factory):
 
 
 def _member(client, email: str, name: str, role: str):
-    from tenants.models import Membership, User
+    from tenants.models import Membership
 
-    user = User.objects.filter(email=email).first()
-    if user is None:
-        user = User.objects.create_user(email, DEMO_PASSWORD, full_name=name)
+    user = user_who_can_sign_in(email, DEMO_PASSWORD, full_name=name)
     Membership.objects.get_or_create(user=user, client=client, defaults={"role": role})
 
 
@@ -80,7 +78,7 @@ def harbor(world, django_db_blocker):
     with django_db_blocker.unblock():
         from branding.models import Brand
         from tenants import services
-        from tenants.models import Client, Partner, Plan, Role
+        from tenants.models import Client, MfaPolicy, Partner, Plan, Role
 
         partner = Partner.objects.filter(slug="harbor").first()
         if partner is None:
@@ -90,6 +88,8 @@ def harbor(world, django_db_blocker):
             Brand.objects.filter(partner=partner).update(
                 product_name="Harbor Connect", primary_color="#0F766E", accent_color="#F59E0B"
             )
+        # These journeys are about the workspace; two-factor sign-in has journeys of its own.
+        Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
         plan, _ = Plan.objects.get_or_create(
             partner=partner,
             name="Professional",

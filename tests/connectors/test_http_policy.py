@@ -141,6 +141,44 @@ def test_redirects_are_guarded_too(sandbox):
         session_for(sandbox).get(f"{sandbox.url}/redirect-private")
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/_sandbox/faults",
+        "/%5Fsandbox/faults",
+        "/items/../_sandbox/faults",
+        "//_sandbox/faults",
+        "/_sandbox/faults#/crm/v3/objects",
+    ],
+)
+def test_an_allow_listed_sandbox_never_lets_a_connection_reach_its_controls(sandbox, path):
+    session = session_for(sandbox)
+    with pytest.raises(DestinationRefused, match="/_sandbox/ paths control a vendor sandbox"):
+        session.post(f"{sandbox.url}{path}", json={"error_every": 1})
+    assert session.get(f"{sandbox.url}/items").status_code == 200  # no fault was switched on
+    assert sandbox.stats()["calls"] == 1
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_is_refused_at_connect(sandbox, monkeypatch):
+    """DNS rebinding: public when checked, 127.0.0.1 when connecting. The connection checks what it uses."""
+    real_getaddrinfo = socket.getaddrinfo
+    answers = []
+
+    def rebinding_getaddrinfo(host, port, *args, **kwargs):
+        if host == "rebind.example":
+            address = "93.184.216.34" if not answers else "127.0.0.1"
+            answers.append(address)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
+    session = VendorSession(policy=HttpPolicy(max_retries=0), vendor="echo")
+    with pytest.raises(DestinationRefused, match=r"rebind\.example:\d+ \(127\.0\.0\.1\): loopback"):
+        session.get(f"http://rebind.example:{sandbox.port}/items")
+    assert answers[:2] == ["93.184.216.34", "127.0.0.1"]
+    assert sandbox.stats()["calls"] == 0
+
+
 # -- retries, Retry-After and the budget ------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request, Response
 
 from connectors.base import AuthenticationFailed, OutboundRecord, WebhookRejected
 from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
-from connectors.hubspot.client import HubSpotConnector, closed_won_deal_ids
+from connectors.hubspot.client import HubSpotConnector, closed_won_deal_ids, signature_v3
 from connectors.hubspot.sandbox import DEMO_CREDENTIALS, PORTAL_ID, WEBHOOK_SECRET, create_app
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import serve_in_thread
@@ -353,3 +353,29 @@ def test_sandbox_speaks_hubspots_limits_and_error_shapes(sandbox):
     assert bad_batch.json()["category"] == "VALIDATION_ERROR"
     assert bad_batch.json()["errors"][0]["code"] == "INVALID_OPTION"
     assert count(sandbox, "deals") == 120
+
+
+HOSTILE_TIMESTAMPS = ["9" * 400, "\u00b2", "1" * 5000, "١٧٠٠٠٠٠٠٠٠٠٠٠", "-1", "1e9", ""]
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    HOSTILE_TIMESTAMPS,
+    ids=["400-nines", "superscript", "5000-digits", "arabic", "negative", "float", "empty"],
+)
+def test_webhook_with_a_hostile_timestamp_is_refused_not_crashed(timestamp):
+    url, body = "https://northwind.localhost/hooks/contoso/token", b"[]"
+    unsigned = {"X-HubSpot-Signature-v3": "bm9wZQ==", "X-HubSpot-Request-Timestamp": timestamp}
+    with pytest.raises(WebhookRejected):
+        HubSpotConnector.verify_webhook(secret=WEBHOOK_SECRET, method="POST", url=url, headers=unsigned, body=body)
+    # Even correctly signed, a timestamp that is not one is a refusal.
+    signed = {**unsigned, "X-HubSpot-Signature-v3": signature_v3(WEBHOOK_SECRET, "POST", url, body, timestamp)}
+    with pytest.raises(WebhookRejected):
+        HubSpotConnector.verify_webhook(secret=WEBHOOK_SECRET, method="POST", url=url, headers=signed, body=body)
+
+
+def test_webhook_signature_is_checked_before_the_timestamp_is_read():
+    url, body = "https://northwind.localhost/hooks/contoso/token", b"[]"
+    headers = {"X-HubSpot-Signature-v3": "nöt-base64-é", "X-HubSpot-Request-Timestamp": "9" * 400}
+    with pytest.raises(WebhookRejected, match="signature"):
+        HubSpotConnector.verify_webhook(secret=WEBHOOK_SECRET, method="POST", url=url, headers=headers, body=body)

@@ -402,3 +402,23 @@ def test_ignore_all_within_the_limit_runs_in_the_request(world):
     assert set(SyncException.objects.filter(status="ignored").values_list("ignored_reason", flat=True)) == {REASON}
     assert SyncException.objects.filter(status="open").count() == 1
     connection.set_schema_to_public()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bad", [{"flow": "999999"}, {"assignee": "424242"}, {"system": "nosuch"}, {"q": "x" * 10_000}])
+def test_a_bulk_action_with_a_filter_that_no_longer_fits_is_refused_not_widened(world, bad):
+    from tests.integrations.workspace_fixtures import seed_workspace
+
+    connection.set_tenant(world.clients["contoso"])
+    seed_workspace()
+    connection.set_schema_to_public()
+    finance = browser_for(world.user("finance@contoso.localhost"), host=NORTHWIND)
+    form = {"action": "ignore-all", "status": "open", "error_code": "PROJECT_NOT_IN_TARGET", "reason": REASON, **bad}
+    response = finance.post("/c/contoso/exceptions/bulk", form, **HTMX)
+    events = json.loads(response["HX-Trigger"])
+    assert "exceptions-changed" not in events
+    assert events["toast"]["level"] == "error" and "no longer fit" in events["toast"]["message"]
+    connection.set_tenant(world.clients["contoso"])
+    assert not SyncException.objects.filter(status="ignored").exists()
+    assert not BulkAction.objects.exists()
+    connection.set_schema_to_public()

@@ -417,3 +417,17 @@ def test_add_a_target_to_a_flow(admin, world, contoso_connections):
     assert (
         within(world, lambda: AuditEvent.objects.filter(action="flow.step_added", target_id=str(flow.pk)).count()) == 1
     )
+
+
+def test_a_template_installs_with_connection_names_as_long_as_allowed(allow_sandboxes, in_workspace):
+    from integrations.services.flows import template_install
+
+    long_name = "Kantata PSA production account of the engineering division, EMEA and APAC regions combined (2026)"
+    long_name = (long_name + " " + "x" * 120)[:120]
+    psa = make_connection("kantata", allow_sandboxes["kantata"], name=long_name)
+    erp = make_connection("netsuite", allow_sandboxes["netsuite"], name=long_name.replace("Kantata PSA", "NetSuite"))
+    flows = template_install(key="approved-time-to-invoice", connections={"psa": psa, "erp": erp})
+    for flow in flows:
+        name = flow.inbound_mapping.name
+        source = flow.source_connection.name
+        assert len(name) == 120 and name.startswith(f"{flow.name}: {source[:20]}") and name.endswith("…")

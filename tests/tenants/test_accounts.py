@@ -12,7 +12,7 @@ from django.core import mail
 
 from tenants.demo import DEMO_PASSWORD
 from tenants.models import Membership, Role, User
-from tests.support import NORTHWIND, PLATFORM, browser_for
+from tests.support import NORTHWIND, PLATFORM, SUMMIT, browser_for, user_who_can_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def test_wrong_password_re_renders_with_a_message(world):
 
 
 def test_totp_is_required_once_activated(world):
-    user = User.objects.create_user("mfa.user@contoso.localhost", password="a-long-passphrase-1")
+    user = user_who_can_sign_in("mfa.user@contoso.localhost", "a-long-passphrase-1")
     Membership.objects.create(user=user, role=Role.CLIENT_VIEWER, client=world.clients["contoso"])
     secret = generate_totp_secret()
     TOTP.activate(user, secret)
@@ -97,3 +97,95 @@ def test_bad_partner_form_re_renders_with_the_reason(world):
     assert response.status_code == 200
     assert "A partner already uses this id." in body and "This host already serves a partner." in body
     assert "Enter a valid email address." in body
+
+
+def test_failed_logins_behind_the_proxy_lock_out_their_client_not_everyone(world, settings):
+    """Ten bad logins a minute lock an address out. Behind the production proxy every request comes
+    from the proxy's address: the client's must be read from X-Forwarded-For, or one attacker locks
+    every user out."""
+    from django.core.cache import cache
+
+    from tests.support import production_settings
+
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = production_settings("ALLAUTH_TRUSTED_PROXY_COUNT")[
+        "ALLAUTH_TRUSTED_PROXY_COUNT"
+    ]
+    settings.ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+    cache.clear()
+    try:
+        for attempt in range(10):
+            browser_for(host=NORTHWIND).post(
+                "/accounts/login/",
+                {"login": f"guess{attempt}@contoso.localhost", "password": "wrong"},
+                HTTP_X_FORWARDED_FOR="203.0.113.5",
+            )
+        good = {"login": "finance@contoso.localhost", "password": DEMO_PASSWORD}
+        attacker = browser_for(host=NORTHWIND).post("/accounts/login/", good, HTTP_X_FORWARDED_FOR="203.0.113.5")
+        assert attacker.status_code == 200 and "Too many failed login attempts" in attacker.content.decode()
+        colleague = browser_for(host=NORTHWIND).post("/accounts/login/", good, HTTP_X_FORWARDED_FOR="198.51.100.7")
+        assert colleague.status_code == 302
+    finally:
+        cache.clear()
+
+
+def reset_link(message) -> str:
+    return next(line for line in message.body.splitlines() if "/accounts/password/reset/key/" in line).strip()
+
+
+def test_a_reset_asked_on_another_partners_host_goes_to_the_accounts_own_host_and_brand(world):
+    """Summit controls summit.localhost (and its custom domains): a reset link for Northwind's admin
+    must never point there, nor its key work there."""
+    mail.outbox.clear()
+    browser_for(host=SUMMIT).post("/accounts/password/reset/", {"email": "admin@northwind.localhost"})
+    (message,) = mail.outbox
+    assert message.to == ["admin@northwind.localhost"]
+    assert message.from_email.startswith("Northwind Advisory <") and "Northwind Connect" in message.subject
+    link = reset_link(message)
+    assert link.startswith(f"http://{NORTHWIND}:") or link.startswith(f"http://{NORTHWIND}/")
+    assert "summit" not in message.body.lower()
+    path = "/" + link.split(NORTHWIND, 1)[1].split("/", 1)[1]
+    on_summit = browser_for(host=SUMMIT).get(path, follow=True)
+    assert "password1" not in on_summit.content.decode()
+    on_northwind = browser_for(host=NORTHWIND).get(path, follow=True)
+    assert "password1" in on_northwind.content.decode()
+
+
+def test_the_operators_reset_goes_to_the_platform_host_in_the_platform_brand(world):
+    mail.outbox.clear()
+    browser_for(host=NORTHWIND).post("/accounts/password/reset/", {"email": "operator@sysgenpro.localhost"})
+    (message,) = mail.outbox
+    assert "SysGenPro Connect" in message.subject and "Northwind" not in message.body
+    path = "/" + reset_link(message).split(PLATFORM, 1)[1].split("/", 1)[1]
+    assert "password1" not in browser_for(host=NORTHWIND).get(path, follow=True).content.decode()
+    assert "password1" in browser_for(host=PLATFORM).get(path, follow=True).content.decode()
+
+
+def test_choosing_a_password_through_the_emailed_link_verifies_the_address(world):
+    from allauth.account.models import EmailAddress
+
+    user = User.objects.create_user("unconfirmed@contoso.localhost", "an-old-passphrase-1")
+    Membership.objects.create(user=user, role=Role.CLIENT_VIEWER, client=world.clients["contoso"])
+    EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=False)
+    mail.outbox.clear()
+    browser = browser_for(host=NORTHWIND)
+    browser.post("/accounts/password/reset/", {"email": user.email})
+    path = "/" + reset_link(mail.outbox[0]).split(NORTHWIND, 1)[1].split("/", 1)[1]
+    form = browser.get(path, follow=True)
+    response = browser.post(
+        form.redirect_chain[-1][0], {"password1": "a-new-passphrase-2", "password2": "a-new-passphrase-2"}
+    )
+    assert response.status_code == 302
+    assert EmailAddress.objects.get(user=user, email=user.email).verified
+    signed_in = browser_for(host=NORTHWIND).post(
+        "/accounts/login/", {"login": user.email, "password": "a-new-passphrase-2"}, follow=True
+    )
+    assert signed_in.redirect_chain[-1][0] == "/c/contoso/"
+
+
+def test_an_unverified_address_cannot_sign_in(world):
+    user = User.objects.create_user("never.confirmed@contoso.localhost", "a-long-passphrase-1")
+    Membership.objects.create(user=user, role=Role.CLIENT_VIEWER, client=world.clients["contoso"])
+    response = browser_for(host=NORTHWIND).post(
+        "/accounts/login/", {"login": user.email, "password": "a-long-passphrase-1"}
+    )
+    assert response["Location"] == "/accounts/confirm-email/"

@@ -51,6 +51,13 @@ def test_anonymous_visitor_of_a_workspace_is_sent_to_login(world):
     assert response["Location"].startswith("/accounts/login/")
 
 
+@pytest.mark.parametrize("path", ["/c/contoso/", "/c/no-such-client/", "/c/fabrikam/exceptions/export.csv"])
+def test_anonymous_visitors_cannot_tell_existing_workspaces_from_missing_ones(world, path):
+    response = browser_for(host=NORTHWIND).get(path)
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={path}"
+
+
 def test_workspace_requests_run_in_the_clients_schema(world):
     from django.db import connection
 

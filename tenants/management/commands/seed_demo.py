@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from tenants.demo import DEMO_PASSWORD, USERS, demo_integrations, demo_seed
+from tenants.demo_accounts import demo_accounts_prepare
 
 
 class Command(BaseCommand):
@@ -11,5 +12,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         demo_seed(stdout=self.stdout)
+        demo_accounts_prepare()
         demo_integrations(stdout=self.stdout, first_runs=options["first_runs"])
         self.stdout.write(self.style.SUCCESS(f"Demo ready: {len(USERS)} users, password {DEMO_PASSWORD}"))
