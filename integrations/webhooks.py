@@ -41,6 +41,11 @@ def delivery_id(body: bytes, headers) -> str:
     return "events:" + ",".join(sorted(ids)) if ids else "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+# What a vendor's verifier may raise on hostile input it cannot parse (a 10,000-deep JSON array, bytes that are
+# not UTF-8, a timestamp of 400 nines): the sender is refused, never answered with a 500.
+UNREADABLE = (ValueError, TypeError, OverflowError, UnicodeError, RecursionError, KeyError, IndexError, AttributeError)
+
+
 @csrf_exempt
 @require_POST
 def flow_webhook(request, client_slug: str, token: str):
@@ -55,9 +60,13 @@ def flow_webhook(request, client_slug: str, token: str):
         raise Http404
     source = flow.source_connection
     connector_class = get_connector_class(source.vendor)
-    handshake = connector_class.webhook_handshake(
-        method=request.method, url=request.build_absolute_uri(), headers=request.headers, body=request.body
-    )
+    try:
+        handshake = connector_class.webhook_handshake(
+            method=request.method, url=request.build_absolute_uri(), headers=request.headers, body=request.body
+        )
+    except UNREADABLE:
+        logger.warning("Unreadable %s webhook handshake for flow %s refused", source.vendor, flow.pk, exc_info=True)
+        return JsonResponse({"accepted": False, "reason": "The webhook could not be read."}, status=400)
     if handshake is not None:  # e.g. Business Central's validationToken echo when a subscription is made or renewed
         status, content_type, answer = handshake
         return HttpResponse(answer, status=status, content_type=content_type)
@@ -72,8 +81,8 @@ def flow_webhook(request, client_slug: str, token: str):
         )
     except WebhookRejected as rejected:
         return JsonResponse({"accepted": False, "reason": str(rejected)}, status=401)
-    except (ValueError, TypeError, OverflowError, UnicodeError):
-        # Anyone can post here: headers a verifier could not even read are a refusal, never a 500.
+    except UNREADABLE:
+        # Anyone can post here: headers or a body a verifier could not even read are a refusal, never a 500.
         logger.warning("Unreadable %s webhook for flow %s refused", source.vendor, flow.pk, exc_info=True)
         return JsonResponse(
             {"accepted": False, "reason": "The webhook's signature headers are unreadable."}, status=401

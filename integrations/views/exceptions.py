@@ -650,7 +650,7 @@ def exception_pick_view(request, client_slug, pk):
     """The record a source record is, among those it matched; or a new one. The pick is remembered."""
     exception = _exception(request, pk)
     chosen = request.POST.get("record", "")
-    record_id = int(chosen) if chosen.isdigit() else None
+    record_id = int(chosen) if chosen.isascii() and chosen.isdigit() else None
     if record_id is None and chosen != "new":
         return _answer(
             request, exception, "Pick one of the records, or say it is a new one.", level="error", changed=False

@@ -32,7 +32,7 @@ HEADER = [
 
 def _page(request, rows) -> dict:
     after = request.GET.get("after", "")
-    if after.isdigit():
+    if after.isascii() and after.isdigit():
         rows = rows.filter(pk__gt=int(after))
     shown = list(rows[: selectors.RECONCILIATION_PAGE + 1])
     more = len(shown) > selectors.RECONCILIATION_PAGE
