@@ -24,7 +24,7 @@ class FormField:
     kind: Literal["text", "url", "email", "secret"] = "text"
     required: bool = True
     help: str = ""
-    initial: str = ""
+    initial: str = ""  # "{product_name}" in it reads as the product name of the portal showing the form
 
     @property
     def secret(self) -> bool:
