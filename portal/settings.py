@@ -170,7 +170,7 @@ ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_RATE_LIMITS = {} if PORTAL_ENV == "test" else {"login_failed": "10/m/ip,5/5m/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-MFA_TOTP_ISSUER = "SysGenPro Connect"
+MFA_ADAPTER = "portal.adapters.MFAAdapter"  # authenticator apps list the partner's product name
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(DATA_DIR / "emails"))  # for the file backend
@@ -179,8 +179,11 @@ EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-# The address part of every sender; the name part comes from the partner's brand.
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "no-reply@sysgenpro.example")
+# The address part of every sender (the name part comes from the partner's brand). Unset, each partner's
+# mail leaves from no-reply@ its primary domain and the operator console's from no-reply@ its first host,
+# so a client never meets the platform's name; set, every mail leaves from this one address (pick one
+# your partners' clients may see).
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -18,7 +18,6 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTa
 from django_tenants.utils import tenant_context
 
 from branding.models import Brand
-from branding.selectors import brand_for_partner
 from portal.emails import branded_email_send
 from tenants.models import Client, Membership, Partner, PartnerDomain, Plan, Role, UsageRecord, User
 
@@ -104,8 +103,6 @@ def invitation_send(*, user: User, partner: Partner, client: Client | None = Non
         kwargs={"uidb36": user_pk_to_url_str(user), "key": key},
     )
     base_url = partner_base_url(partner)
-    brand = brand_for_partner(partner)
-    logo_url = f"{base_url}/brand/logo?v={brand.version}" if brand.logo else ""
     branded_email_send(
         partner=partner,
         to=[user.email],
@@ -116,7 +113,6 @@ def invitation_send(*, user: User, partner: Partner, client: Client | None = Non
             "partner": partner,
             "client": client,
             "accept_url": base_url + path,
-            "logo_url": logo_url,
         },
     )
 
