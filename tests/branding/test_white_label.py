@@ -159,3 +159,17 @@ def test_a_partner_that_keeps_the_platforms_name_shows_it(world):
     Brand.objects.filter(pk=brand.pk).update(product_name="SysGenPro Connect")
     page = browser_for(host="summit.localhost").get("/accounts/login/").content.decode()
     assert "SysGenPro Connect" in page
+
+
+# Ids and field names written into the clients' own systems are being made brand-neutral with the sync
+# engine's rework (integrations/engine, the HubSpot and Salesforce external-id fields, Jira's id labels).
+# Strict: once they are, this passes and the mark must go.
+@pytest.mark.xfail(strict=True, reason="record keys: engine work")
+def test_ids_written_into_a_clients_systems_do_not_name_the_platform():
+    from connectors.hubspot.client import EXTERNAL_ID_PROPERTY
+    from connectors.jira.client import EXTERNAL_ID_LABEL_PREFIX
+    from connectors.salesforce.client import DEFAULT_EXTERNAL_ID_FIELD
+    from integrations.engine.views import record_key
+
+    written = [record_key("customer", 101), EXTERNAL_ID_PROPERTY, DEFAULT_EXTERNAL_ID_FIELD, EXTERNAL_ID_LABEL_PREFIX]
+    assert not [value for value in written if PLATFORM_NAME.search(value.replace("_", " ").replace("-", " "))]
