@@ -27,7 +27,7 @@ class FormField:
     kind: Literal["text", "url", "email", "secret"] = "text"
     required: bool = True
     help: str = ""
-    initial: str = ""
+    initial: str = ""  # "{product_name}" in it reads as the product name of the portal showing the form
     multiline: bool = False
 
     @property

@@ -161,7 +161,7 @@ class ConnectionForm(forms.Form):
     name = forms.CharField(max_length=120, label="Connection name", validators=[one_line])
     base_url = forms.URLField(max_length=300, label="Base URL", assume_scheme="https")
 
-    def __init__(self, *args, vendor: str, **kwargs):
+    def __init__(self, *args, vendor: str, product_name: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.vendor = vendor
         self.connector = CONNECTORS[vendor]
@@ -170,7 +170,8 @@ class ConnectionForm(forms.Form):
         for spec in self.specs:
             self.fields[f"cred_{spec.name}"] = _credential_field(spec, rotating=False)
             if spec.initial:
-                self.fields[f"cred_{spec.name}"].initial = spec.initial
+                # What the portal calls itself (the partner's brand), never the platform behind it.
+                self.fields[f"cred_{spec.name}"].initial = spec.initial.replace("{product_name}", product_name)
 
     def credentials(self) -> dict[str, str]:
         return {spec.name: self.cleaned_data.get(f"cred_{spec.name}") or "" for spec in self.specs}

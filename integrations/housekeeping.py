@@ -22,13 +22,20 @@ from tenants.services import usage_record_upsert
 
 
 def usage_rollup(*, month=None) -> int:
-    """Recompute this month's records synced and runs for every client into the public table."""
-    month = month or timezone.now().date()
+    """Recompute a month's records synced and runs for every client into the public table: by default this
+    month and the one before, so runs that finish in a month's last minutes still reach its statement."""
+    if month is None:
+        today = timezone.now().date()
+        months = [today, today.replace(day=1) - timezone.timedelta(days=1)]
+    else:
+        months = [month]
     count = 0
     for client in Client.objects.all():
+        created = timezone.localtime(client.created_at).date().replace(day=1) if client.created_at else None
         with tenant_context(client):
-            usage = usage_for_month(month)
-        usage_record_upsert(client=client, month=month, records_synced=usage["records"], runs=usage["runs"])
+            usages = [(each, usage_for_month(each)) for each in months if created is None or each >= created]
+        for each, usage in usages:
+            usage_record_upsert(client=client, month=each, records_synced=usage["records"], runs=usage["runs"])
         count += 1
     return count
 

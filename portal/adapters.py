@@ -1,9 +1,10 @@
-"""allauth adapters: invite-only accounts, account emails in the right brand on the right host, and the
-second factor that partners (and the platform) require."""
+"""allauth adapters: invite-only accounts, account emails in the right brand on the right host, the second
+factor that partners (and the platform) require, and authenticator entries in the partner's brand."""
 
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
@@ -11,7 +12,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from branding.selectors import brand_for_partner, brand_for_request, brand_palette
-from portal.emails import branded_from_email
+from portal.emails import brand_logo_url, branded_from_email
 from portal.middleware import MFA_ENROLMENT_DUE
 from tenants.selectors import home_partner, mfa_required
 
@@ -32,7 +33,7 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def send_mail(self, template_prefix, email, context):
         brand = self._brand()
-        context = {**context, "brand": brand, "palette": brand_palette(brand)}
+        context = {**context, "brand": brand, "palette": brand_palette(brand), "logo_url": brand_logo_url(brand)}
         super().send_mail(template_prefix, email, context)
 
     def format_email_subject(self, subject):
@@ -77,3 +78,7 @@ class MFAAdapter(DefaultMFAAdapter):
     def can_delete_authenticator(self, authenticator):
         # Someone who must use a second factor cannot switch it off.
         return not mfa_required(authenticator.user) and super().can_delete_authenticator(authenticator)
+
+    def get_totp_issuer(self) -> str:
+        # The name a person's authenticator app lists this account under: the partner's product.
+        return brand_for_request(context.request).product_name

@@ -177,7 +177,6 @@ ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_RATE_LIMITS = {} if PORTAL_ENV == "test" else {"login_failed": "10/m/ip,5/5m/key"}
 MFA_ADAPTER = "portal.adapters.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-MFA_TOTP_ISSUER = "SysGenPro Connect"
 # Platform admins must use a second factor (each partner sets its own policy, tenants.MfaPolicy).
 # Off by default only under dev.py run and test, so the demo's published logins work; the operator
 # console says so.
@@ -190,8 +189,11 @@ EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-# The address part of every sender; the name part comes from the partner's brand.
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "no-reply@sysgenpro.example")
+# The address part of every sender (the name part comes from the partner's brand). Unset, each partner's
+# mail leaves from no-reply@ its primary domain and the operator console's from no-reply@ its first host,
+# so a client never meets the platform's name; set, every mail leaves from this one address (pick one
+# your partners' clients may see).
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -117,8 +117,12 @@ class PartnerDomain(models.Model):
 
     objects = PartnerDomainQuerySet.as_manager()
 
-    TXT_PREFIX = "_sysgenpro-challenge"
-    TXT_VALUE_PREFIX = "sysgenpro-verify="
+    # Brand-neutral: partners show these records to their own DNS people, who must not meet the
+    # platform's name. Records published under the names used before still verify (legacy_txt_*).
+    TXT_PREFIX = "_portal-challenge"
+    TXT_VALUE_PREFIX = "portal-verify="
+    LEGACY_TXT_PREFIX = "_sysgenpro-challenge"
+    LEGACY_TXT_VALUE_PREFIX = "sysgenpro-verify="
 
     class Meta:
         ordering = ["-is_primary", "domain"]
@@ -140,6 +144,14 @@ class PartnerDomain(models.Model):
     @property
     def txt_value(self) -> str:
         return f"{self.TXT_VALUE_PREFIX}{self.verification_token}"
+
+    @property
+    def legacy_txt_name(self) -> str:
+        return f"{self.LEGACY_TXT_PREFIX}.{self.domain}"
+
+    @property
+    def legacy_txt_value(self) -> str:
+        return f"{self.LEGACY_TXT_VALUE_PREFIX}{self.verification_token}"
 
 
 class Plan(models.Model):

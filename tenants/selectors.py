@@ -190,6 +190,29 @@ def this_month(today: date | None = None) -> date:
     return (today or timezone.localdate()).replace(day=1)
 
 
+@dataclass(frozen=True)
+class Usage:
+    """A client's records synced and runs in one month, as the roll-up last read them from its schema."""
+
+    records: int = 0
+    runs: int = 0
+    as_of: datetime | None = None  # when the roll-up last read the schema; None: not yet
+
+
+def usage_rolled_up(*, clients, month: date) -> dict[int, Usage]:
+    """Usage of `clients` in the month containing `month`, by client id: the one source of every usage
+    figure the partner console shows (home, health, revenue, statements, CSV), so they always agree.
+    A client the roll-up has not reached yet is absent (its usage reads as none, with no date)."""
+    rows = UsageRecord.objects.filter(client__in=clients, month=this_month(month))
+    return {row.client_id: Usage(row.records_synced, row.runs, row.updated_at) for row in rows}
+
+
+def usage_as_of(usages) -> datetime | None:
+    """The oldest roll-up among figures shown together: the moment the sum is true of."""
+    moments = [usage.as_of for usage in usages if usage.as_of is not None]
+    return min(moments) if moments else None
+
+
 @dataclass
 class ClientHealth:
     """What a partner needs to know about one client at a glance, against the client's plan."""
@@ -204,9 +227,16 @@ class ClientHealth:
     failing_connection_details: list = field(default_factory=list)
     open_exceptions: int = 0
     oldest_open_exception_at: datetime | None = None
-    records_this_month: int = 0
-    runs_this_month: int = 0
+    usage: Usage = field(default_factory=Usage)  # this month's, from the roll-up
     recent_activity: list = field(default_factory=list)
+
+    @property
+    def records_this_month(self) -> int:
+        return self.usage.records
+
+    @property
+    def runs_this_month(self) -> int:
+        return self.usage.runs
 
     @property
     def oldest_open_exception_age(self) -> timedelta | None:
@@ -268,18 +298,19 @@ def _workspace_health_function():
     return getattr(module, "workspace_health", None)
 
 
-def client_health(client: Client, *, with_activity: bool = False, now: datetime | None = None) -> ClientHealth:
-    """Health of one client: the engine's figures from the client's schema, usage from the public roll-up.
+def client_health(
+    client: Client, *, with_activity: bool = False, now: datetime | None = None, usage: Usage | None = None
+) -> ClientHealth:
+    """Health of one client: the engine's figures read live from the client's schema (exact: people act
+    on them), usage from the public roll-up (`usage` when the caller read it for many clients at once).
 
     Reads what exists: until the sync engine reports figures, the page says so honestly.
     """
     now = now or timezone.now()
     plan = Plan.objects.filter(pk=client.plan_id).first() if client.plan_id else None
-    health = ClientHealth(client=client, plan=plan, now=now)
-    usage = UsageRecord.objects.filter(client=client, month=this_month(now.date())).first()
-    if usage is not None:
-        health.records_this_month = usage.records_synced
-        health.runs_this_month = usage.runs
+    if usage is None:
+        usage = usage_rolled_up(clients=[client], month=now.date()).get(client.pk, Usage())
+    health = ClientHealth(client=client, plan=plan, now=now, usage=usage)
     workspace_health = _workspace_health_function()
     try:
         # A savepoint, so a broken workspace cannot poison a surrounding transaction either.
@@ -296,11 +327,6 @@ def client_health(client: Client, *, with_activity: bool = False, now: datetime 
                     health.failing_connections = len(health.failing_connection_details)
                 health.open_exceptions = int(figures.get("open_exceptions") or 0)
                 health.oldest_open_exception_at = figures.get("oldest_open_exception_at")
-                # The live count beats the roll-up, which may lag behind by a run.
-                if figures.get("records_this_month") is not None:
-                    health.records_this_month = max(health.records_this_month, int(figures["records_this_month"]))
-                if figures.get("runs_this_month") is not None:
-                    health.runs_this_month = max(health.runs_this_month, int(figures["runs_this_month"]))
             if with_activity:
                 from integrations.models import AuditEvent
 
@@ -315,7 +341,9 @@ def client_health(client: Client, *, with_activity: bool = False, now: datetime 
 def clients_health(clients) -> list[ClientHealth]:
     """Health for a list of clients (one schema visit each; the list pages show a partner's clients)."""
     now = timezone.now()
-    return [client_health(client, now=now) for client in clients]
+    clients = list(clients)
+    usage = usage_rolled_up(clients=clients, month=now.date())
+    return [client_health(client, now=now, usage=usage.get(client.pk, Usage())) for client in clients]
 
 
 # --- Revenue -------------------------------------------------------------------------------------
@@ -341,6 +369,7 @@ class Statement:
     overage_per_1000: Decimal
     records_synced: int
     runs: int
+    as_of: datetime | None = None  # when the usage roll-up last read the client's schema
 
     @property
     def overage_records(self) -> int:
@@ -360,7 +389,7 @@ class Statement:
         return round(100 * self.records_synced / self.included_records) if self.included_records else None
 
 
-def _statement(client: Client, month: date, usage: UsageRecord | None) -> Statement:
+def _statement(client: Client, month: date, usage: Usage) -> Statement:
     plan = client.plan
     return Statement(
         client=client,
@@ -370,16 +399,16 @@ def _statement(client: Client, month: date, usage: UsageRecord | None) -> Statem
         plan_price=plan.monthly_price if plan else Decimal("0.00"),
         included_records=plan.included_records if plan else 0,
         overage_per_1000=plan.overage_per_1000 if plan else Decimal("0.00"),
-        records_synced=usage.records_synced if usage else 0,
-        runs=usage.runs if usage else 0,
+        records_synced=usage.records,
+        runs=usage.runs,
+        as_of=usage.as_of,
     )
 
 
 def client_statement(*, client: Client, month: date) -> Statement:
     """The statement of one client for the month containing `month`, on its current plan."""
     month = this_month(month)
-    usage = UsageRecord.objects.filter(client=client, month=month).first()
-    return _statement(client, month, usage)
+    return _statement(client, month, usage_rolled_up(clients=[client], month=month).get(client.pk, Usage()))
 
 
 def partner_statements(*, partner: Partner, month: date) -> list[Statement]:
@@ -389,8 +418,8 @@ def partner_statements(*, partner: Partner, month: date) -> list[Statement]:
     clients = (
         Client.objects.filter(partner=partner, created_at__date__lt=next_month).select_related("plan").order_by("name")
     )
-    usage = {record.client_id: record for record in UsageRecord.objects.filter(client__partner=partner, month=month)}
-    return [_statement(client, month, usage.get(client.pk)) for client in clients]
+    usage = usage_rolled_up(clients=clients, month=month)
+    return [_statement(client, month, usage.get(client.pk, Usage())) for client in clients]
 
 
 @dataclass
@@ -432,13 +461,6 @@ def partner_mrr(partner: Partner) -> list[CurrencyTotal]:
         )
         for row in rows
     ]
-
-
-def partner_records_this_month(partner: Partner, clients=None) -> int:
-    records = UsageRecord.objects.filter(client__partner=partner, month=this_month())
-    if clients is not None:
-        records = records.filter(client__in=clients)
-    return records.aggregate(total=Sum("records_synced"))["total"] or 0
 
 
 def usage_history(client: Client, *, months: int = 6, until: date | None = None) -> list[Statement]:

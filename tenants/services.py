@@ -20,7 +20,6 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTa
 from django_tenants.utils import tenant_context
 
 from branding.models import Brand
-from branding.selectors import brand_for_partner
 from portal.emails import branded_email_send
 from tenants.models import (
     Client,
@@ -191,9 +190,6 @@ def invitation_token_hash(token: str) -> str:
 def _invitation_email_send(
     *, user: User, partner: Partner, client: Client | None, accept_url: str, existing: bool = False
 ) -> None:
-    base_url = partner_base_url(partner)
-    brand = brand_for_partner(partner)
-    logo_url = f"{base_url}/brand/logo?v={brand.version}" if brand.logo else ""
     branded_email_send(
         partner=partner,
         to=[user.email],
@@ -205,7 +201,6 @@ def _invitation_email_send(
             "client": client,
             "accept_url": accept_url,
             "existing_account": existing,
-            "logo_url": logo_url,
         },
     )
 
@@ -560,6 +555,17 @@ def _txt_lookup(name: str) -> list[str]:
     return [b"".join(record.strings).decode("utf-8", "replace") for record in answer]
 
 
+def _legacy_txt_record_matches(domain: PartnerDomain) -> bool:
+    """A partner may have published the record under its former name before it was renamed: it still counts."""
+    import dns.exception
+
+    try:
+        values = _txt_lookup(domain.legacy_txt_name)
+    except (dns.exception.DNSException, OSError):
+        return False
+    return domain.legacy_txt_value in (value.strip() for value in values)
+
+
 def domain_verify(*, domain: PartnerDomain) -> DomainCheck:
     """Look up the domain's TXT record now and record the result; verified domains start serving."""
     import dns.exception
@@ -585,6 +591,8 @@ def domain_verify(*, domain: PartnerDomain) -> DomainCheck:
                 False,
                 f"The TXT record at {name} holds {found}, not this domain's token. Copy the value shown here exactly.",
             )
+    if not check.verified and _legacy_txt_record_matches(domain):
+        check = DomainCheck(True, f"Verified: the TXT record matches. The portal now answers on {domain.domain}.")
     with transaction.atomic():
         domain.last_checked_at = timezone.now()
         domain.last_check_message = check.message[:300]

@@ -224,7 +224,7 @@ class BambooHRConnector(Connector):
             )
 
     def _report(self, since: datetime | None) -> list[Any]:
-        body: dict[str, Any] = {"title": "SysGenPro Connect employees", "fields": list(EMPLOYEE_FIELDS)}
+        body: dict[str, Any] = {"title": "Employees for integration", "fields": list(EMPLOYEE_FIELDS)}
         if since is not None:
             body["filters"] = {"lastChanged": {"includeNull": "no", "value": _iso_z(since)}}
         report = self._api("POST", "reports/custom?format=JSON", json=body).json()

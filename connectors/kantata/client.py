@@ -37,6 +37,11 @@ API_PATH = "/api/v1"
 MAX_PER_PAGE = 200  # Kantata's cap for per_page
 MAX_BULK = 100  # Kantata's cap for one bulk create
 MAX_REFS_PER_LOOKUP = 200  # external_reference_service_model_refs takes up to 200 ids
+# What Kantata shows as the origin of the records we create when the connection names nothing (the form
+# offers the partner's product name): never the platform's name. Connections that named nothing wrote
+# "SysGenPro" before this default became brand-neutral, and their records are still looked up under it.
+DEFAULT_SERVICE_NAME = "Integration"
+LEGACY_SERVICE_NAME = "SysGenPro"
 
 TIME_ENTRY_FIELDS = (
     "workspace_id",
@@ -138,13 +143,16 @@ class KantataConnector(Connector):
         super().__init__(base_url=base_url, credentials=credentials, policy=policy, connection_key=connection_key)
         root = self.base_url
         self.api = root if root.endswith(API_PATH) else root + API_PATH
-        self.service_name = (self.credentials.get("service_name") or "SysGenPro").strip()
+        named = (self.credentials.get("service_name") or "").strip()
+        self.service_name = named or DEFAULT_SERVICE_NAME
+        # Records an unnamed connection wrote under the former default are still its own: found, never duplicated.
+        self.service_names = (self.service_name,) if named else (self.service_name, LEGACY_SERVICE_NAME)
         self.approved_only = (self.credentials.get("approved_only") or "yes").strip().lower() in ("yes", "true", "1")
         self.session.headers.update(
             {
                 "Authorization": f"Bearer {self.credentials.get('access_token', '')}",
                 "Accept": "application/json",
-                "User-Agent": "SysGenPro-Connect/1.0",
+                "User-Agent": "Connect-Integration/1.0",
             }
         )
 
@@ -161,7 +169,7 @@ class KantataConnector(Connector):
                 "service_name",
                 "Integration name",
                 required=False,
-                initial="SysGenPro",
+                initial="{product_name}",
                 help="Written on the external reference of every record we create, so Kantata shows its origin.",
             ),
             FormField(
@@ -432,12 +440,20 @@ class KantataConnector(Connector):
 
     def _find_by_reference(self, object_name: str, external_ids: list[str]) -> dict[str, dict]:
         """Our external id -> the Kantata object carrying our external reference with that id."""
+        found: dict[str, dict] = {}
+        for service_name in self.service_names:
+            missing = [external_id for external_id in external_ids if external_id not in found]
+            if missing:
+                found.update(self._find_by_reference_named(object_name, missing, service_name))
+        return found
+
+    def _find_by_reference_named(self, object_name: str, external_ids: list[str], service_name: str) -> dict[str, dict]:
         path, key, _singular, model = COLLECTIONS[object_name]
         found: dict[str, dict] = {}
         for start in range(0, len(external_ids), MAX_REFS_PER_LOOKUP):
             chunk = external_ids[start : start + MAX_REFS_PER_LOOKUP]
             params = {
-                "external_reference_service_name": self.service_name,
+                "external_reference_service_name": service_name,
                 "external_reference_service_model": model,
                 "external_reference_service_model_refs": ",".join(chunk),
                 "include": "external_references",
@@ -450,7 +466,7 @@ class KantataConnector(Connector):
             for record in (body.get(key) or {}).values():
                 for ref_id in record.get("external_reference_ids") or []:
                     ref = references.get(ref_id) or {}
-                    if ref.get("service_name") == self.service_name and ref.get("service_model") == model:
+                    if ref.get("service_name") == service_name and ref.get("service_model") == model:
                         found[str(ref.get("service_model_ref"))] = record
         return found
 

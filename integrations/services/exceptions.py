@@ -331,10 +331,20 @@ BULK_BATCH = 200
 BULK_LIVE = [BulkAction.Status.QUEUED, BulkAction.Status.RUNNING]
 
 
-def exceptions_bulk_start(
-    *, action: str, query, sla_hours: int | None, total: int, actor, reason: str = ""
-) -> BulkAction:
-    """Queue a worker to retry or ignore every live exception the queue's filters match, as they are now."""
+def _bulk_matching(job: BulkAction):
+    """The exceptions a bulk job acts on: live ones its filters matched when it was asked for."""
+    from integrations import selectors
+
+    return selectors.exceptions_filtered(
+        selectors.QueueQuery(**job.query), user_id=job.actor_id, sla_hours=job.sla_hours
+    ).filter(status__in=LIVE, created_at__lte=job.up_to)
+
+
+def exceptions_bulk_start(*, action: str, query, sla_hours: int | None, actor, reason: str = "") -> BulkAction:
+    """Queue a worker to retry or ignore every live exception the queue's filters match, as they are now.
+
+    They are counted exactly here, once: the person is told that number, and the progress counts up to it
+    (the queue only estimates counts past its cap)."""
     from integrations.tasks import exceptions_bulk_action
 
     reason = reason.strip()[:300]
@@ -356,20 +366,21 @@ def exceptions_bulk_start(
                 f"A bulk {running.get_action_display().lower()} is already running here: "
                 "let it finish, then act on what is left."
             )
-        job = BulkAction.objects.create(
+        job = BulkAction(
             action=action,
             reason=reason,
             query=dataclasses.asdict(query),
             sla_hours=sla_hours,
-            total=total,
             actor_id=getattr(actor, "pk", None),
             actor_email=getattr(actor, "email", "") or "",
         )
+        job.total = _bulk_matching(job).count()
+        job.save()
         audit_record(
             actor=actor,
             action=f"exception.bulk_{action}_started",
             target_type="exception",
-            summary=f"Started {job.doing.lower()} {total:,} exceptions that match the queue's filters"
+            summary=f"Started {job.doing.lower()} {job.total:,} exceptions that match the queue's filters"
             + (f": {reason}" if reason else ""),
             after={"filters": query.params(), "bulk_action": job.pk, "reason": reason},
         )
@@ -420,7 +431,6 @@ def exceptions_bulk_run(*, job_id: int, seconds: float | None = None, batch_size
 
 def _bulk_run_locked(job_id: int, seconds: float | None, batch_size: int, batch: list) -> str:
     """The job's work while this worker holds its lock; `batch` holds the exceptions being handled."""
-    from integrations import selectors
     from tenants.models import User
 
     job = BulkAction.objects.filter(pk=job_id).first()
@@ -432,14 +442,11 @@ def _bulk_run_locked(job_id: int, seconds: float | None, batch_size: int, batch:
         job.status, job.error = BulkAction.Status.FAILED, BULK_SUSPENDED
         _bulk_finish(job, actor)
         return "done"
-    matching = selectors.exceptions_filtered(
-        selectors.QueueQuery(**job.query), user_id=job.actor_id, sla_hours=job.sla_hours
-    ).filter(status__in=LIVE, created_at__lte=job.up_to)
+    matching = _bulk_matching(job)
     if job.status == BulkAction.Status.QUEUED:
-        job.total = matching.count()  # the request only estimated it past the count cap
         job.status = BulkAction.Status.RUNNING
         job.progress_at = timezone.now()
-        job.save(update_fields=["total", "status", "progress_at"])
+        job.save(update_fields=["status", "progress_at"])
     deadline = time.monotonic() + seconds if seconds else None
     while True:
         pending = matching.order_by("created_at", "id")

@@ -9,6 +9,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_POST, require_safe
 
+from branding.selectors import brand_for_request
 from connectors.registry import CONNECTORS, SANDBOX_PORTS
 from connectors.sandbox.server import TLS_SANDBOXES
 from integrations import selectors
@@ -79,7 +80,7 @@ def _sandbox_hint(vendor: str) -> str:
 def connection_new(request, client_slug, vendor):
     if vendor not in CONNECTORS:
         raise Http404("No such connector")
-    form = ConnectionForm(request.POST or None, vendor=vendor)
+    form = ConnectionForm(request.POST or None, vendor=vendor, product_name=brand_for_request(request).product_name)
     if request.method == "POST" and form.is_valid():
         from tenants.plans import PlanLimitReached
 

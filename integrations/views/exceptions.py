@@ -37,7 +37,7 @@ from integrations.services.exceptions import (
     value_map_entry_add_and_retry,
 )
 from integrations.services.matching import exception_duplicate_resolve, exception_pick, resource_cost_rate_set
-from integrations.templatetags.workspace import age, sla_state, tally
+from integrations.templatetags.workspace import age, sla_state
 from integrations.views.support import (
     redirect_to,
     render_page,
@@ -244,7 +244,7 @@ def exception_bulk(request, client_slug):
         chosen = live.filter(pk__in=ids).order_by("created_at", "id")
         total = None
     if total is not None and int(total) > BULK_LIMIT:
-        return _bulk_in_background(request, query, total, action=action, reason=reason)
+        return _bulk_in_background(request, query, action=action, reason=reason)
     batch = list(chosen.select_related("flow")[:BULK_LIMIT])
     level = "success"
     if not batch:
@@ -279,7 +279,7 @@ def _bulk_answer(request, query, note: str, level: str, *, changed: bool = True)
     return redirect_to(request, url(request, "exception_queue") + _querystring(query))
 
 
-def _bulk_in_background(request, query, total, *, action: str, reason: str):
+def _bulk_in_background(request, query, *, action: str, reason: str):
     """More than one request should handle: a worker retries or ignores them in batches; the queue
     shows its progress."""
     level = "success"
@@ -289,13 +289,12 @@ def _bulk_in_background(request, query, total, *, action: str, reason: str):
             reason=reason,
             query=query,
             sla_hours=sla_hours(request),
-            total=int(total),
             actor=request.user,
         )
     except ExceptionActionRefused as refused:  # one already running, or the workspace is suspended
         note, level = str(refused), "error"
     else:
-        note = f"{job.doing} {tally(total)} exceptions in the background; progress shows above the queue."
+        note = f"{job.doing} {job.total:,} exceptions in the background; progress shows above the queue."
     if request.htmx:
         return with_events(HttpResponse(status=204), "bulk-started", toast=note, level=level)
     getattr(messages, level)(request, note)

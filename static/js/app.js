@@ -41,6 +41,20 @@
       done();
     }
   });
+  // A box that scrolls but holds nothing focusable cannot be scrolled from the keyboard: make the
+  // box itself focusable (WCAG 2.1.1). Checked on load and in every fragment htmx swaps in.
+  var FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
+  function reachScrollBoxes(root) {
+    var boxes = root.querySelectorAll ? root.querySelectorAll("main *") : [];
+    Array.prototype.forEach.call(boxes, function (box) {
+      var style = getComputedStyle(box);
+      var scrolls = (/(auto|scroll)/.test(style.overflowY) && box.scrollHeight > box.clientHeight + 1) ||
+        (/(auto|scroll)/.test(style.overflowX) && box.scrollWidth > box.clientWidth + 1);
+      if (scrolls && !box.hasAttribute("tabindex") && !box.querySelector(FOCUSABLE)) box.setAttribute("tabindex", "0");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { reachScrollBoxes(document); });
+  document.addEventListener("htmx:afterSwap", function () { reachScrollBoxes(document); });
   // Buttons with data-confirm ask before a destructive action.
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute("data-confirm");

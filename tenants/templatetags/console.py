@@ -46,13 +46,10 @@ def age(delta: timedelta | None) -> str:
 
 @register.filter
 def records(count) -> str:
-    """12345 -> 12,345 (or 1.2M for very large numbers)."""
+    """12345 -> 12,345: always exact, as statements are billed on it."""
     if count is None:
         return "—"
-    count = int(count)
-    if count >= 10_000_000:
-        return f"{count / 1_000_000:.1f}M"
-    return intcomma(count)
+    return intcomma(int(count))
 
 
 @register.filter

@@ -57,8 +57,10 @@ def partner_home(request):
         client_count=len(everyone),
         suspended_count=sum(1 for health in everyone if health.client.is_suspended),
         attention_count=sum(1 for health in everyone if health.needs_attention),
+        open_exceptions=sum(health.open_exceptions for health in everyone),
         records_this_month=sum(health.records_this_month for health in everyone),
         included_this_month=sum(health.included_records or 0 for health in everyone),
+        usage_as_of=selectors.usage_as_of(health.usage for health in everyone),
     )
     if admin:
         context["mrr"] = selectors.partner_mrr(request.partner)

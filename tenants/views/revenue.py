@@ -37,6 +37,7 @@ def revenue(request):
         "mrr": selectors.partner_mrr(request.partner),
         "records": sum(statement.records_synced for statement in statements),
         "runs": sum(statement.runs for statement in statements),
+        "as_of": selectors.usage_as_of(statements),
         "section": "revenue",
         **_month_nav(month),
     }

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.audit import Audit
 from tests.support import ROOT, free_port, start_web
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
@@ -29,8 +30,50 @@ def chromium():
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
         )
-        yield browser
+        yield AuditedBrowser(browser)
         browser.close()
+
+
+class AuditedBrowser:
+    """The browser as tests see it: every context it opens is audited for the test that opens it."""
+
+    audit: Audit | None = None
+
+    def __init__(self, browser):
+        self._browser = browser
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        if AuditedBrowser.audit is not None:
+            AuditedBrowser.audit.watch(context)
+        return context
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
+@pytest.fixture(autouse=True)
+def accessibility_audit(request):
+    """This test's audit (see audit.py); the test fails when its pages broke WCAG 2.1 AA or the CSP."""
+    audit = Audit()
+    AuditedBrowser.audit = audit
+    request.node.stash[AUDIT] = audit
+    yield audit
+    AuditedBrowser.audit = None
+
+
+AUDIT = pytest.StashKey[Audit]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    result = yield  # the journey passed; now what its pages were found to break
+    audit = item.stash.get(AUDIT, None)
+    if audit is not None:
+        audit.finish()
+        if audit.findings or audit.csp:
+            pytest.fail("pages broke WCAG 2.1 AA or the CSP:\n" + audit.report(), pytrace=False)
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +87,7 @@ def web(world, tmp_path_factory):
 
 
 @pytest.fixture
-def page(chromium):
+def page(chromium, accessibility_audit):
     context = chromium.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(15_000)
@@ -55,5 +98,6 @@ def page(chromium):
 def screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    # caret="initial": hiding the caret leaves style="" on inputs, which htmx then copies (a CSP violation).
+    page.screenshot(path=str(path), full_page=True, caret="initial")
     return path

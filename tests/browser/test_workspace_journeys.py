@@ -176,7 +176,7 @@ def sign_in(page, base: str, email: str) -> None:
 def viewport_shot(page, name: str) -> None:
     """What the person sees without scrolling (long lists make full-page shots unreadable)."""
     SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), caret="initial")  # see conftest.screenshot
 
 
 def processed_by_htmx(locator) -> None:

@@ -32,13 +32,13 @@ def clean(sandbox):
     sandbox.reset()
 
 
-def connector_for(sandbox, token: str = TOKEN, **policy) -> KantataConnector:
+def connector_for(sandbox, token: str = TOKEN, service_name: str = "", **policy) -> KantataConnector:
     policy.setdefault("backoff_base", 0.01)
     policy.setdefault("budget", InMemoryTokenBucket())
     policy.setdefault("metrics", InMemoryMetrics())
     return KantataConnector(
         base_url=sandbox.url,
-        credentials={"access_token": token, "approved_only": "no"},
+        credentials={"access_token": token, "approved_only": "no", "service_name": service_name},
         policy=HttpPolicy.for_sandbox(sandbox.url, **policy),
     )
 
@@ -230,6 +230,35 @@ def test_writing_the_same_batch_twice_creates_nothing_new(sandbox):
     third = connector.write("time_entries", batch)
     assert third[0].outcome == "updated" and third[0].target_id == first[0].target_id
     assert {r.outcome for r in third[1:]} == {"unchanged"}
+    assert count_in_sandbox(sandbox, "time_entries") == count
+
+
+def references_in_sandbox(sandbox) -> set[str]:
+    response = requests.get(
+        f"{sandbox.url}/api/v1/time_entries",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        params={"include": "external_references", "per_page": 200},
+        timeout=10,
+    )
+    return {ref["service_name"] for ref in (response.json().get("external_references") or {}).values()}
+
+
+def test_records_carry_the_name_the_connection_gives_and_never_the_platforms_by_default(sandbox):
+    named = connector_for(sandbox, service_name="Northwind Connect")
+    assert {r.outcome for r in named.write("time_entries", [entry("named-1")])} == {"created"}
+    unnamed = connector_for(sandbox)
+    assert {r.outcome for r in unnamed.write("time_entries", [entry("unnamed-1")])} == {"created"}
+    assert references_in_sandbox(sandbox) == {"Northwind Connect", "Integration"}
+    offered = {field.name: field.initial for field in KantataConnector.form_fields()}
+    assert offered["service_name"] == "{product_name}"  # the form shows the partner's product name
+
+
+def test_an_unnamed_connection_still_finds_what_it_wrote_under_the_former_default(sandbox):
+    legacy = connector_for(sandbox, service_name="SysGenPro")
+    (written,) = legacy.write("time_entries", [entry("old-1", time_in_minutes=30)])
+    count = count_in_sandbox(sandbox, "time_entries")
+    (again,) = connector_for(sandbox).write("time_entries", [entry("old-1", time_in_minutes=45)])
+    assert again.outcome == "updated" and again.target_id == written.target_id
     assert count_in_sandbox(sandbox, "time_entries") == count
 
 

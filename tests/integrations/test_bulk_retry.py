@@ -56,7 +56,7 @@ def test_a_bulk_retry_runs_in_batches_records_progress_and_keeps_the_actor(allow
     open_before = SyncException.objects.filter(status="open").count()
     assert fixable > 20, "the test firm should leave a few dozen unbillable entries"
     finance = world.user("admin@northwind.localhost")
-    job = exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, total=open_before, actor=finance)
+    job = exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, actor=finance)
     assert AuditEvent.objects.filter(action="exception.bulk_retry_started", actor_email=finance.email).exists()
 
     # A slice that runs out of time after its first batch leaves the rest for the next slice.
@@ -169,7 +169,7 @@ def seeded(in_workspace):
 def test_a_bulk_retry_stopped_by_an_internal_error_fails_and_reopens_its_exceptions(seeded, world, monkeypatch, caplog):
     open_before = SyncException.objects.filter(status="open").count()
     finance = world.user("admin@northwind.localhost")
-    job = exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, total=open_before, actor=finance)
+    job = exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, actor=finance)
 
     def broken(flow, run, group):
         raise RuntimeError("a fault of ours, not the vendor's")
@@ -186,9 +186,7 @@ def test_a_bulk_retry_stopped_by_an_internal_error_fails_and_reopens_its_excepti
     assert len(logged) == 1 and logged[0].exc_info is not None
     # The failed job no longer blocks the next bulk retry.
     monkeypatch.undo()
-    assert exceptions_bulk_start(
-        action="retry", query=QueueQuery(), sla_hours=None, total=open_before, actor=finance
-    ).live
+    assert exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, actor=finance).live
 
 
 @pytest.mark.django_db
@@ -230,7 +228,7 @@ def test_a_second_bulk_retry_is_refused_while_one_is_live(seeded, world):
     from tests.integrations.conftest import lock_held_elsewhere
 
     finance = world.user("admin@northwind.localhost")
-    start = lambda: exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, total=600, actor=finance)  # noqa: E731
+    start = lambda: exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, actor=finance)  # noqa: E731
     # The check and the create happen under one workspace lock: a second request waits for the first.
     with lock_held_elsewhere("bulk_retry"), pytest.raises(OperationalError, match="lock timeout"):
         start()
@@ -255,7 +253,7 @@ def test_a_suspended_workspace_retries_nothing(seeded, world, in_workspace):
 
     finance = world.user("admin@northwind.localhost")
     live = list(SyncException.objects.filter(status="open").select_related("flow"))
-    job = exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, total=len(live), actor=finance)
+    job = exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, actor=finance)
     # Suspended by the partner after the request (or the job) loaded the client: the database says so.
     Client.objects.filter(pk=in_workspace.pk).update(status=Client.Status.SUSPENDED)
     assert not connection.tenant.is_suspended
@@ -264,7 +262,7 @@ def test_a_suspended_workspace_retries_nothing(seeded, world, in_workspace):
         lambda: exception_retry(exception=live[0], actor=finance),
         lambda: exceptions_retry(exceptions=live, actor=finance),
         lambda: exception_edit_and_retry(exception=live[0], field="notes", value="edited", actor=finance),
-        lambda: exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, total=1, actor=finance),
+        lambda: exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, actor=finance),
     ):
         with pytest.raises(WorkspaceSuspended, match="suspended"):
             attempt()
@@ -298,14 +296,14 @@ def test_a_bulk_ignore_runs_in_batches_resumes_and_keeps_the_reason_and_the_acto
     count = matching.count()
     assert count == 6
     with pytest.raises(ExceptionActionRefused, match="Say why these exceptions are ignored"):
-        exceptions_bulk_start(action="ignore", reason="  ", query=query, sla_hours=None, total=count, actor=finance)
+        exceptions_bulk_start(action="ignore", reason="  ", query=query, sla_hours=None, actor=finance)
     assert not BulkAction.objects.exists()
-    job = exceptions_bulk_start(action="ignore", reason=REASON, query=query, sla_hours=None, total=count, actor=finance)
+    job = exceptions_bulk_start(action="ignore", reason=REASON, query=query, sla_hours=None, actor=finance)
     started = AuditEvent.objects.get(action="exception.bulk_ignore_started")
     assert started.actor_email == finance.email and REASON in started.summary
     # One bulk job at a time per workspace, whatever it does.
     with pytest.raises(BulkActionRunning, match="bulk ignore is already running"):
-        exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, total=7, actor=finance)
+        exceptions_bulk_start(action="retry", query=QueueQuery(), sla_hours=None, actor=finance)
     # Ignoring writes nothing to the targets: a suspended workspace may ignore, as one at a time.
     Client.objects.filter(pk=in_workspace.pk).update(status=Client.Status.SUSPENDED)
 
@@ -382,6 +380,40 @@ def test_ignore_all_past_the_limit_needs_a_reason_then_runs_on_a_worker(
     assert not SyncException.objects.filter(status="open").exists()
     actors = set(AuditEvent.objects.filter(action="exception.ignored").values_list("actor_email", flat=True))
     assert actors == {"finance@contoso.localhost"}
+    connection.set_schema_to_public()
+
+
+@pytest.mark.django_db
+def test_past_the_counting_cap_a_person_acts_on_an_exact_number_never_an_estimate(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    from integrations import selectors
+    from integrations.views import exceptions as views
+    from tests.integrations.workspace_fixtures import seed_workspace
+
+    connection.set_tenant(world.clients["contoso"])
+    seed_workspace()
+    open_now = SyncException.objects.filter(status="open", error_code="PROJECT_NOT_IN_TARGET").count()
+    connection.set_schema_to_public()
+    monkeypatch.setattr(selectors, "COUNT_CAP", 3)  # the queue counts 3 exactly, then estimates
+    monkeypatch.setattr(views, "BULK_LIMIT", 2)
+    monkeypatch.setattr("integrations.tasks.exceptions_bulk_action.delay", lambda job_id: None)
+    finance = browser_for(world.user("finance@contoso.localhost"), host=NORTHWIND)
+    queue = finance.get("/c/contoso/exceptions/?error_code=PROJECT_NOT_IN_TARGET").content.decode()
+    assert ">Retry all matching</button>" in queue and ">Ignore all matching</button>" in queue
+    assert "the exact number shows once it starts" in queue
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = finance.post(
+            "/c/contoso/exceptions/bulk",
+            {"scope": "filtered", "status": "open", "error_code": "PROJECT_NOT_IN_TARGET"},
+            **HTMX,
+        )
+    assert json.loads(response["HX-Trigger"])["toast"]["message"].startswith(f"Retrying {open_now} exceptions")
+    progress = finance.get("/c/contoso/exceptions/bulk/progress", **HTMX).content.decode()
+    assert f"Retrying {open_now} exceptions…" in progress and f"0 of {open_now} retried" in progress
+    connection.set_tenant(world.clients["contoso"])
+    assert BulkAction.objects.get().total == open_now  # what the worker counts up to, from the start
     connection.set_schema_to_public()
 
 

@@ -4,6 +4,7 @@ import pytest
 from django.core import mail
 from django.db import connection
 from django.db.models import Sum
+from django.utils import timezone
 
 from integrations.housekeeping import sla_alerts, usage_rollup
 from integrations.models import NotificationRecipient, SyncException, SyncRun
@@ -25,11 +26,11 @@ def test_usage_on_the_statement_equals_the_records_synced(allow_sandboxes, in_wo
     runs = SyncRun.objects.exclude(finished_at=None).count()
     connection.set_schema_to_public()
     usage_rollup()
-    usage = UsageRecord.objects.get(client=in_workspace)
+    usage = UsageRecord.objects.get(client=in_workspace, month=timezone.localdate().replace(day=1))
     assert usage.records_synced == (synced["created"] or 0) + (synced["updated"] or 0) > 0
     assert usage.runs == runs
     usage_rollup()  # again: nothing counted twice
-    assert UsageRecord.objects.get(client=in_workspace).records_synced == usage.records_synced
+    assert UsageRecord.objects.get(pk=usage.pk).records_synced == usage.records_synced
 
 
 def test_bad_credentials_fail_the_run_mark_the_connection_and_alert_once(allow_sandboxes, in_workspace):

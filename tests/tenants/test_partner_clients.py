@@ -221,6 +221,8 @@ def test_health_reads_the_engines_figures_inside_the_clients_schema(world, monke
 
     monkeypatch.setitem(sys.modules, "integrations.selectors", types.SimpleNamespace(workspace_health=workspace_health))
     contoso = world.clients["contoso"]
+    # Usage is the monthly roll-up's, whatever the engine counts live (every page shows the same figure).
+    services.usage_record_upsert(client=contoso, month=now.date(), records_synced=300_000, runs=42)
     health = selectors.client_health(contoso, now=now)
     assert seen_schemas == [contoso.schema_name]
     assert connection.schema_name == "public"

@@ -74,8 +74,8 @@ def test_adding_a_domain_shows_the_dns_records_to_create(world, admin):
     assert domain.requires_verification and domain.verified_at is None and not domain.is_primary
     page = admin.get("/partner/domains/").content.decode()
     assert "Waiting for DNS" in page
-    assert "_sysgenpro-challenge.connect.northwind.example" in page
-    assert f"sysgenpro-verify={domain.verification_token}" in page
+    assert "_portal-challenge.connect.northwind.example" in page
+    assert f"portal-verify={domain.verification_token}" in page
     assert '<code class="copyable">northwind.localhost</code>' in page  # the CNAME target
 
 
@@ -106,11 +106,11 @@ def test_verification_reads_the_txt_record_and_then_the_domain_serves(world, adm
     domain = services.domain_add(partner=world.partners["northwind"], domain="connect.northwind.example")
 
     page = admin.post(f"/partner/domains/{domain.pk}/verify", HTTP_HX_REQUEST="true").content.decode()
-    assert "No DNS record exists at _sysgenpro-challenge.connect.northwind.example yet" in page
+    assert "No DNS record exists at _portal-challenge.connect.northwind.example yet" in page
 
-    dns_server.zone[domain.txt_name] = ["sysgenpro-verify=someone-elses-token"]
+    dns_server.zone[domain.txt_name] = ["portal-verify=someone-elses-token"]
     page = admin.post(f"/partner/domains/{domain.pk}/verify", HTTP_HX_REQUEST="true").content.decode()
-    assert "holds sysgenpro-verify=someone-elses-token, not this domain&#x27;s token" in page
+    assert "holds portal-verify=someone-elses-token, not this domain&#x27;s token" in page
     assert browser_for(host="connect.northwind.example").get("/accounts/login/").status_code == 404
 
     dns_server.zone[domain.txt_name] = ["v=spf1 -all", domain.txt_value]
@@ -120,6 +120,22 @@ def test_verification_reads_the_txt_record_and_then_the_domain_serves(world, adm
     assert domain.verified_at is not None
     login = browser_for(host="connect.northwind.example").get("/accounts/login/")
     assert login.status_code == 200 and "Northwind Connect" in login.content.decode()
+
+
+def test_the_records_a_partner_is_shown_do_not_name_the_platform(world, admin):
+    services.domain_add(partner=world.partners["northwind"], domain="records.northwind.example")
+    page = admin.get("/partner/domains/").content.decode()
+    assert "_portal-challenge.records.northwind.example" in page and "portal-verify=" in page
+    assert "sysgenpro" not in page.lower()
+
+
+def test_a_record_published_under_the_former_name_still_verifies(world, dns_server):
+    domain = services.domain_add(partner=world.partners["northwind"], domain="early.northwind.example")
+    dns_server.zone[f"_sysgenpro-challenge.{domain.domain}"] = [f"sysgenpro-verify={domain.verification_token}"]
+    check = services.domain_verify(domain=domain)
+    assert check.verified
+    domain.refresh_from_db()
+    assert domain.verified_at is not None
 
 
 def test_a_name_without_a_txt_record_is_told_apart(world, dns_server):

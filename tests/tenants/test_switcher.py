@@ -57,3 +57,13 @@ def test_a_workspace_page_reads_the_users_roles_once(world):
     mine = f'"tenants_membership"."user_id" = {finance.pk}'
     assert len([q for q in queries if mine in q["sql"]]) == 1
     assert not [q for q in queries if q["sql"].startswith('SELECT DISTINCT "tenants_client"')]
+
+
+def test_partner_people_reach_their_console_from_a_workspaces_switcher(world):
+    page = browser_for(world.user("engineer@northwind.localhost"), host=NORTHWIND).get("/c/contoso/").content.decode()
+    switcher = re.search(r'data-testid="switcher".*?</details>', page, re.S).group(0)
+    assert 'class="switcher-console" href="/partner/">Partner console</a>' in switcher
+    # The workspace's menu keeps its own sections only, so none of them is pushed out of sight.
+    nav = re.search(r'<nav class="surface-nav".*?</nav>', page, re.S).group(0)
+    assert "Partner console" not in nav
+    assert 'aria-label="Contoso Engineering: switch client workspace"' in page
