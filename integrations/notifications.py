@@ -73,7 +73,9 @@ def notify(*, kind: str, **context) -> int:
 
 
 def notify_step(*, step, items) -> int:
-    """A flow's notify step (lead-to-project): tell delivery leadership about newly won work."""
+    """A flow's notify step (lead-to-project): tell delivery leadership about newly won work.
+
+    Without a step (won work announced outside a flow) everyone who asked for won work is told."""
     projects = [item.records["project"] for item in items if "project" in item.records]
     if not projects:
         return 0
@@ -82,7 +84,7 @@ def notify_step(*, step, items) -> int:
         subject=f"New project{'s' if len(projects) > 1 else ''} to staff",
         template="deal_won",
         context={"projects": projects, "step": step},
-        flows=[step.flow_id],
+        flows=[step.flow_id] if step is not None else None,
     )
 
 

@@ -206,7 +206,7 @@ class WorkdayConnector(Connector):
                 "username",
                 "Integration system user",
                 required=False,
-                help="The ISU's user name (WS-Security), e.g. ISU_SysGenPro. Leave blank to use an API client instead.",
+                help="The ISU's user name (WS-Security), e.g. ISU_Integrations. Leave blank to use an API client instead.",
             ),
             FormField("password", "ISU password", kind="secret", required=False),
             FormField(

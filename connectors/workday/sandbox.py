@@ -35,7 +35,7 @@ TENANT = "haldenrowe"
 DEMO_CREDENTIALS = {
     "tenant": TENANT,
     "api_version": "v42.0",
-    "username": "ISU_SysGenPro",
+    "username": "ISU_Integrations",
     "password": "wd-demo-Isu-7c1e94b2d5",
 }
 DEMO_OAUTH_CREDENTIALS = {

@@ -29,7 +29,8 @@ def cedar(world, django_db_blocker):
     from integrations.services.connections import connection_create
     from integrations.services.flows import template_install
     from tenants import services
-    from tenants.models import Client, Membership, Partner, Role, User
+    from tenants.models import Client, Membership, MfaPolicy, Partner, Role
+    from tests.support import user_who_can_sign_in
     from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
 
     with django_db_blocker.unblock():
@@ -41,6 +42,8 @@ def cedar(world, django_db_blocker):
             Brand.objects.filter(partner=partner).update(
                 product_name="Juniper Connect", primary_color="#9D174D", accent_color="#0369A1"
             )
+        # Two-factor sign-in is the login journeys' subject; here admins sign in with a password alone.
+        Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
         plan = partner.plans.get(name="Standard")
         plan.sla_resolution_hours = SLA_HOURS
         plan.save(update_fields=["sla_resolution_hours"])
@@ -51,9 +54,7 @@ def cedar(world, django_db_blocker):
             ("admin@cedar.localhost", "Cleo Admin", Role.CLIENT_ADMIN),
             ("finance@cedar.localhost", "Fiona Finance", Role.CLIENT_FINANCE),
         ):
-            user = User.objects.filter(email=email).first() or User.objects.create_user(
-                email, DEMO_PASSWORD, full_name=name
-            )
+            user = user_who_can_sign_in(email, DEMO_PASSWORD, full_name=name)
             Membership.objects.get_or_create(user=user, client=client, defaults={"role": role})
         connection.set_tenant(client)
         if not Flow.objects.exists():

@@ -70,7 +70,7 @@ def oak(world, cove_sandboxes, cove_env, django_db_blocker):
     with django_db_blocker.unblock():
         from branding.models import Brand
         from tenants import services
-        from tenants.models import Client, Partner, Plan, Role
+        from tenants.models import Client, MfaPolicy, Partner, Plan, Role
 
         partner = Partner.objects.filter(slug="cove").first()
         if partner is None:
@@ -78,6 +78,8 @@ def oak(world, cove_sandboxes, cove_env, django_db_blocker):
                 name="Cove Partners", slug="cove", domain=HOST, admin_email="admin@cove.localhost"
             )
             Brand.objects.filter(partner=partner).update(product_name="Cove Connect", primary_color="#1D4ED8")
+        # Two-factor sign-in is the login journeys' subject; here admins sign in with a password alone.
+        Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
         plan, _ = Plan.objects.get_or_create(
             partner=partner,
             name="Professional",

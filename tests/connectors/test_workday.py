@@ -60,7 +60,7 @@ def test_connection_with_an_integration_system_user_or_an_api_client(sandbox):
     result = make_connector(sandbox).test_connection()
     assert result.ok, result.message
     assert result.message == (
-        f"Connected to Workday tenant {TENANT} (v42.0) as integration system user ISU_SysGenPro; 200 workers visible."
+        f"Connected to Workday tenant {TENANT} (v42.0) as integration system user ISU_Integrations; 200 workers visible."
     )
     oauth = make_connector(sandbox, DEMO_OAUTH_CREDENTIALS).test_connection()
     assert oauth.ok and "as an API client" in oauth.message

@@ -277,7 +277,7 @@ def test_a_workday_connection_form_tests_the_integration_system_user(world, admi
     assert response.status_code == 302, response.content.decode()
     created = within(world, lambda: Connection.objects.get(vendor="workday"))
     tested = admin.post(f"/c/contoso/connections/{created.pk}/test", **HTMX).content.decode()
-    assert "check-result ok" in tested and "as integration system user ISU_SysGenPro" in tested
+    assert "check-result ok" in tested and "as integration system user ISU_Integrations" in tested
 
 
 def test_testing_an_unreachable_connection_shows_why_inline(world, admin, contoso):
