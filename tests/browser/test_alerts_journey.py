@@ -30,8 +30,8 @@ def cedar(world, django_db_blocker):
     from integrations.services.flows import template_install
     from tenants import services
     from tenants.models import Client, Membership, MfaPolicy, Partner, Role
-    from tests.support import user_who_can_sign_in
     from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
+    from tests.support import user_who_can_sign_in
 
     with django_db_blocker.unblock():
         partner = Partner.objects.filter(slug="juniper").first()
