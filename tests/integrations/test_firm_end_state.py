@@ -39,10 +39,16 @@ ROLES = {
 
 @pytest.fixture
 def systems(allow_sandboxes):
-    """Every sandbox back to the firm's seeded state."""
-    for sandbox in allow_sandboxes.values():
-        requests.post(f"{sandbox.url}/_sandbox/reset", timeout=10).raise_for_status()
-    return allow_sandboxes
+    """Every sandbox back to the firm's seeded state, before the test and after it (the sandboxes are shared
+    with the session's other tests, which expect the firm as seeded, not a customer added twice here)."""
+
+    def reset():
+        for sandbox in allow_sandboxes.values():
+            requests.post(f"{sandbox.url}/_sandbox/reset", timeout=10).raise_for_status()
+
+    reset()
+    yield allow_sandboxes
+    reset()
 
 
 def workspace(world, slug: str):
