@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from integrations.engine import bulk
 from integrations.models import SyncException
 
 # Raised for records that did sync, about something a person must decide: they are not resolved
@@ -118,3 +119,124 @@ def exceptions_resolve_for_records(*, flow, object_name: str, external_ids: list
         .exclude(error_code__in=DECISIONS)
         .update(status=SyncException.Status.RESOLVED, resolved_at=timezone.now(), waiting_on=None)
     )
+
+
+LIVE = (SyncException.Status.OPEN, SyncException.Status.RETRYING)
+WAITING_ON = "WAITING_ON"
+
+
+class ExceptionBook:
+    """The exceptions one page raises, parks and resolves, written together when the page ends.
+
+    One live row per record and error (a repeat bumps `occurrences`), one live row per record overall
+    (a record in a new exception leaves its old one), a handful of statements however many records failed.
+    Cause exceptions ("project X is not in the ERP") are not kept here: they exist before a record is
+    parked behind them (engine.parking.cause_raise).
+    """
+
+    def __init__(self, *, flow, run, source_system: str):
+        self.flow, self.run, self.source_system = flow, run, source_system
+        self._rows: dict[tuple[str, str, str], dict] = {}  # (object, external id, code) -> fields
+        self._failed: set[tuple[str, str]] = set()  # records now in an exception, which leave their old ones
+        self._kept: set[int] = set()  # exceptions raised outside the book that records now stand in
+
+    def fail(self, *, object_name: str, external_id: str, code: str, decision: bool = False, **fields) -> None:
+        """An exception about a record (a decision is about a record that synced: it does not replace others)."""
+        key = (object_name, external_id or "", code)
+        self._rows[key] = {**fields, "decision": decision}
+        if not decision:
+            self._failed.add((object_name, external_id or ""))
+
+    def park(self, *, object_name: str, external_id: str, parent: SyncException, **fields) -> None:
+        self._rows[(object_name, external_id or "", WAITING_ON)] = {**fields, "waiting_on": parent, "decision": False}
+        self._failed.add((object_name, external_id or ""))
+
+    def supersede_only(self, *, object_name: str, external_id: str, keep: int) -> None:
+        """The record stands in exception `keep`, raised already (a cause): it leaves any other it was in."""
+        self._failed.add((object_name, external_id or ""))
+        self._kept.add(keep)
+
+    def flush(self) -> dict[tuple[str, str], int]:
+        """Write the page's exceptions; returns the exception id each failed record now stands in."""
+        now = timezone.now()
+        if not self._rows:
+            self._supersede(keep=self._kept, now=now)
+            return {}
+        by_object: dict[str, set[str]] = {}
+        for object_name, external_id, _ in self._rows:
+            by_object.setdefault(object_name, set()).add(external_id)
+        live: dict[tuple[str, str, str], SyncException] = {}
+        for object_name, external_ids in by_object.items():
+            for row in SyncException.objects.filter(
+                flow=self.flow,
+                object=object_name,
+                external_id__in=external_ids,
+                status__in=(*LIVE, SyncException.Status.PARKED),
+                error_code__in={code for _, _, code in self._rows},
+            ):
+                live[(row.object, row.external_id, row.error_code)] = row
+        created, bumped = [], []
+        values: dict = {}
+        for key, fields in self._rows.items():
+            object_name, external_id, code = key
+            parked = code == WAITING_ON
+            values = {
+                "payload": fields.get("payload") or {},
+                "message": fields["message"][:500],
+                "detail": fields.get("detail", ""),
+                "fix_actions": fields.get("fix_actions") or [],
+                "subject": (fields.get("subject") or "")[:200],
+                "step_id": getattr(fields.get("step"), "pk", None),
+                "target_system": fields.get("target_system", ""),
+                "waiting_on_id": getattr(fields.get("waiting_on"), "pk", None),
+                "status": SyncException.Status.PARKED if parked else SyncException.Status.OPEN,
+                "last_run_id": self.run.pk,
+                "last_seen_at": now,
+            }
+            row = live.get(key)
+            if row is None:
+                created.append(
+                    SyncException(
+                        flow_id=self.flow.pk,
+                        first_run_id=self.run.pk,
+                        source_system=self.source_system,
+                        object=object_name,
+                        external_id=external_id,
+                        error_code=code,
+                        created_at=now,
+                        **values,
+                    )
+                )
+            else:
+                for name, value in values.items():
+                    setattr(row, name, value)
+                if not parked:
+                    row.occurrences += 1
+                bumped.append(row)
+        bulk.insert(created)
+        bulk.update(bumped, ["occurrences", *values])
+        standing = {
+            (row.object, row.external_id): row.pk
+            for row in [*created, *bumped]
+            if not self._rows[(row.object, row.external_id, row.error_code)]["decision"]
+        }
+        self._supersede(keep={row.pk for row in [*created, *bumped]} | self._kept, now=now)
+        return standing
+
+    def _supersede(self, *, keep: set[int], now) -> None:
+        """Records failing now for a new reason leave the exception they were in (one statement per object)."""
+        if not self._failed:
+            return
+        by_object: dict[str, list[str]] = {}
+        for object_name, external_id in self._failed:
+            by_object.setdefault(object_name, []).append(external_id)
+        for object_name, external_ids in by_object.items():
+            SyncException.objects.filter(
+                flow=self.flow,
+                object=object_name,
+                external_id__in=external_ids,
+                status__in=(*LIVE, SyncException.Status.PARKED),
+                cause="",
+            ).exclude(pk__in=keep).exclude(error_code__in=DECISIONS).update(
+                status=SyncException.Status.RESOLVED, resolved_at=now, waiting_on=None
+            )

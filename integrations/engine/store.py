@@ -1,11 +1,17 @@
-"""The canonical store: resolve relations, respect field ownership, validate, and upsert.
+"""The canonical store, a page at a time: find every record a page describes, decide what changes, then write.
 
-One source record becomes one or more canonical records (a won deal: customer, opportunity,
-project). Problems come back as mapping.Problem values; nothing raises for bad data.
+`plan(items)` reads (a few queries per kind of record for the whole page, whatever its size) and decides,
+writing nothing: which records exist already (by the system's own id, else by the flow's match keys), which
+are new, which fields change, which changes another system owns (conflicts), and each item's problems.
+`apply(items)` writes what was planned for the items still going: new rows by COPY, changed rows in one
+UPDATE per kind, the page's ExternalRefs. Nothing here raises for bad data: problems are mapping.Problem
+values on the items.
 """
 
 from __future__ import annotations
 
+import copy
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -14,10 +20,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from integrations.engine import bulk
 from integrations.engine.entities import ENTITIES, ORDER, field_owner, match_keys_for
-from integrations.engine.keys import NORMALISERS
+from integrations.engine.keys import NORMALISERS, domain_key, name_key
 from integrations.engine.mapping import Problem, Ref
-from integrations.models import ExternalRef, FieldOwnership, Rate
+from integrations.models import Customer, ExternalRef, FieldOwnership, Rate
 
 
 @dataclass
@@ -30,24 +37,14 @@ class Conflict:
 
 
 @dataclass
-class StoreResult:
-    records: dict[str, models.Model] = field(default_factory=dict)
-    created: set[str] = field(default_factory=set)
-    changed: set[str] = field(default_factory=set)
-    linked: set[str] = field(default_factory=set)  # found by match keys and linked to this system's record
-    skipped: set[str] = field(default_factory=set)  # mapped, but left out for want of what they require
-    problems: list[Problem] = field(default_factory=list)
-    conflicts: list[Conflict] = field(default_factory=list)
+class Planned:
+    """What the page will do to one canonical record."""
 
-
-@dataclass
-class Found:
-    """What looking for a record found: by this system's id (`how` "ref", or "alias" for a record a person
-    said is the same as another), by match keys ("key"), nothing, or several candidates."""
-
-    record: models.Model | None = None
-    how: str = ""
-    candidates: list = field(default_factory=list)
+    entity: str
+    record: models.Model
+    new: bool = False
+    changed: set = field(default_factory=set)
+    how: str = ""  # found by "ref" (its own id), "alias", "key" (match keys), or "" (new)
 
 
 def _plain(value: Any) -> Any:
@@ -62,8 +59,15 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def _prepare(record: models.Model) -> None:
+    """What a model's save() would compute, for rows written in bulk (Customer's match keys)."""
+    if isinstance(record, Customer):
+        record.name_key = name_key(record.name)
+        record.domain = domain_key(record.domain) or record.domain
+
+
 class CanonicalStore:
-    """Upserts for one flow run. `source` is the flow's source connection; `category` its kind of system."""
+    """Reads and writes of one flow run. `source_connection` is the flow's source; `category` its kind of system."""
 
     def __init__(
         self,
@@ -74,262 +78,378 @@ class CanonicalStore:
         value_maps: dict[str, dict[str, str]] | None = None,
         match_keys: dict[str, list[str]] | None = None,
     ):
-        # The keys this flow recognises records by, per entity (Flow.match_keys; defaults otherwise).
-        self.match_keys = match_keys or {}
-        self.value_maps = value_maps or {}
         self.source = source_connection
         self.category = category
         # target field ("time_entry.project") -> value map key that a clerk can extend to fix a miss
         self.lookup_maps = lookup_maps or {}
+        self.value_maps = value_maps or {}
+        self.match_keys = match_keys or {}
         self.owners = {(o.entity, o.field): o.owner for o in FieldOwnership.objects.all()}
         # Per-run caches: related records (projects, people) are few and read again and again.
         self._refs: dict[tuple[str, str], int | None] = {}
         self._records: dict[tuple[str, int], models.Model] = {}
         self._natural: dict[tuple[str, Any], models.Model | None] = {}
-        self._primary_refs: dict[tuple[str, str], int] = {}
-        self._aliases: set[tuple[str, str]] = set()
-        self._prefetched: set[tuple[str, str]] = set()
-        self._linked_before: set[tuple[str, str]] = set()
         # A record a person decided should not be matched to any other (two customers that only look alike).
         self.unmatched: set[tuple[str, str]] = set()
+        self._twins_known: dict[tuple[str, int], str] = {}
 
-    def prefetch_primary(self, object_name: str, external_ids: list[str]) -> None:
-        """One query for the source refs of a whole page, instead of one per record."""
-        self._prefetched = {(object_name, external_id) for external_id in external_ids}
-        self._primary_refs = {}
-        self._aliases = set()
-        for external_id, record_id, alias in ExternalRef.objects.filter(
-            connection=self.source, object=object_name, external_id__in=external_ids
-        ).values_list("external_id", "record_id", "alias"):
-            self._primary_refs[(object_name, external_id)] = record_id
-            if alias:
-                self._aliases.add((object_name, external_id))
-        self._linked_before = set(self._primary_refs)
+    def forget(self) -> None:
+        """Drop what the run has read: after a rolled-back page, the cached rows may hold what never landed."""
+        self._refs.clear()
+        self._records.clear()
+        self._natural.clear()
 
-    def forget(self, object_name: str, external_id: str) -> None:
-        """A record's writes were rolled back: forget the link it made, which names a row that is gone."""
-        key = (object_name, external_id)
-        if key not in self._linked_before:
-            self._primary_refs.pop(key, None)
-            self._refs.pop(key, None)
-
-    def _ref(self, object_name: str, external_id: str) -> int | None:
-        key = (object_name, external_id)
-        if key not in self._refs:
-            self._refs[key] = (
-                ExternalRef.objects.filter(connection=self.source, object=object_name, external_id=external_id)
-                .values_list("record_id", flat=True)
-                .first()
+    # -- batched reads -------------------------------------------------------------------------
+    def refs(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
+        """This system's records (object, external id) -> canonical record id, one query for the unknown ones."""
+        missing = {key for key in keys if key not in self._refs}
+        by_object: dict[str, list[str]] = defaultdict(list)
+        for object_name, external_id in missing:
+            by_object[object_name].append(external_id)
+        for object_name, external_ids in by_object.items():
+            found = dict(
+                ExternalRef.objects.filter(
+                    connection=self.source, object=object_name, external_id__in=external_ids
+                ).values_list("external_id", "record_id")
             )
-        return self._refs[key]
+            for external_id in external_ids:
+                self._refs[(object_name, external_id)] = found.get(external_id)
+        return {key: self._refs.get(key) for key in keys}
 
-    def _record(self, entity: str, pk: int | None) -> models.Model | None:
-        if pk is None:
-            return None
-        key = (entity, pk)
-        if key not in self._records:
-            found = ENTITIES[entity].model.objects.filter(pk=pk).first()
-            if found is None:
-                return None
-            self._records[key] = found
-        return self._records[key]
+    def records(self, entity: str, pks: set[int]) -> dict[int, models.Model]:
+        missing = {pk for pk in pks if pk is not None and (entity, pk) not in self._records}
+        if missing:
+            for record in ENTITIES[entity].model.objects.filter(pk__in=missing):
+                self._records[(entity, record.pk)] = record
+        return {pk: self._records[(entity, pk)] for pk in pks if (entity, pk) in self._records}
 
-    def _by_natural_key(self, entity: str, value: Any) -> models.Model | None:
-        key = (entity, value)
-        if key not in self._natural:
-            spec = ENTITIES[entity]
-            self._natural[key] = spec.model.objects.filter(**{spec.natural_key: value}).first()
-        return self._natural[key]
-
-    # relations -------------------------------------------------------------------------------
-    def resolve(self, entity: str, value: Any, produced: dict[str, models.Model], alias_map: str | None = None):
+    def by_natural_key(self, entity: str, values: set) -> dict[Any, models.Model]:
         spec = ENTITIES[entity]
-        if isinstance(value, models.Model):
-            return value
-        if isinstance(value, Ref):
-            record = self._record(entity, self._ref(value.object, value.external_id))
-            if record is not None and alias_map and spec.natural_key:
-                # A clerk may have mapped this system's code onto another (PSA "PRJ-104X" -> ERP "PRJ-104").
-                alias = self.value_maps.get(alias_map, {}).get(str(getattr(record, spec.natural_key)))
-                if alias:
-                    return self._by_natural_key(entity, alias)
-            return record
-        if isinstance(value, str) and value.startswith("@"):
-            return produced.get(value[1:])
-        if spec.natural_key and not _blank(value):
-            return self._by_natural_key(entity, value)
-        return None
+        missing = {value for value in values if (entity, value) not in self._natural}
+        if missing:
+            found = {
+                getattr(r, spec.natural_key): r
+                for r in spec.model.objects.filter(**{f"{spec.natural_key}__in": missing})
+            }
+            for value in missing:
+                self._natural[(entity, value)] = found.get(value)
+        return {value: self._natural[(entity, value)] for value in values if self._natural.get((entity, value))}
 
-    def find_existing(
-        self, entity: str, values: dict, primary_ref: tuple[str, str] | None, *, match: bool = True
-    ) -> Found:
-        """The record `values` describe: by this system's id first, then by the flow's match keys."""
-        spec = ENTITIES[entity]
-        if primary_ref:
-            record_id = self._primary_refs.get(primary_ref)
-            if record_id is None and primary_ref not in self._prefetched:
-                record_id = self._ref(*primary_ref)
-            if record_id is not None:
-                found = spec.model.objects.filter(pk=record_id).first()
-                if found:
-                    return Found(found, "alias" if primary_ref in self._aliases else "ref")
-        if match:
-            candidates: dict[int, models.Model] = {}
-            for key in match_keys_for(entity, self.match_keys):
-                value = NORMALISERS[key.kind](values.get(key.field))
-                if value:
-                    for record in spec.model.objects.filter(**{key.lookup: value}).order_by("pk")[:5]:
-                        candidates.setdefault(record.pk, record)
-            if len(candidates) == 1:
-                return Found(next(iter(candidates.values())), "key")
-            if len(candidates) > 1:
-                return Found(None, "ambiguous", list(candidates.values()))
-        if spec.natural_key and not spec.match_keys and not _blank(values.get(spec.natural_key)):
-            found = spec.model.objects.filter(**{spec.natural_key: values[spec.natural_key]}).first()
-            return Found(found, "key" if found else "")
-        if spec.identity and all(values.get(f) is not None for f in spec.identity):
-            found = spec.model.objects.filter(**{f: values[f] for f in spec.identity}).first()
-            return Found(found, "key" if found else "")
-        return Found()
-
-    # the upsert ------------------------------------------------------------------------------
-    def upsert(self, *, entities: dict[str, dict], primary: str, object_name: str, external_id: str) -> StoreResult:
-        result = StoreResult()
-        for entity in [name for name in ORDER if name in entities]:
-            values = dict(entities[entity])
+    # -- planning ------------------------------------------------------------------------------
+    def plan(self, items: list, *, primary: str, object_name: str) -> None:
+        """Decide, for every item still going, what happens to each canonical record it describes."""
+        page = [item for item in items if not item.problems and not item.skipped]
+        primary_refs = self._primary_refs(object_name, [item.source.external_id for item in page])
+        pending: dict[tuple[str, str, str], Any] = {}  # (entity, key, value) -> item that creates it (this page)
+        claimed: dict[tuple[str, int], Any] = {}  # (entity, record id) -> item linked to it by key (this page)
+        for entity in [name for name in ORDER if any(name in item.entities for item in page)]:
             spec = ENTITIES[entity]
-            if entity != primary and spec.requires and all(_blank(values.get(name)) for name in spec.requires):
-                result.skipped.add(entity)  # e.g. a person's cost rate, when the source has none
-                continue
-            missing_relation = False
-            for relation, related_entity in spec.relations.items():
+            rows = []
+            for item in page:
+                if item.problems or entity not in item.entities:
+                    continue
+                values = dict(item.entities[entity])
+                if entity != primary and spec.requires and all(_blank(values.get(n)) for n in spec.requires):
+                    item.skipped_entities.add(entity)  # e.g. a person's cost rate, when the source has none
+                    continue
+                rows.append((item, values))
+            self._plan_relations(entity, rows)
+            rows = [(item, values) for item, values in rows if not item.problems]
+            found = self._find(entity, rows, primary, object_name, primary_refs)
+            if entity == primary:
+                self.twins_prefetch(entity, object_name, {record.pk for record, how, _ in found if how == "key"})
+            for (item, values), (record, how, candidates) in zip(rows, found, strict=True):
+                if how == "" and (creator := self._pending(entity, values, pending, item)) is not None:
+                    record, how = creator, "pending"  # an item earlier in this page creates it
+                if how == "ambiguous":
+                    item.problems.append(
+                        Problem(
+                            entity,
+                            "AMBIGUOUS_MATCH",
+                            f"{spec.label} matches {len(candidates)} records here: "
+                            + " and ".join(f"“{_natural(c)}”" for c in candidates),
+                            {"action": "pick"},
+                            [c.pk for c in candidates],
+                        )
+                    )
+                    continue
+                if entity == primary and how in ("key", "pending"):
+                    twin = self._twin(entity, record, item, how, object_name, claimed)
+                    if twin is not None:
+                        # When the twin is new on this page, the record its item will create (no pk until applied).
+                        shared = record
+                        if how == "pending":
+                            shared = record.plan[entity].record if entity in record.plan else None
+                        item.problems.append(
+                            Problem(
+                                entity,
+                                "DUPLICATE_IN_SOURCE",
+                                f"{spec.label} “{_natural(shared) if shared else twin}” is twice in this system",
+                                {"action": "same"},
+                                {"twin": twin, "record": shared},
+                            )
+                        )
+                        continue
+                if how == "pending":
+                    # Another item of this page creates it (a twin was reported above for the primary record):
+                    # this one points at the same row, written once.
+                    if entity in record.plan:
+                        item.plan[entity] = Planned(entity, record.plan[entity].record, how="pending")
+                    continue
+                if how == "alias":
+                    # A second record a person said is the same as another: it points at the record, it does
+                    # not rewrite it (the first record's values stand).
+                    item.plan[entity] = Planned(entity, record, how="alias")
+                    continue
+                planned = self._diff(entity, values, record, item)
+                if planned is None:
+                    continue
+                planned.how = how if record is not None else ""
+                item.plan[entity] = planned
+                if planned.new:
+                    for key in match_keys_for(entity, self.match_keys):
+                        value = NORMALISERS[key.kind](values.get(key.field))
+                        if value:
+                            pending.setdefault((entity, key.field, value), item)
+                    if spec.natural_key and not spec.match_keys and not _blank(values.get(spec.natural_key)):
+                        pending.setdefault((entity, spec.natural_key, values[spec.natural_key]), item)
+                elif how == "key" and entity == primary:
+                    claimed[(entity, record.pk)] = item
+        for item in page:
+            if item.problems:
+                item.plan = {}
+
+    def _primary_refs(self, object_name: str, external_ids: list[str]) -> dict[str, tuple[int, bool]]:
+        found = {
+            external_id: (record_id, alias)
+            for external_id, record_id, alias in ExternalRef.objects.filter(
+                connection=self.source, object=object_name, external_id__in=external_ids
+            ).values_list("external_id", "record_id", "alias")
+        }
+        for external_id in external_ids:
+            self._refs[(object_name, external_id)] = found.get(external_id, (None,))[0]
+        return found
+
+    def _plan_relations(self, entity: str, rows: list) -> None:
+        """Resolve every relation of the page's records at once: references by the system's ids, "@entity"
+        (a record the same item produces), natural keys."""
+        spec = ENTITIES[entity]
+        refs = {
+            (raw.object, raw.external_id)
+            for _, values in rows
+            for relation in spec.relations
+            if isinstance(raw := values.get(relation), Ref)
+        }
+        ids = self.refs(refs)
+        by_entity: dict[str, set[int]] = defaultdict(set)
+        for _, values in rows:
+            for relation, related in spec.relations.items():
+                raw = values.get(relation)
+                if isinstance(raw, Ref) and ids.get((raw.object, raw.external_id)) is not None:
+                    by_entity[related].add(ids[(raw.object, raw.external_id)])
+        loaded = {related: self.records(related, pks) for related, pks in by_entity.items()}
+        # A clerk may have mapped this system's code onto another (PSA "PRJ-104X" -> ERP "PRJ-104").
+        aliases: dict[str, set] = defaultdict(set)
+        naturals: dict[str, set] = defaultdict(set)
+        for _, values in rows:
+            for relation, related in spec.relations.items():
+                raw = values.get(relation)
+                related_spec = ENTITIES[related]
+                alias_map = self.lookup_maps.get(f"{entity}.{relation}")
+                if isinstance(raw, Ref):
+                    record = loaded.get(related, {}).get(ids.get((raw.object, raw.external_id)))
+                    if record is not None and alias_map and related_spec.natural_key:
+                        alias = self.value_maps.get(alias_map, {}).get(str(getattr(record, related_spec.natural_key)))
+                        if alias:
+                            aliases[related].add(alias)
+                elif isinstance(raw, str) and not raw.startswith("@") and related_spec.natural_key and not _blank(raw):
+                    naturals[related].add(raw)
+        natural = {
+            related: self.by_natural_key(related, aliases.get(related, set()) | naturals.get(related, set()))
+            for related in set(aliases) | set(naturals)
+        }
+        for item, values in rows:
+            for relation, related in spec.relations.items():
                 if relation not in values:
                     continue
-                raw = values.pop(relation)
+                raw = values[relation]
+                related_spec = ENTITIES[related]
                 alias_map = self.lookup_maps.get(f"{entity}.{relation}")
-                target = self.resolve(related_entity, raw, result.records, alias_map)
+                target = None
+                if isinstance(raw, models.Model):
+                    target = raw
+                elif isinstance(raw, Ref):
+                    target = loaded.get(related, {}).get(ids.get((raw.object, raw.external_id)))
+                    if target is not None and alias_map and related_spec.natural_key:
+                        alias = self.value_maps.get(alias_map, {}).get(str(getattr(target, related_spec.natural_key)))
+                        if alias:
+                            target = natural.get(related, {}).get(alias)
+                elif isinstance(raw, str) and raw.startswith("@"):
+                    produced = item.plan.get(raw[1:])
+                    target = produced.record if produced is not None else None
+                elif related_spec.natural_key and not _blank(raw):
+                    target = natural.get(related, {}).get(raw)
                 if target is None and not _blank(raw):
                     shown = f"{raw.object} {raw.external_id}" if isinstance(raw, Ref) else raw
                     fix = None
-                    if f"{entity}.{relation}" in self.lookup_maps:
-                        fix = {
-                            "action": "map_value",
-                            "value_map": self.lookup_maps[f"{entity}.{relation}"],
-                            "value": shown,
-                        }
+                    if alias_map:
+                        fix = {"action": "map_value", "value_map": alias_map, "value": shown}
                     # The Ref itself is the problem's value: the orchestrator parks the record behind that
                     # record's own exception when it has one, instead of calling it "not found".
-                    result.problems.append(
+                    item.problems.append(
                         Problem(
                             f"{entity}.{relation}",
-                            f"{related_entity.upper()}_NOT_FOUND",
-                            f"{ENTITIES[related_entity].label} {shown} was not found",
+                            f"{related.upper()}_NOT_FOUND",
+                            f"{related_spec.label} {shown} was not found",
                             fix,
                             raw,
                         )
                     )
-                    missing_relation = True
+                    continue
                 values[relation] = target
                 if target is not None:
                     # Later steps may write the related record too (the deal's customer to the ERP).
-                    result.records.setdefault(related_entity, target)
-            if missing_relation:
-                continue
-            primary_ref = (object_name, external_id) if entity == primary else None
-            found = self.find_existing(
-                entity, values, primary_ref, match=(object_name, external_id) not in self.unmatched or not primary_ref
-            )
-            if found.how == "ambiguous":
-                result.problems.append(
-                    Problem(
-                        entity,
-                        "AMBIGUOUS_MATCH",
-                        f"{ENTITIES[entity].label} matches {len(found.candidates)} records here: "
-                        + " and ".join(f"“{_natural(c)}”" for c in found.candidates),
-                        {"action": "pick"},
-                        [c.pk for c in found.candidates],
-                    )
-                )
-                return result
-            if entity == primary and found.how == "key":
-                twin = (
-                    ExternalRef.objects.filter(
-                        connection=self.source,
-                        object=object_name,
-                        entity=entity,
-                        record_id=found.record.pk,
-                        alias=False,
-                    )
-                    .exclude(external_id=external_id)
-                    .values_list("external_id", flat=True)
-                    .first()
-                )
-                if twin is not None:
-                    # Two records of one system are the same thing here (same name, domain, code or email).
-                    result.problems.append(
-                        Problem(
-                            entity,
-                            "DUPLICATE_IN_SOURCE",
-                            f"{ENTITIES[entity].label} “{_natural(found.record)}” is twice in this system",
-                            {"action": "same"},
-                            {"twin": twin, "record": found.record.pk},
-                        )
-                    )
-                    return result
-            if found.how == "alias":
-                # A second record a person said is the same as another: it points at the record, it does
-                # not rewrite it (the first record's system values stand).
-                result.records[entity] = found.record
-                continue
-            self._upsert_one(entity, values, found.record, result)
-            if found.how == "key" and entity in result.records and entity not in result.created:
-                result.linked.add(entity)
-            if entity == primary and entity in result.records:
-                self._primary_link(object_name, external_id, entity, result.records[entity].pk)
-        return result
+                    item.records.setdefault(related, target)
 
-    def _primary_link(self, object_name: str, external_id: str, entity: str, record_id: int) -> None:
-        """This system's record now stands for `record_id`: remember it (ExternalRef)."""
-        key = (object_name, external_id)
-        if key in self._prefetched and key not in self._primary_refs:
-            ExternalRef.objects.create(
-                connection=self.source, object=object_name, external_id=external_id, entity=entity, record_id=record_id
-            )
-        elif self._primary_refs.get(key) != record_id:
-            ExternalRef.objects.update_or_create(
-                connection=self.source,
-                object=object_name,
-                external_id=external_id,
-                defaults={"entity": entity, "record_id": record_id},
-            )
-        else:
-            return
-        self._primary_refs[key] = record_id
-        self._refs[key] = record_id
-
-    def _upsert_one(self, entity: str, values: dict, existing, result: StoreResult) -> None:
+    def _find(self, entity: str, rows: list, primary: str, object_name: str, primary_refs: dict):
+        """(record, how, candidates) for each row: by its own id first, then by the flow's match keys."""
         spec = ENTITIES[entity]
-        record = existing or spec.model()
-        changed = False
+        results: list = [(None, "", [])] * len(rows)
+        if entity == primary:
+            own = {primary_refs[i.source.external_id][0] for i, _ in rows if i.source.external_id in primary_refs}
+            loaded = self.records(entity, own)
+            for index, (item, _) in enumerate(rows):
+                ref = primary_refs.get(item.source.external_id)
+                if ref is not None and ref[0] in loaded:
+                    results[index] = (loaded[ref[0]], "alias" if ref[1] else "ref", [])
+        keys = match_keys_for(entity, self.match_keys)
+        open_rows = [
+            index
+            for index, (item, _) in enumerate(rows)
+            if results[index][1] == ""
+            and not (entity == primary and (object_name, item.source.external_id) in self.unmatched)
+        ]
+        if keys and open_rows:
+            candidates: dict[int, dict[int, models.Model]] = defaultdict(dict)
+            for key in keys:
+                wanted = defaultdict(list)
+                for index in open_rows:
+                    value = NORMALISERS[key.kind](rows[index][1].get(key.field))
+                    if value:
+                        wanted[value].append(index)
+                if wanted:
+                    for record in spec.model.objects.filter(**{f"{key.lookup}__in": list(wanted)}).order_by("pk"):
+                        for index in wanted.get(getattr(record, key.lookup), []):
+                            candidates[index].setdefault(record.pk, record)
+            for index in open_rows:
+                found = list(candidates[index].values())
+                if len(found) > 1:
+                    results[index] = (None, "ambiguous", found)
+                elif found:
+                    results[index] = (found[0], "key", [])
+        elif spec.natural_key and not spec.match_keys:
+            values = {rows[i][1].get(spec.natural_key) for i in open_rows} - {None, ""}
+            found = self.by_natural_key(entity, values)
+            for index in open_rows:
+                record = found.get(rows[index][1].get(spec.natural_key))
+                if record is not None:
+                    results[index] = (record, "key", [])
+        elif spec.identity:
+            results = self._find_by_identity(entity, rows, open_rows, results)
+        return results
+
+    def _pending(self, entity: str, values: dict, pending: dict, item):
+        """The item earlier in this page that creates the record these values name (same match key), or None."""
+        spec = ENTITIES[entity]
+        for key in match_keys_for(entity, self.match_keys):
+            value = NORMALISERS[key.kind](values.get(key.field))
+            creator = pending.get((entity, key.field, value)) if value else None
+            if creator is not None and creator is not item:
+                return creator
+        if spec.natural_key and not spec.match_keys and not _blank(values.get(spec.natural_key)):
+            creator = pending.get((entity, spec.natural_key, values[spec.natural_key]))
+            if creator is not None and creator is not item:
+                return creator
+        return None
+
+    def _find_by_identity(self, entity: str, rows: list, open_rows: list, results: list) -> list:
+        """Records identified by several fields (a rate: person, kind, date), one query for the page."""
+        spec = ENTITIES[entity]
+        wanted = {}
+        for index in open_rows:
+            values = rows[index][1]
+            parts = [values.get(name) for name in spec.identity]
+            if any(part is None or (isinstance(part, models.Model) and part.pk is None) for part in parts):
+                continue
+            key = tuple(part.pk if isinstance(part, models.Model) else part for part in parts)
+            wanted[index] = key
+        if not wanted:
+            return results
+        filters = {}
+        for position, name in enumerate(spec.identity):
+            model_field = spec.model._meta.get_field(name)
+            lookup = model_field.attname if isinstance(model_field, models.ForeignKey) else name
+            filters[f"{lookup}__in"] = {key[position] for key in wanted.values()}
+        found = {}
+        for record in spec.model.objects.filter(**filters):
+            key = tuple(getattr(record, spec.model._meta.get_field(name).attname) for name in spec.identity)
+            found.setdefault(key, record)
+        results = list(results)
+        for index, key in wanted.items():
+            record = found.get(key)
+            if record is not None:
+                results[index] = (record, "key", [])
+        return results
+
+    def _twin(self, entity: str, record, item, how: str, object_name: str, claimed: dict) -> str | None:
+        """The source's other record this one duplicates, when the canonical record it matched already stands
+        for one (linked before, or by another item of this page)."""
+        if how == "pending":
+            return record.source.external_id  # `record` is the item of this page that creates it
+        other = claimed.get((entity, record.pk))
+        if other is not None and other is not item:
+            return other.source.external_id
+        known = self._twins_known.get((entity, record.pk))
+        return known if known is not None and known != item.source.external_id else None
+
+    def twins_prefetch(self, entity: str, object_name: str, record_ids: set[int]) -> None:
+        """Which of these records this system's records already stand for (one query), for _twin."""
+        if not record_ids:
+            self._twins_known = {}
+            return
+        self._twins_known = {
+            (entity, record_id): external_id
+            for external_id, record_id in ExternalRef.objects.filter(
+                connection=self.source, object=object_name, entity=entity, record_id__in=record_ids, alias=False
+            ).values_list("external_id", "record_id")
+        }
+
+    def _diff(self, entity: str, values: dict, existing, item) -> Planned | None:
+        """The record as the source's values would leave it: changed fields, conflicts, problems (none written)."""
+        spec = ENTITIES[entity]
+        # A copy: the cached record stays as the database has it until this plan is applied.
+        record = copy.copy(existing) if existing is not None else spec.model()
+        changed = set()
         for name, proposed in values.items():
             model_field = spec.model._meta.get_field(name)
+            foreign = isinstance(model_field, models.ForeignKey)
             try:
-                proposed = (
-                    model_field.to_python(proposed) if not isinstance(model_field, models.ForeignKey) else proposed
-                )
+                proposed = proposed if foreign else model_field.to_python(proposed)
             except ValidationError:
-                result.problems.append(
+                item.problems.append(
                     Problem(f"{entity}.{name}", "BAD_VALUE", f"{model_field.verbose_name} “{proposed}” is not valid")
                 )
-                return
-            if proposed is None and not model_field.null and not isinstance(model_field, models.ForeignKey):
+                return None
+            if proposed is None and not model_field.null and not foreign:
                 if existing is not None or model_field.has_default():
                     continue
                 if isinstance(model_field, models.CharField | models.TextField):
                     proposed = ""  # a blank text field, as a person leaves it empty (a deal with no terms)
-            if isinstance(model_field, models.ForeignKey):
+            if foreign:
                 current = getattr(record, model_field.attname)
-                if existing is not None and current == getattr(proposed, "pk", None):
+                if existing is not None and proposed is not None and current == proposed.pk and proposed.pk:
+                    continue
+                if existing is not None and proposed is None and current is None:
                     continue
             else:
                 current = getattr(record, name)
@@ -337,25 +457,76 @@ class CanonicalStore:
                     continue
             owner = field_owner(entity, name, self.owners)
             if existing is not None and owner and owner != self.category and not _blank(current):
-                result.conflicts.append(Conflict(entity, name, owner, _plain(current), _plain(proposed)))
+                item.conflicts.append(Conflict(entity, name, owner, _plain(current), _plain(proposed)))
                 continue
             setattr(record, name, proposed)
-            changed = True
+            changed.add(name)
         if existing is None or changed:
             try:
-                # Relations were resolved above; skip Django's one-query-per-foreign-key check.
+                # Relations were resolved above; Django's one-query-per-foreign-key check is not needed.
                 foreign_keys = [f.name for f in spec.model._meta.concrete_fields if isinstance(f, models.ForeignKey)]
                 record.full_clean(exclude=foreign_keys, validate_unique=False, validate_constraints=False)
             except ValidationError as error:
                 detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
-                result.problems.append(Problem(entity, "INVALID_RECORD", f"{spec.label} is incomplete ({detail})"))
-                return
-            record.save()
-        result.records[entity] = record
-        if existing is None:
-            result.created.add(entity)
-        elif changed:
-            result.changed.add(entity)
+                item.problems.append(Problem(entity, "INVALID_RECORD", f"{spec.label} is incomplete ({detail})"))
+                return None
+        return Planned(entity, record, new=existing is None, changed=changed)
+
+    # -- writing -------------------------------------------------------------------------------
+    def apply(self, items: list, *, primary: str, object_name: str) -> None:
+        """Write what `plan` decided for the items still going, a few statements per kind of record."""
+        going = [item for item in items if item.plan and not item.failed]
+        for entity in ORDER:
+            planned = [item.plan[entity] for item in going if entity in item.plan]
+            # New rows once each (items of a page may share one), whichever item planned them is still going.
+            new = list({id(p.record): p.record for p in planned if p.record.pk is None}.values())
+            changed = [p for p in planned if p.record.pk is not None and p.changed]
+            for record in new + [p.record for p in changed]:
+                _sync_foreign_keys(record)
+                _prepare(record)
+            bulk.insert(new)
+            if changed:
+                fields = set().union(*(p.changed for p in changed))
+                if entity == "customer":
+                    fields |= {"name_key", "domain"}
+                bulk.update([p.record for p in changed], fields)
+            for p in planned:
+                self._records[(entity, p.record.pk)] = p.record
+        links, moved = [], []
+        for item in going:
+            planned = item.plan.get(primary)
+            if planned is None:
+                continue
+            key = (object_name, item.source.external_id)
+            known = self._refs.get(key)
+            if known == planned.record.pk:
+                continue
+            if known is None:
+                links.append(
+                    ExternalRef(
+                        connection=self.source,
+                        object=object_name,
+                        external_id=item.source.external_id,
+                        entity=primary,
+                        record_id=planned.record.pk,
+                    )
+                )
+            else:
+                moved.append((item.source.external_id, planned.record.pk))
+            self._refs[key] = planned.record.pk
+        bulk.insert(links)
+        for external_id, record_id in moved:  # rare: a record this id stood for was replaced
+            ExternalRef.objects.filter(connection=self.source, object=object_name, external_id=external_id).update(
+                entity=primary, record_id=record_id, alias=False
+            )
+
+
+def _sync_foreign_keys(record: models.Model) -> None:
+    """A related record created earlier in the page has its id now: copy it to the foreign key column."""
+    for model_field in record._meta.concrete_fields:
+        if isinstance(model_field, models.ForeignKey) and model_field.is_cached(record):
+            related = model_field.get_cached_value(record)
+            setattr(record, model_field.attname, related.pk if related is not None else None)
 
 
 def _same_key(spec, name: str, current, proposed) -> bool:
@@ -375,10 +546,19 @@ def _natural(record) -> str:
     return str(record)
 
 
-def cost_rate_on(resource, on: date) -> Rate | None:
-    return (
-        Rate.objects.filter(resource=resource, kind=Rate.Kind.COST, effective_from__lte=on)
-        .filter(models.Q(effective_to__isnull=True) | models.Q(effective_to__gte=on))
-        .order_by("-effective_from")
-        .first()
-    )
+def cost_rates_for(resource_ids: set[int]) -> dict[int, list[Rate]]:
+    """Every cost rate of these people, newest first, in one query (the page's validation picks by date)."""
+    rates: dict[int, list[Rate]] = defaultdict(list)
+    for rate in Rate.objects.filter(resource_id__in=resource_ids, kind=Rate.Kind.COST).order_by("-effective_from"):
+        rates[rate.resource_id].append(rate)
+    return rates
+
+
+def cost_rate_on(resource, on: date, rates: list[Rate] | None = None) -> Rate | None:
+    """The person's cost rate on a day: from `rates` (cost_rates_for) when given, else one query."""
+    if rates is None:
+        rates = cost_rates_for({resource.pk}).get(resource.pk, [])
+    for rate in rates:
+        if rate.effective_from <= on and (rate.effective_to is None or rate.effective_to >= on):
+            return rate
+    return None

@@ -37,16 +37,41 @@ def target_ref(connection, entity: str, pk: int | None) -> str | None:
     if pk is None:
         return None
     return (
-        ExternalRef.objects.filter(connection=connection, entity=entity, record_id=pk)
+        ExternalRef.objects.filter(connection=connection, entity=entity, record_id=pk, alias=False)
         .values_list("external_id", flat=True)
         .first()
     )
 
 
-def canonical_view(entity: str, record: models.Model, connection) -> dict[str, Any]:
-    """The record's fields, its key, its id in `connection`, and the same for each related record."""
+def target_refs(connection, records: dict[str, set[int]]) -> dict[tuple[str, int], str]:
+    """Ids in `connection` of many canonical records ({entity: {pk}}), one query per entity."""
+    found: dict[tuple[str, int], str] = {}
+    for entity, pks in records.items():
+        pks = {pk for pk in pks if pk is not None}
+        if not pks:
+            continue
+        for external_id, record_id in ExternalRef.objects.filter(
+            connection=connection, entity=entity, record_id__in=pks, alias=False
+        ).values_list("external_id", "record_id"):
+            found[(entity, record_id)] = external_id
+    return found
+
+
+def canonical_view(
+    entity: str, record: models.Model, connection, refs: dict[tuple[str, int], str] | None = None
+) -> dict[str, Any]:
+    """The record's fields, its key, its id in `connection`, and the same for each related record.
+
+    `refs` are ids in `connection` read beforehand for a whole batch (target_refs); without it, a query each.
+    """
     spec = ENTITIES[entity]
-    data: dict[str, Any] = {"key": record_key(entity, record.pk), "ref": target_ref(connection, entity, record.pk)}
+
+    def ref(of: str, pk: int | None) -> str | None:
+        if refs is not None:
+            return refs.get((of, pk))
+        return target_ref(connection, of, pk)
+
+    data: dict[str, Any] = {"key": record_key(entity, record.pk), "ref": ref(entity, record.pk)}
     for model_field in record._meta.concrete_fields:
         if isinstance(model_field, models.ForeignKey):
             continue
@@ -62,7 +87,7 @@ def canonical_view(entity: str, record: models.Model, connection) -> dict[str, A
             if not isinstance(f, models.ForeignKey)
         }
         related_data["key"] = record_key(related_entity, related.pk)
-        related_data["ref"] = target_ref(connection, related_entity, related.pk)
+        related_data["ref"] = ref(related_entity, related.pk)
         data[relation] = related_data
     if entity == "resource":
         from integrations.engine.store import cost_rate_on
@@ -79,6 +104,6 @@ def canonical_view(entity: str, record: models.Model, connection) -> dict[str, A
                 "amount": _value(line.amount),
                 "kind": line.kind,
             }
-            for line in record.lines.all()
+            for line in getattr(record, "prepared_lines", None) or record.lines.all()
         ]
     return data

@@ -139,7 +139,7 @@ def expect(firm: Firm, installed: set[str]) -> FirmExpectation:
         for memo, parts in billed.items():
             lines = Counter()
             for rate, hours in parts["time"].items():
-                lines[("time", hours, rate, (hours * rate).quantize(CENT))] += 1
+                lines[("time", hours, rate, (hours * rate).quantize(CENT, rounding=ROUND_HALF_UP))] += 1
             for amount in parts["expenses"]:
                 lines[("expense", Decimal(1), amount, amount)] += 1
             if lines:

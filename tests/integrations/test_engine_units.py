@@ -5,9 +5,11 @@ from decimal import Decimal
 
 import pytest
 
+from connectors.base import SourceRecord
 from integrations.engine.mapping import MappingContext, Ref, Rule, apply_mapping, validate_rule
+from integrations.engine.orchestrator import Item
 from integrations.engine.store import CanonicalStore
-from integrations.models import Resource
+from integrations.models import Customer, Resource
 from tests.integrations.conftest import make_connection
 
 
@@ -76,39 +78,58 @@ def test_rules_name_only_known_transforms():
     assert validate_rule(Rule("a.x", ("x",), ({"name": "lookup"},))) == ["A lookup needs a value map."]
 
 
+def _page(store, object_name: str, primary: str, records: list[tuple[str, dict]]) -> list[Item]:
+    """A page through the store as the orchestrator takes it: plan the whole page, then apply what is going."""
+    items = [
+        Item(source=SourceRecord(external_id=external_id, updated_at="", data={}), entities=entities)
+        for external_id, entities in records
+    ]
+    store.plan(items, primary=primary, object_name=object_name)
+    store.apply([item for item in items if not item.problems], primary=primary, object_name=object_name)
+    return items
+
+
 @pytest.mark.django_db
 def test_a_field_owned_by_another_system_is_kept_and_the_conflict_recorded(in_workspace):
     Resource.objects.create(email="ann@example.com", first_name="Ann", department="Finance")
     psa = make_connection("kantata", type("S", (), {"url": "https://api.mavenlink.com"})())
     store = CanonicalStore(source_connection=psa, category="psa")
-    result = store.upsert(
-        entities={"resource": {"email": "ann@example.com", "first_name": "Anne", "practice": "Finance Advisory"}},
-        primary="resource",
-        object_name="users",
-        external_id="42",
+    (item,) = _page(
+        store,
+        "users",
+        "resource",
+        [("42", {"resource": {"email": "ann@example.com", "first_name": "Anne", "practice": "Finance Advisory"}})],
     )
     ann = Resource.objects.get(email="ann@example.com")
     assert ann.first_name == "Ann"  # HR owns the person's name
     assert ann.practice == "Finance Advisory"  # nobody owns practice by default: the PSA may set it
-    assert [(c.field, c.owner, c.current, c.proposed) for c in result.conflicts] == [
-        ("first_name", "hr", "Ann", "Anne")
-    ]
+    assert [(c.field, c.owner, c.current, c.proposed) for c in item.conflicts] == [("first_name", "hr", "Ann", "Anne")]
 
 
 @pytest.mark.django_db
 def test_two_source_records_for_one_canonical_record_are_an_exception_not_a_crash(in_workspace):
     erp = make_connection("netsuite", type("S", (), {"url": "https://1.suitetalk.api.netsuite.com"})())
     store = CanonicalStore(source_connection=erp, category="erp")
-    first = store.upsert(
-        entities={"customer": {"name": "Acme"}}, primary="customer", object_name="customer", external_id="C1"
-    )
+    (first,) = _page(store, "customer", "customer", [("C1", {"customer": {"name": "Acme"}})])
     assert not first.problems
-    second = store.upsert(
-        entities={"customer": {"name": "Acme"}}, primary="customer", object_name="customer", external_id="C2"
-    )
+    (second,) = _page(store, "customer", "customer", [("C2", {"customer": {"name": "Acme"}})])
     assert [p.code for p in second.problems] == ["DUPLICATE_IN_SOURCE"]
     assert "is twice in this system" in second.problems[0].message
     assert second.problems[0].value["twin"] == "C1"
+
+
+@pytest.mark.django_db
+def test_twins_in_one_page_are_found_before_anything_is_written(in_workspace):
+    """Two records of one page that name one customer: the first creates it, the second is its twin."""
+    erp = make_connection("netsuite", type("S", (), {"url": "https://1.suitetalk.api.netsuite.com"})())
+    store = CanonicalStore(source_connection=erp, category="erp")
+    first, second = _page(
+        store, "customer", "customer", [("C1", {"customer": {"name": "Acme"}}), ("C2", {"customer": {"name": "ACME "}})]
+    )
+    assert not first.problems and first.plan["customer"].new
+    assert [p.code for p in second.problems] == ["DUPLICATE_IN_SOURCE"]
+    assert second.problems[0].value["twin"] == "C1"
+    assert Customer.objects.count() == 1
 
 
 def test_split_with_the_rest_keeps_every_part_from_the_one_asked():

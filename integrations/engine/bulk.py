@@ -1,0 +1,112 @@
+"""Set-based writes for a page of records: a few statements however many rows.
+
+New rows get their ids from the table's sequence in one statement and go in with COPY, so the engine knows
+every id without a round trip per row; changed rows go in with one UPDATE ... FROM (VALUES ...). Values are
+prepared by each model field, as Django would for a save, so what lands is what `save()` would have written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.db import connection, models
+
+
+def _columns(model: type[models.Model], fields: Sequence[str] | None = None) -> list[models.Field]:
+    concrete = [f for f in model._meta.concrete_fields if not f.primary_key]
+    if fields is None:
+        return concrete
+    wanted = set(fields)
+    return [f for f in concrete if f.name in wanted or f.attname in wanted]
+
+
+def _value(field: models.Field, instance: models.Model):
+    return field.get_db_prep_save(getattr(instance, field.attname), connection)
+
+
+def ids_reserve(model: type[models.Model], count: int) -> list[int]:
+    """`count` fresh primary keys from the table's own sequence, in one statement."""
+    if count <= 0:
+        return []
+    table, pk = model._meta.db_table, model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, pk, count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def insert(instances: list[models.Model]) -> None:
+    """INSERT the unsaved instances (one model) with COPY; each gets its id first. Auto-now fields are set."""
+    if not instances:
+        return
+    model = type(instances[0])
+    for instance, pk in zip(instances, ids_reserve(model, len(instances)), strict=True):
+        instance.pk = pk
+    columns = _columns(model)
+    for field in columns:
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            for instance in instances:
+                field.pre_save(instance, add=True)
+    names = ", ".join(connection.ops.quote_name(f.column) for f in [model._meta.pk, *columns])
+    with connection.cursor() as cursor:
+        copy_sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
+        with cursor.copy(copy_sql) as copy:
+            for instance in instances:
+                copy.write_row([instance.pk, *(_value(field, instance) for field in columns)])
+    for instance in instances:
+        instance._state.adding = False
+        instance._state.db = connection.alias
+
+
+def update(instances: list[models.Model], fields: Iterable[str]) -> None:
+    """UPDATE the instances' `fields` (and their auto-now field) in one statement."""
+    if not instances:
+        return
+    model = type(instances[0])
+    columns = _columns(model, list(fields))
+    for field in _columns(model):
+        if getattr(field, "auto_now", False) and field not in columns:
+            columns.append(field)
+    for field in columns:
+        if getattr(field, "auto_now", False):
+            for instance in instances:
+                field.pre_save(instance, add=False)
+    if not columns:
+        return
+    pk = model._meta.pk
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = [connection.ops.quote_name(f.column) for f in columns]
+    row = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
+    values, params = [], []
+    for instance in instances:
+        values.append(row)
+        params += [instance.pk, *(_value(field, instance) for field in columns)]
+    # Each value cast to its column's type, so placeholders compare and assign as the column does.
+    assignments = ", ".join(
+        f"{name} = v.c{index}::{field.db_type(connection)}"
+        for index, (name, field) in enumerate(zip(names, columns, strict=True))
+    )
+    aliases = ", ".join(["_pk", *[f"c{index}" for index in range(len(columns))]])
+    # Table and column names come from the model's metadata, never from input; values are parameters.
+    where = f"t.{connection.ops.quote_name(pk.column)} = v._pk::{pk.db_type(connection)}"
+    sql = f"UPDATE {table} AS t SET {assignments} FROM (VALUES {', '.join(values)}) AS v({aliases}) WHERE {where}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def copy_in(model: type[models.Model], rows: list[dict]) -> None:
+    """COPY plain rows (dicts of field name -> value) into a model's table, ids from its sequence. For rows
+    nobody reads back in this request (a run's records), so no instances are built."""
+    if not rows:
+        return
+    columns = _columns(model, list(rows[0]))
+    names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
+    with connection.cursor() as cursor:
+        copy_sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
+        with cursor.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        field.get_db_prep_save(row[field.name if field.name in row else field.attname], connection)
+                        for field in columns
+                    ]
+                )

@@ -1,0 +1,129 @@
+"""Invoices per project and month, built in the canonical store from approved billable time and expenses.
+
+A page marks the project-months it touched (one statement); when a run has read what it will read, the
+marked invoices are rebuilt a chunk at a time (one grouped query for their time, one for their expenses, one
+statement each to replace their lines and totals) and written to the ERP once, not once per page.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Sum
+from django.db.models.functions import TruncMonth
+
+from integrations.engine import bulk
+from integrations.models import Expense, Invoice, InvoiceLine, Project, TimeEntry
+
+CHUNK = 200  # invoices rebuilt and written together
+
+
+def month_bounds(day: date) -> tuple[date, date]:
+    start = day.replace(day=1)
+    following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start, following - timedelta(days=1)
+
+
+def invoices_mark(entries: list) -> int:
+    """Note that these project-months have new time or expenses: their invoices are rebuilt at flush."""
+    periods = {(entry.project_id, month_bounds(entry.date)[0]) for entry in entries}
+    if not periods:
+        return 0
+    projects = {
+        p.pk: p
+        for p in Project.objects.filter(pk__in={pid for pid, _ in periods}).only("code", "customer_id", "currency")
+    }
+    rows = []
+    for project_id, start in sorted(periods):
+        project = projects[project_id]
+        rows.append(
+            Invoice(
+                project_id=project_id,
+                period_start=start,
+                number=f"{project.code}-{start:%Y-%m}",
+                customer_id=project.customer_id,
+                period_end=month_bounds(start)[1],
+                currency=project.currency,
+                needs_sync=True,
+            )
+        )
+    # Sorted, so two runs marking the same months take their row locks in the same order.
+    Invoice.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["project", "period_start"], update_fields=["needs_sync"]
+    )
+    return len(rows)
+
+
+def invoices_rebuild(invoices: list[Invoice]) -> list[Invoice]:
+    """Each invoice's lines and total from all its approved billable time (a line per rate) and expenses (a line
+    each), a few statements for the whole chunk; returns the invoices that have lines."""
+    if not invoices:
+        return []
+    by_key = {(inv.project_id, inv.period_start): inv for inv in invoices}
+    projects = {p.pk: p for p in Project.objects.filter(pk__in={inv.project_id for inv in invoices})}
+    start = min(inv.period_start for inv in invoices)
+    end = max(month_bounds(inv.period_start)[1] for inv in invoices)
+    hours: dict[tuple[int, date], dict[Decimal, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for row in (
+        TimeEntry.objects.filter(project_id__in=projects, date__gte=start, date__lte=end, approved=True, billable=True)
+        .annotate(month=TruncMonth("date"))
+        .values("project_id", "month", "bill_rate")
+        .annotate(hours=Sum("hours"))
+        .order_by()
+    ):
+        month = row["month"].date() if hasattr(row["month"], "date") else row["month"]
+        if (row["project_id"], month) in by_key:
+            hours[(row["project_id"], month)][row["bill_rate"] or Decimal(0)] += row["hours"]
+    expenses: dict[tuple[int, date], list[Expense]] = defaultdict(list)
+    for expense in Expense.objects.filter(
+        project_id__in=projects, date__gte=start, date__lte=end, billable=True
+    ).order_by("date", "id"):
+        key = (expense.project_id, month_bounds(expense.date)[0])
+        if key in by_key:
+            expenses[key].append(expense)
+    lines: list[InvoiceLine] = []
+    for key, invoice in by_key.items():
+        project = projects[invoice.project_id]
+        invoice.number = f"{project.code}-{invoice.period_start:%Y-%m}"
+        invoice.customer_id = project.customer_id
+        invoice.currency = project.currency
+        invoice.period_end = month_bounds(invoice.period_start)[1]
+        invoice.prepared_lines = []
+        for rate, quantity in sorted(hours[key].items()):
+            invoice.prepared_lines.append(
+                InvoiceLine(
+                    invoice=invoice,
+                    description=f"Professional services {invoice.period_start:%B %Y} at {rate}/h",
+                    quantity=quantity,
+                    rate=rate,
+                    amount=(quantity * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
+                )
+            )
+        for expense in expenses[key]:
+            invoice.prepared_lines.append(
+                InvoiceLine(
+                    invoice=invoice,
+                    kind="expense",
+                    description=f"Expense: {expense.category or 'other'}",
+                    quantity=1,
+                    rate=expense.amount,
+                    amount=expense.amount,
+                )
+            )
+        invoice.total = sum((line.amount for line in invoice.prepared_lines), Decimal(0))
+        lines += invoice.prepared_lines
+    InvoiceLine.objects.filter(invoice__in=invoices).delete()
+    bulk.insert(lines)
+    bulk.update(invoices, ["number", "customer", "currency", "period_end", "total"])
+    return [invoice for invoice in invoices if invoice.prepared_lines]
+
+
+def invoices_pending(after: int = 0) -> list[Invoice]:
+    """The next chunk of invoices that new time or expenses touched and the ERP has not seen since."""
+    return list(Invoice.objects.filter(needs_sync=True, pk__gt=after).order_by("pk")[:CHUNK])
+
+
+def invoices_written(invoices: list[Invoice]) -> None:
+    Invoice.objects.filter(pk__in=[invoice.pk for invoice in invoices]).update(needs_sync=False)

@@ -1,0 +1,64 @@
+"""Reading a source a page ahead: the next page arrives over HTTP while the current one is written.
+
+The connector's generator runs in a thread of its own and hands pages over through a queue that holds at
+most `ahead` of them, so memory stays bounded whatever the volume. The connector is used by that thread
+alone; an error it raises reaches the reader at the page it would have been.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+
+_DONE = object()
+
+
+class _Failure:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def prefetched(pages: Iterator, *, ahead: int = 2) -> Iterator:
+    """Yield what `pages` yields, reading up to `ahead` pages before they are asked for."""
+    handoff: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        handoff.put(page, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(_DONE)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
+            handoff.put(_Failure(error))
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None and stop.is_set():
+                close()
+
+    thread = threading.Thread(target=produce, name="page-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        # Let a producer blocked on a full queue see the stop, then wait for it to leave the connector.
+        while thread.is_alive():
+            try:
+                handoff.get_nowait()
+            except queue.Empty:
+                pass
+            thread.join(timeout=0.1)
