@@ -83,7 +83,8 @@ def test_sigkilled_worker_resumes_and_writes_every_record_once(
     log = tmp_path / "worker.log"
     worker = start_worker(log, **worker_env)
     run = run_start(flow=flow, trigger="manual")
-    wait_for(lambda: SyncRun.objects.filter(pk=run.pk, read__gt=300).exists())
+    kill_after = int(os.environ.get("SIGKILL_AFTER_RECORDS", "300"))  # bench/sigkill_soak.py varies it
+    wait_for(lambda: SyncRun.objects.filter(pk=run.pk, read__gt=kill_after).exists())
     os.killpg(worker.pid, signal.SIGKILL)  # mid-run: no chance to finish the page or ack the message
     worker.wait(timeout=30)
     assert not finished(run)
