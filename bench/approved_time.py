@@ -275,7 +275,7 @@ def main() -> None:
         )
         print(
             f"  pipeline   {run.read / result['seconds']:10,.0f} records/s  {result['seconds']:8.1f} s   "
-            f"created {run.created:,}  failed {run.failed:,}  invoices {Invoice.objects.count():,}  "
+            f"created {run.created:,}  parked {run.parked:,}  failed {run.failed:,}  invoices {Invoice.objects.count():,}  "
             f"vendor calls {run.vendor_calls:,}"
         )
         print(

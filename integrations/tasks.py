@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import connection
 
 from integrations.services.audit import audit_record
@@ -20,10 +21,15 @@ def workspace_note(summary: str) -> dict:
 
 
 @shared_task(name="integrations.tasks.run_sync", acks_late=True)
-def run_sync(run_id: int) -> str:
-    """One slice of a run; queues the next slice behind other work, so every client gets its turn."""
+def run_sync(run_id: int, woken: bool = False) -> str:
+    """One slice of a run; queues the next slice behind other work, so every client gets its turn.
+
+    A run that finds its client's slot taken waits in the queue behind the run holding it: that run wakes the
+    client's oldest queued run when it is done. The run also looks again itself, rarely
+    (SYNC_BUSY_RECHECK_SECONDS), in case the holder died before waking anyone; a woken run that lost the
+    slot to another leaves the looking to that one message, so messages do not multiply."""
     from integrations.notifications import engine_notify
-    from integrations.services.runs import run_enqueue, run_slice
+    from integrations.services.runs import run_enqueue, run_slice, runs_wake_next
 
     if connection.schema_name == "public":
         # The workspace that queued it is gone (deleted client): nothing to run, nothing to retry.
@@ -32,8 +38,10 @@ def run_sync(run_id: int) -> str:
     outcome = run_slice(run_id=run_id, notify=engine_notify)
     if outcome == "continue":
         run_enqueue(run_id=run_id)
-    elif outcome == "busy":
-        run_enqueue(run_id=run_id, countdown=5)
+    elif outcome == "busy" and not woken:
+        run_enqueue(run_id=run_id, countdown=settings.SYNC_BUSY_RECHECK_SECONDS)
+    elif outcome == "done":
+        runs_wake_next()
     return outcome
 
 

@@ -310,6 +310,9 @@ SYNC_SLICE_SECONDS = float(os.environ.get("SYNC_SLICE_SECONDS", "20"))
 # default: a client's flows share canonical records (people, projects), and two runs upserting
 # the same rows at once would only wait on each other.
 SYNC_MAX_RUNS_PER_CLIENT = int(os.environ.get("SYNC_MAX_RUNS_PER_CLIENT", "1"))
+# A run queued behind another of its client's is woken when that one is done; it also looks again this
+# often on its own, in case the run it waits on died before waking it.
+SYNC_BUSY_RECHECK_SECONDS = float(os.environ.get("SYNC_BUSY_RECHECK_SECONDS", "30"))
 # /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>" when this is set.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # A worker that has not written a heartbeat for this long is reported down by /healthz.

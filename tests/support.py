@@ -91,15 +91,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_worker(log_path: Path, **env) -> subprocess.Popen:
+def start_worker(log_path: Path, *, name: str = "test", purge: bool = True, **env) -> subprocess.Popen:
     """A real Celery worker process on the configured broker, against the test database.
 
     The queue is emptied first: messages left by earlier tests' web servers or workers would
-    otherwise be taken before this test's own.
+    otherwise be taken before this test's own. `name` tells workers of one pool apart.
     """
     from portal.celery import app
 
-    app.control.purge()
+    if purge:
+        app.control.purge()
     log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         [
@@ -114,7 +115,7 @@ def start_worker(log_path: Path, **env) -> subprocess.Popen:
             "--loglevel",
             "INFO",
             "--hostname",
-            f"test-{os.getpid()}@%h",
+            f"{name}-{os.getpid()}@%h",
             "--without-heartbeat",
             "--without-mingle",
             "--without-gossip",

@@ -8,6 +8,8 @@ prepared by each model field, as Django would for a save, so what lands is what 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
 
 from django.db import connection, models
 
@@ -18,6 +20,32 @@ def _columns(model: type[models.Model], fields: Sequence[str] | None = None) -> 
         return concrete
     wanted = set(fields)
     return [f for f in concrete if f.name in wanted or f.attname in wanted]
+
+
+# Fields whose database value is the Python value itself once the model field has cleaned it (psycopg adapts
+# str, int, bool, Decimal and date as they are). Others (JSON, datetimes, custom types) are prepared by the field.
+_PLAIN_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.BooleanField,
+    models.IntegerField,
+    models.DecimalField,
+    models.ForeignKey,
+)
+_PLAIN_VALUES = (str, int, bool, Decimal, date, type(None))
+
+
+def _plain(field: models.Field) -> bool:
+    if isinstance(field, models.DateField):
+        return type(field) is models.DateField  # not DateTimeField: naive datetimes are made aware by the field
+    return isinstance(field, _PLAIN_FIELDS)
+
+
+def _prepared(field: models.Field, plain: bool, value):
+    # Exact types: a datetime is a date and a choice is a str, and those the field prepares.
+    if plain and type(value) in _PLAIN_VALUES:
+        return value
+    return field.get_db_prep_save(value, connection)
 
 
 def _value(field: models.Field, instance: models.Model):
@@ -49,9 +77,13 @@ def insert(instances: list[models.Model]) -> None:
     names = ", ".join(connection.ops.quote_name(f.column) for f in [model._meta.pk, *columns])
     with connection.cursor() as cursor:
         copy_sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
+        plain = [(field, field.attname, _plain(field)) for field in columns]
         with cursor.copy(copy_sql) as copy:
             for instance in instances:
-                copy.write_row([instance.pk, *(_value(field, instance) for field in columns)])
+                values = instance.__dict__
+                copy.write_row(
+                    [instance.pk, *(_prepared(field, is_plain, values[attname]) for field, attname, is_plain in plain)]
+                )
     for instance in instances:
         instance._state.adding = False
         instance._state.db = connection.alias
@@ -102,11 +134,7 @@ def copy_in(model: type[models.Model], rows: list[dict]) -> None:
     names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
     with connection.cursor() as cursor:
         copy_sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
+        keys = [(field, field.name if field.name in rows[0] else field.attname, _plain(field)) for field in columns]
         with cursor.copy(copy_sql) as copy:
             for row in rows:
-                copy.write_row(
-                    [
-                        field.get_db_prep_save(row[field.name if field.name in row else field.attname], connection)
-                        for field in columns
-                    ]
-                )
+                copy.write_row([_prepared(field, is_plain, row[key]) for field, key, is_plain in keys])

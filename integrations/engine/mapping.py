@@ -65,6 +65,8 @@ class MappingResult:
 
 def get_path(record: Any, path: str) -> Any:
     """Walk "a.b.0.c" through dicts and lists; MISSING when any step is absent."""
+    if "." not in path and isinstance(record, dict):  # most paths: one field of a JSON object
+        return record.get(path, MISSING)
     current = record
     for part in path.split("."):
         if isinstance(current, Mapping):

@@ -427,12 +427,12 @@ class CanonicalStore:
     def _diff(self, entity: str, values: dict, existing, item) -> Planned | None:
         """The record as the source's values would leave it: changed fields, conflicts, problems (none written)."""
         spec = ENTITIES[entity]
+        fields = _fields_of(spec.model)
         # A copy: the cached record stays as the database has it until this plan is applied.
         record = copy.copy(existing) if existing is not None else spec.model()
         changed = set()
         for name, proposed in values.items():
-            model_field = spec.model._meta.get_field(name)
-            foreign = isinstance(model_field, models.ForeignKey)
+            model_field, foreign = fields.by_name[name]
             try:
                 proposed = proposed if foreign else model_field.to_python(proposed)
             except ValidationError:
@@ -462,12 +462,9 @@ class CanonicalStore:
             setattr(record, name, proposed)
             changed.add(name)
         if existing is None or changed:
-            try:
-                # Relations were resolved above; Django's one-query-per-foreign-key check is not needed.
-                foreign_keys = [f.name for f in spec.model._meta.concrete_fields if isinstance(f, models.ForeignKey)]
-                record.full_clean(exclude=foreign_keys, validate_unique=False, validate_constraints=False)
-            except ValidationError as error:
-                detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
+            errors = _invalid(record, fields, changed, new=existing is None)
+            if errors:
+                detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
                 item.problems.append(Problem(entity, "INVALID_RECORD", f"{spec.label} is incomplete ({detail})"))
                 return None
         return Planned(entity, record, new=existing is None, changed=changed)
@@ -519,6 +516,55 @@ class CanonicalStore:
             ExternalRef.objects.filter(connection=self.source, object=object_name, external_id=external_id).update(
                 entity=primary, record_id=record_id, alias=False
             )
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """A canonical model's fields as _diff needs them, worked out once per model."""
+
+    by_name: dict[str, tuple[models.Field, bool]]  # name -> (field, is a foreign key)
+    checked: tuple[models.Field, ...]  # what Model.full_clean checks: every concrete field but the keys
+
+
+_FIELDS: dict[type, _Fields] = {}
+
+
+def _fields_of(model: type[models.Model]) -> _Fields:
+    if model not in _FIELDS:
+        concrete = [f for f in model._meta.concrete_fields if not f.primary_key]
+        _FIELDS[model] = _Fields(
+            by_name={f.name: (f, isinstance(f, models.ForeignKey)) for f in concrete},
+            checked=tuple(f for f in concrete if not isinstance(f, models.ForeignKey)),
+        )
+    return _FIELDS[model]
+
+
+def _invalid(record: models.Model, fields: _Fields, changed: set[str], *, new: bool) -> dict[str, list[str]]:
+    """What Model.full_clean would refuse (relations were resolved already, so keys are not looked up again).
+
+    A value the source set is cleaned as full_clean cleans it (type, length, choices, validators). A value it
+    did not set is the model's default or what the database holds, so only its presence is checked: a required
+    field left empty (full_clean's "cannot be null" and "cannot be blank")."""
+    errors: dict[str, list[str]] = {}
+    for model_field in fields.checked:
+        value = getattr(record, model_field.attname)
+        if model_field.blank and value in model_field.empty_values:
+            continue  # as full_clean: an empty value a field allows is not checked further
+        if model_field.name in changed:
+            try:
+                setattr(record, model_field.attname, model_field.clean(value, record))
+            except ValidationError as error:
+                errors[model_field.name] = error.messages
+        elif new and value is None and not model_field.null:
+            errors[model_field.name] = [str(model_field.error_messages["null"])]
+        elif new and value in model_field.empty_values:
+            errors[model_field.name] = [str(model_field.error_messages["blank"])]
+    if not errors:
+        try:
+            record.clean()
+        except ValidationError as error:
+            errors = error.message_dict if hasattr(error, "error_dict") else {"record": error.messages}
+    return errors
 
 
 def _sync_foreign_keys(record: models.Model) -> None:

@@ -115,10 +115,19 @@ def run_refused(*, flow: Flow, trigger: str, reason: str) -> SyncRun:
     )
 
 
-def run_enqueue(*, run_id: int, countdown: float = 0) -> None:
+def run_enqueue(*, run_id: int, countdown: float = 0, woken: bool = False) -> None:
     from integrations.tasks import run_sync
 
-    run_sync.apply_async(args=[run_id], countdown=countdown)
+    run_sync.apply_async(args=[run_id], kwargs={"woken": True} if woken else {}, countdown=countdown)
+
+
+def runs_wake_next() -> int | None:
+    """A run of this client just finished: the oldest run queued behind it may start now."""
+    waiting = SyncRun.objects.filter(status=SyncRun.Status.QUEUED).order_by("queued_at", "pk").first()
+    if waiting is None:
+        return None
+    run_enqueue(run_id=waiting.pk, woken=True)
+    return waiting.pk
 
 
 def connection_rollback_if_needed() -> None:

@@ -104,13 +104,16 @@ def expect(firm: Firm, installed: set[str]) -> FirmExpectation:
         billed: dict[str, dict] = defaultdict(lambda: {"time": defaultdict(Decimal), "expenses": []})
         person_hours: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
         project_money: dict[str, list] = {}
+        # Time can be billed only on a project the ERP holds: the firm's own, and the won deals' once
+        # lead-to-project has created them there (PSA-only phases never are).
+        in_erp = set(expectation.erp_project_codes())
         for entry in firm.time_entries():
             if not entry["approved"]:
                 continue  # the PSA connection reads approved time only
             code = entry["project_code"]
             person = people[entry["person_id"]]
             hours = hours_of(entry["minutes"])
-            if code in phases:
+            if code in phases or code not in in_erp:
                 faults["PROJECT_NOT_IN_TARGET"][code] += 1
                 continue
             if entry["cost_rate"] is None:
@@ -131,7 +134,7 @@ def expect(firm: Firm, installed: set[str]) -> FirmExpectation:
             if not expense["approved"]:
                 continue
             code = expense["project_code"]
-            if code in phases:
+            if code in phases or code not in in_erp:
                 faults["PROJECT_NOT_IN_TARGET"][code] += 1
                 continue
             if expense["billable"]:

@@ -4,6 +4,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.db import models
 
 from connectors.base import SourceRecord
 from integrations.engine.mapping import MappingContext, Ref, Rule, apply_mapping, validate_rule
@@ -153,3 +154,29 @@ def test_a_psa_project_read_back_has_the_code_and_name_lead_to_project_wrote():
     written = apply_mapping([title_rule], canonical, ctx).values
     read_back = apply_mapping([Rule(*rule) for rule in PSA_PROJECTS.rules], written, ctx).values
     assert read_back == {"project.code": "PRJ-155", "project.name": "Oceanic Health Cost Reduction"}
+
+
+@pytest.mark.parametrize("entity", ["customer", "opportunity", "project", "resource", "time_entry", "expense"])
+def test_a_planned_record_is_refused_for_what_full_clean_refuses(entity):
+    """The store checks a planned record without Model.full_clean (too slow per record); it must refuse the same."""
+    from django.core.exceptions import ValidationError
+
+    from integrations.engine.entities import ENTITIES
+    from integrations.engine.store import _fields_of, _invalid
+
+    model = ENTITIES[entity].model
+    keys = [f.name for f in model._meta.concrete_fields if isinstance(f, models.ForeignKey)]
+
+    def full_clean(record) -> dict:
+        try:
+            record.full_clean(exclude=keys, validate_unique=False, validate_constraints=False)
+        except ValidationError as error:
+            return error.message_dict
+        return {}
+
+    blank = model()
+    assert _invalid(blank, _fields_of(model), set(), new=True) == full_clean(model())
+    text = next(f for f in _fields_of(model).checked if isinstance(f, models.CharField) and f.max_length)
+    too_long = model(**{text.name: "x" * (text.max_length + 1)})
+    found = _invalid(too_long, _fields_of(model), {text.name}, new=True)
+    assert text.name in found and found == full_clean(model(**{text.name: "x" * (text.max_length + 1)}))

@@ -83,7 +83,8 @@ def test_sigkilled_worker_resumes_and_writes_every_record_once(
     log = tmp_path / "worker.log"
     worker = start_worker(log, **worker_env)
     run = run_start(flow=flow, trigger="manual")
-    wait_for(lambda: SyncRun.objects.filter(pk=run.pk, read__gt=300).exists())
+    kill_after = int(os.environ.get("SIGKILL_AFTER_RECORDS", "300"))  # bench/sigkill_soak.py varies it
+    wait_for(lambda: SyncRun.objects.filter(pk=run.pk, read__gt=kill_after).exists())
     os.killpg(worker.pid, signal.SIGKILL)  # mid-run: no chance to finish the page or ack the message
     worker.wait(timeout=30)
     assert not finished(run)
@@ -186,3 +187,28 @@ def test_packaged_flow_through_the_worker_then_again_changes_nothing(
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
+
+
+def test_a_run_queued_behind_its_clients_other_run_starts_when_that_one_is_done(
+    committed_workspace, allow_sandboxes, worker_env, tmp_path
+):
+    """No polling: the second run's own recheck is set far beyond the test's patience, so only the first
+    run waking it when done can start it. The first run takes several slices, so the second is asked for
+    (and refused its client's slot) while the first is still going."""
+    allow_sandboxes["kantata"].seed(time_entries=6000)
+    time_flow = install(allow_sandboxes)
+    expenses_flow = Flow.objects.get(
+        template_key=time_flow.template_key.replace("/approved-time", "/approved-expenses")
+    )
+    worker = start_worker(tmp_path / "worker.log", **{**worker_env, "SYNC_BUSY_RECHECK_SECONDS": "3600"})
+    try:
+        first = run_start(flow=time_flow, trigger="manual")
+        second = run_start(flow=expenses_flow, trigger="manual")
+        wait_for(lambda: finished(first) and finished(second), timeout=120)
+        assert first.status == second.status == SyncRun.Status.PARTIAL, (first.error, second.error)
+        assert second.started_at >= first.finished_at, "one run per client at a time"
+        assert (second.started_at - first.finished_at).total_seconds() < 30, "woken, not found by a recheck"
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        allow_sandboxes["kantata"].reset()
