@@ -59,6 +59,8 @@ SHARED_APPS = [
     "django_celery_beat",
     "django_htmx",
     "template_partials",
+    "ninja",
+    "api",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -94,6 +96,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.MfaEnrolmentMiddleware",
     "tenants.middleware.WorkspaceMiddleware",
+    "api.calls.ApiCallMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls_platform"
@@ -310,6 +313,10 @@ SYNC_SLICE_SECONDS = float(os.environ.get("SYNC_SLICE_SECONDS", "20"))
 # default: a client's flows share canonical records (people, projects), and two runs upserting
 # the same rows at once would only wait on each other.
 SYNC_MAX_RUNS_PER_CLIENT = int(os.environ.get("SYNC_MAX_RUNS_PER_CLIENT", "1"))
+# The API's throttles: calls a minute per key, and per client whichever keys reach it (a partner key's
+# calls count against the client each one reaches, so one busy client never starves another).
+API_KEY_RATE_PER_MINUTE = int(os.environ.get("API_KEY_RATE_PER_MINUTE", "120"))
+API_CLIENT_RATE_PER_MINUTE = int(os.environ.get("API_CLIENT_RATE_PER_MINUTE", "300"))
 # /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>" when this is set.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # A worker that has not written a heartbeat for this long is reported down by /healthz.

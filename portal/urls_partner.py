@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from api.urls import api
 from branding import views as brand_views
 from portal.urls_common import urlpatterns as common
 from tenants import views as tenant_views
@@ -56,6 +57,7 @@ partner_console = [
 urlpatterns = [
     *common,
     path("partner/", include(partner_console)),
+    path("api/v1/", api.urls),
     path("c/<slug:client_slug>/", include("portal.urls_workspace")),
 ]
 
