@@ -78,6 +78,14 @@ api = PortalApi(
     docs_url="/docs",
     openapi_url="/openapi.json",
 )
+
+
+@api.get("/", auth=None, include_in_schema=False)
+def index(request):
+    """Where a person who opens /api/v1/ finds the reference."""
+    return {"openapi": "/api/v1/openapi.json", "docs": "/api/v1/docs"}
+
+
 api.add_router("", partner.router)
 api.add_router("", workspace.router)
 
