@@ -7,7 +7,7 @@ from datetime import date
 
 from django.conf import settings
 from django.http import HttpResponse
-from ninja import Path, Query, Router
+from ninja import Path, Query, Router, Status
 
 from api.access import allow, partner_only
 from api.calls import throttle
@@ -129,7 +129,7 @@ def client_create(request, response: HttpResponse, body: ClientIn):
     request.api_client = client
     request.api_target = client.slug
     response["Location"] = f"/api/v1/clients/{client.slug}"
-    return 201, client_out(client)
+    return Status(201, client_out(client))
 
 
 @router.get("/clients/{client}", response=ClientOut, summary="Get a client")
@@ -215,7 +215,7 @@ def client_key_create(request, body: KeyIn, client: str = Path(..., pattern=SLUG
     except ApiKeyRefused as refused:
         raise ApiProblem(422, str(refused)) from None
     request.api_target = issued.key.prefix
-    return 201, {**key_out(issued.key), "key": issued.secret}
+    return Status(201, {**key_out(issued.key), "key": issued.secret})
 
 
 @router.get("/clients/{client}/usage", response=UsageOut, summary="A client's usage, month by month")
@@ -345,4 +345,4 @@ def deployment_create(request, template_id: int, body: DeploymentIn):
         )
     except TemplateRefused as refused:
         raise ApiProblem(422, str(refused)) from None
-    return 201, deployment_out(deployment)
+    return Status(201, deployment_out(deployment))

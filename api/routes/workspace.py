@@ -8,7 +8,7 @@ schema, acting as the key's creator with their role in the workspace today.
 from __future__ import annotations
 
 from django.http import HttpResponse
-from ninja import Path, Query, Router
+from ninja import Path, Query, Router, Status
 
 from api.access import inside
 from api.etags import etag_of, if_match
@@ -98,7 +98,7 @@ def connection_add(request, body: ConnectionIn, client: str = Path(..., pattern=
             raise ApiProblem(409, refused.message) from None
         selectors.queue_choices_forget()
         request.api_target = created.pk
-        return 201, created
+        return Status(201, created)
 
 
 def _form_errors(form) -> dict[str, list[str]]:
@@ -172,7 +172,7 @@ def flows_install(request, body: InstallIn, client: str = Path(..., pattern=SLUG
         except (FlowConfigurationError, PlanLimitReached) as refused:
             raise ApiProblem(422, getattr(refused, "message", None) or str(refused)) from None
         selectors.queue_choices_forget()
-        return 201, flows
+        return Status(201, flows)
 
 
 @router.get("/clients/{client}/flows", response=FlowPage, summary="List flows")
@@ -211,7 +211,7 @@ def flow_run(request, response: HttpResponse, flow_id: int, client: str = Path(.
         except SyncNotAllowed as refused:
             raise ApiProblem(409, str(refused)) from None
         response["Location"] = f"/api/v1/clients/{client}/runs/{run.pk}"
-        return 202, run
+        return Status(202, run)
 
 
 def _flow_enabled(request, flow_id: int, client: str, enabled: bool):
@@ -424,7 +424,7 @@ def exception_comment(
     with inside(request, client, "exceptions", "comment", write=True, target=exception_id):
         exception = _exception(exception_id)
         try:
-            return 201, comment(exception=exception, body=body.body, actor=request.auth.created_by)
+            return Status(201, comment(exception=exception, body=body.body, actor=request.auth.created_by))
         except ExceptionActionRefused as refused:
             raise ApiProblem(422, str(refused)) from None
 
