@@ -30,6 +30,9 @@ Text = Annotated[str, AfterValidator(storable)]
 Line = Annotated[str, AfterValidator(one_line)]
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
 Slug = Annotated[str, Field(pattern=SLUG, max_length=40)]
+# Row ids: PostgreSQL bigint, and never more than JSON numbers carry exactly.
+MAX_ID = 2**53
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class Problem(Schema):
@@ -73,13 +76,13 @@ class ClientOut(Schema):
 class ClientIn(Schema):
     name: Annotated[Line, Field(max_length=120)]
     slug: Annotated[str, Field(pattern=r"^$|" + SLUG, max_length=40)] = ""
-    plan_id: int
+    plan_id: Id
     admin_email: Annotated[Text, Field(max_length=254)]
     admin_name: Annotated[Text, Field(max_length=150)] = ""
 
 
 class ClientPatch(Schema):
-    plan_id: int
+    plan_id: Id
 
 
 class KeyIn(Schema):
@@ -116,7 +119,7 @@ class TemplateOut(Schema):
 
 class DeploymentIn(Schema):
     client: Slug
-    version: int | None = Field(None, description="A version number; the latest when absent.")
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="A version number; the latest when absent.")
 
 
 class DeploymentOut(Schema):
@@ -190,7 +193,7 @@ class FlowOut(Schema):
 
 class InstallIn(Schema):
     template: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9/_-]{0,59}$")]
-    connections: dict[Annotated[str, Field(max_length=40)], int] = Field(
+    connections: dict[Annotated[str, Field(max_length=40)], Id] = Field(
         description="The connection id to use for each role the template names."
     )
 
@@ -271,7 +274,7 @@ class ExceptionDetailOut(ExceptionOut):
 
 
 class ExceptionPatch(Schema):
-    assignee_id: int | None = Field(description="A person who works in this workspace, or null for nobody.")
+    assignee_id: Id | None = Field(description="A person who works in this workspace, or null for nobody.")
 
 
 class IgnoreIn(Schema):

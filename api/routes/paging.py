@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from ninja import Query
+from ninja import Path, Query
 from pydantic import Field
+
+from api.schemas import MAX_ID, SLUG
 
 Cursor = Annotated[str, Query("", pattern=r"^[0-9]{0,18}$", description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(50, ge=1, le=200)]
+
+
+def id_path():
+    return Path(..., ge=1, le=MAX_ID)
+
+
+def slug_path():
+    return Path(..., pattern=SLUG, max_length=40)
 
 
 def page_by_id(queryset, *, cursor: str, limit: int, descending: bool = False) -> dict:
@@ -20,4 +30,4 @@ def page_by_id(queryset, *, cursor: str, limit: int, descending: bool = False) -
     return {"items": rows, "next_cursor": str(rows[-1].pk) if more and rows else None}
 
 
-__all__ = ["Cursor", "Field", "Limit", "page_by_id"]
+__all__ = ["Cursor", "Field", "Limit", "id_path", "page_by_id", "slug_path"]

@@ -7,16 +7,15 @@ from datetime import date
 
 from django.conf import settings
 from django.http import HttpResponse
-from ninja import Path, Query, Router, Status
+from ninja import Query, Router, Status
 
 from api.access import allow, partner_only
 from api.calls import throttle
 from api.etags import etag_of, if_match
 from api.models import ApiKey
 from api.problems import ApiProblem
-from api.routes.paging import page_by_id
+from api.routes.paging import id_path, page_by_id, slug_path
 from api.schemas import (
-    SLUG,
     ClientIn,
     ClientOut,
     ClientPatch,
@@ -37,7 +36,7 @@ router = Router(tags=["Partner"])
 
 ClientPage = page_of(ClientOut)
 ID_CURSOR = r"^[0-9]{0,18}$"
-MONTH = r"^(|[0-9]{4}-(0[1-9]|1[0-2]))$"
+MONTH = r"^(|(19|20)[0-9]{2}-(0[1-9]|1[0-2]))$"
 
 
 def _partner_key(request, family: str, action: str, *, write: bool = False, target="") -> ApiKey:
@@ -133,7 +132,7 @@ def client_create(request, response: HttpResponse, body: ClientIn):
 
 
 @router.get("/clients/{client}", response=ClientOut, summary="Get a client")
-def client_get(request, response: HttpResponse, client: str = Path(..., pattern=SLUG, max_length=40)):
+def client_get(request, response: HttpResponse, client: str = slug_path()):
     found = _client(request, client, "clients", "get")
     document = client_out(found)
     response["ETag"] = etag_of(ClientOut(**document))
@@ -156,9 +155,7 @@ def client_get(request, response: HttpResponse, client: str = Path(..., pattern=
         ]
     },
 )
-def client_update(
-    request, response: HttpResponse, body: ClientPatch, client: str = Path(..., pattern=SLUG, max_length=40)
-):
+def client_update(request, response: HttpResponse, body: ClientPatch, client: str = slug_path()):
     from tenants.services import client_plan_change
 
     found = _client(request, client, "clients", "plan_change", write=True)
@@ -173,7 +170,7 @@ def client_update(
 
 
 @router.post("/clients/{client}/suspend", response=ClientOut, summary="Suspend a client")
-def client_suspend(request, client: str = Path(..., pattern=SLUG, max_length=40)):
+def client_suspend(request, client: str = slug_path()):
     """Its syncs stop and its people see a notice; nothing is deleted."""
     from tenants.services import client_suspend as suspend
 
@@ -182,7 +179,7 @@ def client_suspend(request, client: str = Path(..., pattern=SLUG, max_length=40)
 
 
 @router.post("/clients/{client}/resume", response=ClientOut, summary="Resume a client")
-def client_resume(request, client: str = Path(..., pattern=SLUG, max_length=40)):
+def client_resume(request, client: str = slug_path()):
     from tenants.services import client_resume as resume
 
     found = _client(request, client, "clients", "resume", write=True)
@@ -190,7 +187,7 @@ def client_resume(request, client: str = Path(..., pattern=SLUG, max_length=40))
 
 
 @router.get("/clients/{client}/keys", response=list[KeyOut], summary="A client's API keys")
-def client_keys(request, client: str = Path(..., pattern=SLUG, max_length=40)):
+def client_keys(request, client: str = slug_path()):
     from api.selectors import client_keys as keys
 
     found = _client(request, client, "clients", "keys")
@@ -198,7 +195,7 @@ def client_keys(request, client: str = Path(..., pattern=SLUG, max_length=40)):
 
 
 @router.post("/clients/{client}/keys", response={201: KeyIssued}, summary="Create a client key")
-def client_key_create(request, body: KeyIn, client: str = Path(..., pattern=SLUG, max_length=40)):
+def client_key_create(request, body: KeyIn, client: str = slug_path()):
     """The answer holds the whole key, once; store it in the client's system. Only its hash is kept."""
     from api.services import ApiKeyRefused, api_key_create
 
@@ -221,7 +218,7 @@ def client_key_create(request, body: KeyIn, client: str = Path(..., pattern=SLUG
 @router.get("/clients/{client}/usage", response=UsageOut, summary="A client's usage, month by month")
 def client_usage(
     request,
-    client: str = Path(..., pattern=SLUG, max_length=40),
+    client: str = slug_path(),
     months: int = Query(6, ge=1, le=24),
 ):
     from tenants.selectors import usage_history
@@ -264,7 +261,7 @@ def plans_list(request):
 
 
 @router.get("/plans/{plan_id}", response=PlanOut, summary="Get a plan")
-def plan_get(request, plan_id: int):
+def plan_get(request, plan_id: int = id_path()):
     _partner_key(request, "plans", "get", target=plan_id)
     plan = Plan.objects.filter(partner=request.partner, pk=plan_id).first()
     if plan is None:
@@ -296,7 +293,7 @@ def templates_list(request):
     return [template_out(t) for t in partner_templates(request.partner)]
 
 
-def _template(request, template_id: int) -> IntegrationTemplate:
+def _template(request, template_id: int = id_path()) -> IntegrationTemplate:
     from tenants.template_selectors import partner_templates
 
     template = partner_templates(request.partner).filter(pk=template_id).first()
@@ -318,7 +315,7 @@ def deployment_out(deployment) -> dict:
 
 
 @router.get("/templates/{template_id}/deployments", response=list[DeploymentOut], summary="Where a template is offered")
-def deployments_list(request, template_id: int):
+def deployments_list(request, template_id: int = id_path()):
     _partner_key(request, "templates", "deployments", target=template_id)
     template = _template(request, template_id)
     deployments = template.deployments.select_related("client", "version", "template")
@@ -328,7 +325,7 @@ def deployments_list(request, template_id: int):
 @router.post(
     "/templates/{template_id}/deployments", response={201: DeploymentOut}, summary="Offer a template to a client"
 )
-def deployment_create(request, template_id: int, body: DeploymentIn):
+def deployment_create(request, body: DeploymentIn, template_id: int = id_path()):
     """The client then installs it with its own connections (POST /clients/{client}/flows)."""
     from tenants.template_services import TemplateRefused, template_deploy
 

@@ -8,14 +8,13 @@ schema, acting as the key's creator with their role in the workspace today.
 from __future__ import annotations
 
 from django.http import HttpResponse
-from ninja import Path, Query, Router, Status
+from ninja import Query, Router, Status
 
 from api.access import inside
 from api.etags import etag_of, if_match
 from api.problems import ApiProblem
-from api.routes.paging import page_by_id
+from api.routes.paging import id_path, page_by_id, slug_path
 from api.schemas import (
-    SLUG,
     AuditEventOut,
     CommentIn,
     CommentOut,
@@ -58,7 +57,7 @@ def _get(model, pk: int, noun: str):
 @router.get("/clients/{client}/connections", response=ConnectionPage, summary="List connections")
 def connections_list(
     request,
-    client: str = Path(..., pattern=SLUG, max_length=40),
+    client: str = slug_path(),
     cursor: str = Query("", pattern=ID_CURSOR),
     limit: int = Query(50, ge=1, le=200),
 ):
@@ -69,7 +68,7 @@ def connections_list(
 
 
 @router.post("/clients/{client}/connections", response={201: ConnectionOut}, summary="Add a connection")
-def connection_add(request, body: ConnectionIn, client: str = Path(..., pattern=SLUG, max_length=40)):
+def connection_add(request, body: ConnectionIn, client: str = slug_path()):
     """The connector's credential fields are validated as in the page's form, stored encrypted, and never
     returned by any operation."""
     from connectors.registry import CONNECTORS
@@ -110,7 +109,7 @@ def _form_errors(form) -> dict[str, list[str]]:
 
 
 @router.get("/clients/{client}/connections/{connection_id}", response=ConnectionOut, summary="Get a connection")
-def connection_get(request, connection_id: int, client: str = Path(..., pattern=SLUG, max_length=40)):
+def connection_get(request, connection_id: int = id_path(), client: str = slug_path()):
     from integrations.models import Connection
 
     with inside(request, client, "connections", "get", target=connection_id):
@@ -120,7 +119,7 @@ def connection_get(request, connection_id: int, client: str = Path(..., pattern=
 @router.post(
     "/clients/{client}/connections/{connection_id}/test", response=ConnectionTestOut, summary="Test a connection"
 )
-def connection_test(request, connection_id: int, client: str = Path(..., pattern=SLUG, max_length=40)):
+def connection_test(request, connection_id: int = id_path(), client: str = slug_path()):
     """A real authenticated call to the vendor; the connection's status follows the answer."""
     from integrations.models import Connection
     from integrations.services.connections import connection_test as test
@@ -136,7 +135,7 @@ def connection_test(request, connection_id: int, client: str = Path(..., pattern
 
 
 @router.get("/clients/{client}/templates", response=list[OfferedTemplateOut], summary="Templates to install")
-def templates_installable(request, client: str = Path(..., pattern=SLUG, max_length=40)):
+def templates_installable(request, client: str = slug_path()):
     """The templates this workspace may install: its partner's own offered to it, then the packaged ones."""
     from tenants.template_selectors import templates_installable as installable
 
@@ -152,7 +151,7 @@ def templates_installable(request, client: str = Path(..., pattern=SLUG, max_len
 
 
 @router.post("/clients/{client}/flows", response={201: list[FlowOut]}, summary="Install a template's flows")
-def flows_install(request, body: InstallIn, client: str = Path(..., pattern=SLUG, max_length=40)):
+def flows_install(request, body: InstallIn, client: str = slug_path()):
     from integrations import selectors
     from integrations.models import Connection
     from integrations.services.flows import FlowConfigurationError
@@ -178,7 +177,7 @@ def flows_install(request, body: InstallIn, client: str = Path(..., pattern=SLUG
 @router.get("/clients/{client}/flows", response=FlowPage, summary="List flows")
 def flows_list(
     request,
-    client: str = Path(..., pattern=SLUG, max_length=40),
+    client: str = slug_path(),
     cursor: str = Query("", pattern=ID_CURSOR),
     limit: int = Query(50, ge=1, le=200),
 ):
@@ -189,7 +188,7 @@ def flows_list(
 
 
 @router.get("/clients/{client}/flows/{flow_id}", response=FlowOut, summary="Get a flow")
-def flow_get(request, response: HttpResponse, flow_id: int, client: str = Path(..., pattern=SLUG, max_length=40)):
+def flow_get(request, response: HttpResponse, flow_id: int = id_path(), client: str = slug_path()):
     from integrations.models import Flow
 
     with inside(request, client, "flows", "get", target=flow_id):
@@ -199,7 +198,7 @@ def flow_get(request, response: HttpResponse, flow_id: int, client: str = Path(.
 
 
 @router.post("/clients/{client}/flows/{flow_id}/run", response={202: RunOut}, summary="Run a flow now")
-def flow_run(request, response: HttpResponse, flow_id: int, client: str = Path(..., pattern=SLUG, max_length=40)):
+def flow_run(request, response: HttpResponse, flow_id: int = id_path(), client: str = slug_path()):
     """Queues a run (or answers the one already queued or running); poll the run for its progress."""
     from integrations.models import Flow
     from integrations.services.runs import SyncNotAllowed, run_start
@@ -224,21 +223,21 @@ def _flow_enabled(request, flow_id: int, client: str, enabled: bool):
 
 
 @router.post("/clients/{client}/flows/{flow_id}/pause", response=FlowOut, summary="Pause a flow's schedule")
-def flow_pause(request, flow_id: int, client: str = Path(..., pattern=SLUG, max_length=40)):
+def flow_pause(request, flow_id: int = id_path(), client: str = slug_path()):
     """A paused flow runs only by hand."""
     return _flow_enabled(request, flow_id, client, False)
 
 
 @router.post("/clients/{client}/flows/{flow_id}/resume", response=FlowOut, summary="Resume a flow's schedule")
-def flow_resume(request, flow_id: int, client: str = Path(..., pattern=SLUG, max_length=40)):
+def flow_resume(request, flow_id: int = id_path(), client: str = slug_path()):
     return _flow_enabled(request, flow_id, client, True)
 
 
 @router.get("/clients/{client}/flows/{flow_id}/runs", response=RunPage, summary="A flow's runs, newest first")
 def flow_runs(
     request,
-    flow_id: int,
-    client: str = Path(..., pattern=SLUG, max_length=40),
+    flow_id: int = id_path(),
+    client: str = slug_path(),
     cursor: str = Query("", pattern=ID_CURSOR),
     limit: int = Query(50, ge=1, le=200),
 ):
@@ -250,7 +249,7 @@ def flow_runs(
 
 
 @router.get("/clients/{client}/runs/{run_id}", response=RunOut, summary="A run with its counts and progress")
-def run_get(request, run_id: int, client: str = Path(..., pattern=SLUG, max_length=40)):
+def run_get(request, run_id: int = id_path(), client: str = slug_path()):
     from integrations.models import SyncRun
 
     with inside(request, client, "flows", "run_get", target=run_id):
@@ -260,8 +259,8 @@ def run_get(request, run_id: int, client: str = Path(..., pattern=SLUG, max_leng
 @router.get("/clients/{client}/runs/{run_id}/records", response=ReconciliationOut, summary="A run's reconciliation")
 def run_reconciliation(
     request,
-    run_id: int,
-    client: str = Path(..., pattern=SLUG, max_length=40),
+    run_id: int = id_path(),
+    client: str = slug_path(),
     outcome: str = Query("", pattern=r"^(|created|linked|updated|unchanged|parked|exception|skipped)$"),
     cursor: str = Query("", pattern=ID_CURSOR),
     limit: int = Query(100, ge=1, le=500),
@@ -284,7 +283,7 @@ def run_reconciliation(
 @router.get("/clients/{client}/exceptions", response=ExceptionPage, summary="The exception queue")
 def exceptions_list(
     request,
-    client: str = Path(..., pattern=SLUG, max_length=40),
+    client: str = slug_path(),
     status: str = Query("open", pattern=r"^(open|retrying|parked|resolved|ignored|all)$"),
     flow: int | None = Query(None, ge=1),
     system: str = Query("", pattern=r"^(|(from|to):[a-z0-9_]{1,40})$", description="from:<vendor> or to:<vendor>"),
@@ -324,9 +323,7 @@ def _exception(pk: int):
 
 
 @router.get("/clients/{client}/exceptions/{exception_id}", response=ExceptionDetailOut, summary="Get an exception")
-def exception_get(
-    request, response: HttpResponse, exception_id: int, client: str = Path(..., pattern=SLUG, max_length=40)
-):
+def exception_get(request, response: HttpResponse, exception_id: int = id_path(), client: str = slug_path()):
     with inside(request, client, "exceptions", "get", target=exception_id):
         exception = _exception(exception_id)
         response["ETag"] = etag_of(ExceptionDetailOut.from_orm(exception))
@@ -352,9 +349,9 @@ def exception_get(
 def exception_assign(
     request,
     response: HttpResponse,
-    exception_id: int,
     body: ExceptionPatch,
-    client: str = Path(..., pattern=SLUG, max_length=40),
+    exception_id: int = id_path(),
+    client: str = slug_path(),
 ):
     from integrations.services.exceptions import exception_assign as assign
     from integrations.views.support import workspace_people
@@ -374,7 +371,7 @@ def exception_assign(
 
 
 @router.post("/clients/{client}/exceptions/{exception_id}/retry", response=RetryOut, summary="Retry an exception")
-def exception_retry(request, exception_id: int, client: str = Path(..., pattern=SLUG, max_length=40)):
+def exception_retry(request, exception_id: int = id_path(), client: str = slug_path()):
     from integrations.services.exceptions import ExceptionActionRefused, exception_retry_reported
 
     with inside(request, client, "exceptions", "retry", write=True, target=exception_id):
@@ -396,7 +393,7 @@ def exception_retry(request, exception_id: int, client: str = Path(..., pattern=
 @router.post(
     "/clients/{client}/exceptions/{exception_id}/ignore", response=ExceptionDetailOut, summary="Ignore an exception"
 )
-def exception_ignore(request, exception_id: int, body: IgnoreIn, client: str = Path(..., pattern=SLUG, max_length=40)):
+def exception_ignore(request, body: IgnoreIn, exception_id: int = id_path(), client: str = slug_path()):
     from integrations.services.exceptions import ExceptionActionRefused
     from integrations.services.exceptions import exception_ignore as ignore
 
@@ -415,9 +412,7 @@ def exception_ignore(request, exception_id: int, body: IgnoreIn, client: str = P
     response={201: CommentOut},
     summary="Comment on an exception",
 )
-def exception_comment(
-    request, exception_id: int, body: CommentIn, client: str = Path(..., pattern=SLUG, max_length=40)
-):
+def exception_comment(request, body: CommentIn, exception_id: int = id_path(), client: str = slug_path()):
     from integrations.services.exceptions import ExceptionActionRefused
     from integrations.services.exceptions import exception_comment as comment
 
@@ -435,7 +430,7 @@ def exception_comment(
 @router.get("/clients/{client}/audit-events", response=AuditEventPage, summary="The workspace's audit log")
 def audit_events(
     request,
-    client: str = Path(..., pattern=SLUG, max_length=40),
+    client: str = slug_path(),
     action: str = Query("", pattern=r"^[a-z_.]{0,80}$"),
     cursor: str = Query("", pattern=ID_CURSOR),
     limit: int = Query(50, ge=1, le=200),
