@@ -97,11 +97,11 @@ class ApiCallMiddleware:
 
     def _idempotent(self, request) -> HttpResponse:
         """A POST carrying Idempotency-Key answers a repeat with the first answer, stored for a day."""
-        token = request.headers.get("Idempotency-Key", "")
-        if request.method != "POST" or not token:
+        token = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or token is None:
             return self.get_response(request)
-        if len(token) > 255 or not token.isprintable() or not token.isascii():
-            raise ApiProblem(400, "An Idempotency-Key is 1-255 printable ASCII characters.")
+        if not token or len(token) > 255 or not all("!" <= char <= "~" for char in token):
+            raise ApiProblem(400, "An Idempotency-Key is 1-255 visible ASCII characters (no spaces).")
         fingerprint = hashlib.sha256(
             b"\n".join([request.method.encode(), request.get_full_path().encode(), request.body])
         ).hexdigest()

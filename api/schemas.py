@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from ninja import Schema
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, create_model
 
 
 def storable(value: str) -> str:
@@ -27,7 +27,8 @@ def one_line(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(storable)]
-Line = Annotated[str, AfterValidator(one_line)]
+# Text on one line with something in it (blank or only spaces is refused, and the schema says so).
+Line = Annotated[str, Field(pattern=r"\S"), AfterValidator(one_line)]
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
 Slug = Annotated[str, Field(pattern=SLUG, max_length=40)]
 # Row ids: PostgreSQL bigint, and never more than JSON numbers carry exactly.
@@ -311,11 +312,7 @@ class AuditEventOut(Schema):
 
 
 def page_of(item_schema):
-    """A page of a list: its items and the cursor of the next page (null on the last)."""
-
-    class Page(Schema):
-        items: list[item_schema]
-        next_cursor: str | None
-
-    Page.__name__ = f"{item_schema.__name__.removesuffix('Out')}Page"
-    return Page
+    """A page of a list: its items and the cursor of the next page (null on the last). Each page schema
+    has its own name, so the OpenAPI document publishes one component per resource's page."""
+    name = f"{item_schema.__name__.removesuffix('Out')}Page"
+    return create_model(name, __base__=Schema, items=(list[item_schema], ...), next_cursor=(str | None, ...))

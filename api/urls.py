@@ -26,10 +26,7 @@ COMMON_ERRORS = {
     "429": "Too many calls a minute for this key or this client; wait Retry-After seconds.",
 }
 WRITE_ERRORS = {"409": "The resource's state does not allow this now (or an Idempotency-Key is in use)."}
-UPDATE_ERRORS = {
-    "412": "The resource changed since the ETag in If-Match was read.",
-    "428": "If-Match is required on updates.",
-}
+UPDATE_ERRORS = {"412": "The resource changed since the ETag in If-Match was read."}
 IDEMPOTENCY_HEADER = {
     "in": "header",
     "name": "Idempotency-Key",

@@ -148,9 +148,9 @@ def client_get(request, response: HttpResponse, client: str = slug_path()):
             {
                 "in": "header",
                 "name": "If-Match",
-                "required": True,
+                "required": False,
                 "schema": {"type": "string"},
-                "description": "The ETag of the client as last read",
+                "description": "The ETag of the client as last read: the update is refused (412) if it changed since.",
             }
         ]
     },

@@ -339,9 +339,9 @@ def exception_get(request, response: HttpResponse, exception_id: int = id_path()
             {
                 "in": "header",
                 "name": "If-Match",
-                "required": True,
+                "required": False,
                 "schema": {"type": "string"},
-                "description": "The ETag of the exception as last read",
+                "description": "The ETag of the exception as last read: the update is refused (412) if it changed since.",
             }
         ]
     },

@@ -46,13 +46,13 @@ def test_a_bad_client_is_refused_with_the_forms_reasons(world, api):
     assert {"slug", "plan_id", "admin_email"} <= set(errors)
 
 
-def test_suspend_resume_and_a_plan_change_that_needs_the_etag(world, api):
+def test_suspend_resume_and_a_plan_change_refused_on_a_stale_etag(world, api):
     read = api.get("/clients/tailspin")
     assert read.status_code == 200 and read.json()["status"] == "active"
     assert api.post("/clients/tailspin/suspend").json()["status"] == "suspended"
     assert api.post("/clients/tailspin/resume").json()["status"] == "active"
     other = world.partners["northwind"].plans.exclude(pk=read.json()["plan_id"]).first()
-    assert api.patch("/clients/tailspin", {"plan_id": other.pk}).status_code == 428
+    assert api.patch("/clients/tailspin", {"plan_id": other.pk}, **{"If-Match": '"stale"'}).status_code == 412
     changed = api.patch("/clients/tailspin", {"plan_id": other.pk}, **{"If-Match": read["ETag"]})
     assert changed.status_code == 200 and changed.json()["plan_id"] == other.pk
     foreign_plan = world.partners["summit"].plans.first()
