@@ -7,7 +7,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
-from api.models import CLIENT_FAMILIES, FAMILY_LABELS, PARTNER_FAMILIES
+from api.models import CLIENT_FAMILIES, FAMILY_LABELS, PARTNER_FAMILIES, WEBHOOK_EVENTS
 
 EXPIRIES = [("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year"), ("", "Never")]
 LEVELS = [("", "No access"), ("read", "Read"), ("write", "Read and write")]
@@ -52,3 +52,15 @@ class ApiKeyForm(forms.Form):
     def expires_at(self):
         days = self.cleaned_data.get("expires")
         return timezone.now() + timedelta(days=int(days)) if days else None
+
+
+class WebhookForm(forms.Form):
+    url = forms.URLField(
+        max_length=500,
+        label="Address",
+        assume_scheme="https",
+        help_text="Where events are posted, e.g. https://desk.example.com/hooks/portal",
+    )
+    events = forms.MultipleChoiceField(
+        choices=list(WEBHOOK_EVENTS.items()), widget=forms.CheckboxSelectMultiple, label="Events"
+    )

@@ -99,3 +99,67 @@ class PartnerApiCall(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.key_prefix} {self.method} {self.path} {self.status}"
+
+
+# --- Outbound webhooks ----------------------------------------------------------------------------
+
+WEBHOOK_EVENTS = {
+    "run.finished": "A run finished (succeeded, with exceptions, or failed)",
+    "exceptions.opened": "A run opened exceptions",
+    "exceptions.past_sla": "Open exceptions passed the plan's resolution target",
+    "connection.failing": "A connection started failing",
+}
+
+
+class WebhookSubscription(models.Model):
+    """An address a partner or client wants events posted to, signed with a secret only it holds.
+
+    A client's subscription hears that client's events; a partner's (client empty) every client's.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="webhook_subscriptions")
+    client = models.ForeignKey(
+        Client, on_delete=models.CASCADE, null=True, blank=True, related_name="webhook_subscriptions"
+    )
+    url = models.URLField(max_length=500)
+    events = models.JSONField(default=list)
+    encrypted_secret = models.BinaryField(editable=False)  # integrations.crypto; shown once, when created
+    secret_prefix = models.CharField(max_length=16)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.url} ({', '.join(self.events)})"
+
+
+class WebhookDelivery(models.Model):
+    """One event posted (or being posted) to one subscription: the delivery log people read."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Retrying"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Gave up"
+
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(max_length=40)
+    event_id = models.CharField(max_length=40, unique=True)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["subscription", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.event} → {self.subscription.url}: {self.status}"

@@ -317,6 +317,8 @@ SYNC_MAX_RUNS_PER_CLIENT = int(os.environ.get("SYNC_MAX_RUNS_PER_CLIENT", "1"))
 # calls count against the client each one reaches, so one busy client never starves another).
 API_KEY_RATE_PER_MINUTE = int(os.environ.get("API_KEY_RATE_PER_MINUTE", "120"))
 API_CLIENT_RATE_PER_MINUTE = int(os.environ.get("API_CLIENT_RATE_PER_MINUTE", "300"))
+# A webhook delivery that fails is tried again after this many seconds, then 4x, 16x ... (at most 6 h).
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "30"))
 # /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>" when this is set.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # A worker that has not written a heartbeat for this long is reported down by /healthz.

@@ -47,6 +47,8 @@ partner_console = [
     ),
     path("api-keys/", api_views.partner_api_keys, name="partner_api_keys"),
     path("api-keys/<int:pk>/revoke", api_views.partner_api_key_revoke, name="partner_api_key_revoke"),
+    path("webhooks/", api_views.partner_webhooks, name="partner_webhooks"),
+    path("webhooks/<int:pk>/delete", api_views.partner_webhook_delete, name="partner_webhook_delete"),
     path("brand/", brand_views.brand_editor, name="brand_editor"),
     path("brand/preview", brand_views.brand_preview, name="brand_preview"),
     path("brand/preview.css", brand_views.brand_preview_css, name="brand_preview_css"),

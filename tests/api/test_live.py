@@ -9,6 +9,7 @@ rows they read are committed here and removed at the end.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import signal
 import threading
@@ -85,9 +86,20 @@ def committed(world, django_db_blocker):
 
 
 @pytest.fixture(scope="module")
-def live(committed, sandboxes, tmp_path_factory):
+def receiver():
+    """A partner's own system listening for webhooks on loopback."""
+    from tests.api.test_webhooks import Receiver
+
+    running = Receiver()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def live(committed, sandboxes, receiver, tmp_path_factory):
+    allowed = [f"127.0.0.1:{s.port}" for s in sandboxes.values()] + [f"127.0.0.1:{receiver.server.server_port}"]
     engine_env = {
-        "CONNECTOR_ALLOWED_HOSTS": ",".join(f"127.0.0.1:{s.port}" for s in sandboxes.values()),
+        "CONNECTOR_ALLOWED_HOSTS": ",".join(allowed),
         "CONNECTOR_RATE_PER_SECOND": "500",
         "SYNC_SLICE_SECONDS": "2",
     }
@@ -173,7 +185,19 @@ def test_the_schemathesis_run_reached_real_answers():
 # --- A partner onboards a client by API only ---------------------------------------------------------
 
 
-def test_a_partner_onboards_a_client_end_to_end_by_api_only(live, sandboxes, world, tmp_path):
+def test_a_partner_onboards_a_client_end_to_end_by_api_only(
+    live, sandboxes, receiver, world, tmp_path, django_db_blocker, settings
+):
+    from api.webhooks import signature_valid, webhook_subscription_create
+
+    settings.CONNECTOR_ALLOWED_HOSTS = [f"127.0.0.1:{receiver.server.server_port}"]
+    with django_db_blocker.unblock():  # the partner's CRM hears when a client's run finishes (any client)
+        subscription, secret = webhook_subscription_create(
+            partner=world.partners["northwind"],
+            url=receiver.url,
+            events=["run.finished"],
+            actor=world.user("admin@northwind.localhost"),
+        )
     northwind_plan = call(live, "GET", "/plans").json()[0]
 
     client = call(
@@ -238,6 +262,9 @@ def test_a_partner_onboards_a_client_end_to_end_by_api_only(live, sandboxes, wor
             time.sleep(1)
             run = call(live, "GET", f"/clients/{slug}/runs/{run['id']}", key).json()
         assert run["status"] in ("succeeded", "partial"), (run, (tmp_path / "worker.log").read_text()[-3000:])
+        deadline = time.time() + 60  # the worker posts the webhook after the run's last slice
+        while not finished_posts(receiver, run["id"]) and time.time() < deadline:
+            time.sleep(0.5)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
@@ -247,6 +274,23 @@ def test_a_partner_onboards_a_client_end_to_end_by_api_only(live, sandboxes, wor
     counted = {row["outcome"]: row["count"] for row in records["outcomes"]}
     assert sum(counted.values()) == run["read"] and counted["created"] + counted["linked"] > 0
     assert records["items"] and all(item["outcome"] in counted for item in records["items"])
+
+    # The worker posted run.finished to the partner's webhook, signed, with the run's counts.
+    finished = finished_posts(receiver, run["id"])
+    with django_db_blocker.unblock():
+        subscription.delete()
+    assert len(finished) == 1, receiver.received
+    headers, body = finished[0]
+    assert signature_valid(secret, headers, body)
+    assert json.loads(body)["client"] == slug and json.loads(body)["data"]["read"] == run["read"]
+
+
+def finished_posts(receiver, run_id: int) -> list:
+    return [
+        (headers, body)
+        for headers, body in receiver.received
+        if json.loads(body)["type"] == "run.finished" and json.loads(body)["data"]["run_id"] == run_id
+    ]
 
 
 # --- Throttling under load -------------------------------------------------------------------------
