@@ -39,9 +39,20 @@ class WebhookRefused(Exception):  # noqa: N818 - the domain's words; str() is th
 
 
 def _check_url(url: str) -> None:
+    """Refuse at once an address that is not http(s) or resolves to a private or loopback address. A
+    name that does not resolve yet is accepted: every delivery checks (and pins) its address again."""
+    import socket
+    from urllib.parse import urlsplit
+
     from connectors.base import DestinationRefused
     from connectors.http import check_destination
 
+    host = urlsplit(url).hostname or ""
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        if urlsplit(url).scheme in ("http", "https") and host:
+            return
     try:
         check_destination(url, frozenset(settings.CONNECTOR_ALLOWED_HOSTS))
     except DestinationRefused as refused:

@@ -97,7 +97,22 @@ def test_a_private_address_is_refused(world, receiver):
     admin = browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
     refused = admin.post("/c/contoso/webhooks/", {"url": "http://10.0.0.7/hooks", "events": ["run.finished"]})
     assert refused.status_code == 422 and "Refused to connect" in refused.content.decode()
+    loopback = admin.post("/c/contoso/webhooks/", {"url": "http://localhost:8000/hooks", "events": ["run.finished"]})
+    assert loopback.status_code == 422
     assert not WebhookSubscription.objects.exists()
+
+
+def test_a_name_that_does_not_resolve_yet_is_accepted_and_each_delivery_checks_it_again(world, receiver):
+    subscription, _ = subscribe(world, "https://hooks.not-yet-live.invalid/portal", ["connection.failing"])
+    contoso = world.clients["contoso"]
+    connection.set_tenant(contoso)
+    seeded = seed_workspace()
+    connection_failing_emit(seeded.netsuite)
+    connection.set_schema_to_public()
+    delivery = WebhookDelivery.objects.get(subscription=subscription)
+    assert webhook_delivery_attempt(delivery_id=delivery.pk) == "pending"
+    delivery.refresh_from_db()
+    assert "does not resolve" in delivery.last_error and delivery.last_status_code is None
 
 
 def test_a_failing_connection_is_posted_signed_to_the_client_and_its_partner_only(world, receiver):

@@ -92,3 +92,25 @@ def test_a_client_admin_creates_a_key_for_the_service_desk(page, web, maple):
     screenshot(page, "workspace-api-key-issued")
     assert api_status(web, "/clients/spruce/exceptions", secret) == 200
     assert api_status(web, "/clients/spruce/connections", secret) == 403  # not in its scopes
+
+
+def test_a_client_admin_adds_a_webhook_and_reads_its_deliveries(page, web, maple, django_db_blocker):
+    base = f"http://{HOST}:{web}"
+    sign_in(page, base, "admin@spruce.localhost")
+    page.goto(f"{base}/c/spruce/users/")
+    page.get_by_role("navigation", name="People").get_by_role("link", name="Webhooks").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Webhooks")
+    page.get_by_role("textbox", name="Address").fill("https://desk.spruce.example/hooks/portal")
+    page.get_by_label("A run finished (succeeded, with exceptions, or failed)").check()
+    page.get_by_label("A connection started failing").check()
+    page.get_by_role("button", name="Add address").click()
+    secret = page.get_by_test_id("issued-secret").input_value()
+    assert secret.startswith("whsec_")
+    expect(page.get_by_test_id("webhooks")).to_contain_text("run.finished")
+    expect(page.get_by_test_id("deliveries")).to_contain_text("Nothing posted yet.")
+    screenshot(page, "workspace-webhooks")
+    page.goto(f"{base}/c/spruce/webhooks/")
+    assert secret not in page.content()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_test_id("webhooks").get_by_role("button", name="Remove").click()
+    expect(page.get_by_test_id("webhooks")).to_contain_text("No addresses yet.")
