@@ -10,3 +10,10 @@ def webhook_deliver(delivery_id: int) -> str:
     from api.webhooks import webhook_delivery_attempt
 
     return webhook_delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name="api.tasks.webhook_deliveries_recover")
+def webhook_deliveries_recover() -> int:
+    from api.webhooks import webhook_deliveries_recover as recover
+
+    return recover()

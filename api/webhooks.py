@@ -225,6 +225,19 @@ def webhook_delivery_attempt(*, delivery_id: int) -> str:
     return delivery.status
 
 
+def webhook_deliveries_recover(*, overdue_seconds: int = 300) -> int:
+    """Queue again the deliveries still waiting well past their time (a lost message, a worker that
+    died): beat runs this every few minutes. Never queued at all, or due more than `overdue_seconds` ago."""
+    cutoff = timezone.now() - timedelta(seconds=overdue_seconds)
+    overdue = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).filter(
+        Q(next_attempt_at__lt=cutoff) | Q(next_attempt_at__isnull=True, created_at__lt=cutoff)
+    )
+    ids = list(overdue.values_list("pk", flat=True)[:1000])
+    for delivery_id in ids:
+        _enqueue(delivery_id)
+    return len(ids)
+
+
 # --- What the product emits -----------------------------------------------------------------------
 
 

@@ -202,3 +202,20 @@ def test_the_delivery_log_shows_the_workspaces_deliveries_only(world, receiver):
     partner_page = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND).get("/partner/webhooks/")
     assert partner_page.status_code == 200 and "partner-crm" in partner_page.content.decode()
     assert WebhookDelivery.objects.filter(next_attempt_at__gt=timezone.now() + timedelta(seconds=20)).count() == 2
+
+
+def test_deliveries_whose_message_was_lost_are_queued_again(world, receiver):
+    from api.webhooks import webhook_deliveries_recover
+
+    subscribe(world, receiver.url, ["connection.failing"])
+    contoso = world.clients["contoso"]
+    connection.set_tenant(contoso)
+    seeded = seed_workspace()
+    connection_failing_emit(seeded.netsuite)
+    connection.set_schema_to_public()
+    delivery = WebhookDelivery.objects.get()
+    assert webhook_deliveries_recover() == 0  # just created: its own message is on its way
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    assert webhook_deliveries_recover() == 1
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookDelivery.Status.DELIVERED)
+    assert webhook_deliveries_recover() == 0
