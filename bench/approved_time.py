@@ -39,7 +39,7 @@ from connectors.kantata.sandbox import DEMO_CREDENTIALS as KANTATA  # noqa: E402
 from connectors.netsuite.sandbox import DEMO_CREDENTIALS as NETSUITE  # noqa: E402
 from connectors.sandbox.server import RunningSandbox  # noqa: E402,F401
 from integrations.models import Invoice, SyncRun  # noqa: E402
-from integrations.services.connections import connection_create, connector_for  # noqa: E402
+from integrations.services.connections import connection_create  # noqa: E402
 from integrations.services.flows import template_install  # noqa: E402
 from integrations.services.runs import run_slice, run_start  # noqa: E402
 from portal.database import database_ensure  # noqa: E402

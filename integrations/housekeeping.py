@@ -51,6 +51,9 @@ def sla_alerts() -> int:
             late = exceptions_past(hours)
             if not late["count"]:
                 continue
+            from api.webhooks import past_sla_emit
+
+            past_sla_emit(client=client, count=late["count"], oldest=late["oldest"], hours=hours)  # its own once-a-day
             recently = AuditEvent.objects.filter(
                 action="notification.sla_breach", at__gte=timezone.now() - timezone.timedelta(hours=24)
             ).exists()

@@ -54,17 +54,22 @@ class RequestLimitsMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return HttpResponse("Unreadable Content-Length.\n", status=400, content_type="text/plain")
+            return _refusal(request, 400, "Unreadable Content-Length.")
         if length > settings.REQUEST_MAX_BYTES:
             megabytes = settings.REQUEST_MAX_BYTES / (1024 * 1024)
-            return HttpResponse(
-                f"This request is larger than the {megabytes:g} MB the portal accepts.\n",
-                status=413,
-                content_type="text/plain",
-            )
+            return _refusal(request, 413, f"This request is larger than the {megabytes:g} MB the portal accepts.")
         if _carries_nul(request):
-            return HttpResponse("NUL characters are not accepted.\n", status=400, content_type="text/plain")
+            return _refusal(request, 400, "NUL characters are not accepted.")
         return self.get_response(request)
+
+
+def _refusal(request, status: int, sentence: str) -> HttpResponse:
+    """Plain text to a browser; a problem document (RFC 9457) to an API client."""
+    if request.path_info.startswith("/api/"):
+        from api.problems import problem_response
+
+        return problem_response(status, sentence)
+    return HttpResponse(f"{sentence}\n", status=status, content_type="text/plain")
 
 
 def _carries_nul(request) -> bool:

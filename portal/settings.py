@@ -59,6 +59,8 @@ SHARED_APPS = [
     "django_celery_beat",
     "django_htmx",
     "template_partials",
+    "ninja",
+    "api",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -94,6 +96,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.MfaEnrolmentMiddleware",
     "tenants.middleware.WorkspaceMiddleware",
+    "api.calls.ApiCallMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls_platform"
@@ -303,6 +306,7 @@ CELERY_BEAT_SCHEDULE = {
     "sla-alerts": {"task": "portal.tasks.sla_alerts", "schedule": 900.0},
     "runs-recover": {"task": "portal.tasks.runs_recover", "schedule": 60.0},
     "dashboards-refresh": {"task": "portal.tasks.dashboards_refresh", "schedule": 60.0},
+    "webhook-deliveries-recover": {"task": "api.tasks.webhook_deliveries_recover", "schedule": 300.0},
 }
 # A run executes in slices of this many seconds, then queues its next slice behind other clients' work.
 SYNC_SLICE_SECONDS = float(os.environ.get("SYNC_SLICE_SECONDS", "20"))
@@ -313,6 +317,12 @@ SYNC_MAX_RUNS_PER_CLIENT = int(os.environ.get("SYNC_MAX_RUNS_PER_CLIENT", "1"))
 # A run queued behind another of its client's is woken when that one is done; it also looks again this
 # often on its own, in case the run it waits on died before waking it.
 SYNC_BUSY_RECHECK_SECONDS = float(os.environ.get("SYNC_BUSY_RECHECK_SECONDS", "30"))
+# The API's throttles: calls a minute per key, and per client whichever keys reach it (a partner key's
+# calls count against the client each one reaches, so one busy client never starves another).
+API_KEY_RATE_PER_MINUTE = int(os.environ.get("API_KEY_RATE_PER_MINUTE", "120"))
+API_CLIENT_RATE_PER_MINUTE = int(os.environ.get("API_CLIENT_RATE_PER_MINUTE", "300"))
+# A webhook delivery that fails is tried again after this many seconds, then 4x, 16x ... (at most 6 h).
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "30"))
 # /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>" when this is set.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # A worker that has not written a heartbeat for this long is reported down by /healthz.

@@ -2,6 +2,8 @@
 
 from django.urls import include, path
 
+from api import views as api_views
+from api.urls import api
 from branding import views as brand_views
 from portal.urls_common import urlpatterns as common
 from tenants import views as tenant_views
@@ -43,6 +45,10 @@ partner_console = [
         tenant_views.template_withdraw,
         name="partner_template_withdraw",
     ),
+    path("api-keys/", api_views.partner_api_keys, name="partner_api_keys"),
+    path("api-keys/<int:pk>/revoke", api_views.partner_api_key_revoke, name="partner_api_key_revoke"),
+    path("webhooks/", api_views.partner_webhooks, name="partner_webhooks"),
+    path("webhooks/<int:pk>/delete", api_views.partner_webhook_delete, name="partner_webhook_delete"),
     path("brand/", brand_views.brand_editor, name="brand_editor"),
     path("brand/preview", brand_views.brand_preview, name="brand_preview"),
     path("brand/preview.css", brand_views.brand_preview_css, name="brand_preview_css"),
@@ -56,6 +62,7 @@ partner_console = [
 urlpatterns = [
     *common,
     path("partner/", include(partner_console)),
+    path("api/v1/", api.urls),
     path("c/<slug:client_slug>/", include("portal.urls_workspace")),
 ]
 

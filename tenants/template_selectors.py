@@ -48,6 +48,13 @@ def templates_offered(client: Client) -> list[Template]:
     ]
 
 
+def templates_installable(client: Client) -> list[Template]:
+    """The templates `client` may install: its partner's own offered to it, then the packaged ones."""
+    from integrations.catalog import TEMPLATES
+
+    return [*templates_offered(client), *TEMPLATES.values()]
+
+
 def template_offered(client: Client, key: str) -> Template | None:
     return next((template for template in templates_offered(client) if template.key == key), None)
 

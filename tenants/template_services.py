@@ -157,6 +157,20 @@ def deployment_install(*, client: Client, key: str, connections: dict, actor: Us
             return template_install(template=template_for(deployment.version), connections=connections, actor=actor)
 
 
+def template_install_in(*, client: Client, key: str, connections: dict, actor: User) -> list:
+    """`client` installs the template `key` it may install (a partner's, at the version offered, or a
+    packaged one) with its own connections. FlowConfigurationError when `key` is not one of them."""
+    from tenants.template_selectors import templates_installable
+
+    template = next((t for t in templates_installable(client) if t.key == key), None)
+    if template is None:
+        raise FlowConfigurationError("This workspace is not offered a template with that key.")
+    if template.key.startswith(PARTNER_TEMPLATE_PREFIX):  # installed at the version offered, offer locked
+        return deployment_install(client=client, key=template.key, connections=connections, actor=actor)
+    with tenant_context(client):
+        return template_install(template=template, connections=connections, actor=actor)
+
+
 @dataclass
 class UpgradeOutcome:
     client: Client

@@ -212,7 +212,12 @@ def connection_status_set(*, connection: Connection, ok: bool, error: str = "") 
     connection.last_error = "" if ok else error[:500]
     connection.last_tested_at = timezone.now()
     connection.save(update_fields=["status", "last_error", "last_tested_at"])
-    return not ok and not was_failing
+    started_failing = not ok and not was_failing
+    if started_failing:
+        from api.webhooks import connection_failing_emit
+
+        connection_failing_emit(connection)
+    return started_failing
 
 
 def connection_secret_names(connection: Connection) -> list[str]:

@@ -206,6 +206,31 @@ def exception_retry(*, exception: SyncException, actor=None) -> dict:
     return exceptions_retry(exceptions=[exception], actor=actor)
 
 
+class RetryUnreachable(ExceptionActionRefused):
+    """A target system could not be reached while retrying; the message says which and why."""
+
+
+def retrying(action, **kwargs):
+    """Run a retrying service; a connection that fails mid-retry is refused with a sentence, never a 500.
+
+    The service leaves the exceptions it was retrying in "retrying" when a connector raises: they go
+    back to open here, so none stays stuck. The pages and the API both retry through this.
+    """
+    from connectors.base import ConnectorError
+    from integrations.engine.orchestrator import ConnectionBroken
+
+    try:
+        return action(**kwargs)
+    except (ConnectorError, ConnectionBroken) as error:
+        SyncException.objects.filter(status=SyncException.Status.RETRYING).update(status=SyncException.Status.OPEN)
+        raise RetryUnreachable(f"A target system could not be reached, nothing was written: {error}") from error
+
+
+def exception_retry_reported(*, exception: SyncException, actor=None) -> dict:
+    """Retry one exception; ExceptionActionRefused (with the reason) when it cannot be retried or reached."""
+    return retrying(exception_retry, exception=exception, actor=actor)
+
+
 def exception_edit_and_retry(*, exception: SyncException, field: str, value: str, actor=None) -> dict[str, int]:
     """Correct one field of the stored source record, then retry it."""
     data = exception.payload.get("data")

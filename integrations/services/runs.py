@@ -310,9 +310,11 @@ def _finish(run: SyncRun, status: str, error: str, calls_before) -> None:
     _record_calls(run, calls_before)
     SyncRun.objects.filter(pk=run.pk).update(status=status, error=error[:500], finished_at=timezone.now())
     run.refresh_from_db()
+    from api.webhooks import run_finished_emit
     from integrations.metrics import run_finished
 
     run_finished(run)
+    run_finished_emit(run)
 
 
 def runs_recover_stale(*, older_than_seconds: int = 120) -> int:

@@ -11,9 +11,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST, require_safe
 from django_tenants.utils import tenant_context
 
-from connectors.base import ConnectorError
 from integrations import selectors
-from integrations.engine.orchestrator import ConnectionBroken
 from integrations.forms import (
     AssignForm,
     CommentForm,
@@ -27,6 +25,7 @@ from integrations.models import SyncException, ValueMap
 from integrations.selectors import error_label, vendor_label
 from integrations.services.exceptions import (
     ExceptionActionRefused,
+    RetryUnreachable,
     exception_assign,
     exception_comment,
     exception_edit_and_retry,
@@ -34,6 +33,7 @@ from integrations.services.exceptions import (
     exception_retry,
     exceptions_bulk_start,
     exceptions_retry,
+    retrying,
     value_map_entry_add_and_retry,
 )
 from integrations.services.matching import exception_duplicate_resolve, exception_pick, resource_cost_rate_set
@@ -56,23 +56,6 @@ DECISION_CODES = ("DUPLICATE_IN_SOURCE", "AMBIGUOUS_MATCH")
 
 # Bulk actions run in the request: this many at a time keeps it to seconds (issue 6 report).
 BULK_LIMIT = 500
-
-
-class RetryUnreachable(Exception):
-    """A target system could not be reached while retrying; the message says which and why."""
-
-
-def _retrying(action, **kwargs):
-    """Run a retrying service; a connection that fails mid-retry is reported, never a 500.
-
-    The service leaves the exceptions it was retrying in "retrying" when a connector raises
-    (reported to the sync engine's owner): they go back to open here, so none stays stuck.
-    """
-    try:
-        return action(**kwargs)
-    except (ConnectorError, ConnectionBroken) as error:
-        SyncException.objects.filter(status=SyncException.Status.RETRYING).update(status=SyncException.Status.OPEN)
-        raise RetryUnreachable(f"A target system could not be reached, nothing was written: {error}") from error
 
 
 def _filters(request, data=None, choices=None) -> ExceptionFilterForm:
@@ -255,7 +238,7 @@ def exception_bulk(request, client_slug):
         note = f"Ignored {len(batch)} exception{'s' if len(batch) != 1 else ''}."
     else:
         try:
-            outcome = _retrying(exceptions_retry, exceptions=batch, actor=request.user)
+            outcome = retrying(exceptions_retry, exceptions=batch, actor=request.user)
         except (ExceptionActionRefused, RetryUnreachable) as refused:
             note, level = str(refused), "error"
         else:
@@ -555,7 +538,7 @@ def _reason(outcome: dict, exception: SyncException) -> str:
 def exception_retry_view(request, client_slug, pk):
     exception = _exception(request, pk)
     try:
-        outcome = _retrying(exception_retry, exception=exception, actor=request.user)
+        outcome = retrying(exception_retry, exception=exception, actor=request.user)
     except (ExceptionActionRefused, RetryUnreachable) as refused:
         return _answer(request, exception, str(refused), level="error", changed=False)
     note = _retry_note(outcome, exception)
@@ -572,7 +555,7 @@ def exception_edit(request, client_slug, pk):
             request, exception, "Check the field and its value.", level="error", changed=False, edit_form=form
         )
     try:
-        outcome = _retrying(
+        outcome = retrying(
             exception_edit_and_retry,
             exception=exception,
             field=form.cleaned_data["field"],
@@ -597,7 +580,7 @@ def exception_map(request, client_slug, pk):
         return _answer(request, exception, errors or "Say what the value maps to.", level="error", changed=False)
     data = form.cleaned_data
     try:
-        outcome = _retrying(
+        outcome = retrying(
             value_map_entry_add_and_retry,
             value_map_key=data["value_map"],
             source_value=data["source_value"],
@@ -625,7 +608,7 @@ def exception_duplicate_view(request, client_slug, pk):
     exception = _exception(request, pk)
     different = request.POST.get("decision") == "different"
     try:
-        outcome = _retrying(
+        outcome = retrying(
             exception_duplicate_resolve,
             exception=exception,
             keep=request.POST.get("keep", ""),
@@ -655,7 +638,7 @@ def exception_pick_view(request, client_slug, pk):
             request, exception, "Pick one of the records, or say it is a new one.", level="error", changed=False
         )
     try:
-        outcome = _retrying(exception_pick, exception=exception, record_id=record_id, actor=request.user)
+        outcome = retrying(exception_pick, exception=exception, record_id=record_id, actor=request.user)
     except (ExceptionActionRefused, RetryUnreachable) as refused:
         return _answer(request, exception, str(refused), level="error", changed=False)
     note = _retry_note(outcome, exception)
@@ -672,7 +655,7 @@ def exception_cost_rate_view(request, client_slug, pk):
         errors = "; ".join(str(e) for errors in form.errors.values() for e in errors)
         return _answer(request, exception, errors, level="error", changed=False, cost_rate_form=form)
     try:
-        outcome = _retrying(
+        outcome = retrying(
             resource_cost_rate_set,
             exception=exception,
             amount=str(form.cleaned_data["amount"]),

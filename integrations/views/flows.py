@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from connectors.registry import CONNECTORS
 from integrations import selectors
-from integrations.catalog import PARTNER_TEMPLATE_PREFIX, TEMPLATES, Template
+from integrations.catalog import Template
 from integrations.engine.entities import ENTITIES
 from integrations.engine.orchestrator import steps_skipped_note
 from integrations.forms import FlowBuildForm, FlowStepForm, ScheduleForm, TemplateInstallForm
@@ -20,7 +20,6 @@ from integrations.services.flows import (
     flow_create,
     flow_set_enabled,
     flow_step_add,
-    template_install,
 )
 from integrations.services.runs import SyncNotAllowed, flow_steps_unmapped, flow_unmapped, run_start
 from integrations.views.support import redirect_to, render_page, render_partial, url, wants_partial, with_events
@@ -31,10 +30,9 @@ LIVE_RUN = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 
 
 def _catalogue(client) -> list[Template]:
-    """The templates this client may install: its partner's own offered to it, then the packaged ones."""
-    from tenants.template_selectors import templates_offered
+    from tenants.template_selectors import templates_installable
 
-    return [*templates_offered(client), *TEMPLATES.values()]
+    return templates_installable(client)
 
 
 def _templates(client) -> list[dict]:
@@ -87,15 +85,12 @@ def template_install_view(request, client_slug, key):
     form = TemplateInstallForm(request.POST or None, template=template)
     if request.method == "POST" and form.is_valid():
         from tenants.plans import PlanLimitReached
-        from tenants.template_services import deployment_install
+        from tenants.template_services import template_install_in
 
         try:
-            if template.key.startswith(PARTNER_TEMPLATE_PREFIX):  # installed at the version offered, offer locked
-                flows = deployment_install(
-                    client=request.client, key=template.key, connections=form.connections(), actor=request.user
-                )
-            else:
-                flows = template_install(template=template, connections=form.connections(), actor=request.user)
+            flows = template_install_in(
+                client=request.client, key=template.key, connections=form.connections(), actor=request.user
+            )
         except (FlowConfigurationError, PlanLimitReached) as refused:
             form.add_error(None, getattr(refused, "message", None) or str(refused))
         else:

@@ -1,0 +1,1 @@
+"""The governed REST API under /api/v1/ on each partner's host: keys, scopes, throttling, audit."""

@@ -1,0 +1,33 @@
+"""Cursor paging by id: a page of `limit` rows after the cursor, and the cursor of the next page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from ninja import Path, Query
+from pydantic import Field
+
+from api.schemas import MAX_ID, SLUG
+
+Cursor = Annotated[str, Query("", pattern=r"^[0-9]{0,18}$", description="next_cursor of the previous page")]
+Limit = Annotated[int, Query(50, ge=1, le=200)]
+
+
+def id_path():
+    return Path(..., ge=1, le=MAX_ID)
+
+
+def slug_path():
+    return Path(..., pattern=SLUG, max_length=40)
+
+
+def page_by_id(queryset, *, cursor: str, limit: int, descending: bool = False) -> dict:
+    if cursor:
+        queryset = queryset.filter(pk__lt=int(cursor)) if descending else queryset.filter(pk__gt=int(cursor))
+    rows = list(queryset.order_by("-pk" if descending else "pk")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "next_cursor": str(rows[-1].pk) if more and rows else None}
+
+
+__all__ = ["Cursor", "Field", "Limit", "id_path", "page_by_id", "slug_path"]
