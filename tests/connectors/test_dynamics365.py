@@ -155,6 +155,17 @@ def test_a_date_cursor_filters_on_modifiedon_and_reports_the_total(sandbox):
     assert pages[-1].cursor == stamps[-1]
 
 
+def test_each_row_carries_its_currency_code_for_mappings(sandbox):
+    sandbox.clear_stats()
+    _, records, _ = read_all(connect(sandbox), "opportunities", page_size=50)
+    by_id = {r.external_id: r.data for r in records}
+    for deal in FIRM.deals():
+        row = next(d for d in by_id.values() if d["name"] == deal["name"][:300])
+        assert row["isocurrencycode"] == deal["currency"], deal["name"]
+    # The environment's currencies are read once for the whole read, not once a page or a row.
+    assert sandbox.stats()["by_path"][f"{API}/transactioncurrencies"] == {"200": 1}
+
+
 def test_malformed_rows_are_rejected_one_by_one(sandbox):
     sandbox.set_faults(malformed_every=10)
     _, records, rejects = read_all(connect(sandbox), "accounts", page_size=20)
