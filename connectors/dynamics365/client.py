@@ -420,7 +420,9 @@ class DataverseConnector(Connector):
         """The ISO code of a transaction currency: a row names its currency by a lookup id, which change tracking
         cannot $expand, and a mapping needs "EUR". The environment's few currencies are read once per connector."""
         if self._currency_codes is None:
-            body = self._json("GET", "transactioncurrencies", params={"$select": "transactioncurrencyid,isocurrencycode"})
+            body = self._json(
+                "GET", "transactioncurrencies", params={"$select": "transactioncurrencyid,isocurrencycode"}
+            )
             self._currency_codes = {
                 str(row.get("transactioncurrencyid")): str(row.get("isocurrencycode") or "")
                 for row in body.get("value") or []

@@ -194,6 +194,28 @@ def test_an_invoice_is_written_with_its_lines(sandbox):
     assert len(stored["ARINVOICEITEMS"]) == 2
 
 
+def test_a_customer_named_by_the_recordno_a_read_gave_is_sent_as_its_customerid(sandbox):
+    connector = connect(sandbox)
+    read = {r.data["CUSTOMERID"]: r.external_id for r in records(connector, "CUSTOMER")}
+    first = FIRM.customers()[0]
+    line = {"ACCOUNTNO": "4000", "AMOUNT": "100.00", "MEMO": "March"}
+    invoice = {"WHENCREATED": "2026-03-31", "TERMNAME": "Net 30", "ARINVOICEITEMS": [line]}
+
+    results = connector.write(
+        "ARINVOICE",
+        [
+            OutboundRecord("contoso-invoice-7", {**invoice, "CUSTOMERID": {"RECORDNO": read[first["number"]]}}),
+            OutboundRecord("contoso-invoice-8", {**invoice, "CUSTOMERID": {"RECORDNO": "999999"}}),
+        ],
+    )
+
+    assert [r.outcome for r in results] == ["created", "failed"]
+    assert results[1].error_code == "INVALID_REFERENCE" and "RECORDNO 999999" in results[1].error_message
+    [stored] = sandbox.app.find("ARINVOICE", "INTEGRATION_RECORD_ID", "contoso-invoice-7")
+    assert stored["CUSTOMERID"] == first["number"]
+    assert not sandbox.app.find("ARINVOICE", "INTEGRATION_RECORD_ID", "contoso-invoice-8")
+
+
 def test_a_resubmitted_control_id_is_refused(sandbox):
     body = (
         "<request><control><senderid>{s}</senderid><password>{p}</password><controlid>same-one</controlid>"
