@@ -107,6 +107,7 @@ FIELDS = {
         "salesInvoiceLines",
     ),
 }
+DECIMAL_FIELDS = {"quantity", "unitPrice", "discountAmount", "discountPercent"}
 KEYS = {"customers": "number", "projects": "number", "employees": "number", "salesInvoices": "externalDocumentNumber"}
 CODE_FIELDS = {"number", "externalDocumentNumber", "currencyCode", "country", "postalCode", "customerNumber"}
 
@@ -125,17 +126,23 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: Any, name: str = "") -> Any:
     if isinstance(value, Decimal):
         return float(value)
+    if name in DECIMAL_FIELDS and isinstance(value, str) and value.strip():
+        # Edm.Decimal must be a JSON number: "12.50" is refused, so an amount a mapping gave as text is sent as one.
+        try:
+            return float(Decimal(value))
+        except ArithmeticError:
+            return value  # Business Central explains what it cannot convert
     if isinstance(value, datetime):
         return _iso(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
+        return [_json_value(v, name) for v in value]
     if isinstance(value, Mapping):
-        return {k: _json_value(v) for k, v in value.items()}
+        return {k: _json_value(v, k) for k, v in value.items()}
     return value
 
 
@@ -404,7 +411,7 @@ class BusinessCentralConnector(Connector):
             current = existing.get(key)
             # Everything mapped goes to Business Central, which refuses what it does not know: nothing is dropped.
             body = {
-                k: _json_value(v)
+                k: _json_value(v, k)
                 for k, v in record.fields.items()
                 if k not in ("id", WATERMARK) and not k.startswith("@")
             }

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -220,6 +221,13 @@ GL_ACCOUNTS = (
     ("40300", "Fixed Fee Revenue"),
 )
 LOCAL_CURRENCY = "USD"  # the company's LCY: customers in it carry an empty currencyCode, as in BC
+
+
+def line_amount(quantity: Any, unit_price: Any) -> float:
+    """Quantity times unit price, rounded to the cent half away from zero, as Business Central's amount rounding
+    precision does (not float rounding, which turns 2.675 into 2.67)."""
+    amount = Decimal(str(quantity or 0)) * Decimal(str(unit_price or 0))
+    return float(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def guid(kind: str, number: Any) -> str:
@@ -785,7 +793,7 @@ class BusinessCentralSandbox(SandboxApp):
         self._check_unique(table, row)
         row = self._put(table, row)
         for sequence, line in enumerate(parsed_lines, 1):
-            amount = round(float(line.get("quantity") or 0) * float(line.get("unitPrice") or 0), 2)
+            amount = line_amount(line.get("quantity"), line.get("unitPrice"))
             line_id = str(uuid.uuid4())
             self.tables["salesInvoiceLines"][line_id] = {
                 **{n: None for n in SCHEMA["salesInvoiceLines"]},
@@ -798,7 +806,7 @@ class BusinessCentralSandbox(SandboxApp):
                 "_version": 0,
             }
         if table == "salesInvoices":
-            total = round(sum(line["netAmount"] for line in self._lines(row["id"])), 2)
+            total = float(sum((Decimal(str(line["netAmount"])) for line in self._lines(row["id"])), Decimal(0)))
             row["totalAmountExcludingTax"] = row["totalAmountIncludingTax"] = total
         self._notify(table, row["id"], "created", None)
         return row

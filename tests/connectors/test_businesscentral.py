@@ -282,6 +282,36 @@ def test_an_invoice_is_written_once_with_its_lines(sandbox):
     assert written["totalAmountExcludingTax"] == 2607.6 and written["status"] == "Draft"
 
 
+def test_an_invoice_for_a_customer_read_by_id_rounds_each_line_half_up_to_the_cent(sandbox):
+    connector = connect(sandbox)
+    customer = next(r for r in read_all(connector, "customers")[1] if r.data["number"] == "C5003")
+    # 3.25 h at 10.15 is 32.9875 and 0.25 h at 10.10 is 2.525: half up, not float rounding (2.52) nor to even.
+    lines = [
+        {
+            "lineType": "Account",
+            "lineObjectNumber": "40100",
+            "description": "a",
+            "quantity": "3.25",
+            "unitPrice": "10.15",
+        },
+        {
+            "lineType": "Account",
+            "lineObjectNumber": "40100",
+            "description": "b",
+            "quantity": "0.25",
+            "unitPrice": "10.10",
+        },
+    ]
+    (result,) = connector.write(
+        "salesInvoices",
+        [OutboundRecord("inv-half-up", {"customerId": customer.external_id, "salesInvoiceLines": lines})],
+    )
+    written = sandbox.app.tables["salesInvoices"][result.target_id]
+    assert result.outcome == "created" and written["customerNumber"] == "C5003"
+    amounts = sorted(line["amountExcludingTax"] for line in sandbox.app._lines(result.target_id))
+    assert amounts == [2.53, 32.99] and written["totalAmountExcludingTax"] == 35.52
+
+
 # -- webhooks ---------------------------------------------------------------------------------------------------
 
 
