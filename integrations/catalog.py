@@ -593,6 +593,7 @@ ERP: dict[str, ErpProfile] = {
             [
                 ("project.code", ["PROJECTID"], [TRIM, UPPER], True, "Project ID"),
                 ("project.name", ["NAME"], [TRIM], True, "Project name"),
+                ("project.customer", ["CUSTOMERKEY"], [ref("customer", "CUSTOMER")], False, "Customer"),
             ],
         ),
         employees=_reference(

@@ -116,6 +116,7 @@ OBJECTS: dict[str, IntacctObject] = {
             "PROJECTID",
             "NAME",
             "CUSTOMERID",
+            "CUSTOMERKEY",  # the customer's RECORDNO: how a read links the project to the customer it read
             "CUSTOMERNAME",
             "PARENTID",
             "PROJECTCATEGORY",
@@ -236,6 +237,24 @@ def flatten(element: ET.Element, prefix: str = "") -> dict[str, str | None]:
         else:
             values[name] = child.text
     return values
+
+
+def with_nested(data: dict[str, Any]) -> dict[str, Any]:
+    """The flat fields ("PERSONALINFO.EMAIL1") and the same values nested ({"PERSONALINFO": {"EMAIL1": ...}}), so
+    a mapping's path, which walks dots, finds an owned field by the name Intacct gives it."""
+    nested: dict[str, Any] = dict(data)
+    for name, value in data.items():
+        if "." not in name:
+            continue
+        *parents, leaf = name.split(".")
+        node = nested
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[leaf] = value
+    return nested
 
 
 def errors_of(element: ET.Element | None) -> list[dict[str, str]]:
@@ -514,7 +533,7 @@ class IntacctConnector(Connector):
                     reason = f"{name} {data[name]!r} is not a date."
                     return None, RejectedRecord(external_id=record_no, reason=reason, raw=raw)
         updated = modified.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return SourceRecord(external_id=record_no, updated_at=updated, data=data), None
+        return SourceRecord(external_id=record_no, updated_at=updated, data=with_nested(data)), None
 
     # -- writes ----------------------------------------------------------------------------------------------
 

@@ -107,6 +107,11 @@ def test_the_erp_holds_the_firms_history(sandbox):
     assert len(invoices) == len(FIRM.erp_invoices())
     project = FIRM.erp_projects()[0]
     assert projects[project["code"]]["CUSTOMERNAME"] == project["customer_name"]
+    # Owned fields are also nested, so a mapping's dotted path walks to them.
+    assert employees[FIRM.erp_people()[0]["work_email"]]["PERSONALINFO"]["EMAIL1"] == FIRM.erp_people()[0]["work_email"]
+    # A project names its customer by RECORDNO too, as the customer's read names it.
+    customer = next(c for c in customers.values() if c["NAME"] == project["customer_name"])
+    assert projects[project["code"]]["CUSTOMERKEY"] == customer["RECORDNO"]
     assert projects[project["code"]]["BEGINDATE"] == project["start_date"]  # read back as ISO dates
 
 
