@@ -252,6 +252,9 @@ class PsaProfile:
     expenses: tuple  # (object, rules, source filter)
     project: Write
     resource: Write
+    # reference: the PSA's own customers, when its projects name one (Certinia's Accounts): a project an ERP
+    # holds without its customer (Business Central's) then still reaches an invoice's customer.
+    customers: FlowSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -766,6 +769,17 @@ PSA: dict[str, PsaProfile] = {
         ),
     ),
     "certinia": PsaProfile(
+        customers=_reference(
+            "psa-customers",
+            "PSA accounts (reference)",
+            "psa",
+            "Account",
+            "customer",
+            [
+                ("customer.name", ["Name"], [TRIM], True, "Account name"),
+                ("customer.domain", ["Website"], [DOMAIN], False, "Website"),
+            ],
+        ),
         projects=_reference(
             "psa-projects",
             "PSA projects (reference)",
@@ -775,6 +789,7 @@ PSA: dict[str, PsaProfile] = {
             [
                 ("project.code", ["pse__Project_ID__c"], [TRIM, UPPER], True, "Project ID"),
                 ("project.name", ["Name"], [TRIM], True, "Project name"),
+                ("project.customer", ["pse__Account__c"], [ref("customer", "Account")], False, "Account"),
             ],
         ),
         people=_reference(
@@ -1094,9 +1109,13 @@ class PackagedTemplate:
         return self.for_vendors(self.default_vendors).to_spec()
 
 
+def _psa_customers(psa: PsaProfile) -> tuple[FlowSpec, ...]:
+    return (psa.customers,) if psa.customers is not None else ()
+
+
 def _approved_time(vendors: dict[str, str]) -> list[FlowSpec]:
     erp, psa = ERP[vendors["erp"]], PSA[vendors["psa"]]
-    references = (erp.customers, erp.projects, psa.projects, psa.people)
+    references = (erp.customers, erp.projects, *_psa_customers(psa), psa.projects, psa.people)
     invoice = StepSpec(
         name="Invoice per project and month",
         entity="invoice",
@@ -1156,7 +1175,7 @@ def _lead_to_project(vendors: dict[str, str]) -> list[FlowSpec]:
         TICKETING[vendors["ticketing"]],
     )
     # Every system the flow writes to is read first, so what it already holds is linked, not created again.
-    references = (crm.companies, erp.customers, erp.projects, psa.projects, ticketing.requests)
+    references = (crm.companies, erp.customers, erp.projects, *_psa_customers(psa), psa.projects, ticketing.requests)
     return [
         *references,
         FlowSpec(

@@ -22,6 +22,7 @@ __all__ = ["DEFAULT_EXTERNAL_ID_FIELD", "CertiniaConnector"]
 _STAMPS = ("CreatedDate", "LastModifiedDate", "SystemModstamp")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
+ACCOUNT_FIELDS = ("Id", "Name", "Website", "CurrencyIsoCode", *_STAMPS)
 PROJECT_FIELDS = (
     "Id",
     "Name",
@@ -140,6 +141,7 @@ class CertiniaConnector(SalesforcePlatformConnector):
     label = "Certinia PSA"
     category = "psa"
     objects = {
+        "Account": object_spec("Account", "Accounts", ACCOUNT_FIELDS),  # the customers projects belong to
         "pse__Proj__c": object_spec("pse__Proj__c", "Projects", PROJECT_FIELDS),
         "Contact": object_spec("Contact", "Resources", RESOURCE_FIELDS),
         "pse__Assignment__c": object_spec("pse__Assignment__c", "Assignments", ASSIGNMENT_FIELDS),

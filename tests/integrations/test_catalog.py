@@ -86,7 +86,7 @@ def test_reference_flows_read_every_new_erp_and_psa_before_writing_there():
     for vendor, keys in (
         ("businesscentral", {"erp-customers", "erp-projects", "erp-employees"}),
         ("intacct", {"erp-customers", "erp-projects", "erp-employees"}),
-        ("certinia", {"psa-projects", "psa-people"}),
+        ("certinia", {"psa-customers", "psa-projects", "psa-people"}),
     ):
         role = "erp" if keys & {"erp-customers"} else "psa"
         flows = {
