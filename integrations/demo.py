@@ -1,49 +1,64 @@
 """Demo integrations for a client workspace: connections to the local vendor sandboxes and the
-three packaged flows, so `dev.py run` shows a working product from the first minute."""
+three packaged flows, so `dev.py run` shows a working product from the first minute (Contoso on the first six
+vendors, Tailspin on Dynamics 365, Business Central, Certinia and Workday)."""
 
 from __future__ import annotations
 
 import importlib
 
+from connectors.registry import get_connector_class
 from connectors.sandbox.server import SANDBOX_PORTS
+from integrations.catalog import TEMPLATES
 from integrations.models import Connection, Flow, NotificationRecipient
 from integrations.services.connections import connection_create
 from integrations.services.flows import template_install
 from integrations.services.runs import run_start
 
-NAMES = {"kantata": "Kantata OX", "netsuite": "NetSuite", "bamboohr": "BambooHR", "hubspot": "HubSpot", "jira": "Jira"}
+NAMES = {
+    "kantata": "Kantata OX",
+    "netsuite": "NetSuite",
+    "bamboohr": "BambooHR",
+    "hubspot": "HubSpot",
+    "jira": "Jira",
+    "dynamics365": "Dynamics 365 Sales",
+    "businesscentral": "Business Central",
+    "certinia": "Certinia PSA",
+    "workday": "Workday",
+}
+# The systems a demo workspace runs, by role: Contoso the first six vendors', Tailspin Microsoft's CRM and ERP with
+# Certinia and Workday.
+DEFAULT_STACK = {"crm": "hubspot", "erp": "netsuite", "psa": "kantata", "hr": "bamboohr", "ticketing": "jira"}
+MICROSOFT_STACK = {
+    "crm": "dynamics365",
+    "erp": "businesscentral",
+    "psa": "certinia",
+    "hr": "workday",
+    "ticketing": "jira",
+}
+# The order the packaged templates are installed in (reference flows they share are made by the first).
+INSTALL_ORDER = ("approved-time-to-invoice", "employee-to-resource", "lead-to-project")
 
 
-def demo_integrations_seed(*, host: str = "127.0.0.1", recipients: list[str] = ()) -> list[Flow]:
-    """Connect the workspace (the current schema) to the sandboxes and install the packaged flows."""
+def demo_integrations_seed(
+    *, host: str = "127.0.0.1", recipients: list[str] = (), stack: dict[str, str] = DEFAULT_STACK
+) -> list[Flow]:
+    """Connect the workspace (the current schema) to the sandboxes of `stack` and install the packaged flows."""
     connections = {}
-    for vendor, name in NAMES.items():
+    for vendor in dict.fromkeys(stack.values()):
         connection = Connection.objects.filter(vendor=vendor).first()
         if connection is None:
+            url = f"http://{host}:{SANDBOX_PORTS[vendor]}"
             credentials = dict(importlib.import_module(f"connectors.{vendor}.sandbox").DEMO_CREDENTIALS)
-            connection = connection_create(
-                name=name, vendor=vendor, base_url=f"http://{host}:{SANDBOX_PORTS[vendor]}", credentials=credentials
-            )
+            if "authority" in {field.name for field in get_connector_class(vendor).form_fields()}:
+                credentials["authority"] = url  # the Microsoft sandboxes sign in like Entra, at their own address
+            connection = connection_create(name=NAMES[vendor], vendor=vendor, base_url=url, credentials=credentials)
         connections[vendor] = connection
     for email in recipients:
         NotificationRecipient.objects.get_or_create(email=email, defaults={"on_deal_won": True})
     flows = []
-    flows += template_install(
-        key="approved-time-to-invoice", connections={"psa": connections["kantata"], "erp": connections["netsuite"]}
-    )
-    flows += template_install(
-        key="employee-to-resource",
-        connections={"hr": connections["bamboohr"], "psa": connections["kantata"], "erp": connections["netsuite"]},
-    )
-    flows += template_install(
-        key="lead-to-project",
-        connections={
-            "crm": connections["hubspot"],
-            "erp": connections["netsuite"],
-            "psa": connections["kantata"],
-            "ticketing": connections["jira"],
-        },
-    )
+    for key in INSTALL_ORDER:
+        roles = TEMPLATES[key].roles
+        flows += template_install(key=key, connections={role: connections[stack[role]] for role in roles})
     return flows
 
 

@@ -33,3 +33,28 @@ def test_demo_partner_offers_its_own_template_to_tailspin(world):
     assert template.versions.count() == 1
     offers = TemplateDeployment.objects.filter(template=template)
     assert [(offer.client.slug, offer.version.number) for offer in offers] == [("tailspin", 1)]
+
+
+def test_tailspin_runs_the_packaged_flows_on_the_microsoft_certinia_workday_stack(world):
+    from django.db import connection
+
+    from integrations.demo import MICROSOFT_STACK
+    from integrations.models import Connection
+
+    connection.set_tenant(world.clients["tailspin"])
+    demo_integrations_seed(recipients=["finance@tailspin.localhost"], stack=MICROSOFT_STACK)
+    flows = Flow.objects.count()
+    demo_integrations_seed(stack=MICROSOFT_STACK)  # again: nothing twice
+
+    assert Flow.objects.count() == flows
+    assert sorted(Connection.objects.values_list("vendor", flat=True)) == sorted(set(MICROSOFT_STACK.values()))
+    installed = {key.split("/")[0] for key in Flow.objects.values_list("template_key", flat=True)}
+    assert installed == set(TEMPLATES)
+    sources = {(f.template_key.split("/")[1], f.source_connection.vendor, f.source_object) for f in Flow.objects.all()}
+    assert {
+        ("won-deals", "dynamics365", "opportunities"),
+        ("approved-time", "certinia", "timecard_days"),
+        ("employees", "workday", "workers"),
+        ("erp-customers", "businesscentral", "customers"),
+    } <= sources
+    connection.set_schema_to_public()
