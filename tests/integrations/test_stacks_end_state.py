@@ -38,6 +38,14 @@ from tests.integrations.test_firm_end_state import (
 pytestmark = pytest.mark.django_db
 
 STACKS = {
+    # The Microsoft stack a Dynamics shop runs, with Certinia for delivery and Workday for people.
+    "dynamics365-businesscentral-certinia-workday": {
+        "crm": "dynamics365",
+        "erp": "businesscentral",
+        "psa": "certinia",
+        "hr": "workday",
+        "ticketing": "jira",
+    },
     "workday-certinia-intacct": {
         "crm": "dynamics365",
         "erp": "intacct",
