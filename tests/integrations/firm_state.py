@@ -90,18 +90,23 @@ def weekly_approval(firm: Firm) -> Callable[[dict], bool]:
     return lambda entry: cards[card(entry)]
 
 
+def workday_gaps(firm: Firm) -> dict[int, str]:
+    """The firm's HR gaps as Workday holds them: the missing work emails (every worker has a department)."""
+    return {person_id: missing for person_id, missing in firm.hr_gaps().items() if missing == "work_email"}
+
+
 def expect(
     firm: Firm,
     installed: set[str],
     *,
     approved: Callable[[dict], bool] | None = None,
-    hr_gaps: bool = True,
+    hr_gaps: dict[int, str] | None = None,
 ) -> FirmExpectation:
     """The expected end state when the templates in `installed` have run (in any order, any number of times).
 
     `approved` says which time entries the PSA shows as approved (each entry's own flag unless the PSA approves
-    weeks); `hr_gaps` whether the HR system lacks the firm's few departments and work emails (BambooHR's does;
-    Workday and ADP hold every worker whole)."""
+    weeks); `hr_gaps` which of the firm's HR gaps the HR system has (all of them unless said: Workday keeps
+    every worker in a supervisory organization, so it lacks work emails only)."""
     approved = approved or (lambda entry: entry["approved"])
     expectation = FirmExpectation(firm=firm, installed=set(installed))
     faults: dict[str, Counter] = defaultdict(Counter)
@@ -114,7 +119,7 @@ def expect(
         twin = next(c for c in firm.crm_companies() if c["twin_of"])
         on_twin = [d for d in firm.deals() if firm.crm_company_of(d) == twin["id"] and d["stage"] == "closed_won"]
         faults["DUPLICATE_IN_SOURCE"][twin["name"]] += len(on_twin)
-    gaps = firm.hr_gaps() if hr_gaps else {}
+    gaps = firm.hr_gaps() if hr_gaps is None else hr_gaps
     if expectation.employee_to_resource:
         for person in firm.people():
             if person["id"] in gaps:

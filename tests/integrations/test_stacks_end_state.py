@@ -4,8 +4,9 @@ Each stack takes the firm's history as its systems hold it (customers, projects 
 projects and people in the PSA) and runs the three packaged flows twice: every record is in each system
 exactly once, each fault is one true exception with what waits on it, invoices bill every approved billable
 hour once to the cent, the dashboards show the firm's own figures, and the second round changes nothing.
-Certinia approves a week's timecard as a whole, and Workday and ADP hold every worker whole, so the figures
-expected are computed from the firm with those two rules (tests/integrations/firm_state.py).
+Certinia approves a week's timecard as a whole, and Workday keeps every worker in a supervisory organization
+(so it lacks the firm's missing work emails, not its missing departments): the figures expected are computed
+from the firm with those two rules (tests/integrations/firm_state.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tests.integrations.firm_state import (
     kantata_state,
     netsuite_state,
     weekly_approval,
+    workday_gaps,
 )
 from tests.integrations.test_firm_end_state import (
     ALL,
@@ -74,7 +76,7 @@ def expected_for(stack: dict):
         firm,
         set(ALL),
         approved=weekly_approval(firm) if stack["psa"] == "certinia" else None,
-        hr_gaps=stack["hr"] == "bamboohr",
+        hr_gaps=workday_gaps(firm) if stack["hr"] == "workday" else None,
     )
 
 
