@@ -113,6 +113,10 @@ def test_a_stack_of_newer_systems_ends_as_the_firm_says_and_a_second_round_chang
     assert open_faults() == expected.faults
     assert_dashboards_show_the_firm(expected)
     exceptions = SyncException.objects.count()
+    # A worker whose work email is missing is named by name in the sentence, not by the HR system's id for them.
+    for exception in SyncException.objects.filter(error_code="REQUIRED_MISSING", status=SyncException.Status.OPEN):
+        assert exception.external_id not in exception.message, exception.message
+        assert exception.subject in exception.message, exception.message
 
     again = run_all(main, order)  # the schedules' next round: nothing left to do
     assert snapshot(systems, stack) == first
