@@ -62,9 +62,12 @@ def demo_integrations_seed(
     return flows
 
 
-def demo_webhooks_subscribe(*, partner_host: str, port: int, sandbox_host: str = "127.0.0.1") -> list[str]:
-    """Point the HubSpot sandbox's deal webhooks at this workspace's flows that listen for them, as an admin
-    does in HubSpot's app settings, so winning a deal there (`POST /_sandbox/deals/win`) starts them at once.
+def demo_webhooks_subscribe(
+    *, partner_host: str, port: int, sandbox_host: str = "127.0.0.1", sandbox_ports: dict[str, int] = SANDBOX_PORTS
+) -> list[str]:
+    """Point the sandbox CRM's deal webhooks at this workspace's flows that listen for them, as an admin does in
+    HubSpot's app settings or Dynamics 365's Plug-in Registration tool, so winning a deal there
+    (`POST /_sandbox/deals/win`, `POST /_sandbox/opportunities/win`) starts them at once.
 
     The sandboxes keep this in memory: it is done again each time `dev.py run` starts them. Returns the URLs.
     """
@@ -74,24 +77,34 @@ def demo_webhooks_subscribe(*, partner_host: str, port: int, sandbox_host: str =
     from django.db import connection as db
     from django.urls import reverse
 
-    sandbox = f"http://{sandbox_host}:{SANDBOX_PORTS['hubspot']}/_sandbox/webhooks"
-    urls = []
-    for flow in Flow.objects.filter(trigger=Flow.Trigger.WEBHOOK, source_connection__vendor="hubspot"):
+    from integrations.crypto import credentials_decrypt
+
+    wanted = []  # (sandbox's registration URL, the registration, the key its list is under)
+    for flow in Flow.objects.filter(
+        trigger=Flow.Trigger.WEBHOOK, source_connection__vendor__in=("hubspot", "dynamics365")
+    ):
+        vendor = flow.source_connection.vendor
         path = reverse("flow_webhook", urlconf="portal.urls_partner", args=[db.tenant.slug, flow.webhook_token])
-        urls.append(f"http://{partner_host}:{port}{path}")
+        url = f"http://{partner_host}:{port}{path}"
+        registration: dict = {"url": url}
+        if vendor == "dynamics365":  # Dataverse sends the webhook key the connection holds (WebhookKey: ?code=)
+            key = credentials_decrypt(flow.source_connection.encrypted_credentials).get("webhook_secret", "")
+            registration.update(auth="WebhookKey", value=key, messages=["Win"])
+        listed = "subscriptions" if vendor == "hubspot" else "webhooks"
+        wanted.append((f"http://{sandbox_host}:{sandbox_ports[vendor]}/_sandbox/webhooks", registration, listed))
     deadline = time.monotonic() + 20  # the sandboxes start alongside the seed
-    for url in urls:
+    for sandbox, registration, listed in wanted:
         while True:
             try:
-                current = requests.get(sandbox, timeout=2).json().get("subscriptions", [])
-                if url not in current:
-                    requests.post(sandbox, json={"url": url}, timeout=2).raise_for_status()
+                current = requests.get(sandbox, timeout=2).json().get(listed, [])
+                if registration["url"] not in [entry if isinstance(entry, str) else entry["url"] for entry in current]:
+                    requests.post(sandbox, json=registration, timeout=2).raise_for_status()
                 break
             except requests.RequestException:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
-    return urls
+    return [registration["url"] for _, registration, _ in wanted]
 
 
 def demo_first_runs() -> int:

@@ -192,8 +192,7 @@ def demo_integrations(stdout=None, first_runs: bool = False) -> None:
                 queued = demo_first_runs()
                 if stdout and queued:
                     stdout.write(f"  queued {queued} first sync run(s) in {client.name}\n")
-                if client == contoso:
-                    _demo_webhooks(contoso, stdout)
+                _demo_webhooks(client, stdout)
     demo_partner_template(contoso)
 
 
@@ -210,10 +209,10 @@ def _demo_webhooks(client: Client, stdout=None) -> None:
         urls = demo_webhooks_subscribe(partner_host=domain, port=port)
     except requests.RequestException as error:
         if stdout:
-            stdout.write(f"  the HubSpot sandbox did not take the demo's webhook address: {error}\n")
+            stdout.write(f"  the sandbox CRM did not take {client.name}'s webhook address: {error}\n")
         return
     if stdout and urls:
-        stdout.write(f"  HubSpot sandbox delivers won deals to {', '.join(urls)}\n")
+        stdout.write(f"  the sandbox CRM delivers {client.name}'s won deals to {', '.join(urls)}\n")
 
 
 def demo_partner_template(contoso: Client) -> None:
