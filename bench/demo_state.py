@@ -1,5 +1,6 @@
 """What a running demo holds, read as its users would see it: Contoso's runs and exception queue, its
-dashboards, and the records in the ERP, PSA and ticketing sandboxes (read through their APIs).
+dashboards, and the records in the ERP, PSA and ticketing sandboxes (read through their APIs); with
+`--client tailspin`, the same for Tailspin on Business Central and Certinia.
 
     python bench/demo_state.py [--client contoso] [--json]
 
@@ -74,6 +75,12 @@ def state(slug: str) -> dict:
             ("netsuite", "employee", "email"),
             ("kantata", "workspaces", "title"),
             ("kantata", "users", "email_address"),
+            # Tailspin's systems (Microsoft's ERP, Certinia), read the same way when the workspace has them.
+            ("businesscentral", "customers", "displayName"),
+            ("businesscentral", "projects", "number"),
+            ("businesscentral", "employees", "email"),
+            ("certinia", "pse__Proj__c", "pse__Project_ID__c"),
+            ("certinia", "Contact", "Email"),
         ):
             connection = Connection.objects.filter(vendor=vendor).first()
             if connection is None:

@@ -252,6 +252,9 @@ class PsaProfile:
     expenses: tuple  # (object, rules, source filter)
     project: Write
     resource: Write
+    # reference: the PSA's own customers, when its projects name one (Certinia's Accounts): a project an ERP
+    # holds without its customer (Business Central's) then still reaches an invoice's customer.
+    customers: FlowSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -362,6 +365,32 @@ CRM: dict[str, CrmProfile] = {
             terms="Billing_Terms__c",
         ),
     ),
+    "dynamics365": CrmProfile(
+        companies=_reference(
+            "crm-companies",
+            "CRM companies (reference)",
+            "crm",
+            "accounts",
+            "customer",
+            [
+                ("customer.name", ["name"], [TRIM], True, "Account name"),
+                ("customer.domain", ["websiteurl"], [DOMAIN], False, "Website"),
+            ],
+        ),
+        deals="opportunities",
+        won={"path": "statecode", "in": [1]},  # 1: Won (closed through WinOpportunity)
+        won_deal_rules=_won_deal_rules(
+            name="name",
+            amount="estimatedvalue",
+            currency="isocurrencycode",
+            stage="stepname",
+            close="actualclosedate",
+            company=("_customerid_value", "accounts"),
+            code="new_projectcode",
+            deal_id="opportunityid",
+            terms="new_billingterms",
+        ),
+    ),
 }
 
 ERP: dict[str, ErpProfile] = {
@@ -454,6 +483,182 @@ ERP: dict[str, ErpProfile] = {
                                 "rate": "rate",
                                 "amount": "amount",
                             },
+                        }
+                    ],
+                    True,
+                    "Lines",
+                ),
+            ],
+        ),
+    ),
+    "businesscentral": ErpProfile(
+        customers=_reference(
+            "erp-customers",
+            "ERP customers (reference)",
+            "erp",
+            "customers",
+            "customer",
+            [
+                ("customer.name", ["displayName"], [TRIM], True, "Customer name"),
+                ("customer.domain", ["website"], [DOMAIN], False, "Website"),
+            ],
+        ),
+        projects=_reference(
+            "erp-projects",
+            "ERP projects (reference)",
+            "erp",
+            "projects",
+            "project",
+            [
+                ("project.code", ["number"], [TRIM, UPPER], True, "Project No."),
+                ("project.name", ["displayName"], [TRIM], True, "Project name"),
+            ],
+        ),
+        employees=_reference(
+            "erp-employees",
+            "ERP employees (reference)",
+            "erp",
+            "employees",
+            "resource",
+            [
+                ("resource.email", ["email"], [TRIM, LOWER], True, "Email"),
+                ("resource.employee_number", ["number"], [TRIM, default("")], False, "Employee No."),
+                ("resource.first_name", ["givenName"], [TRIM], False, "First name"),
+                ("resource.last_name", ["surname"], [TRIM], False, "Last name"),
+            ],
+        ),
+        # Business Central has no external-id field: customers, projects and employees are upserted by their No.
+        customer=Write(
+            "customers",
+            [
+                ("number", ["key"], [UPPER], True, "Customer No."),
+                ("displayName", ["name"], [], True, "Customer name"),
+            ],
+        ),
+        project=Write(
+            "projects",
+            [
+                ("number", ["code"], [], True, "Project No."),
+                ("displayName", ["name"], [], True, "Project name"),
+            ],
+        ),
+        employee=Write(
+            "employees",
+            [
+                ("number", ["employee_number"], [{"name": "fallback", "source": "key"}], True, "Employee No."),
+                ("givenName", ["first_name"], [], True, "First name"),
+                ("surname", ["last_name"], [], True, "Last name"),
+                ("email", ["email"], [], True, "Email"),
+                ("employmentDate", ["hire_date"], [], False, "Employment date"),
+            ],
+        ),
+        invoice=Write(
+            "salesInvoices",
+            [
+                ("externalDocumentNumber", ["number"], [], True, "External document No."),
+                ("customerId", ["customer.ref"], [], True, "Customer in the ERP"),
+                ("invoiceDate", ["period_end"], [], True, "Invoice date"),
+                (
+                    "salesInvoiceLines",
+                    ["lines"],
+                    [
+                        {
+                            "name": "sublist",
+                            # Time and expenses post to the consulting revenue account of the firm's chart.
+                            "constants": {"lineType": "Account", "lineObjectNumber": "40100"},
+                            "fields": {"description": "description", "quantity": "quantity", "unitPrice": "rate"},
+                        }
+                    ],
+                    True,
+                    "Lines",
+                ),
+            ],
+        ),
+    ),
+    "intacct": ErpProfile(
+        customers=_reference(
+            "erp-customers",
+            "ERP customers (reference)",
+            "erp",
+            "CUSTOMER",
+            "customer",
+            [
+                ("customer.name", ["NAME"], [TRIM], True, "Customer name"),
+                ("customer.domain", ["DISPLAYCONTACT.URL1"], [DOMAIN], False, "Web address"),
+            ],
+        ),
+        projects=_reference(
+            "erp-projects",
+            "ERP projects (reference)",
+            "erp",
+            "PROJECT",
+            "project",
+            [
+                ("project.code", ["PROJECTID"], [TRIM, UPPER], True, "Project ID"),
+                ("project.name", ["NAME"], [TRIM], True, "Project name"),
+                ("project.customer", ["CUSTOMERKEY"], [ref("customer", "CUSTOMER")], False, "Customer"),
+            ],
+        ),
+        employees=_reference(
+            "erp-employees",
+            "ERP employees (reference)",
+            "erp",
+            "EMPLOYEE",
+            "resource",
+            [
+                ("resource.email", ["PERSONALINFO.EMAIL1"], [TRIM, LOWER], True, "Email"),
+                ("resource.employee_number", ["EMPLOYEEID"], [TRIM, default("")], False, "Employee ID"),
+                ("resource.first_name", ["PERSONALINFO.FIRSTNAME"], [TRIM], False, "First name"),
+                ("resource.last_name", ["PERSONALINFO.LASTNAME"], [TRIM], False, "Last name"),
+            ],
+        ),
+        customer=Write(
+            "CUSTOMER",
+            [
+                ("CUSTOMERID", ["key"], [UPPER], True, "Customer ID"),
+                ("NAME", ["name"], [], True, "Customer name"),
+            ],
+        ),
+        project=Write(
+            "PROJECT",
+            [
+                ("PROJECTID", ["code"], [], True, "Project ID"),
+                ("NAME", ["name"], [], True, "Project name"),
+                ("PROJECTCATEGORY", [], [default("Contract")], True, "Project category"),
+                # The customer as the RECORDNO the reference flow read; the connector sends its CUSTOMERID.
+                ("CUSTOMERID", ["customer.ref"], [{"name": "wrap", "key": "RECORDNO"}], True, "Customer in the ERP"),
+                ("CURRENCY", ["currency"], [], False, "Currency"),
+            ],
+        ),
+        employee=Write(
+            "EMPLOYEE",
+            [
+                ("EMPLOYEEID", ["employee_number"], [{"name": "fallback", "source": "key"}], True, "Employee ID"),
+                ("PERSONALINFO.FIRSTNAME", ["first_name"], [], True, "First name"),
+                ("PERSONALINFO.LASTNAME", ["last_name"], [], True, "Last name"),
+                ("PERSONALINFO.EMAIL1", ["email"], [], True, "Email"),
+                ("TITLE", ["title"], [], False, "Title"),
+                ("STARTDATE", ["hire_date"], [], False, "Start date"),
+                ("ENDDATE", ["termination_date"], [], False, "End date"),
+            ],
+        ),
+        invoice=Write(
+            "ARINVOICE",
+            [
+                ("RECORDID", ["number"], [], True, "Invoice number"),
+                ("CUSTOMERID", ["customer.ref"], [{"name": "wrap", "key": "RECORDNO"}], True, "Customer in the ERP"),
+                ("WHENCREATED", ["period_end"], [], True, "Invoice date"),
+                ("TERMNAME", [], [default("Net 30")], True, "Payment terms"),
+                ("CURRENCY", ["currency"], [], False, "Currency"),
+                ("DESCRIPTION", ["number"], [], False, "Description"),
+                (
+                    "ARINVOICEITEMS",
+                    ["lines"],
+                    [
+                        {
+                            "name": "sublist",
+                            "constants": {"ACCOUNTNO": "4000"},  # the firm's services revenue account
+                            "fields": {"MEMO": "description", "AMOUNT": "amount"},
                         }
                     ],
                     True,
@@ -563,7 +768,162 @@ PSA: dict[str, PsaProfile] = {
             ],
         ),
     ),
+    "certinia": PsaProfile(
+        customers=_reference(
+            "psa-customers",
+            "PSA accounts (reference)",
+            "psa",
+            "Account",
+            "customer",
+            [
+                ("customer.name", ["Name"], [TRIM], True, "Account name"),
+                ("customer.domain", ["Website"], [DOMAIN], False, "Website"),
+            ],
+        ),
+        projects=_reference(
+            "psa-projects",
+            "PSA projects (reference)",
+            "psa",
+            "pse__Proj__c",
+            "project",
+            [
+                ("project.code", ["pse__Project_ID__c"], [TRIM, UPPER], True, "Project ID"),
+                ("project.name", ["Name"], [TRIM], True, "Project name"),
+                ("project.customer", ["pse__Account__c"], [ref("customer", "Account")], False, "Account"),
+            ],
+        ),
+        people=_reference(
+            "psa-people",
+            "PSA people (reference)",
+            "psa",
+            "Contact",
+            "resource",
+            [
+                ("resource.email", ["Email"], [TRIM, LOWER], True, "Email"),
+                ("resource.employee_number", ["Employee_Number__c"], [TRIM, default("")], False, "Employee number"),
+                ("resource.first_name", ["FirstName"], [TRIM], False, "First name"),
+                ("resource.last_name", ["LastName"], [TRIM], False, "Last name"),
+            ],
+        ),
+        # Approved weekly timecards, one record per day worked, with the rates of the resource's assignment.
+        time_entries=(
+            "timecard_days",
+            [
+                (
+                    "time_entry.project",
+                    ["pse__Project__c"],
+                    [ref("project", "pse__Proj__c"), lookup("project-codes", keep=True)],
+                    True,
+                    "Project",
+                ),
+                ("time_entry.resource", ["pse__Resource__c"], [ref("resource", "Contact")], True, "Resource"),
+                ("time_entry.date", ["Date"], [DATE], True, "Date"),
+                ("time_entry.hours", ["Hours"], [NUMBER2], True, "Hours"),
+                ("time_entry.billable", ["pse__Billable__c"], [BOOL], False, "Billable"),
+                ("time_entry.approved", ["pse__Approved__c"], [BOOL, default(True)], False, "Approved"),
+                ("time_entry.notes", ["Notes"], [TRIM, default("")], False, "Notes"),
+                ("time_entry.bill_rate", ["pse__Assignment__r.pse__Bill_Rate__c"], [NUMBER2], False, "Bill rate"),
+                (
+                    "time_entry.cost_rate",
+                    ["pse__Assignment__r.pse__Cost_Rate_Amount__c"],
+                    [NUMBER2],
+                    False,
+                    "Cost rate",
+                ),
+                (
+                    "time_entry.currency",
+                    ["pse__Assignment__r.CurrencyIsoCode"],
+                    [{"name": "currency", "default": "USD"}],
+                    False,
+                    "Currency",
+                ),
+            ],
+            {"path": "pse__Status__c", "in": ["Approved"]},
+        ),
+        expenses=(
+            "pse__Expense__c",
+            [
+                (
+                    "expense.project",
+                    ["pse__Project__c"],
+                    [ref("project", "pse__Proj__c"), lookup("project-codes", keep=True)],
+                    True,
+                    "Project",
+                ),
+                ("expense.resource", ["pse__Resource__c"], [ref("resource", "Contact")], True, "Resource"),
+                ("expense.date", ["pse__Expense_Date__c"], [DATE], True, "Date"),
+                ("expense.amount", ["pse__Amount__c"], [NUMBER2], True, "Amount"),
+                ("expense.currency", ["CurrencyIsoCode"], [{"name": "currency", "default": "USD"}], False, "Currency"),
+                ("expense.category", ["pse__Type__c"], [TRIM, default("")], False, "Type"),
+                ("expense.billable", ["pse__Billable__c"], [BOOL], False, "Billable"),
+                ("expense.notes", ["pse__Description__c"], [TRIM, default("")], False, "Description"),
+            ],
+            {"path": "pse__Status__c", "in": ["Approved"]},
+        ),
+        project=Write(
+            "pse__Proj__c",
+            [
+                ("pse__Project_ID__c", ["code"], [], True, "Project ID"),
+                ("Name", ["name"], [], True, "Project name"),
+                ("CurrencyIsoCode", ["currency"], [], False, "Currency"),
+                ("pse__Is_Active__c", [], [default(True)], False, "Active"),
+                ("pse__Is_Billable__c", [], [default(True)], False, "Billable"),
+            ],
+        ),
+        resource=Write(
+            "Contact",
+            [
+                ("FirstName", ["first_name"], [], False, "First name"),
+                ("LastName", ["last_name"], [], True, "Last name"),
+                ("Email", ["email"], [], True, "Email"),
+                ("Title", ["title"], [], False, "Title"),
+                ("Department", ["department"], [], False, "Department"),
+                ("Employee_Number__c", ["employee_number"], [], False, "Employee number"),
+                ("pse__Is_Resource__c", [], [default(True)], True, "Is resource"),
+                ("pse__Is_Resource_Active__c", [], [default(True)], False, "Resource active"),
+                ("pse__Default_Cost_Rate__c", ["cost_rate"], [NUMBER2], False, "Default cost rate"),
+                ("pse__Start_Date__c", ["hire_date"], [], False, "Start date"),
+            ],
+        ),
+    ),
 }
+
+
+def _hr_rules(
+    *,
+    email: str,
+    first_name: str,
+    last_name: str,
+    number: str,
+    department: str,
+    title: str,
+    location: str,
+    hire_date: str,
+    termination_date: str,
+    cost_rate: str,
+    cost_currency: str,
+) -> list:
+    """An HR system's worker as canonical person and cost rate; the system's own field names passed in."""
+    return [
+        ("resource.email", [email], [TRIM, LOWER], True, "Work email"),
+        ("resource.first_name", [first_name], [TRIM], True, "First name"),
+        ("resource.last_name", [last_name], [TRIM], True, "Last name"),
+        ("resource.employee_number", [number], [TRIM, default("")], False, "Employee number"),
+        ("resource.department", [department], [TRIM], True, "Department"),
+        ("resource.practice", [department], [lookup("practices")], True, "Practice"),
+        ("resource.title", [title], [TRIM, default("")], False, "Job title"),
+        ("resource.location", [location], [TRIM, default("")], False, "Location"),
+        ("resource.hire_date", [hire_date], [DATE], False, "Hire date"),
+        ("resource.termination_date", [termination_date], [DATE], False, "Termination date"),
+        ("rate.resource", [], [default("@resource")], False, "Person"),
+        ("rate.kind", [], [default("cost")], False, "Rate kind"),
+        # Not required: a person without a cost rate still reaches the PSA and ERP, and is one
+        # "no cost rate" exception that their time waits on.
+        ("rate.amount", [cost_rate], [NUMBER2], False, "Cost rate"),
+        ("rate.currency", [cost_currency], [{"name": "currency", "default": "USD"}], False, "Cost rate currency"),
+        ("rate.effective_from", [hire_date], [DATE], True, "Hire date"),
+    ]
+
 
 HR: dict[str, HrProfile] = {
     "bamboohr": HrProfile(
@@ -594,6 +954,38 @@ HR: dict[str, HrProfile] = {
             ),
             ("rate.effective_from", ["hireDate"], [DATE], True, "Hire date"),
         ],
+    ),
+    "workday": HrProfile(
+        employees="workers",
+        rules=_hr_rules(
+            email="Email_Address",
+            first_name="First_Name",
+            last_name="Last_Name",
+            number="Worker_ID",
+            department="Supervisory_Organization",
+            title="Business_Title",
+            location="Location",
+            hire_date="Hire_Date",
+            termination_date="Termination_Date",
+            cost_rate="Cost_Rate_Amount",
+            cost_currency="Cost_Rate_Currency",
+        ),
+    ),
+    "adp": HrProfile(
+        employees="workers",
+        rules=_hr_rules(
+            email="emailUri",
+            first_name="givenName",
+            last_name="familyName1",
+            number="workerID",
+            department="department",
+            title="jobTitle",
+            location="homeWorkLocation",
+            hire_date="originalHireDate",
+            termination_date="terminationDate",
+            cost_rate="costRate",
+            cost_currency="currencyCode",  # the pay currency: ADP keeps the cost rate in it
+        ),
     ),
 }
 
@@ -717,9 +1109,13 @@ class PackagedTemplate:
         return self.for_vendors(self.default_vendors).to_spec()
 
 
+def _psa_customers(psa: PsaProfile) -> tuple[FlowSpec, ...]:
+    return (psa.customers,) if psa.customers is not None else ()
+
+
 def _approved_time(vendors: dict[str, str]) -> list[FlowSpec]:
     erp, psa = ERP[vendors["erp"]], PSA[vendors["psa"]]
-    references = (erp.customers, erp.projects, psa.projects, psa.people)
+    references = (erp.customers, erp.projects, *_psa_customers(psa), psa.projects, psa.people)
     invoice = StepSpec(
         name="Invoice per project and month",
         entity="invoice",
@@ -779,7 +1175,7 @@ def _lead_to_project(vendors: dict[str, str]) -> list[FlowSpec]:
         TICKETING[vendors["ticketing"]],
     )
     # Every system the flow writes to is read first, so what it already holds is linked, not created again.
-    references = (crm.companies, erp.customers, erp.projects, psa.projects, ticketing.requests)
+    references = (crm.companies, erp.customers, erp.projects, *_psa_customers(psa), psa.projects, ticketing.requests)
     return [
         *references,
         FlowSpec(

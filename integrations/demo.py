@@ -1,55 +1,73 @@
 """Demo integrations for a client workspace: connections to the local vendor sandboxes and the
-three packaged flows, so `dev.py run` shows a working product from the first minute."""
+three packaged flows, so `dev.py run` shows a working product from the first minute (Contoso on the first six
+vendors, Tailspin on Dynamics 365, Business Central, Certinia and Workday)."""
 
 from __future__ import annotations
 
 import importlib
 
+from connectors.registry import get_connector_class
 from connectors.sandbox.server import SANDBOX_PORTS
+from integrations.catalog import TEMPLATES
 from integrations.models import Connection, Flow, NotificationRecipient
 from integrations.services.connections import connection_create
 from integrations.services.flows import template_install
 from integrations.services.runs import run_start
 
-NAMES = {"kantata": "Kantata OX", "netsuite": "NetSuite", "bamboohr": "BambooHR", "hubspot": "HubSpot", "jira": "Jira"}
+NAMES = {
+    "kantata": "Kantata OX",
+    "netsuite": "NetSuite",
+    "bamboohr": "BambooHR",
+    "hubspot": "HubSpot",
+    "jira": "Jira",
+    "dynamics365": "Dynamics 365 Sales",
+    "businesscentral": "Business Central",
+    "certinia": "Certinia PSA",
+    "workday": "Workday",
+}
+# The systems a demo workspace runs, by role: Contoso the first six vendors', Tailspin Microsoft's CRM and ERP with
+# Certinia and Workday.
+DEFAULT_STACK = {"crm": "hubspot", "erp": "netsuite", "psa": "kantata", "hr": "bamboohr", "ticketing": "jira"}
+MICROSOFT_STACK = {
+    "crm": "dynamics365",
+    "erp": "businesscentral",
+    "psa": "certinia",
+    "hr": "workday",
+    "ticketing": "jira",
+}
+# The order the packaged templates are installed in (reference flows they share are made by the first).
+INSTALL_ORDER = ("approved-time-to-invoice", "employee-to-resource", "lead-to-project")
 
 
-def demo_integrations_seed(*, host: str = "127.0.0.1", recipients: list[str] = ()) -> list[Flow]:
-    """Connect the workspace (the current schema) to the sandboxes and install the packaged flows."""
+def demo_integrations_seed(
+    *, host: str = "127.0.0.1", recipients: list[str] = (), stack: dict[str, str] = DEFAULT_STACK
+) -> list[Flow]:
+    """Connect the workspace (the current schema) to the sandboxes of `stack` and install the packaged flows."""
     connections = {}
-    for vendor, name in NAMES.items():
+    for vendor in dict.fromkeys(stack.values()):
         connection = Connection.objects.filter(vendor=vendor).first()
         if connection is None:
+            url = f"http://{host}:{SANDBOX_PORTS[vendor]}"
             credentials = dict(importlib.import_module(f"connectors.{vendor}.sandbox").DEMO_CREDENTIALS)
-            connection = connection_create(
-                name=name, vendor=vendor, base_url=f"http://{host}:{SANDBOX_PORTS[vendor]}", credentials=credentials
-            )
+            if "authority" in {field.name for field in get_connector_class(vendor).form_fields()}:
+                credentials["authority"] = url  # the Microsoft sandboxes sign in like Entra, at their own address
+            connection = connection_create(name=NAMES[vendor], vendor=vendor, base_url=url, credentials=credentials)
         connections[vendor] = connection
     for email in recipients:
         NotificationRecipient.objects.get_or_create(email=email, defaults={"on_deal_won": True})
     flows = []
-    flows += template_install(
-        key="approved-time-to-invoice", connections={"psa": connections["kantata"], "erp": connections["netsuite"]}
-    )
-    flows += template_install(
-        key="employee-to-resource",
-        connections={"hr": connections["bamboohr"], "psa": connections["kantata"], "erp": connections["netsuite"]},
-    )
-    flows += template_install(
-        key="lead-to-project",
-        connections={
-            "crm": connections["hubspot"],
-            "erp": connections["netsuite"],
-            "psa": connections["kantata"],
-            "ticketing": connections["jira"],
-        },
-    )
+    for key in INSTALL_ORDER:
+        roles = TEMPLATES[key].roles
+        flows += template_install(key=key, connections={role: connections[stack[role]] for role in roles})
     return flows
 
 
-def demo_webhooks_subscribe(*, partner_host: str, port: int, sandbox_host: str = "127.0.0.1") -> list[str]:
-    """Point the HubSpot sandbox's deal webhooks at this workspace's flows that listen for them, as an admin
-    does in HubSpot's app settings, so winning a deal there (`POST /_sandbox/deals/win`) starts them at once.
+def demo_webhooks_subscribe(
+    *, partner_host: str, port: int, sandbox_host: str = "127.0.0.1", sandbox_ports: dict[str, int] = SANDBOX_PORTS
+) -> list[str]:
+    """Point the sandbox CRM's deal webhooks at this workspace's flows that listen for them, as an admin does in
+    HubSpot's app settings or Dynamics 365's Plug-in Registration tool, so winning a deal there
+    (`POST /_sandbox/deals/win`, `POST /_sandbox/opportunities/win`) starts them at once.
 
     The sandboxes keep this in memory: it is done again each time `dev.py run` starts them. Returns the URLs.
     """
@@ -59,24 +77,34 @@ def demo_webhooks_subscribe(*, partner_host: str, port: int, sandbox_host: str =
     from django.db import connection as db
     from django.urls import reverse
 
-    sandbox = f"http://{sandbox_host}:{SANDBOX_PORTS['hubspot']}/_sandbox/webhooks"
-    urls = []
-    for flow in Flow.objects.filter(trigger=Flow.Trigger.WEBHOOK, source_connection__vendor="hubspot"):
+    from integrations.crypto import credentials_decrypt
+
+    wanted = []  # (sandbox's registration URL, the registration, the key its list is under)
+    for flow in Flow.objects.filter(
+        trigger=Flow.Trigger.WEBHOOK, source_connection__vendor__in=("hubspot", "dynamics365")
+    ):
+        vendor = flow.source_connection.vendor
         path = reverse("flow_webhook", urlconf="portal.urls_partner", args=[db.tenant.slug, flow.webhook_token])
-        urls.append(f"http://{partner_host}:{port}{path}")
+        url = f"http://{partner_host}:{port}{path}"
+        registration: dict = {"url": url}
+        if vendor == "dynamics365":  # Dataverse sends the webhook key the connection holds (WebhookKey: ?code=)
+            key = credentials_decrypt(flow.source_connection.encrypted_credentials).get("webhook_secret", "")
+            registration.update(auth="WebhookKey", value=key, messages=["Win"])
+        listed = "subscriptions" if vendor == "hubspot" else "webhooks"
+        wanted.append((f"http://{sandbox_host}:{sandbox_ports[vendor]}/_sandbox/webhooks", registration, listed))
     deadline = time.monotonic() + 20  # the sandboxes start alongside the seed
-    for url in urls:
+    for sandbox, registration, listed in wanted:
         while True:
             try:
-                current = requests.get(sandbox, timeout=2).json().get("subscriptions", [])
-                if url not in current:
-                    requests.post(sandbox, json={"url": url}, timeout=2).raise_for_status()
+                current = requests.get(sandbox, timeout=2).json().get(listed, [])
+                if registration["url"] not in [entry if isinstance(entry, str) else entry["url"] for entry in current]:
+                    requests.post(sandbox, json=registration, timeout=2).raise_for_status()
                 break
             except requests.RequestException:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
-    return urls
+    return [registration["url"] for _, registration, _ in wanted]
 
 
 def demo_first_runs() -> int:

@@ -173,21 +173,26 @@ def demo_seed(stdout=None) -> dict:
 
 
 def demo_integrations(stdout=None, first_runs: bool = False) -> None:
-    """Contoso gets connections to the local sandboxes and the three packaged flows."""
+    """Contoso and Tailspin get connections to the local sandboxes and the three packaged flows: Contoso on
+    HubSpot, NetSuite, Kantata and BambooHR, Tailspin on Dynamics 365, Business Central, Certinia and Workday."""
     from django_tenants.utils import tenant_context
 
-    from integrations.demo import demo_first_runs, demo_integrations_seed
+    from integrations.demo import DEFAULT_STACK, MICROSOFT_STACK, demo_first_runs, demo_integrations_seed
 
     contoso = Client.objects.filter(slug="contoso", partner__slug="northwind").first()
     if contoso is None:
         return
-    with tenant_context(contoso):
-        demo_integrations_seed(recipients=["finance@contoso.localhost"])
-        if first_runs:
-            queued = demo_first_runs()
-            if stdout and queued:
-                stdout.write(f"  queued {queued} first sync run(s) in Contoso Engineering\n")
-            _demo_webhooks(contoso, stdout)
+    tailspin = Client.objects.filter(slug="tailspin", partner__slug="northwind").first()
+    for client, stack in ((contoso, DEFAULT_STACK), (tailspin, MICROSOFT_STACK)):
+        if client is None:
+            continue
+        with tenant_context(client):
+            demo_integrations_seed(recipients=[f"finance@{client.slug}.localhost"], stack=stack)
+            if first_runs:
+                queued = demo_first_runs()
+                if stdout and queued:
+                    stdout.write(f"  queued {queued} first sync run(s) in {client.name}\n")
+                _demo_webhooks(client, stdout)
     demo_partner_template(contoso)
 
 
@@ -204,10 +209,10 @@ def _demo_webhooks(client: Client, stdout=None) -> None:
         urls = demo_webhooks_subscribe(partner_host=domain, port=port)
     except requests.RequestException as error:
         if stdout:
-            stdout.write(f"  the HubSpot sandbox did not take the demo's webhook address: {error}\n")
+            stdout.write(f"  the sandbox CRM did not take {client.name}'s webhook address: {error}\n")
         return
     if stdout and urls:
-        stdout.write(f"  HubSpot sandbox delivers won deals to {', '.join(urls)}\n")
+        stdout.write(f"  the sandbox CRM delivers {client.name}'s won deals to {', '.join(urls)}\n")
 
 
 def demo_partner_template(contoso: Client) -> None:

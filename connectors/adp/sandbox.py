@@ -7,7 +7,8 @@ another CA fails the TLS handshake; no certificate gets ADP's 401 "proper client
 Routes: POST /auth/oauth/v2/token (client credentials, one-hour tokens), GET /hr/v2/workers ($top at most 100,
 $skip, count=true; 204 past the end), GET /hr/v2/workers/{associateOID}, GET /core/v1/event-notification-messages
 (the head of the queue with adp-msg-msgid, or 204) and DELETE .../{id} to acknowledge it. Throttling is 429 with
-Retry-After. The firm's people are the workers; `change_worker` and `hire` make the changes an HR clerk would.
+Retry-After. The firm's people are the workers (a few without a work email or a department, the firm's HR gaps);
+`change_worker` and `hire` make the changes an HR clerk would.
 """
 
 from __future__ import annotations
@@ -103,8 +104,14 @@ class ADPSandbox(SandboxApp):
         self.queue: OrderedDict[str, dict[str, Any]] = OrderedDict()
         people = self.firm.people()
         self.number_by_email = {p["work_email"]: p["id"] for p in people}
+        gaps = self.firm.hr_gaps()  # the firm's HR records without a work email or a department
         for person in people:
-            self.workers[person["id"]] = self._record(person["id"], person)
+            record = self._record(person["id"], person)
+            if gaps.get(person["id"]) == "work_email":
+                record["email"] = None
+            elif gaps.get(person["id"]) == "department":
+                record["department"] = None
+            self.workers[person["id"]] = record
 
     def _record(self, number: int, person: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -158,7 +165,9 @@ class ADPSandbox(SandboxApp):
                     "typeCode": {"codeValue": "Department"},
                     "nameCode": {"codeValue": record["department"][:6].upper(), "shortName": record["department"]},
                 }
-            ],
+            ]
+            if record["department"]
+            else [],
             "baseRemuneration": {
                 "annualRateAmount": {"amountValue": float(record["pay"]), "currencyCode": record["currency"]}
             },
@@ -186,6 +195,8 @@ class ADPSandbox(SandboxApp):
             },
             "businessCommunication": {
                 "emails": [{"nameCode": {"codeValue": "Work E-mail"}, "emailUri": record["email"]}]
+                if record["email"]
+                else []
             },
             "workerDates": {"originalHireDate": record["hire_date"]},
             "workerStatus": {"statusCode": {"codeValue": record["status"]}},

@@ -6,8 +6,8 @@ in connectors/entra.py); web-service access keys stopped working online in 2022.
 external-id field, so writes upsert by the record's own key: `number` (BC's "No.", upper-cased, at most 20
 characters) for customers, projects and employees, `externalDocumentNumber` for invoices. One query finds the
 batch's existing records with their ETags; then creates (POST) and changes (PATCH with `If-Match`, which Business
-Central requires) go in one JSON `$batch` of at most 100 requests, and records whose values already match are left
-alone. Webhook subscriptions need a handshake (echo `validationToken`) on create and on renewal; notifications
+Central requires) go in JSON `$batch` calls of at most 100 requests, and records whose values already match are left
+alone. A draft invoice whose lines changed gets them replaced: each line removed, the new ones added. Webhook subscriptions need a handshake (echo `validationToken`) on create and on renewal; notifications
 are not signed, and carry the clientState we chose, which `verify_webhook` checks.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -95,7 +96,8 @@ FIELDS = {
         "terminationDate",
         "status",
     ),
-    # salesInvoiceLines: [{lineType, lineObjectNumber, description, quantity, unitPrice}], sent on create only
+    # salesInvoiceLines: [{lineType, lineObjectNumber, description, quantity, unitPrice}]; a draft's lines that
+    # differ are replaced (removed and added) on update
     "salesInvoices": (
         "externalDocumentNumber",
         "invoiceDate",
@@ -107,6 +109,7 @@ FIELDS = {
         "salesInvoiceLines",
     ),
 }
+DECIMAL_FIELDS = {"quantity", "unitPrice", "discountAmount", "discountPercent"}
 KEYS = {"customers": "number", "projects": "number", "employees": "number", "salesInvoices": "externalDocumentNumber"}
 CODE_FIELDS = {"number", "externalDocumentNumber", "currencyCode", "country", "postalCode", "customerNumber"}
 
@@ -125,17 +128,23 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: Any, name: str = "") -> Any:
     if isinstance(value, Decimal):
         return float(value)
+    if name in DECIMAL_FIELDS and isinstance(value, str) and value.strip():
+        # Edm.Decimal must be a JSON number: "12.50" is refused, so an amount a mapping gave as text is sent as one.
+        try:
+            return float(Decimal(value))
+        except ArithmeticError:
+            return value  # Business Central explains what it cannot convert
     if isinstance(value, datetime):
         return _iso(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
+        return [_json_value(v, name) for v in value]
     if isinstance(value, Mapping):
-        return {k: _json_value(v) for k, v in value.items()}
+        return {k: _json_value(v, k) for k, v in value.items()}
     return value
 
 
@@ -398,13 +407,14 @@ class BusinessCentralConnector(Connector):
             else:
                 keys[index] = key
         existing = self._existing(collection, key_field, sorted(set(keys.values())))
-        requests_: list[tuple[int, dict[str, Any]]] = []
+        # (record index, request, the record's outcome when it succeeds); a record may need several requests.
+        operations: list[tuple[int, dict[str, Any], str]] = []
         for index, key in keys.items():
             record = chunk[index]
             current = existing.get(key)
             # Everything mapped goes to Business Central, which refuses what it does not know: nothing is dropped.
             body = {
-                k: _json_value(v)
+                k: _json_value(v, k)
                 for k, v in record.fields.items()
                 if k not in ("id", WATERMARK) and not k.startswith("@")
             }
@@ -419,50 +429,79 @@ class BusinessCentralConnector(Connector):
                         f"No {object_name[:-1]} with {key_field} {key} exists to update.",
                     )
                     continue
-                requests_.append((index, {"method": "POST", "url": collection, "body": body}))
+                operations.append((index, {"method": "POST", "url": collection, "body": body}, "created"))
                 continue
             if mode == "create":
                 results[index] = WriteResult(record.external_id, "unchanged", current["id"])
                 continue
-            body.pop("salesInvoiceLines", None)  # lines are written with their invoice; a later change goes to BC's UI
+            lines = body.pop("salesInvoiceLines", None)
             changes = {k: v for k, v in body.items() if not _same(current.get(k), v, k)}
-            if not changes:
+            line_requests = self._line_changes(collection, current, lines) if lines is not None else []
+            if not changes and not line_requests:
                 results[index] = WriteResult(record.external_id, "unchanged", current["id"])
                 continue
-            requests_.append(
-                (
-                    index,
-                    {
-                        "method": "PATCH",
-                        "url": f"{collection}({current['id']})",
-                        "headers": {"If-Match": current["@odata.etag"]},
-                        "body": changes,
-                    },
+            if changes:
+                url = f"{collection}({current['id']})"
+                headers = {"If-Match": current["@odata.etag"]}
+                operations.append(
+                    (index, {"method": "PATCH", "url": url, "headers": headers, "body": changes}, "updated")
                 )
-            )
-        if requests_:
-            for (index, _request), (status, body) in zip(
-                requests_, self._batch([r for _, r in requests_]), strict=True
-            ):
-                record = chunk[index]
-                if status in (200, 201):
-                    results[index] = WriteResult(
-                        record.external_id, "created" if status == 201 else "updated", (body or {}).get("id")
-                    )
-                else:
-                    code, message = error_of(body, status)
-                    results[index] = WriteResult(
-                        record.external_id, "failed", record.target_id, code, self.session.redact(message)
-                    )
+            operations.extend((index, request, "updated") for request in line_requests)
+        answers: list[tuple[int, Any]] = []
+        for start in range(0, len(operations), BATCH_LIMIT):
+            answers.extend(self._batch([request for _, request, _ in operations[start : start + BATCH_LIMIT]]))
+        for (index, _request, outcome), (status, body) in zip(operations, answers, strict=True):
+            record = chunk[index]
+            if index in results and results[index].outcome == "failed":
+                continue  # the record's first refusal is what it is reported by
+            if status in (200, 201, 204):
+                target = (body or {}).get("id") if outcome == "created" else existing[keys[index]]["id"]
+                results.setdefault(index, WriteResult(record.external_id, outcome, target))
+            else:
+                code, message = error_of(body, status)
+                results[index] = WriteResult(
+                    record.external_id, "failed", record.target_id, code, self.session.redact(message)
+                )
         return [results[i] for i in range(len(chunk))]
 
+    def _line_changes(self, collection: str, current: dict[str, Any], wanted: list[dict[str, Any]]) -> list[dict]:
+        """The requests that make a draft invoice's lines the ones wanted: none when they already are, else each
+        line removed and the wanted ones added (BC numbers lines itself, so a line has no key of ours to match)."""
+
+        def shape(line: Mapping[str, Any]) -> tuple:
+            return (
+                line.get("lineType") or "",
+                str(line.get("lineObjectNumber") or "").upper(),
+                line.get("description") or "",
+                float(line.get("quantity") or 0),
+                float(line.get("unitPrice") or 0),
+            )
+
+        present = current.get("salesInvoiceLines") or []
+        if Counter(map(shape, present)) == Counter(map(shape, wanted)):
+            return []
+        lines = f"{collection}({current['id']})/salesInvoiceLines"
+        removals = [
+            {
+                "method": "DELETE",
+                "url": f"{lines}({line['id']})",
+                "headers": {"If-Match": line.get("@odata.etag") or "*"},
+                "body": None,
+            }
+            for line in present
+        ]
+        return removals + [{"method": "POST", "url": lines, "body": line} for line in wanted]
+
     def _existing(self, collection: str, key_field: str, keys: list[str]) -> dict[str, dict[str, Any]]:
-        """The records holding these keys (with their ETags), by key, in as few queries as the URL allows."""
+        """The records holding these keys (with their ETags; an invoice with its lines), by key, in as few queries
+        as the URL allows."""
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(keys), 40):
             condition = " or ".join(f"{key_field} eq {_literal(k)}" for k in keys[start : start + 40])
             url: str | None = collection
             params: dict[str, str] | None = {"$filter": condition}
+            if collection.endswith("/salesInvoices"):
+                params["$expand"] = "salesInvoiceLines"
             while url:
                 body = self._json("GET", url, params=params)
                 for row in body.get("value") or []:

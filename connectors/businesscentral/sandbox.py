@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -220,6 +221,13 @@ GL_ACCOUNTS = (
     ("40300", "Fixed Fee Revenue"),
 )
 LOCAL_CURRENCY = "USD"  # the company's LCY: customers in it carry an empty currencyCode, as in BC
+
+
+def line_amount(quantity: Any, unit_price: Any) -> float:
+    """Quantity times unit price, rounded to the cent half away from zero, as Business Central's amount rounding
+    precision does (not float rounding, which turns 2.675 into 2.67)."""
+    amount = Decimal(str(quantity or 0)) * Decimal(str(unit_price or 0))
+    return float(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def guid(kind: str, number: Any) -> str:
@@ -530,19 +538,10 @@ class BusinessCentralSandbox(SandboxApp):
         table, key = segments[1]
         if table not in SCHEMA or table == "salesInvoiceLines":
             raise ApiError(404, "BadRequest_NotFound", f"Resource not found for the segment '{table}'.")
-        if len(segments) == 3:  # salesInvoices({id})/salesInvoiceLines
-            if table != "salesInvoices" or segments[2][0] != "salesInvoiceLines" or method != "GET":
+        if len(segments) == 3:  # salesInvoices({id})/salesInvoiceLines[({line id})]
+            if table != "salesInvoices" or segments[2][0] != "salesInvoiceLines":
                 raise ApiError(404, "BadRequest_NotFound", f"Resource not found for the segment '{segments[2][0]}'.")
-            self._get(table, key)
-            lines = [self._render("salesInvoiceLines", r, []) for r in self._lines(key)]
-            return (
-                200,
-                {},
-                {
-                    "@odata.context": f"{root}/$metadata#companies({COMPANY_ID})/salesInvoices({key})/salesInvoiceLines",
-                    "value": lines,
-                },
-            )
+            return self._invoice_lines(method, self._get(table, key), segments[2][1], headers, payload, root)
         context = f"{root}/$metadata#companies({COMPANY_ID})/{table}"
         if table == "accounts" and method != "GET":  # the chart of accounts is read-only through the API
             raise ApiError(405, "BadRequest_MethodNotAllowed", f"'{method}' is not allowed on 'accounts'.")
@@ -576,6 +575,71 @@ class BusinessCentralSandbox(SandboxApp):
             self._notify(table, key, "deleted", root)
             return 204, {}, None
         raise ApiError(405, "BadRequest_MethodNotAllowed", f"'{method}' is not allowed here.")
+
+    def _invoice_lines(self, method, invoice, line_key, headers, payload, root) -> tuple[int, dict[str, str], Any]:
+        """A draft invoice's lines: listed, one added (POST) or one removed (DELETE with If-Match), as BC allows
+        on a draft; the invoice's totals follow."""
+        context = f"{root}/$metadata#companies({COMPANY_ID})/salesInvoices({invoice['id']})/salesInvoiceLines"
+        if method == "GET" and line_key is None:
+            lines = [self._render("salesInvoiceLines", r, []) for r in self._lines(invoice["id"])]
+            return 200, {}, {"@odata.context": context, "value": lines}
+        if method not in ("POST", "DELETE") or (method == "POST") != (line_key is None):
+            raise ApiError(405, "BadRequest_MethodNotAllowed", f"'{method}' is not allowed here.")
+        if invoice["status"] != "Draft":
+            raise ApiError(
+                400,
+                "Application_DialogException",
+                f"You cannot change the lines of invoice {invoice['number']}: its status is {invoice['status']}.",
+            )
+        if method == "POST":
+            (line,) = self._add_lines(invoice, [self._line_values(payload)])
+            self._retotal(invoice)
+            return (
+                201,
+                {"ETag": _etag(line)},
+                {"@odata.context": f"{context}/$entity", **self._render("salesInvoiceLines", line, [])},
+            )
+        line = self.tables["salesInvoiceLines"].get((line_key or "").lower())
+        if line is None or line["documentId"] != invoice["id"]:
+            raise ApiError(
+                404,
+                "Internal_RecordNotFound",
+                f"The Sales Line does not exist. Identification fields and values: SystemId='{line_key}'",
+            )
+        self._check_etag(headers, line)
+        del self.tables["salesInvoiceLines"][line["id"]]
+        self._retotal(invoice)
+        return 204, {}, None
+
+    def _add_lines(self, invoice: dict[str, Any], parsed_lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not parsed_lines:
+            return []
+        last = max((line["sequence"] for line in self._lines(invoice["id"])), default=0)
+        added = []
+        for offset, line in enumerate(parsed_lines, 1):
+            amount = line_amount(line.get("quantity"), line.get("unitPrice"))
+            line_id = str(uuid.uuid4())
+            added.append(
+                {
+                    **{n: None for n in SCHEMA["salesInvoiceLines"]},
+                    **line,
+                    "id": line_id,
+                    "documentId": invoice["id"],
+                    "sequence": last + offset * 10000,
+                    "amountExcludingTax": amount,
+                    "netAmount": amount,
+                    "_version": 0,
+                }
+            )
+            self.tables["salesInvoiceLines"][line_id] = added[-1]
+        return added
+
+    def _retotal(self, invoice: dict[str, Any]) -> None:
+        total = float(sum((Decimal(str(line["netAmount"])) for line in self._lines(invoice["id"])), Decimal(0)))
+        if total != invoice.get("totalAmountExcludingTax"):
+            invoice["totalAmountExcludingTax"] = invoice["totalAmountIncludingTax"] = total
+            self._stamp(invoice)
+            self._notify("salesInvoices", invoice["id"], "updated", None)
 
     def _company(self) -> dict[str, Any]:
         return {
@@ -784,21 +848,9 @@ class BusinessCentralSandbox(SandboxApp):
             )
         self._check_unique(table, row)
         row = self._put(table, row)
-        for sequence, line in enumerate(parsed_lines, 1):
-            amount = round(float(line.get("quantity") or 0) * float(line.get("unitPrice") or 0), 2)
-            line_id = str(uuid.uuid4())
-            self.tables["salesInvoiceLines"][line_id] = {
-                **{n: None for n in SCHEMA["salesInvoiceLines"]},
-                **line,
-                "id": line_id,
-                "documentId": row["id"],
-                "sequence": sequence * 10000,
-                "amountExcludingTax": amount,
-                "netAmount": amount,
-                "_version": 0,
-            }
+        self._add_lines(row, parsed_lines)
         if table == "salesInvoices":
-            total = round(sum(line["netAmount"] for line in self._lines(row["id"])), 2)
+            total = float(sum((Decimal(str(line["netAmount"])) for line in self._lines(row["id"])), Decimal(0)))
             row["totalAmountExcludingTax"] = row["totalAmountIncludingTax"] = total
         self._notify(table, row["id"], "created", None)
         return row

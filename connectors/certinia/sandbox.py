@@ -2,7 +2,8 @@
 
 Seeded from the shared Firm as a PSA holds it: every project (the PSA-only follow-on phases too, under their
 parent), every person as a resource Contact with the cost rate on the Contact (a few have none, on purpose),
-assignments with their schedules for the people who booked time on a project, and the firm's time entries and
+assignments with their schedules for the people who booked time on a project (with the person's bill and cost
+rates in the project's currency, which the firm's time entries carry), and the firm's time entries and
 expenses. Time entries become weekly timecard headers (one per resource, project, week and billable flag, with
 each day's hours and notes); timecards and expenses are computed from their index, so 100,000 time entries cost
 no memory (`/_sandbox/seed {"time_entries": 100000}`).
@@ -28,7 +29,7 @@ from connectors.salesforce_platform.org import (
     sf_datetime,
     system_fields,
 )
-from connectors.sandbox.firm import Firm, business_day
+from connectors.sandbox.firm import Firm, business_day, convert
 
 DEMO_CREDENTIALS = {
     "client_id": "3MVG9sgpDemoCertiniaKey.SysGenProConnectSandbox",
@@ -284,10 +285,13 @@ class CertiniaOrg(PlatformOrg):
                     "pse__Schedule__c": schedule["Id"],
                     "pse__Role__c": person["level"],
                     "pse__Status__c": "Scheduled",
-                    "pse__Bill_Rate__c": _money(person["bill_rate"]),
-                    "pse__Cost_Rate_Amount__c": _money(person["cost_rate"]),
+                    # The project bills and costs the resource's time in its own currency, as the firm's PSA does.
+                    "pse__Bill_Rate__c": _money(convert(person["bill_rate"], person["currency"], project["currency"])),
+                    "pse__Cost_Rate_Amount__c": _money(
+                        convert(person["cost_rate"], person["currency"], project["currency"])
+                    ),
                     "pse__Is_Billable__c": person["billable"],
-                    "CurrencyIsoCode": person["currency"],
+                    "CurrencyIsoCode": project["currency"],
                 },
                 moment,
             )

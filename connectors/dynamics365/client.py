@@ -134,6 +134,8 @@ WRITABLE = {
 PRIMARY_IDS = {"accounts": "accountid", "opportunities": "opportunityid"}
 LOGICAL_NAMES = {"accounts": "account", "opportunities": "opportunity"}
 OPPORTUNITY_WON, OPPORTUNITY_LOST = 1, 2
+# Added to every row that names a transaction currency: its ISO code ("EUR"), which mappings need.
+CURRENCY_CODE = "isocurrencycode"
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -211,6 +213,7 @@ class DataverseConnector(Connector):
         super().__init__(**kwargs)
         self.external_id_field = (self.credentials.get("external_id_field") or DEFAULT_EXTERNAL_ID_FIELD).strip()
         self.api = f"{self.base_url}{API_PATH}"
+        self._currency_codes: dict[str, str] | None = None
         self.tokens = EntraTokens(
             session=self.session,
             tenant_id=self.credentials.get("tenant_id", ""),
@@ -407,9 +410,25 @@ class DataverseConnector(Connector):
                 continue
             stamp = _iso(modified)
             data = {k: v for k, v in row.items() if not k.startswith("@")}
+            if data.get("_transactioncurrencyid_value"):
+                data[CURRENCY_CODE] = self._currency_code(data["_transactioncurrencyid_value"])
             records.append(SourceRecord(external_id=record_id, updated_at=stamp, data=data))
             newest = stamp if newest is None or stamp > newest else newest
         return records, rejects, newest
+
+    def _currency_code(self, currency_id: str) -> str | None:
+        """The ISO code of a transaction currency: a row names its currency by a lookup id, which change tracking
+        cannot $expand, and a mapping needs "EUR". The environment's few currencies are read once per connector."""
+        if self._currency_codes is None:
+            body = self._json(
+                "GET", "transactioncurrencies", params={"$select": "transactioncurrencyid,isocurrencycode"}
+            )
+            self._currency_codes = {
+                str(row.get("transactioncurrencyid")): str(row.get("isocurrencycode") or "")
+                for row in body.get("value") or []
+                if isinstance(row, Mapping)
+            }
+        return self._currency_codes.get(currency_id) or None
 
     # -- writes --------------------------------------------------------------------------------------------------------
 

@@ -963,8 +963,43 @@ class DataverseSandbox(SandboxApp):
             self.deliveries.append(delivery)
             deliver_webhook(delivery, body)
 
+    def _win_opportunity(self, request: Request) -> Response:
+        """A salesperson wins an opportunity in Dynamics 365 (the oldest open one, or {"id": ...}), giving it the
+        firm's next project code as won deals carry: closed through WinOpportunity, so registered webhooks hear."""
+        wanted = str((request.get_json(force=True, silent=True) or {}).get("id") or "")
+        root = request.host_url.rstrip("/") + API
+        with self.lock:
+            table = self.tables["opportunities"]
+            still_open = sorted(
+                (r for r in table.values() if r["statecode"] == 0 and (not wanted or r["opportunityid"] == wanted)),
+                key=lambda r: (r["createdon"], r["opportunityid"]),
+            )
+            if not still_open:
+                return json_response({"error": "no such open opportunity"}, status=404)
+            row = still_open[0]
+            if not row.get("new_projectcode"):
+                taken = [
+                    int(code[4:])
+                    for code in (r.get("new_projectcode") or "" for r in table.values())
+                    if code.startswith("PRJ-") and code[4:].isdigit()
+                ]
+                row["new_projectcode"] = f"PRJ-{max(taken, default=100) + 1}"
+            close = {"opportunityid@odata.bind": f"/opportunities({row['opportunityid']})", "subject": "Won"}
+            self._close_opportunity("WinOpportunity", {"OpportunityClose": close, "Status": 3}, root)
+            return json_response(
+                {
+                    "opportunity": row["opportunityid"],
+                    "name": row["name"],
+                    "project_code": row["new_projectcode"],
+                    "delivered_to": [hook["url"] for hook in self.webhooks if "Win" in hook["messages"]],
+                }
+            )
+
     def _control(self, request: Request) -> Response:
-        """`/_sandbox/webhooks`: the registrations an admin makes in the Plug-in Registration tool (not an API)."""
+        """`/_sandbox/webhooks`: the registrations an admin makes in the Plug-in Registration tool (not an API);
+        `/_sandbox/opportunities/win`: a salesperson wins a deal."""
+        if request.path.rstrip("/") == "/_sandbox/opportunities/win" and request.method == "POST":
+            return self._win_opportunity(request)
         if request.path.rstrip("/") != "/_sandbox/webhooks":
             return super()._control(request)
         if request.method == "POST":

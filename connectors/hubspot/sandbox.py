@@ -32,7 +32,7 @@ from connectors.hubspot.client import (
     parse_hubspot_datetime,
     signature_v3,
 )
-from connectors.sandbox.app import SandboxApp, json_response
+from connectors.sandbox.app import SandboxApp, deliver_webhook, json_response
 from connectors.sandbox.firm import Firm
 
 DEMO_CREDENTIALS = {
@@ -528,28 +528,7 @@ class HubSpotPortal:
             }
             delivery = {"url": url, "method": "POST", "headers": headers, "body": body.decode(), "status": None}
             self.deliveries.append(delivery)
-            threading.Thread(target=_deliver, args=(delivery, body), daemon=True).start()
-
-
-def _deliver(delivery: dict[str, Any], body: bytes) -> None:
-    import requests
-
-    # A partner host such as northwind.localhost is loopback, as browsers resolve it; Python's resolver does not,
-    # so connect to 127.0.0.1 and name the host in the Host header (the signature covers the URL as subscribed).
-    url, headers = delivery["url"], dict(delivery["headers"])
-    parts = urlsplit(url)
-    if (parts.hostname or "").endswith(".localhost"):
-        headers["Host"] = parts.netloc
-        url = parts._replace(netloc=f"127.0.0.1{':' + str(parts.port) if parts.port else ''}").geturl()
-    for attempt in range(3):
-        try:
-            response = requests.post(url, data=body, headers=headers, timeout=5)
-            delivery["status"] = response.status_code
-            if response.status_code < 500:
-                return
-        except requests.RequestException as exc:
-            delivery["status"] = f"error: {type(exc).__name__}"
-        time.sleep(0.2 * (attempt + 1))
+            deliver_webhook(delivery, body)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import re
 import uuid
 import xml.etree.ElementTree as ET  # noqa: S405 -- only to build requests; responses are parsed by defusedxml
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -116,6 +116,7 @@ OBJECTS: dict[str, IntacctObject] = {
             "PROJECTID",
             "NAME",
             "CUSTOMERID",
+            "CUSTOMERKEY",  # the customer's RECORDNO: how a read links the project to the customer it read
             "CUSTOMERNAME",
             "PARENTID",
             "PROJECTCATEGORY",
@@ -173,6 +174,14 @@ OBJECTS: dict[str, IntacctObject] = {
 # ARINVOICEITEMS: a list of {ACCOUNTNO, AMOUNT, MEMO, PROJECTID, EMPLOYEEID, DEPARTMENTID, LOCATIONID}.
 LINE_FIELDS = ("ACCOUNTNO", "AMOUNT", "MEMO", "PROJECTID", "EMPLOYEEID", "DEPARTMENTID", "LOCATIONID")
 _SYSTEM_FIELDS = ("RECORDNO", "WHENMODIFIED")
+# Fields that name another record by its id (CUSTOMERID...). A write may give such a field as {"RECORDNO": n}
+# instead, since reads name records by RECORDNO: the connector looks up the record's id and sends that.
+REFERENCES: dict[str, dict[str, str]] = {
+    "PROJECT": {"CUSTOMERID": "CUSTOMER", "MANAGERID": "EMPLOYEE", "PARENTID": "PROJECT"},
+    "EMPLOYEE": {"SUPERVISORID": "EMPLOYEE"},
+    "ARINVOICE": {"CUSTOMERID": "CUSTOMER"},
+}
+UNKNOWN_REFERENCE = "INVALID_REFERENCE"
 
 
 def when(value: str) -> datetime:
@@ -228,6 +237,24 @@ def flatten(element: ET.Element, prefix: str = "") -> dict[str, str | None]:
         else:
             values[name] = child.text
     return values
+
+
+def with_nested(data: dict[str, Any]) -> dict[str, Any]:
+    """The flat fields ("PERSONALINFO.EMAIL1") and the same values nested ({"PERSONALINFO": {"EMAIL1": ...}}), so
+    a mapping's path, which walks dots, finds an owned field by the name Intacct gives it."""
+    nested: dict[str, Any] = dict(data)
+    for name, value in data.items():
+        if "." not in name:
+            continue
+        *parents, leaf = name.split(".")
+        node = nested
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[leaf] = value
+    return nested
 
 
 def errors_of(element: ET.Element | None) -> list[dict[str, str]]:
@@ -506,7 +533,7 @@ class IntacctConnector(Connector):
                     reason = f"{name} {data[name]!r} is not a date."
                     return None, RejectedRecord(external_id=record_no, reason=reason, raw=raw)
         updated = modified.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return SourceRecord(external_id=record_no, updated_at=updated, data=data), None
+        return SourceRecord(external_id=record_no, updated_at=updated, data=with_nested(data)), None
 
     # -- writes ----------------------------------------------------------------------------------------------
 
@@ -520,12 +547,16 @@ class IntacctConnector(Connector):
         return results
 
     def _write_batch(self, obj: IntacctObject, batch: list[OutboundRecord], mode: WriteMode) -> list[WriteResult]:
+        batch, unresolved = self._resolve_references(obj, batch)
         known = {r.external_id: r.target_id for r in batch if r.target_id}
         if mode == "upsert":
             known.update(self._record_numbers(obj, [r.external_id for r in batch if not r.target_id]))
         functions, plan = [], []
         results: list[WriteResult | None] = [None] * len(batch)
         for index, record in enumerate(batch):
+            if index in unresolved:
+                results[index] = unresolved[index]
+                continue
             target = known.get(record.external_id)
             if mode == "update" and not target:
                 results[index] = WriteResult(
@@ -548,6 +579,56 @@ class IntacctConnector(Connector):
                     obj, batch[index], action, answer, known.get(batch[index].external_id)
                 )
         return [r for r in results if r is not None]
+
+    def _resolve_references(
+        self, obj: IntacctObject, batch: list[OutboundRecord]
+    ) -> tuple[list[OutboundRecord], dict[int, WriteResult]]:
+        """The batch with each {"RECORDNO": n} reference replaced by the record's id (one query per object
+        referred to), and a failed result for each record whose reference Intacct does not hold."""
+        fields_of = REFERENCES.get(obj.name, {})
+        wanted: dict[str, set[str]] = {}
+        for record in batch:
+            for name, target in fields_of.items():
+                value = record.fields.get(name)
+                if isinstance(value, Mapping) and value.get("RECORDNO"):
+                    wanted.setdefault(target, set()).add(str(value["RECORDNO"]))
+        ids = {
+            target: self._ids_by_record_number(OBJECTS[target], sorted(numbers)) for target, numbers in wanted.items()
+        }
+        resolved: list[OutboundRecord] = []
+        failed: dict[int, WriteResult] = {}
+        for index, record in enumerate(batch):
+            fields = dict(record.fields)
+            for name, target in fields_of.items():
+                value = fields.get(name)
+                if not (isinstance(value, Mapping) and value.get("RECORDNO")):
+                    continue
+                found = ids[target].get(str(value["RECORDNO"]))
+                if found is None:
+                    message = (
+                        f"Sage Intacct holds no {OBJECTS[target].label.lower()[:-1]} with RECORDNO {value['RECORDNO']}."
+                    )
+                    failed[index] = WriteResult(
+                        record.external_id, "failed", record.target_id, UNKNOWN_REFERENCE, message
+                    )
+                fields[name] = found
+            resolved.append(replace(record, fields=fields))
+        return resolved, failed
+
+    def _ids_by_record_number(self, obj: IntacctObject, record_numbers: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(record_numbers), IN_LIST_MAX):
+            condition = ET.Element("in")
+            ET.SubElement(condition, "field").text = "RECORDNO"
+            for value in record_numbers[start : start + IN_LIST_MAX]:
+                ET.SubElement(condition, "value").text = value
+            function = self._query(obj.name, [obj.key_field], condition, page_size=QUERY_PAGE_MAX)
+            data = self._result_data(self.call([function])[0], f"look up {obj.label.lower()}")
+            for element in data.findall(obj.name):
+                values = flatten(element)
+                if values.get("RECORDNO") and values.get(obj.key_field):
+                    found[values["RECORDNO"]] = values[obj.key_field]
+        return found
 
     def _write_function(
         self, obj: IntacctObject, record: OutboundRecord, action: str, target: str | None, index: int

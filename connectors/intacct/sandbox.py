@@ -78,7 +78,7 @@ ENUMS = {
     "PROJECTCATEGORY": ("Contract", "Capitalized", "Internal Billable", "Internal Non-billable"),
     "BILLINGTYPE": ("Time & Material", "Fixed Fee", "Fixed Fee & Expenses"),
 }
-READ_ONLY = {"CUSTOMERNAME", "TOTALENTERED", "TOTALDUE", "STATE", "RECORDNO", "WHENMODIFIED"}
+READ_ONLY = {"CUSTOMERNAME", "CUSTOMERKEY", "TOTALENTERED", "TOTALDUE", "STATE", "RECORDNO", "WHENMODIFIED"}
 COMPARISONS = {
     "equalto": lambda a, b: a == b,
     "notequalto": lambda a, b: a != b,
@@ -263,6 +263,8 @@ class IntacctSandbox(SandboxApp):
         if object_name in ("PROJECT", "ARINVOICE") and record.get("CUSTOMERID"):
             customer = self._find("CUSTOMER", "CUSTOMERID", record["CUSTOMERID"])
             record["CUSTOMERNAME"] = customer["NAME"] if customer else None
+            if object_name == "PROJECT":
+                record["CUSTOMERKEY"] = customer["RECORDNO"] if customer else None
         if object_name == "ARINVOICE":
             total = sum(
                 (Decimal(str(line.get("AMOUNT") or 0)) for line in record.get("ARINVOICEITEMS", [])), Decimal(0)

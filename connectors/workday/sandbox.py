@@ -6,7 +6,8 @@ As_Of_Effective_Date and As_Of_Entry_DateTime, filters on the transaction log (U
 window; Effective_From/Through: taking effect in it), pages by Response_Filter Page/Count (Count at most 999) with
 Response_Results, and refuses with SOAP faults (HTTP 500): Client.validationError, Client.authenticationError.
 Authentication: WS-Security UsernameToken ("user@tenant") or an OAuth bearer token from /ccx/oauth2/{tenant}/token.
-The WSDL is served at the endpoint with ?wsdl, so zeep can call the sandbox. The firm's people are the workers.
+The WSDL is served at the endpoint with ?wsdl, so zeep can call the sandbox. The firm's people are the workers;
+those whose HR record has no work email have none here either.
 """
 
 from __future__ import annotations
@@ -114,10 +115,14 @@ class WorkdaySandbox(SandboxApp):
         self.tokens: dict[str, float] = {}  # access token -> expiry (monotonic)
         people = self.firm.people()
         self.number_by_email = {p["work_email"]: p["id"] for p in people}
+        # The firm's HR records without a work email have none here either. Its records without a department
+        # do have one: Workday keeps every worker in a supervisory organization.
+        no_email = {pid for pid, missing in self.firm.hr_gaps().items() if missing == "work_email"}
         for person in people:
-            self._hire(person["id"], person, entered=SEED_EPOCH + timedelta(minutes=(person["id"] - 1) // 2))
+            entered = SEED_EPOCH + timedelta(minutes=(person["id"] - 1) // 2)
+            self._hire(person["id"], person, entered=entered, email=person["id"] not in no_email)
 
-    def _hire(self, number: int, person: dict[str, Any], *, entered: datetime) -> None:
+    def _hire(self, number: int, person: dict[str, Any], *, entered: datetime, email: bool = True) -> None:
         supervisor = self.number_by_email.get(person["supervisor_email"] or "")
         hire = Event(
             process="Hire Employee",
@@ -128,7 +133,7 @@ class WorkdaySandbox(SandboxApp):
                 "user_id": person["work_email"].split("@")[0],
                 "first_name": person["first_name"],
                 "last_name": person["last_name"],
-                "email": person["work_email"],
+                "email": person["work_email"] if email else None,
                 "country": person["country"],
                 "position_title": person["job_title"],
                 "business_title": person["job_title"],
@@ -412,6 +417,15 @@ class WorkdaySandbox(SandboxApp):
             "</wd:Transaction_Log_Type_Reference></wd:Transaction_Log_Data></wd:Transaction_Log_Entry>"
             for event in sorted(state["events"], key=lambda e: e.entered)
         )
+        contact = (
+            "<wd:Contact_Data><wd:Email_Address_Data>"
+            f"<wd:Email_Address>{escape(state['email'])}</wd:Email_Address>"
+            '<wd:Usage_Data wd:Public="1"><wd:Type_Data wd:Primary="1"><wd:Type_Reference>'
+            '<wd:ID wd:type="Communication_Usage_Type_ID">WORK</wd:ID></wd:Type_Reference></wd:Type_Data>'
+            "</wd:Usage_Data></wd:Email_Address_Data></wd:Contact_Data>"
+            if state["email"]
+            else ""  # a worker whose work email was never entered
+        )
         return (
             "<wd:Worker>"
             f'<wd:Worker_Reference><wd:ID wd:type="WID">{wid}</wd:ID>'
@@ -428,11 +442,7 @@ class WorkdaySandbox(SandboxApp):
             f"<wd:First_Name>{escape(state['first_name'])}</wd:First_Name>"
             f"<wd:Last_Name>{escape(state['last_name'])}</wd:Last_Name>"
             "</wd:Name_Detail_Data></wd:Legal_Name_Data></wd:Name_Data>"
-            "<wd:Contact_Data><wd:Email_Address_Data>"
-            f"<wd:Email_Address>{escape(state['email'])}</wd:Email_Address>"
-            '<wd:Usage_Data wd:Public="1"><wd:Type_Data wd:Primary="1"><wd:Type_Reference>'
-            '<wd:ID wd:type="Communication_Usage_Type_ID">WORK</wd:ID></wd:Type_Reference></wd:Type_Data>'
-            "</wd:Usage_Data></wd:Email_Address_Data></wd:Contact_Data></wd:Personal_Data>"
+            f"{contact}</wd:Personal_Data>"
             "<wd:Employment_Data>"
             '<wd:Worker_Job_Data wd:Primary_Job="1">'
             f'<wd:Position_Data wd:Effective_Date="{state["position_effective"].isoformat()}">'

@@ -59,10 +59,13 @@ def describe_item(flow, item, store=None, rules: list[Rule] | None = None) -> st
         )
         when = f" of {day:%-d %b}" if isinstance(day, date) else ""
         return f"{label}{when}" + (f" on project {code}" if code else "")
+    # A person whose email is what is missing is named by name, not by the source system's id for them.
+    person = " ".join(str(mapped.get(part) or "") for part in ("first_name", "last_name")).strip()
     name = (
         mapped.get("name")
         or mapped.get("code")
         or mapped.get("email")
+        or person
         or (data.get("name") if hasattr(data, "get") else None)
         or (data.get("displayName") if hasattr(data, "get") else None)
     )

@@ -129,6 +129,14 @@ def test_a_full_read_pages_with_top_and_skip_then_follows_the_queue(sandbox):
     assert any(r.data["costRate"] is None for r in records)
     terminated = [r for r in records if r.data["workerStatus"] == "Terminated"]
     assert terminated and all(r.data["terminationDate"] for r in terminated)
+    # The firm's HR records without a work email or a department lack them in ADP too, and are read all the same.
+    gaps = {Firm().person(pid)["employee_number"]: missing for pid, missing in Firm().hr_gaps().items()}
+    assert {n for n, r in by_number.items() if r.data["emailUri"] is None} == {
+        n for n, missing in gaps.items() if missing == "work_email"
+    }
+    assert {n for n, r in by_number.items() if r.data["department"] is None} == {
+        n for n, missing in gaps.items() if missing == "department"
+    }
     assert [p.cursor for p in make_connector(sandbox).read("workers")] == ["all|100", QUEUE]  # $top is 100 at most
 
     assert list(connector.read("workers", since=QUEUE)) == [Page(records=[], rejects=[], cursor=QUEUE, has_more=False)]

@@ -282,6 +282,69 @@ def test_an_invoice_is_written_once_with_its_lines(sandbox):
     assert written["totalAmountExcludingTax"] == 2607.6 and written["status"] == "Draft"
 
 
+def test_an_invoice_for_a_customer_read_by_id_rounds_each_line_half_up_to_the_cent(sandbox):
+    connector = connect(sandbox)
+    customer = next(r for r in read_all(connector, "customers")[1] if r.data["number"] == "C5003")
+    # 3.25 h at 10.15 is 32.9875 and 0.25 h at 10.10 is 2.525: half up, not float rounding (2.52) nor to even.
+    lines = [
+        {
+            "lineType": "Account",
+            "lineObjectNumber": "40100",
+            "description": "a",
+            "quantity": "3.25",
+            "unitPrice": "10.15",
+        },
+        {
+            "lineType": "Account",
+            "lineObjectNumber": "40100",
+            "description": "b",
+            "quantity": "0.25",
+            "unitPrice": "10.10",
+        },
+    ]
+    (result,) = connector.write(
+        "salesInvoices",
+        [OutboundRecord("inv-half-up", {"customerId": customer.external_id, "salesInvoiceLines": lines})],
+    )
+    written = sandbox.app.tables["salesInvoices"][result.target_id]
+    assert result.outcome == "created" and written["customerNumber"] == "C5003"
+    amounts = sorted(line["amountExcludingTax"] for line in sandbox.app._lines(result.target_id))
+    assert amounts == [2.53, 32.99] and written["totalAmountExcludingTax"] == 35.52
+
+
+def test_a_draft_invoice_whose_lines_changed_has_them_replaced_and_a_rerun_changes_nothing(sandbox):
+    connector = connect(sandbox)
+
+    def invoice(*lines) -> OutboundRecord:
+        shaped = [
+            {"lineType": "Account", "lineObjectNumber": "40100", "description": d, "quantity": q, "unitPrice": p}
+            for d, q, p in lines
+        ]
+        return OutboundRecord("PRJ-102-2024-06", {"customerNumber": "C5002", "salesInvoiceLines": shaped})
+
+    (created,) = connector.write("salesInvoices", [invoice(("time", "10.00", "175.00"))])
+    # An expense is approved later in the month: the invoice, still a draft, gains its line.
+    (updated,) = connector.write(
+        "salesInvoices", [invoice(("time", "10.00", "175.00"), ("Expense: Travel", "1", "312.40"))]
+    )
+    (again,) = connector.write(
+        "salesInvoices", [invoice(("time", "10.00", "175.00"), ("Expense: Travel", "1", "312.40"))]
+    )
+
+    assert (created.outcome, updated.outcome, again.outcome) == ("created", "updated", "unchanged")
+    assert updated.target_id == created.target_id
+    written = sandbox.app.tables["salesInvoices"][created.target_id]
+    lines = sandbox.app._lines(created.target_id)
+    assert [line["description"] for line in lines] == ["time", "Expense: Travel"]
+    assert written["totalAmountExcludingTax"] == 2062.4
+
+    # A posted invoice's lines are not changed: its record fails and says why.
+    written["status"] = "Open"
+    (refused,) = connector.write("salesInvoices", [invoice(("time", "11.00", "175.00"))])
+    assert refused.outcome == "failed" and "status is Open" in refused.error_message
+    assert sandbox.app.tables["salesInvoices"][created.target_id]["totalAmountExcludingTax"] == 2062.4
+
+
 # -- webhooks ---------------------------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -122,6 +123,49 @@ def test_approved_timecards_are_weekly_with_each_days_hours(sandbox):
     # The hours of every time entry the firm logged are on exactly one timecard.
     total_minutes = sum(e["minutes"] for e in FIRM.time_entries())
     assert sum(Decimal(str(r.data["pse__Total_Hours__c"])) for r in everything) * 60 == total_minutes
+
+
+def test_timecard_days_are_the_firms_approved_time_entries_with_their_assignments_rates(sandbox):
+    days = records(connect(sandbox), "timecard_days")
+    people = {p["work_email"]: p for p in FIRM.people()}
+
+    # A week's timecard is approved as a whole: a day is read when every entry on its card was approved.
+    cards: dict[tuple, bool] = {}
+    for entry in FIRM.time_entries():
+        week = (date.fromisoformat(entry["date"]) - date(2023, 1, 2)).days // 7
+        key = (entry["person_email"], entry["project_code"], week, entry["billable"])
+        cards[key] = cards.get(key, True) and entry["approved"]
+    expected = {
+        (e["person_email"], e["project_code"], e["date"]): e
+        for e in FIRM.time_entries()
+        if cards[
+            (
+                e["person_email"],
+                e["project_code"],
+                (date.fromisoformat(e["date"]) - date(2023, 1, 2)).days // 7,
+                e["billable"],
+            )
+        ]
+    }
+    got = {
+        (d.data["pse__Resource__r"]["Email"], d.data["pse__Project__r"]["pse__Project_ID__c"], d.data["Date"]): d
+        for d in days
+    }
+    assert got.keys() == expected.keys() and len(days) == len(got)
+    for key, entry in expected.items():
+        day = got[key].data
+        assert Decimal(str(day["Hours"])) * 60 == entry["minutes"]
+        assert day["pse__Billable__c"] == entry["billable"] and day["Notes"] == entry["notes"]
+        assignment = day["pse__Assignment__r"]
+        assert assignment["CurrencyIsoCode"] == entry["currency"]
+        assert Decimal(str(assignment["pse__Bill_Rate__c"])) == Decimal(entry["bill_rate"] or 0) or (
+            entry["bill_rate"] is None and assignment["pse__Bill_Rate__c"] is None
+        )
+        cost = assignment["pse__Cost_Rate_Amount__c"]
+        assert (cost is None) == (entry["cost_rate"] is None) == (people[key[0]]["cost_rate"] is None)
+    assert all("pse__Monday_Hours__c" not in d.data for d in days)
+    # A day's id is its card's and its weekday: reading again names the same records.
+    assert {d.external_id for d in records(connect(sandbox), "timecard_days")} == {d.external_id for d in days}
 
 
 def test_expenses_page_through_next_records_url(sandbox):

@@ -155,6 +155,17 @@ def test_a_date_cursor_filters_on_modifiedon_and_reports_the_total(sandbox):
     assert pages[-1].cursor == stamps[-1]
 
 
+def test_each_row_carries_its_currency_code_for_mappings(sandbox):
+    sandbox.clear_stats()
+    _, records, _ = read_all(connect(sandbox), "opportunities", page_size=50)
+    by_id = {r.external_id: r.data for r in records}
+    for deal in FIRM.deals():
+        row = next(d for d in by_id.values() if d["name"] == deal["name"][:300])
+        assert row["isocurrencycode"] == deal["currency"], deal["name"]
+    # The environment's currencies are read once for the whole read, not once a page or a row.
+    assert sandbox.stats()["by_path"][f"{API}/transactioncurrencies"] == {"200": 1}
+
+
 def test_malformed_rows_are_rejected_one_by_one(sandbox):
     sandbox.set_faults(malformed_every=10)
     _, records, rejects = read_all(connect(sandbox), "accounts", page_size=20)
@@ -375,6 +386,24 @@ def test_a_won_opportunity_webhook_carries_the_key_and_verifies(sandbox, receive
         )
     with pytest.raises(WebhookRejected, match="no webhook key"):  # neither ?code= nor the header
         DataverseConnector.verify_webhook(secret=WEBHOOK_KEY, method=method, url=url, headers={}, body=body)
+
+
+def test_a_salesperson_wins_the_oldest_open_deal_with_the_next_project_code_and_the_webhook_hears(sandbox, receiver):
+    url, received, arrived = receiver
+    registration = {"url": url, "auth": "WebhookKey", "value": WEBHOOK_KEY, "messages": ["Win"]}
+    requests.post(f"{sandbox.url}/_sandbox/webhooks", json=registration, timeout=5).raise_for_status()
+
+    won = requests.post(f"{sandbox.url}/_sandbox/opportunities/win", json={}, timeout=5).json()
+    assert arrived.wait(5), "the sandbox did not deliver the webhook"
+
+    codes = [p["code"] for p in FIRM.projects()]
+    assert won["project_code"] == f"PRJ-{int(max(codes)[4:]) + 1}" and won["delivered_to"] == [url]
+    (deal,) = [r for r in read_all(connect(sandbox), "opportunities")[1] if r.external_id == won["opportunity"]]
+    assert (deal.data["statecode"], deal.data["new_projectcode"]) == (1, won["project_code"])
+    context = json.loads(received[0][3])
+    assert context["MessageName"] == "Win" and context["PrimaryEntityId"] == won["opportunity"]
+    again = requests.post(f"{sandbox.url}/_sandbox/opportunities/win", json={"id": won["opportunity"]}, timeout=5)
+    assert again.status_code == 404  # already won: no longer open
 
 
 # -- secrets ----------------------------------------------------------------------------------------------------

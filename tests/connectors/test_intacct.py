@@ -107,6 +107,11 @@ def test_the_erp_holds_the_firms_history(sandbox):
     assert len(invoices) == len(FIRM.erp_invoices())
     project = FIRM.erp_projects()[0]
     assert projects[project["code"]]["CUSTOMERNAME"] == project["customer_name"]
+    # Owned fields are also nested, so a mapping's dotted path walks to them.
+    assert employees[FIRM.erp_people()[0]["work_email"]]["PERSONALINFO"]["EMAIL1"] == FIRM.erp_people()[0]["work_email"]
+    # A project names its customer by RECORDNO too, as the customer's read names it.
+    customer = next(c for c in customers.values() if c["NAME"] == project["customer_name"])
+    assert projects[project["code"]]["CUSTOMERKEY"] == customer["RECORDNO"]
     assert projects[project["code"]]["BEGINDATE"] == project["start_date"]  # read back as ISO dates
 
 
@@ -192,6 +197,28 @@ def test_an_invoice_is_written_with_its_lines(sandbox):
     [stored] = sandbox.app.find("ARINVOICE", "INTEGRATION_RECORD_ID", "contoso-invoice-1")
     assert stored["TOTALENTERED"] == "2000.00" and stored["WHENCREATED"] == "01/31/2026"
     assert len(stored["ARINVOICEITEMS"]) == 2
+
+
+def test_a_customer_named_by_the_recordno_a_read_gave_is_sent_as_its_customerid(sandbox):
+    connector = connect(sandbox)
+    read = {r.data["CUSTOMERID"]: r.external_id for r in records(connector, "CUSTOMER")}
+    first = FIRM.customers()[0]
+    line = {"ACCOUNTNO": "4000", "AMOUNT": "100.00", "MEMO": "March"}
+    invoice = {"WHENCREATED": "2026-03-31", "TERMNAME": "Net 30", "ARINVOICEITEMS": [line]}
+
+    results = connector.write(
+        "ARINVOICE",
+        [
+            OutboundRecord("contoso-invoice-7", {**invoice, "CUSTOMERID": {"RECORDNO": read[first["number"]]}}),
+            OutboundRecord("contoso-invoice-8", {**invoice, "CUSTOMERID": {"RECORDNO": "999999"}}),
+        ],
+    )
+
+    assert [r.outcome for r in results] == ["created", "failed"]
+    assert results[1].error_code == "INVALID_REFERENCE" and "RECORDNO 999999" in results[1].error_message
+    [stored] = sandbox.app.find("ARINVOICE", "INTEGRATION_RECORD_ID", "contoso-invoice-7")
+    assert stored["CUSTOMERID"] == first["number"]
+    assert not sandbox.app.find("ARINVOICE", "INTEGRATION_RECORD_ID", "contoso-invoice-8")
 
 
 def test_a_resubmitted_control_id_is_refused(sandbox):

@@ -224,3 +224,28 @@ def test_runner_serves_sandboxes_and_stops_cleanly_on_sigterm():
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_webhook_to_a_partner_host_on_localhost_reaches_loopback_with_that_host():
+    """Browsers resolve northwind.localhost to this machine and Python does not: the kit connects to 127.0.0.1
+    and names the partner's host, which routes the portal's request, in the Host header."""
+    from connectors.sandbox import deliver_webhook
+
+    class Receiver(SandboxApp):
+        vendor = "receiver"
+
+        def routes(self):
+            return [Rule("/hooks/<token>", endpoint="on_hook", methods=["POST"])]
+
+        def on_hook(self, request, token):
+            self.heard = (request.host, token, request.get_data())
+            return json_response({}, status=202)
+
+    receiver = serve_in_thread(Receiver())
+    try:
+        delivery = {"url": f"http://northwind.localhost:{receiver.port}/hooks/t1", "headers": {}, "status": None}
+        deliver_webhook(delivery, b'{"won": true}', in_thread=False)
+        assert delivery["status"] == 202
+        assert receiver.app.heard == (f"northwind.localhost:{receiver.port}", "t1", b'{"won": true}')
+    finally:
+        receiver.stop()

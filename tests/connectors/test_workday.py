@@ -120,6 +120,14 @@ def test_a_full_read_pages_with_response_results_and_can_resume(sandbox):
     assert terminated and all(r.data["Termination_Date"] and not r.data["Active"] for r in terminated)
     assert any(r.data["Cost_Rate_Amount"] is None for r in records)  # the firm's people without a cost rate
     assert any(r.data["Manager_Worker_ID"] for r in records)
+    # The firm's HR records without a work email have none in Workday; every worker has a department (its
+    # supervisory organization), and none of them is rejected for the missing email.
+    people = {p["employee_number"]: p for p in Firm().people()}
+    no_email = {people_id for people_id, missing in Firm().hr_gaps().items() if missing == "work_email"}
+    assert no_email and {number for number, data in by_number.items() if data["Email_Address"] is None} == {
+        p["employee_number"] for p in people.values() if p["id"] in no_email
+    }
+    assert all(data["Supervisory_Organization"] for data in by_number.values())
 
 
 def test_pages_never_ask_for_more_than_999_workers(sandbox):

@@ -20,7 +20,20 @@ TEST_FIRM = dict(time_entries=500, expenses=60)
 def sandboxes():
     """One running sandbox per vendor for the whole session; tests reset the ones they change."""
     running = {}
-    for vendor in ("kantata", "netsuite", "bamboohr", "hubspot", "salesforce", "jira"):
+    for vendor in (
+        "kantata",
+        "netsuite",
+        "bamboohr",
+        "hubspot",
+        "salesforce",
+        "jira",
+        "dynamics365",
+        "businesscentral",
+        "intacct",
+        "certinia",
+        "workday",
+        "adp",
+    ):
         module = importlib.import_module(f"connectors.{vendor}.sandbox")
         running[vendor] = serve_in_thread(module.create_app(Firm(**TEST_FIRM)))
     yield running
@@ -36,6 +49,21 @@ def allow_sandboxes(settings, sandboxes):
 
 
 @pytest.fixture
+def systems(allow_sandboxes):
+    """Every sandbox back to the firm's seeded state, before the test and after it (the sandboxes are shared
+    with the session's other tests, which expect the firm as seeded, not a customer added twice here). Reset
+    through each sandbox's own client, which trusts ADP's demo certificate authority."""
+
+    def reset():
+        for sandbox in allow_sandboxes.values():
+            sandbox.reset()
+
+    reset()
+    yield allow_sandboxes
+    reset()
+
+
+@pytest.fixture
 def in_workspace(world):
     """Run the test inside a fresh-enough client schema (Wingtip: no other test syncs into it)."""
     client = world.clients["wingtip"]
@@ -48,9 +76,10 @@ def make_connection(vendor: str, sandbox, name: str | None = None):
     from integrations.services.connections import connection_create
 
     module = importlib.import_module(f"connectors.{vendor}.sandbox")
-    return connection_create(
-        name=name or vendor.title(), vendor=vendor, base_url=sandbox.url, credentials=dict(module.DEMO_CREDENTIALS)
-    )
+    credentials = dict(module.DEMO_CREDENTIALS)
+    if vendor in ("dynamics365", "businesscentral"):
+        credentials["authority"] = sandbox.url  # the Microsoft sandboxes sign in like Entra, at their own address
+    return connection_create(name=name or vendor.title(), vendor=vendor, base_url=sandbox.url, credentials=credentials)
 
 
 @contextmanager

@@ -9,11 +9,12 @@ sandboxes' own records are read as they are, to compare.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from connectors.sandbox.firm import Firm
+from connectors.sandbox.firm import TIME_START, Firm
 
 CENT = Decimal("0.01")
 
@@ -75,8 +76,38 @@ class FirmExpectation:
         return Counter(p["code"] for p in self.firm.projects())
 
 
-def expect(firm: Firm, installed: set[str]) -> FirmExpectation:
-    """The expected end state when the templates in `installed` have run (in any order, any number of times)."""
+def weekly_approval(firm: Firm) -> Callable[[dict], bool]:
+    """A PSA that approves a week's timecard as a whole (Certinia): an entry counts as approved when every entry
+    on its card (same person, project, week and billable flag) was approved."""
+    cards: dict[tuple, bool] = {}
+
+    def card(entry: dict) -> tuple:
+        week = (date.fromisoformat(entry["date"]) - TIME_START).days // 7
+        return entry["person_id"], entry["project_id"], week, entry["billable"]
+
+    for entry in firm.time_entries():
+        cards[card(entry)] = cards.get(card(entry), True) and entry["approved"]
+    return lambda entry: cards[card(entry)]
+
+
+def workday_gaps(firm: Firm) -> dict[int, str]:
+    """The firm's HR gaps as Workday holds them: the missing work emails (every worker has a department)."""
+    return {person_id: missing for person_id, missing in firm.hr_gaps().items() if missing == "work_email"}
+
+
+def expect(
+    firm: Firm,
+    installed: set[str],
+    *,
+    approved: Callable[[dict], bool] | None = None,
+    hr_gaps: dict[int, str] | None = None,
+) -> FirmExpectation:
+    """The expected end state when the templates in `installed` have run (in any order, any number of times).
+
+    `approved` says which time entries the PSA shows as approved (each entry's own flag unless the PSA approves
+    weeks); `hr_gaps` which of the firm's HR gaps the HR system has (all of them unless said: Workday keeps
+    every worker in a supervisory organization, so it lacks work emails only)."""
+    approved = approved or (lambda entry: entry["approved"])
     expectation = FirmExpectation(firm=firm, installed=set(installed))
     faults: dict[str, Counter] = defaultdict(Counter)
     people = {p["id"]: p for p in firm.people()}
@@ -88,7 +119,7 @@ def expect(firm: Firm, installed: set[str]) -> FirmExpectation:
         twin = next(c for c in firm.crm_companies() if c["twin_of"])
         on_twin = [d for d in firm.deals() if firm.crm_company_of(d) == twin["id"] and d["stage"] == "closed_won"]
         faults["DUPLICATE_IN_SOURCE"][twin["name"]] += len(on_twin)
-    gaps = firm.hr_gaps()
+    gaps = firm.hr_gaps() if hr_gaps is None else hr_gaps
     if expectation.employee_to_resource:
         for person in firm.people():
             if person["id"] in gaps:
@@ -108,7 +139,7 @@ def expect(firm: Firm, installed: set[str]) -> FirmExpectation:
         # lead-to-project has created them there (PSA-only phases never are).
         in_erp = set(expectation.erp_project_codes())
         for entry in firm.time_entries():
-            if not entry["approved"]:
+            if not approved(entry):
                 continue  # the PSA connection reads approved time only
             code = entry["project_code"]
             person = people[entry["person_id"]]
@@ -205,6 +236,84 @@ def jira_state(app) -> dict:
             if issue.get("project") == "RES"
         )
     }
+
+
+def businesscentral_state(app) -> dict:
+    tables = app.tables
+    invoices: dict[str, Decimal] = {}
+    lines: dict[str, Counter] = {}
+    history = set()
+    for invoice in tables["salesInvoices"].values():
+        memo = invoice.get("externalDocumentNumber") or ""
+        if not memo:
+            history.add(invoice["number"])
+            continue
+        counted = Counter()
+        for line in tables["salesInvoiceLines"].values():
+            if line["documentId"] != invoice["id"]:
+                continue
+            kind = "expense" if str(line.get("description", "")).startswith("Expense") else "time"
+            amount = Decimal(str(line["amountExcludingTax"])).quantize(CENT)
+            quantity, rate = Decimal(str(line["quantity"])), Decimal(str(line["unitPrice"])).quantize(CENT)
+            counted[(kind, quantity.quantize(CENT) if kind == "time" else quantity, rate, amount)] += 1
+        assert memo not in invoices, f"two invoices in the ERP for {memo}"
+        invoices[memo] = Decimal(str(invoice["totalAmountExcludingTax"])).quantize(CENT)
+        lines[memo] = counted
+    return {
+        "customers": Counter(c["displayName"] for c in tables["customers"].values()),
+        "jobs": Counter(p["number"] for p in tables["projects"].values()),
+        "employees": Counter((e.get("email") or "").lower() for e in tables["employees"].values()),
+        "invoices": invoices,
+        "invoice_lines": lines,
+        "history": history,
+    }
+
+
+def intacct_state(app) -> dict:
+    records = app.records
+    invoices: dict[str, Decimal] = {}
+    lines: dict[str, Counter] = {}
+    history = set()
+    for invoice in records["ARINVOICE"].values():
+        memo = str(invoice.get("RECORDID") or "")
+        if memo.startswith("INV1"):
+            history.add(memo)
+            continue
+        counted = Counter()
+        for line in invoice.get("ARINVOICEITEMS") or []:
+            kind = "expense" if str(line.get("MEMO", "")).startswith("Expense") else "time"
+            counted[(kind, Decimal(str(line["AMOUNT"])))] += 1
+        assert memo not in invoices, f"two invoices in the ERP for {memo}"
+        invoices[memo] = Decimal(str(invoice["TOTALENTERED"]))
+        lines[memo] = counted
+    return {
+        "customers": Counter(c["NAME"] for c in records["CUSTOMER"].values()),
+        "jobs": Counter(p["PROJECTID"] for p in records["PROJECT"].values()),
+        "employees": Counter((e.get("PERSONALINFO.EMAIL1") or "").lower() for e in records["EMPLOYEE"].values()),
+        "invoices": invoices,
+        "invoice_lines": lines,
+        "history": history,
+    }
+
+
+def certinia_state(app) -> dict:
+    records = app.org.records
+    return {
+        "workspaces": Counter(p["pse__Project_ID__c"] for p in records["pse__Proj__c"].values()),
+        "users": Counter(
+            (c.get("Email") or "").lower() for c in records["Contact"].values() if c.get("pse__Is_Resource__c")
+        ),
+    }
+
+
+def amounts_only(lines: dict[str, Counter]) -> dict[str, Counter]:
+    """Invoice lines as (kind, amount): for an ERP whose lines hold an amount but no quantity or rate (Intacct)."""
+    shown: dict[str, Counter] = {}
+    for memo, counted in lines.items():
+        shown[memo] = Counter()
+        for (kind, _quantity, _rate, amount), n in counted.items():
+            shown[memo][(kind, amount)] += n
+    return shown
 
 
 def within(day: date, start: date, end: date) -> bool:

@@ -50,3 +50,50 @@ def _every_combination(packaged):
 
 def test_no_packaged_template_key_can_be_taken_for_a_partners():
     assert not any(key.startswith(PARTNER_TEMPLATE_PREFIX) for key in TEMPLATES)
+
+
+@pytest.mark.parametrize(
+    ("role", "vendor", "templates"),
+    [
+        ("crm", "dynamics365", {"lead-to-project"}),
+        ("erp", "businesscentral", {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}),
+        ("erp", "intacct", {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}),
+        ("psa", "certinia", {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}),
+        ("hr", "workday", {"employee-to-resource"}),
+        ("hr", "adp", {"employee-to-resource"}),
+    ],
+)
+def test_each_new_system_plays_its_role_in_every_packaged_flow_that_has_it(role, vendor, templates):
+    from connectors.registry import get_connector_class
+
+    connector = get_connector_class(vendor)
+    assert {
+        key for key, packaged in TEMPLATES.items() if vendor in packaged.connections.get(role, ((),))[0]
+    } == templates
+    for key in templates:
+        template = TEMPLATES[key].for_vendors({role: vendor})
+        assert template.connections[role][0] == (vendor,)
+        for flow in template.flows:
+            # Every object a flow reads from or writes to is one the vendor's connector offers.
+            if flow.source == role:
+                assert flow.object in connector.objects, (key, flow.key, flow.object)
+            for step in flow.steps:
+                if step.target == role and step.action in ("write", "invoice"):
+                    assert connector.objects[step.object].writable, (key, step.name)
+
+
+def test_reference_flows_read_every_new_erp_and_psa_before_writing_there():
+    for vendor, keys in (
+        ("businesscentral", {"erp-customers", "erp-projects", "erp-employees"}),
+        ("intacct", {"erp-customers", "erp-projects", "erp-employees"}),
+        ("certinia", {"psa-customers", "psa-projects", "psa-people"}),
+    ):
+        role = "erp" if keys & {"erp-customers"} else "psa"
+        flows = {
+            flow.key
+            for key in TEMPLATES
+            if role in TEMPLATES[key].roles
+            for flow in TEMPLATES[key].for_vendors({role: vendor}).flows
+            if not flow.steps and flow.source == role
+        }
+        assert flows == keys, vendor

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-import requests
 from django.db import connection
 
 from connectors.base import OutboundRecord
@@ -35,20 +34,6 @@ ROLES = {
     "approved-time-to-invoice": ("psa", "erp"),
     "employee-to-resource": ("hr", "psa", "erp"),
 }
-
-
-@pytest.fixture
-def systems(allow_sandboxes):
-    """Every sandbox back to the firm's seeded state, before the test and after it (the sandboxes are shared
-    with the session's other tests, which expect the firm as seeded, not a customer added twice here)."""
-
-    def reset():
-        for sandbox in allow_sandboxes.values():
-            requests.post(f"{sandbox.url}/_sandbox/reset", timeout=10).raise_for_status()
-
-    reset()
-    yield allow_sandboxes
-    reset()
 
 
 def workspace(world, slug: str):
