@@ -138,3 +138,11 @@ def copy_in(model: type[models.Model], rows: list[dict]) -> None:
         with cursor.copy(copy_sql) as copy:
             for row in rows:
                 copy.write_row([_prepared(field, is_plain, row[key]) for field, key, is_plain in keys])
+
+
+def statistics_refresh(models_grown: Iterable[type[models.Model]]) -> None:
+    """ANALYZE the tables a run is filling, so the planner's row counts keep up with them (outside a transaction,
+    between pages: ANALYZE takes only a lock that writers do not wait on)."""
+    with connection.cursor() as cursor:
+        for model in models_grown:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
