@@ -26,25 +26,32 @@ def _partner_context(request, form=None, issued=None) -> dict:
     }
 
 
+def _key_issue(request, form: ApiKeyForm, *, partner, client):
+    """The key the form asks for (shown once by the caller), or None with the form saying why."""
+    if not form.is_valid():
+        return None
+    try:
+        return api_key_create(
+            partner=partner,
+            client=client,
+            name=form.cleaned_data["name"],
+            scopes=form.scopes(),
+            expires_at=form.expires_at(),
+            actor=request.user,
+        )
+    except ApiKeyRefused as refused:
+        form.add_error(None, str(refused))
+        return None
+
+
 @partner_role_required(Role.PARTNER_ADMIN)
 def partner_api_keys(request):
     if request.method != "POST":
         return render(request, "api/partner_keys.html", _partner_context(request))
     form = ApiKeyForm(request.POST, partner_key=True)
-    if form.is_valid():
-        try:
-            issued = api_key_create(
-                partner=request.partner,
-                name=form.cleaned_data["name"],
-                scopes=form.scopes(),
-                expires_at=form.expires_at(),
-                actor=request.user,
-            )
-        except ApiKeyRefused as refused:
-            form.add_error(None, str(refused))
-        else:
-            context = _partner_context(request, issued=issued)
-            return render(request, "api/partner_keys.html", context, status=201)
+    issued = _key_issue(request, form, partner=request.partner, client=None)
+    if issued is not None:
+        return render(request, "api/partner_keys.html", _partner_context(request, issued=issued), status=201)
     return render(request, "api/partner_keys.html", _partner_context(request, form), status=422)
 
 
@@ -72,20 +79,9 @@ def workspace_api_keys(request, client_slug):
     if request.method != "POST":
         return render(request, "api/workspace_keys.html", _workspace_context(request))
     form = ApiKeyForm(request.POST, partner_key=False)
-    if form.is_valid():
-        try:
-            issued = api_key_create(
-                partner=request.client.partner,
-                client=request.client,
-                name=form.cleaned_data["name"],
-                scopes=form.scopes(),
-                expires_at=form.expires_at(),
-                actor=request.user,
-            )
-        except ApiKeyRefused as refused:
-            form.add_error(None, str(refused))
-        else:
-            return render(request, "api/workspace_keys.html", _workspace_context(request, issued=issued), status=201)
+    issued = _key_issue(request, form, partner=request.client.partner, client=request.client)
+    if issued is not None:
+        return render(request, "api/workspace_keys.html", _workspace_context(request, issued=issued), status=201)
     return render(request, "api/workspace_keys.html", _workspace_context(request, form), status=422)
 
 

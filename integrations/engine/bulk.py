@@ -1,8 +1,9 @@
 """Set-based writes for a page of records: a few statements however many rows.
 
 New rows get their ids from the table's sequence in one statement and go in with COPY, so the engine knows
-every id without a round trip per row; changed rows go in with one UPDATE ... FROM (VALUES ...). Values are
-prepared by each model field, as Django would for a save, so what lands is what `save()` would have written.
+every id without a round trip per row; changed rows go in with one UPDATE ... FROM (VALUES ...). Text, numbers,
+dates and ids pass as they are (the model field cleaned them when the record was planned); other values are
+prepared by their field, as Django would for a save, so what lands is what `save()` would have written.
 """
 
 from __future__ import annotations
@@ -46,10 +47,6 @@ def _prepared(field: models.Field, plain: bool, value):
     if plain and type(value) in _PLAIN_VALUES:
         return value
     return field.get_db_prep_save(value, connection)
-
-
-def _value(field: models.Field, instance: models.Model):
-    return field.get_db_prep_save(getattr(instance, field.attname), connection)
 
 
 def ids_reserve(model: type[models.Model], count: int) -> list[int]:
@@ -108,10 +105,14 @@ def update(instances: list[models.Model], fields: Iterable[str]) -> None:
     table = connection.ops.quote_name(model._meta.db_table)
     names = [connection.ops.quote_name(f.column) for f in columns]
     row = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
+    plain = [(field, field.attname, _plain(field)) for field in columns]
     values, params = [], []
     for instance in instances:
         values.append(row)
-        params += [instance.pk, *(_value(field, instance) for field in columns)]
+        params += [
+            instance.pk,
+            *(_prepared(field, is_plain, getattr(instance, attname)) for field, attname, is_plain in plain),
+        ]
     # Each value cast to its column's type, so placeholders compare and assign as the column does.
     assignments = ", ".join(
         f"{name} = v.c{index}::{field.db_type(connection)}"

@@ -30,6 +30,7 @@ from django.utils import timezone
 from connectors.base import AuthenticationFailed, DestinationRefused, RejectedRecord, SourceRecord
 from integrations.engine import bulk, invoicing, parking
 from integrations.engine.describe import describe_item, describe_record, original_value
+from integrations.engine.entities import ENTITIES
 from integrations.engine.failures import Failures
 from integrations.engine.issues import ExceptionBook, exceptions_resolve_for_records
 from integrations.engine.mapping import MappingContext, Problem, Rule, apply_mapping, get_path, split_entities
@@ -235,8 +236,6 @@ class FlowRunner:
         self.maps_cost_rate = any(rule.target == "rate.amount" for rule in self.inbound_rules)
         self._in_target: dict[tuple[int, int], bool] = {}  # (target connection, project) -> linked there
         # The tables a run of this flow grows by a row or more per record read.
-        from integrations.engine.entities import ENTITIES
-
         entity_model = ENTITIES[flow.entity].model if flow.entity in ENTITIES else None
         self._growing = [m for m in (entity_model, ExternalRef, SyncException, RunRecord) if m is not None]
 
@@ -663,8 +662,6 @@ def _twin_of_new(item: Item) -> bool:
 
 
 def _conflict_message(conflict, source_label: str) -> str:
-    from integrations.engine.entities import ENTITIES
-
     return (
         f"{ENTITIES[conflict.entity].label} {conflict.field.replace('_', ' ')} is owned by the "
         f"{conflict.owner.upper()}: {source_label} tried to change it from “{conflict.current}” "
