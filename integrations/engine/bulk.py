@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import connection, models
+from django.utils import timezone
 
 
 def _columns(model: type[models.Model], fields: Sequence[str] | None = None) -> list[models.Field]:
@@ -71,19 +72,29 @@ def insert(instances: list[models.Model]) -> None:
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             for instance in instances:
                 field.pre_save(instance, add=True)
-    names = ", ".join(connection.ops.quote_name(f.column) for f in [model._meta.pk, *columns])
-    with connection.cursor() as cursor:
-        copy_sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
-        plain = [(field, field.attname, _plain(field)) for field in columns]
-        with cursor.copy(copy_sql) as copy:
-            for instance in instances:
-                values = instance.__dict__
-                copy.write_row(
-                    [instance.pk, *(_prepared(field, is_plain, values[attname]) for field, attname, is_plain in plain)]
-                )
+    _copy(model, [model._meta.pk, *columns], [instance.__dict__ for instance in instances], [model._meta.pk.attname])
     for instance in instances:
         instance._state.adding = False
         instance._state.db = connection.alias
+
+
+def _copy(model: type[models.Model], columns: list[models.Field], rows: list[dict], keys: list[str] | None = None):
+    """COPY `rows` (dicts) into the model's table: column i takes row[keys[i]] (the field's attname by default)."""
+    keys = [*(keys or []), *(field.attname for field in columns[len(keys or []) :])]
+    names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
+    # A plain column's value goes as it is when its type is plain; the rest are prepared by their field.
+    prepared = [(_plain(field), field) for field in columns]
+    plain_types = _PLAIN_VALUES
+    with connection.cursor() as cursor:
+        copy_sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
+        with cursor.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        value if is_plain and type(value) in plain_types else field.get_db_prep_save(value, connection)
+                        for value, (is_plain, field) in zip(map(row.__getitem__, keys), prepared, strict=True)
+                    ]
+                )
 
 
 def update(instances: list[models.Model], fields: Iterable[str]) -> None:
@@ -126,19 +137,32 @@ def update(instances: list[models.Model], fields: Iterable[str]) -> None:
         cursor.execute(sql, params)
 
 
-def copy_in(model: type[models.Model], rows: list[dict]) -> None:
-    """COPY plain rows (dicts of field name -> value) into a model's table, ids from its sequence. For rows
-    nobody reads back in this request (a run's records), so no instances are built."""
+def _default(field: models.Field):
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return timezone.now()
+    return field.get_default()
+
+
+def copy_in(model: type[models.Model], rows: list[dict], *, with_ids: bool = False) -> list[int]:
+    """COPY plain rows (dicts of field name or attname -> value) into a model's table, without building
+    instances; a field a row leaves out takes the model's default. With `with_ids`, the rows' new ids come
+    from the table's sequence first and are returned in row order."""
     if not rows:
-        return
-    columns = _columns(model, list(rows[0]))
-    names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
-    with connection.cursor() as cursor:
-        copy_sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
-        keys = [(field, field.name if field.name in rows[0] else field.attname, _plain(field)) for field in columns]
-        with cursor.copy(copy_sql) as copy:
-            for row in rows:
-                copy.write_row([_prepared(field, is_plain, row[key]) for field, key, is_plain in keys])
+        return []
+    columns = _columns(model)
+    first = rows[0]
+    keys = [field.name if field.name in first else field.attname for field in columns]
+    missing = {key: _default(field) for key, field in zip(keys, columns, strict=True) if key not in first}
+    if missing:
+        rows = [{**missing, **row} for row in rows]
+    ids = []
+    if with_ids:
+        ids = ids_reserve(model, len(rows))
+        for row, pk in zip(rows, ids, strict=True):
+            row["_pk"] = pk
+        columns, keys = [model._meta.pk, *columns], ["_pk", *keys]
+    _copy(model, columns, rows, keys)
+    return ids
 
 
 def statistics_refresh(models_grown: Iterable[type[models.Model]]) -> None:

@@ -11,6 +11,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.db import connection
 from django.db.models import Sum
 from django.db.models.functions import TruncMonth
 
@@ -27,33 +28,33 @@ def month_bounds(day: date) -> tuple[date, date]:
 
 
 def invoices_mark(entries: list) -> int:
-    """Note that these project-months have new time or expenses: their invoices are rebuilt at flush."""
-    periods = {(entry.project_id, month_bounds(entry.date)[0]) for entry in entries}
+    """Note that these project-months have new time or expenses: their invoices are rebuilt at flush.
+
+    One statement for the page; entries mostly carry their project (the page resolved it), the rest are read."""
+    project_field = TimeEntry._meta.get_field("project")
+    projects = {e.project_id: e.project for e in entries if project_field.is_cached(e)}
+    missing = {entry.project_id for entry in entries} - set(projects)
+    projects |= {p.pk: p for p in Project.objects.filter(pk__in=missing).only("code", "customer_id", "currency")}
+    periods = sorted({(entry.project_id, month_bounds(entry.date)[0]) for entry in entries})
     if not periods:
         return 0
-    projects = {
-        p.pk: p
-        for p in Project.objects.filter(pk__in={pid for pid, _ in periods}).only("code", "customer_id", "currency")
-    }
     rows = []
-    for project_id, start in sorted(periods):
+    for project_id, start in periods:
         project = projects[project_id]
-        rows.append(
-            Invoice(
-                project_id=project_id,
-                period_start=start,
-                number=f"{project.code}-{start:%Y-%m}",
-                customer_id=project.customer_id,
-                period_end=month_bounds(start)[1],
-                currency=project.currency,
-                needs_sync=True,
-            )
-        )
+        rows += [project_id, start, month_bounds(start)[1], f"{project.code}-{start:%Y-%m}", project.customer_id]
+        rows.append(project.currency)
+    values = ", ".join(["(%s, %s::date, %s::date, %s, %s, %s, true, 0, now())"] * len(periods))
     # Sorted, so two runs marking the same months take their row locks in the same order.
-    Invoice.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["project", "period_start"], update_fields=["needs_sync"]
-    )
-    return len(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Invoice._meta.db_table} (project_id, period_start, period_end, number, customer_id,"  # noqa: S608
+            f" currency, needs_sync, total, updated_at) VALUES {values}"
+            # Rows marked already are left alone: rewriting them would make a dead row version each page.
+            f" ON CONFLICT (project_id, period_start) DO UPDATE SET needs_sync = true"
+            f" WHERE NOT {Invoice._meta.db_table}.needs_sync",
+            rows,
+        )
+    return len(periods)
 
 
 def invoices_rebuild(invoices: list[Invoice]) -> list[Invoice]:
@@ -122,7 +123,12 @@ def invoices_rebuild(invoices: list[Invoice]) -> list[Invoice]:
 
 def invoices_pending(after: int = 0) -> list[Invoice]:
     """The next chunk of invoices that new time or expenses touched and the ERP has not seen since."""
-    return list(Invoice.objects.filter(needs_sync=True, pk__gt=after).order_by("pk")[:CHUNK])
+    # With their customer and project: the ERP write sends both, and a query each would be 400 per chunk.
+    return list(
+        Invoice.objects.filter(needs_sync=True, pk__gt=after)
+        .select_related("customer", "project")
+        .order_by("pk")[:CHUNK]
+    )
 
 
 def invoices_written(invoices: list[Invoice]) -> None:

@@ -173,9 +173,11 @@ class ExceptionBook:
                 external_id__in=external_ids,
                 status__in=(*LIVE, SyncException.Status.PARKED),
                 error_code__in={code for _, _, code in self._rows},
-            ):
+            ).only("pk", "object", "external_id", "error_code", "occurrences", "subject"):
                 live[(row.object, row.external_id, row.error_code)] = row
-        created, bumped = [], []
+        created: list[dict] = []
+        created_keys: list[tuple[str, str, str]] = []
+        bumped = []
         values: dict = {}
         for key, fields in self._rows.items():
             object_name, external_id, code = key
@@ -195,32 +197,34 @@ class ExceptionBook:
             }
             row = live.get(key)
             if row is None:
+                # Rows, not instances: a page can park hundreds of records, and nothing reads them back here.
                 created.append(
-                    SyncException(
-                        flow_id=self.flow.pk,
-                        first_run_id=self.run.pk,
-                        source_system=self.source_system,
-                        object=object_name,
-                        external_id=external_id,
-                        error_code=code,
-                        created_at=now,
+                    {
+                        "flow_id": self.flow.pk,
+                        "first_run_id": self.run.pk,
+                        "source_system": self.source_system,
+                        "object": object_name,
+                        "external_id": external_id,
+                        "error_code": code,
+                        "created_at": now,
                         **values,
-                    )
+                    }
                 )
+                created_keys.append(key)
             else:
                 for name, value in values.items():
                     setattr(row, name, value)
                 if not parked:
                     row.occurrences += 1
                 bumped.append(row)
-        bulk.insert(created)
+        ids = bulk.copy_in(SyncException, created, with_ids=True)
         bulk.update(bumped, ["occurrences", *values])
-        standing = {
-            (row.object, row.external_id): row.pk
-            for row in [*created, *bumped]
-            if not self._rows[(row.object, row.external_id, row.error_code)]["decision"]
-        }
-        self._supersede(keep={row.pk for row in [*created, *bumped]} | self._kept, now=now)
+        written = [
+            *zip(created_keys, ids, strict=True),
+            *(((r.object, r.external_id, r.error_code), r.pk) for r in bumped),
+        ]
+        standing = {(key[0], key[1]): pk for key, pk in written if not self._rows[key]["decision"]}
+        self._supersede(keep={pk for _, pk in written} | self._kept, now=now)
         return standing
 
     def _supersede(self, *, keep: set[int], now) -> None:

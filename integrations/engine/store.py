@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.core import validators
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.base import ModelState
 
 from integrations.engine import bulk
 from integrations.engine.entities import ENTITIES, ORDER, field_owner, match_keys_for
@@ -429,7 +432,7 @@ class CanonicalStore:
         spec = ENTITIES[entity]
         fields = _fields_of(spec.model)
         # A copy: the cached record stays as the database has it until this plan is applied.
-        record = copy.copy(existing) if existing is not None else spec.model()
+        record = copy.copy(existing) if existing is not None else fields.new()
         changed = set()
         for name, proposed in values.items():
             model_field, foreign = fields.by_name[name]
@@ -459,7 +462,12 @@ class CanonicalStore:
             if existing is not None and owner and owner != self.category and not _blank(current):
                 item.conflicts.append(Conflict(entity, name, owner, _plain(current), _plain(proposed)))
                 continue
-            setattr(record, name, proposed)
+            if foreign:
+                # What the descriptor does, less its checks (the store resolved `proposed` from this database).
+                setattr(record, model_field.attname, proposed.pk if proposed is not None else None)
+                model_field.set_cached_value(record, proposed)
+            else:
+                setattr(record, name, proposed)
             changed.add(name)
         if existing is None or changed:
             errors = _invalid(record, fields, changed, new=existing is None)
@@ -500,18 +508,18 @@ class CanonicalStore:
                 continue
             if known is None:
                 links.append(
-                    ExternalRef(
-                        connection=self.source,
-                        object=object_name,
-                        external_id=item.source.external_id,
-                        entity=primary,
-                        record_id=planned.record.pk,
-                    )
+                    {
+                        "connection_id": self.source.pk,
+                        "object": object_name,
+                        "external_id": item.source.external_id,
+                        "entity": primary,
+                        "record_id": planned.record.pk,
+                    }
                 )
             else:
                 moved.append((item.source.external_id, planned.record.pk))
             self._refs[key] = planned.record.pk
-        bulk.insert(links)
+        bulk.copy_in(ExternalRef, links)
         for external_id, record_id in moved:  # rare: a record this id stood for was replaced
             ExternalRef.objects.filter(connection=self.source, object=object_name, external_id=external_id).update(
                 entity=primary, record_id=record_id, alias=False
@@ -522,8 +530,21 @@ class CanonicalStore:
 class _Fields:
     """A canonical model's fields as _diff needs them, worked out once per model."""
 
+    model: type[models.Model]
     by_name: dict[str, tuple[models.Field, bool]]  # name -> (field, is a foreign key)
     checked: tuple[models.Field, ...]  # what Model.full_clean checks: every concrete field but the keys
+    defaults: dict | None  # a new instance's attributes, when no default is computed per instance
+    quick: dict[str, Callable[[Any], bool]]  # name -> a test that passes only values the field's validation passes
+
+    def new(self) -> models.Model:
+        """An unsaved instance as Model() makes it: its defaults copied in, without Model.__init__'s work per
+        field (a page makes hundreds)."""
+        if self.defaults is None:
+            return self.model()
+        record = self.model.__new__(self.model)
+        record.__dict__.update(self.defaults)
+        record._state = ModelState()
+        return record
 
 
 _FIELDS: dict[type, _Fields] = {}
@@ -532,11 +553,51 @@ _FIELDS: dict[type, _Fields] = {}
 def _fields_of(model: type[models.Model]) -> _Fields:
     if model not in _FIELDS:
         concrete = [f for f in model._meta.concrete_fields if not f.primary_key]
+        computed = any(callable(f.default) for f in concrete if f.has_default())
+        template = None if computed else {k: v for k, v in model().__dict__.items() if k != "_state"}
         _FIELDS[model] = _Fields(
+            model=model,
             by_name={f.name: (f, isinstance(f, models.ForeignKey)) for f in concrete},
             checked=tuple(f for f in concrete if not isinstance(f, models.ForeignKey)),
+            defaults=template,
+            quick={f.name: test for f in concrete if (test := _quick_test(f)) is not None},
         )
     return _FIELDS[model]
+
+
+def _quick_test(field: models.Field) -> Callable[[Any], bool] | None:
+    """A cheap test of a cleaned value that passes only what Field.validate and its validators pass (a value it
+    fails goes through Django's own validation, for the message). None where the field needs Django's."""
+    if field.choices or not field.editable:
+        return None
+    allowed = (validators.MaxLengthValidator, validators.DecimalValidator, validators.ProhibitNullCharactersValidator)
+    if any(type(v) not in allowed for v in field.validators):
+        return None
+    if isinstance(field, models.CharField | models.TextField):
+        limit = field.max_length or float("inf")
+        return lambda v: type(v) is str and (v or field.blank) and len(v) <= limit and "\x00" not in v
+    if isinstance(field, models.DecimalField):
+        whole_limit = field.max_digits - field.decimal_places
+        places = field.decimal_places
+
+        def decimal_fits(v) -> bool:  # DecimalValidator's count of digits, without building its messages
+            if type(v) is not Decimal or not v.is_finite():
+                return False
+            _, digits, exponent = v.as_tuple()
+            if exponent >= 0:
+                total, decimals = len(digits) + (exponent if digits != (0,) else 0), 0
+            elif -exponent > len(digits):
+                total = decimals = -exponent
+            else:
+                total, decimals = len(digits), -exponent
+            return total <= field.max_digits and decimals <= places and total - decimals <= whole_limit
+
+        return decimal_fits
+    if type(field) is models.DateField:
+        return lambda v: type(v) is date
+    if isinstance(field, models.BooleanField):
+        return lambda v: type(v) is bool
+    return None
 
 
 def _invalid(record: models.Model, fields: _Fields, changed: set[str], *, new: bool) -> dict[str, list[str]]:
@@ -551,8 +612,12 @@ def _invalid(record: models.Model, fields: _Fields, changed: set[str], *, new: b
         if model_field.blank and value in model_field.empty_values:
             continue  # as full_clean: an empty value a field allows is not checked further
         if model_field.name in changed:
-            try:
-                setattr(record, model_field.attname, model_field.clean(value, record))
+            quick = fields.quick.get(model_field.name)
+            if quick is not None and quick(value):
+                continue  # plainly valid: what Django's validators would accept, checked without them
+            try:  # Field.clean less its to_python, which _diff applied already
+                model_field.validate(value, record)
+                model_field.run_validators(value)
             except ValidationError as error:
                 errors[model_field.name] = error.messages
         elif new and value is None and not model_field.null:
