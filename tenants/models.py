@@ -163,6 +163,15 @@ class Plan(models.Model):
     currency = models.CharField(max_length=3, default="USD")
     included_records = models.PositiveIntegerField(default=10_000, help_text="Synced records included per month")
     overage_per_1000 = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+
+    class SandboxBilling(models.TextChoices):
+        FREE = "free", "Not billed"
+        SEPARATE = "separate", "Billed separately"
+
+    # Records synced by Sandbox flows never count against the included records; a plan bills them on a
+    # line of their own at `sandbox_per_1000`, or not at all.
+    sandbox_billing = models.CharField(max_length=10, choices=SandboxBilling.choices, default=SandboxBilling.FREE)
+    sandbox_per_1000 = models.DecimalField(max_digits=10, decimal_places=2, default=0)
     max_connections = models.PositiveIntegerField(default=5)
     max_flows = models.PositiveIntegerField(default=5)
     min_sync_interval_minutes = models.PositiveIntegerField(default=15)
@@ -328,6 +337,9 @@ class UsageRecord(models.Model):
     month = models.DateField(help_text="The first day of the month")
     records_synced = models.PositiveBigIntegerField(default=0)
     runs = models.PositiveIntegerField(default=0)
+    # Sandbox runs, counted apart from the production figures above (Plan.sandbox_billing says what they cost).
+    sandbox_records_synced = models.PositiveBigIntegerField(default=0)
+    sandbox_runs = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -472,18 +472,31 @@ def month_start(day: date) -> date:
 
 
 @transaction.atomic
-def usage_record_upsert(*, client: Client, month: date, records_synced: int, runs: int) -> UsageRecord:
+def usage_record_upsert(
+    *,
+    client: Client,
+    month: date,
+    records_synced: int,
+    runs: int,
+    sandbox_records_synced: int = 0,
+    sandbox_runs: int = 0,
+) -> UsageRecord:
     """Set a client's usage for a month (any day of it), as recomputed from its schema by the roll-up.
 
     The figures replace the stored ones rather than adding to them, so a roll-up that runs twice,
     or retries after a crash, counts nothing twice.
     """
-    if records_synced < 0 or runs < 0:
+    if min(records_synced, runs, sandbox_records_synced, sandbox_runs) < 0:
         raise ValueError("Usage figures cannot be negative.")
     record, _ = UsageRecord.objects.update_or_create(
         client=client,
         month=month_start(month),
-        defaults={"records_synced": records_synced, "runs": runs},
+        defaults={
+            "records_synced": records_synced,
+            "runs": runs,
+            "sandbox_records_synced": sandbox_records_synced,
+            "sandbox_runs": sandbox_runs,
+        },
     )
     return record
 
