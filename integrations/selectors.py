@@ -657,7 +657,9 @@ def flows_overview() -> list[Flow]:
     """Main flows with their last run and open exceptions; reference flows are shown inside them."""
     flows = list(Flow.objects.select_related("source_connection").prefetch_related("prerequisites", "steps"))
     last_runs = {}
-    for run in SyncRun.objects.filter(pk__in=SyncRun.objects.values("flow_id").annotate(last=Max("id")).values("last")):
+    for run in SyncRun.objects.select_related("flow").filter(
+        pk__in=SyncRun.objects.values("flow_id").annotate(last=Max("id")).values("last")
+    ):
         last_runs[run.flow_id] = run
     open_counts = dict(
         SyncException.objects.filter(status=SyncException.Status.OPEN)

@@ -68,11 +68,8 @@ class Promotion:
 
     @property
     def fingerprint(self) -> str:
-        """Names this exact diff and these bindings: a confirmation of another diff is refused."""
-        data = {
-            "changes": [asdict(change) for change in self.changes],
-            "bindings": {b.role: b.chosen.pk if b.chosen else None for b in self.bindings},
-        }
+        """Names this exact diff: a confirmation of another diff is refused."""
+        data = [asdict(change) for change in self.changes]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
 
 

@@ -228,3 +228,102 @@ def test_a_sandbox_flow_cannot_write_to_a_production_connection(systems, test_sy
                 inbound_mapping=flow.inbound_mapping,
             )
         )
+
+
+# --- The promotion page: who may promote, and what it shows -------------------------------------------
+
+
+def sandbox_flow_unreachable(admin) -> Flow:
+    """A Sandbox flow with rules, on connections nobody calls: the promotion page never reaches a system."""
+    from integrations.services.configuration import mapping_rule_add
+    from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
+
+    def make(vendor, name, environment):
+        return connection_create(
+            name=name,
+            vendor=vendor,
+            base_url=UNREACHABLE,
+            credentials=demo_credentials(vendor),
+            environment=environment,
+        )
+
+    hubspot = make("hubspot", "HubSpot test portal", Environment.SANDBOX)
+    netsuite = make("netsuite", "NetSuite test account", Environment.SANDBOX)
+    make("hubspot", "HubSpot", Environment.PRODUCTION)
+    make("netsuite", "NetSuite", Environment.PRODUCTION)
+    flow = flow_create(
+        name="Companies to ERP customers (test)",
+        source_connection=hubspot,
+        source_object="companies",
+        entity="customer",
+        target_connection=netsuite,
+        target_object="customer",
+        schedule_minutes=60,
+        actor=admin,
+    )
+    mapping_rule_add(mapping=flow.inbound_mapping, values=rule("customer.name", ["name"], [], True, "Company"))
+    mapping_rule_add(mapping=flow.steps.get().outbound_mapping, values=rule("companyName", ["name"], [], True))
+    return flow
+
+
+@pytest.mark.parametrize(
+    ("email", "may"),
+    [
+        ("admin@contoso.localhost", True),
+        ("engineer@northwind.localhost", True),
+        ("admin@northwind.localhost", True),
+        ("finance@contoso.localhost", False),
+        ("viewer@contoso.localhost", False),
+    ],
+)
+def test_client_admins_and_partner_staff_promote_finance_and_viewers_may_not(world, email, may):
+    from django.db import connection
+
+    from tests.support import NORTHWIND, browser_for
+
+    contoso = world.clients["contoso"]
+    connection.set_tenant(contoso)
+    flow = sandbox_flow_unreachable(world.user("admin@contoso.localhost"))
+    connection.set_schema_to_public()
+    browser = browser_for(world.user(email), host=NORTHWIND)
+    path = f"/c/contoso/flows/{flow.pk}/promote"
+    page = browser.get(path)
+    assert page.status_code == (200 if may else 403)
+    if may:
+        html = page.content.decode()
+        assert "Promote “Companies to ERP customers (test)” to Production" in html
+        changes = page.context["preview"].changes
+        assert html.count('data-testid="diff-row"') == len(changes)
+        main = [(c.where, c.what, c.kind) for c in changes if c.where.startswith(flow.name)]
+        assert main == [
+            (f"{flow.name}: read into the workspace", "Company", "added"),
+            (f"{flow.name}: schedule", "Runs", "added"),
+            (f"{flow.name}: Customer in NetSuite test account", "Target", "added"),
+            (f"{flow.name}: Customer in NetSuite test account", "companyName", "added"),
+        ]
+        # The reference flow reading the ERP's customers (to link before creating) comes along too.
+        assert {c.where for c in changes} - {where for where, _, _ in main}
+    fingerprint = page.context["preview"].fingerprint if may else ""
+    answer = browser.post(path, {"fingerprint": fingerprint})
+    connection.set_tenant(contoso)
+    promoted = Flow.objects.filter(environment=Environment.PRODUCTION, name=flow.name)
+    audited = AuditEvent.objects.filter(action="flow.promoted")
+    if may:
+        assert answer.status_code == 302 and promoted.count() == 1 and audited.get().actor_email == email
+    else:
+        assert answer.status_code == 403 and not promoted.exists() and not audited.exists()
+    connection.set_schema_to_public()
+
+
+def test_another_clients_sandbox_flow_is_not_found_from_this_workspace(world):
+    from django.db import connection
+
+    from tests.support import NORTHWIND, browser_for
+
+    connection.set_tenant(world.clients["wingtip"])
+    flow = sandbox_flow_unreachable(world.user("admin@northwind.localhost"))
+    connection.set_schema_to_public()
+    # Contoso's admin asks for Wingtip's flow id under Contoso: Contoso's schema has no such flow.
+    browser = browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
+    assert browser.get(f"/c/contoso/flows/{flow.pk}/promote").status_code == 404
+    assert browser.get(f"/c/wingtip/flows/{flow.pk}/promote").status_code in (403, 404)
