@@ -8,6 +8,7 @@ Production flows in place (template_upgrade). There is no second copier.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,7 @@ from integrations.services.audit import audit_record
 from integrations.services.flows import FlowConfigurationError, flow_schedule_sync, template_install
 from integrations.services.locks import workspace_lock
 from integrations.services.templates import _flow_key, template_capture, template_upgrade
+from integrations.templatetags.workspace import every as schedule_text
 
 
 class PromotionRefused(FlowConfigurationError):
@@ -113,7 +115,7 @@ def _rules_diff(where: str, before: list[dict], after: list[dict]) -> list[Chang
 def _schedule_text(flow: dict) -> str:
     if flow["trigger"] == Flow.Trigger.MANUAL or not flow.get("schedule_minutes"):
         return "only by hand" if flow["trigger"] != Flow.Trigger.WEBHOOK else "on webhooks"
-    every = f"every {flow['schedule_minutes']} min"
+    every = schedule_text(flow["schedule_minutes"]).lower()  # as the flow's page says it
     return f"on webhooks and {every}" if flow["trigger"] == Flow.Trigger.WEBHOOK else every
 
 
@@ -241,6 +243,20 @@ def _refuse_unbound(promotion: Promotion) -> None:
         )
 
 
+def _named_for_production(promotion: Promotion) -> dict:
+    """The captured flow with its targets named after the Production connections they write to
+    ("Customer in NetSuite", not "Customer in NetSuite test account"); the same bindings give the same names,
+    which is how the next promotion's upgrade finds the steps it updates."""
+    spec = copy.deepcopy(promotion.spec)
+    bound = {binding.role: binding for binding in promotion.bindings}
+    for flow in spec["flows"]:
+        for step in flow["steps"]:
+            binding = bound.get(step["target"])
+            if binding is not None and binding.chosen is not None:
+                step["name"] = step["name"].replace(binding.sandbox.name, binding.chosen.name)[:120]
+    return spec
+
+
 @transaction.atomic
 def flow_promote(*, flow: Flow, chosen: dict[str, int] | None = None, fingerprint: str = "", actor=None) -> Promotion:
     """Make Production run what the Sandbox `flow` holds (rules, targets, schedule, filter, match keys,
@@ -260,7 +276,7 @@ def flow_promote(*, flow: Flow, chosen: dict[str, int] | None = None, fingerprin
     key = f"env-{flow.pk}"
     production = promotion.production
     template = Template.from_spec(
-        promotion.spec,
+        _named_for_production(promotion),
         key=key,
         name=flow.name,
         summary="Promoted from Sandbox",

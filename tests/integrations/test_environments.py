@@ -138,7 +138,7 @@ def test_a_flow_built_in_sandbox_is_promoted_and_runs_in_production_against_othe
     promoted = flow_promote(flow=flow, chosen=chosen, fingerprint=first.fingerprint, actor=admin)
     production = promoted.production
     assert production.environment == Environment.PRODUCTION and production.source_connection == hubspot
-    assert [s.target_connection for s in production.steps.all()] == [netsuite]
+    assert [(s.name, s.target_connection) for s in production.steps.all()] == [("Customer in NetSuite", netsuite)]
     assert all(p.source_connection == netsuite for p in production.prerequisites.all())
     assert production.schedule_minutes == 60
     flow.refresh_from_db()
@@ -174,8 +174,8 @@ def test_a_flow_built_in_sandbox_is_promoted_and_runs_in_production_against_othe
             "Companies to ERP customers: schedule",
             "Runs",
             "changed",
-            "every 60 min",
-            "every 120 min",
+            "every hour",
+            "every 2 h",
         ),
         (
             "Companies to ERP customers: Customer in NetSuite test account",
