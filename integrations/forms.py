@@ -163,6 +163,7 @@ class ConnectionForm(forms.Form):
     environment = forms.ChoiceField(
         choices=Environment.choices,
         initial=Environment.PRODUCTION,
+        required=False,  # left out, a connection is a Production one, as every connection was before
         label="Environment",
         help_text="Sandbox connections are for building and testing flows; Production ones for the real books.",
     )
@@ -178,6 +179,9 @@ class ConnectionForm(forms.Form):
             if spec.initial:
                 # What the portal calls itself (the partner's brand), never the platform behind it.
                 self.fields[f"cred_{spec.name}"].initial = spec.initial.replace("{product_name}", product_name)
+
+    def clean_environment(self):
+        return self.cleaned_data.get("environment") or Environment.PRODUCTION
 
     def credentials(self) -> dict[str, str]:
         return {spec.name: self.cleaned_data.get(f"cred_{spec.name}") or "" for spec in self.specs}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from django import forms
 from django.conf import settings
@@ -124,6 +125,9 @@ class PlanForm(forms.ModelForm):
         for name in ("monthly_price", "overage_per_1000", "sandbox_per_1000"):
             self.fields[name].min_value = 0
             self.fields[name].widget.attrs.update({"min": "0", "step": "0.01", "inputmode": "decimal"})
+        # Left out of a submission (a plan saved before Sandbox billing existed): not billed, at no price.
+        self.fields["sandbox_billing"].required = False
+        self.fields["sandbox_per_1000"].required = False
         for name in ("min_sync_interval_minutes", "sla_support_hours", "sla_resolution_hours", "sla_freshness_hours"):
             self.fields[name].validators.append(MinValueValidator(1))
             self.fields[name].widget.attrs["min"] = "1"
@@ -153,8 +157,13 @@ class PlanForm(forms.ModelForm):
             raise ValidationError("A price cannot be negative.")
         return price
 
+    def clean_sandbox_billing(self):
+        return self.cleaned_data.get("sandbox_billing") or Plan.SandboxBilling.FREE
+
     def clean_sandbox_per_1000(self):
-        price = self.cleaned_data["sandbox_per_1000"]
+        price = self.cleaned_data.get("sandbox_per_1000")
+        if price is None:
+            return Decimal("0.00")
         if price < 0:
             raise ValidationError("A price cannot be negative.")
         return price

@@ -355,6 +355,8 @@ PLAN_FIELDS = (
     "currency",
     "included_records",
     "overage_per_1000",
+    "sandbox_billing",
+    "sandbox_per_1000",
     "max_connections",
     "max_flows",
     "min_sync_interval_minutes",

@@ -327,3 +327,33 @@ def test_another_clients_sandbox_flow_is_not_found_from_this_workspace(world):
     browser = browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
     assert browser.get(f"/c/contoso/flows/{flow.pk}/promote").status_code == 404
     assert browser.get(f"/c/wingtip/flows/{flow.pk}/promote").status_code in (403, 404)
+
+
+def test_a_connection_added_in_sandbox_is_marked_and_has_its_own_plan_allowance(world):
+    from django.db import connection
+
+    from integrations.models import Connection
+    from tenants.models import Plan
+    from tests.support import NORTHWIND, browser_for
+
+    contoso = world.clients["contoso"]
+    connection.set_tenant(contoso)
+    connection_create(name="HubSpot", vendor="hubspot", base_url="https://api.hubapi.com", credentials={})
+    production = Connection.objects.filter(environment=Environment.PRODUCTION).count()
+    connection.set_schema_to_public()
+    # Production is full; Sandbox mirrors it, so it has the same allowance of its own.
+    Plan.objects.filter(pk=contoso.plan_id).update(max_connections=production)
+    admin = browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
+    form = {"name": "HubSpot test portal", "base_url": "https://api.hubapi.com", "cred_access_token": "pat-na1-x"}
+    refused = admin.post("/c/contoso/connections/new/hubspot", {**form, "environment": "production"})
+    assert refused.status_code == 422
+    assert admin.post("/c/contoso/connections/new/hubspot", {**form, "environment": "sandbox"}).status_code == 302
+    connection.set_tenant(contoso)
+    (added,) = Connection.objects.filter(name="HubSpot test portal")
+    assert added.environment == Environment.SANDBOX
+    assert (
+        AuditEvent.objects.get(action="connection.created", target_id=str(added.pk)).after["environment"] == "sandbox"
+    )
+    connection.set_schema_to_public()
+    listed = admin.get("/c/contoso/connections/").content.decode()
+    assert listed.count('class="badge badge-sandbox"') == 1
