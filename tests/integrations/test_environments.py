@@ -357,3 +357,30 @@ def test_a_connection_added_in_sandbox_is_marked_and_has_its_own_plan_allowance(
     connection.set_schema_to_public()
     listed = admin.get("/c/contoso/connections/").content.decode()
     assert listed.count('class="badge badge-sandbox"') == 1
+
+
+def test_the_promotion_page_asks_for_the_production_connection_it_lacks_and_changes_nothing(world):
+    from django.db import connection
+
+    from integrations.models import Connection
+    from tests.support import NORTHWIND, browser_for
+
+    contoso = world.clients["contoso"]
+    connection.set_tenant(contoso)
+    flow = sandbox_flow_unreachable(world.user("admin@contoso.localhost"))
+    Connection.objects.filter(environment=Environment.PRODUCTION, vendor="netsuite").delete()
+    connection.set_schema_to_public()
+    admin = browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
+    path = f"/c/contoso/flows/{flow.pk}/promote"
+    page = admin.get(path)
+    assert page.status_code == 200
+    assert 'data-testid="missing-production"' in page.content.decode()
+    answer = admin.post(path, {"fingerprint": page.context["preview"].fingerprint})
+    assert answer.status_code == 422
+    assert "Production has no NetSuite connection to take the place of “NetSuite test account”" in (
+        answer.content.decode().replace("&ldquo;", "“").replace("&rdquo;", "”")
+    )
+    connection.set_tenant(contoso)
+    assert not Flow.objects.filter(environment=Environment.PRODUCTION, name=flow.name).exists()
+    assert not AuditEvent.objects.filter(action="flow.promoted").exists()
+    connection.set_schema_to_public()
