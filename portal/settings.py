@@ -263,6 +263,10 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 10
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# DNS servers ("host" or "host:port") that domain proofs (custom domains, single sign-on domains) ask instead
+# of the system's resolvers.
+DOMAIN_VERIFY_NAMESERVERS = env_list("DOMAIN_VERIFY_NAMESERVERS")
+
 # Connection credentials are encrypted with these Fernet keys (MultiFernet: the first encrypts,
 # all decrypt, so a new key can be put first and `manage.py credentials_rotate` re-encrypts).
 CREDENTIALS_KEYS = env_list("CREDENTIALS_KEYS")

@@ -34,7 +34,13 @@ def sso_discover(request):
         if connection is not None:
             provider = get_social_adapter(request).get_provider(request, connection.provider_id)
             next_url = request.POST.get("next", "")
-            return provider.redirect(request, "login", next_url=next_url if next_url.startswith("/") else None)
+            answer = provider.redirect(request, "login", next_url=next_url if next_url.startswith("/") else None)
+            if answer.status_code != 302:
+                return answer
+            # Not a redirect: the CSP's form-action 'self' forbids a form's answer from leading to another
+            # origin, so the page moves on itself (a refresh is no form navigation) and offers a link too.
+            context = {"connection": connection, "authorize_url": answer["Location"]}
+            return render(request, "account/sso_continue.html", context)
         domain = form.cleaned_data["email"].rpartition("@")[2]
         form.add_error("email", f"No single sign-on is set up for {domain} here: sign in with your password.")
     return render(

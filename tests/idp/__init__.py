@@ -51,7 +51,8 @@ class OidcIdp:
                     return self
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"identity provider exited: {(self.data / 'idp.log').read_text()[-2000:]}")
+                    log_text = (self.data / "idp.log").read_text()[-2000:]
+                    raise RuntimeError(f"identity provider exited: {log_text}") from None
                 time.sleep(0.2)
         raise RuntimeError("identity provider did not start")
 

@@ -204,10 +204,20 @@ def test_bad_group_rules_are_refused_with_the_line_and_lose_nothing(world):
 def test_only_admins_configure_sign_in(world):
     for email in ("finance@contoso.localhost", "engineer@northwind.localhost"):
         assert browser_for(world.user(email), host=NORTHWIND).get("/c/contoso/security/").status_code == 403
-    assert browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND).get("/c/contoso/security/").status_code == 200
-    assert browser_for(world.user("engineer@northwind.localhost"), host=NORTHWIND).get("/partner/team/sign-on/").status_code == 403
+    assert (
+        browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND).get("/c/contoso/security/").status_code
+        == 200
+    )
+    assert (
+        browser_for(world.user("engineer@northwind.localhost"), host=NORTHWIND)
+        .get("/partner/team/sign-on/")
+        .status_code
+        == 403
+    )
     # another partner's client is as missing as any
-    assert browser_for(world.user("admin@summit.localhost"), host=NORTHWIND).get("/c/contoso/security/").status_code == 404
+    assert (
+        browser_for(world.user("admin@summit.localhost"), host=NORTHWIND).get("/c/contoso/security/").status_code == 404
+    )
 
 
 def test_sso_domains_are_scoped_to_their_connection(world, dns_server):
