@@ -141,11 +141,14 @@ def home_partner(user: User) -> Partner | None:
 
 def mfa_required(user: User) -> bool:
     """Must this person sign in with a second factor? Platform admins when PLATFORM_ADMINS_REQUIRE_MFA
-    is on; otherwise as each partner they work with asks (MfaPolicy), for any of their roles."""
+    is on; otherwise as each partner they work with asks (MfaPolicy), for any of their roles, and everyone
+    in a workspace whose admin asks for it (Client.requires_mfa)."""
     rows = Membership.objects.filter(user=user).values_list(
-        "role", "partner__mfa_policy", "client__partner__mfa_policy"
+        "role", "partner__mfa_policy", "client__partner__mfa_policy", "client__requires_mfa"
     )
-    for role, partner_policy, client_policy in rows:
+    for role, partner_policy, client_policy, client_requires in rows:
+        if client_requires:
+            return True
         if role == Role.PLATFORM_ADMIN:
             if settings.PLATFORM_ADMINS_REQUIRE_MFA:
                 return True
