@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0004_account_security'),
+        ('tenants', '0005_environments'),
     ]
 
     operations = [
