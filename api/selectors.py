@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from allauth.mfa.utils import is_mfa_enabled
 from django.db.models import QuerySet
 
 from api.models import ApiKey
 from api.services import api_key_hash
 from tenants.decorators import WORKSPACE_ALL
 from tenants.models import Client, Partner, Role
-from tenants.selectors import partner_membership, workspace_role
+from tenants.selectors import mfa_required, partner_membership, workspace_role
 
 
 def api_key_for_secret(secret: str) -> ApiKey | None:
@@ -37,6 +38,12 @@ def api_key_refusal(key: ApiKey, partner: Partner) -> str:
             return "The person who created this key is no longer a partner admin; create a new key."
     elif acting_role(key, key.client) not in WORKSPACE_ALL:
         return "The person who created this key no longer works in this workspace; create a new key."
+    if mfa_required(key.created_by) and not is_mfa_enabled(key.created_by):
+        # A key must not be a way around the second factor the policy asks of its creator.
+        return (
+            "The person who created this key has not set up two-factor sign-in, which their organisation requires: "
+            "they must set it up before their keys work."
+        )
     return ""
 
 

@@ -13,7 +13,7 @@ from connectors.registry import CONNECTORS
 from integrations.catalog import Template
 from integrations.engine.entities import ENTITIES
 from integrations.engine.mapping import TRANSFORM_LABELS
-from integrations.models import Connection, Flow, MappingRule, ValueMap
+from integrations.models import Connection, Environment, Flow, MappingRule, ValueMap
 from integrations.selectors import QUEUE_AGES, QUEUE_SORTS, QUEUE_STATUSES, QueueQuery
 from tenants.models import Role
 
@@ -160,6 +160,13 @@ class ConnectionForm(forms.Form):
 
     name = forms.CharField(max_length=120, label="Connection name", validators=[one_line])
     base_url = forms.URLField(max_length=300, label="Base URL", assume_scheme="https")
+    environment = forms.ChoiceField(
+        choices=Environment.choices,
+        initial=Environment.PRODUCTION,
+        required=False,  # left out, a connection is a Production one, as every connection was before
+        label="Environment",
+        help_text="Sandbox connections are for building and testing flows; Production ones for the real books.",
+    )
 
     def __init__(self, *args, vendor: str, product_name: str = "", **kwargs):
         super().__init__(*args, **kwargs)
@@ -172,6 +179,9 @@ class ConnectionForm(forms.Form):
             if spec.initial:
                 # What the portal calls itself (the partner's brand), never the platform behind it.
                 self.fields[f"cred_{spec.name}"].initial = spec.initial.replace("{product_name}", product_name)
+
+    def clean_environment(self):
+        return self.cleaned_data.get("environment") or Environment.PRODUCTION
 
     def credentials(self) -> dict[str, str]:
         return {spec.name: self.cleaned_data.get(f"cred_{spec.name}") or "" for spec in self.specs}
@@ -258,17 +268,18 @@ TRIGGERS = [
 def object_choices(*, write: bool) -> list:
     """Each connection's readable (writable) objects as one optgroup, values "<connection id>:<object>"."""
     groups = []
-    for connection in Connection.objects.order_by("name"):
+    for connection in Connection.objects.order_by("-environment", "name"):
         cls = CONNECTORS.get(connection.vendor)
         if cls is None:
             continue
+        where = " · Sandbox" if connection.environment == Environment.SANDBOX else ""
         options = [
-            (f"{connection.pk}:{spec.name}", f"{spec.label} · {connection.name}")
+            (f"{connection.pk}:{spec.name}", f"{spec.label} · {connection.name}{where}")
             for spec in cls.objects.values()
             if (spec.writable if write else spec.readable)
         ]
         if options:
-            groups.append((f"{connection.name} ({cls.label})", options))
+            groups.append((f"{connection.name} ({cls.label}{where})", options))
     return groups
 
 

@@ -35,7 +35,14 @@ def usage_rollup(*, month=None) -> int:
         with tenant_context(client):
             usages = [(each, usage_for_month(each)) for each in months if created is None or each >= created]
         for each, usage in usages:
-            usage_record_upsert(client=client, month=each, records_synced=usage["records"], runs=usage["runs"])
+            usage_record_upsert(
+                client=client,
+                month=each,
+                records_synced=usage["records"],
+                runs=usage["runs"],
+                sandbox_records_synced=usage["sandbox_records"],
+                sandbox_runs=usage["sandbox_runs"],
+            )
         count += 1
     return count
 

@@ -29,6 +29,7 @@ from integrations.models import (
     AuditEvent,
     Connection,
     Customer,
+    Environment,
     ExternalRef,
     FieldOwnership,
     Flow,
@@ -56,14 +57,26 @@ def month_range(month: date) -> tuple[date, date]:
 
 
 def usage_for_month(month: date) -> dict[str, int]:
-    """Records synced (created + updated) and runs finished in the current schema during `month`
-    (a scheduled run that could not start is in the flow's history, not in the usage)."""
+    """Records synced (created + updated) and runs finished in the current schema during `month`, production
+    and Sandbox apart (a plan bills Sandbox separately or not at all; a scheduled run that could not start
+    is in the flow's history, not in the usage)."""
     start, end = month_range(month)
     finished = SyncRun.objects.filter(finished_at__date__gte=start, finished_at__date__lt=end)
+    sandbox = Q(flow__environment=Environment.SANDBOX)
     totals = finished.exclude(error__startswith=SyncRun.REFUSED).aggregate(
-        created=Sum("created"), updated=Sum("updated"), runs=Count("id")
+        production_created=Sum("created", filter=~sandbox),
+        production_updated=Sum("updated", filter=~sandbox),
+        production_runs=Count("id", filter=~sandbox),
+        sandbox_created=Sum("created", filter=sandbox),
+        sandbox_updated=Sum("updated", filter=sandbox),
+        sandbox_runs=Count("id", filter=sandbox),
     )
-    return {"records": (totals["created"] or 0) + (totals["updated"] or 0), "runs": totals["runs"] or 0}
+    return {
+        "records": (totals["production_created"] or 0) + (totals["production_updated"] or 0),
+        "runs": totals["production_runs"] or 0,
+        "sandbox_records": (totals["sandbox_created"] or 0) + (totals["sandbox_updated"] or 0),
+        "sandbox_runs": totals["sandbox_runs"] or 0,
+    }
 
 
 def workspace_health() -> dict:
@@ -644,7 +657,9 @@ def flows_overview() -> list[Flow]:
     """Main flows with their last run and open exceptions; reference flows are shown inside them."""
     flows = list(Flow.objects.select_related("source_connection").prefetch_related("prerequisites", "steps"))
     last_runs = {}
-    for run in SyncRun.objects.filter(pk__in=SyncRun.objects.values("flow_id").annotate(last=Max("id")).values("last")):
+    for run in SyncRun.objects.select_related("flow").filter(
+        pk__in=SyncRun.objects.values("flow_id").annotate(last=Max("id")).values("last")
+    ):
         last_runs[run.flow_id] = run
     open_counts = dict(
         SyncException.objects.filter(status=SyncException.Status.OPEN)
@@ -1335,10 +1350,12 @@ def audit_action_groups() -> list[str]:
     return sorted({value.split(".", 1)[0] for value in distinct_values(AuditEvent, "action")})
 
 
-def flows_counted_by_plan() -> int:
-    """Flows a plan's limit counts: every hand-built flow, and packaged flows that write somewhere
-    (a template's reference flows only read into the canonical store and are free)."""
-    return Flow.objects.filter(Q(template_key="") | Q(steps__isnull=False)).distinct().count()
+def flows_counted_by_plan(environment: str = Environment.PRODUCTION) -> int:
+    """Flows a plan's limit counts in one environment (Sandbox mirrors Production, so each has the plan's
+    allowance): every hand-built flow, and packaged flows that write somewhere (a template's reference flows
+    only read into the canonical store and are free)."""
+    counted = Flow.objects.filter(Q(template_key="") | Q(steps__isnull=False), environment=environment)
+    return counted.distinct().count()
 
 
 # --- Alerts -----------------------------------------------------------------------------------

@@ -56,6 +56,8 @@ SHARED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "django_celery_beat",
     "django_htmx",
     "template_partials",
@@ -178,6 +180,16 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_RATE_LIMITS = {} if PORTAL_ENV == "test" else {"login_failed": "10/m/ip,5/5m/key"}
+ACCOUNT_FORMS = {"login": "tenants.sso_forms.LoginForm"}
+# Single sign-on: the identity providers are partners' and clients' own (tenants.SsoConnection), listed per
+# host by the adapter, never in settings or allauth's SocialApp table. The adapter alone decides who an IdP
+# may sign in (proven domains, its own scope), so allauth's own signup and email matching stay off.
+SOCIALACCOUNT_ADAPTER = "portal.sso_adapter.SsoAdapter"
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_QUERY_EMAIL = True
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
 MFA_ADAPTER = "portal.adapters.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # Platform admins must use a second factor (each partner sets its own policy, tenants.MfaPolicy).
@@ -250,6 +262,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FILES = 10
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# DNS servers ("host" or "host:port") that domain proofs (custom domains, single sign-on domains) ask instead
+# of the system's resolvers.
+DOMAIN_VERIFY_NAMESERVERS = env_list("DOMAIN_VERIFY_NAMESERVERS")
 
 # Connection credentials are encrypted with these Fernet keys (MultiFernet: the first encrypts,
 # all decrypt, so a new key can be put first and `manage.py credentials_rotate` re-encrypts).

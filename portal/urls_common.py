@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 
 from integrations.webhooks import flow_webhook
 from portal import views
-from tenants.views import invitations
+from tenants.views import invitations, sso
 
 urlpatterns = [
     path("", views.landing, name="landing"),
@@ -15,6 +15,7 @@ urlpatterns = [
         invitations.password_reset_from_key,
         name="account_reset_password_from_key",
     ),
+    path("accounts/sso/", sso.sso_discover, name="sso_discover"),
     path("accounts/", include("allauth.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics, name="metrics"),

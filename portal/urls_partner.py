@@ -25,6 +25,14 @@ partner_console = [
     path("team/", tenant_views.team, name="partner_team"),
     path("team/invite", tenant_views.team_invite, name="partner_team_invite"),
     path("team/two-factor", tenant_views.team_mfa_policy, name="partner_team_mfa_policy"),
+    path("team/sign-on/", tenant_views.partner_sso, name="partner_sso"),
+    path("team/sign-on/domains/add", tenant_views.partner_sso_domain_add, name="partner_sso_domain_add"),
+    path(
+        "team/sign-on/domains/<int:pk>/verify", tenant_views.partner_sso_domain_verify, name="partner_sso_domain_verify"
+    ),
+    path(
+        "team/sign-on/domains/<int:pk>/remove", tenant_views.partner_sso_domain_remove, name="partner_sso_domain_remove"
+    ),
     path("team/<int:pk>/clients", tenant_views.team_assign, name="partner_team_assign"),
     path("team/<int:pk>/remove", tenant_views.team_remove, name="partner_team_remove"),
     path("templates/", tenant_views.template_list, name="partner_templates"),

@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from api import views as api_views
+from tenants.views import sso
 
 urlpatterns = [
     path("", include("integrations.urls")),
@@ -10,4 +11,9 @@ urlpatterns = [
     path("api-keys/<int:pk>/revoke", api_views.workspace_api_key_revoke, name="workspace_api_key_revoke"),
     path("webhooks/", api_views.workspace_webhooks, name="workspace_webhooks"),
     path("webhooks/<int:pk>/delete", api_views.workspace_webhook_delete, name="workspace_webhook_delete"),
+    path("security/", sso.workspace_security, name="workspace_security"),
+    path("security/two-factor", sso.workspace_security_mfa, name="workspace_security_mfa"),
+    path("security/domains/add", sso.workspace_sso_domain_add, name="workspace_sso_domain_add"),
+    path("security/domains/<int:pk>/verify", sso.workspace_sso_domain_verify, name="workspace_sso_domain_verify"),
+    path("security/domains/<int:pk>/remove", sso.workspace_sso_domain_remove, name="workspace_sso_domain_remove"),
 ]

@@ -163,6 +163,15 @@ class Plan(models.Model):
     currency = models.CharField(max_length=3, default="USD")
     included_records = models.PositiveIntegerField(default=10_000, help_text="Synced records included per month")
     overage_per_1000 = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+
+    class SandboxBilling(models.TextChoices):
+        FREE = "free", "Not billed"
+        SEPARATE = "separate", "Billed separately"
+
+    # Records synced by Sandbox flows never count against the included records; a plan bills them on a
+    # line of their own at `sandbox_per_1000`, or not at all.
+    sandbox_billing = models.CharField(max_length=10, choices=SandboxBilling.choices, default=SandboxBilling.FREE)
+    sandbox_per_1000 = models.DecimalField(max_digits=10, decimal_places=2, default=0)
     max_connections = models.PositiveIntegerField(default=5)
     max_flows = models.PositiveIntegerField(default=5)
     min_sync_interval_minutes = models.PositiveIntegerField(default=15)
@@ -190,6 +199,9 @@ class Client(TenantMixin):
     slug = models.SlugField(max_length=40, validators=[slug_validator])
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, null=True, blank=True, related_name="clients")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    # Set by the client's admin: everyone in the workspace signs in with a second factor, whatever the
+    # partner's policy (which can only ask for more).
+    requires_mfa = models.BooleanField("two-factor sign-in for everyone", default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     auto_create_schema = True
@@ -328,6 +340,9 @@ class UsageRecord(models.Model):
     month = models.DateField(help_text="The first day of the month")
     records_synced = models.PositiveBigIntegerField(default=0)
     runs = models.PositiveIntegerField(default=0)
+    # Sandbox runs, counted apart from the production figures above (Plan.sandbox_billing says what they cost).
+    sandbox_records_synced = models.PositiveBigIntegerField(default=0)
+    sandbox_runs = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -396,3 +411,91 @@ class TemplateDeployment(models.Model):
 
     def __str__(self):
         return f"{self.template} → {self.client} (v{self.version.number})"
+
+
+class SsoConnection(models.Model):
+    """An identity provider a partner's staff (no client) or one client's people sign in through.
+
+    It is offered only on its partner's hosts, admits only addresses in its proven domains, and grants
+    roles only in its own scope: an IdP configured for one partner or client never reaches another.
+    """
+
+    class Protocol(models.TextChoices):
+        OIDC = "oidc", "OpenID Connect"
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="sso_connections")
+    client = models.OneToOneField(
+        Client, on_delete=models.CASCADE, null=True, blank=True, related_name="sso_connection"
+    )
+    protocol = models.CharField(max_length=8, choices=Protocol.choices, default=Protocol.OIDC)
+    name = models.CharField(max_length=80, help_text="Shown on the sign-in button, e.g. “Contoso Entra ID”.")
+    server_url = models.URLField("issuer URL", max_length=300)
+    oauth_client_id = models.CharField("client ID", max_length=200)
+    encrypted_secret = models.BinaryField(editable=False, default=bytes)  # integrations.crypto; write-only
+    default_role = models.CharField(max_length=20, choices=Role.choices)
+    # IdP group name -> Role value; the first group of a person's that is mapped decides, else default_role.
+    group_roles = models.JSONField(default=dict, blank=True)
+    sso_required = models.BooleanField(
+        "single sign-on required", default=False, help_text="People of these domains cannot sign in with a password."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["partner", "client", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner"], condition=Q(client__isnull=True), name="one_partner_sso"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def provider_id(self) -> str:
+        """The id allauth's OpenID Connect provider routes by: /accounts/oidc/<provider_id>/login/."""
+        return f"sso{self.pk}"
+
+    def role_for_groups(self, groups) -> str:
+        for group in groups or ():
+            role = self.group_roles.get(str(group))
+            if role:
+                return role
+        return self.default_role
+
+
+class SsoDomain(models.Model):
+    """An email domain an SsoConnection admits, once a DNS TXT record proves its owner controls it."""
+
+    connection = models.ForeignKey(SsoConnection, on_delete=models.CASCADE, related_name="domains")
+    domain = models.CharField(max_length=253)
+    verification_token = models.CharField(max_length=64, default=domain_verification_token, editable=False)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_check_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Brand-neutral, like custom domains' records (partners hand them to their clients' DNS people).
+    TXT_PREFIX = "_portal-sso"
+    TXT_VALUE_PREFIX = "portal-sso-verify="
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "domain"], name="sso_domain_once_per_connection"),
+            # Anyone may claim a domain; only one connection can prove it.
+            models.UniqueConstraint(
+                fields=["domain"], condition=Q(verified_at__isnull=False), name="sso_domain_proven_once"
+            ),
+        ]
+
+    def __str__(self):
+        return self.domain
+
+    @property
+    def txt_name(self) -> str:
+        return f"{self.TXT_PREFIX}.{self.domain}"
+
+    @property
+    def txt_value(self) -> str:
+        return f"{self.TXT_VALUE_PREFIX}{self.verification_token}"

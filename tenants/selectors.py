@@ -141,11 +141,14 @@ def home_partner(user: User) -> Partner | None:
 
 def mfa_required(user: User) -> bool:
     """Must this person sign in with a second factor? Platform admins when PLATFORM_ADMINS_REQUIRE_MFA
-    is on; otherwise as each partner they work with asks (MfaPolicy), for any of their roles."""
+    is on; otherwise as each partner they work with asks (MfaPolicy), for any of their roles, and everyone
+    in a workspace whose admin asks for it (Client.requires_mfa)."""
     rows = Membership.objects.filter(user=user).values_list(
-        "role", "partner__mfa_policy", "client__partner__mfa_policy"
+        "role", "partner__mfa_policy", "client__partner__mfa_policy", "client__requires_mfa"
     )
-    for role, partner_policy, client_policy in rows:
+    for role, partner_policy, client_policy, client_requires in rows:
+        if client_requires:
+            return True
         if role == Role.PLATFORM_ADMIN:
             if settings.PLATFORM_ADMINS_REQUIRE_MFA:
                 return True
@@ -197,6 +200,8 @@ class Usage:
     records: int = 0
     runs: int = 0
     as_of: datetime | None = None  # when the roll-up last read the schema; None: not yet
+    sandbox_records: int = 0  # Sandbox runs' records: never part of `records`, billed per the plan
+    sandbox_runs: int = 0
 
 
 def usage_rolled_up(*, clients, month: date) -> dict[int, Usage]:
@@ -204,7 +209,16 @@ def usage_rolled_up(*, clients, month: date) -> dict[int, Usage]:
     figure the partner console shows (home, health, revenue, statements, CSV), so they always agree.
     A client the roll-up has not reached yet is absent (its usage reads as none, with no date)."""
     rows = UsageRecord.objects.filter(client__in=clients, month=this_month(month))
-    return {row.client_id: Usage(row.records_synced, row.runs, row.updated_at) for row in rows}
+    return {
+        row.client_id: Usage(
+            row.records_synced,
+            row.runs,
+            row.updated_at,
+            sandbox_records=row.sandbox_records_synced,
+            sandbox_runs=row.sandbox_runs,
+        )
+        for row in rows
+    }
 
 
 def usage_as_of(usages) -> datetime | None:
@@ -370,6 +384,11 @@ class Statement:
     records_synced: int
     runs: int
     as_of: datetime | None = None  # when the usage roll-up last read the client's schema
+    # Sandbox runs' records, outside the included records: billed on their own line, or free, per the plan.
+    sandbox_records: int = 0
+    sandbox_runs: int = 0
+    sandbox_billed: bool = False
+    sandbox_per_1000: Decimal = Decimal("0.00")
 
     @property
     def overage_records(self) -> int:
@@ -381,8 +400,15 @@ class Statement:
         return raw.quantize(CENT, rounding=ROUND_HALF_UP)
 
     @property
+    def sandbox_amount(self) -> Decimal:
+        if not self.sandbox_billed:
+            return Decimal("0.00")
+        raw = Decimal(self.sandbox_records) * self.sandbox_per_1000 / Decimal(1000)
+        return raw.quantize(CENT, rounding=ROUND_HALF_UP)
+
+    @property
     def total(self) -> Decimal:
-        return self.plan_price + self.overage_amount
+        return self.plan_price + self.overage_amount + self.sandbox_amount
 
     @property
     def usage_percent(self) -> int | None:
@@ -402,6 +428,10 @@ def _statement(client: Client, month: date, usage: Usage) -> Statement:
         records_synced=usage.records,
         runs=usage.runs,
         as_of=usage.as_of,
+        sandbox_records=usage.sandbox_records,
+        sandbox_runs=usage.sandbox_runs,
+        sandbox_billed=bool(plan and plan.sandbox_billing == plan.SandboxBilling.SEPARATE),
+        sandbox_per_1000=plan.sandbox_per_1000 if plan else Decimal("0.00"),
     )
 
 

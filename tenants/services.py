@@ -355,6 +355,8 @@ PLAN_FIELDS = (
     "currency",
     "included_records",
     "overage_per_1000",
+    "sandbox_billing",
+    "sandbox_per_1000",
     "max_connections",
     "max_flows",
     "min_sync_interval_minutes",
@@ -472,18 +474,31 @@ def month_start(day: date) -> date:
 
 
 @transaction.atomic
-def usage_record_upsert(*, client: Client, month: date, records_synced: int, runs: int) -> UsageRecord:
+def usage_record_upsert(
+    *,
+    client: Client,
+    month: date,
+    records_synced: int,
+    runs: int,
+    sandbox_records_synced: int = 0,
+    sandbox_runs: int = 0,
+) -> UsageRecord:
     """Set a client's usage for a month (any day of it), as recomputed from its schema by the roll-up.
 
     The figures replace the stored ones rather than adding to them, so a roll-up that runs twice,
     or retries after a crash, counts nothing twice.
     """
-    if records_synced < 0 or runs < 0:
+    if min(records_synced, runs, sandbox_records_synced, sandbox_runs) < 0:
         raise ValueError("Usage figures cannot be negative.")
     record, _ = UsageRecord.objects.update_or_create(
         client=client,
         month=month_start(month),
-        defaults={"records_synced": records_synced, "runs": runs},
+        defaults={
+            "records_synced": records_synced,
+            "runs": runs,
+            "sandbox_records_synced": sandbox_records_synced,
+            "sandbox_runs": sandbox_runs,
+        },
     )
     return record
 
@@ -566,31 +581,36 @@ def _legacy_txt_record_matches(domain: PartnerDomain) -> bool:
     return domain.legacy_txt_value in (value.strip() for value in values)
 
 
-def domain_verify(*, domain: PartnerDomain) -> DomainCheck:
-    """Look up the domain's TXT record now and record the result; verified domains start serving."""
+def txt_record_check(*, name: str, expected: str, success: str) -> DomainCheck:
+    """Look up the TXT record at `name` now: verified when one of its strings is `expected`."""
     import dns.exception
     import dns.resolver
 
-    name = domain.txt_name
     try:
         values = _txt_lookup(name)
     except dns.resolver.NXDOMAIN:
-        check = DomainCheck(False, f"No DNS record exists at {name} yet. Create the TXT record, then check again.")
+        return DomainCheck(False, f"No DNS record exists at {name} yet. Create the TXT record, then check again.")
     except dns.resolver.NoAnswer:
-        check = DomainCheck(False, f"{name} exists but has no TXT record. Add the TXT record, then check again.")
+        return DomainCheck(False, f"{name} exists but has no TXT record. Add the TXT record, then check again.")
     except (dns.exception.Timeout, dns.resolver.LifetimeTimeout):
-        check = DomainCheck(False, "The DNS lookup timed out. Try again in a few minutes.")
+        return DomainCheck(False, "The DNS lookup timed out. Try again in a few minutes.")
     except (dns.resolver.NoNameservers, dns.resolver.NoResolverConfiguration, dns.exception.DNSException, OSError):
-        check = DomainCheck(False, "No DNS server answered the lookup. Try again in a few minutes.")
-    else:
-        if domain.txt_value in (value.strip() for value in values):
-            check = DomainCheck(True, f"Verified: the TXT record matches. The portal now answers on {domain.domain}.")
-        else:
-            found = ", ".join(value[:60] for value in values[:3]) or "an empty record"
-            check = DomainCheck(
-                False,
-                f"The TXT record at {name} holds {found}, not this domain's token. Copy the value shown here exactly.",
-            )
+        return DomainCheck(False, "No DNS server answered the lookup. Try again in a few minutes.")
+    if expected in (value.strip() for value in values):
+        return DomainCheck(True, success)
+    found = ", ".join(value[:60] for value in values[:3]) or "an empty record"
+    return DomainCheck(
+        False, f"The TXT record at {name} holds {found}, not this domain's token. Copy the value shown here exactly."
+    )
+
+
+def domain_verify(*, domain: PartnerDomain) -> DomainCheck:
+    """Look up the domain's TXT record now and record the result; verified domains start serving."""
+    check = txt_record_check(
+        name=domain.txt_name,
+        expected=domain.txt_value,
+        success=f"Verified: the TXT record matches. The portal now answers on {domain.domain}.",
+    )
     if not check.verified and _legacy_txt_record_matches(domain):
         check = DomainCheck(True, f"Verified: the TXT record matches. The portal now answers on {domain.domain}.")
     with transaction.atomic():

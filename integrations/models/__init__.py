@@ -16,7 +16,7 @@ from integrations.models.canonical import (
     Resource,
     TimeEntry,
 )
-from integrations.models.connections import Connection
+from integrations.models.connections import Connection, Environment
 from integrations.models.flows import Flow, FlowStep, Mapping, MappingRule, ValueMap, ValueMapEntry
 from integrations.models.runs import (
     BulkAction,
@@ -34,6 +34,7 @@ __all__ = [
     "Connection",
     "Contract",
     "Customer",
+    "Environment",
     "Expense",
     "ExternalRef",
     "FieldOwnership",

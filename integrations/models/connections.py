@@ -1,6 +1,13 @@
 from django.db import models
 
 
+class Environment(models.TextChoices):
+    """Where a connection points and a flow runs: flows are built and tested in Sandbox, then promoted."""
+
+    SANDBOX = "sandbox", "Sandbox"
+    PRODUCTION = "production", "Production"
+
+
 class Connection(models.Model):
     """A client's account at one vendor. Credentials are encrypted (integrations.crypto) and write-only."""
 
@@ -13,6 +20,8 @@ class Connection(models.Model):
     vendor = models.CharField(max_length=40)  # a key of connectors.registry.CONNECTORS
     base_url = models.URLField(max_length=300)
     encrypted_credentials = models.BinaryField(default=bytes, editable=False)
+    # Existing connections were production ones: the default keeps them so.
+    environment = models.CharField(max_length=10, choices=Environment.choices, default=Environment.PRODUCTION)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.UNTESTED)
     last_error = models.CharField(max_length=500, blank=True)
     last_tested_at = models.DateTimeField(null=True, blank=True)

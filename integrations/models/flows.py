@@ -6,6 +6,8 @@ import secrets
 
 from django.db import models
 
+from integrations.models.connections import Environment
+
 
 class ValueMap(models.Model):
     """A lookup table a mapping rule can use: payment terms, project codes, departments -> practices."""
@@ -76,6 +78,12 @@ class Flow(models.Model):
     schedule_minutes = models.PositiveIntegerField(null=True, blank=True)
     webhook_token = models.CharField(max_length=64, unique=True, default=secrets.token_urlsafe)
     enabled = models.BooleanField(default=True)
+    # A flow runs in its source connection's environment and writes only to connections of that one.
+    environment = models.CharField(max_length=10, choices=Environment.choices, default=Environment.PRODUCTION)
+    # On a Sandbox flow: the Production flow its promotions create and then update.
+    promoted_to = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="promoted_from"
+    )
     # Reference flows run first in the same run (e.g. projects and people before time entries).
     prerequisites = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
     # How records are recognised in the other systems before anything is created, by entity:

@@ -15,7 +15,7 @@ from connectors.http import DEFAULT_BUDGET, HttpPolicy
 from connectors.registry import get_connector_class
 from integrations.crypto import credentials_decrypt, credentials_encrypt
 from integrations.metrics import REQUEST_METRICS
-from integrations.models import Connection
+from integrations.models import Connection, Environment
 from integrations.services.audit import audit_record
 from integrations.services.locks import workspace_lock
 
@@ -71,27 +71,43 @@ def _secret_names(vendor: str) -> list[str]:
 
 
 def _public_view(connection: Connection) -> dict:
-    return {"name": connection.name, "vendor": connection.vendor, "base_url": connection.base_url}
+    return {
+        "name": connection.name,
+        "vendor": connection.vendor,
+        "base_url": connection.base_url,
+        "environment": connection.environment,
+    }
 
 
-def _plan_allows_one_more() -> None:
-    """PlanLimitReached when the workspace already has as many connections as its plan includes."""
+def _plan_allows_one_more(environment: str) -> None:
+    """PlanLimitReached when the workspace already has as many connections in `environment` as its plan
+    includes (Sandbox mirrors Production, so each environment has the plan's allowance)."""
     client = getattr(db, "tenant", None)
     if client is None or not getattr(client, "pk", None):
         return  # the public schema (no workspace, no plan): nothing to count against
     from tenants.plans import plan_limit_check
 
     workspace_lock("connection_create")  # two saves at once must not both see room for one more
-    plan_limit_check(client=client, resource="connections", current_count=Connection.objects.count())
+    current = Connection.objects.filter(environment=environment).count()
+    plan_limit_check(client=client, resource="connections", current_count=current)
 
 
 @transaction.atomic
-def connection_create(*, name: str, vendor: str, base_url: str, credentials: dict, actor=None) -> Connection:
-    """Store a new connection; PlanLimitReached (its message is for the user) past the plan's limit."""
+def connection_create(
+    *, name: str, vendor: str, base_url: str, credentials: dict, environment: str = "production", actor=None
+) -> Connection:
+    """Store a new connection in `environment` (Sandbox or Production); PlanLimitReached (its message is for
+    the user) past the plan's limit."""
     get_connector_class(vendor)  # KeyError for an unknown vendor, before anything is stored
-    _plan_allows_one_more()
+    if environment not in Environment.values:
+        raise ValueError("Choose Sandbox or Production.")
+    _plan_allows_one_more(environment)
     connection = Connection.objects.create(
-        name=name, vendor=vendor, base_url=base_url, encrypted_credentials=credentials_encrypt(credentials)
+        name=name,
+        vendor=vendor,
+        base_url=base_url,
+        environment=environment,
+        encrypted_credentials=credentials_encrypt(credentials),
     )
     audit_record(
         actor=actor,

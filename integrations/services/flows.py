@@ -88,6 +88,19 @@ def template_install(
         if connection.vendor not in vendors:
             names = " or ".join(CONNECTORS[v].label if v in CONNECTORS else v for v in vendors)
             raise FlowConfigurationError(f"{label} must be a {names} connection, not {connection.vendor}.")
+    environments = {connection.environment for connection in connections.values()}
+    if len(environments) > 1:
+        raise FlowConfigurationError("Choose connections of one environment: all Sandbox or all Production.")
+    elsewhere = (
+        Flow.objects.filter(template_key__startswith=f"{template.key}/").exclude(environment__in=environments).first()
+    )
+    if elsewhere is not None:
+        # A template's flow keys are unique in the workspace: the other environment's copy reaches Production
+        # by promotion, which shows what changes first.
+        raise FlowConfigurationError(
+            f"“{template.name}” is installed in {elsewhere.get_environment_display()} already:"
+            " promote its flows from Sandbox instead."
+        )
     # A packaged template names roles; the connections chosen say which vendors' mappings it installs.
     template = template.for_vendors({role: connection.vendor for role, connection in connections.items()})
     # Reference flows (no target steps) only read into the canonical store and are not counted.
@@ -98,7 +111,7 @@ def template_install(
         if spec.steps and not Flow.objects.filter(template_key=f"{template.key}/{spec.key}").exists()
     ]
     if new_main:
-        _plan_check("flows", flows_counted_by_plan() + len(new_main) - 1)
+        _plan_check("flows", flows_counted_by_plan(*environments) + len(new_main) - 1)
     value_maps_merge(template=template)
     installed: dict[str, Flow] = {}
     for spec in template.flows:
@@ -123,6 +136,7 @@ def template_install(
             inbound_mapping=_mapping(f"{spec.name}: {connections[spec.source].name} → canonical", spec.rules),
             trigger=spec.trigger,
             schedule_minutes=spec.schedule_minutes,
+            environment=connections[spec.source].environment,
         )
         for order, step in enumerate(spec.steps):
             target = connections.get(step.target) if step.target else None
@@ -181,6 +195,7 @@ def reference_flow_ensure(*, connection: Connection, object_name: str, entity: s
         entity=spec.entity,
         inbound_mapping=_mapping(f"{spec.name}: {connection.name} → canonical"[:120], spec.rules),
         trigger=Flow.Trigger.MANUAL,
+        environment=connection.environment,
     )
 
 
@@ -300,6 +315,15 @@ def _object_of(connection: Connection, object_name: str, *, write: bool):
     return cls, spec
 
 
+def _same_environment(source: Connection, target: Connection) -> None:
+    """A Sandbox flow writes only to Sandbox systems, a Production flow only to Production ones."""
+    if target.environment != source.environment:
+        raise FlowConfigurationError(
+            f"“{target.name}” is a {target.get_environment_display()} connection and this flow runs in"
+            f" {source.get_environment_display()}: choose a {source.get_environment_display()} connection."
+        )
+
+
 def sends_webhooks(cls) -> bool:
     """Whether the vendor's connector verifies inbound webhooks (so a flow can be started by them)."""
     return getattr(cls.verify_webhook, "__func__", None) is not getattr(Connector.verify_webhook, "__func__", None)
@@ -356,7 +380,9 @@ def flow_create(
     name = (name or "").strip()
     if not name:
         raise FlowConfigurationError("Name the flow.")
-    if Flow.objects.filter(name__iexact=name).exists():
+    # A flow runs where its source is: built on a Sandbox connection, it is a Sandbox flow.
+    environment = source_connection.environment
+    if Flow.objects.filter(name__iexact=name, environment=environment).exists():
         raise FlowConfigurationError(f"A flow named “{name}” already exists; choose another name.")
     source_cls, source_spec = _object_of(source_connection, source_object, write=False)
     if entity not in ENTITIES:
@@ -365,6 +391,7 @@ def flow_create(
         raise FlowConfigurationError(f"Choose the connection to write {target_object} to.")
     if target_connection is not None:
         _object_of(target_connection, target_object, write=True)
+        _same_environment(source_connection, target_connection)
     trigger = trigger or (Flow.Trigger.SCHEDULE if schedule_minutes else Flow.Trigger.MANUAL)
     if trigger not in Flow.Trigger.values:
         raise FlowConfigurationError("Choose how the flow starts.")
@@ -377,7 +404,7 @@ def flow_create(
     if schedule_minutes:
         _min_interval_check(schedule_minutes)
     workspace_lock("flows")
-    _plan_check("flows", flows_counted_by_plan())
+    _plan_check("flows", flows_counted_by_plan(environment))
     flow = Flow.objects.create(
         name=name,
         source_connection=source_connection,
@@ -386,6 +413,7 @@ def flow_create(
         inbound_mapping=Mapping.objects.create(name=mapping_name(f"{name}: {source_connection.name} → canonical")),
         trigger=trigger,
         schedule_minutes=schedule_minutes,
+        environment=environment,
     )
     step = None
     if target_connection is not None:
@@ -404,6 +432,7 @@ def flow_create(
             "target": {"connection": target_connection.name, "object": target_object} if step else None,
             "trigger": trigger,
             "schedule_minutes": schedule_minutes,
+            "environment": environment,
         },
     )
     return flow
@@ -421,12 +450,13 @@ def flow_step_add(
     entity = entity or flow.entity
     if entity not in ENTITIES:
         raise FlowConfigurationError("Choose which records to write.")
+    _same_environment(flow.source_connection, target_connection)
     if flow.steps.filter(target_connection=target_connection, target_object=target_object, entity=entity).exists():
         raise FlowConfigurationError(f"“{flow.name}” already writes to {target_connection.name} {target_object}.")
     workspace_lock("flows")
     if flow.template_key and not flow.steps.exists():
         # A template's reference flow is free while it only reads; with a target it counts.
-        _plan_check("flows", flows_counted_by_plan())
+        _plan_check("flows", flows_counted_by_plan(flow.environment))
     step = _step_create(flow=flow, target_connection=target_connection, target_object=target_object, entity=entity)
     audit_record(
         actor=actor,

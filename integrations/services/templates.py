@@ -87,13 +87,16 @@ def _with_prerequisites(flow: Flow) -> list[Flow]:
     return ordered
 
 
-def template_capture(*, flow: Flow, without_entries: frozenset[str] | set[str] = frozenset()) -> dict:
+def template_capture(
+    *, flow: Flow, without_entries: frozenset[str] | set[str] = frozenset(), roles_out: dict | None = None
+) -> dict:
     """`flow`, the flows it needs, their rules and steps and the value maps they look up, as template data.
 
     One role per connection the flows use, accepting that connection's vendor. Connections and
     credentials are never part of it, nor step options (notification recipients are people of
     this client). The value maps keyed in `without_entries` come along empty: their entries are
     this client's data (its project codes, say), which every client installing the template would get.
+    `roles_out`, when given, receives the connection that plays each role (a promotion binds them anew).
     """
     flows = _with_prerequisites(flow)
     roles: dict[int, str] = {}
@@ -109,6 +112,8 @@ def template_capture(*, flow: Flow, without_entries: frozenset[str] | set[str] =
             label = CATEGORY_LABELS.get(category, category.title()) + (f" {number}" if number > 1 else "")
             roles[connection.pk] = role
             connections[role] = ((connection.vendor,), label)
+            if roles_out is not None:
+                roles_out[role] = connection
         return roles[connection.pk]
 
     keys = {current.pk: _flow_key(current) for current in flows}

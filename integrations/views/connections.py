@@ -15,7 +15,7 @@ from connectors.sandbox.server import TLS_SANDBOXES
 from integrations import selectors
 from integrations.crypto import CredentialsUnreadable, credentials_decrypt
 from integrations.forms import ConnectionForm, RenameConnectionForm, RotateCredentialsForm
-from integrations.models import Connection, ExternalRef, Flow
+from integrations.models import Connection, Environment, ExternalRef, Flow
 from integrations.services.connections import (
     ConnectionInUse,
     connection_create,
@@ -62,7 +62,11 @@ def connection_list(request, client_slug):
     context = {
         "connections": connections,
         "catalogue": catalogue(),
-        "allowance": plan_allowance(client=request.client, resource="connections", used=len(connections)),
+        "allowance": plan_allowance(
+            client=request.client,
+            resource="connections",
+            used=sum(1 for c in connections if c.environment == Environment.PRODUCTION),
+        ),
         "section": "connections",
     }
     return render_page(request, "integrations/connections/list.html", context)
@@ -90,6 +94,7 @@ def connection_new(request, client_slug, vendor):
                 vendor=vendor,
                 base_url=form.cleaned_data["base_url"],
                 credentials=form.credentials(),
+                environment=form.cleaned_data["environment"],
                 actor=request.user,
             )
         except PlanLimitReached as refused:

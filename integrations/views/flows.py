@@ -120,7 +120,10 @@ def template_install_view(request, client_slug, key):
 
 def _flow(pk) -> Flow:
     return get_object_or_404(
-        Flow.objects.select_related("source_connection", "inbound_mapping").prefetch_related("prerequisites"), pk=pk
+        Flow.objects.select_related("source_connection", "inbound_mapping", "promoted_to").prefetch_related(
+            "prerequisites"
+        ),
+        pk=pk,
     )
 
 
@@ -152,6 +155,7 @@ def _flow_context(request, flow: Flow, **extra) -> dict:
         "run": live or (runs[0] if runs else None),
         "schedule_form": ScheduleForm(initial={"schedule_minutes": flow.schedule_minutes or ""}),
         "open_exceptions": selectors.bounded_count(flow.exceptions.filter(status="open")),
+        "promoted_from": Flow.objects.filter(promoted_to=flow).first(),
         "unmapped": flow_unmapped(flow) or steps_skipped_note(flow_steps_unmapped(flow)),
         "section": "flows",
     }

@@ -15,6 +15,12 @@ from tenants.views.domains import domain_add, domain_primary, domain_remove, dom
 from tenants.views.home import partner_create, platform_home
 from tenants.views.plans import plan_delete, plan_edit, plan_list, plan_new
 from tenants.views.revenue import revenue, revenue_csv, statement
+from tenants.views.sso import (
+    partner_sso,
+    partner_sso_domain_add,
+    partner_sso_domain_remove,
+    partner_sso_domain_verify,
+)
 from tenants.views.team import team, team_assign, team_invite, team_mfa_policy, team_remove
 from tenants.views.templates import (
     template_delete,
@@ -42,6 +48,10 @@ __all__ = [
     "domains",
     "partner_create",
     "partner_home",
+    "partner_sso",
+    "partner_sso_domain_add",
+    "partner_sso_domain_remove",
+    "partner_sso_domain_verify",
     "platform_home",
     "plan_delete",
     "plan_edit",

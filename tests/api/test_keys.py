@@ -100,3 +100,20 @@ def test_the_openapi_document_and_docs_are_served_on_the_partner_host(world):
     assert "SysGenPro" not in str(document)
     docs = http.get("/api/v1/docs")
     assert docs.status_code == 200 and b"swagger-ui-bundle.js" in docs.content and b"cdn." not in docs.content
+
+
+def test_keys_of_an_admin_who_never_set_up_the_second_factor_the_policy_asks_for_are_refused(world):
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    from tenants.models import MfaPolicy, Partner
+
+    northwind = world.partners["northwind"]
+    admin = world.user("admin@northwind.localhost")
+    issued = make_key(admin, northwind)
+    assert Api(issued.secret).get("/plans").status_code == 200  # the demo's policy asks nobody
+    Partner.objects.filter(pk=northwind.pk).update(mfa_policy=MfaPolicy.ADMINS)
+    refused = Api(issued.secret).get("/plans")
+    assert refused.status_code == 401 and refused["Content-Type"] == "application/problem+json"
+    assert "has not set up two-factor sign-in" in refused.json()["detail"]
+    TOTP.activate(admin, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+    assert Api(issued.secret).get("/plans").status_code == 200

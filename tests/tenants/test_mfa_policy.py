@@ -94,3 +94,30 @@ def test_a_partner_admin_sets_the_policy_and_staff_cannot(world):
     staff = browser_for(world.user("engineer@northwind.localhost"), host=NORTHWIND)
     assert staff.post("/partner/team/two-factor", {"mfa_policy": MfaPolicy.OPTIONAL}).status_code == 403
     assert Partner.objects.get(slug="northwind").mfa_policy == MfaPolicy.EVERYONE
+
+
+def test_a_client_admin_requires_a_second_factor_of_everyone_in_the_workspace_audited(world):
+    from django_tenants.utils import tenant_context
+
+    from integrations.models import AuditEvent
+    from tenants.models import Client
+
+    contoso = world.clients["contoso"]
+    viewer = user_who_can_sign_in("third.viewer@contoso.localhost", PASSWORD)
+    Membership.objects.create(user=viewer, client=contoso, role=Role.CLIENT_VIEWER)
+    assert not mfa_required(viewer)  # the demo partner asks nobody
+    admin = browser_for(world.user("admin@contoso.localhost"))
+    assert admin.post("/c/contoso/security/two-factor", {"requires_mfa": "on"}).status_code == 302
+    assert Client.objects.get(pk=contoso.pk).requires_mfa
+    assert mfa_required(viewer)
+    assert sign_in(viewer.email)[1]["Location"] == ACTIVATE
+    with tenant_context(contoso):
+        event = AuditEvent.objects.filter(action="security.mfa_required").latest("pk")
+        assert event.actor_email == "admin@contoso.localhost" and event.after == {"requires_mfa": True}
+    # a finance user cannot change it; the admin can switch it back off
+    finance = browser_for(world.user("finance@contoso.localhost"))
+    assert finance.post("/c/contoso/security/two-factor", {}).status_code == 403
+    assert admin.post("/c/contoso/security/two-factor", {}).status_code == 302
+    assert not mfa_required(viewer)
+    with tenant_context(contoso):
+        assert AuditEvent.objects.filter(action="security.mfa_optional").exists()

@@ -117,6 +117,18 @@ def test_partner_admin_creates_a_plan_and_sees_it_listed(world):
     assert "Essentials" in page and "Professional" in page
 
 
+def test_a_plan_bills_sandbox_records_separately_when_the_partner_says_so(world):
+    admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
+    form = admin.get("/partner/plans/new").content.decode()
+    assert "Records synced in Sandbox" in form and "Sandbox price per 1,000 records" in form
+    values = {**VALID_PLAN, "sandbox_billing": "separate", "sandbox_per_1000": "1.25"}
+    assert admin.post("/partner/plans/new", values).status_code == 302
+    plan = Plan.objects.get(partner=world.partners["northwind"], name="Scale")
+    assert (plan.sandbox_billing, plan.sandbox_per_1000) == ("separate", Decimal("1.25"))
+    refused = admin.post("/partner/plans/new", {**values, "name": "Scale 2", "sandbox_per_1000": "-1"})
+    assert refused.status_code == 422 and not Plan.objects.filter(name="Scale 2").exists()
+
+
 def test_a_bad_plan_form_comes_back_with_its_errors(world):
     admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
     response = admin.post(

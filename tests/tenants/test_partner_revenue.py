@@ -145,3 +145,69 @@ def test_only_partner_admins_see_revenue(world):
     admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
     assert admin.get("/partner/revenue/fabrikam/").status_code == 404
     assert admin.get("/partner/revenue/", {"month": "garbage"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("billing", "price", "amount"),
+    [("free", "9.99", "0.00"), ("separate", "1.50", "4.50")],
+)
+def test_sandbox_records_stay_outside_the_included_records_and_are_billed_as_the_plan_says(
+    world, essentials_client, billing, price, amount
+):
+    services.plan_update(
+        plan=essentials_client.plan, values={"sandbox_billing": billing, "sandbox_per_1000": Decimal(price)}
+    )
+    services.usage_record_upsert(
+        client=essentials_client,
+        month=PAST,
+        records_synced=20_000,
+        runs=31,
+        sandbox_records_synced=3_000,
+        sandbox_runs=12,
+    )
+    statement = selectors.client_statement(client=essentials_client, month=PAST)
+    assert statement.overage_records == 0  # 3,000 Sandbox records would have been over the 20,000
+    assert (statement.sandbox_records, statement.sandbox_runs) == (3_000, 12)
+    assert statement.sandbox_amount == Decimal(amount)
+    assert statement.total == Decimal("390.00") + Decimal(amount)
+
+    admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
+    page = admin.get(f"/partner/revenue/{essentials_client.slug}/", {"month": "2025-03"}).content.decode()
+    assert 'data-testid="statement-sandbox-records">3,000<' in page
+    assert ("not billed" in page) == (billing == "free")
+    assert f"{Decimal(amount):.2f}" in page
+
+
+def test_the_roll_up_counts_sandbox_runs_apart_from_production(world):
+    from django.db import connection
+
+    from integrations.housekeeping import usage_rollup
+    from integrations.models import Environment, SyncRun
+    from integrations.services.connections import connection_create
+    from integrations.services.flows import flow_create
+    from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
+
+    client = world.clients["wingtip"]
+    connection.set_tenant(client)
+    flows = {}
+    for environment in Environment.values:
+        source = connection_create(
+            name=f"HubSpot {environment}",
+            vendor="hubspot",
+            base_url=UNREACHABLE,
+            credentials=demo_credentials("hubspot"),
+            environment=environment,
+        )
+        flows[environment] = flow_create(
+            name="Companies", source_connection=source, source_object="companies", entity="customer"
+        )
+    now = timezone.now()
+    for environment, created, updated in (("production", 100, 20), ("sandbox", 40, 2), ("sandbox", 5, 0)):
+        SyncRun.objects.create(
+            flow=flows[environment], status="succeeded", created=created, updated=updated, finished_at=now
+        )
+    connection.set_schema_to_public()
+    usage_rollup(month=now.date())
+    record = UsageRecord.objects.get(client=client, month=now.date().replace(day=1))
+    assert (record.records_synced, record.runs) == (120, 1)
+    assert (record.sandbox_records_synced, record.sandbox_runs) == (47, 2)

@@ -1,0 +1,229 @@
+"""Single sign-on: configuring a partner's or a client's identity provider, proving its email domains, and
+admitting the people it signs in (just-in-time membership in its own scope, roles from IdP groups)."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integrations.crypto import credentials_decrypt, credentials_encrypt
+from tenants.models import (
+    CLIENT_ROLES,
+    PARTNER_ROLES,
+    Client,
+    Membership,
+    Partner,
+    Role,
+    SsoConnection,
+    SsoDomain,
+    User,
+)
+from tenants.services import (
+    DomainCheck,
+    _client_roles_drop,
+    account_email_verify,
+    client_audit_record,
+    txt_record_check,
+)
+
+
+class SsoRefused(Exception):  # noqa: N818 - the domain's words, shown to the person signing in
+    """This identity provider may not sign this person in here; the message says why, plainly."""
+
+
+def roles_for_scope(client: Client | None) -> list[Role]:
+    """The roles an IdP may grant: partner roles for a partner's staff, client roles in a workspace."""
+    allowed = CLIENT_ROLES if client is not None else PARTNER_ROLES
+    return [role for role in Role if role in allowed]
+
+
+def sso_secret(connection: SsoConnection) -> str:
+    return credentials_decrypt(bytes(connection.encrypted_secret)).get("client_secret", "")
+
+
+@transaction.atomic
+def sso_connection_save(
+    *,
+    partner: Partner,
+    client: Client | None,
+    values: dict,
+    actor: User,
+    connection: SsoConnection | None = None,
+) -> SsoConnection:
+    """Create or update the scope's identity provider. A blank secret keeps the stored one (write-only)."""
+    allowed = set(roles_for_scope(client))
+    if values["default_role"] not in allowed or any(role not in allowed for role in values["group_roles"].values()):
+        raise ValueError("An identity provider can only grant roles of its own scope.")
+    connection = connection or SsoConnection(partner=partner, client=client)
+    before = _describe(connection) if connection.pk else None
+    for field in ("name", "server_url", "oauth_client_id", "default_role", "group_roles", "sso_required", "is_active"):
+        setattr(connection, field, values[field])
+    if values.get("client_secret"):
+        connection.encrypted_secret = credentials_encrypt({"client_secret": values["client_secret"]})
+    connection.save()
+    if client is not None:
+        client_audit_record(
+            client=client,
+            actor=actor,
+            action="sso.updated" if before else "sso.created",
+            summary=f"Single sign-on through {connection.name} {'changed' if before else 'set up'}",
+            before=before,
+            after=_describe(connection),
+        )
+    return connection
+
+
+def _describe(connection: SsoConnection) -> dict:
+    """What the audit log keeps of a configuration: never the secret."""
+    return {
+        "name": connection.name,
+        "server_url": connection.server_url,
+        "client_id": connection.oauth_client_id,
+        "default_role": connection.default_role,
+        "group_roles": connection.group_roles,
+        "sso_required": connection.sso_required,
+        "is_active": connection.is_active,
+    }
+
+
+@transaction.atomic
+def sso_domain_add(*, connection: SsoConnection, domain: str, actor: User) -> SsoDomain:
+    """Claim an email domain for the IdP; it admits nobody until `sso_domain_verify` proves it."""
+    added, _ = SsoDomain.objects.get_or_create(connection=connection, domain=domain.strip().lower().rstrip("."))
+    if connection.client_id:
+        client_audit_record(
+            client=connection.client, actor=actor, action="sso.domain_added", summary=f"{added.domain} claimed for SSO"
+        )
+    return added
+
+
+def sso_domain_verify(*, domain: SsoDomain) -> DomainCheck:
+    """Look up the domain's TXT record now; once it matches, the IdP admits addresses at this domain."""
+    check = txt_record_check(
+        name=domain.txt_name,
+        expected=domain.txt_value,
+        success=f"Verified: people at {domain.domain} can now sign in through single sign-on.",
+    )
+    if (
+        check.verified
+        and SsoDomain.objects.filter(domain=domain.domain, verified_at__isnull=False).exclude(pk=domain.pk).exists()
+    ):
+        check = DomainCheck(False, f"{domain.domain} is already proven for another organisation's single sign-on.")
+    domain.last_checked_at = timezone.now()
+    domain.last_check_message = check.message[:300]
+    if check.verified and domain.verified_at is None:
+        domain.verified_at = domain.last_checked_at
+    try:
+        with transaction.atomic():
+            domain.save(update_fields=["last_checked_at", "last_check_message", "verified_at"])
+    except IntegrityError:  # proven elsewhere between the check and the write
+        check = DomainCheck(False, f"{domain.domain} is already proven for another organisation's single sign-on.")
+        domain.verified_at = None
+        domain.last_check_message = check.message
+        domain.save(update_fields=["last_checked_at", "last_check_message", "verified_at"])
+    return check
+
+
+@transaction.atomic
+def sso_domain_remove(*, domain: SsoDomain, actor: User) -> None:
+    connection = domain.connection
+    domain.delete()
+    if connection.client_id:
+        client_audit_record(
+            client=connection.client,
+            actor=actor,
+            action="sso.domain_removed",
+            summary=f"{domain.domain} no longer signs in through SSO",
+        )
+
+
+def _admission_refusal(connection: SsoConnection, user: User) -> str:
+    """Why this existing account may not be signed in by `connection`, or "": an IdP never reaches an
+    account that works for another partner, the platform's operators, or (for a client's IdP) the
+    partner's own people, who sign in through their partner's."""
+    scope_name = connection.client.name if connection.client_id else connection.partner.name
+    for role, partner_id, client_partner_id in Membership.objects.filter(user=user).values_list(
+        "role", "partner_id", "client__partner_id"
+    ):
+        if role == Role.PLATFORM_ADMIN:
+            return "This account belongs to the platform's operators: sign in with its password."
+        if (partner_id or client_partner_id) != connection.partner_id:
+            return f"This account also works for another organisation, so {scope_name}'s sign-on cannot open it."
+        if connection.client_id and partner_id == connection.partner_id:
+            return f"You are on {connection.partner.name}'s team: sign in through {connection.partner.name}'s sign-on."
+    if user.is_superuser:
+        return "This account belongs to the platform's operators: sign in with its password."
+    return ""
+
+
+@transaction.atomic
+def sso_person_admit(*, connection: SsoConnection, email: str, name: str, groups: list[str]) -> User:
+    """The account an IdP's verified identity signs in to, made now if it is new (just in time), with the
+    role its groups map to in the connection's scope. Raises SsoRefused when it may not."""
+    email = (email or "").strip().lower()
+    domain = email.rpartition("@")[2]
+    if not email or "@" not in email:
+        raise SsoRefused("The identity provider did not say who you are (no email address): ask your administrator.")
+    if not connection.is_active:
+        raise SsoRefused(f"Single sign-on through {connection.name} is switched off.")
+    if not connection.domains.filter(domain=domain, verified_at__isnull=False).exists():
+        raise SsoRefused(f"{connection.name} cannot sign in people at {domain}: that domain is not proven for it.")
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        user = User.objects.create_user(email=email, full_name=name[:150])
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    else:
+        refusal = _admission_refusal(connection, user)
+        if refusal:
+            raise SsoRefused(refusal)
+        if not user.is_active:
+            raise SsoRefused("This account is switched off: ask your administrator.")
+    account_email_verify(user=user, email=email)  # the IdP speaks for a domain its owner proved
+    _membership_grant(connection=connection, user=user, role=connection.role_for_groups(groups))
+    return user
+
+
+def _membership_grant(*, connection: SsoConnection, user: User, role: str) -> None:
+    """Join the connection's scope with `role`, or move to it when the IdP's groups changed."""
+    scope = {"client": connection.client} if connection.client_id else {"partner": connection.partner}
+    membership = Membership.objects.filter(user=user, **scope).first()
+    if membership is not None and membership.role == role:
+        return
+    previous = membership.role if membership else None
+    membership, _ = Membership.objects.update_or_create(user=user, **scope, defaults={"role": role})
+    if connection.client_id:
+        client_audit_record(
+            client=connection.client,
+            actor=None,
+            action="member.joined" if previous is None else "member.role_changed",
+            summary=f"{user.email} {'joined' if previous is None else 'now'} as {Role(role).label} "
+            f"through {connection.name}",
+            before={"email": user.email, "role": previous} if previous else None,
+            after={"email": user.email, "role": role},
+        )
+    else:
+        if role == Role.PARTNER_ADMIN:
+            membership.assigned_clients.clear()
+        _client_roles_drop(membership)
+
+
+@transaction.atomic
+def client_mfa_requirement_set(*, client: Client, required: bool, actor: User) -> Client:
+    """A client admin asks everyone in the workspace for a second factor (or stops asking); audited. The
+    partner's policy still applies on top: this can only ask for more."""
+    if client.requires_mfa == required:
+        return client
+    client.requires_mfa = required
+    client.save(update_fields=["requires_mfa"])
+    client_audit_record(
+        client=client,
+        actor=actor,
+        action="security.mfa_required" if required else "security.mfa_optional",
+        summary="Two-factor sign-in required for everyone in the workspace"
+        if required
+        else "Two-factor sign-in no longer required for everyone in the workspace",
+        before={"requires_mfa": not required},
+        after={"requires_mfa": required},
+    )
+    return client
