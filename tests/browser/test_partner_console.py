@@ -119,6 +119,7 @@ def lakeside(world, web, outbox, django_db_blocker) -> Lakeside:
                 sla_freshness_hours=4,
             )
             standard = partner.plans.get(name="Standard")
+            # Client admins' addresses are Lakeside's own: other journeys' partners have an admin@harbor.localhost.
             usage = {"harbor": (118_400, 96_200), "maple": (31_750, 28_900), "orchard": (9_100, 6_400)}
             for slug, name, plan in (
                 ("harbor", "Harbor Legal", growth),
@@ -126,7 +127,7 @@ def lakeside(world, web, outbox, django_db_blocker) -> Lakeside:
                 ("orchard", "Orchard Analytics", starter),
             ):
                 client = services.client_create(
-                    partner=partner, name=name, slug=slug, plan=plan, admin_email=f"admin@{slug}.localhost", actor=admin
+                    partner=partner, name=name, slug=slug, plan=plan, admin_email=f"admin@{slug}.lakeside.localhost", actor=admin
                 )
                 this_month = client.created_at.date()
                 last_month = (this_month.replace(day=1) - timedelta(days=1)).replace(day=1)
@@ -206,14 +207,14 @@ def test_staff_assigned_to_two_of_three_clients_see_exactly_those(page, chromium
     assert staff.url == f"{base}/c/harbor/"
     expect(staff.get_by_role("heading", level=1)).to_have_text("Harbor Legal")
     members = staff.get_by_test_id("member-list").inner_text()
-    assert "admin@harbor.localhost" in members and "admin@orchard.localhost" not in members
+    assert "admin@harbor.lakeside.localhost" in members and "admin@orchard.lakeside.localhost" not in members
 
     assert switcher_items(staff) == ["Harbor Legal", "Orchard Analytics"]
     staff.get_by_role("menuitem", name="Orchard Analytics").click()
     assert staff.url == f"{base}/c/orchard/"
     expect(staff.get_by_role("heading", level=1)).to_have_text("Orchard Analytics")
     members = staff.get_by_test_id("member-list").inner_text()
-    assert "admin@orchard.localhost" in members and "admin@harbor.localhost" not in members
+    assert "admin@orchard.lakeside.localhost" in members and "admin@harbor.lakeside.localhost" not in members
 
     staff.goto(f"{base}/partner/clients/orchard/")
     expect(staff.get_by_role("heading", level=1)).to_have_text("Orchard Analytics")

@@ -221,8 +221,8 @@ def test_only_admins_configure_sign_in(world):
 
 
 def test_sso_domains_are_scoped_to_their_connection(world, dns_server):
-    configure(world, client=world.clients["contoso"], dns=dns_server)
-    domain = SsoDomain.objects.get()
+    connection = configure(world, client=world.clients["contoso"], dns=dns_server)
+    domain = connection.domains.get()
     tailspin_admin = browser_for(world.user("admin@tailspin.localhost"), host=NORTHWIND)
     assert tailspin_admin.post(f"/c/tailspin/security/domains/{domain.pk}/remove").status_code == 404
     assert SsoDomain.objects.filter(pk=domain.pk).exists()
