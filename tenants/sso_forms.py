@@ -38,6 +38,7 @@ class SsoDiscoverForm(forms.Form):
 class SsoConnectionForm(forms.ModelForm):
     protocol = forms.ChoiceField(
         label="Protocol",
+        required=False,  # absent: the saved protocol, else OpenID Connect (forms from before SAML)
         choices=SsoConnection.Protocol.choices,
         initial=SsoConnection.Protocol.OIDC,
         widget=forms.RadioSelect,
@@ -148,6 +149,9 @@ class SsoConnectionForm(forms.ModelForm):
         if url and not url.startswith(("https://", "http://")):
             raise ValidationError("Enter the issuer's address, starting with https://.")
         return url.removesuffix("/.well-known/openid-configuration").rstrip("/")
+
+    def clean_protocol(self):
+        return self.cleaned_data["protocol"] or self.instance.protocol or SsoConnection.Protocol.OIDC
 
     def clean(self):
         cleaned = super().clean()

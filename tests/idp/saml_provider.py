@@ -16,6 +16,7 @@ import hashlib
 import html
 import json
 import sys
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -112,7 +113,12 @@ def add_person(data: Path, email: str, password: str, name: str, groups: list[st
 
 
 def add_sp(data: Path, metadata_url: str) -> None:
-    with urllib.request.urlopen(metadata_url, timeout=10) as answer:  # noqa: S310 - loopback, from the test
+    """Register a service provider from its metadata URL. Names under .localhost are reached on loopback (as
+    browsers do), with the name in the Host header: the portal routes partners by host."""
+    parts = urllib.parse.urlsplit(metadata_url)
+    address = parts._replace(netloc=f"127.0.0.1:{parts.port}") if parts.hostname.endswith(".localhost") else parts
+    request = urllib.request.Request(urllib.parse.urlunsplit(address), headers={"Host": parts.netloc})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback, from the test
         xml = answer.read()
     digest = hashlib.sha256(metadata_url.encode()).hexdigest()[:16]
     (data / f"sp-{digest}.xml").write_bytes(xml)
@@ -141,14 +147,14 @@ def authn_response(idp: Server, request, email: str, person: dict, *, sign: bool
     return args["destination"], str(response)
 
 
-LOGIN_PAGE = """<!doctype html><html><head><title>Test SAML IdP</title></head><body>
+LOGIN_PAGE = """<!doctype html><html lang="en"><head><title>Test SAML IdP</title></head><body><main>
 <h1>Test SAML identity provider</h1><p>{error}</p>
 <form method="post" action="/login">
 <input type="hidden" name="SAMLRequest" value="{request}"><input type="hidden" name="RelayState" value="{relay}">
 <label>Username <input name="username" autocomplete="username"></label>
 <label>Password <input name="password" type="password"></label>
 <button type="submit">Sign in to the SAML identity provider</button>
-</form></body></html>"""
+</form></main></body></html>"""
 
 
 def application(data: Path, port: int):
@@ -183,7 +189,10 @@ def application(data: Path, port: int):
             http = idp.apply_binding(
                 BINDING_HTTP_POST, xml, destination, request.form.get("RelayState", ""), response=True
             )
-            return Response(http["data"], content_type="text/html")
+            # pysaml2's self-posting form, with the language and title every page here must have.
+            form = http["data"].replace("<html>", '<html lang="en">', 1)
+            form = form.replace("<head>", "<head><title>Signing you in</title>", 1)
+            return Response(form, content_type="text/html")
         return Response("Not found", status=404)
 
     return app

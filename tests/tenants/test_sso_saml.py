@@ -130,7 +130,12 @@ def test_an_uploaded_metadata_file_configures_saml_in_the_browser_and_bad_files_
     assert bad.status_code == 422 and "no signing certificate" in bad.content.decode()
     by_hand = admin.post(
         "/c/contoso/security/",
-        {**form, "saml_entity_id": "https://idp.example/", "saml_sso_url": "https://idp.example/sso", "saml_x509cert": "nope"},
+        {
+            **form,
+            "saml_entity_id": "https://idp.example/",
+            "saml_sso_url": "https://idp.example/sso",
+            "saml_x509cert": "nope",
+        },
     )
     assert by_hand.status_code == 422 and "That is not an X.509 certificate" in by_hand.content.decode()
     assert not SsoConnection.objects.filter(client=world.clients["contoso"]).exists()
