@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
-from tests.idp import SamlIdp
+from tests.idp import SamlIdp, require_xmlsec1
 from tests.support import free_port, start_web, user_who_can_sign_in
 from tests.tenants.test_partner_domains import LoopbackDns
 
@@ -35,6 +35,7 @@ class Gneiss:
 
 @pytest.fixture(scope="module")
 def idp(tmp_path_factory):
+    require_xmlsec1()
     provider = SamlIdp(tmp_path_factory.mktemp("saml-idp")).start()
     yield provider
     provider.stop()

@@ -16,7 +16,7 @@ from saml2 import BINDING_HTTP_REDIRECT
 from tenants.models import Membership, Role, SsoConnection, User
 from tenants.sso_saml import SamlMetadataError, metadata_read
 from tenants.sso_services import sso_connection_save, sso_domain_add, sso_domain_verify, sso_sp_private_key
-from tests.idp import saml_provider
+from tests.idp import require_xmlsec1, saml_provider
 from tests.support import NORTHWIND, browser_for, user_who_can_sign_in
 from tests.tenants.test_sso import dns_server  # noqa: F401 - the loopback DNS fixture
 
@@ -27,6 +27,7 @@ IDP_PORT = 18443  # named in the IdP's entity ID and URLs only: messages travel 
 
 @pytest.fixture
 def idp_data(tmp_path) -> Path:
+    require_xmlsec1()
     saml_provider.add_person(tmp_path, "ann@saml-contoso.example", "pw", "Ann Analyst", ["Finance"])
     saml_provider.add_person(tmp_path, "eve@elsewhere.example", "pw", "Eve Elsewhere", [])
     return tmp_path
@@ -248,3 +249,15 @@ def test_sso_required_refuses_the_password_form_for_a_saml_domain(world, idp_dat
         "/accounts/login/", {"login": "lee@saml-required.example", "password": "a-long-passphrase-7"}
     )
     assert "sign in with single sign-on through Contoso SAML" in response.content.decode()
+
+
+def test_garbage_at_the_acs_is_refused_not_a_crash(world, idp_data):
+    connection = configure(world, idp_data)
+    acs = f"/accounts/saml/{connection.provider_id}/acs/"
+    for body in ({"SAMLResponse": "not base64 !"}, {"SAMLResponse": base64.b64encode(b"<x/>").decode()}, {}):
+        browser = browser_for(host=NORTHWIND)
+        answer = browser.post(acs, body)
+        assert answer.status_code == 302
+        assert browser.get(answer["Location"]).status_code in (400, 403)
+    assert browser_for(host=NORTHWIND).get(f"/accounts/saml/{connection.provider_id}/acs/finish/").status_code < 500
+    assert browser_for(host=NORTHWIND).post("/accounts/saml/sso999999/acs/finish/").status_code == 404
