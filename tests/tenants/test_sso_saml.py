@@ -33,7 +33,8 @@ def idp_data(tmp_path) -> Path:
     return tmp_path
 
 
-def configure(world, idp_data, *, dns=None, domain="saml-contoso.example", **values) -> SsoConnection:
+def configure(world, idp_data, *, dns=None, domain="saml-contoso.example", partner_staff=False, **values):
+    """Contoso's SAML sign-on (or, with partner_staff, Northwind's for its own team), registered at the IdP."""
     client = world.clients["contoso"]
     idp = metadata_read(saml_provider.metadata(idp_data, IDP_PORT))
     values = {
@@ -53,7 +54,8 @@ def configure(world, idp_data, *, dns=None, domain="saml-contoso.example", **val
         **values,
     }
     admin = world.user("admin@northwind.localhost")
-    connection = sso_connection_save(partner=client.partner, client=client, values=values, actor=admin)
+    scope = None if partner_staff else client
+    connection = sso_connection_save(partner=client.partner, client=scope, values=values, actor=admin)
     claimed = sso_domain_add(connection=connection, domain=domain, actor=admin)
     if dns is not None:
         dns.zone[claimed.txt_name] = [claimed.txt_value]
@@ -204,6 +206,21 @@ def test_a_signed_response_admits_just_in_time_with_the_groups_role(world, idp_d
     assert Membership.objects.get(user=ann, client=world.clients["contoso"]).role == Role.CLIENT_FINANCE
 
 
+def test_partner_staff_join_their_partners_team_through_its_saml_idp(world, idp_data, dns_server):  # noqa: F811
+    connection = configure(
+        world,
+        idp_data,
+        dns=dns_server,
+        partner_staff=True,
+        default_role=Role.PARTNER_STAFF,
+        group_roles={"Finance": Role.PARTNER_ADMIN},
+    )
+    browser, _ = sign_in(connection, idp_data, "ann@saml-contoso.example")
+    assert signed_in(browser)
+    membership = Membership.objects.get(user__email="ann@saml-contoso.example")
+    assert membership.partner == world.partners["northwind"] and membership.role == Role.PARTNER_ADMIN
+
+
 def test_an_unsigned_response_is_refused(world, idp_data, dns_server):  # noqa: F811
     connection = configure(world, idp_data, dns=dns_server)
     browser, page = sign_in(connection, idp_data, "ann@saml-contoso.example", sign=False)
@@ -261,3 +278,33 @@ def test_garbage_at_the_acs_is_refused_not_a_crash(world, idp_data):
         assert browser.get(answer["Location"]).status_code in (400, 403)
     assert browser_for(host=NORTHWIND).get(f"/accounts/saml/{connection.provider_id}/acs/finish/").status_code < 500
     assert browser_for(host=NORTHWIND).post("/accounts/saml/sso999999/acs/finish/").status_code == 404
+
+
+def test_the_saml_key_survives_a_key_rotation(world, idp_data, settings):
+    import io
+
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.CREDENTIALS_KEYS = [old_key]
+    connection = configure(world, idp_data)
+    key = sso_sp_private_key(connection)
+    settings.CREDENTIALS_KEYS = [new_key, old_key]
+    call_command("credentials_rotate", stdout=io.StringIO(), stderr=io.StringIO())
+    settings.CREDENTIALS_KEYS = [new_key]  # the old key is retired
+    assert sso_sp_private_key(SsoConnection.objects.get(pk=connection.pk)) == key
+
+
+def test_a_metadata_url_on_a_private_address_is_refused_with_the_reason(world):
+    admin = browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
+    form = {
+        "protocol": "saml",
+        "name": "Contoso SAML",
+        "default_role": Role.CLIENT_VIEWER,
+        "saml_metadata_url": "http://10.0.0.1/metadata",
+        "is_active": "on",
+    }
+    response = admin.post("/c/contoso/security/", form)
+    assert response.status_code == 422
+    assert "The metadata URL could not be read: Refused to connect" in response.content.decode()
