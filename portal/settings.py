@@ -58,6 +58,7 @@ SHARED_APPS = [
     "allauth.mfa",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
     "django_celery_beat",
     "django_htmx",
     "template_partials",
