@@ -58,6 +58,7 @@ SHARED_APPS = [
     "allauth.mfa",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
     "django_celery_beat",
     "django_htmx",
     "template_partials",
@@ -180,6 +181,11 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_RATE_LIMITS = {} if PORTAL_ENV == "test" else {"login_failed": "10/m/ip,5/5m/key"}
+if PORTAL_ENV == "test":
+    # The suite signs people in and sets passwords hundreds of times, and the default hasher spends a third of a
+    # second on each by design. Tests hash with Django's fast test hasher (Django's own advice for test suites);
+    # every other environment keeps the default.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ACCOUNT_FORMS = {"login": "tenants.sso_forms.LoginForm"}
 # Single sign-on: the identity providers are partners' and clients' own (tenants.SsoConnection), listed per
 # host by the adapter, never in settings or allauth's SocialApp table. The adapter alone decides who an IdP

@@ -4,6 +4,8 @@ whom an IdP signs in: addresses in its proven domains, into its own scope, never
 
 from __future__ import annotations
 
+import logging
+
 from allauth.core import context
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
@@ -12,10 +14,14 @@ from django.shortcuts import render
 
 from connectors.http import HttpPolicy, VendorSession
 from tenants.models import SsoConnection
+from tenants.sso_saml import attribute_values, provider_settings
 from tenants.sso_selectors import sso_connections_offered
-from tenants.sso_services import SsoRefused, sso_person_admit, sso_secret
+from tenants.sso_services import SsoRefused, sso_person_admit, sso_secret, sso_sp_private_key
 
-PROVIDER = "openid_connect"
+logger = logging.getLogger(__name__)
+
+OIDC = "openid_connect"
+SAML = "saml"  # allauth's SAML 2.0 provider (python3-saml); tenants.sso_saml builds its settings
 
 
 def _claims(extra_data: dict) -> dict:
@@ -29,26 +35,16 @@ def refusal_page(request, reason: str, status: int = 403):
 
 class SsoAdapter(DefaultSocialAccountAdapter):
     def list_apps(self, request, provider=None, client_id=None):
-        from allauth.socialaccount.models import SocialApp
-
         request = request or context.request
         apps = []
         for connection in sso_connections_offered(getattr(request, "partner", None)):
-            if provider not in (None, PROVIDER, connection.provider_id):
+            kind = SAML if connection.is_saml else OIDC
+            if provider not in (None, kind, connection.provider_id):
                 continue
-            if client_id not in (None, connection.oauth_client_id):
+            app = _app_for(connection)
+            if client_id not in (None, app.client_id):
                 continue
-            # Built per request and never saved: the secret stays encrypted in tenants.SsoConnection only.
-            apps.append(
-                SocialApp(
-                    provider=PROVIDER,
-                    provider_id=connection.provider_id,
-                    name=connection.name,
-                    client_id=connection.oauth_client_id,
-                    secret=sso_secret(connection),
-                    settings={"server_url": connection.server_url, "scope": ["openid", "profile", "email"]},
-                )
-            )
+            apps.append(app)
         return apps
 
     def get_requests_session(self):
@@ -71,21 +67,9 @@ class SsoAdapter(DefaultSocialAccountAdapter):
         )
         if connection is None:
             raise ImmediateHttpResponse(refusal_page(request, "This sign-on is not offered here.", status=404))
-        claims = _claims(sociallogin.account.extra_data)
-        if claims.get("email_verified") in (False, "false"):
-            raise ImmediateHttpResponse(
-                refusal_page(request, f"{connection.name} has not verified your email address: ask your administrator.")
-            )
-        groups = claims.get("groups") or []
-        if isinstance(groups, str):
-            groups = [groups]
+        email, name, groups = (_saml_identity if connection.is_saml else _oidc_identity)(connection, sociallogin)
         try:
-            user = sso_person_admit(
-                connection=connection,
-                email=claims.get("email") or sociallogin.user.email,
-                name=claims.get("name") or "",
-                groups=[str(group) for group in groups],
-            )
+            user = sso_person_admit(connection=connection, email=email, name=name, groups=groups)
         except SsoRefused as refused:
             raise ImmediateHttpResponse(refusal_page(request, str(refused))) from refused
         if sociallogin.is_existing:
@@ -102,8 +86,74 @@ class SsoAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request, sociallogin):
         return False  # every account an IdP opens is made by tenants.sso_services, never by allauth's signup
 
+    def on_authentication_error(self, request, provider, error=None, exception=None, extra_context=None):
+        # A SAML response that fails validation (signature, issuer, audience, time, unsolicited) is refused with
+        # a plain sentence; python3-saml's reason goes to the log, not to the person.
+        if extra_context and extra_context.get("saml_errors"):
+            logger.warning("SAML response refused: %s", extra_context.get("saml_last_error_reason"))
+            raise ImmediateHttpResponse(
+                refusal_page(
+                    request,
+                    "Your identity provider's answer could not be trusted (it was not signed by the certificate "
+                    "saved for it, or was meant for someone else): ask your administrator.",
+                )
+            )
+        return super().on_authentication_error(request, provider, error, exception, extra_context)
+
+
+def _app_for(connection: SsoConnection):
+    """The allauth app for a connection, built per request and never saved: secrets and keys stay encrypted in
+    tenants.SsoConnection only."""
+    from allauth.socialaccount.models import SocialApp
+
+    if connection.is_saml:
+        return SocialApp(
+            provider=SAML,
+            provider_id=connection.provider_id,
+            name=connection.name,
+            client_id=connection.provider_id,  # SAML's "organization slug": /accounts/saml/<it>/acs/
+            settings=provider_settings(connection=connection, sp_private_key=sso_sp_private_key(connection)),
+        )
+    return SocialApp(
+        provider=OIDC,
+        provider_id=connection.provider_id,
+        name=connection.name,
+        client_id=connection.oauth_client_id,
+        secret=sso_secret(connection),
+        settings={"server_url": connection.server_url, "scope": ["openid", "profile", "email"]},
+    )
+
+
+def _oidc_identity(connection: SsoConnection, sociallogin) -> tuple[str, str, list[str]]:
+    claims = _claims(sociallogin.account.extra_data)
+    if claims.get("email_verified") in (False, "false"):
+        raise ImmediateHttpResponse(
+            refusal_page(
+                context.request, f"{connection.name} has not verified your email address: ask your administrator."
+            )
+        )
+    groups = claims.get("groups") or []
+    if isinstance(groups, str):
+        groups = [groups]
+    return claims.get("email") or sociallogin.user.email, claims.get("name") or "", [str(group) for group in groups]
+
+
+def _saml_identity(connection: SsoConnection, sociallogin) -> tuple[str, str, list[str]]:
+    """Email (the mapped attribute, else an email-format NameID, as allauth's provider reads it), name and every
+    group from a response python3-saml has already validated: signed by the saved certificate, from the saved
+    issuer, for this portal."""
+    attributes = sociallogin.account.extra_data or {}
+    names = attribute_values(attributes, connection.saml_name_attribute)
+    return (
+        sociallogin.user.email or "",
+        names[0] if names else "",
+        attribute_values(attributes, connection.saml_groups_attribute),
+    )
+
 
 def connection_login_url(connection: SsoConnection) -> str:
     from django.urls import reverse
 
+    if connection.is_saml:
+        return reverse("saml_login", kwargs={"organization_slug": connection.provider_id})
     return reverse("openid_connect_login", kwargs={"provider_id": connection.provider_id})

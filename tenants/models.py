@@ -422,6 +422,7 @@ class SsoConnection(models.Model):
 
     class Protocol(models.TextChoices):
         OIDC = "oidc", "OpenID Connect"
+        SAML = "saml", "SAML 2.0"
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="sso_connections")
     client = models.OneToOneField(
@@ -429,9 +430,21 @@ class SsoConnection(models.Model):
     )
     protocol = models.CharField(max_length=8, choices=Protocol.choices, default=Protocol.OIDC)
     name = models.CharField(max_length=80, help_text="Shown on the sign-in button, e.g. “Contoso Entra ID”.")
-    server_url = models.URLField("issuer URL", max_length=300)
-    oauth_client_id = models.CharField("client ID", max_length=200)
-    encrypted_secret = models.BinaryField(editable=False, default=bytes)  # integrations.crypto; write-only
+    # OpenID Connect: the issuer and the portal's registration there.
+    server_url = models.URLField("issuer URL", max_length=300, blank=True)
+    oauth_client_id = models.CharField("client ID", max_length=200, blank=True)
+    # integrations.crypto; write-only. OIDC: the client secret; SAML: the portal's own signing key for this IdP.
+    encrypted_secret = models.BinaryField(editable=False, default=bytes)
+    # SAML 2.0: the IdP as its metadata describes it (read from metadata_url or an uploaded file when given,
+    # so sign-in never waits on the IdP's metadata), and which of its attributes say who the person is.
+    saml_metadata_url = models.URLField("IdP metadata URL", max_length=500, blank=True)
+    saml_entity_id = models.CharField("IdP entity ID", max_length=500, blank=True)
+    saml_sso_url = models.URLField("IdP sign-on URL", max_length=500, blank=True)
+    saml_x509cert = models.TextField("IdP signing certificate", blank=True)  # public: PEM body, no secret
+    saml_sp_x509cert = models.TextField(blank=True, editable=False)  # the portal's public half, in its metadata
+    saml_email_attribute = models.CharField("email attribute", max_length=300, blank=True)
+    saml_name_attribute = models.CharField("name attribute", max_length=300, blank=True)
+    saml_groups_attribute = models.CharField("groups attribute", max_length=300, blank=True)
     default_role = models.CharField(max_length=20, choices=Role.choices)
     # IdP group name -> Role value; the first group of a person's that is mapped decides, else default_role.
     group_roles = models.JSONField(default=dict, blank=True)
@@ -453,8 +466,13 @@ class SsoConnection(models.Model):
 
     @property
     def provider_id(self) -> str:
-        """The id allauth's OpenID Connect provider routes by: /accounts/oidc/<provider_id>/login/."""
+        """The id allauth routes by: /accounts/oidc/<provider_id>/login/, or /accounts/saml/<provider_id>/login/
+        (SAML's "organization slug")."""
         return f"sso{self.pk}"
+
+    @property
+    def is_saml(self) -> bool:
+        return self.protocol == self.Protocol.SAML
 
     def role_for_groups(self, groups) -> str:
         for group in groups or ():

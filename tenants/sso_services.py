@@ -41,6 +41,23 @@ def sso_secret(connection: SsoConnection) -> str:
     return credentials_decrypt(bytes(connection.encrypted_secret)).get("client_secret", "")
 
 
+def sso_sp_private_key(connection: SsoConnection) -> str:
+    """The portal's SAML signing key for this IdP (made when SAML was first saved; never shown)."""
+    return credentials_decrypt(bytes(connection.encrypted_secret)).get("sp_private_key", "")
+
+
+OIDC_FIELDS = ("server_url", "oauth_client_id")
+SAML_FIELDS = (
+    "saml_metadata_url",
+    "saml_entity_id",
+    "saml_sso_url",
+    "saml_x509cert",
+    "saml_email_attribute",
+    "saml_name_attribute",
+    "saml_groups_attribute",
+)
+
+
 @transaction.atomic
 def sso_connection_save(
     *,
@@ -50,16 +67,28 @@ def sso_connection_save(
     actor: User,
     connection: SsoConnection | None = None,
 ) -> SsoConnection:
-    """Create or update the scope's identity provider. A blank secret keeps the stored one (write-only)."""
+    """Create or update the scope's identity provider, OpenID Connect or SAML 2.0. A blank secret keeps the stored
+    one (write-only); SAML gets the portal's own key pair for this IdP the first time, kept encrypted beside it."""
     allowed = set(roles_for_scope(client))
     if values["default_role"] not in allowed or any(role not in allowed for role in values["group_roles"].values()):
         raise ValueError("An identity provider can only grant roles of its own scope.")
     connection = connection or SsoConnection(partner=partner, client=client)
     before = _describe(connection) if connection.pk else None
-    for field in ("name", "server_url", "oauth_client_id", "default_role", "group_roles", "sso_required", "is_active"):
+    connection.protocol = values.get("protocol") or SsoConnection.Protocol.OIDC
+    for field in ("name", "default_role", "group_roles", "sso_required", "is_active"):
         setattr(connection, field, values[field])
+    protocol_fields = SAML_FIELDS if connection.is_saml else OIDC_FIELDS
+    for field in protocol_fields:
+        setattr(connection, field, values.get(field, ""))
+    stored = credentials_decrypt(bytes(connection.encrypted_secret)) if connection.encrypted_secret else {}
     if values.get("client_secret"):
-        connection.encrypted_secret = credentials_encrypt({"client_secret": values["client_secret"]})
+        stored["client_secret"] = values["client_secret"]
+    if connection.is_saml and not stored.get("sp_private_key"):
+        from tenants.sso_saml import sp_key_pair
+
+        stored["sp_private_key"], connection.saml_sp_x509cert = sp_key_pair(f"{partner.name} portal")
+    if stored:
+        connection.encrypted_secret = credentials_encrypt(stored)
     connection.save()
     if client is not None:
         client_audit_record(
@@ -75,10 +104,23 @@ def sso_connection_save(
 
 def _describe(connection: SsoConnection) -> dict:
     """What the audit log keeps of a configuration: never the secret."""
+    if connection.is_saml:
+        idp = {
+            "protocol": connection.protocol,
+            "metadata_url": connection.saml_metadata_url,
+            "entity_id": connection.saml_entity_id,
+            "sso_url": connection.saml_sso_url,
+            "attributes": [
+                connection.saml_email_attribute,
+                connection.saml_name_attribute,
+                connection.saml_groups_attribute,
+            ],
+        }
+    else:
+        idp = {"server_url": connection.server_url, "client_id": connection.oauth_client_id}
     return {
         "name": connection.name,
-        "server_url": connection.server_url,
-        "client_id": connection.oauth_client_id,
+        **idp,
         "default_role": connection.default_role,
         "group_roles": connection.group_roles,
         "sso_required": connection.sso_required,

@@ -13,6 +13,7 @@ from tenants import sso_services
 from tenants.decorators import partner_role_required, workspace_role_required
 from tenants.models import Role, SsoConnection, SsoDomain
 from tenants.sso_forms import SsoConnectionForm, SsoDiscoverForm, SsoDomainForm, WorkspaceMfaForm
+from tenants.sso_saml import certificate_summary
 from tenants.sso_selectors import sso_connection_for_email
 
 WORKSPACE_ADMINS = frozenset({Role.CLIENT_ADMIN, Role.PARTNER_ADMIN})
@@ -84,16 +85,27 @@ def _page(request, form=None, domain_form=None, status=200):
     partner, client = _scope(request)
     connection = _connection(request)
     callback = ""
+    saml = {}
     if connection is not None:
         callback = request.build_absolute_uri(
             reverse("openid_connect_callback", kwargs={"provider_id": connection.provider_id})
         )
+        # What the IdP's administrator pastes in: allauth's SAML routes for this connection. The entity ID is
+        # the metadata URL, as allauth's SAML provider names the portal by default.
+        metadata_url = request.build_absolute_uri(reverse("saml_metadata", args=[connection.provider_id]))
+        saml = {
+            "metadata_url": metadata_url,
+            "entity_id": metadata_url,
+            "acs_url": request.build_absolute_uri(reverse("saml_acs", args=[connection.provider_id])),
+            "idp_certificate": certificate_summary(connection.saml_x509cert) if connection.saml_x509cert else "",
+        }
     context = {
         "connection": connection,
         "form": form or SsoConnectionForm(instance=connection, client=client),
         "domain_form": domain_form or SsoDomainForm(),
         "domains": connection.domains.all() if connection else [],
         "callback_url": callback,
+        "saml": saml,
         "urls": _urls(request),
         "scope_name": client.name if client else f"{partner.name}'s team",
         "mfa_form": WorkspaceMfaForm(initial={"requires_mfa": client.requires_mfa}) if client else None,
@@ -107,7 +119,7 @@ def _page(request, form=None, domain_form=None, status=200):
 def _save(request):
     partner, client = _scope(request)
     connection = _connection(request)
-    form = SsoConnectionForm(request.POST, instance=connection, client=client)
+    form = SsoConnectionForm(request.POST, request.FILES, instance=connection, client=client)
     if not form.is_valid():
         return _page(request, form=form, status=422)
     values = {**form.cleaned_data, "group_roles": form.cleaned_data["group_rules"]}

@@ -6,6 +6,7 @@ the partner's own staff sign in through their partner's IdP and keep it in the c
 from __future__ import annotations
 
 import os
+import re
 import signal
 from dataclasses import dataclass
 
@@ -129,7 +130,7 @@ def set_up_sso(
 ) -> None:
     """An admin fills in the provider's settings, registers the portal at the IdP, and proves the domain."""
     page.goto(f"{basalt.base}{path}")
-    page.get_by_label("Name").fill(name)
+    page.get_by_label(re.compile(r"^Name\W*$")).fill(name)
     page.get_by_label("Issuer URL").fill(basalt.idp.issuer)
     page.get_by_label("Client ID").fill(client_id)
     page.get_by_label("Client secret").fill(f"{client_id}-secret-0123456789")

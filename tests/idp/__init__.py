@@ -71,3 +71,88 @@ class OidcIdp:
 def _clean_env() -> dict:
     # The IdP is its own Django project: it must not read the portal's settings module.
     return {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+
+
+def require_xmlsec1() -> None:
+    """pysaml2 signs with Debian's xmlsec1: CI installs it; a developer without it skips the SAML tests."""
+    import pytest
+
+    from tests.idp.saml_provider import XMLSEC1
+
+    if not Path(XMLSEC1).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"xmlsec1 not found at {XMLSEC1}: CI must install it (apt-get install xmlsec1)")
+        pytest.skip(f"xmlsec1 not found at {XMLSEC1} (apt-get install xmlsec1)")
+
+
+class SamlIdp:
+    """pysaml2's SAML 2.0 identity provider (tests/idp/saml_provider.py) in its own process. People and service
+    providers live in files of its data folder, written here as an IdP administrator would add them."""
+
+    def __init__(self, data: Path):
+        self.data = data
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.metadata_url = f"{self.base}/metadata"
+        self.entity_id = self.metadata_url
+        self.host = f"127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> SamlIdp:
+        from tests.idp import saml_provider
+
+        saml_provider.key_pair(self.data)
+        log = open(self.data / "idp.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.idp.saml_provider",
+                "serve",
+                "--data",
+                str(self.data),
+                "--port",
+                str(self.port),
+            ],
+            cwd=ROOT,
+            env=_clean_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _wait_for(self.process, self.port, self.data / "idp.log")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)
+
+    def add_person(self, email: str, password: str, name: str, groups: tuple[str, ...] = ()) -> None:
+        from tests.idp import saml_provider
+
+        saml_provider.add_person(self.data, email, password, name, list(groups))
+
+    def register_sp(self, metadata_url: str) -> None:
+        """Read a service provider's metadata from its URL, as an IdP's console does when given it."""
+        from tests.idp import saml_provider
+
+        saml_provider.add_sp(self.data, metadata_url)
+
+    def metadata(self) -> str:
+        from tests.idp import saml_provider
+
+        return saml_provider.metadata(self.data, self.port)
+
+
+def _wait_for(process: subprocess.Popen, port: int, log: Path) -> None:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"identity provider exited: {log.read_text()[-2000:]}") from None
+            time.sleep(0.2)
+    raise RuntimeError("identity provider did not start")

@@ -4,11 +4,14 @@ from django_tenants.utils import tenant_context
 
 from integrations.crypto import credentials_reencrypt
 from integrations.models import Connection
-from tenants.models import Client
+from tenants.models import Client, SsoConnection
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every stored connection credential with the first key of CREDENTIALS_KEYS."
+    help = (
+        "Re-encrypt every stored connection credential, and every single sign-on secret and key, with the first "
+        "key of CREDENTIALS_KEYS."
+    )
 
     def handle(self, *args, **options):
         total = unreadable = 0
@@ -24,6 +27,16 @@ class Command(BaseCommand):
                         continue
                     connection.save(update_fields=["encrypted_credentials"])
                     total += 1
+        # Single sign-on's OIDC client secrets and SAML signing keys live in the public schema.
+        for sso in SsoConnection.objects.exclude(encrypted_secret=b""):
+            try:
+                sso.encrypted_secret = credentials_reencrypt(bytes(sso.encrypted_secret))
+            except InvalidToken:
+                unreadable += 1
+                self.stderr.write(f"Single sign-on “{sso.name}” cannot be decrypted with any key")
+                continue
+            sso.save(update_fields=["encrypted_secret"])
+            total += 1
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted the credentials of {total} connection(s)."))
         if unreadable:
             self.stdout.write(self.style.WARNING(f"{unreadable} connection(s) need their credentials entered again."))
