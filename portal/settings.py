@@ -332,10 +332,11 @@ CELERY_BEAT_SCHEDULE = {
 }
 # A run executes in slices of this many seconds, then queues its next slice behind other clients' work.
 SYNC_SLICE_SECONDS = float(os.environ.get("SYNC_SLICE_SECONDS", "20"))
-# At most this many runs execute at once per client workspace; more wait their turn. One by
-# default: a client's flows share canonical records (people, projects), and two runs upserting
-# the same rows at once would only wait on each other.
-SYNC_MAX_RUNS_PER_CLIENT = int(os.environ.get("SYNC_MAX_RUNS_PER_CLIENT", "1"))
+# At most this many runs execute at once per client workspace; more wait their turn. Two by default: a
+# workspace's time and expenses flows run side by side (their shared reference reads take turns, a row both
+# insert sends the later page through a record at a time), and a third run waits rather than crowd out other
+# clients on a two-worker machine.
+SYNC_MAX_RUNS_PER_CLIENT = int(os.environ.get("SYNC_MAX_RUNS_PER_CLIENT", "2"))
 # A run queued behind another of its client's is woken when that one is done; it also looks again this
 # often on its own, in case the run it waits on died before waking it.
 SYNC_BUSY_RECHECK_SECONDS = float(os.environ.get("SYNC_BUSY_RECHECK_SECONDS", "30"))

@@ -85,7 +85,9 @@ def _copy(model: type[models.Model], columns: list[models.Field], rows: list[dic
     # A plain column's value goes as it is when its type is plain; the rest are prepared by their field.
     prepared = [(_plain(field), field) for field in columns]
     plain_types = _PLAIN_VALUES
-    with connection.cursor() as cursor:
+    # psycopg's copy() is reached past Django's cursor wrapper: its errors are made Django's here, so a refused
+    # row is an IntegrityError or DataError the page's fallback knows, as an INSERT's would be.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         copy_sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
         with cursor.copy(copy_sql) as copy:
             for row in rows:

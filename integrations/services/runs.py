@@ -250,13 +250,25 @@ def _run_prerequisites(flow: Flow, notify) -> None:
 
 
 def reference_refresh(*, flow: Flow, notify=None) -> SyncRun:
-    """Read a reference flow's records since its cursor now, as a run of its own (trigger "reference")."""
-    run = SyncRun.objects.create(
-        flow=flow, trigger="reference", status=SyncRun.Status.RUNNING, started_at=timezone.now()
-    )
-    FlowRunner(flow, run, connector_for=connector_for, notify=notify).execute()
-    run.refresh_from_db()
-    _finish(run, SyncRun.Status.PARTIAL if run.failed or run.parked else SyncRun.Status.SUCCEEDED, "", (0, 0))
+    """Read a reference flow's records since its cursor now, as a run of its own (trigger "reference").
+
+    Two runs of one workspace (its time and its expenses) need the same reference flows at the same moment:
+    the second waits for the first's read, then reads on from the cursor it left, so each record is linked
+    once instead of both runs inserting the same links."""
+    key = zlib.crc32(f"{db.schema_name}:reference:{flow.pk}".encode())
+    with db.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        flow.refresh_from_db(fields=["cursor", "cursor_updated_at"])
+        run = SyncRun.objects.create(
+            flow=flow, trigger="reference", status=SyncRun.Status.RUNNING, started_at=timezone.now()
+        )
+        FlowRunner(flow, run, connector_for=connector_for, notify=notify).execute()
+        run.refresh_from_db()
+        _finish(run, SyncRun.Status.PARTIAL if run.failed or run.parked else SyncRun.Status.SUCCEEDED, "", (0, 0))
+    finally:
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
     return run
 
 

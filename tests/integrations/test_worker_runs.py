@@ -194,15 +194,15 @@ def test_packaged_flow_through_the_worker_then_again_changes_nothing(
 def test_a_run_queued_behind_its_clients_other_run_starts_when_that_one_is_done(
     committed_workspace, allow_sandboxes, worker_env, tmp_path
 ):
-    """No polling: the second run's own recheck is set far beyond the test's patience, so only the first
-    run waking it when done can start it. The first run takes several slices, so the second is asked for
+    """A client at its limit of runs (one here) queues the next: no polling, the second run's own recheck is
+    set far beyond the test's patience, so only the first run waking it when done can start it. The first run takes several slices, so the second is asked for
     (and refused its client's slot) while the first is still going."""
     allow_sandboxes["kantata"].seed(time_entries=6000)
     time_flow = install(allow_sandboxes)
     expenses_flow = Flow.objects.get(
         template_key=time_flow.template_key.replace("/approved-time", "/approved-expenses")
     )
-    worker = start_worker(tmp_path / "worker.log", **{**worker_env, "SYNC_BUSY_RECHECK_SECONDS": "3600"})
+    worker = start_worker(tmp_path / "worker.log", **{**worker_env, "SYNC_BUSY_RECHECK_SECONDS": "3600", "SYNC_MAX_RUNS_PER_CLIENT": "1"})
     try:
         first = run_start(flow=time_flow, trigger="manual")
         second = run_start(flow=expenses_flow, trigger="manual")
