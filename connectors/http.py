@@ -34,7 +34,7 @@ import requests.adapters
 import urllib3
 import urllib3.connection
 
-from connectors.base import CertificateRejected, DestinationRefused, RateLimited, VendorUnavailable
+from connectors.errors import CertificateRejected, DestinationRefused, RateLimited, VendorUnavailable
 
 logger = logging.getLogger("connectors.http")
 
