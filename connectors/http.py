@@ -145,10 +145,6 @@ class ConnectionStats:
     latency_max: float = 0.0
     statuses: Counter = field(default_factory=Counter)
 
-    @property
-    def latency_mean(self) -> float:
-        return self.latency_total / self.count if self.count else 0.0
-
 
 class InMemoryMetrics:
     """Counts per (vendor, connection_key), kept in this process."""

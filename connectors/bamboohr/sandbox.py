@@ -340,10 +340,6 @@ class BambooHRSandbox(SandboxApp):
             self.employees.pop(employee_id)
             self.deleted[employee_id] = _now()
 
-    def employee_count(self) -> int:
-        with self.lock:
-            return len(self.employees)
-
 
 def create_app(firm: Firm | None = None) -> BambooHRSandbox:
     return BambooHRSandbox(firm)

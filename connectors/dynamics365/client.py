@@ -63,12 +63,6 @@ WEBHOOK_MAX_AGE_SECONDS = 3600
 # - A $batch part's error body is the same {"error": {"code", "message"}} as a direct call's.
 # ---------------------------------------------------------------------------------------------------------------
 ALREADY_CLOSED = "already closed"
-THROTTLE_CODES = {
-    "0x80072322": "too many requests in five minutes",
-    "0x80072321": "too much combined execution time in five minutes",
-    "0x80072326": "too many concurrent requests",
-}
-
 ACCOUNT_FIELDS = (
     "accountid",
     "name",
