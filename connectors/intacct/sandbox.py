@@ -38,7 +38,7 @@ from connectors.intacct.client import (
     WRITE_BATCH,
 )
 from connectors.sandbox.app import SandboxApp, json_response
-from connectors.sandbox.firm import Firm
+from connectors.sandbox.firm import Firm, minute_stamps
 
 DEMO_CREDENTIALS = {
     "sender_id": "sysgenpro_sandbox",
@@ -141,12 +141,7 @@ class IntacctSandbox(SandboxApp):
 
     def _seed(self) -> None:
         firm = self.firm
-        minute = 0
-
-        def stamp() -> datetime:
-            nonlocal minute
-            minute += 1
-            return SEED_EPOCH + timedelta(minutes=minute)
+        stamp = minute_stamps(SEED_EPOCH)
 
         customers = {c["id"]: c for c in firm.customers()}
         for customer in firm.customers():

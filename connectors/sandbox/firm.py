@@ -19,8 +19,9 @@ an integration must report truthfully, each once:
 
 from __future__ import annotations
 
+import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property, lru_cache
@@ -144,6 +145,12 @@ def _hash(*values: int) -> int:
 
 
 @lru_cache(maxsize=4096)
+def minute_stamps(epoch: datetime) -> Callable[[], datetime]:
+    """A clock for seeding: each call is one minute later than the last, starting a minute after `epoch`."""
+    minutes = itertools.count(1)
+    return lambda: epoch + timedelta(minutes=next(minutes))
+
+
 def business_day(index: int) -> date:
     """The index-th business day (Mon-Fri) from TIME_START."""
     weeks, weekday = divmod(index, 5)

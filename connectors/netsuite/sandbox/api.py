@@ -8,6 +8,7 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -110,6 +111,18 @@ class NetSuiteSandbox(NetSuiteRecords, NetSuiteRendering, SandboxApp):
                 with self._inflight_lock:
                     self._inflight -= 1
 
+    def _guarded(self, request: Request, handle: Callable[[], Response]) -> Response:
+        """One vendor call as NetSuite runs it: a valid token, a free concurrency slot, errors in NetSuite's body."""
+        if not self._authorized(request):
+            return self._unauthorized()
+        with self._slot() as free:
+            if not free:
+                return self._concurrency_refused()
+            try:
+                return handle()
+            except ApiError as error:
+                return self._error(error)
+
     def _concurrency_refused(self) -> Response:
         detail = "Concurrent request limit exceeded. Request blocked."
         return json_response(error_body(429, CONCURRENCY_ERROR_CODE, detail), status=429)
@@ -176,15 +189,7 @@ class NetSuiteSandbox(NetSuiteRecords, NetSuiteRendering, SandboxApp):
 
     # -- SuiteQL -------------------------------------------------------------------------------------------------
     def suiteql(self, request: Request) -> Response:
-        if not self._authorized(request):
-            return self._unauthorized()
-        with self._slot() as free:
-            if not free:
-                return self._concurrency_refused()
-            try:
-                return self._suiteql(request)
-            except ApiError as error:
-                return self._error(error)
+        return self._guarded(request, lambda: self._suiteql(request))
 
     def _suiteql(self, request: Request) -> Response:
         if "transient" not in request.headers.get("Prefer", "").lower():
@@ -247,15 +252,7 @@ class NetSuiteSandbox(NetSuiteRecords, NetSuiteRendering, SandboxApp):
 
     # -- records -------------------------------------------------------------------------------------------------
     def create(self, request: Request, record_type: str) -> Response:
-        if not self._authorized(request):
-            return self._unauthorized()
-        with self._slot() as free:
-            if not free:
-                return self._concurrency_refused()
-            try:
-                return self._create(request, record_type)
-            except ApiError as error:
-                return self._error(error)
+        return self._guarded(request, lambda: self._create(request, record_type))
 
     def _create(self, request: Request, record_type: str) -> Response:
         self._check_type(record_type)
@@ -283,20 +280,15 @@ class NetSuiteSandbox(NetSuiteRecords, NetSuiteRendering, SandboxApp):
         return self._no_content(request, record_type, record["id"])
 
     def record(self, request: Request, record_type: str, key: str) -> Response:
-        if not self._authorized(request):
-            return self._unauthorized()
-        with self._slot() as free:
-            if not free:
-                return self._concurrency_refused()
-            try:
-                self._check_type(record_type)
-                if request.method == "GET":
-                    return self._get(request, record_type, key)
-                if request.method == "DELETE":
-                    return self._delete(record_type, key)
-                return self._save(request, record_type, key)
-            except ApiError as error:
-                return self._error(error)
+        return self._guarded(request, lambda: self._record(request, record_type, key))
+
+    def _record(self, request: Request, record_type: str, key: str) -> Response:
+        self._check_type(record_type)
+        if request.method == "GET":
+            return self._get(request, record_type, key)
+        if request.method == "DELETE":
+            return self._delete(record_type, key)
+        return self._save(request, record_type, key)
 
     def _get(self, request: Request, record_type: str, key: str) -> Response:
         with self.lock:

@@ -25,6 +25,7 @@ from connectors.netsuite.sandbox.schema import (
     _invalid_value,
     _now,
 )
+from connectors.sandbox.firm import minute_stamps
 
 
 class NetSuiteRecords:
@@ -47,12 +48,7 @@ class NetSuiteRecords:
         subsidiary_by_country = {country: sid for sid, (_n, _c, country) in SUBSIDIARIES.items()}
         term_by_name = {name: tid for tid, (name, _days) in TERMS.items()}
         department_by_name = {name: did for did, name in DEPARTMENTS.items()}
-        minute = 0
-
-        def stamp() -> datetime:
-            nonlocal minute
-            minute += 1
-            return SEED_EPOCH + timedelta(minutes=minute)
+        stamp = minute_stamps(SEED_EPOCH)
 
         customer_ids: dict[int, int] = {}
         for customer in firm.customers():
