@@ -31,7 +31,7 @@ from connectors.salesforce_platform.org import (
     sf_datetime,
     system_fields,
 )
-from connectors.sandbox.app import deliver_webhook, is_loopback_url, json_response
+from connectors.sandbox.app import deliver_webhook, webhook_urls_control
 from connectors.sandbox.firm import Firm
 
 DEMO_CREDENTIALS = {
@@ -275,20 +275,8 @@ class SalesforceSandbox(PlatformSandbox):
     def _control(self, request: Request) -> Response:
         if request.path.rstrip("/") != "/_sandbox/webhooks":
             return super()._control(request)
-        if request.method == "POST":
-            url = (request.get_json(force=True, silent=True) or {}).get("url", "")
-            if not is_loopback_url(url):
-                return json_response({"error": "webhooks are delivered to loopback URLs only"}, status=400)
-            with self.org.lock:
-                self.org.webhook_urls.append(url)
-        elif request.method == "DELETE":
-            with self.org.lock:
-                self.org.webhook_urls.clear()
-                self.org.deliveries.clear()
-        with self.org.lock:
-            return json_response(
-                {"subscriptions": list(self.org.webhook_urls), "deliveries": list(self.org.deliveries)}
-            )
+        org = self.org
+        return webhook_urls_control(request, lock=org.lock, urls=org.webhook_urls, deliveries=org.deliveries)
 
 
 def create_app(firm: Firm | None = None) -> SalesforceSandbox:

@@ -27,7 +27,7 @@ from connectors.hubspot.sandbox.schema import (
     HubSpotError,
 )
 from connectors.hubspot.sandbox.state import HubSpotPortal
-from connectors.sandbox.app import SandboxApp, is_loopback_url, json_response
+from connectors.sandbox.app import SandboxApp, json_response, webhook_urls_control
 from connectors.sandbox.firm import Firm
 
 
@@ -205,18 +205,7 @@ class HubSpotSandbox(HubSpotObjects, SandboxApp):
         if request.path.rstrip("/") != "/_sandbox/webhooks":
             return super()._control(request)
         portal = self.portal
-        if request.method == "POST":
-            url = (request.get_json(force=True, silent=True) or {}).get("url", "")
-            if not is_loopback_url(url):
-                return json_response({"error": "webhooks are delivered to loopback URLs only"}, status=400)
-            with portal.lock:
-                portal.webhook_urls.append(url)
-        elif request.method == "DELETE":
-            with portal.lock:
-                portal.webhook_urls.clear()
-                portal.deliveries.clear()
-        with portal.lock:
-            return json_response({"subscriptions": list(portal.webhook_urls), "deliveries": list(portal.deliveries)})
+        return webhook_urls_control(request, lock=portal.lock, urls=portal.webhook_urls, deliveries=portal.deliveries)
 
 
 def _open_deal(portal: HubSpotPortal, deal_id: str) -> dict[str, Any] | None:
