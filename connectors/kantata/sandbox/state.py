@@ -10,6 +10,7 @@ from decimal import Decimal
 from werkzeug.wrappers import Response
 
 from connectors.sandbox.app import json_response
+from connectors.sandbox.lazy import SeededTable
 
 DEMO_CREDENTIALS = {"access_token": "kantata-demo-token-7Hq2"}
 
@@ -102,7 +103,7 @@ class IndexView(Sequence):
         return self.indexes[self.start + position]
 
 
-class LazyTable:
+class LazyTable(SeededTable):
     """Seeded records computed by index, plus the records written through the API.
 
     `make(index)` builds seeded record `index`; every field the sandbox orders or range-filters by
@@ -111,13 +112,10 @@ class LazyTable:
     """
 
     def __init__(self, key: str, base_id: int, make: Callable[[int], dict], count: int, date_field: str):
+        super().__init__(make, count)
         self.key = key
         self.base_id = base_id
-        self.make = make
-        self.count = count
         self.date_field = date_field
-        self.changed: dict[int, dict] = {}  # seeded index -> its current version after an update
-        self.created: dict[str, dict] = {}  # id -> record created through the API
         self._approved: array | None = None
 
     def resize(self, count: int) -> None:
@@ -130,14 +128,6 @@ class LazyTable:
         except ValueError:
             return None
         return index if 0 <= index < self.count else None
-
-    def get(self, record_id: str) -> dict | None:
-        if record_id in self.created:
-            return self.created[record_id]
-        index = self.index_of(record_id)
-        if index is None:
-            return None
-        return self.changed.get(index) or self.make(index)
 
     def approved_indexes(self) -> array:
         """Indexes of approved seeded records, built once per volume: 4 bytes each, so 100k cost 400 kB."""

@@ -26,10 +26,11 @@ from connectors.salesforce_platform.org.schema import (
     sf_datetime,
 )
 from connectors.salesforce_platform.rest import parse_salesforce_datetime
+from connectors.sandbox.lazy import SeededTable
 
 
 # Lazy tables: seeded rows computed from their index, so 100,000 of them cost no memory
-class LazyTable:
+class LazyTable(SeededTable):
     """Seeded rows of one object computed by `make(index)`, plus the rows written through the API.
 
     Seeded row i has id salesforce_id(prefix, i + 1) and its Id and SystemModstamp grow with i, so a query in
@@ -40,11 +41,8 @@ class LazyTable:
     CREATED_BASE = 1_000_000_000
 
     def __init__(self, prefix: str, make: Callable[[int], dict[str, Any]], count: int):
+        super().__init__(make, count)
         self.prefix = prefix
-        self.make = make
-        self.count = count
-        self.changed: dict[int, dict[str, Any]] = {}
-        self.created: dict[str, dict[str, Any]] = {}
         self.next_number = self.CREATED_BASE + 1
 
     def index_of(self, record_id: str) -> int | None:
@@ -52,14 +50,6 @@ class LazyTable:
         if number is None or not 0 < number <= self.count or record_id[:3] != self.prefix:
             return None
         return number - 1
-
-    def get(self, record_id: str) -> dict[str, Any] | None:
-        if record_id in self.created:
-            return self.created[record_id]
-        index = self.index_of(record_id)
-        if index is None:
-            return None
-        return self.changed.get(index) or self.make(index)
 
     def row(self, key: int | str) -> dict[str, Any]:
         if isinstance(key, str):
