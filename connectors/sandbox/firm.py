@@ -144,13 +144,13 @@ def _hash(*values: int) -> int:
     return x
 
 
-@lru_cache(maxsize=4096)
 def minute_stamps(epoch: datetime) -> Callable[[], datetime]:
     """A clock for seeding: each call is one minute later than the last, starting a minute after `epoch`."""
     minutes = itertools.count(1)
     return lambda: epoch + timedelta(minutes=next(minutes))
 
 
+@lru_cache(maxsize=4096)
 def business_day(index: int) -> date:
     """The index-th business day (Mon-Fri) from TIME_START."""
     weeks, weekday = divmod(index, 5)
