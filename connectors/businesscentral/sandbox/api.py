@@ -34,15 +34,7 @@ from connectors.businesscentral.sandbox.webhooks import BusinessCentralWebhooks
 from connectors.sandbox.app import SandboxApp, json_response
 from connectors.sandbox.entra import EntraTenant
 from connectors.sandbox.firm import Firm
-from connectors.sandbox.odata import (
-    ODataError,
-    filter_fields,
-    matches,
-    parse_orderby,
-    parse_select,
-    prefer,
-    sort_rows,
-)
+from connectors.sandbox.odata import ODataError, filter_fields, matches, parse_orderby, parse_select, prefer, sort_rows
 
 
 class BusinessCentralSandbox(BusinessCentralState, BusinessCentralWebhooks, SandboxApp):

@@ -8,9 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from connectors.sandbox.odata import (
-    parse_filter,
-)
+from connectors.sandbox.odata import parse_filter
 
 TENANT_ID = "7e2d3c4b-5a69-4b70-9c8d-0e1f2a3b4c5d"
 ENVIRONMENT = "production"

@@ -21,9 +21,7 @@ from connectors.businesscentral.sandbox.schema import (
     guid,
     line_amount,
 )
-from connectors.sandbox.odata import (
-    iso_z,
-)
+from connectors.sandbox.odata import iso_z
 
 
 class BusinessCentralState:

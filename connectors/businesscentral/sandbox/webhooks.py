@@ -13,9 +13,7 @@ import requests
 
 from connectors.businesscentral.sandbox.schema import COMPANY_ID, SUBSCRIPTION_DAYS, ApiError, _etag, _segments
 from connectors.sandbox.app import deliver_webhook, is_loopback_url
-from connectors.sandbox.odata import (
-    iso_z,
-)
+from connectors.sandbox.odata import iso_z
 
 
 class BusinessCentralWebhooks:

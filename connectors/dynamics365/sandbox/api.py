@@ -36,10 +36,7 @@ from connectors.dynamics365.sandbox.state import DataverseState
 from connectors.sandbox.app import SandboxApp, deliver_webhook, is_loopback_url, json_response
 from connectors.sandbox.entra import EntraTenant
 from connectors.sandbox.firm import Firm
-from connectors.sandbox.odata import (
-    ODataError,
-    parse_select,
-)
+from connectors.sandbox.odata import ODataError, parse_select
 
 
 class DataverseSandbox(DataverseState, DataverseReads, DataverseBatch, SandboxApp):

@@ -13,9 +13,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
 from connectors.dynamics365.sandbox.schema import API, MAX_BATCH, ApiError, _error_response
-from connectors.sandbox.odata import (
-    prefer,
-)
+from connectors.sandbox.odata import prefer
 
 
 def _split_multipart(data: bytes, boundary: str) -> list[tuple[Headers, bytes]]:

@@ -20,11 +20,7 @@ from connectors.dynamics365.sandbox.schema import (
     _etag,
     guid,
 )
-from connectors.sandbox.odata import (
-    iso_z,
-    key_values,
-    prefer,
-)
+from connectors.sandbox.odata import iso_z, key_values, prefer
 
 
 class DataverseState:

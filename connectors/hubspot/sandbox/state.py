@@ -10,12 +10,7 @@ from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.hubspot.client import (
-    CLOSED_WON_STAGE,
-    iso_millis,
-    parse_hubspot_datetime,
-    signature_v3,
-)
+from connectors.hubspot.client import CLOSED_WON_STAGE, iso_millis, parse_hubspot_datetime, signature_v3
 from connectors.hubspot.sandbox.schema import (
     ALWAYS_RETURNED,
     APP_ID,

@@ -6,14 +6,7 @@ from datetime import date
 
 from werkzeug.wrappers import Request, Response
 
-from connectors.kantata.sandbox.state import (
-    CURRENCY_SYMBOLS,
-    MAX_BULK,
-    USER_BASE,
-    LazyTable,
-    errors,
-    validation,
-)
+from connectors.kantata.sandbox.state import CURRENCY_SYMBOLS, MAX_BULK, USER_BASE, LazyTable, errors, validation
 from connectors.sandbox.app import json_response
 
 
