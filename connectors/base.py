@@ -6,13 +6,72 @@ credentials and an HTTP policy, and speak one vendor's API.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
+
+from connectors.errors import (
+    AuthenticationFailed,
+    CertificateRejected,
+    ConnectorError,
+    DestinationRefused,
+    RateLimited,
+    VendorError,
+    VendorUnavailable,
+    WebhookRejected,
+)
+from connectors.http import HttpPolicy, VendorSession
+
+__all__ = [
+    "AuthenticationFailed",
+    "CertificateRejected",
+    "ConnectionTestResult",
+    "Connector",
+    "ConnectorError",
+    "DestinationRefused",
+    "FormField",
+    "ObjectSpec",
+    "OutboundRecord",
+    "Page",
+    "RateLimited",
+    "RejectedRecord",
+    "SourceRecord",
+    "VendorError",
+    "VendorUnavailable",
+    "WebhookRejected",
+    "WriteResult",
+    "parse_utc_datetime",
+]
 
 Outcome = Literal["created", "updated", "unchanged", "failed"]
 WriteMode = Literal["create", "update", "upsert"]
+
+
+def parse_utc_datetime(value: Any, *, naive_as_utc: bool = True, needs_time: bool = False) -> datetime | None:
+    """An aware UTC datetime from a vendor's ISO 8601 text (`Z`, `+hh:mm` or `+hhmm`), else None.
+
+    Text without an offset is read as UTC, or refused when `naive_as_utc` is False; `needs_time` refuses text too
+    short to hold a time of day.
+    """
+    if not isinstance(value, str) or (needs_time and len(value) < 19):
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    elif re.search(r"[+-]\d{4}$", text):
+        text = text[:-2] + ":" + text[-2:]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        if not naive_as_utc:
+            return None
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -107,50 +166,6 @@ class WriteResult:
     error_message: str | None = None  # the vendor's message, secrets removed
 
 
-class ConnectorError(Exception):
-    """Base of everything a connector raises. Messages never carry secrets."""
-
-
-class AuthenticationFailed(ConnectorError):
-    """The vendor refused the credentials (401/403 on auth). The connection is failing."""
-
-
-class CertificateRejected(AuthenticationFailed):
-    """A TLS handshake failed on a certificate: the vendor refused ours, or we cannot trust its own.
-
-    Retrying cannot help; the connection's certificate settings must change.
-    """
-
-
-class DestinationRefused(ConnectorError):
-    """The URL points at a private, loopback or link-local address that is not allow-listed."""
-
-
-class RateLimited(ConnectorError):
-    """The vendor kept answering 429 (or its equivalent) past the policy's retries."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class VendorUnavailable(ConnectorError):
-    """5xx or network errors past the policy's retries."""
-
-
-class VendorError(ConnectorError):
-    """A 4xx the vendor explained (bad query, validation error on a whole call)."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class WebhookRejected(ConnectorError):
-    """An inbound webhook whose signature or timestamp does not verify."""
-
-
 class Connector(ABC):
     """One vendor's API. Subclasses set the class attributes and implement the methods."""
 
@@ -160,8 +175,6 @@ class Connector(ABC):
     objects: ClassVar[Mapping[str, ObjectSpec]]
 
     def __init__(self, *, base_url: str, credentials: Mapping[str, str], policy=None, connection_key: str = "default"):
-        from connectors.http import HttpPolicy, VendorSession
-
         self.base_url = base_url.rstrip("/")
         self.credentials = dict(credentials)
         self.policy = policy or HttpPolicy()

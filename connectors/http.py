@@ -34,7 +34,7 @@ import requests.adapters
 import urllib3
 import urllib3.connection
 
-from connectors.base import CertificateRejected, DestinationRefused, RateLimited, VendorUnavailable
+from connectors.errors import CertificateRejected, DestinationRefused, RateLimited, VendorUnavailable
 
 logger = logging.getLogger("connectors.http")
 
@@ -144,10 +144,6 @@ class ConnectionStats:
     latency_total: float = 0.0
     latency_max: float = 0.0
     statuses: Counter = field(default_factory=Counter)
-
-    @property
-    def latency_mean(self) -> float:
-        return self.latency_total / self.count if self.count else 0.0
 
 
 class InMemoryMetrics:

@@ -250,9 +250,6 @@ class ADPSandbox(SandboxApp):
         }
         return message_id
 
-    def associate_of(self, number: int) -> str:
-        return _oid(number)
-
     def expire_tokens(self) -> None:
         with self.lock:
             self.tokens.clear()

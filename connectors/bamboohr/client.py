@@ -26,6 +26,7 @@ from connectors.base import (
     RejectedRecord,
     SourceRecord,
     VendorError,
+    parse_utc_datetime,
 )
 from connectors.http import parse_retry_after
 
@@ -72,24 +73,6 @@ def throttle_wait(response: requests.Response) -> float | None:
     if response.status_code == 503 and response.headers.get("Retry-After"):
         return parse_retry_after(response.headers.get("Retry-After"))
     return None
-
-
-def parse_bamboo_datetime(value: Any) -> datetime | None:
-    """An aware UTC datetime from BambooHR's ISO 8601 timestamps (Z, +hh:mm or +hhmm)."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    elif re.search(r"[+-]\d{4}$", text):
-        text = text[:-2] + ":" + text[-2:]
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _iso_z(moment: datetime) -> str:
@@ -180,7 +163,7 @@ class BambooHRConnector(Connector):
         if object_name not in self.objects:
             raise ConnectorError(f"BambooHR has no object {object_name!r}; known: employees")
         size = max(1, page_size or DEFAULT_PAGE_SIZE)
-        since_moment = parse_bamboo_datetime(since) if since else None
+        since_moment = parse_utc_datetime(since) if since else None
         if since and since_moment is None:
             raise ConnectorError(f"Not an ISO 8601 cursor: {since!r}")
 
@@ -198,7 +181,7 @@ class BambooHRConnector(Connector):
         for employee_id, change in actions.items():
             if employee_id in seen:
                 continue
-            moment = parse_bamboo_datetime(change.get("lastChanged"))
+            moment = parse_utc_datetime(change.get("lastChanged"))
             if change.get("action") == "Deleted" and moment:
                 # A deleted employee is not in any report: pass the deletion on so the engine can deactivate.
                 data = {"id": employee_id, "action": "Deleted", "lastChanged": change.get("lastChanged")}
@@ -247,7 +230,7 @@ class BambooHRConnector(Connector):
             if not employee_id:
                 rejects.append(RejectedRecord(external_id=None, reason="The employee has no id.", raw=row))
                 continue
-            changed = parse_bamboo_datetime(row.get("lastChanged"))
+            changed = parse_utc_datetime(row.get("lastChanged"))
             if changed is None:
                 reason = f"lastChanged is not a timestamp: {row.get('lastChanged')!r}"
                 rejects.append(RejectedRecord(external_id=employee_id, reason=reason, raw=row))

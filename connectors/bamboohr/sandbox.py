@@ -19,7 +19,8 @@ from typing import Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from connectors.bamboohr.client import COST_RATE_FIELD, EMPTY_DATE, ERROR_HEADER, parse_bamboo_datetime
+from connectors.bamboohr.client import COST_RATE_FIELD, EMPTY_DATE, ERROR_HEADER
+from connectors.base import parse_utc_datetime
 from connectors.sandbox.app import SandboxApp, json_response
 from connectors.sandbox.firm import Firm
 
@@ -274,7 +275,7 @@ class BambooHRSandbox(SandboxApp):
     def changed(self, request: Request, company: str) -> Response:
         if (refused := self._guard(request, company)) is not None:
             return refused
-        since = parse_bamboo_datetime(request.args.get("since", ""))
+        since = parse_utc_datetime(request.args.get("since", ""))
         if since is None or not re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", request.args.get("since", "")):
             return self._bare(400, "The since parameter must be an ISO 8601 timestamp")
         wanted = (request.args.get("type") or "").lower()
@@ -310,7 +311,7 @@ class BambooHRSandbox(SandboxApp):
             ((body.get("filters") or {}).get("lastChanged") or {}) if isinstance(body.get("filters"), dict) else {}
         )
         if last_changed.get("value"):
-            since = parse_bamboo_datetime(last_changed["value"])
+            since = parse_utc_datetime(last_changed["value"])
             if since is None:
                 return self._bare(400, "The lastChanged filter needs an ISO 8601 value")
         with self.lock:
@@ -338,10 +339,6 @@ class BambooHRSandbox(SandboxApp):
         with self.lock:
             self.employees.pop(employee_id)
             self.deleted[employee_id] = _now()
-
-    def employee_count(self) -> int:
-        with self.lock:
-            return len(self.employees)
 
 
 def create_app(firm: Firm | None = None) -> BambooHRSandbox:

@@ -39,6 +39,7 @@ from connectors.base import (
     WebhookRejected,
     WriteMode,
     WriteResult,
+    parse_utc_datetime,
 )
 from connectors.entra import DEFAULT_AUTHORITY, EntraTokens
 
@@ -112,16 +113,6 @@ FIELDS = {
 DECIMAL_FIELDS = {"quantity", "unitPrice", "discountAmount", "discountPercent"}
 KEYS = {"customers": "number", "projects": "number", "employees": "number", "salesInvoices": "externalDocumentNumber"}
 CODE_FIELDS = {"number", "externalDocumentNumber", "currencyCode", "country", "postalCode", "customerNumber"}
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    if not isinstance(value, str) or len(value) < 19:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -329,7 +320,7 @@ class BusinessCentralConnector(Connector):
         size = max(1, min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE))
         params: dict[str, str] | None = {"$orderby": f"{WATERMARK} asc,id asc", "$count": "true"}
         if since:
-            watermark = parse_datetime(since)
+            watermark = parse_utc_datetime(since, needs_time=True)
             if watermark is None:
                 raise ConnectorError(f"The sync cursor {since!r} is not a date and time.")
             params["$filter"] = f"{WATERMARK} ge {_iso(watermark)}"
@@ -362,7 +353,7 @@ class BusinessCentralConnector(Connector):
             if not isinstance(record_id, str) or len(record_id) != 36:
                 rejects.append(RejectedRecord(None, "The row has no id.", row))
                 continue
-            modified = parse_datetime(row.get(WATERMARK))
+            modified = parse_utc_datetime(row.get(WATERMARK), needs_time=True)
             if modified is None or modified.year < 1900:
                 reason = f"The row's {WATERMARK} {row.get(WATERMARK)!r} is not a real date and time."
                 rejects.append(RejectedRecord(record_id, reason, row))

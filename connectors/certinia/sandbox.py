@@ -29,7 +29,7 @@ from connectors.salesforce_platform.org import (
     sf_datetime,
     system_fields,
 )
-from connectors.sandbox.firm import Firm, business_day, convert
+from connectors.sandbox.firm import Firm, business_day, convert, minute_stamps
 
 DEMO_CREDENTIALS = {
     "client_id": "3MVG9sgpDemoCertiniaKey.SysGenProConnectSandbox",
@@ -206,12 +206,7 @@ class CertiniaOrg(PlatformOrg):
 
     def _seed(self) -> None:
         firm = self.firm
-        minute = 0
-
-        def stamp() -> datetime:
-            nonlocal minute
-            minute += 1
-            return SEED_EPOCH + timedelta(minutes=minute)
+        stamp = minute_stamps(SEED_EPOCH)
 
         # Ids follow the firm's numbering (customer n is the n-th Account...), so lazy rows can name them.
         for customer in firm.customers():

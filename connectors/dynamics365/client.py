@@ -41,6 +41,7 @@ from connectors.base import (
     WebhookRejected,
     WriteMode,
     WriteResult,
+    parse_utc_datetime,
 )
 from connectors.entra import DEFAULT_AUTHORITY, EntraTokens
 
@@ -62,12 +63,6 @@ WEBHOOK_MAX_AGE_SECONDS = 3600
 # - A $batch part's error body is the same {"error": {"code", "message"}} as a direct call's.
 # ---------------------------------------------------------------------------------------------------------------
 ALREADY_CLOSED = "already closed"
-THROTTLE_CODES = {
-    "0x80072322": "too many requests in five minutes",
-    "0x80072321": "too much combined execution time in five minutes",
-    "0x80072326": "too many concurrent requests",
-}
-
 ACCOUNT_FIELDS = (
     "accountid",
     "name",
@@ -138,17 +133,6 @@ OPPORTUNITY_WON, OPPORTUNITY_LOST = 1, 2
 CURRENCY_CODE = "isocurrencycode"
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    """An aware UTC datetime from Dataverse's `2024-01-02T09:00:00Z` (or any ISO 8601), else None."""
-    if not isinstance(value, str) or len(value) < 19:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -359,7 +343,7 @@ class DataverseConnector(Connector):
             url, params = next_link, None
 
     def _read_modified_since(self, entity_set: str, since: str, size: int) -> Iterator[Page]:
-        watermark = parse_datetime(since)
+        watermark = parse_utc_datetime(since, needs_time=True)
         if watermark is None:
             raise ConnectorError(f"The sync cursor {since!r} is neither a delta token nor a date and time.")
         primary = PRIMARY_IDS[entity_set]
@@ -403,7 +387,7 @@ class DataverseConnector(Connector):
             if not isinstance(record_id, str) or not _GUID.match(record_id):
                 rejects.append(RejectedRecord(None, f"The row has no valid {primary}.", row))
                 continue
-            modified = parse_datetime(row.get("modifiedon"))
+            modified = parse_utc_datetime(row.get("modifiedon"), needs_time=True)
             if modified is None:
                 reason = f"The row's modifiedon {row.get('modifiedon')!r} is not a date and time."
                 rejects.append(RejectedRecord(record_id, reason, row))

@@ -30,6 +30,7 @@ from connectors.base import (
     VendorError,
     WriteMode,
     WriteResult,
+    parse_utc_datetime,
 )
 
 API = "/rest/api/3"
@@ -49,24 +50,6 @@ EXTERNAL_ID_LABEL_PREFIX = "ref-"  # marks the label that carries our id for a r
 #   properties would be tidier, but JQL can only search properties an app has indexed.
 # - JQL dates without a zone are read in the API user's time zone (GET /myself -> timeZone).
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def parse_jira_datetime(value: Any) -> datetime | None:
-    """Jira's `2024-01-02T09:00:00.000+0000` (any offset) as an aware UTC datetime."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    elif re.search(r"[+-]\d{4}$", text):
-        text = text[:-2] + ":" + text[-2:]
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.astimezone(UTC)
 
 
 def _parse_cursor(value: str) -> datetime | None:
@@ -267,7 +250,7 @@ class JiraConnector(Connector):
                 rejects.append(RejectedRecord(external_id=key, reason="The issue has no id or key.", raw=issue))
                 continue
             fields = issue.get("fields") or {}
-            updated = parse_jira_datetime(fields.get("updated"))
+            updated = parse_utc_datetime(fields.get("updated"), naive_as_utc=False)
             if updated is None:
                 reason = f"updated is not a timestamp: {fields.get('updated')!r}"
                 rejects.append(RejectedRecord(external_id=str(issue["id"]), reason=reason, raw=issue))
@@ -277,7 +260,7 @@ class JiraConnector(Connector):
                 label[len(EXTERNAL_ID_LABEL_PREFIX) :] for label in labels if label.startswith(EXTERNAL_ID_LABEL_PREFIX)
             ]
             status = fields.get("status") or {}
-            created = parse_jira_datetime(fields.get("created"))
+            created = parse_utc_datetime(fields.get("created"), naive_as_utc=False)
             data = {
                 "id": str(issue["id"]),
                 "key": issue["key"],

@@ -20,7 +20,7 @@ from connectors.salesforce_platform.rest import (
     parse_salesforce_datetime,
 )
 
-__all__ = ["DEFAULT_EXTERNAL_ID_FIELD", "SalesforceConnector", "closed_won_opportunity_ids"]
+__all__ = ["DEFAULT_EXTERNAL_ID_FIELD", "SalesforceConnector"]
 
 # ---------------------------------------------------------------------------------------------------------------
 # (unverified) Salesforce has no signed JSON webhook: outbound messages are SOAP and unsigned. Customers install a
@@ -69,13 +69,6 @@ OPPORTUNITY_FIELDS = (
     "SystemModstamp",
 )
 CLOSED_WON_STAGE = "Closed Won"
-
-
-def closed_won_opportunity_ids(body: bytes) -> list[str]:
-    """The Opportunity ids named by a verified Closed Won webhook body."""
-    payload = json.loads(body).get("payload", {})
-    opportunity_id = payload.get("OpportunityId__c")
-    return [opportunity_id] if opportunity_id else []
 
 
 class SalesforceConnector(SalesforcePlatformConnector):

@@ -9,14 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from werkzeug.wrappers import Request, Response
 
@@ -35,7 +31,7 @@ from connectors.salesforce_platform.org import (
     sf_datetime,
     system_fields,
 )
-from connectors.sandbox.app import json_response
+from connectors.sandbox.app import deliver_webhook, webhook_urls_control
 from connectors.sandbox.firm import Firm
 
 DEMO_CREDENTIALS = {
@@ -242,22 +238,7 @@ class SalesforceOrg(PlatformOrg):
         for url in list(self.webhook_urls):
             delivery = {"url": url, "method": "POST", "headers": headers, "body": body.decode(), "status": None}
             self.deliveries.append(delivery)
-            threading.Thread(target=_deliver, args=(delivery, body), daemon=True).start()
-
-
-def _deliver(delivery: dict[str, Any], body: bytes) -> None:
-    """POST one webhook (from a thread, so the API call that caused it is not held up)."""
-    import requests
-
-    for attempt in range(3):
-        try:
-            response = requests.post(delivery["url"], data=body, headers=delivery["headers"], timeout=5)
-            delivery["status"] = response.status_code
-            if response.status_code < 500:
-                return
-        except requests.RequestException as exc:
-            delivery["status"] = f"error: {type(exc).__name__}"
-        time.sleep(0.2 * (attempt + 1))
+            deliver_webhook(delivery, body)
 
 
 def _derive_stage_fields(record: dict[str, Any], *, probability_given: bool) -> None:
@@ -294,30 +275,8 @@ class SalesforceSandbox(PlatformSandbox):
     def _control(self, request: Request) -> Response:
         if request.path.rstrip("/") != "/_sandbox/webhooks":
             return super()._control(request)
-        if request.method == "POST":
-            url = (request.get_json(force=True, silent=True) or {}).get("url", "")
-            if not _is_loopback_url(url):
-                return json_response({"error": "webhooks are delivered to loopback URLs only"}, status=400)
-            with self.org.lock:
-                self.org.webhook_urls.append(url)
-        elif request.method == "DELETE":
-            with self.org.lock:
-                self.org.webhook_urls.clear()
-                self.org.deliveries.clear()
-        with self.org.lock:
-            return json_response(
-                {"subscriptions": list(self.org.webhook_urls), "deliveries": list(self.org.deliveries)}
-            )
-
-
-def _is_loopback_url(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        org = self.org
+        return webhook_urls_control(request, lock=org.lock, urls=org.webhook_urls, deliveries=org.deliveries)
 
 
 def create_app(firm: Firm | None = None) -> SalesforceSandbox:

@@ -32,6 +32,7 @@ from connectors.base import (
     VendorError,
     WriteMode,
     WriteResult,
+    parse_utc_datetime,
 )
 
 API_VERSION = "59.0"
@@ -88,21 +89,8 @@ def _error_message(response: requests.Response) -> str:
 
 
 def parse_salesforce_datetime(value: Any) -> datetime | None:
-    """Parse Salesforce's `2024-05-01T12:34:56.000+0000` (and plain ISO 8601) into an aware UTC datetime."""
-    if not isinstance(value, str) or len(value) < 19:
-        return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    elif re.search(r"[+-]\d{4}$", text):
-        text = text[:-2] + ":" + text[-2:]
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    """Salesforce's `2024-05-01T12:34:56.000+0000` (and plain ISO 8601) as an aware UTC datetime."""
+    return parse_utc_datetime(value, needs_time=True)
 
 
 def soql_datetime(moment: datetime) -> str:

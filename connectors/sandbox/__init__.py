@@ -11,6 +11,7 @@ from connectors.sandbox.app import (
     deliver_webhook,
     is_loopback_url,
     json_response,
+    webhook_urls_control,
 )
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import RunningSandbox, serve_in_thread
@@ -25,4 +26,5 @@ __all__ = [
     "is_loopback_url",
     "json_response",
     "serve_in_thread",
+    "webhook_urls_control",
 ]

@@ -359,6 +359,23 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
+def webhook_urls_control(request: Request, *, lock: Any, urls: list[str], deliveries: list[Any]) -> Response:
+    """/_sandbox/webhooks for a sandbox whose subscribers are bare URLs: POST {"url"} adds a loopback one, DELETE
+    forgets them and their deliveries, and every method answers with both lists."""
+    if request.method == "POST":
+        url = (request.get_json(force=True, silent=True) or {}).get("url", "")
+        if not is_loopback_url(url):
+            return json_response({"error": "webhooks are delivered to loopback URLs only"}, status=400)
+        with lock:
+            urls.append(url)
+    elif request.method == "DELETE":
+        with lock:
+            urls.clear()
+            deliveries.clear()
+    with lock:
+        return json_response({"subscriptions": list(urls), "deliveries": list(deliveries)})
+
+
 def deliver_webhook(delivery: dict[str, Any], body: bytes, *, attempts: int = 3, in_thread: bool = True) -> None:
     """POST one webhook as recorded in `delivery` ({url, headers, status}), retrying 5xx and network errors.
 

@@ -19,8 +19,9 @@ an integration must report truthfully, each once:
 
 from __future__ import annotations
 
+import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property, lru_cache
@@ -141,6 +142,12 @@ def _hash(*values: int) -> int:
         x = (x ^ (x >> 27)) * 0x94D049BB133111EB & _MASK
         x ^= x >> 31
     return x
+
+
+def minute_stamps(epoch: datetime) -> Callable[[], datetime]:
+    """A clock for seeding: each call is one minute later than the last, starting a minute after `epoch`."""
+    minutes = itertools.count(1)
+    return lambda: epoch + timedelta(minutes=next(minutes))
 
 
 @lru_cache(maxsize=4096)

@@ -30,6 +30,7 @@ from connectors.base import (
     RejectedRecord,
     SourceRecord,
     VendorError,
+    parse_utc_datetime,
 )
 
 DEFAULT_VERSION = "v42.0"
@@ -77,22 +78,6 @@ WORKER_FIELDS = (
 #   own plan; a tenant without one leaves Cost_Rate_Amount empty).
 # ---------------------------------------------------------------------------------------------------------------
 COST_RATE_PLAN = "Hourly_Cost_Rate"
-
-
-def parse_moment(value: str | None) -> datetime | None:
-    """An aware UTC datetime from Workday's xsd:dateTime (Z or an offset, optional fraction)."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def iso_moment(moment: datetime) -> str:
@@ -155,8 +140,8 @@ class ReadPosition:
         try:
             _tag, since, through, query, pages = cursor.split("|")
             position = cls(
-                since=None if since == "-" else parse_moment(since),
-                through=parse_moment(through),  # type: ignore[arg-type]
+                since=None if since == "-" else parse_utc_datetime(since),
+                through=parse_utc_datetime(through),  # type: ignore[arg-type]
                 query=query,
                 pages_done=int(pages),
             )
@@ -337,7 +322,7 @@ class WorkdayConnector(Connector):
         if since and since.startswith("resume|"):
             position = ReadPosition.parse(since)
         elif since:
-            moment = parse_moment(since)
+            moment = parse_utc_datetime(since)
             if moment is None:
                 raise ConnectorError(f"Not an ISO 8601 cursor: {since!r}")
             position = ReadPosition(since=moment, through=self.clock(), query="updated")
@@ -491,7 +476,7 @@ def worker_fields(worker: etree._Element) -> tuple[dict[str, Any], str | None]:
             "wd:Transaction_Log_Entry_Data/wd:Transaction_Log_Entry/wd:Transaction_Log_Data/wd:Transaction_Entry_Moment/text()",
             namespaces=NS,
         )
-        if (moment := parse_moment(text)) is not None
+        if (moment := parse_utc_datetime(text)) is not None
     ]
     data.update(
         {

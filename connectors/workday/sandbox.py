@@ -27,9 +27,10 @@ from lxml import etree
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from connectors.base import parse_utc_datetime
 from connectors.sandbox.app import SandboxApp, json_response
 from connectors.sandbox.firm import Firm
-from connectors.workday.client import BSVC, COST_RATE_PLAN, NS, PARSER, SOAP_ENV, WSSE, iso_moment, parse_moment
+from connectors.workday.client import BSVC, COST_RATE_PLAN, NS, PARSER, SOAP_ENV, WSSE, iso_moment
 from connectors.workday.wsdl import human_resources_wsdl
 
 TENANT = "haldenrowe"
@@ -314,8 +315,8 @@ class WorkdaySandbox(SandboxApp):
         page_number, per_page = int(page), int(count)
         as_of_text = text("wd:Response_Filter/wd:As_Of_Effective_Date")
         entry_text = text("wd:Response_Filter/wd:As_Of_Entry_DateTime")
-        as_of = parse_moment(as_of_text) if as_of_text else now
-        entered_by = parse_moment(entry_text) if entry_text else now
+        as_of = parse_utc_datetime(as_of_text) if as_of_text else now
+        entered_by = parse_utc_datetime(entry_text) if entry_text else now
         if as_of is None or entered_by is None:
             return _validation("As_Of dates must be xsd:date or xsd:dateTime values.", "wd:Response_Filter")
 
@@ -324,7 +325,7 @@ class WorkdaySandbox(SandboxApp):
             name: text(f"{window}/wd:{name}")
             for name in ("Updated_From", "Updated_Through", "Effective_From", "Effective_Through")
         }
-        moments = {name: parse_moment(value) for name, value in bounds.items() if value}
+        moments = {name: parse_utc_datetime(value) for name, value in bounds.items() if value}
         if any(moment is None for moment in moments.values()):
             return _validation("Transaction date range values must be xsd:dateTime values.", window)
         exclude_inactive = _bool(text("wd:Request_Criteria/wd:Exclude_Inactive_Workers"))

@@ -249,3 +249,16 @@ def test_a_webhook_to_a_partner_host_on_localhost_reaches_loopback_with_that_hos
         assert receiver.app.heard == (f"northwind.localhost:{receiver.port}", "t1", b'{"won": true}')
     finally:
         receiver.stop()
+
+
+def test_sandboxes_sharing_one_firm_seed_the_same_timestamps_as_alone():
+    """`python -m connectors.sandbox` builds every sandbox from one Firm: the seeding clock of one (they all start at
+    the same epoch) must not run on into the next one's."""
+    from connectors.intacct.sandbox import create_app as intacct_app
+    from connectors.netsuite.sandbox import create_app as netsuite_app
+
+    alone = intacct_app(Firm()).find("CUSTOMER", "CUSTOMERID", "C5001")
+    shared = Firm()
+    netsuite_app(shared)
+    after_another = intacct_app(shared).find("CUSTOMER", "CUSTOMERID", "C5001")
+    assert after_another[0]["WHENMODIFIED"] == alone[0]["WHENMODIFIED"] == "01/02/2024 09:01:00"
