@@ -127,7 +127,12 @@ def lakeside(world, web, outbox, django_db_blocker) -> Lakeside:
                 ("orchard", "Orchard Analytics", starter),
             ):
                 client = services.client_create(
-                    partner=partner, name=name, slug=slug, plan=plan, admin_email=f"admin@{slug}.lakeside.localhost", actor=admin
+                    partner=partner,
+                    name=name,
+                    slug=slug,
+                    plan=plan,
+                    admin_email=f"admin@{slug}.lakeside.localhost",
+                    actor=admin,
                 )
                 this_month = client.created_at.date()
                 last_month = (this_month.replace(day=1) - timedelta(days=1)).replace(day=1)

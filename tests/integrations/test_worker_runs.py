@@ -202,7 +202,9 @@ def test_a_run_queued_behind_its_clients_other_run_starts_when_that_one_is_done(
     expenses_flow = Flow.objects.get(
         template_key=time_flow.template_key.replace("/approved-time", "/approved-expenses")
     )
-    worker = start_worker(tmp_path / "worker.log", **{**worker_env, "SYNC_BUSY_RECHECK_SECONDS": "3600", "SYNC_MAX_RUNS_PER_CLIENT": "1"})
+    worker = start_worker(
+        tmp_path / "worker.log", **{**worker_env, "SYNC_BUSY_RECHECK_SECONDS": "3600", "SYNC_MAX_RUNS_PER_CLIENT": "1"}
+    )
     try:
         first = run_start(flow=time_flow, trigger="manual")
         second = run_start(flow=expenses_flow, trigger="manual")
