@@ -56,6 +56,12 @@ class User(AbstractUser):
     def display_name(self) -> str:
         return self.full_name or self.email
 
+    @property
+    def has_not_joined(self) -> bool:
+        """Invited, and has neither chosen a password nor signed in (someone who signs in through single
+        sign-on has no password, and has joined)."""
+        return self.last_login is None and not self.has_usable_password()
+
 
 class MfaPolicy(models.TextChoices):
     """Who of a partner's people, and of its clients' people, must sign in with a second factor."""

@@ -210,6 +210,14 @@ def test_a_client_admin_sets_up_sso_and_people_join_with_their_groups_role(page,
         assert Membership.objects.filter(user__email=f"lee@{CLIENT_DOMAIN}").count() == 1
         assert Membership.objects.get(user__email=f"lee@{CLIENT_DOMAIN}").role == Role.CLIENT_FINANCE
 
+    # The admin's People page lists those who joined through SSO as members, not as invitations pending.
+    page.context.clear_cookies()
+    password_sign_in(page, basalt.base, "admin@slate.localhost")
+    page.goto(f"{basalt.base}/c/slate/users/")
+    ann = page.get_by_role("row").filter(has_text=f"ann@{CLIENT_DOMAIN}")
+    expect(ann.get_by_label("Role of Ann Analyst")).to_have_value("client_finance")
+    expect(ann).not_to_contain_text("invited")
+
 
 def test_an_idp_cannot_open_an_account_outside_its_proven_domains(page, basalt):
     # The IdP has a person claiming another partner's client's address: Slate's IdP never proved that domain,
