@@ -157,6 +157,7 @@ class ConnectionOut(Schema):
     name: str
     vendor: str
     base_url: str
+    environment: Literal["production", "sandbox"]
     status: Literal["untested", "ok", "failing"]
     last_error: str
     last_tested_at: datetime | None
@@ -168,6 +169,9 @@ class ConnectionIn(Schema):
     name: Annotated[Line, Field(max_length=120)]
     vendor: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$")]
     base_url: Annotated[Text, Field(max_length=300)]
+    environment: Literal["production", "sandbox"] = Field(
+        default="production", description="Sandbox connections serve flows built and tested before promotion."
+    )
     credentials: dict[Annotated[str, Field(max_length=60)], Annotated[Text, Field(max_length=20000)]] = Field(
         default_factory=dict, description="The connector's credential fields; stored encrypted, never returned."
     )
@@ -186,6 +190,7 @@ class FlowOut(Schema):
     entity: str
     source_connection_id: int
     source_object: str
+    environment: Literal["production", "sandbox"]
     trigger: str
     schedule_minutes: int | None
     enabled: bool

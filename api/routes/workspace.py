@@ -91,6 +91,7 @@ def connection_add(request, body: ConnectionIn, client: str = slug_path()):
                 vendor=body.vendor,
                 base_url=form.cleaned_data["base_url"],
                 credentials=form.credentials(),
+                environment=body.environment,
                 actor=request.auth.created_by,
             )
         except PlanLimitReached as refused:

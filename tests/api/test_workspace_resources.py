@@ -46,6 +46,27 @@ def test_connections_show_metadata_and_status_never_secrets(world, seeded, api):
     assert secret not in str(api.get("/clients/contoso/connections").json())
 
 
+def test_connections_and_flows_say_their_environment_and_a_sandbox_connection_is_made_by_api(world, seeded, api):
+    from integrations.models import Connection
+    from tests.integrations.workspace_fixtures import demo_credentials
+
+    one = api.get(f"/clients/contoso/connections/{seeded.kantata.pk}").json()
+    assert one["environment"] == "production"
+    assert {f["environment"] for f in api.get("/clients/contoso/flows").json()["items"]} == {"production"}
+    body = {
+        "name": "Kantata test account",
+        "vendor": "kantata",
+        "base_url": "https://kantata.example",
+        "credentials": demo_credentials("kantata"),
+    }
+    created = api.post("/clients/contoso/connections", {**body, "environment": "sandbox"})
+    assert created.status_code == 201, created.content
+    assert created.json()["environment"] == "sandbox"
+    with tenant_context(world.clients["contoso"]):
+        assert Connection.objects.get(pk=created.json()["id"]).environment == "sandbox"
+    assert api.post("/clients/contoso/connections", {**body, "environment": "staging"}).status_code == 422
+
+
 def test_a_connection_with_bad_fields_is_refused_with_the_forms_reasons(world, seeded, api):
     unknown = api.post("/clients/contoso/connections", {"name": "X", "vendor": "nope", "base_url": "https://x"})
     assert unknown.status_code == 422 and unknown["Content-Type"] == "application/problem+json"
