@@ -78,12 +78,24 @@ def insert(instances: list[models.Model]) -> None:
         instance._state.db = connection.alias
 
 
-def _copy(model: type[models.Model], columns: list[models.Field], rows: list[dict], keys: list[str] | None = None):
-    """COPY `rows` (dicts) into the model's table: column i takes row[keys[i]] (the field's attname by default)."""
+def _copy(
+    model: type[models.Model],
+    columns: list[models.Field],
+    rows: list[dict],
+    keys: list[str] | None = None,
+    constants: dict | None = None,
+):
+    """COPY `rows` (dicts) into the model's table: column i takes row[keys[i]] (the field's attname by default),
+    or, for a key in `constants`, the value every row shares (a default), prepared once for all of them."""
     keys = [*(keys or []), *(field.attname for field in columns[len(keys or []) :])]
-    names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
+    constants = constants or {}
+    varying = [(key, field) for key, field in zip(keys, columns, strict=True) if key not in constants]
+    shared = [(key, field) for key, field in zip(keys, columns, strict=True) if key in constants]
+    names = ", ".join(connection.ops.quote_name(f.column) for _, f in [*varying, *shared])
+    row_keys = [key for key, _ in varying]
     # A plain column's value goes as it is when its type is plain; the rest are prepared by their field.
-    prepared = [(_plain(field), field) for field in columns]
+    prepared = [(_plain(field), field) for _, field in varying]
+    fixed = [field.get_db_prep_save(constants[key], connection) for key, field in shared]
     plain_types = _PLAIN_VALUES
     # psycopg's copy() is reached past Django's cursor wrapper: its errors are made Django's here, so a refused
     # row is an IntegrityError or DataError the page's fallback knows, as an INSERT's would be.
@@ -91,12 +103,12 @@ def _copy(model: type[models.Model], columns: list[models.Field], rows: list[dic
         copy_sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
         with cursor.copy(copy_sql) as copy:
             for row in rows:
-                copy.write_row(
-                    [
-                        value if is_plain and type(value) in plain_types else field.get_db_prep_save(value, connection)
-                        for value, (is_plain, field) in zip(map(row.__getitem__, keys), prepared, strict=True)
-                    ]
-                )
+                values = [
+                    value if is_plain and type(value) in plain_types else field.get_db_prep_save(value, connection)
+                    for value, (is_plain, field) in zip(map(row.__getitem__, row_keys), prepared, strict=True)
+                ]
+                values += fixed
+                copy.write_row(values)
 
 
 def update(instances: list[models.Model], fields: Iterable[str]) -> None:
@@ -155,15 +167,13 @@ def copy_in(model: type[models.Model], rows: list[dict], *, with_ids: bool = Fal
     first = rows[0]
     keys = [field.name if field.name in first else field.attname for field in columns]
     missing = {key: _default(field) for key, field in zip(keys, columns, strict=True) if key not in first}
-    if missing:
-        rows = [{**missing, **row} for row in rows]
     ids = []
     if with_ids:
         ids = ids_reserve(model, len(rows))
         for row, pk in zip(rows, ids, strict=True):
             row["_pk"] = pk
         columns, keys = [model._meta.pk, *columns], ["_pk", *keys]
-    _copy(model, columns, rows, keys)
+    _copy(model, columns, rows, keys, constants=missing)
     return ids
 
 

@@ -87,6 +87,7 @@ class CanonicalStore:
         self.lookup_maps = lookup_maps or {}
         self.value_maps = value_maps or {}
         self.match_keys = match_keys or {}
+        self._keys_of = {entity: match_keys_for(entity, self.match_keys) for entity in ENTITIES}
         self.owners = {(o.entity, o.field): o.owner for o in FieldOwnership.objects.all()}
         # Per-run caches: related records (projects, people) are few and read again and again.
         self._refs: dict[tuple[str, str], int | None] = {}
@@ -105,7 +106,10 @@ class CanonicalStore:
     # -- batched reads -------------------------------------------------------------------------
     def refs(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
         """This system's records (object, external id) -> canonical record id, one query for the unknown ones."""
-        missing = {key for key in keys if key not in self._refs}
+        known = self._refs
+        missing = {key for key in keys if key not in known}
+        if not missing:
+            return {key: known[key] for key in keys}
         by_object: dict[str, list[str]] = defaultdict(list)
         for object_name, external_id in missing:
             by_object[object_name].append(external_id)
@@ -210,7 +214,7 @@ class CanonicalStore:
                 planned.how = how if record is not None else ""
                 item.plan[entity] = planned
                 if planned.new:
-                    for key in match_keys_for(entity, self.match_keys):
+                    for key in self._keys_of[entity]:
                         value = NORMALISERS[key.kind](values.get(key.field))
                         if value:
                             pending.setdefault((entity, key.field, value), item)
@@ -325,7 +329,7 @@ class CanonicalStore:
                 ref = primary_refs.get(item.source.external_id)
                 if ref is not None and ref[0] in loaded:
                     results[index] = (loaded[ref[0]], "alias" if ref[1] else "ref", [])
-        keys = match_keys_for(entity, self.match_keys)
+        keys = self._keys_of[entity]
         open_rows = [
             index
             for index, (item, _) in enumerate(rows)
@@ -364,7 +368,7 @@ class CanonicalStore:
     def _pending(self, entity: str, values: dict, pending: dict, item):
         """The item earlier in this page that creates the record these values name (same match key), or None."""
         spec = ENTITIES[entity]
-        for key in match_keys_for(entity, self.match_keys):
+        for key in self._keys_of[entity]:
             value = NORMALISERS[key.kind](values.get(key.field))
             creator = pending.get((entity, key.field, value)) if value else None
             if creator is not None and creator is not item:
