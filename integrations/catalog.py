@@ -902,8 +902,12 @@ def _hr_rules(
     termination_date: str,
     cost_rate: str,
     cost_currency: str,
+    status: tuple[str, list],
 ) -> list:
-    """An HR system's worker as canonical person and cost rate; the system's own field names passed in."""
+    """An HR system's worker as canonical person and cost rate; the system's own field names passed in
+    (`status`: the field saying whether the person still works there, and the transforms that make it
+    "active" or "terminated")."""
+    status_field, status_transforms = status
     return [
         ("resource.email", [email], [TRIM, LOWER], True, "Work email"),
         ("resource.first_name", [first_name], [TRIM], True, "First name"),
@@ -913,6 +917,7 @@ def _hr_rules(
         ("resource.practice", [department], [lookup("practices")], True, "Practice"),
         ("resource.title", [title], [TRIM, default("")], False, "Job title"),
         ("resource.location", [location], [TRIM, default("")], False, "Location"),
+        ("resource.status", [status_field], status_transforms, False, "Status"),
         ("resource.hire_date", [hire_date], [DATE], False, "Hire date"),
         ("resource.termination_date", [termination_date], [DATE], False, "Termination date"),
         ("rate.resource", [], [default("@resource")], False, "Person"),
@@ -969,6 +974,7 @@ HR: dict[str, HrProfile] = {
             termination_date="Termination_Date",
             cost_rate="Cost_Rate_Amount",
             cost_currency="Cost_Rate_Currency",
+            status=("Terminated", [{"name": "boolean", "yes": "terminated", "no": "active"}]),
         ),
     ),
     "adp": HrProfile(
@@ -985,6 +991,7 @@ HR: dict[str, HrProfile] = {
             termination_date="terminationDate",
             cost_rate="costRate",
             cost_currency="currencyCode",  # the pay currency: ADP keeps the cost rate in it
+            status=("workerStatus", [LOWER, default("active")]),  # "Active" or "Terminated"
         ),
     ),
 }

@@ -224,9 +224,13 @@ def t_default(value, params, ctx):
 
 
 def t_boolean(value, params, ctx):
-    if isinstance(value, bool) or value is None:
-        return value
-    return str(value).strip().lower() in {"1", "true", "yes", "y", "on", "active"}
+    """Yes or no; with "yes" and "no" words, the word instead (a "terminated" flag as a status)."""
+    if value is None:
+        return None
+    yes = value if isinstance(value, bool) else str(value).strip().lower() in {"1", "true", "yes", "y", "on", "active"}
+    if "yes" in params or "no" in params:
+        return params.get("yes") if yes else params.get("no")
+    return yes
 
 
 def t_lookup(value, params, ctx):

@@ -133,6 +133,16 @@ def test_twins_in_one_page_are_found_before_anything_is_written(in_workspace):
     assert Customer.objects.count() == 1
 
 
+def test_yes_or_no_gives_a_word_when_told_which():
+    status = [Rule("resource.status", ["Terminated"], [{"name": "boolean", "yes": "terminated", "no": "active"}])]
+    flag = [Rule("resource.billable", ["Billable"], [{"name": "boolean"}])]
+    ctx = MappingContext()
+    assert apply_mapping(status, {"Terminated": True}, ctx).values == {"resource.status": "terminated"}
+    assert apply_mapping(status, {"Terminated": "0"}, ctx).values == {"resource.status": "active"}
+    assert apply_mapping(status, {"Terminated": None}, ctx).values == {"resource.status": None}
+    assert apply_mapping(flag, {"Billable": "yes"}, ctx).values == {"resource.billable": True}
+
+
 def test_split_with_the_rest_keeps_every_part_from_the_one_asked():
     ctx = MappingContext()
     rest = Rule("p.name", ("title",), ({"name": "split", "separator": " ", "index": 1, "rest": True},))

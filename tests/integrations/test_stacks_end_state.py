@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.sandbox.firm import Firm
-from integrations.models import SyncException
+from integrations.models import Resource, SyncException
 from tests.integrations.conftest import TEST_FIRM, make_connection
 from tests.integrations.firm_state import (
     amounts_only,
@@ -94,6 +94,16 @@ def assert_systems_hold_the_firm(state: dict, expected, stack: dict) -> None:
     assert erp["invoice_lines"] == lines
 
 
+def assert_leavers_are_the_firms(expected) -> None:
+    """Whoever left the firm is a leaver in the canonical store, whatever the HR system calls it, and nobody else."""
+    people = {person["work_email"].lower(): person for person in expected.firm.people() if person["work_email"]}
+    synced = dict(Resource.objects.values_list("email", "status"))
+    assert synced, "no people reached the canonical store"
+    left = {email for email, status in synced.items() if status in ("terminated", "inactive")}
+    assert left == {email for email in synced if people[email]["status"] == "Inactive"}
+    assert left, "the firm has leavers"
+
+
 MICROSOFT = "dynamics365-businesscentral-certinia-workday"
 # Each stack in the order a partner sets flows up; the Microsoft stack in the other two first-run orders too.
 RUNS = [(name, ALL) for name in sorted(STACKS)] + [(MICROSOFT, order) for order in ORDERS if order != ALL]
@@ -112,6 +122,7 @@ def test_a_stack_of_newer_systems_ends_as_the_firm_says_and_a_second_round_chang
     assert_systems_hold_the_firm(first, expected, stack)
     assert open_faults() == expected.faults
     assert_dashboards_show_the_firm(expected)
+    assert_leavers_are_the_firms(expected)
     exceptions = SyncException.objects.count()
     # A worker whose work email is missing is named by name in the sentence, not by the HR system's id for them.
     for exception in SyncException.objects.filter(error_code="REQUIRED_MISSING", status=SyncException.Status.OPEN):
