@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -150,6 +153,18 @@ def start_web(port: int, log_path: Path, **env) -> subprocess.Popen:
                 raise RuntimeError(f"web server exited: {log_path.read_text()[-2000:]}") from None
             time.sleep(0.3)
     raise RuntimeError("web server did not start")
+
+
+@contextmanager
+def web_server(log_path: Path, **env) -> Iterator[int]:
+    """start_web on a free port for as long as the block runs; yields the port and stops the server after."""
+    port = free_port()
+    process = start_web(port, log_path, **env)
+    try:
+        yield port
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
 
 
 def production_env(**extra: str) -> dict:

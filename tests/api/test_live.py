@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.api.conftest import ALL_PARTNER, make_key
-from tests.support import NORTHWIND, free_port, start_web, start_worker
+from tests.support import NORTHWIND, free_port, start_web, start_worker, web_server
 
 # A smaller firm than the demo's, so a packaged flow runs in seconds: every system still agrees.
 TEST_FIRM = dict(people=12, customers=6, projects=20, time_entries=300, expenses=20)
@@ -103,18 +103,14 @@ def live(committed, sandboxes, receiver, tmp_path_factory):
         "CONNECTOR_RATE_PER_SECOND": "500",
         "SYNC_SLICE_SECONDS": "2",
     }
-    port = free_port()
-    process = start_web(
-        port,
+    secret, template_id = committed
+    with web_server(
         tmp_path_factory.mktemp("api-web") / "web.log",
         API_KEY_RATE_PER_MINUTE="100000",
         API_CLIENT_RATE_PER_MINUTE="100000",
         **engine_env,
-    )
-    secret, template_id = committed
-    yield Live(base=f"http://127.0.0.1:{port}", partner_key=secret, template_id=template_id, engine_env=engine_env)
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    ) as port:
+        yield Live(base=f"http://127.0.0.1:{port}", partner_key=secret, template_id=template_id, engine_env=engine_env)
 
 
 def call(live: Live, method: str, path: str, key: str | None = None, **kwargs) -> requests.Response:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import pytest
 
 from tests.browser.audit import Audit
-from tests.support import ROOT, free_port, start_web
+from tests.support import ROOT, web_server
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 SCREENSHOTS = ROOT / "screenshots"
@@ -79,11 +78,8 @@ def pytest_runtest_call(item):
 @pytest.fixture(scope="session")
 def web(world, tmp_path_factory):
     """The product's gunicorn on a free port, on this session's test database."""
-    port = free_port()
-    process = start_web(port, tmp_path_factory.mktemp("web") / "web.log")
-    yield f"{port}"
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    with web_server(tmp_path_factory.mktemp("web") / "web.log") as port:
+        yield f"{port}"
 
 
 @pytest.fixture

@@ -8,12 +8,9 @@ default two-factor policy; the attacker is a viewer of Summit's Fabrikam.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 
 import pytest
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
@@ -21,7 +18,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
 from tests.browser.test_partner_console import emails_to
-from tests.support import free_port, start_web, user_who_can_sign_in
+from tests.support import user_who_can_sign_in, web_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -47,12 +44,8 @@ def outbox(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def web(world, outbox, tmp_path_factory):
     env = {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend", "EMAIL_FILE_PATH": str(outbox)}
-    port = free_port()
-    with mock.patch.dict(os.environ, env):  # start_web passes os.environ on to the server
-        process = start_web(port, tmp_path_factory.mktemp("account-web") / "web.log")
-    yield f"{port}"
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    with web_server(tmp_path_factory.mktemp("account-web") / "web.log", **env) as port:
+        yield f"{port}"
 
 
 @pytest.fixture(scope="module")

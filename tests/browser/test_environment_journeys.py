@@ -18,7 +18,7 @@ from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import serve_in_thread
 from tests.browser.conftest import screenshot
 from tests.browser.test_workspace_journeys import HOST, _member, harbor, in_schema, sign_in  # noqa: F401
-from tests.support import free_port, start_web, start_worker
+from tests.support import start_worker, web_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -49,11 +49,8 @@ def env_settings(two_environments):
 
 @pytest.fixture(scope="module")
 def cedar_web(world, env_settings, tmp_path_factory):
-    port = free_port()
-    process = start_web(port, tmp_path_factory.mktemp("cedar-web") / "web.log", **env_settings)
-    yield f"http://{HOST}:{port}"
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    with web_server(tmp_path_factory.mktemp("cedar-web") / "web.log", **env_settings) as port:
+        yield f"http://{HOST}:{port}"
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,7 @@ from __future__ import annotations
 import csv
 import importlib
 import io
-import os
 import re
-import signal
 from decimal import Decimal
 
 import pytest
@@ -24,7 +22,7 @@ from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import serve_in_thread
 from tests.browser.conftest import screenshot
 from tests.browser.test_workspace_journeys import _member, _run_to_end, in_schema, number, sign_in
-from tests.support import free_port, start_web
+from tests.support import web_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -53,11 +51,8 @@ def cove_env(cove_sandboxes):
 
 @pytest.fixture(scope="module")
 def cove_web(world, cove_env, tmp_path_factory):
-    port = free_port()
-    process = start_web(port, tmp_path_factory.mktemp("cove-web") / "web.log", **cove_env)
-    yield f"http://{HOST}:{port}"
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    with web_server(tmp_path_factory.mktemp("cove-web") / "web.log", **cove_env) as port:
+        yield f"http://{HOST}:{port}"
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,7 @@ the partner's own staff sign in through their partner's IdP and keep it in the c
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 from dataclasses import dataclass
 
 import pytest
@@ -15,7 +13,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
 from tests.idp import OidcIdp
-from tests.support import free_port, start_web, user_who_can_sign_in
+from tests.support import user_who_can_sign_in, web_server
 from tests.tenants.test_partner_domains import LoopbackDns
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
@@ -53,16 +51,12 @@ def web(world, idp, dns, tmp_path_factory):
     from django.conf import settings
 
     allowed = ",".join([*settings.CONNECTOR_ALLOWED_HOSTS, idp.host])
-    port = free_port()
-    process = start_web(
-        port,
+    with web_server(
         tmp_path_factory.mktemp("sso-web") / "web.log",
         CONNECTOR_ALLOWED_HOSTS=allowed,
         DOMAIN_VERIFY_NAMESERVERS=dns.address,
-    )
-    yield f"{port}"
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    ) as port:
+        yield f"{port}"
 
 
 @pytest.fixture(scope="module")

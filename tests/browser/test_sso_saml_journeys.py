@@ -5,9 +5,7 @@ map to, the password form refuses them once SSO is required, and an assertion fo
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 from dataclasses import dataclass
 
 import pytest
@@ -15,7 +13,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
 from tests.idp import SamlIdp, require_xmlsec1
-from tests.support import free_port, start_web, user_who_can_sign_in
+from tests.support import user_who_can_sign_in, web_server
 from tests.tenants.test_partner_domains import LoopbackDns
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
@@ -52,17 +50,13 @@ def dns():
 def web(world, idp, dns, tmp_path_factory):
     from django.conf import settings
 
-    port = free_port()
-    process = start_web(
-        port,
+    with web_server(
         tmp_path_factory.mktemp("saml-web") / "web.log",
         # The portal reads the IdP's metadata URL through the connectors' HTTP policy: loopback is allow-listed.
         CONNECTOR_ALLOWED_HOSTS=",".join([*settings.CONNECTOR_ALLOWED_HOSTS, idp.host]),
         DOMAIN_VERIFY_NAMESERVERS=dns.address,
-    )
-    yield f"{port}"
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    ) as port:
+        yield f"{port}"
 
 
 @pytest.fixture(scope="module")

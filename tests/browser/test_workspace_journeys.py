@@ -25,7 +25,7 @@ from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import serve_in_thread
 from tenants.demo import DEMO_PASSWORD
 from tests.browser.conftest import SCREENSHOTS, screenshot
-from tests.support import free_port, start_web, start_worker, user_who_can_sign_in
+from tests.support import start_worker, user_who_can_sign_in, web_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -58,11 +58,8 @@ def engine_env(harbor_sandboxes):
 
 @pytest.fixture(scope="module")
 def harbor_web(world, engine_env, tmp_path_factory):
-    port = free_port()
-    process = start_web(port, tmp_path_factory.mktemp("harbor-web") / "web.log", **engine_env)
-    yield f"http://{HOST}:{port}"
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    with web_server(tmp_path_factory.mktemp("harbor-web") / "web.log", **engine_env) as port:
+        yield f"http://{HOST}:{port}"
 
 
 def _member(client, email: str, name: str, role: str):
