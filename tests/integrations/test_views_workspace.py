@@ -11,6 +11,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
+from connectors.sandbox.server import SANDBOX_PORTS
 from integrations.crypto import credentials_decrypt
 from integrations.models import (
     AuditEvent,
@@ -240,9 +241,10 @@ def hr_sandboxes(settings):
 
 
 def test_an_adp_connection_takes_pem_text_in_text_areas_and_tests_over_mutual_tls(world, admin, hr_sandboxes, settings):
-    settings.CONNECTOR_ALLOWED_HOSTS = [*settings.CONNECTOR_ALLOWED_HOSTS, "127.0.0.1:8112"]
+    adp_port = SANDBOX_PORTS["adp"]  # where the demo's ADP sandbox listens (moved by SANDBOX_PORT_OFFSET)
+    settings.CONNECTOR_ALLOWED_HOSTS = [*settings.CONNECTOR_ALLOWED_HOSTS, f"127.0.0.1:{adp_port}"]
     form = admin.get("/c/contoso/connections/new/adp").content.decode()
-    assert "<code>https://127.0.0.1:8112</code>" in form  # the ADP sandbox speaks TLS only
+    assert f"<code>https://127.0.0.1:{adp_port}</code>" in form  # the ADP sandbox speaks TLS only
     for name in ("cred_client_certificate", "cred_client_private_key", "cred_ca_certificate"):
         assert f'<textarea name="{name}"' in form
     assert '<input type="password" name="cred_client_secret"' in form
