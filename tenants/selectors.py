@@ -173,10 +173,6 @@ def client_members(client: Client) -> QuerySet[Membership]:
     return Membership.objects.filter(client=client).select_related("user").order_by("user__email")
 
 
-def partner_clients(partner: Partner) -> QuerySet[Client]:
-    return Client.objects.filter(partner=partner).select_related("plan").order_by("name")
-
-
 def partner_staff(partner: Partner) -> QuerySet[Membership]:
     return (
         Membership.objects.filter(partner=partner)
