@@ -14,7 +14,7 @@ from integrations.catalog import Template
 from integrations.engine.entities import ENTITIES
 from integrations.engine.mapping import TRANSFORM_LABELS
 from integrations.models import Connection, Environment, Flow, MappingRule, ValueMap
-from integrations.selectors import QUEUE_AGES, QUEUE_SORTS, QUEUE_STATUSES, QueueQuery
+from integrations.selectors.queue import QUEUE_AGES, QUEUE_SORTS, QUEUE_STATUSES, QueueQuery
 from tenants.models import Role
 
 LINE_BREAKS = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

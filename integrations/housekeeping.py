@@ -13,7 +13,7 @@ from django_tenants.utils import tenant_context
 
 from integrations.models import AuditEvent  # noqa: I001
 from integrations.notifications import notify
-from integrations.selectors import exceptions_past, usage_for_month
+from integrations.selectors.workspace import exceptions_past, usage_for_month
 from integrations.services.audit import audit_record
 from integrations.services.exceptions import bulk_actions_recover_stale
 from integrations.services.runs import runs_recover_stale

@@ -74,15 +74,15 @@ def runs_recover() -> int:
 def dashboards_refresh(variants: list | None = None) -> int:
     """Recompute this workspace's dashboards into the shared cache: the ones named (a page found
     them stale), or every one someone looked at in the last minutes (beat, once a minute)."""
-    from integrations import selectors
+    from integrations import dashboard_cache
 
     if connection.schema_name == "public":
         return 0
     if variants is None:
-        variants = selectors.dashboards_wanted(connection.schema_name)
+        variants = dashboard_cache.dashboards_wanted(connection.schema_name)
     for name, params in variants:
-        if name in selectors.DASHBOARDS:
-            selectors.dashboard_compute(name, params)
+        if name in dashboard_cache.DASHBOARDS:
+            dashboard_cache.dashboard_compute(name, params)
     return len(variants)
 
 

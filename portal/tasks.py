@@ -51,7 +51,7 @@ def dashboards_refresh() -> int:
     from django.core.cache import cache
     from django_tenants.utils import tenant_context
 
-    from integrations.selectors import DASHBOARD_FRESH, dashboards_wanted
+    from integrations.dashboard_cache import DASHBOARD_FRESH, dashboards_wanted
     from integrations.tasks import dashboards_refresh as refresh
     from tenants.models import Client
 

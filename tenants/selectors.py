@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -14,6 +13,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from integrations.selectors.workspace import workspace_health
 from tenants.models import (
     CLIENT_ROLES,
     Client,
@@ -173,10 +173,6 @@ def client_members(client: Client) -> QuerySet[Membership]:
     return Membership.objects.filter(client=client).select_related("user").order_by("user__email")
 
 
-def partner_clients(partner: Partner) -> QuerySet[Client]:
-    return Client.objects.filter(partner=partner).select_related("plan").order_by("name")
-
-
 def partner_staff(partner: Partner) -> QuerySet[Membership]:
     return (
         Membership.objects.filter(partner=partner)
@@ -301,46 +297,33 @@ class ClientHealth:
         )
 
 
-def _workspace_health_function():
-    """integrations.selectors.workspace_health once the sync engine provides it, else None."""
-    try:
-        module = importlib.import_module("integrations.selectors")
-    except ModuleNotFoundError as missing:
-        if missing.name in ("integrations.selectors", "integrations"):
-            return None
-        raise
-    return getattr(module, "workspace_health", None)
-
-
 def client_health(
     client: Client, *, with_activity: bool = False, now: datetime | None = None, usage: Usage | None = None
 ) -> ClientHealth:
     """Health of one client: the engine's figures read live from the client's schema (exact: people act
     on them), usage from the public roll-up (`usage` when the caller read it for many clients at once).
 
-    Reads what exists: until the sync engine reports figures, the page says so honestly.
+    A workspace whose figures cannot be read is marked unavailable, not shown as healthy.
     """
     now = now or timezone.now()
     plan = Plan.objects.filter(pk=client.plan_id).first() if client.plan_id else None
     if usage is None:
         usage = usage_rolled_up(clients=[client], month=now.date()).get(client.pk, Usage())
     health = ClientHealth(client=client, plan=plan, now=now, usage=usage)
-    workspace_health = _workspace_health_function()
     try:
         # A savepoint, so a broken workspace cannot poison a surrounding transaction either.
         with transaction.atomic(), tenant_context(client):
-            if workspace_health is not None:
-                figures = workspace_health() or {}
-                health.engine = True
-                health.last_success_at = figures.get("last_success_at")
-                failing = figures.get("failing_connections") or 0
-                if isinstance(failing, int):
-                    health.failing_connections = failing
-                else:  # the engine may list them: [{"name", "vendor", "last_error"}, ...]
-                    health.failing_connection_details = [dict(item) for item in failing]
-                    health.failing_connections = len(health.failing_connection_details)
-                health.open_exceptions = int(figures.get("open_exceptions") or 0)
-                health.oldest_open_exception_at = figures.get("oldest_open_exception_at")
+            figures = workspace_health() or {}
+            health.engine = True
+            health.last_success_at = figures.get("last_success_at")
+            failing = figures.get("failing_connections") or 0
+            if isinstance(failing, int):
+                health.failing_connections = failing
+            else:  # the engine may list them: [{"name", "vendor", "last_error"}, ...]
+                health.failing_connection_details = [dict(item) for item in failing]
+                health.failing_connections = len(health.failing_connection_details)
+            health.open_exceptions = int(figures.get("open_exceptions") or 0)
+            health.oldest_open_exception_at = figures.get("oldest_open_exception_at")
             if with_activity:
                 from integrations.models import AuditEvent
 

@@ -55,10 +55,6 @@ def templates_installable(client: Client) -> list[Template]:
     return [*templates_offered(client), *TEMPLATES.values()]
 
 
-def template_offered(client: Client, key: str) -> Template | None:
-    return next((template for template in templates_offered(client) if template.key == key), None)
-
-
 # --- What a version holds and what changed -------------------------------------------------------
 
 

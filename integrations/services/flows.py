@@ -10,7 +10,7 @@ from connectors.registry import CONNECTORS
 from integrations.catalog import TEMPLATES, Template, reference_spec
 from integrations.engine.entities import ENTITIES
 from integrations.models import Connection, Flow, FlowStep, Mapping, MappingRule, ValueMap, ValueMapEntry
-from integrations.selectors import flows_counted_by_plan
+from integrations.selectors.workspace import flows_counted_by_plan
 from integrations.services.audit import audit_record
 from integrations.services.locks import workspace_lock
 

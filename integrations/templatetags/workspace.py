@@ -10,7 +10,8 @@ from django.contrib.humanize.templatetags.humanize import intcomma
 from django.templatetags.static import static
 from django.utils import timezone
 
-from integrations.selectors import Tally, error_label, vendor_label
+from integrations.selectors.counting import BoundedCount
+from integrations.selectors.labels import error_label, vendor_label
 
 register = template.Library()
 
@@ -37,7 +38,7 @@ def tally(value) -> str:
     """An exact count as 1,234; an estimated one (past the counting cap) as ≈ 250k."""
     if value is None:
         return "—"
-    if isinstance(value, Tally) and not value.exact:
+    if isinstance(value, BoundedCount) and not value.exact:
         number = value.value
         if number >= 1_000_000:
             return f"≈ {number / 1_000_000:.1f}M"

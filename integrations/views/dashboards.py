@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 
-from integrations import selectors
+from integrations import dashboard_cache
 from integrations.views.charts import bar_list, column_chart, stacked_bar_list
 from integrations.views.support import render_page, sla_hours
 from tenants.decorators import WORKSPACE_ALL, workspace_role_required
@@ -30,15 +30,15 @@ def _dashboard(request, name: str, params: dict, template: str, build, *, tab: s
     """A dashboard page whose body (figures, charts, tables: the same for everyone in the workspace)
     is rendered once per computation of its figures and kept beside them in the shared cache; a
     request renders only the page around it. `variant`: what else the body depends on."""
-    body_key = f"{selectors.dashboard_key(name, params)}:body:{variant}"
-    computed_at, found = selectors.dashboard_peek(name, params, body_key)
+    body_key = f"{dashboard_cache.dashboard_key(name, params)}:body:{variant}"
+    computed_at, found = dashboard_cache.dashboard_peek(name, params, body_key)
     body = found.get(body_key)
     if body is None or computed_at is None or body[0] != computed_at:
-        data = selectors.dashboard_figures(name, params)
+        data = dashboard_cache.dashboard_figures(name, params)
         # Only what is the same for everyone in the workspace: never the user or their role.
         context = {"client": request.client, "sla_hours": sla_hours(request), "data": data, "tab": tab, **build(data)}
         body = (data["computed_at"], render_to_string(f"{template}#body", context))
-        cache.set(body_key, body, selectors.DASHBOARD_KEEP)
+        cache.set(body_key, body, dashboard_cache.DASHBOARD_KEEP)
     context = {"body": mark_safe(body[1]), "section": "dashboards", "tab": tab}  # noqa: S308 - rendered by our template
     return render_page(request, template, context)
 
@@ -85,9 +85,9 @@ def _exceptions_context(data: dict) -> dict:
 @workspace_role_required(WORKSPACE_ALL)
 def utilization_dashboard(request, client_slug):
     weeks = _choice(request.GET.get("weeks"), (4, 8, 12, 26), 8)
-    params = {"weeks": weeks, "end": selectors.dashboard_end(_date(request.GET.get("end")), period="week")}
+    params = {"weeks": weeks, "end": dashboard_cache.dashboard_end(_date(request.GET.get("end")), period="week")}
     practice = request.GET.get("practice", "")[:80]
-    if practice and practice not in selectors.dashboard_figures("utilization", params)["practices"]:
+    if practice and practice not in dashboard_cache.dashboard_figures("utilization", params)["practices"]:
         practice = ""  # each practice's page is kept in the cache: only the workspace's own
     return _dashboard(
         request,
@@ -130,12 +130,12 @@ def _utilization_context(data: dict, *, weeks: int, practice: str) -> dict:
 @workspace_role_required(WORKSPACE_ALL)
 def margin_dashboard(request, client_slug):
     months = _choice(request.GET.get("months"), (1, 3, 6, 12), 3)
-    end = selectors.dashboard_end(_date(request.GET.get("end")), period="month")
+    end = dashboard_cache.dashboard_end(_date(request.GET.get("end")), period="month")
     currency = request.GET.get("currency", "")[:3].upper()
     if currency:
         # A currency is a variant of the figures: only one the period has time in, and the one
         # shown anyway is the default page's.
-        usual = selectors.dashboard_figures("margin", {"months": months, "end": end, "currency": ""})
+        usual = dashboard_cache.dashboard_figures("margin", {"months": months, "end": end, "currency": ""})
         if currency not in usual["currencies"] or currency == usual["currency"]:
             currency = ""
     return _dashboard(

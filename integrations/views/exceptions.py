@@ -22,7 +22,7 @@ from integrations.forms import (
     MapValueForm,
 )
 from integrations.models import SyncException, ValueMap
-from integrations.selectors import error_label, vendor_label
+from integrations.selectors.labels import error_label, vendor_label
 from integrations.services.exceptions import (
     ExceptionActionRefused,
     RetryUnreachable,

@@ -20,7 +20,7 @@ from integrations.engine.entities import ENTITIES
 from integrations.engine.mapping import TRANSFORM_LABELS, MappingContext, Ref, Rule, apply_mapping
 from integrations.engine.views import canonical_view
 from integrations.forms import RuleForm, ValueMapEntryForm
-from integrations.models import Mapping, MappingRule, ValueMap, ValueMapEntry
+from integrations.models import Mapping, MappingRule, SyncException, ValueMap, ValueMapEntry
 from integrations.services.configuration import (
     mapping_rule_add,
     mapping_rule_remove,
@@ -459,7 +459,7 @@ def _value_map_context(request, value_map: ValueMap, **extra) -> dict:
         "q": q,
         "form": ValueMapEntryForm(),
         "waiting": selectors.bounded_count(
-            selectors.SyncException.objects.filter(
+            SyncException.objects.filter(
                 status__in=selectors.LIVE_EXCEPTION, fix_actions__contains=[{"value_map": value_map.key}]
             )
         ),

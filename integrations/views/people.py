@@ -7,7 +7,9 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_POST, require_safe
 
 from integrations import selectors
+from integrations.dashboard_cache import dashboard_cached
 from integrations.forms import AuditFilterForm, InviteForm, RoleForm
+from integrations.models import SyncException
 from integrations.services.members import (
     MemberChangeRefused,
     workspace_member_invite,
@@ -25,7 +27,7 @@ from tenants.selectors import client_members, pending_invitations
 def workspace_home(request, client_slug):
     hours = sla_hours(request)
     overview = selectors.workspace_overview(sla_hours=hours)
-    top = selectors.dashboard_cached("overview-top-errors", _top_errors)
+    top = dashboard_cached("overview-top-errors", _top_errors)
     context = {
         "overview": overview,
         "top_errors": top["rows"],
@@ -37,9 +39,7 @@ def workspace_home(request, client_slug):
 
 def _top_errors() -> dict:
     """The error codes with the most open exceptions: one bounded count per code present."""
-    counts = selectors.open_exceptions_by(
-        "error_code", selectors.distinct_values(selectors.SyncException, "error_code")
-    )
+    counts = selectors.open_exceptions_by("error_code", selectors.distinct_values(SyncException, "error_code"))
     rows = sorted(
         ({"code": code, "count": tally} for code, tally in counts.items() if tally.value),
         key=lambda r: -r["count"].value,

@@ -13,7 +13,7 @@ from integrations.engine.orchestrator import Item
 from integrations.housekeeping import sla_alerts
 from integrations.models import AuditEvent, FlowStep, NotificationRecipient, Project, SyncException, SyncRun
 from integrations.notifications import flows_using, notify_step
-from integrations.selectors import flow_alert_recipients
+from integrations.selectors.alerts import flow_alert_recipients
 from integrations.services.alerts import (
     AlertRecipientRefused,
     alert_recipient_add,

@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db import OperationalError, connection
 
 from integrations.models import AuditEvent, BulkAction, SyncException, SyncRun, ValueMap, ValueMapEntry
-from integrations.selectors import QueueQuery
+from integrations.selectors.queue import QueueQuery
 from integrations.services.exceptions import exceptions_bulk_run, exceptions_bulk_start
 from tests.integrations.test_approved_time import run_to_end
 from tests.integrations.test_worker_runs import committed_workspace, install, wait_for, worker_env  # noqa: F401
@@ -387,7 +387,6 @@ def test_ignore_all_past_the_limit_needs_a_reason_then_runs_on_a_worker(
 def test_past_the_counting_cap_a_person_acts_on_an_exact_number_never_an_estimate(
     world, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from integrations import selectors
     from integrations.views import exceptions as views
     from tests.integrations.workspace_fixtures import seed_workspace
 
@@ -395,7 +394,7 @@ def test_past_the_counting_cap_a_person_acts_on_an_exact_number_never_an_estimat
     seed_workspace()
     open_now = SyncException.objects.filter(status="open", error_code="PROJECT_NOT_IN_TARGET").count()
     connection.set_schema_to_public()
-    monkeypatch.setattr(selectors, "COUNT_CAP", 3)  # the queue counts 3 exactly, then estimates
+    monkeypatch.setattr("integrations.selectors.queue.COUNT_CAP", 3)  # the queue counts 3 exactly, then estimates
     monkeypatch.setattr(views, "BULK_LIMIT", 2)
     monkeypatch.setattr("integrations.tasks.exceptions_bulk_action.delay", lambda job_id: None)
     finance = browser_for(world.user("finance@contoso.localhost"), host=NORTHWIND)

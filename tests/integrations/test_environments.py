@@ -13,7 +13,7 @@ from connectors.base import OutboundRecord
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import serve_in_thread
 from integrations.models import AuditEvent, Environment, ExternalRef, Flow, SyncRun
-from integrations.selectors import usage_for_month
+from integrations.selectors.workspace import usage_for_month
 from integrations.services.configuration import flow_schedule_set, mapping_rule_update
 from integrations.services.connections import connection_create, connector_for
 from integrations.services.environments import PromotionRefused, flow_promote, promotion_preview

@@ -185,7 +185,7 @@ def test_hand_built_flows_count_when_a_template_is_installed(allow_sandboxes, in
 
 
 def test_a_target_on_a_templates_reference_flow_counts_against_the_plan(allow_sandboxes, in_workspace):
-    from integrations.selectors import flows_counted_by_plan
+    from integrations.selectors.workspace import flows_counted_by_plan
     from integrations.services.flows import flow_step_add, template_install
     from tenants.models import Plan
 
@@ -258,7 +258,7 @@ def test_a_scheduled_run_that_cannot_start_is_recorded_on_the_flow_and_logged(al
     assert len(warnings) == 1
     from django.utils import timezone
 
-    from integrations.selectors import usage_for_month
+    from integrations.selectors.workspace import usage_for_month
 
     assert usage_for_month(timezone.localdate())["runs"] == 0  # in the history, not billed as a run
 

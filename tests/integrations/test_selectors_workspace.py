@@ -12,8 +12,10 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from integrations import selectors
+from integrations.dashboard_cache import dashboard_cached
 from integrations.models import SyncException, SyncRun, TimeEntry
-from integrations.selectors import QueueQuery, Tally
+from integrations.selectors.counting import BoundedCount
+from integrations.selectors.queue import QueueQuery
 from tests.integrations.workspace_fixtures import seed_workspace
 
 pytestmark = pytest.mark.django_db
@@ -28,11 +30,11 @@ def seeded(in_workspace):
 
 def test_bounded_counts_are_exact_under_the_cap_and_estimated_above(seeded):
     live = SyncException.objects.filter(status="open")
-    assert selectors.bounded_count(live) == Tally(7)
+    assert selectors.bounded_count(live) == BoundedCount(7)
     above = selectors.bounded_count(live, cap=3)
     assert not above.exact and above.value >= 4
     both = selectors.bounded_counts({"open": live, "cost": live.filter(error_code="MISSING_COST_RATE")})
-    assert both == {"open": Tally(7), "cost": Tally(1)}
+    assert both == {"open": BoundedCount(7), "cost": BoundedCount(1)}
 
 
 def test_queue_pages_newest_first_and_back(seeded):
@@ -50,10 +52,10 @@ def test_queue_pages_newest_first_and_back(seeded):
 
 def test_search_finds_rare_and_common_text_in_age_order(seeded, monkeypatch):
     rare = selectors.exception_queue(QueueQuery(q="PRJ-LEGACY"), user_id=None, sla_hours=24)
-    assert rare.matching == Tally(3) and {r.external_id for r in rare.rows} == {"te-1", "te-3", "te-5"}
+    assert rare.matching == BoundedCount(3) and {r.external_id for r in rare.rows} == {"te-1", "te-3", "te-5"}
     by_record = selectors.exception_queue(QueueQuery(q="te-cost"), user_id=None, sla_hours=24)
     assert [r.external_id for r in by_record.rows] == ["te-cost"]
-    monkeypatch.setattr(selectors, "SEARCH_CANDIDATES", 2)  # "common": more hits than candidates
+    monkeypatch.setattr("integrations.selectors.queue.SEARCH_CANDIDATES", 2)  # "common": more hits than candidates
     common = selectors.exception_queue(QueueQuery(q="cannot be billed"), user_id=None, sla_hours=24)
     created = [r.created_at for r in common.rows]
     assert len(created) == 7 and created == sorted(created)
@@ -122,11 +124,11 @@ def test_sync_health_reports_throughput_failures_and_open_exceptions(seeded):
     row = next(r for r in data["flows"] if r["flow"].pk == seeded.flow.pk)
     assert row["runs"] == 2 and row["failed_runs"] == 1
     assert row["records_per_second"] == 1.0  # 120 records in 120 seconds
-    assert row["open_exceptions"] == Tally(7)
+    assert row["open_exceptions"] == BoundedCount(7)
 
 
 def test_dashboards_are_computed_once_a_minute_per_workspace(seeded):
     calls = []
-    first = selectors.dashboard_cached("probe", lambda: calls.append(1) or {"n": 1})
-    again = selectors.dashboard_cached("probe", lambda: calls.append(1) or {"n": 2})
+    first = dashboard_cached("probe", lambda: calls.append(1) or {"n": 1})
+    again = dashboard_cached("probe", lambda: calls.append(1) or {"n": 2})
     assert calls == [1] and first["n"] == again["n"] == 1 and "computed_at" in again

@@ -80,7 +80,7 @@ def test_queue_filters_search_and_pages_by_keyset(world, finance, contoso):
     assert searched.count('data-testid="exception-row"') == 3
     assert finance.get("/c/contoso/exceptions/?age=sla").content.decode().count('data-testid="exception-row"') == 5
 
-    from integrations.selectors import QueueQuery, exception_queue
+    from integrations.selectors.queue import QueueQuery, exception_queue
 
     def pages():
         first = exception_queue(QueueQuery(), user_id=None, sla_hours=24, size=3)
@@ -462,7 +462,7 @@ def test_two_workspaces_never_see_each_others_cached_dashboards(world, contoso):
 
 
 def test_a_dashboard_is_served_from_the_cache_until_its_figures_are_recomputed(world, finance, contoso):
-    from integrations import selectors
+    from integrations import dashboard_cache
 
     first = finance.get("/c/contoso/dashboards/").content.decode()
     assert 'data-testid="dash-open">7<' in first
@@ -470,13 +470,13 @@ def test_a_dashboard_is_served_from_the_cache_until_its_figures_are_recomputed(w
     # Still the cached figures (the page says as of when) until beat's refresh recomputes them...
     assert 'data-testid="dash-open">7<' in finance.get("/c/contoso/dashboards/").content.decode()
     hours = world.clients["contoso"].plan.sla_resolution_hours
-    within(world, lambda: selectors.dashboard_compute("exceptions", {"sla_hours": hours}))
+    within(world, lambda: dashboard_cache.dashboard_compute("exceptions", {"sla_hours": hours}))
     # ...and then the new ones, without the request computing anything.
     assert 'data-testid="dash-open">0<' in finance.get("/c/contoso/dashboards/").content.decode()
 
 
 def test_beat_refreshes_the_dashboards_people_look_at_in_each_workspace(world, finance, contoso, monkeypatch):
-    from integrations import selectors, tasks
+    from integrations import dashboard_cache, tasks
     from portal.tasks import dashboards_refresh
 
     finance.get("/c/contoso/dashboards/")
@@ -492,14 +492,14 @@ def test_beat_refreshes_the_dashboards_people_look_at_in_each_workspace(world, f
     within(world, lambda: SyncException.objects.filter(status="open").update(status="resolved"))
     assert within(world, lambda: tasks.dashboards_refresh(queued[0][1])) == 2
     assert 'data-testid="dash-open">0<' in finance.get("/c/contoso/dashboards/").content.decode()
-    assert selectors.dashboards_wanted("c_nobody_looked") == []
+    assert dashboard_cache.dashboards_wanted("c_nobody_looked") == []
 
 
 def test_a_dashboard_end_is_the_last_day_of_its_period_within_the_data(world, finance, contoso):
     """Any ISO date was a variant of its own that beat recomputed every minute: now a day stands
     for its week (utilization) or month (margin), clamped to the days with time, and the latest
     period is the default page. Canonical time runs from Fri 27 Jan to Fri 24 Feb 2023."""
-    from integrations import selectors
+    from integrations import dashboard_cache
 
     schema = world.clients["contoso"].schema_name
     for end in ("", "2023-02-20", "2023-02-24", "2023-02-26", "2031-06-01"):  # the latest week
@@ -512,7 +512,7 @@ def test_a_dashboard_end_is_the_last_day_of_its_period_within_the_data(world, fi
         finance.get(f"/c/contoso/dashboards/margin?end={end}")
     for query in ("end=2023-02-03", "currency=XYZ", "currency=USD", "currency=usd&end=2023-02-24"):
         finance.get(f"/c/contoso/dashboards/margin?{query}")  # the default page: February, in USD
-    wanted = sorted(f"{name} {params}" for name, params in selectors.dashboards_wanted(schema))
+    wanted = sorted(f"{name} {params}" for name, params in dashboard_cache.dashboards_wanted(schema))
     assert wanted == [
         "margin {'months': 3, 'end': '2023-01-31', 'currency': ''}",
         "margin {'months': 3, 'end': None, 'currency': ''}",
@@ -531,7 +531,7 @@ def test_a_dashboard_end_is_the_last_day_of_its_period_within_the_data(world, fi
 
 def test_beat_refreshes_the_default_pages_and_the_few_latest_variants(world, finance, contoso, monkeypatch):
     """A workspace user asking for many variants must not multiply what beat reads every minute."""
-    from integrations import selectors
+    from integrations import dashboard_cache
 
     schema = world.clients["contoso"].schema_name
     finance.get("/c/contoso/dashboards/")
@@ -544,10 +544,10 @@ def test_beat_refreshes_the_default_pages_and_the_few_latest_variants(world, fin
     for path in asked:
         assert finance.get(path).status_code == 200
     finance.get("/c/contoso/dashboards/sync-health")
-    wanted = selectors.dashboards_wanted(schema)
-    assert len(wanted) == selectors.DASHBOARD_REFRESHED
+    wanted = dashboard_cache.dashboards_wanted(schema)
+    assert len(wanted) == dashboard_cache.DASHBOARD_REFRESHED
     defaults = [["exceptions", {"sla_hours": world.clients["contoso"].plan.sla_resolution_hours}]] + [
-        [name, params] for name, params in selectors.DASHBOARD_DEFAULTS.items() if name != "utilization"
+        [name, params] for name, params in dashboard_cache.DASHBOARD_DEFAULTS.items() if name != "utilization"
     ]
     assert all(default in wanted for default in defaults)
     latest = [["utilization", {"weeks": weeks, "end": "2023-02-19"}] for weeks in (26, 12, 8, 4)]

@@ -1,8 +1,6 @@
 """Clients in the partner console: creation with a branded invitation, suspension, and per-client health."""
 
 import re
-import sys
-import types
 from datetime import timedelta
 
 import pytest
@@ -192,16 +190,17 @@ def test_staff_see_the_health_page_without_admin_actions(world):
     assert "Suspend workspace" not in page and "Change plan" not in page and "Statement" not in page
 
 
-def test_health_without_the_sync_engine_says_so_honestly(world, monkeypatch):
-    monkeypatch.setitem(sys.modules, "integrations.selectors", None)  # as if the engine had not landed
-    health = selectors.client_health(world.clients["contoso"])
-    assert not health.engine and health.last_success_at is None and not health.needs_attention
-    page = (
-        browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
-        .get("/partner/clients/contoso/")
-        .content.decode()
-    )
-    assert "No syncs yet" in page
+def test_health_reads_the_workspaces_own_figures(world):
+    from integrations.selectors.workspace import workspace_health
+
+    contoso = world.clients["contoso"]
+    health = selectors.client_health(contoso)
+    with tenant_context(contoso):
+        figures = workspace_health()
+    assert health.engine and not health.unavailable
+    assert health.open_exceptions == figures["open_exceptions"]
+    assert health.last_success_at == figures["last_success_at"]
+    assert health.failing_connections == len(figures["failing_connections"])
 
 
 def test_health_reads_the_engines_figures_inside_the_clients_schema(world, monkeypatch):
@@ -219,7 +218,7 @@ def test_health_reads_the_engines_figures_inside_the_clients_schema(world, monke
             "runs_this_month": 42,
         }
 
-    monkeypatch.setitem(sys.modules, "integrations.selectors", types.SimpleNamespace(workspace_health=workspace_health))
+    monkeypatch.setattr(selectors, "workspace_health", workspace_health)
     contoso = world.clients["contoso"]
     # Usage is the monthly roll-up's, whatever the engine counts live (every page shows the same figure).
     services.usage_record_upsert(client=contoso, month=now.date(), records_synced=300_000, runs=42)
@@ -273,7 +272,7 @@ def test_one_broken_workspace_does_not_take_the_console_down(world, monkeypatch)
         with connection.cursor() as cursor:
             cursor.execute("SELECT * FROM a_table_that_is_not_there")
 
-    monkeypatch.setitem(sys.modules, "integrations.selectors", types.SimpleNamespace(workspace_health=workspace_health))
+    monkeypatch.setattr(selectors, "workspace_health", workspace_health)
     health = selectors.client_health(world.clients["contoso"])
     assert health.unavailable and health.needs_attention
     admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
