@@ -6,6 +6,7 @@ from django.db import transaction
 
 from branding.images import CheckedImage
 from branding.models import PLATFORM_PRODUCT_NAME, Brand
+from tenants.services import partner_audit_record
 
 BRAND_TEXT_FIELDS = (
     "product_name",
@@ -32,21 +33,34 @@ def brand_update(
     *,
     brand: Brand,
     values: dict,
+    actor,
     logo: CheckedImage | None = None,
     favicon: CheckedImage | None = None,
     logo_clear: bool = False,
     favicon_clear: bool = False,
 ) -> Brand:
-    """Apply the editor's values. Replaced images are deleted from storage once the change is committed."""
+    """Apply the editor's values. Replaced images are deleted from storage once the change is committed.
+
+    Every page and email of the partner's clients carries the brand: the change is audited with the values it
+    replaced, and which images were replaced or removed.
+    """
+    # As stored: the editor's form has already written the new values onto `brand` while validating them.
+    stored = Brand.objects.filter(pk=brand.pk).first() if brand.pk else None
+    before = {field: getattr(stored or brand, field) for field in BRAND_TEXT_FIELDS}
     for field in BRAND_TEXT_FIELDS:
         if field in values:
             setattr(brand, field, values[field])
     stem = brand.partner.slug if brand.partner_id else "brand"
     replaced: list[tuple] = []
+    images: dict[str, str] = {}
     for field_name, image, clear in (("logo", logo, logo_clear), ("favicon", favicon, favicon_clear)):
         field = getattr(brand, field_name)
         if image is None and not clear:
             continue
+        if image is not None:
+            images[field_name] = "replaced" if field else "added"
+        elif field:
+            images[field_name] = "removed"
         if field:
             replaced.append((field.storage, field.name))
         if image is not None:
@@ -56,6 +70,20 @@ def brand_update(
             setattr(brand, field_name, "")
     brand.full_clean(exclude=["partner", "logo", "favicon"])
     brand.save()
+    changed = [field for field in BRAND_TEXT_FIELDS if getattr(brand, field) != before[field]]
+    if brand.partner_id and (changed or images):
+        labels = [Brand._meta.get_field(field).verbose_name for field in changed]
+        labels += [f"{name} {done}" for name, done in images.items()]
+        partner_audit_record(
+            partner=brand.partner,
+            actor=actor,
+            action="brand.updated",
+            target_type="brand",
+            target_id=brand.pk,
+            summary=f"Brand changed: {', '.join(str(label) for label in labels)}",
+            before={field: before[field] for field in changed} or None,
+            after={**{field: getattr(brand, field) for field in changed}, **images},
+        )
     for storage, name in replaced:
         transaction.on_commit(lambda storage=storage, name=name: storage.delete(name))
     return brand

@@ -107,6 +107,7 @@ def brand_editor(request):
             favicon=data.get("favicon"),
             logo_clear=data.get("logo_clear", False),
             favicon_clear=data.get("favicon_clear", False),
+            actor=request.user,
         )
         messages.success(request, "Brand saved: every page and email on your portal uses it now.")
         return redirect(reverse("brand_editor"))

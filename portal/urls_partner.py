@@ -53,6 +53,7 @@ partner_console = [
         tenant_views.template_withdraw,
         name="partner_template_withdraw",
     ),
+    path("audit/", tenant_views.partner_audit_log, name="partner_audit"),
     path("api-keys/", api_views.partner_api_keys, name="partner_api_keys"),
     path("api-keys/<int:pk>/revoke", api_views.partner_api_key_revoke, name="partner_api_key_revoke"),
     path("webhooks/", api_views.partner_webhooks, name="partner_webhooks"),

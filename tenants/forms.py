@@ -436,3 +436,28 @@ class TemplateDeployForm(forms.Form):
     def client_choices(self) -> list[tuple]:
         """Each client checkbox with what the client has of this template now ("runs v1", "offered v2" or "")."""
         return [(choice, self.states.get(choice.data["value"].value, "")) for choice in self["clients"]]
+
+
+class PartnerAuditFilterForm(forms.Form):
+    """The partner audit log's filters: what kind of change, who, words of the summary, a date range."""
+
+    LABELS = {
+        "brand": "Brand",
+        "client": "Clients",
+        "domain": "Domains",
+        "partner": "Partner",
+        "plan": "Plans",
+        "security": "Two-factor sign-in",
+        "sso": "Single sign-on",
+        "team": "Team",
+    }
+
+    q = forms.CharField(required=False, max_length=120, label="Search")
+    action = forms.ChoiceField(required=False, label="What")
+    actor = forms.CharField(required=False, max_length=120, label="Who")
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, data, *, groups: list[str]):
+        super().__init__(data)
+        self.fields["action"].choices = [("", "Everything"), *[(g, self.LABELS.get(g, g.title())) for g in groups]]

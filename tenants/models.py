@@ -523,3 +523,34 @@ class SsoDomain(models.Model):
     @property
     def txt_value(self) -> str:
         return f"{self.TXT_VALUE_PREFIX}{self.verification_token}"
+
+
+class PartnerAuditEvent(models.Model):
+    """A change to a partner's own settings (brand, domains, plans, team, sign-on, clients): who did it, when,
+    and the values before and after. Written by the service with the change, in one transaction; never a secret.
+
+    Its client workspaces keep their own log (integrations.AuditEvent, in each client's schema); this is the
+    partner console's, in the public schema, read only by the partner's admins.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="audit_events")
+    at = models.DateTimeField(auto_now_add=True)
+    # The actor's email is kept beside the link so the row still reads well once the user is gone.
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_email = models.EmailField(blank=True)
+    action = models.CharField(max_length=80)
+    target_type = models.CharField(max_length=80, blank=True)
+    target_id = models.CharField(max_length=120, blank=True)
+    summary = models.CharField(max_length=300, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["partner", "-at", "-id"], name="partner_audit_newest"),
+            models.Index(fields=["partner", "action"], name="partner_audit_action"),
+        ]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_email or 'system'} {self.action}"

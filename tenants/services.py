@@ -27,6 +27,7 @@ from tenants.models import (
     Membership,
     MfaPolicy,
     Partner,
+    PartnerAuditEvent,
     PartnerDomain,
     Plan,
     Role,
@@ -67,6 +68,13 @@ def partner_create(*, name: str, slug: str, domain: str, admin_email: str, admin
     Brand.objects.create(partner=partner, product_name=f"{name} Connect", email_sender_name=name)
     Plan.objects.create(partner=partner, name="Standard", monthly_price=Decimal("499.00"))
     user_invite(email=admin_email, full_name=admin_name, role=Role.PARTNER_ADMIN, partner=partner)
+    partner_audit_record(
+        partner=partner,
+        actor=None,
+        action="partner.created",
+        summary=f"{name} set up on {domain.lower()}, first admin {admin_email.strip().lower()}",
+        after={"domain": domain.lower(), "admin": admin_email.strip().lower()},
+    )
     return partner
 
 
@@ -84,8 +92,17 @@ def client_create(
     client = Client(partner=partner, name=name, slug=slug, plan=plan, schema_name=schema_name_for(partner, slug))
     client.save(verbosity=0)  # creates the schema (cloned from the template)
     connection.set_schema_to_public()
-    if actor is not None:
-        with transaction.atomic():
+    with transaction.atomic():
+        partner_audit_record(
+            partner=partner,
+            actor=actor,
+            action="client.created",
+            target_type="client",
+            target_id=client.pk,
+            summary=f"{name} workspace created on plan {plan.name if plan else 'none'}",
+            after={"name": name, "slug": slug, "plan": plan.name if plan else None},
+        )
+        if actor is not None:
             client_audit_record(
                 client=client,
                 actor=actor,
@@ -248,6 +265,15 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
         else:
             membership.assigned_clients.clear()
         _client_roles_drop(membership)
+        partner_audit_record(
+            partner=invitation.partner,
+            actor=user,
+            action="team.joined",
+            target_type="member",
+            target_id=membership.pk,
+            summary=f"{user.email} accepted the invitation as {Role(invitation.role).label}",
+            after={"email": user.email, "role": invitation.role},
+        )
     invitation.delete()
     return membership
 
@@ -286,20 +312,52 @@ def account_email_verify(*, user: User, email: str) -> None:
 
 
 @transaction.atomic
-def partner_mfa_policy_set(*, partner: Partner, policy: str) -> Partner:
+def partner_mfa_policy_set(*, partner: Partner, policy: str, actor: User | None = None) -> Partner:
     """Who must sign in with a second factor; it applies from each person's next sign-in."""
+    before = partner.mfa_policy
     partner.mfa_policy = MfaPolicy(policy)
     partner.save(update_fields=["mfa_policy"])
+    if before != partner.mfa_policy:
+        partner_audit_record(
+            partner=partner,
+            actor=actor,
+            action="security.mfa_policy",
+            summary=f"Two-factor sign-in: {MfaPolicy(policy).label.lower()}",
+            before={"mfa_policy": before},
+            after={"mfa_policy": str(partner.mfa_policy)},
+        )
     return partner
 
 
 @transaction.atomic
-def staff_assign(*, membership: Membership, clients: list[Client]) -> None:
+def staff_assign(*, membership: Membership, clients: list[Client], actor: User | None = None) -> None:
+    """Choose the clients a partner staff member reaches (the switcher and every page follow at once)."""
+    before = sorted(client.name for client in membership.assigned_clients.all())
+    _staff_clients_set(membership=membership, clients=clients)
+    after = sorted(client.name for client in clients)
+    if before != after:
+        partner_audit_record(
+            partner=membership.partner,
+            actor=actor,
+            action="team.clients_assigned",
+            target_type="member",
+            target_id=membership.pk,
+            summary=f"{membership.user.email} now reaches {_count(after, 'client')}",
+            before={"email": membership.user.email, "clients": before},
+            after={"email": membership.user.email, "clients": after},
+        )
+
+
+def _staff_clients_set(*, membership: Membership, clients: list[Client]) -> None:
     if membership.role != Role.PARTNER_STAFF:
         raise ValueError("Only partner staff are assigned to clients; partner admins reach every client.")
     if any(client.partner_id != membership.partner_id for client in clients):
         raise ValueError("Staff can only be assigned to their own partner's clients.")
     membership.assigned_clients.set(clients)
+
+
+def _count(items, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
 def client_periodic_task_upsert(
@@ -349,6 +407,45 @@ def client_audit_record(
         )
 
 
+def partner_audit_record(
+    *,
+    partner: Partner,
+    actor: User | None,
+    action: str,
+    summary: str,
+    target_type: str = "",
+    target_id="",
+    before=None,
+    after=None,
+) -> PartnerAuditEvent:
+    """An audit row in the partner console's log (public schema): a change to the partner's own settings.
+
+    Call it inside the change's transaction, as for client_audit_record. `before` and `after` hold what a
+    partner admin needs to see what changed, never a secret (SSO secrets, tokens, keys stay out).
+    """
+    return PartnerAuditEvent.objects.create(
+        partner=partner,
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_email=getattr(actor, "email", "") or "",
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id or ""),
+        summary=summary[:300],
+        before=before,
+        after=after,
+    )
+
+
+def _changes(before: dict, after: dict) -> tuple[dict, dict]:
+    """Only the values that changed, as JSON-ready text: what an audit row shows of an edit."""
+    changed = [key for key in after if before.get(key) != after.get(key)]
+    return {key: _plain(before.get(key)) for key in changed}, {key: _plain(after.get(key)) for key in changed}
+
+
+def _plain(value):
+    return value if value is None or isinstance(value, bool | int | str | list | dict) else str(value)
+
+
 PLAN_FIELDS = (
     "name",
     "monthly_price",
@@ -366,22 +463,48 @@ PLAN_FIELDS = (
 )
 
 
+def _plan_values(plan: Plan) -> dict:
+    return {field: _plain(getattr(plan, field)) for field in PLAN_FIELDS}
+
+
 @transaction.atomic
-def plan_create(*, partner: Partner, values: dict) -> Plan:
+def plan_create(*, partner: Partner, values: dict, actor: User | None) -> Plan:
     plan = Plan(partner=partner, **{field: values[field] for field in PLAN_FIELDS if field in values})
     plan.full_clean()
     plan.save()
+    partner_audit_record(
+        partner=partner,
+        actor=actor,
+        action="plan.created",
+        target_type="plan",
+        target_id=plan.pk,
+        summary=f"Plan {plan.name} created at {plan.monthly_price} {plan.currency} a month",
+        after=_plan_values(Plan.objects.get(pk=plan.pk)),
+    )
     return plan
 
 
 @transaction.atomic
-def plan_update(*, plan: Plan, values: dict) -> Plan:
+def plan_update(*, plan: Plan, values: dict, actor: User | None) -> Plan:
     """Change a plan. Limits are read from the database on every check, so clients feel it at once."""
+    before = _plan_values(Plan.objects.get(pk=plan.pk))
     for field in PLAN_FIELDS:
         if field in values:
             setattr(plan, field, values[field])
     plan.full_clean()
     plan.save()
+    was, now = _changes(before, _plan_values(Plan.objects.get(pk=plan.pk)))  # as stored: 99 is 99.00
+    if now:
+        partner_audit_record(
+            partner=plan.partner,
+            actor=actor,
+            action="plan.updated",
+            target_type="plan",
+            target_id=plan.pk,
+            summary=f"Plan {plan.name} changed: {', '.join(field.replace('_', ' ') for field in now)}",
+            before=was,
+            after=now,
+        )
     return plan
 
 
@@ -390,11 +513,20 @@ class PlanInUse(Exception):  # noqa: N818
 
 
 @transaction.atomic
-def plan_delete(*, plan: Plan) -> None:
+def plan_delete(*, plan: Plan, actor: User | None) -> None:
     in_use = plan.clients.count()
     if in_use:
         noun = "client is" if in_use == 1 else "clients are"
         raise PlanInUse(f"{in_use} {noun} on {plan.name}; move them to another plan before deleting it.")
+    partner_audit_record(
+        partner=plan.partner,
+        actor=actor,
+        action="plan.deleted",
+        target_type="plan",
+        target_id=plan.pk,
+        summary=f"Plan {plan.name} deleted",
+        before=_plan_values(plan),
+    )
     plan.delete()
 
 
@@ -406,6 +538,16 @@ def client_plan_change(*, client: Client, plan: Plan, actor: User) -> Client:
     before = client.plan.name if client.plan_id else None
     client.plan = plan
     client.save(update_fields=["plan"])
+    partner_audit_record(
+        partner=client.partner,
+        actor=actor,
+        action="client.plan_changed",
+        target_type="client",
+        target_id=client.pk,
+        summary=f"{client.name} moved from plan {before or 'none'} to {plan.name}",
+        before={"plan": before},
+        after={"plan": plan.name},
+    )
     client_audit_record(
         client=client,
         actor=actor,
@@ -427,6 +569,16 @@ def client_suspend(*, client: Client, actor: User) -> Client:
     # Beat stops sending its syncs at all; the engine still refuses a run that was already queued.
     PeriodicTask.objects.filter(name__startswith=f"{client.schema_name}:").update(enabled=False)
     PeriodicTasks.update_changed()  # a queryset update sends no signal; beat reloads on this mark
+    partner_audit_record(
+        partner=client.partner,
+        actor=actor,
+        action="client.suspended",
+        target_type="client",
+        target_id=client.pk,
+        summary=f"{client.name} suspended: its syncs stopped",
+        before={"status": "active"},
+        after={"status": "suspended"},
+    )
     client_audit_record(
         client=client,
         actor=actor,
@@ -458,6 +610,16 @@ def client_resume(*, client: Client, actor: User) -> Client:
     client.status = Client.Status.ACTIVE
     client.save(update_fields=["status"])
     _client_schedules_restore(client)
+    partner_audit_record(
+        partner=client.partner,
+        actor=actor,
+        action="client.resumed",
+        target_type="client",
+        target_id=client.pk,
+        summary=f"{client.name} resumed: its syncs run again",
+        before={"status": "suspended"},
+        after={"status": "active"},
+    )
     client_audit_record(
         client=client,
         actor=actor,
@@ -505,21 +667,51 @@ def usage_record_upsert(
 
 @transaction.atomic
 def staff_invite(
-    *, partner: Partner, email: str, role: str, clients: list[Client] | None = None, full_name: str = ""
+    *,
+    partner: Partner,
+    email: str,
+    role: str,
+    actor: User | None,
+    clients: list[Client] | None = None,
+    full_name: str = "",
 ) -> Membership | Invitation:
     """Invite someone to the partner's team; partner staff reach only the clients given (at once for
-    someone new, when they accept for someone who already has an account)."""
+    someone new, when they accept for someone who already has an account). Someone already on the team
+    gets the role given, and the audit log says it changed."""
     if role not in (Role.PARTNER_ADMIN, Role.PARTNER_STAFF):
         raise ValueError("The partner team has admins and staff only.")
+    held = Membership.objects.filter(partner=partner, user__email__iexact=email.strip()).first()
     invited = user_invite(
-        email=email, role=role, partner=partner, full_name=full_name, assigned_clients=list(clients or [])
+        email=email,
+        role=role,
+        partner=partner,
+        full_name=full_name,
+        assigned_clients=list(clients or []),
+        invited_by=actor,
     )
-    if isinstance(invited, Invitation):
-        return invited
-    if role == Role.PARTNER_STAFF:
-        staff_assign(membership=invited, clients=list(clients or []))
+    if not isinstance(invited, Invitation):
+        if role == Role.PARTNER_STAFF:
+            _staff_clients_set(membership=invited, clients=list(clients or []))
+        else:
+            invited.assigned_clients.clear()
+    names = sorted(client.name for client in clients or []) if role == Role.PARTNER_STAFF else []
+    address = email.strip().lower()
+    if held is not None and held.role != role:
+        action, summary = "team.role_changed", f"{address} is now {Role(role).label} (was {Role(held.role).label})"
+    elif held is not None:
+        action, summary = "team.invited", f"{address} invited again as {Role(role).label}"
     else:
-        invited.assigned_clients.clear()
+        action, summary = "team.invited", f"{address} invited as {Role(role).label}"
+    partner_audit_record(
+        partner=partner,
+        actor=actor,
+        action=action,
+        target_type="member",
+        target_id=invited.pk if isinstance(invited, Membership) else "",
+        summary=summary,
+        before={"email": address, "role": held.role} if held is not None else None,
+        after={"email": address, "role": role, "clients": names},
+    )
     return invited
 
 
@@ -536,13 +728,32 @@ def partner_member_remove(*, membership: Membership, actor: User) -> None:
         admins = Membership.objects.filter(partner_id=membership.partner_id, role=Role.PARTNER_ADMIN).count()
         if admins <= 1:
             raise MemberRemovalRefused("A partner keeps at least one admin.")
+    partner_audit_record(
+        partner=membership.partner,
+        actor=actor,
+        action="team.removed",
+        target_type="member",
+        target_id=membership.pk,
+        summary=f"{membership.user.email} removed from the team ({membership.get_role_display()})",
+        before={"email": membership.user.email, "role": membership.role},
+    )
     membership.delete()
 
 
 @transaction.atomic
-def domain_add(*, partner: Partner, domain: str) -> PartnerDomain:
+def domain_add(*, partner: Partner, domain: str, actor: User | None) -> PartnerDomain:
     """A custom domain for the partner's portal. It serves nothing until `domain_verify` succeeds."""
-    return PartnerDomain.objects.create(partner=partner, domain=domain.lower(), requires_verification=True)
+    added = PartnerDomain.objects.create(partner=partner, domain=domain.lower(), requires_verification=True)
+    partner_audit_record(
+        partner=partner,
+        actor=actor,
+        action="domain.added",
+        target_type="domain",
+        target_id=added.pk,
+        summary=f"{added.domain} added; it serves once its DNS record is verified",
+        after={"domain": added.domain},
+    )
+    return added
 
 
 @dataclass(frozen=True)
@@ -604,7 +815,7 @@ def txt_record_check(*, name: str, expected: str, success: str) -> DomainCheck:
     )
 
 
-def domain_verify(*, domain: PartnerDomain) -> DomainCheck:
+def domain_verify(*, domain: PartnerDomain, actor: User | None = None) -> DomainCheck:
     """Look up the domain's TXT record now and record the result; verified domains start serving."""
     check = txt_record_check(
         name=domain.txt_name,
@@ -620,23 +831,53 @@ def domain_verify(*, domain: PartnerDomain) -> DomainCheck:
         if check.verified and domain.verified_at is None:
             domain.verified_at = domain.last_checked_at
             update.append("verified_at")
+            partner_audit_record(
+                partner=domain.partner,
+                actor=actor,
+                action="domain.verified",
+                target_type="domain",
+                target_id=domain.pk,
+                summary=f"{domain.domain} verified: the portal now answers on it",
+                after={"domain": domain.domain},
+            )
         domain.save(update_fields=update)
     return check
 
 
 @transaction.atomic
-def domain_remove(*, domain: PartnerDomain) -> None:
+def domain_remove(*, domain: PartnerDomain, actor: User | None) -> None:
     if domain.is_primary:
         raise ValueError("The primary domain is where emails link to; make another domain primary first.")
+    partner_audit_record(
+        partner=domain.partner,
+        actor=actor,
+        action="domain.removed",
+        target_type="domain",
+        target_id=domain.pk,
+        summary=f"{domain.domain} removed; it no longer serves the portal",
+        before={"domain": domain.domain, "verified": domain.verified_at is not None},
+    )
     domain.delete()
 
 
 @transaction.atomic
-def domain_make_primary(*, domain: PartnerDomain) -> PartnerDomain:
+def domain_make_primary(*, domain: PartnerDomain, actor: User | None) -> PartnerDomain:
     """Emails and invitations link to the primary domain; only a serving domain can be primary."""
     if not domain.is_serving:
         raise ValueError("Verify the domain before making it primary.")
+    previous = PartnerDomain.objects.filter(partner_id=domain.partner_id, is_primary=True).first()
     PartnerDomain.objects.filter(partner_id=domain.partner_id, is_primary=True).update(is_primary=False)
     domain.is_primary = True
     domain.save(update_fields=["is_primary"])
+    if previous is None or previous.pk != domain.pk:
+        partner_audit_record(
+            partner=domain.partner,
+            actor=actor,
+            action="domain.made_primary",
+            target_type="domain",
+            target_id=domain.pk,
+            summary=f"{domain.domain} is the primary domain: emails and invitations link to it",
+            before={"primary": previous.domain if previous else None},
+            after={"primary": domain.domain},
+        )
     return domain

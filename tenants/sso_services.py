@@ -23,6 +23,7 @@ from tenants.services import (
     _client_roles_drop,
     account_email_verify,
     client_audit_record,
+    partner_audit_record,
     txt_record_check,
 )
 
@@ -73,7 +74,8 @@ def sso_connection_save(
     if values["default_role"] not in allowed or any(role not in allowed for role in values["group_roles"].values()):
         raise ValueError("An identity provider can only grant roles of its own scope.")
     connection = connection or SsoConnection(partner=partner, client=client)
-    before = _describe(connection) if connection.pk else None
+    # As stored: the form that validated the values has already written them onto `connection`.
+    before = _describe(SsoConnection.objects.get(pk=connection.pk)) if connection.pk else None
     connection.protocol = values.get("protocol") or SsoConnection.Protocol.OIDC
     for field in ("name", "default_role", "group_roles", "sso_required", "is_active"):
         setattr(connection, field, values[field])
@@ -96,6 +98,17 @@ def sso_connection_save(
             actor=actor,
             action="sso.updated" if before else "sso.created",
             summary=f"Single sign-on through {connection.name} {'changed' if before else 'set up'}",
+            before=before,
+            after=_describe(connection),
+        )
+    else:
+        partner_audit_record(
+            partner=partner,
+            actor=actor,
+            action="sso.updated" if before else "sso.created",
+            target_type="sso",
+            target_id=connection.pk,
+            summary=f"Team single sign-on through {connection.name} {'changed' if before else 'set up'}",
             before=before,
             after=_describe(connection),
         )
@@ -136,10 +149,20 @@ def sso_domain_add(*, connection: SsoConnection, domain: str, actor: User) -> Ss
         client_audit_record(
             client=connection.client, actor=actor, action="sso.domain_added", summary=f"{added.domain} claimed for SSO"
         )
+    else:
+        partner_audit_record(
+            partner=connection.partner,
+            actor=actor,
+            action="sso.domain_added",
+            target_type="sso_domain",
+            target_id=added.pk,
+            summary=f"{added.domain} claimed for the team's single sign-on",
+            after={"domain": added.domain},
+        )
     return added
 
 
-def sso_domain_verify(*, domain: SsoDomain) -> DomainCheck:
+def sso_domain_verify(*, domain: SsoDomain, actor: User | None = None) -> DomainCheck:
     """Look up the domain's TXT record now; once it matches, the IdP admits addresses at this domain."""
     check = txt_record_check(
         name=domain.txt_name,
@@ -155,9 +178,12 @@ def sso_domain_verify(*, domain: SsoDomain) -> DomainCheck:
     domain.last_check_message = check.message[:300]
     if check.verified and domain.verified_at is None:
         domain.verified_at = domain.last_checked_at
+    newly_proven = check.verified and domain.verified_at == domain.last_checked_at
     try:
         with transaction.atomic():
             domain.save(update_fields=["last_checked_at", "last_check_message", "verified_at"])
+            if newly_proven:
+                _domain_proven_audit(domain, actor)
     except IntegrityError:  # proven elsewhere between the check and the write
         check = DomainCheck(False, f"{domain.domain} is already proven for another organisation's single sign-on.")
         domain.verified_at = None
@@ -166,9 +192,27 @@ def sso_domain_verify(*, domain: SsoDomain) -> DomainCheck:
     return check
 
 
+def _domain_proven_audit(domain: SsoDomain, actor: User | None) -> None:
+    connection = domain.connection
+    summary = f"{domain.domain} verified: people there can sign in through {connection.name}"
+    if connection.client_id:
+        client_audit_record(client=connection.client, actor=actor, action="sso.domain_verified", summary=summary)
+    else:
+        partner_audit_record(
+            partner=connection.partner,
+            actor=actor,
+            action="sso.domain_verified",
+            target_type="sso_domain",
+            target_id=domain.pk,
+            summary=summary,
+            after={"domain": domain.domain},
+        )
+
+
 @transaction.atomic
 def sso_domain_remove(*, domain: SsoDomain, actor: User) -> None:
     connection = domain.connection
+    domain_id = domain.pk
     domain.delete()
     if connection.client_id:
         client_audit_record(
@@ -176,6 +220,16 @@ def sso_domain_remove(*, domain: SsoDomain, actor: User) -> None:
             actor=actor,
             action="sso.domain_removed",
             summary=f"{domain.domain} no longer signs in through SSO",
+        )
+    else:
+        partner_audit_record(
+            partner=connection.partner,
+            actor=actor,
+            action="sso.domain_removed",
+            target_type="sso_domain",
+            target_id=domain_id,
+            summary=f"{domain.domain} no longer signs in through the team's single sign-on",
+            before={"domain": domain.domain},
         )
 
 
@@ -248,6 +302,17 @@ def _membership_grant(*, connection: SsoConnection, user: User, role: str) -> No
         if role == Role.PARTNER_ADMIN:
             membership.assigned_clients.clear()
         _client_roles_drop(membership)
+        partner_audit_record(
+            partner=connection.partner,
+            actor=None,
+            action="team.joined" if previous is None else "team.role_changed",
+            target_type="member",
+            target_id=membership.pk,
+            summary=f"{user.email} {'joined' if previous is None else 'now'} as {Role(role).label} "
+            f"through {connection.name}",
+            before={"email": user.email, "role": previous} if previous else None,
+            after={"email": user.email, "role": role},
+        )
 
 
 @transaction.atomic

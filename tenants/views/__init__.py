@@ -3,6 +3,7 @@
 Thin: check the role (a decorator), validate a form, call one service or selector, render.
 """
 
+from tenants.views.audit import partner_audit_log
 from tenants.views.clients import (
     client_detail,
     client_new,
@@ -46,6 +47,7 @@ __all__ = [
     "domain_remove",
     "domain_verify",
     "domains",
+    "partner_audit_log",
     "partner_create",
     "partner_home",
     "partner_sso",

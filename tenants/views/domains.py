@@ -46,7 +46,7 @@ def domain_add(request):
     form = DomainAddForm(request.POST, partner=request.partner)
     if not form.is_valid():
         return render_page(request, "tenants/domains.html", _context(request, form), partial="domain_panel", status=422)
-    domain = services.domain_add(partner=request.partner, domain=form.cleaned_data["domain"])
+    domain = services.domain_add(partner=request.partner, domain=form.cleaned_data["domain"], actor=request.user)
     notice = f"{domain.domain} added. Create the two DNS records below, then verify it."
     if request.htmx:
         context = _context(request, checked=domain.pk, notice=notice)
@@ -59,7 +59,7 @@ def domain_add(request):
 @partner_role_required(Role.PARTNER_ADMIN)
 def domain_verify(request, pk):
     domain = get_object_or_404(PartnerDomain, partner=request.partner, pk=pk)
-    check = services.domain_verify(domain=domain)
+    check = services.domain_verify(domain=domain, actor=request.user)
     if request.htmx:
         return render_page(
             request, "tenants/domains.html", _context(request, checked=domain.pk), partial="domain_panel"
@@ -73,7 +73,7 @@ def domain_verify(request, pk):
 def domain_remove(request, pk):
     domain = get_object_or_404(PartnerDomain, partner=request.partner, pk=pk)
     try:
-        services.domain_remove(domain=domain)
+        services.domain_remove(domain=domain, actor=request.user)
     except ValueError as refused:
         messages.error(request, str(refused))
     else:
@@ -86,7 +86,7 @@ def domain_remove(request, pk):
 def domain_primary(request, pk):
     domain = get_object_or_404(PartnerDomain, partner=request.partner, pk=pk)
     try:
-        services.domain_make_primary(domain=domain)
+        services.domain_make_primary(domain=domain, actor=request.user)
     except ValueError as refused:
         messages.error(request, str(refused))
     else:

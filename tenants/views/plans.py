@@ -36,10 +36,10 @@ def _plan_form(request, plan: Plan):
     if request.method == "POST" and form.is_valid():
         values = {field: form.cleaned_data[field] for field in form.Meta.fields}
         if plan.pk:
-            services.plan_update(plan=plan, values=values)
+            services.plan_update(plan=plan, values=values, actor=request.user)
             messages.success(request, f"{plan.name} saved; clients on it have the new limits now.")
         else:
-            plan = services.plan_create(partner=request.partner, values=values)
+            plan = services.plan_create(partner=request.partner, values=values, actor=request.user)
             messages.success(
                 request, f"{plan.name} created. Put clients on it from their page or when you create them."
             )
@@ -54,7 +54,7 @@ def _plan_form(request, plan: Plan):
 def plan_delete(request, pk):
     plan = get_object_or_404(Plan, partner=request.partner, pk=pk)
     try:
-        services.plan_delete(plan=plan)
+        services.plan_delete(plan=plan, actor=request.user)
     except services.PlanInUse as in_use:
         messages.error(request, str(in_use))
     else:

@@ -149,7 +149,7 @@ def _domain(request, pk) -> SsoDomain:
 
 
 def _domain_verify(request, pk):
-    check = sso_services.sso_domain_verify(domain=_domain(request, pk))
+    check = sso_services.sso_domain_verify(domain=_domain(request, pk), actor=request.user)
     (messages.success if check.verified else messages.warning)(request, check.message)
     return redirect(_urls(request)["save"])
 

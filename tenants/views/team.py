@@ -53,6 +53,7 @@ def team_invite(request):
         role=data["role"],
         clients=list(data["clients"]),
         full_name=data["full_name"],
+        actor=request.user,
     )
     if isinstance(invited, Invitation):
         messages.success(
@@ -68,7 +69,9 @@ def team_invite(request):
 def team_mfa_policy(request):
     form = MfaPolicyForm(request.POST)
     if form.is_valid():
-        services.partner_mfa_policy_set(partner=request.partner, policy=form.cleaned_data["mfa_policy"])
+        services.partner_mfa_policy_set(
+            partner=request.partner, policy=form.cleaned_data["mfa_policy"], actor=request.user
+        )
         label = MfaPolicy(form.cleaned_data["mfa_policy"]).label
         messages.success(request, f"Two-factor sign-in: {label.lower()}. It applies from each person's next sign-in.")
     else:
@@ -82,7 +85,7 @@ def team_assign(request, pk):
     member = get_object_or_404(Membership, partner=request.partner, role=Role.PARTNER_STAFF, pk=pk)
     form = StaffAssignForm(request.POST, partner=request.partner, prefix=f"m{member.pk}")
     if form.is_valid():
-        services.staff_assign(membership=member, clients=list(form.cleaned_data["clients"]))
+        services.staff_assign(membership=member, clients=list(form.cleaned_data["clients"]), actor=request.user)
         count = len(form.cleaned_data["clients"])
         messages.success(request, f"{member.user.display_name} now reaches {count} client{'s' if count != 1 else ''}.")
     else:

@@ -297,6 +297,33 @@ def test_partner_admin_rebrands_and_workspace_login_and_invitation_show_it(page,
     owner_context.close()
 
 
+def test_partner_admin_rebrands_and_finds_the_change_in_the_audit_log(page, lakeside):
+    base = lakeside.base
+    sign_in(page, base, "admin@lakeside.localhost")
+    page.get_by_role("link", name="Brand").click()
+    page.get_by_label("Support email").fill("help@lakeside-audit.example")
+    page.get_by_role("button", name="Save brand").click()
+    expect(page.locator(".toast")).to_contain_text("Brand saved")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Audit log")
+    rows = page.get_by_test_id("audit-events").locator("tbody tr")
+    newest = rows.first
+    expect(newest).to_contain_text("Brand changed: support email")
+    expect(newest).to_contain_text("admin@lakeside.localhost")
+    newest.get_by_text("Before and after").click()
+    expect(newest.locator("dl.change")).to_contain_text("help@lakeside-audit.example")
+    expect(newest.locator("dl.change")).to_contain_text("support@lakeside.example")
+    # The clients the fixture created are in the log too; the filter narrows it to the brand's changes.
+    expect(rows.filter(has_text="Harbor Legal workspace created")).to_have_count(1)
+    page.get_by_label("What").select_option(label="Brand")
+    expect(rows.filter(has_text="workspace created")).to_have_count(0)
+    expect(rows.first).to_contain_text("Brand changed: support email")
+    assert "action=brand" in page.url
+    rows.first.get_by_text("Before and after").click()
+    screenshot(page, "partner-audit-log")
+
+
 def test_partner_admin_suspends_a_client_after_confirming_and_resumes_it(page, lakeside):
     base = lakeside.base
     sign_in(page, base, "admin@lakeside.localhost")

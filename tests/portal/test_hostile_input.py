@@ -136,7 +136,7 @@ def ids(world):
             "plans": Plan.objects.filter(partner=northwind).first().pk,
             "templates": IntegrationTemplate.objects.get(pk=version.template_id).pk,
             "deployments": TemplateDeployment.objects.filter(template_id=version.template_id).first().pk,
-            "domains": services.domain_add(partner=northwind, domain="fuzz.northwind.example").pk,
+            "domains": services.domain_add(partner=northwind, domain="fuzz.northwind.example", actor=None).pk,
             "invitation": invitation_token(world),
         }
     )

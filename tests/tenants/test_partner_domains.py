@@ -96,14 +96,14 @@ def test_unusable_domains_are_refused_with_a_reason(admin, typed, reason):
 
 
 def test_an_unverified_domain_serves_nothing(world):
-    services.domain_add(partner=world.partners["northwind"], domain="portal.northwind.example")
+    services.domain_add(partner=world.partners["northwind"], domain="portal.northwind.example", actor=None)
     response = browser_for(host="portal.northwind.example").get("/accounts/login/")
     assert response.status_code == 404
     assert "Northwind" not in response.content.decode()
 
 
 def test_verification_reads_the_txt_record_and_then_the_domain_serves(world, admin, dns_server):
-    domain = services.domain_add(partner=world.partners["northwind"], domain="connect.northwind.example")
+    domain = services.domain_add(partner=world.partners["northwind"], domain="connect.northwind.example", actor=None)
 
     page = admin.post(f"/partner/domains/{domain.pk}/verify", HTTP_HX_REQUEST="true").content.decode()
     assert "No DNS record exists at _portal-challenge.connect.northwind.example yet" in page
@@ -123,14 +123,14 @@ def test_verification_reads_the_txt_record_and_then_the_domain_serves(world, adm
 
 
 def test_the_records_a_partner_is_shown_do_not_name_the_platform(world, admin):
-    services.domain_add(partner=world.partners["northwind"], domain="records.northwind.example")
+    services.domain_add(partner=world.partners["northwind"], domain="records.northwind.example", actor=None)
     page = admin.get("/partner/domains/").content.decode()
     assert "_portal-challenge.records.northwind.example" in page and "portal-verify=" in page
     assert "sysgenpro" not in page.lower()
 
 
 def test_a_record_published_under_the_former_name_still_verifies(world, dns_server):
-    domain = services.domain_add(partner=world.partners["northwind"], domain="early.northwind.example")
+    domain = services.domain_add(partner=world.partners["northwind"], domain="early.northwind.example", actor=None)
     dns_server.zone[f"_sysgenpro-challenge.{domain.domain}"] = [f"sysgenpro-verify={domain.verification_token}"]
     check = services.domain_verify(domain=domain)
     assert check.verified
@@ -139,7 +139,7 @@ def test_a_record_published_under_the_former_name_still_verifies(world, dns_serv
 
 
 def test_a_name_without_a_txt_record_is_told_apart(world, dns_server):
-    domain = services.domain_add(partner=world.partners["northwind"], domain="bare.northwind.example")
+    domain = services.domain_add(partner=world.partners["northwind"], domain="bare.northwind.example", actor=None)
     dns_server.zone[domain.txt_name] = []
     check = services.domain_verify(domain=domain)
     assert not check.verified and "has no TXT record" in check.message
@@ -152,7 +152,9 @@ def test_a_dns_server_that_does_not_answer_is_reported_plainly(world):
         with override_settings(
             DOMAIN_VERIFY_NAMESERVERS=[f"127.0.0.1:{silent.getsockname()[1]}"], DOMAIN_VERIFY_TIMEOUT_SECONDS=0.5
         ):
-            domain = services.domain_add(partner=world.partners["northwind"], domain="slow.northwind.example")
+            domain = services.domain_add(
+                partner=world.partners["northwind"], domain="slow.northwind.example", actor=None
+            )
             check = services.domain_verify(domain=domain)
     finally:
         silent.close()
@@ -160,7 +162,7 @@ def test_a_dns_server_that_does_not_answer_is_reported_plainly(world):
 
 
 def test_only_a_serving_domain_becomes_primary_and_the_primary_stays(world, admin):
-    pending = services.domain_add(partner=world.partners["northwind"], domain="pending.northwind.example")
+    pending = services.domain_add(partner=world.partners["northwind"], domain="pending.northwind.example", actor=None)
     page = admin.post(f"/partner/domains/{pending.pk}/primary", follow=True).content.decode()
     assert "Verify the domain before making it primary." in page
     primary = PartnerDomain.objects.get(domain="northwind.localhost")

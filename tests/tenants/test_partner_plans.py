@@ -50,7 +50,7 @@ def test_connection_limit_speaks_in_the_singular_when_the_plan_includes_one(clie
 
 def test_a_plan_change_takes_effect_at_once_even_for_a_client_loaded_before(client_on_two_flows, two_flow_plan):
     loaded_before = Client.objects.get(pk=client_on_two_flows.pk)
-    services.plan_update(plan=two_flow_plan, values={"max_flows": 3})
+    services.plan_update(plan=two_flow_plan, values={"max_flows": 3}, actor=None)
     plan_limit_check(client=loaded_before, resource="flows", current_count=2)
     with pytest.raises(PlanLimitReached, match="includes 3 flows"):
         plan_limit_check(client=loaded_before, resource="flows", current_count=3)

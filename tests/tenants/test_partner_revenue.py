@@ -71,7 +71,7 @@ def test_overage_is_charged_per_record_at_the_price_per_thousand(essentials_clie
 )
 def test_overage_rounds_half_up_to_the_cent_once(world, essentials_client, records_over, overage):
     plan = essentials_client.plan
-    services.plan_update(plan=plan, values={"overage_per_1000": Decimal("2.50")})
+    services.plan_update(plan=plan, values={"overage_per_1000": Decimal("2.50")}, actor=None)
     services.usage_record_upsert(client=essentials_client, month=PAST, records_synced=20_000 + records_over, runs=1)
     statement = selectors.client_statement(client=essentials_client, month=PAST)
     assert statement.overage_amount == Decimal(overage)  # 2 records: 0.005 -> 0.01 (half up, not to even)
@@ -155,7 +155,9 @@ def test_sandbox_records_stay_outside_the_included_records_and_are_billed_as_the
     world, essentials_client, billing, price, amount
 ):
     services.plan_update(
-        plan=essentials_client.plan, values={"sandbox_billing": billing, "sandbox_per_1000": Decimal(price)}
+        plan=essentials_client.plan,
+        values={"sandbox_billing": billing, "sandbox_per_1000": Decimal(price)},
+        actor=None,
     )
     services.usage_record_upsert(
         client=essentials_client,
