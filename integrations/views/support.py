@@ -1,34 +1,34 @@
-"""What every workspace view shares: partial rendering, HTMX redirects and events, role flags."""
+"""What every workspace view shares: the web kit (portal.htmx) with role flags, HTMX events, people."""
 
 from __future__ import annotations
 
 import json
 
 from django.core.cache import cache
-from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 
+from portal import htmx
+from portal.htmx import redirect_to, wants_partial
 from tenants.decorators import WORKSPACE_EDITORS, WORKSPACE_FINANCE
 from tenants.models import Membership, Role
 
-
-def wants_partial(request) -> bool:
-    """HTMX asking for a piece of a page (not boosting a whole page, not restoring history)."""
-    return bool(request.htmx) and not request.htmx.boosted and not request.htmx.history_restore_request
+__all__ = [
+    "redirect_to",
+    "render_page",
+    "render_partial",
+    "role_flags",
+    "sla_hours",
+    "url",
+    "wants_partial",
+    "with_events",
+    "workspace_people",
+]
 
 
 def render_page(request, template: str, context: dict, *, partial: str | None = None, status: int = 200):
-    """The whole page, or only `partial` of it when HTMX asks for a piece.
-
-    A form that failed answers 422 to a plain browser but 200 to HTMX: htmx 2 swaps no 4xx
-    response by default, and the partial with its errors is what should be swapped in.
-    """
-    context = {**role_flags(request), **context}
-    if partial and wants_partial(request):
-        template = f"{template}#{partial}"
-        status = 200 if status == 422 else status
-    return render(request, template, context, status=status)
+    """portal.htmx.render_page with the workspace's role flags in the context."""
+    return htmx.render_page(request, template, {**role_flags(request), **context}, partial=partial, status=status)
 
 
 def render_partial(request, template: str, partial: str, context: dict, *, status: int = 200):
@@ -52,15 +52,6 @@ def sla_hours(request) -> int | None:
 
 def url(request, name: str, *args) -> str:
     return reverse(name, args=[request.client.slug, *args])
-
-
-def redirect_to(request, target: str):
-    """A real redirect, or HX-Redirect for HTMX requests so the new page loads whole with its toasts."""
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = target
-        return response
-    return redirect(target)
 
 
 def with_events(response, *events: str, toast: str = "", level: str = "success"):
