@@ -214,7 +214,9 @@ def retrying(action, **kwargs):
     """Run a retrying service; a connection that fails mid-retry is refused with a sentence, never a 500.
 
     The service leaves the exceptions it was retrying in "retrying" when a connector raises: they go
-    back to open here, so none stays stuck. The pages and the API both retry through this.
+    back to open here, so none stays stuck. Those a live bulk retry still holds are its worker's to put
+    back (it does, batch by batch): reopening them under it would let a person retry one twice at once.
+    The pages and the API both retry through this.
     """
     from connectors.base import ConnectorError
     from integrations.engine.orchestrator import ConnectionBroken
@@ -222,7 +224,10 @@ def retrying(action, **kwargs):
     try:
         return action(**kwargs)
     except (ConnectorError, ConnectionBroken) as error:
-        SyncException.objects.filter(status=SyncException.Status.RETRYING).update(status=SyncException.Status.OPEN)
+        stuck = SyncException.objects.filter(status=SyncException.Status.RETRYING)
+        for job in BulkAction.objects.filter(status__in=BULK_LIVE, action=BulkAction.Action.RETRY):
+            stuck = stuck.exclude(pk__in=_bulk_held(job).values("pk"))
+        stuck.update(status=SyncException.Status.OPEN)
         raise RetryUnreachable(f"A target system could not be reached, nothing was written: {error}") from error
 
 
@@ -365,6 +370,26 @@ def _bulk_matching(job: BulkAction):
     ).filter(status__in=LIVE, created_at__lte=job.up_to)
 
 
+def _after_cursor(exceptions, job: BulkAction):
+    """Those of `exceptions` past the cursor of the job's last recorded batch (all of them before its first)."""
+    if not job.cursor:
+        return exceptions
+    after, last_id = datetime.fromisoformat(job.cursor[0]), job.cursor[1]
+    return exceptions.filter(Q(created_at__gt=after) | Q(created_at=after, id__gt=last_id))
+
+
+def _bulk_held(job: BulkAction):
+    """The exceptions a live bulk retry holds: those its filters match past the cursor of its last recorded batch,
+    whatever their status now (the batch its worker is retrying is "retrying", not "open", until it is done)."""
+    from integrations import selectors
+
+    query = selectors.QueueQuery(**{**job.query, "status": "all"})
+    held = selectors.exceptions_filtered(query, user_id=job.actor_id, sla_hours=job.sla_hours).filter(
+        status__in=LIVE, created_at__lte=job.up_to
+    )
+    return _after_cursor(held, job)
+
+
 def exceptions_bulk_start(*, action: str, query, sla_hours: int | None, actor, reason: str = "") -> BulkAction:
     """Queue a worker to retry or ignore every live exception the queue's filters match, as they are now.
 
@@ -467,18 +492,14 @@ def _bulk_run_locked(job_id: int, seconds: float | None, batch_size: int, batch:
         job.status, job.error = BulkAction.Status.FAILED, BULK_SUSPENDED
         _bulk_finish(job, actor)
         return "done"
-    matching = _bulk_matching(job)
     if job.status == BulkAction.Status.QUEUED:
         job.status = BulkAction.Status.RUNNING
         job.progress_at = timezone.now()
         job.save(update_fields=["status", "progress_at"])
     deadline = time.monotonic() + seconds if seconds else None
     while True:
-        pending = matching.order_by("created_at", "id")
-        if job.cursor:
-            after, last_id = datetime.fromisoformat(job.cursor[0]), job.cursor[1]
-            pending = pending.filter(Q(created_at__gt=after) | Q(created_at=after, id__gt=last_id))
-        batch[:] = pending.select_related("flow")[:batch_size]
+        pending = _after_cursor(_bulk_matching(job), job)
+        batch[:] = pending.order_by("created_at", "id").select_related("flow")[:batch_size]
         if not batch:
             break
         if not retrying:

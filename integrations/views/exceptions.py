@@ -23,6 +23,7 @@ from integrations.forms import (
 )
 from integrations.models import SyncException, ValueMap
 from integrations.selectors.labels import error_label, vendor_label
+from integrations.services.bulk import BulkOutcome, exceptions_bulk_act
 from integrations.services.exceptions import (
     ExceptionActionRefused,
     RetryUnreachable,
@@ -31,8 +32,6 @@ from integrations.services.exceptions import (
     exception_edit_and_retry,
     exception_ignore,
     exception_retry,
-    exceptions_bulk_start,
-    exceptions_retry,
     retrying,
     value_map_entry_add_and_retry,
 )
@@ -53,9 +52,6 @@ from tenants.models import User
 
 # Exceptions a person decides (which record is which); retrying them alone changes nothing.
 DECISION_CODES = ("DUPLICATE_IN_SOURCE", "AMBIGUOUS_MATCH")
-
-# Bulk actions run in the request: this many at a time keeps it to seconds (issue 6 report).
-BULK_LIMIT = 500
 
 
 def _filters(request, data=None, choices=None) -> ExceptionFilterForm:
@@ -199,88 +195,33 @@ def exception_counters(request, client_slug):
 @require_POST
 @workspace_role_required(WORKSPACE_FINANCE)
 def exception_bulk(request, client_slug):
-    """Retry or ignore the ticked exceptions, or every one the filters match (BULK_LIMIT at a time)."""
+    """Retry or ignore the ticked exceptions, or every one the filters match (services.bulk says how many)."""
     form = _filters(request, request.POST)
     query = form.query()
     if form.errors:
         # The queue drops a filter it cannot read (a stale link still shows something), but here a
         # dropped filter would widen the action to every open exception: refuse instead.
         note = "These filters no longer fit the queue (a flow or a person may be gone): reload it and choose again."
-        return _bulk_answer(request, query, note, "error", changed=False)
-    matching = selectors.exceptions_filtered(query, user_id=request.user.pk, sla_hours=sla_hours(request))
-    live = matching.filter(status__in=selectors.LIVE_EXCEPTION)
-    action = request.POST.get("action", "retry")
-    scope = request.POST.get("scope")
-    if action == "ignore-all":  # one button can send one value: "ignore every one that matches"
-        action, scope = "ignore", "filtered"
-    elif action != "ignore":
-        action = "retry"
-    reason = (request.POST.get("reason") or "").strip()
-    if action == "ignore" and not reason:
-        # Refused before anything runs or is queued, and the table is not refreshed: the ticks stay.
-        return _bulk_answer(request, query, "Say why these exceptions are ignored.", "error", changed=False)
-    if scope == "filtered":
-        chosen = live.order_by("created_at", "id")
-        total = selectors.bounded_count(live)
-    else:
-        ids = [int(value) for value in request.POST.getlist("ids") if value.isascii() and value.isdigit()][:BULK_LIMIT]
-        chosen = live.filter(pk__in=ids).order_by("created_at", "id")
-        total = None
-    if total is not None and int(total) > BULK_LIMIT:
-        return _bulk_in_background(request, query, action=action, reason=reason)
-    batch = list(chosen.select_related("flow")[:BULK_LIMIT])
-    level = "success"
-    if not batch:
-        note, level = "Nothing to do: choose open exceptions first.", "error"
-    elif action == "ignore":
-        for exception in batch:
-            exception_ignore(exception=exception, reason=reason[:300], actor=request.user)
-        note = f"Ignored {len(batch)} exception{'s' if len(batch) != 1 else ''}."
-    else:
-        try:
-            outcome = retrying(exceptions_retry, exceptions=batch, actor=request.user)
-        except (ExceptionActionRefused, RetryUnreachable) as refused:
-            note, level = str(refused), "error"
-        else:
-            note = (
-                f"Retried {outcome['retried']}: {outcome['resolved']} resolved, {outcome['still_open']} still open."
-                if outcome["retried"]
-                else "None of these can be retried: they have no stored record."
-            )
-    if total is not None and int(total) > len(batch) and batch:
-        note += f" That was the oldest {len(batch)} of {int(total):,}; run it again for the next ones."
-    return _bulk_answer(request, query, note, level)
+        return _bulk_answer(request, query, BulkOutcome(note, "error", event=""))
+    outcome = exceptions_bulk_act(
+        query=query,
+        action=request.POST.get("action", "retry"),
+        scope=request.POST.get("scope"),
+        ids=request.POST.getlist("ids"),
+        reason=request.POST.get("reason") or "",
+        actor=request.user,
+        sla_hours=sla_hours(request),
+    )
+    return _bulk_answer(request, query, outcome)
 
 
-def _bulk_answer(request, query, note: str, level: str, *, changed: bool = True):
+def _bulk_answer(request, query, outcome: BulkOutcome):
     if request.htmx:
-        # The queue's table and counters listen for exceptions-changed and fetch themselves again;
-        # when nothing changed the table is left alone, so the ticked rows stay ticked.
-        events = ["exceptions-changed"] if changed else []
-        return with_events(HttpResponse(status=204), *events, toast=note, level=level)
-    getattr(messages, level)(request, note)
-    return redirect_to(request, url(request, "exception_queue") + _querystring(query))
-
-
-def _bulk_in_background(request, query, *, action: str, reason: str):
-    """More than one request should handle: a worker retries or ignores them in batches; the queue
-    shows its progress."""
-    level = "success"
-    try:
-        job = exceptions_bulk_start(
-            action=action,
-            reason=reason,
-            query=query,
-            sla_hours=sla_hours(request),
-            actor=request.user,
-        )
-    except ExceptionActionRefused as refused:  # one already running, or the workspace is suspended
-        note, level = str(refused), "error"
-    else:
-        note = f"{job.doing} {job.total:,} exceptions in the background; progress shows above the queue."
-    if request.htmx:
-        return with_events(HttpResponse(status=204), "bulk-started", toast=note, level=level)
-    getattr(messages, level)(request, note)
+        # The queue's table and counters listen for exceptions-changed (the progress box for bulk-started)
+        # and fetch themselves again; when nothing changed the table is left alone, so ticked rows stay ticked.
+        events = [outcome.event] if outcome.event else []
+        return with_events(HttpResponse(status=204), *events, toast=outcome.note, level=outcome.level)
+    getattr(messages, outcome.level)(request, outcome.note)
     return redirect_to(request, url(request, "exception_queue") + _querystring(query))
 
 

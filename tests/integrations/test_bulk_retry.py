@@ -80,14 +80,14 @@ def test_a_bulk_retry_runs_in_batches_records_progress_and_keeps_the_actor(allow
 
 @pytest.mark.django_db
 def test_retry_all_past_the_limit_starts_a_background_job_once(world, monkeypatch, django_capture_on_commit_callbacks):
-    from integrations.views import exceptions as views
+    from integrations.services import bulk
     from tests.integrations.workspace_fixtures import seed_workspace
 
     connection.set_tenant(world.clients["contoso"])
     seed_workspace()
     open_now = SyncException.objects.filter(status="open").count()
     connection.set_schema_to_public()
-    monkeypatch.setattr(views, "BULK_LIMIT", 2)
+    monkeypatch.setattr(bulk, "BULK_LIMIT", 2)
     finance = browser_for(world.user("finance@contoso.localhost"), host=NORTHWIND)
     queued = []
     monkeypatch.setattr("integrations.tasks.exceptions_bulk_action.delay", lambda job_id: queued.append(job_id))
@@ -105,7 +105,7 @@ def test_retry_all_past_the_limit_starts_a_background_job_once(world, monkeypatc
     queue = finance.get("/c/contoso/exceptions/").content.decode()
     assert 'id="bulk-progress"' in queue and "/c/contoso/exceptions/bulk/progress" in queue
     # Small selections still run in the request, as before.
-    monkeypatch.setattr(views, "BULK_LIMIT", 500)
+    monkeypatch.setattr(bulk, "BULK_LIMIT", 500)
     viewer = browser_for(world.user("viewer@contoso.localhost"), host=NORTHWIND)
     assert viewer.get("/c/contoso/exceptions/bulk/progress", **HTMX).status_code == 200
 
@@ -119,11 +119,11 @@ def test_a_worker_retries_thousands_in_batches_and_the_page_follows(
     tmp_path,
     monkeypatch,
 ):
-    from integrations.views import exceptions as views
+    from integrations.services import bulk
 
     fixable = unbillable_then_mapped(allow_sandboxes)
     open_before = SyncException.objects.filter(status="open").count()
-    monkeypatch.setattr(views, "BULK_LIMIT", 2)  # this firm's few causes stand in for thousands
+    monkeypatch.setattr(bulk, "BULK_LIMIT", 2)  # this firm's few causes stand in for thousands
     admin = world.user("admin@summit.localhost")
     browser = browser_for(admin, host=SUMMIT)
     worker = start_worker(tmp_path / "worker.log", **worker_env)
@@ -334,14 +334,14 @@ def test_a_bulk_ignore_runs_in_batches_resumes_and_keeps_the_reason_and_the_acto
 def test_ignore_all_past_the_limit_needs_a_reason_then_runs_on_a_worker(
     world, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from integrations.views import exceptions as views
+    from integrations.services import bulk
     from tests.integrations.workspace_fixtures import seed_workspace
 
     connection.set_tenant(world.clients["contoso"])
     seed_workspace()
     open_now = SyncException.objects.filter(status="open").count()
     connection.set_schema_to_public()
-    monkeypatch.setattr(views, "BULK_LIMIT", 2)
+    monkeypatch.setattr(bulk, "BULK_LIMIT", 2)
     finance = browser_for(world.user("finance@contoso.localhost"), host=NORTHWIND)
     queued = []
     monkeypatch.setattr("integrations.tasks.exceptions_bulk_action.delay", lambda job_id: queued.append(job_id))
@@ -387,7 +387,7 @@ def test_ignore_all_past_the_limit_needs_a_reason_then_runs_on_a_worker(
 def test_past_the_counting_cap_a_person_acts_on_an_exact_number_never_an_estimate(
     world, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from integrations.views import exceptions as views
+    from integrations.services import bulk
     from tests.integrations.workspace_fixtures import seed_workspace
 
     connection.set_tenant(world.clients["contoso"])
@@ -395,7 +395,7 @@ def test_past_the_counting_cap_a_person_acts_on_an_exact_number_never_an_estimat
     open_now = SyncException.objects.filter(status="open", error_code="PROJECT_NOT_IN_TARGET").count()
     connection.set_schema_to_public()
     monkeypatch.setattr("integrations.selectors.queue.COUNT_CAP", 3)  # the queue counts 3 exactly, then estimates
-    monkeypatch.setattr(views, "BULK_LIMIT", 2)
+    monkeypatch.setattr(bulk, "BULK_LIMIT", 2)
     monkeypatch.setattr("integrations.tasks.exceptions_bulk_action.delay", lambda job_id: None)
     finance = browser_for(world.user("finance@contoso.localhost"), host=NORTHWIND)
     queue = finance.get("/c/contoso/exceptions/?error_code=PROJECT_NOT_IN_TARGET").content.decode()
@@ -453,3 +453,35 @@ def test_a_bulk_action_with_a_filter_that_no_longer_fits_is_refused_not_widened(
     assert not SyncException.objects.filter(status="ignored").exists()
     assert not BulkAction.objects.exists()
     connection.set_schema_to_public()
+
+
+@pytest.mark.django_db
+def test_a_retry_that_cannot_reach_its_target_reopens_only_what_no_live_bulk_retry_holds(seeded, world):
+    """A person's retry fails on a connector while a worker retries a batch: the worker's batch stays its own."""
+    import dataclasses
+
+    from connectors.base import ConnectorError
+    from integrations.services.exceptions import RetryUnreachable, retrying
+
+    first, second, third = SyncException.objects.filter(status="open").order_by("created_at", "id")[:3]
+    # The job has recorded a batch ending at `first`, and its worker is retrying the next one now.
+    BulkAction.objects.create(
+        action=BulkAction.Action.RETRY,
+        status=BulkAction.Status.RUNNING,
+        query=dataclasses.asdict(QueueQuery()),
+        cursor=[first.created_at.isoformat(), first.pk],
+    )
+    SyncException.objects.filter(pk__in=[first.pk, second.pk, third.pk]).update(status="retrying")
+
+    def unreachable():
+        raise ConnectorError("netsuite answered 503")
+
+    with pytest.raises(RetryUnreachable, match="could not be reached"):
+        retrying(unreachable)
+    statuses = dict(SyncException.objects.filter(pk__in=[first.pk, second.pk, third.pk]).values_list("pk", "status"))
+    assert statuses == {first.pk: "open", second.pk: "retrying", third.pk: "retrying"}
+
+    BulkAction.objects.update(status=BulkAction.Status.DONE)
+    with pytest.raises(RetryUnreachable):
+        retrying(unreachable)
+    assert not SyncException.objects.filter(pk__in=[second.pk, third.pk], status="retrying").exists()
