@@ -61,7 +61,9 @@ def _base_url(host: str) -> str:
 
 
 @transaction.atomic
-def partner_create(*, name: str, slug: str, domain: str, admin_email: str, admin_name: str = "") -> Partner:
+def partner_create(
+    *, name: str, slug: str, domain: str, admin_email: str, admin_name: str = "", actor: User | None = None
+) -> Partner:
     """A new partner with its host, a brand named after it, a starter plan and its first admin."""
     partner = Partner.objects.create(name=name, slug=slug)
     PartnerDomain.objects.create(partner=partner, domain=domain.lower(), is_primary=True)
@@ -70,7 +72,7 @@ def partner_create(*, name: str, slug: str, domain: str, admin_email: str, admin
     user_invite(email=admin_email, full_name=admin_name, role=Role.PARTNER_ADMIN, partner=partner)
     partner_audit_record(
         partner=partner,
-        actor=None,
+        actor=actor,
         action="partner.created",
         summary=f"{name} set up on {domain.lower()}, first admin {admin_email.strip().lower()}",
         after={"domain": domain.lower(), "admin": admin_email.strip().lower()},

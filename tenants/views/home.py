@@ -30,7 +30,7 @@ def partner_create(request):
     form = PartnerCreateForm(request.POST)
     if not form.is_valid():
         return platform_home(request, form=form)
-    partner = services.partner_create(**form.cleaned_data)
+    partner = services.partner_create(**form.cleaned_data, actor=request.user)
     messages.success(
         request, f"Partner {partner.name} created; an invitation went to {form.cleaned_data['admin_email']}."
     )

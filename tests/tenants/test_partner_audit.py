@@ -8,7 +8,7 @@ from branding.services import BRAND_TEXT_FIELDS, brand_for_editing, brand_update
 from tenants import services
 from tenants.models import Client, Membership, MfaPolicy, Partner, PartnerAuditEvent, PartnerDomain, Role
 from tenants.sso_services import sso_connection_save, sso_domain_add, sso_domain_remove, sso_domain_verify
-from tests.support import NORTHWIND, SUMMIT, browser_for
+from tests.support import NORTHWIND, PLATFORM, SUMMIT, browser_for
 from tests.tenants.test_partner_domains import LoopbackDns
 
 pytestmark = pytest.mark.django_db
@@ -211,6 +211,23 @@ def test_the_team_sign_on_form_records_what_it_changed_and_never_the_secret(worl
     event = newest(northwind, "sso.updated")
     assert event.before["name"] == "Northwind Okta" and event.after["name"] == "Northwind Okta 2"
     assert SECRET not in f"{event.before} {event.after}"
+
+
+def test_the_operator_creating_a_partner_starts_its_log(world):
+    operator = world.user("operator@sysgenpro.localhost")
+    response = browser_for(operator, host=PLATFORM).post(
+        "/platform/partners/new",
+        {
+            "name": "Audit Bay",
+            "slug": "audit-bay",
+            "domain": "audit-bay.localhost",
+            "admin_email": "a@audit-bay.localhost",
+        },
+    )
+    assert response.status_code == 302
+    event = PartnerAuditEvent.objects.get(partner__slug="audit-bay")
+    assert event.action == "partner.created" and event.actor == operator
+    assert event.summary == "Audit Bay set up on audit-bay.localhost, first admin a@audit-bay.localhost"
 
 
 # --- The page ---------------------------------------------------------------------------------------
