@@ -7,7 +7,9 @@ statement each to replace their lines and totals) and written to the ERP once, n
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -43,15 +45,14 @@ def invoices_mark(entries: list) -> int:
         project = projects[project_id]
         rows += [project_id, start, month_bounds(start)[1], f"{project.code}-{start:%Y-%m}", project.customer_id]
         rows.append(project.currency)
-    values = ", ".join(["(%s, %s::date, %s::date, %s, %s, %s, true, 0, now())"] * len(periods))
+    values = ", ".join(["(%s, %s::date, %s::date, %s, %s, %s, true, 1, 0, now())"] * len(periods))
+    table = Invoice._meta.db_table
     # Sorted, so two runs marking the same months take their row locks in the same order.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {Invoice._meta.db_table} (project_id, period_start, period_end, number, customer_id,"  # noqa: S608
-            f" currency, needs_sync, total, updated_at) VALUES {values}"
-            # Rows marked already are left alone: rewriting them would make a dead row version each page.
-            f" ON CONFLICT (project_id, period_start) DO UPDATE SET needs_sync = true"
-            f" WHERE NOT {Invoice._meta.db_table}.needs_sync",
+            f"INSERT INTO {table} (project_id, period_start, period_end, number, customer_id,"  # noqa: S608
+            f" currency, needs_sync, marks, total, updated_at) VALUES {values}"
+            f" ON CONFLICT (project_id, period_start) DO UPDATE SET needs_sync = true, marks = {table}.marks + 1",
             rows,
         )
     return len(periods)
@@ -121,6 +122,20 @@ def invoices_rebuild(invoices: list[Invoice]) -> list[Invoice]:
     return [invoice for invoice in invoices if invoice.prepared_lines]
 
 
+@contextmanager
+def invoices_flushing():
+    """One flush at a time per workspace: a workspace's time and expenses runs rebuild the same invoices, and a
+    rebuild read before the other run's last mark must not reach the ERP after that run's fuller one."""
+    key = zlib.crc32(f"{connection.schema_name}:invoices".encode())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
 def invoices_pending(after: int = 0) -> list[Invoice]:
     """The next chunk of invoices that new time or expenses touched and the ERP has not seen since."""
     # With their customer and project: the ERP write sends both, and a query each would be 400 per chunk.
@@ -132,4 +147,15 @@ def invoices_pending(after: int = 0) -> list[Invoice]:
 
 
 def invoices_written(invoices: list[Invoice]) -> None:
-    Invoice.objects.filter(pk__in=[invoice.pk for invoice in invoices]).update(needs_sync=False)
+    """The ERP has these invoices as rebuilt; one that new time or expenses marked since it was read for the
+    rebuild stays pending, so the next flush sends it again with them."""
+    table = Invoice._meta.db_table
+    pairs = [(invoice.pk, invoice.marks) for invoice in invoices]
+    if not pairs:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET needs_sync = false FROM (VALUES {', '.join(['(%s, %s)'] * len(pairs))})"  # noqa: S608
+            f" AS sent (id, marks) WHERE {table}.id = sent.id AND {table}.marks = sent.marks",
+            [value for pair in pairs for value in pair],
+        )

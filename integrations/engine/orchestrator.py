@@ -613,11 +613,12 @@ class FlowRunner:
                 continue
             writer, after = self.writers[step.pk], 0
             try:
-                while chunk := invoicing.invoices_pending(after):
-                    after = chunk[-1].pk
-                    with transaction.atomic():
-                        ready = invoicing.invoices_rebuild(chunk)
-                    self._invoices_write(step, writer, chunk, ready)
+                with invoicing.invoices_flushing():
+                    while chunk := invoicing.invoices_pending(after):
+                        after = chunk[-1].pk
+                        with transaction.atomic():
+                            ready = invoicing.invoices_rebuild(chunk)
+                        self._invoices_write(step, writer, chunk, ready)
             except (AuthenticationFailed, DestinationRefused) as error:
                 raise ConnectionBroken(step.target_connection, error) from error
 

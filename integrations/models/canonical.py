@@ -191,6 +191,9 @@ class Invoice(models.Model):
     # Rebuilt from new time or expenses and not yet written to the ERP; survives a crash, so the
     # next slice or run writes it.
     needs_sync = models.BooleanField(default=True, db_index=True)
+    # Counts the times new time or expenses marked it: a write clears needs_sync only if no mark came after the
+    # rebuild it sent (a workspace's time and expenses runs mark and write the same invoices at once).
+    marks = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.db import connection as db
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from connectors.base import ConnectorError, SourceRecord
@@ -194,7 +194,9 @@ def _retry_group(flow, run, group):
         for e in group
         if e.object != "invoice"
     ]
-    Invoice.objects.filter(number__in=[e.external_id for e in group if e.object == "invoice"]).update(needs_sync=True)
+    Invoice.objects.filter(number__in=[e.external_id for e in group if e.object == "invoice"]).update(
+        needs_sync=True, marks=F("marks") + 1
+    )
     tally = runner.process(records)
     runner.flush()
     return tally

@@ -190,3 +190,24 @@ def test_a_planned_record_is_refused_for_what_full_clean_refuses(entity):
     too_long = model(**{text.name: "x" * (text.max_length + 1)})
     found = _invalid(too_long, _fields_of(model), {text.name}, new=True)
     assert text.name in found and found == full_clean(model(**{text.name: "x" * (text.max_length + 1)}))
+
+
+@pytest.mark.django_db
+def test_an_invoice_marked_while_its_rebuild_was_written_stays_pending(in_workspace):
+    """A workspace's time and expenses runs: one writes an invoice it rebuilt while the other marks it with new
+    time. The write must not clear the mark, or that time never reaches the ERP."""
+    from integrations.engine import invoicing
+    from integrations.models import Invoice, Project, TimeEntry
+
+    customer = Customer.objects.create(name="Marks & Co")
+    project = Project.objects.create(code="PRJ-MARK", name="Marks", customer=customer)
+    entry = TimeEntry(project=project, date=date(2024, 3, 4))
+    invoicing.invoices_mark([entry])
+    (loaded,) = [invoice for invoice in invoicing.invoices_pending() if invoice.project_id == project.pk]
+    invoicing.invoices_mark([TimeEntry(project=project, date=date(2024, 3, 5))])  # the other run's page
+    invoicing.invoices_written([loaded])
+    assert Invoice.objects.get(pk=loaded.pk).needs_sync  # the next flush sends it again, with that time
+    (again,) = [invoice for invoice in invoicing.invoices_pending() if invoice.project_id == project.pk]
+    invoicing.invoices_written([again])
+    assert not Invoice.objects.get(pk=loaded.pk).needs_sync
+

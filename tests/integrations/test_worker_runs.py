@@ -128,8 +128,9 @@ def second_workspace(world, django_db_blocker, committed_workspace):
 def test_one_clients_big_sync_does_not_hold_up_anothers(
     committed_workspace, second_workspace, allow_sandboxes, worker_env, tmp_path
 ):
-    """Slices: the big run yields the worker after each slice, so the small client's run gets its turn."""
-    allow_sandboxes["kantata"].seed(time_entries=4000)
+    """Slices: the big run yields the worker after each slice, so the small client's run gets its turn. A slice
+    ends between pages of about a thousand records: ten thousand entries are ten slices or more."""
+    allow_sandboxes["kantata"].seed(time_entries=10_000)
     connection.set_tenant(committed_workspace)
     big_flow = install(allow_sandboxes)
     connection.set_tenant(second_workspace)
