@@ -97,3 +97,12 @@ def screenshot(page, name: str) -> Path:
     # caret="initial": hiding the caret leaves style="" on inputs, which htmx then copies (a CSP violation).
     page.screenshot(path=str(path), full_page=True, caret="initial")
     return path
+
+
+def loaded_width(image) -> int:
+    """An image's natural width once the browser has loaded it (0 while it is still arriving)."""
+    image.evaluate(
+        "img => img.complete && img.naturalWidth ? 0 : new Promise(done => {"
+        " img.addEventListener('load', done, {once: true}); img.addEventListener('error', done, {once: true}); })"
+    )
+    return image.evaluate("img => img.naturalWidth")

@@ -3,7 +3,7 @@
 import pytest
 
 from tenants.demo import DEMO_PASSWORD
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import loaded_width, screenshot
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -41,7 +41,7 @@ def test_demo_user_lands_on_their_surface_in_their_brand(page, web, world, email
 def test_login_page_shows_partner_logo_and_message(page, web, world):
     page.goto(f"http://northwind.localhost:{web}/accounts/login/")
     assert page.get_by_test_id("login-message").inner_text().startswith("Welcome to Northwind Connect")
-    assert page.locator("img.entrance-logo").evaluate("img => img.naturalWidth") == 256
+    assert loaded_width(page.locator("img.entrance-logo")) == 256
     screenshot(page, "login-northwind")
 
 

@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tenants.demo import DEMO_PASSWORD, logo_png
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import loaded_width, screenshot
 from tests.support import free_port, start_web, user_who_can_sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
@@ -250,7 +250,7 @@ def test_partner_admin_rebrands_and_workspace_login_and_invitation_show_it(page,
     page.get_by_role("button", name="Save brand").click()
     expect(page.locator(".toast")).to_contain_text("Brand saved")
     expect(page.locator(".topbar")).to_have_css("border-top-color", TEAL)
-    assert page.locator("img.brand-logo").evaluate("img => img.naturalWidth") == 240
+    assert loaded_width(page.locator("img.brand-logo")) == 240
 
     page.get_by_role("link", name="Clients").click()
     page.get_by_role("link", name="New client").click()
@@ -265,7 +265,7 @@ def test_partner_admin_rebrands_and_workspace_login_and_invitation_show_it(page,
     page.get_by_role("link", name="Open workspace").click()
     assert page.url == f"{base}/c/birch-design/"
     expect(page.locator(".topbar")).to_have_css("border-top-color", TEAL)
-    assert page.locator("img.brand-logo").evaluate("img => img.naturalWidth") == 240
+    assert loaded_width(page.locator("img.brand-logo")) == 240
 
     (invitation,) = emails_to(lakeside.outbox, "owner@birch.example")
     assert invitation["From"].startswith("Lakeside Advisory <")
@@ -277,7 +277,7 @@ def test_partner_admin_rebrands_and_workspace_login_and_invitation_show_it(page,
     header = reader.locator("td:has(> img)")
     expect(header).to_have_text("Lakeside Connect")
     expect(header).to_have_css("background-color", TEAL)
-    assert header.locator("img").evaluate("img => img.naturalWidth") == 240
+    assert loaded_width(header.locator("img")) == 240
     expect(reader.get_by_text("Lakeside Advisory · Managed integrations")).to_be_visible()
     screenshot(reader, "invitation-email")
     reader.context.close()
@@ -286,7 +286,7 @@ def test_partner_admin_rebrands_and_workspace_login_and_invitation_show_it(page,
     owner = owner_context.new_page()
     owner.goto(f"{base}/accounts/login/")
     expect(owner.locator(".entrance-card")).to_have_css("border-top-color", TEAL)
-    assert owner.locator("img.entrance-logo").evaluate("img => img.naturalWidth") == 240
+    assert loaded_width(owner.locator("img.entrance-logo")) == 240
     expect(owner.get_by_test_id("login-message")).to_contain_text("Lakeside Connect keeps your CRM")
     screenshot(owner, "login-lakeside-rebranded")
     accept_invitation(owner, invitation)
