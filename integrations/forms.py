@@ -15,6 +15,7 @@ from integrations.engine.entities import ENTITIES
 from integrations.engine.mapping import TRANSFORM_LABELS
 from integrations.models import Connection, Environment, Flow, MappingRule, ValueMap
 from integrations.selectors.queue import QUEUE_AGES, QUEUE_SORTS, QUEUE_STATUSES, QueueQuery
+from portal.audit_log import AuditFilterForm
 from tenants.models import Role
 
 LINE_BREAKS = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -556,28 +557,21 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=[(value, label.split(" · ")[0]) for value, label in CLIENT_ROLE_CHOICES])
 
 
-class AuditFilterForm(forms.Form):
-    q = forms.CharField(required=False, max_length=120, label="Search")
-    action = forms.ChoiceField(required=False, label="What")
-    actor = forms.CharField(required=False, max_length=120, label="Who")
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+class WorkspaceAuditFilterForm(AuditFilterForm):
+    """The workspace audit log's filters."""
 
-    def __init__(self, data, *, groups: list[str]):
-        super().__init__(data)
-        labels = {
-            "alert": "Alerts",
-            "connection": "Connections",
-            "exception": "Exceptions",
-            "flow": "Flows",
-            "mapping": "Mappings",
-            "member": "People",
-            "template": "Templates",
-            "value_map": "Value maps",
-            "workspace": "Workspace",
-            "system": "System",
-        }
-        self.fields["action"].choices = [("", "Everything"), *[(g, labels.get(g, g.title())) for g in groups]]
+    LABELS = {
+        "alert": "Alerts",
+        "connection": "Connections",
+        "exception": "Exceptions",
+        "flow": "Flows",
+        "mapping": "Mappings",
+        "member": "People",
+        "template": "Templates",
+        "value_map": "Value maps",
+        "workspace": "Workspace",
+        "system": "System",
+    }
 
 
 # --- Alerts -------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from django.core.validators import MinValueValidator
 from django.utils.text import slugify
 
 from branding.forms import no_control_characters, single_line
+from portal.audit_log import AuditFilterForm
 from tenants.models import (
     Client,
     IntegrationTemplate,
@@ -438,8 +439,8 @@ class TemplateDeployForm(forms.Form):
         return [(choice, self.states.get(choice.data["value"].value, "")) for choice in self["clients"]]
 
 
-class PartnerAuditFilterForm(forms.Form):
-    """The partner audit log's filters: what kind of change, who, words of the summary, a date range."""
+class PartnerAuditFilterForm(AuditFilterForm):
+    """The partner audit log's filters."""
 
     LABELS = {
         "brand": "Brand",
@@ -451,13 +452,3 @@ class PartnerAuditFilterForm(forms.Form):
         "sso": "Single sign-on",
         "team": "Team",
     }
-
-    q = forms.CharField(required=False, max_length=120, label="Search")
-    action = forms.ChoiceField(required=False, label="What")
-    actor = forms.CharField(required=False, max_length=120, label="Who")
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
-
-    def __init__(self, data, *, groups: list[str]):
-        super().__init__(data)
-        self.fields["action"].choices = [("", "Everything"), *[(g, self.LABELS.get(g, g.title())) for g in groups]]

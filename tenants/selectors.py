@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from integrations.selectors.workspace import workspace_health
+from portal.audit_log import audit_page
 from tenants.models import (
     CLIENT_ROLES,
     Client,
@@ -492,8 +493,6 @@ def usage_history(client: Client, *, months: int = 6, until: date | None = None)
 
 # --- The partner console's audit log ---------------------------------------------------------------
 
-PARTNER_AUDIT_PAGE_SIZE = 50
-
 
 def partner_audit_events(
     partner: Partner, *, action: str = "", actor: str = "", q: str = "", since=None, until=None, after: str = ""
@@ -502,32 +501,8 @@ def partner_audit_events(
 
     `action` is a group ("team") or one action ("team.invited"); `after` is the cursor a previous page gave.
     """
-    qs = PartnerAuditEvent.objects.filter(partner=partner)
-    if action:
-        qs = qs.filter(action=action) if "." in action else qs.filter(action__startswith=f"{action}.")
-    if actor:
-        qs = qs.filter(actor_email__icontains=actor)
-    if q:
-        qs = qs.filter(summary__icontains=q)
-    if since:
-        qs = qs.filter(at__date__gte=since)
-    if until:
-        qs = qs.filter(at__date__lte=until)
-    if after:
-        try:
-            at_micros, pk = (int(part) for part in after.split(".", 1))
-            moment = datetime.fromtimestamp(at_micros // 1_000_000, tz=UTC).replace(microsecond=at_micros % 1_000_000)
-            qs = qs.filter(at__lte=moment).filter(Q(at__lt=moment) | Q(pk__lt=pk))
-        except (ValueError, OverflowError, OSError):
-            pass
-    events = list(qs.order_by("-at", "-id")[: PARTNER_AUDIT_PAGE_SIZE + 1])
-    more = len(events) > PARTNER_AUDIT_PAGE_SIZE
-    events = events[:PARTNER_AUDIT_PAGE_SIZE]
-    next_cursor = None
-    if more and events:
-        last = events[-1]
-        next_cursor = f"{int(last.at.timestamp()) * 1_000_000 + last.at.microsecond}.{last.pk}"
-    return events, next_cursor
+    events = PartnerAuditEvent.objects.filter(partner=partner)
+    return audit_page(events, action=action, actor=actor, q=q, since=since, until=until, after=after)
 
 
 def partner_audit_action_groups(partner: Partner) -> list[str]:

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from integrations import selectors
 from integrations.dashboard_cache import dashboard_cached
-from integrations.forms import AuditFilterForm, InviteForm, RoleForm
+from integrations.forms import InviteForm, RoleForm, WorkspaceAuditFilterForm
 from integrations.models import SyncException
 from integrations.services.members import (
     MemberChangeRefused,
@@ -138,17 +138,8 @@ def user_remove(request, client_slug, pk):
 @require_safe
 @workspace_role_required(WORKSPACE_ALL)
 def audit_log(request, client_slug):
-    form = AuditFilterForm(request.GET, groups=selectors.audit_action_groups())
-    form.is_valid()
-    data = form.cleaned_data
-    events, next_cursor = selectors.audit_events(
-        action=data.get("action") or "",
-        actor=(data.get("actor") or "").strip(),
-        q=(data.get("q") or "").strip(),
-        since=data.get("since"),
-        until=data.get("until"),
-        after=request.GET.get("after", ""),
-    )
+    form = WorkspaceAuditFilterForm(request.GET, groups=selectors.audit_action_groups())
+    events, next_cursor = selectors.audit_events(**form.filters(), after=request.GET.get("after", ""))
     context = {
         "form": form,
         "events": events,

@@ -15,16 +15,8 @@ from tenants.views.support import render_page
 @partner_role_required(Role.PARTNER_ADMIN)
 def partner_audit_log(request):
     form = PartnerAuditFilterForm(request.GET, groups=selectors.partner_audit_action_groups(request.partner))
-    form.is_valid()
-    data = form.cleaned_data
     events, next_cursor = selectors.partner_audit_events(
-        request.partner,
-        action=data.get("action") or "",
-        actor=(data.get("actor") or "").strip(),
-        q=(data.get("q") or "").strip(),
-        since=data.get("since"),
-        until=data.get("until"),
-        after=request.GET.get("after", ""),
+        request.partner, **form.filters(), after=request.GET.get("after", "")
     )
     context = {
         "form": form,
