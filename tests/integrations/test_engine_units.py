@@ -210,4 +210,3 @@ def test_an_invoice_marked_while_its_rebuild_was_written_stays_pending(in_worksp
     (again,) = [invoice for invoice in invoicing.invoices_pending() if invoice.project_id == project.pk]
     invoicing.invoices_written([again])
     assert not Invoice.objects.get(pk=loaded.pk).needs_sync
-
