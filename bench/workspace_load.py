@@ -135,10 +135,10 @@ def generate(client: Client, *, exceptions: int, time_entries: int) -> None:
             # 2,000 people, each logging one entry a working day (weekends skipped), newest last.
             cursor.execute(
                 "INSERT INTO integrations_timeentry (resource_id, project_id, date, hours, billable, approved, notes,"
-                " bill_rate, cost_rate, currency, updated_at)"
+                " bill_rate, cost_rate, currency, environment, updated_at)"
                 " SELECT r.first + i %% 2000, p.first + (i * 7919) %% 1000,"
                 "  d.day, 1 + (i %% 8), (i %% 5) <> 0, true, 'Client work', 150 + (i %% 7) * 25, 60 + (i %% 7) * 10,"
-                "  'USD', now()"
+                "  'USD', 'production', now()"
                 " FROM generate_series(%s::bigint, %s::bigint) AS i"
                 " CROSS JOIN (SELECT min(id) AS first FROM integrations_resource) r"
                 " CROSS JOIN (SELECT min(id) AS first FROM integrations_project) p"

@@ -13,7 +13,7 @@ from django.db import connection as db
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from integrations.models import TimeEntry
+from integrations.models import Environment, TimeEntry
 from integrations.selectors.counting import planner
 from integrations.selectors.dashboards import (
     exceptions_dashboard,
@@ -77,7 +77,9 @@ def time_entries_span() -> tuple[date, date] | None:
     key = f"dash:{db.schema_name}:time-span"
     span = cache.get(key)
     if span is None:
-        found = TimeEntry.objects.aggregate(first=Min("date"), latest=Max("date"))
+        found = TimeEntry.objects.filter(environment=Environment.PRODUCTION).aggregate(
+            first=Min("date"), latest=Max("date")
+        )
         span = (found["first"], found["latest"]) if found["latest"] else ()
         cache.set(key, span, DASHBOARD_FRESH)
     return span or None

@@ -37,22 +37,23 @@ def invoices_mark(entries: list) -> int:
     projects = {e.project_id: e.project for e in entries if project_field.is_cached(e)}
     missing = {entry.project_id for entry in entries} - set(projects)
     projects |= {p.pk: p for p in Project.objects.filter(pk__in=missing).only("code", "customer_id", "currency")}
-    periods = sorted({(entry.project_id, month_bounds(entry.date)[0]) for entry in entries})
+    periods = sorted({(entry.project_id, month_bounds(entry.date)[0], entry.environment) for entry in entries})
     if not periods:
         return 0
     rows = []
-    for project_id, start in periods:
+    for project_id, start, environment in periods:
         project = projects[project_id]
         rows += [project_id, start, month_bounds(start)[1], f"{project.code}-{start:%Y-%m}", project.customer_id]
-        rows.append(project.currency)
-    values = ", ".join(["(%s, %s::date, %s::date, %s, %s, %s, true, 1, 0, now())"] * len(periods))
+        rows += [project.currency, environment]
+    values = ", ".join(["(%s, %s::date, %s::date, %s, %s, %s, %s, true, 1, 0, now())"] * len(periods))
     table = Invoice._meta.db_table
     # Sorted, so two runs marking the same months take their row locks in the same order.
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (project_id, period_start, period_end, number, customer_id,"  # noqa: S608
-            f" currency, needs_sync, marks, total, updated_at) VALUES {values}"
-            f" ON CONFLICT (project_id, period_start) DO UPDATE SET needs_sync = true, marks = {table}.marks + 1",
+            f" currency, environment, needs_sync, marks, total, updated_at) VALUES {values}"
+            f" ON CONFLICT (project_id, period_start, environment)"
+            f" DO UPDATE SET needs_sync = true, marks = {table}.marks + 1",
             rows,
         )
     return len(periods)
@@ -63,13 +64,21 @@ def invoices_rebuild(invoices: list[Invoice]) -> list[Invoice]:
     each), a few statements for the whole chunk; returns the invoices that have lines."""
     if not invoices:
         return []
+    (environment,) = {inv.environment for inv in invoices}  # a chunk is one environment's (invoices_pending)
     by_key = {(inv.project_id, inv.period_start): inv for inv in invoices}
     projects = {p.pk: p for p in Project.objects.filter(pk__in={inv.project_id for inv in invoices})}
     start = min(inv.period_start for inv in invoices)
     end = max(month_bounds(inv.period_start)[1] for inv in invoices)
     hours: dict[tuple[int, date], dict[Decimal, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for row in (
-        TimeEntry.objects.filter(project_id__in=projects, date__gte=start, date__lte=end, approved=True, billable=True)
+        TimeEntry.objects.filter(
+            project_id__in=projects,
+            date__gte=start,
+            date__lte=end,
+            approved=True,
+            billable=True,
+            environment=environment,
+        )
         .annotate(month=TruncMonth("date"))
         .values("project_id", "month", "bill_rate")
         .annotate(hours=Sum("hours"))
@@ -80,7 +89,7 @@ def invoices_rebuild(invoices: list[Invoice]) -> list[Invoice]:
             hours[(row["project_id"], month)][row["bill_rate"] or Decimal(0)] += row["hours"]
     expenses: dict[tuple[int, date], list[Expense]] = defaultdict(list)
     for expense in Expense.objects.filter(
-        project_id__in=projects, date__gte=start, date__lte=end, billable=True
+        project_id__in=projects, date__gte=start, date__lte=end, billable=True, environment=environment
     ).order_by("date", "id"):
         key = (expense.project_id, month_bounds(expense.date)[0])
         if key in by_key:
@@ -136,11 +145,12 @@ def invoices_flushing():
             cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
-def invoices_pending(after: int = 0) -> list[Invoice]:
-    """The next chunk of invoices that new time or expenses touched and the ERP has not seen since."""
+def invoices_pending(after: int = 0, *, environment: str = "production") -> list[Invoice]:
+    """The next chunk of one environment's invoices that new time or expenses touched and its ERP has not seen
+    since (a Sandbox flow writes Sandbox invoices to the Sandbox ERP, never Production's)."""
     # With their customer and project: the ERP write sends both, and a query each would be 400 per chunk.
     return list(
-        Invoice.objects.filter(needs_sync=True, pk__gt=after)
+        Invoice.objects.filter(needs_sync=True, pk__gt=after, environment=environment)
         .select_related("customer", "project")
         .order_by("pk")[:CHUNK]
     )

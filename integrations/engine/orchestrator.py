@@ -614,7 +614,7 @@ class FlowRunner:
             writer, after = self.writers[step.pk], 0
             try:
                 with invoicing.invoices_flushing():
-                    while chunk := invoicing.invoices_pending(after):
+                    while chunk := invoicing.invoices_pending(after, environment=self.flow.environment):
                         after = chunk[-1].pk
                         with transaction.atomic():
                             ready = invoicing.invoices_rebuild(chunk)

@@ -82,6 +82,8 @@ class CanonicalStore:
         match_keys: dict[str, list[str]] | None = None,
     ):
         self.source = source_connection
+        # Time and expenses are booked in the environment of the system they are read from.
+        self.environment = getattr(source_connection, "environment", "production")
         self.category = category
         # target field ("time_entry.project") -> value map key that a clerk can extend to fix a miss
         self.lookup_maps = lookup_maps or {}
@@ -437,6 +439,8 @@ class CanonicalStore:
         fields = _fields_of(spec.model)
         # A copy: the cached record stays as the database has it until this plan is applied.
         record = copy.copy(existing) if existing is not None else fields.new()
+        if existing is None and entity in BOOKED_BY_ENVIRONMENT:
+            record.environment = self.environment
         changed = set()
         for name, proposed in values.items():
             model_field, foreign = fields.by_name[name]
@@ -528,6 +532,9 @@ class CanonicalStore:
             ExternalRef.objects.filter(connection=self.source, object=object_name, external_id=external_id).update(
                 entity=primary, record_id=record_id, alias=False
             )
+
+
+BOOKED_BY_ENVIRONMENT = ("time_entry", "expense")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from integrations.models.connections import Environment
+
 MONEY = {"max_digits": 14, "decimal_places": 2}
 HOURS = {"max_digits": 8, "decimal_places": 2}
 
@@ -151,6 +153,9 @@ class TimeEntry(models.Model):
     bill_rate = models.DecimalField(**MONEY, null=True, blank=True)
     cost_rate = models.DecimalField(**MONEY, null=True, blank=True)
     currency = models.CharField(max_length=3, default="USD")
+    # The books it belongs to: time and expenses read from a Sandbox system are billed on Sandbox invoices only
+    # and stay out of the dashboards.
+    environment = models.CharField(max_length=10, choices=Environment.choices, default=Environment.PRODUCTION)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -175,13 +180,16 @@ class Expense(models.Model):
     billable = models.BooleanField(default=True)
     reimbursable = models.BooleanField(default=False)
     notes = models.CharField(max_length=500, blank=True)
+    # The books it belongs to: time and expenses read from a Sandbox system are billed on Sandbox invoices only
+    # and stay out of the dashboards.
+    environment = models.CharField(max_length=10, choices=Environment.choices, default=Environment.PRODUCTION)
     updated_at = models.DateTimeField(auto_now=True)
 
 
 class Invoice(models.Model):
     """What the ERP bills a customer for one project and period, built from approved time and expenses."""
 
-    number = models.CharField(max_length=60, unique=True)
+    number = models.CharField(max_length=60)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="invoices")
     period_start = models.DateField()
@@ -194,11 +202,16 @@ class Invoice(models.Model):
     # Counts the times new time or expenses marked it: a write clears needs_sync only if no mark came after the
     # rebuild it sent (a workspace's time and expenses runs mark and write the same invoices at once).
     marks = models.PositiveIntegerField(default=0)
+    # A Sandbox ERP gets invoices of Sandbox time only, under the same numbers its Production twin would use.
+    environment = models.CharField(max_length=10, choices=Environment.choices, default=Environment.PRODUCTION)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["project", "period_start"], name="one_invoice_per_project_period")
+            models.UniqueConstraint(
+                fields=["project", "period_start", "environment"], name="one_invoice_per_project_period_environment"
+            ),
+            models.UniqueConstraint(fields=["number", "environment"], name="one_invoice_number_per_environment"),
         ]
 
 

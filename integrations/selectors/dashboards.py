@@ -14,7 +14,7 @@ from django.db.models import Count, DateField, DecimalField, ExpressionWrapper, 
 from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
-from integrations.models import Customer, Flow, Project, Resource, SyncException, SyncRun, TimeEntry
+from integrations.models import Customer, Environment, Flow, Project, Resource, SyncException, SyncRun, TimeEntry
 from integrations.selectors.counting import open_exceptions_by
 from integrations.selectors.labels import error_label, vendor_label
 from integrations.selectors.queue import LIVE_EXCEPTION
@@ -113,7 +113,7 @@ def _weekly_counts(column: str, start: date) -> dict[date, int]:
 
 
 def time_entries_latest() -> date | None:
-    return TimeEntry.objects.aggregate(latest=Max("date"))["latest"]
+    return TimeEntry.objects.filter(environment=Environment.PRODUCTION).aggregate(latest=Max("date"))["latest"]
 
 
 def utilization_dashboard(*, weeks: int = 8, end: date | None = None) -> dict:
@@ -126,7 +126,8 @@ def utilization_dashboard(*, weeks: int = 8, end: date | None = None) -> dict:
     start, finish = _weeks_back(end, weeks)
     # Two aggregations of the period's entries (index-only on the covering date index): per
     # person, and per week; a few thousand rows reach Python, not one per person-week.
-    period = TimeEntry.objects.filter(date__gte=start, date__lte=finish).order_by()
+    # Production's books only: time read from a Sandbox system is a test, not work done.
+    period = TimeEntry.objects.filter(date__gte=start, date__lte=finish, environment=Environment.PRODUCTION).order_by()
     per_person: dict[int, dict] = {
         row["resource_id"]: {"billable": row["billable"] or Decimal(0), "total": row["total"] or Decimal(0)}
         for row in period.values("resource_id").annotate(
@@ -233,7 +234,7 @@ def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str 
         start = (start - timedelta(days=1)).replace(day=1)
     # One pass over the period's entries (index-only on the covering date index), folded here.
     grouped = (
-        TimeEntry.objects.filter(date__gte=start, date__lte=finish)
+        TimeEntry.objects.filter(date__gte=start, date__lte=finish, environment=Environment.PRODUCTION)
         .annotate(month=TruncMonth("date"))
         .values("project_id", "currency", "month")
         .annotate(

@@ -82,7 +82,9 @@ def _transform_text(transform: dict) -> str:
     name = transform.get("name", "")
     if name == "lookup":
         return f"lookup in “{transform.get('value_map', '')}”"
-    extras = ", ".join(f"{key} {json.dumps(value)}" for key, value in transform.items() if key != "name")
+    extras = ", ".join(
+        f"{key} {json.dumps(value, sort_keys=True)}" for key, value in transform.items() if key != "name"
+    )
     return f"{name} ({extras})" if extras else name
 
 
@@ -132,8 +134,8 @@ def _flow_diff(title: str, before: dict | None, after: dict) -> list[Change]:
                 f"{title}: records read",
                 "Filter",
                 "changed",
-                json.dumps(before["source_filter"] or {}),
-                json.dumps(after["source_filter"] or {}),
+                json.dumps(before["source_filter"] or {}, sort_keys=True),
+                json.dumps(after["source_filter"] or {}, sort_keys=True),
             )
         )
 

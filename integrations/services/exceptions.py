@@ -194,9 +194,9 @@ def _retry_group(flow, run, group):
         for e in group
         if e.object != "invoice"
     ]
-    Invoice.objects.filter(number__in=[e.external_id for e in group if e.object == "invoice"]).update(
-        needs_sync=True, marks=F("marks") + 1
-    )
+    Invoice.objects.filter(
+        number__in=[e.external_id for e in group if e.object == "invoice"], environment=flow.environment
+    ).update(needs_sync=True, marks=F("marks") + 1)
     tally = runner.process(records)
     runner.flush()
     return tally

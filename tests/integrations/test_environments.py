@@ -4,20 +4,23 @@ promoted and runs in Production against another, over real HTTP; the diff says e
 from __future__ import annotations
 
 import importlib
+from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
+from django.db.models import Count
 from django.utils import timezone
 
 from connectors.base import OutboundRecord
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import serve_in_thread
-from integrations.models import AuditEvent, Environment, ExternalRef, Flow, SyncRun
+from integrations.models import AuditEvent, Environment, ExternalRef, Flow, SyncRun, TimeEntry
+from integrations.selectors.dashboards import time_entries_latest
 from integrations.selectors.workspace import usage_for_month
 from integrations.services.configuration import flow_schedule_set, mapping_rule_update
 from integrations.services.connections import connection_create, connector_for
 from integrations.services.environments import PromotionRefused, flow_promote, promotion_preview
-from integrations.services.flows import FlowConfigurationError, flow_create, flow_step_add
+from integrations.services.flows import FlowConfigurationError, flow_create, flow_step_add, template_install
 from tests.integrations.conftest import TEST_FIRM
 from tests.integrations.test_approved_time import run_to_end
 from tests.integrations.test_flow_build import rule
@@ -384,3 +387,60 @@ def test_the_promotion_page_asks_for_the_production_connection_it_lacks_and_chan
     assert not Flow.objects.filter(environment=Environment.PRODUCTION, name=flow.name).exists()
     assert not AuditEvent.objects.filter(action="flow.promoted").exists()
     connection.set_schema_to_public()
+
+
+def invoice_totals(netsuite) -> dict[str, Decimal]:
+    """What each invoice the portal wrote to a NetSuite sandbox bills, by its number (the memo it writes; the
+    firm's history of invoices, INV..., left out)."""
+    totals = {}
+    for record in netsuite.app.records["invoice"].values():
+        if record.get("externalId") and not record["externalId"].startswith("INV"):
+            lines = record["item"]["items"] if isinstance(record["item"], dict) else record["item"]
+            assert record["memo"] not in totals, f"invoice {record['memo']} twice"
+            totals[record["memo"]] = sum(Decimal(str(line["amount"])) for line in lines)
+    return totals
+
+
+def test_time_approved_in_the_test_psa_is_billed_in_the_test_erp_only(systems, in_workspace, world, settings):
+    """The firm's test accounts hold the same projects and time as its live ones. Time read in Sandbox is booked
+    in Sandbox: its invoices go to the test ERP, Production's invoices bill Production's time once, and the
+    dashboards read Production's time only, whichever environment runs first and however often."""
+    admin = world.user("admin@northwind.localhost")
+    test_accounts = {}
+    for vendor in ("kantata", "netsuite"):
+        module = importlib.import_module(f"connectors.{vendor}.sandbox")
+        test_accounts[vendor] = serve_in_thread(module.create_app(Firm(**TEST_FIRM)))
+    settings.CONNECTOR_ALLOWED_HOSTS = [
+        *settings.CONNECTOR_ALLOWED_HOSTS,
+        *(f"127.0.0.1:{sandbox.port}" for sandbox in test_accounts.values()),
+    ]
+    try:
+        psa = connect("kantata", test_accounts["kantata"], Environment.SANDBOX, "Kantata test account")
+        erp = connect("netsuite", test_accounts["netsuite"], Environment.SANDBOX, "NetSuite test account")
+        flows = template_install(key="approved-time-to-invoice", connections={"psa": psa, "erp": erp})
+        tested = next(f for f in flows if f.template_key.endswith("/approved-time"))
+        assert tested.environment == Environment.SANDBOX
+        run_to_end(tested)
+        test_erp = invoice_totals(test_accounts["netsuite"])
+        assert test_erp and not invoice_totals(systems["netsuite"])  # nothing reached the live ERP
+
+        connect("kantata", systems["kantata"], Environment.PRODUCTION, "Kantata")
+        connect("netsuite", systems["netsuite"], Environment.PRODUCTION, "NetSuite")
+        preview = promotion_preview(flow=tested)
+        live = flow_promote(flow=tested, fingerprint=preview.fingerprint, actor=admin).production
+        run_to_end(live)
+        # Same firm, same time: the live ERP bills exactly what the test ERP does, not the two added up.
+        assert invoice_totals(systems["netsuite"]) == test_erp
+        assert invoice_totals(test_accounts["netsuite"]) == test_erp
+
+        run_to_end(tested)  # Sandbox again, after Production: neither ERP changes
+        assert invoice_totals(systems["netsuite"]) == invoice_totals(test_accounts["netsuite"]) == test_erp
+        booked = TimeEntry.objects.values("environment").annotate(n=Count("id"))
+        assert {row["environment"]: row["n"] for row in booked} == {
+            Environment.SANDBOX: TimeEntry.objects.filter(environment=Environment.PRODUCTION).count(),
+            Environment.PRODUCTION: TimeEntry.objects.filter(environment=Environment.SANDBOX).count(),
+        }
+        assert time_entries_latest() == TimeEntry.objects.filter(environment=Environment.PRODUCTION).latest("date").date
+    finally:
+        for sandbox in test_accounts.values():
+            sandbox.stop()
