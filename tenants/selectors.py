@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
@@ -509,3 +510,27 @@ def partner_audit_action_groups(partner: Partner) -> list[str]:
     """The kinds of change the partner's log holds ("brand", "team", ...), for its filter."""
     actions = PartnerAuditEvent.objects.filter(partner=partner).order_by().values_list("action", flat=True).distinct()
     return sorted({action.split(".", 1)[0] for action in actions})
+
+
+# --- Who a workspace's exceptions may be assigned to ------------------------------------------------
+
+
+def workspace_people(client) -> list[tuple[int, str]]:
+    """Who may be assigned exceptions: the client's admins and finance staff, and the partner's
+    admins and the staff assigned to this client. Kept half a minute: every queue page asks."""
+    key = f"workspace-people:{client.pk}"
+    people = cache.get(key)
+    if people is None:
+        people = _workspace_people(client)
+        cache.set(key, people, 30)
+    return people
+
+
+def _workspace_people(client) -> list[tuple[int, str]]:
+    members = Membership.objects.filter(client=client, role__in=[Role.CLIENT_ADMIN, Role.CLIENT_FINANCE])
+    partner_admins = Membership.objects.filter(partner_id=client.partner_id, role=Role.PARTNER_ADMIN)
+    staff = Membership.objects.filter(partner_id=client.partner_id, role=Role.PARTNER_STAFF, assigned_clients=client)
+    people = {}
+    for membership in (members | partner_admins | staff).select_related("user").order_by("user__email"):
+        people[membership.user_id] = membership.user.email
+    return sorted(people.items(), key=lambda item: item[1])

@@ -355,8 +355,8 @@ def exception_assign(
     client: str = slug_path(),
 ):
     from integrations.services.exceptions import exception_assign as assign
-    from integrations.views.support import workspace_people
     from tenants.models import User
+    from tenants.selectors import workspace_people
 
     with inside(request, client, "exceptions", "assign", write=True, target=exception_id) as here:
         exception = _exception(exception_id)

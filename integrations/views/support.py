@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
-from django.core.cache import cache
 from django.shortcuts import render
 from django.urls import reverse
 
 from portal import htmx
 from portal.htmx import redirect_to, wants_partial
 from tenants.decorators import WORKSPACE_EDITORS, WORKSPACE_FINANCE
-from tenants.models import Membership, Role
+from tenants.selectors import workspace_people
 
 __all__ = [
     "redirect_to",
@@ -62,24 +61,3 @@ def with_events(response, *events: str, toast: str = "", level: str = "success")
     if payload:
         response["HX-Trigger"] = json.dumps(payload)
     return response
-
-
-def workspace_people(client) -> list[tuple[int, str]]:
-    """Who may be assigned exceptions: the client's admins and finance staff, and the partner's
-    admins and the staff assigned to this client. Kept half a minute: every queue page asks."""
-    key = f"workspace-people:{client.pk}"
-    people = cache.get(key)
-    if people is None:
-        people = _workspace_people(client)
-        cache.set(key, people, 30)
-    return people
-
-
-def _workspace_people(client) -> list[tuple[int, str]]:
-    members = Membership.objects.filter(client=client, role__in=[Role.CLIENT_ADMIN, Role.CLIENT_FINANCE])
-    partner_admins = Membership.objects.filter(partner_id=client.partner_id, role=Role.PARTNER_ADMIN)
-    staff = Membership.objects.filter(partner_id=client.partner_id, role=Role.PARTNER_STAFF, assigned_clients=client)
-    people = {}
-    for membership in (members | partner_admins | staff).select_related("user").order_by("user__email"):
-        people[membership.user_id] = membership.user.email
-    return sorted(people.items(), key=lambda item: item[1])
