@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
 
-class SeededTable:
+class SeededTable(ABC):
     """Seeded row i is `make(i)` until the API changes it (then it is kept in `changed`, by index); rows the API
     creates are kept in `created`, by id. A subclass says which seeded index an id names, in `index_of`."""
 
@@ -16,8 +17,9 @@ class SeededTable:
         self.changed: dict[int, dict[str, Any]] = {}
         self.created: dict[str, dict[str, Any]] = {}
 
+    @abstractmethod
     def index_of(self, record_id: str) -> int | None:
-        raise NotImplementedError
+        """The seeded index `record_id` names, or None when it names no seeded row."""
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         if record_id in self.created:
