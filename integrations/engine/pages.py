@@ -32,12 +32,14 @@ def gathered(pages: Iterator[Page], *, at_least: int = GATHER_RECORDS) -> Iterat
     page resumes where its last page does (its cursor and has_more), so a slice still ends only where the
     source gave a place to resume from."""
     group: list[Page] = []
+    held = 0
     try:
         for page in pages:
             group.append(page)
-            if sum(len(held.records) + len(held.rejects) for held in group) >= at_least or not page.has_more:
+            held += len(page.records) + len(page.rejects)
+            if held >= at_least or not page.has_more:
                 yield _joined(group)
-                group = []
+                group, held = [], 0
         if group:
             yield _joined(group)
     finally:

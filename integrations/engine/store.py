@@ -27,7 +27,7 @@ from integrations.engine import bulk
 from integrations.engine.entities import ENTITIES, ORDER, field_owner, match_keys_for
 from integrations.engine.keys import NORMALISERS, domain_key, name_key
 from integrations.engine.mapping import Problem, Ref
-from integrations.models import Customer, ExternalRef, FieldOwnership, Rate
+from integrations.models import Customer, Environment, ExternalRef, FieldOwnership, Rate
 
 
 @dataclass
@@ -83,7 +83,7 @@ class CanonicalStore:
     ):
         self.source = source_connection
         # Time and expenses are booked in the environment of the system they are read from.
-        self.environment = getattr(source_connection, "environment", "production")
+        self.environment = source_connection.environment if source_connection else Environment.PRODUCTION
         self.category = category
         # target field ("time_entry.project") -> value map key that a clerk can extend to fix a miss
         self.lookup_maps = lookup_maps or {}
