@@ -1,15 +1,16 @@
 """Set-based writes for a page of records: a few statements however many rows.
 
 New rows get their ids from the table's sequence in one statement and go in with COPY, so the engine knows
-every id without a round trip per row; changed rows go in with one UPDATE ... FROM (VALUES ...). Text, numbers,
+every id without a round trip per row; changed rows go in with one UPDATE ... FROM unnest(one array per column). Text, numbers,
 dates and ids pass as they are (the model field cleaned them when the record was planned); other values are
 prepared by their field, as Django would for a save, so what lands is what `save()` would have written.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection, models
@@ -41,6 +42,20 @@ def _plain(field: models.Field) -> bool:
     if isinstance(field, models.DateField):
         return type(field) is models.DateField  # not DateTimeField: naive datetimes are made aware by the field
     return isinstance(field, _PLAIN_FIELDS)
+
+
+_PLAIN, _MOMENT, _JSON, _OTHER = "plain", "moment", "json", "other"
+
+
+def _kind(field: models.Field) -> str:
+    """How _copy passes a column's values: as they are, as aware datetimes, as JSON text, or through the field."""
+    if _plain(field):
+        return _PLAIN
+    if type(field) is models.DateTimeField:
+        return _MOMENT
+    if type(field) is models.JSONField:
+        return _JSON
+    return _OTHER
 
 
 def _prepared(field: models.Field, plain: bool, value):
@@ -93,10 +108,11 @@ def _copy(
     shared = [(key, field) for key, field in zip(keys, columns, strict=True) if key in constants]
     names = ", ".join(connection.ops.quote_name(f.column) for _, f in [*varying, *shared])
     row_keys = [key for key, _ in varying]
-    # A plain column's value goes as it is when its type is plain; the rest are prepared by their field.
-    prepared = [(_plain(field), field) for _, field in varying]
+    # A plain column's value goes as it is when its type is plain, an aware datetime as it is, JSON as its text
+    # (COPY reads a jsonb column from text); anything else is prepared by its field, as a save would.
+    prepared = [(_kind(field), field) for _, field in varying]
     fixed = [field.get_db_prep_save(constants[key], connection) for key, field in shared]
-    plain_types = _PLAIN_VALUES
+    plain_types, dumps = _PLAIN_VALUES, json.dumps
     # psycopg's copy() is reached past Django's cursor wrapper: its errors are made Django's here, so a refused
     # row is an IntegrityError or DataError the page's fallback knows, as an INSERT's would be.
     with connection.cursor() as cursor, connection.wrap_database_errors:
@@ -104,8 +120,14 @@ def _copy(
         with cursor.copy(copy_sql) as copy:
             for row in rows:
                 values = [
-                    value if is_plain and type(value) in plain_types else field.get_db_prep_save(value, connection)
-                    for value, (is_plain, field) in zip(map(row.__getitem__, row_keys), prepared, strict=True)
+                    value
+                    if kind is _PLAIN and type(value) in plain_types
+                    else dumps(value, cls=field.encoder)
+                    if kind is _JSON and value is not None
+                    else value
+                    if kind is _MOMENT and type(value) is datetime and value.tzinfo is not None
+                    else field.get_db_prep_save(value, connection)
+                    for value, (kind, field) in zip(map(row.__getitem__, row_keys), prepared, strict=True)
                 ]
                 values += fixed
                 copy.write_row(values)
@@ -128,27 +150,25 @@ def update(instances: list[models.Model], fields: Iterable[str]) -> None:
         return
     pk = model._meta.pk
     table = connection.ops.quote_name(model._meta.db_table)
-    names = [connection.ops.quote_name(f.column) for f in columns]
-    row = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
     plain = [(field, field.attname, _plain(field)) for field in columns]
-    values, params = [], []
-    for instance in instances:
-        values.append(row)
-        params += [
-            instance.pk,
-            *(_prepared(field, is_plain, getattr(instance, attname)) for field, attname, is_plain in plain),
-        ]
-    # Each value cast to its column's type, so placeholders compare and assign as the column does.
-    assignments = ", ".join(
-        f"{name} = v.c{index}::{field.db_type(connection)}"
-        for index, (name, field) in enumerate(zip(names, columns, strict=True))
-    )
+    # One array per column, unnested into rows: a short statement whatever the number of rows, so neither Django
+    # nor psycopg spells out a placeholder per value.
+    arrays = [[instance.pk for instance in instances]]
+    arrays += [
+        [_prepared(field, is_plain, getattr(instance, attname)) for instance in instances]
+        for field, attname, is_plain in plain
+    ]
+    types = [pk.db_type(connection), *(field.db_type(connection) for field in columns)]
+    unnest = ", ".join(f"%s::{db_type}[]" for db_type in types)
     aliases = ", ".join(["_pk", *[f"c{index}" for index in range(len(columns))]])
+    assignments = ", ".join(
+        f"{connection.ops.quote_name(field.column)} = v.c{index}" for index, field in enumerate(columns)
+    )
     # Table and column names come from the model's metadata, never from input; values are parameters.
-    where = f"t.{connection.ops.quote_name(pk.column)} = v._pk::{pk.db_type(connection)}"
-    sql = f"UPDATE {table} AS t SET {assignments} FROM (VALUES {', '.join(values)}) AS v({aliases}) WHERE {where}"  # noqa: S608
+    where = f"t.{connection.ops.quote_name(pk.column)} = v._pk"
+    sql = f"UPDATE {table} AS t SET {assignments} FROM unnest({unnest}) AS v({aliases}) WHERE {where}"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, arrays)
 
 
 def _default(field: models.Field):

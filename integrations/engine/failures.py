@@ -41,7 +41,7 @@ class Failures:
             for exception in SyncException.objects.filter(
                 flow__source_connection=self.flow.source_connection,
                 object=object_name,
-                external_id__in=ids,
+                external_id__any=ids,
                 status__in=(*parking.LIVE, SyncException.Status.PARKED),
             ).order_by("pk"):
                 found.setdefault((object_name, exception.external_id), parking.root_of(exception))

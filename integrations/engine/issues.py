@@ -113,7 +113,7 @@ def exceptions_resolve_for_records(*, flow, object_name: str, external_ids: list
         SyncException.objects.filter(
             flow=flow,
             object=object_name,
-            external_id__in=external_ids,
+            external_id__any=external_ids,
             status__in=[SyncException.Status.OPEN, SyncException.Status.RETRYING, SyncException.Status.PARKED],
         )
         .exclude(error_code__in=DECISIONS)
@@ -170,7 +170,7 @@ class ExceptionBook:
             for row in SyncException.objects.filter(
                 flow=self.flow,
                 object=object_name,
-                external_id__in=external_ids,
+                external_id__any=external_ids,
                 status__in=(*LIVE, SyncException.Status.PARKED),
                 error_code__in={code for _, _, code in self._rows},
             ).only("pk", "object", "external_id", "error_code", "occurrences", "subject"):
@@ -238,9 +238,9 @@ class ExceptionBook:
             SyncException.objects.filter(
                 flow=self.flow,
                 object=object_name,
-                external_id__in=external_ids,
+                external_id__any=external_ids,
                 status__in=(*LIVE, SyncException.Status.PARKED),
                 cause="",
-            ).exclude(pk__in=keep).exclude(error_code__in=DECISIONS).update(
+            ).exclude(pk__any=keep).exclude(error_code__in=DECISIONS).update(
                 status=SyncException.Status.RESOLVED, resolved_at=now, waiting_on=None
             )

@@ -418,7 +418,7 @@ class FlowRunner:
             unknown = {pk for pk in projects if (step.target_connection_id, pk) not in self._in_target}
             linked = set(
                 ExternalRef.objects.filter(
-                    connection_id=step.target_connection_id, entity="project", record_id__in=unknown, alias=False
+                    connection_id=step.target_connection_id, entity="project", record_id__any=unknown, alias=False
                 ).values_list("record_id", flat=True)
             )
             for pk in unknown:

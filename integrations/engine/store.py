@@ -118,7 +118,7 @@ class CanonicalStore:
         for object_name, external_ids in by_object.items():
             found = dict(
                 ExternalRef.objects.filter(
-                    connection=self.source, object=object_name, external_id__in=external_ids
+                    connection=self.source, object=object_name, external_id__any=external_ids
                 ).values_list("external_id", "record_id")
             )
             for external_id in external_ids:
@@ -128,7 +128,7 @@ class CanonicalStore:
     def records(self, entity: str, pks: set[int]) -> dict[int, models.Model]:
         missing = {pk for pk in pks if pk is not None and (entity, pk) not in self._records}
         if missing:
-            for record in ENTITIES[entity].model.objects.filter(pk__in=missing):
+            for record in ENTITIES[entity].model.objects.filter(pk__any=missing):
                 self._records[(entity, record.pk)] = record
         return {pk: self._records[(entity, pk)] for pk in pks if (entity, pk) in self._records}
 
@@ -138,7 +138,7 @@ class CanonicalStore:
         if missing:
             found = {
                 getattr(r, spec.natural_key): r
-                for r in spec.model.objects.filter(**{f"{spec.natural_key}__in": missing})
+                for r in spec.model.objects.filter(**{f"{spec.natural_key}__any": missing})
             }
             for value in missing:
                 self._natural[(entity, value)] = found.get(value)
@@ -232,7 +232,7 @@ class CanonicalStore:
         found = {
             external_id: (record_id, alias)
             for external_id, record_id, alias in ExternalRef.objects.filter(
-                connection=self.source, object=object_name, external_id__in=external_ids
+                connection=self.source, object=object_name, external_id__any=external_ids
             ).values_list("external_id", "record_id", "alias")
         }
         for external_id in external_ids:
@@ -347,7 +347,7 @@ class CanonicalStore:
                     if value:
                         wanted[value].append(index)
                 if wanted:
-                    for record in spec.model.objects.filter(**{f"{key.lookup}__in": list(wanted)}).order_by("pk"):
+                    for record in spec.model.objects.filter(**{f"{key.lookup}__any": list(wanted)}).order_by("pk"):
                         for index in wanted.get(getattr(record, key.lookup), []):
                             candidates[index].setdefault(record.pk, record)
             for index in open_rows:
@@ -398,7 +398,7 @@ class CanonicalStore:
         for position, name in enumerate(spec.identity):
             model_field = spec.model._meta.get_field(name)
             lookup = model_field.attname if isinstance(model_field, models.ForeignKey) else name
-            filters[f"{lookup}__in"] = {key[position] for key in wanted.values()}
+            filters[f"{lookup}__any"] = {key[position] for key in wanted.values()}
         found = {}
         for record in spec.model.objects.filter(**filters):
             key = tuple(getattr(record, spec.model._meta.get_field(name).attname) for name in spec.identity)
@@ -429,7 +429,7 @@ class CanonicalStore:
         self._twins_known = {
             (entity, record_id): external_id
             for external_id, record_id in ExternalRef.objects.filter(
-                connection=self.source, object=object_name, entity=entity, record_id__in=record_ids, alias=False
+                connection=self.source, object=object_name, entity=entity, record_id__any=record_ids, alias=False
             ).values_list("external_id", "record_id")
         }
 
@@ -671,7 +671,7 @@ def _natural(record) -> str:
 def cost_rates_for(resource_ids: set[int]) -> dict[int, list[Rate]]:
     """Every cost rate of these people, newest first, in one query (the page's validation picks by date)."""
     rates: dict[int, list[Rate]] = defaultdict(list)
-    for rate in Rate.objects.filter(resource_id__in=resource_ids, kind=Rate.Kind.COST).order_by("-effective_from"):
+    for rate in Rate.objects.filter(resource_id__any=resource_ids, kind=Rate.Kind.COST).order_by("-effective_from"):
         rates[rate.resource_id].append(rate)
     return rates
 
