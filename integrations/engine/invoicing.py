@@ -13,12 +13,15 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.db.models.functions import TruncMonth
 
+from connectors.base import AuthenticationFailed, DestinationRefused
 from integrations.engine import bulk
-from integrations.models import Expense, Invoice, InvoiceLine, Project, TimeEntry
+from integrations.engine.issues import ExceptionBook, exceptions_resolve_for_records
+from integrations.engine.items import ConnectionBroken
+from integrations.models import Expense, FlowStep, Invoice, InvoiceLine, Project, TimeEntry
 
 CHUNK = 200  # invoices rebuilt and written together
 
@@ -170,4 +173,56 @@ def invoices_written(invoices: list[Invoice]) -> None:
             f"UPDATE {table} SET needs_sync = false FROM unnest(%s::bigint[], %s::integer[])"  # noqa: S608
             f" AS sent (id, marks) WHERE {table}.id = sent.id AND {table}.marks = sent.marks",
             [[invoice.pk for invoice in invoices], [invoice.marks for invoice in invoices]],
+        )
+
+
+def invoices_flush(*, flow, run, steps: list[FlowStep], writers: dict, source_system: str) -> None:
+    """Rebuild every invoice new time or expenses touched and write it to the ERP once, a chunk at a time,
+    instead of once per page that touched it."""
+    for step in steps:
+        if step.action != FlowStep.Action.INVOICE:
+            continue
+        writer, after = writers[step.pk], 0
+        try:
+            with invoices_flushing():
+                while chunk := invoices_pending(after, environment=flow.environment):
+                    after = chunk[-1].pk
+                    with transaction.atomic():
+                        ready = invoices_rebuild(chunk)
+                    _invoices_write(flow, run, source_system, step, writer, chunk, ready)
+        except (AuthenticationFailed, DestinationRefused) as error:
+            raise ConnectionBroken(step.target_connection, error) from error
+
+
+def _invoices_write(flow, run, source_system: str, step: FlowStep, writer, chunk: list, ready: list) -> None:
+    book = ExceptionBook(flow=flow, run=run, source_system=source_system)
+    written_ok = [invoice for invoice in chunk if invoice not in ready]  # no lines: nothing to bill
+    for written in writer.write([([], invoice) for invoice in ready], always=True):
+        invoice = written.record
+        if written.problems or written.refused:
+            if written.problems:
+                code, reason = written.problems[0].code, "; ".join(p.message for p in written.problems)
+            else:
+                code, reason = written.refused
+            book.fail(
+                object_name="invoice",
+                external_id=invoice.number,
+                code=code,
+                message=f"Invoice {invoice.number} could not be written to {writer.target.label}: {reason}"
+                if code != "TARGET_UNAVAILABLE"
+                else reason,
+                detail=reason,
+                fix_actions=[{"action": "retry"}],
+                payload={"invoice": invoice.number},  # rebuilt from the canonical store on retry
+                step=step,
+                target_system=writer.target.vendor,
+                subject=invoice.number,
+            )
+        else:
+            written_ok.append(invoice)
+    with transaction.atomic():
+        book.flush()
+        invoices_written(written_ok)
+        exceptions_resolve_for_records(
+            flow=flow, object_name="invoice", external_ids=[invoice.number for invoice in written_ok]
         )

@@ -1,11 +1,14 @@
-"""The orchestrator: a run is pages, a page is a few set-based steps.
+"""The orchestrator: a run is pages, a page is a few set-based steps, each a unit of its own.
 
-    read (engine.pages: the next page arrives while this one is written)
-    map (engine.mapping) -> plan (engine.store: find, diff, validate; nothing written)
-    -> record what cannot sync (engine.failures) -> apply the canonical rows (one transaction)
-    -> write each target step (engine.writer) -> exceptions, run records, counts and cursor (one transaction)
+    read (engine.pages: vendor pages gathered, the next one read while this one is handled)
+    -> map (engine.mapping) -> plan (engine.store: find, diff, check each record; nothing written)
+    -> validate (engine.validation: project in the billing system, cost rate on the day)
+    -> record what cannot sync (engine.failures) -> apply the canonical rows (engine.store, one transaction)
+    -> write each target step (engine.targets, engine.writer)
+    -> exceptions, run records, counts and cursor (engine.outcome, one transaction)
 
-and, when the run has read what it will read, invoices rebuilt and written once (engine.invoicing).
+and, when the run has read what it will read, invoices rebuilt and written once (engine.invoicing). What a
+record carries through a page is an engine.items.Item.
 
 The cursor moves only in the transaction that records a page's outcome, after its target writes returned;
 a crash before that re-reads the page, and every write is an upsert keyed by our record key or the target's
@@ -21,90 +24,27 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 
 from django.db import DataError, IntegrityError, transaction
-from django.db.models import F
-from django.utils import timezone
 
 from connectors.base import AuthenticationFailed, DestinationRefused, RejectedRecord, SourceRecord
-from integrations.engine import bulk, invoicing, parking
-from integrations.engine.describe import describe_item, describe_record, original_value
+from integrations.engine import bulk, invoicing
 from integrations.engine.entities import ENTITIES
 from integrations.engine.failures import Failures
-from integrations.engine.issues import ExceptionBook, exceptions_resolve_for_records
+from integrations.engine.issues import ExceptionBook
+from integrations.engine.items import COUNTS, ConnectionBroken, Item, Tally
 from integrations.engine.mapping import MappingContext, Problem, Rule, apply_mapping, get_path, split_entities
+from integrations.engine.outcome import PageOutcome
 from integrations.engine.pages import gathered, prefetched
-from integrations.engine.store import CanonicalStore, cost_rate_on, cost_rates_for
-from integrations.engine.writer import StepWriter, Written
-from integrations.models import ExternalRef, Flow, FlowStep, RunRecord, SyncException, SyncRun, TimeEntry, ValueMap
+from integrations.engine.store import CanonicalStore
+from integrations.engine.targets import TargetWrites
+from integrations.engine.validation import PageValidator, leavers_with_later_work
+from integrations.engine.writer import StepWriter
+from integrations.models import ExternalRef, Flow, FlowStep, RunRecord, SyncException, SyncRun, ValueMap
+
+__all__ = ["COUNTS", "ConnectionBroken", "FlowRunner", "Item", "Tally", "steps_skipped_note"]
 
 logger = logging.getLogger("integrations.engine")
-
-month_bounds = invoicing.month_bounds  # kept here for the callers that import it from the orchestrator
-
-
-class ConnectionBroken(Exception):
-    """A connection refused our credentials or address: stop the run, do not fill the queue."""
-
-    def __init__(self, connection, error: Exception):
-        super().__init__(str(error))
-        self.connection = connection
-        self.error = error
-
-
-@dataclass
-class Item:
-    """One source record on its way through a run."""
-
-    source: SourceRecord
-    entities: dict[str, dict] = field(default_factory=dict)  # what the mapping made of it, per entity
-    records: dict = field(default_factory=dict)  # canonical records it produced or points at, per entity
-    plan: dict = field(default_factory=dict)  # entity -> store.Planned, until applied
-    problems: list = field(default_factory=list)  # why it cannot sync (mapping.Problem), first one first
-    conflicts: list = field(default_factory=list)  # fields another system owns that it tried to change
-    skipped_entities: set = field(default_factory=set)  # parts it has nothing for (a person's cost rate)
-    created: bool = False  # a canonical record was created for it
-    updated: bool = False  # a canonical record changed
-    linked: bool = False  # its canonical record was found by match keys (another system brought it)
-    failed: bool = False
-    skipped: bool = False
-    exception_id: int | None = None  # the exception it ended in
-    parked_on: int | None = None  # the exception it waits on
-    book_key: tuple[str, str] | None = None  # its row in the page's ExceptionBook, for exception_id
-    changed_entities: set = field(default_factory=set)  # canonical records this item created or changed
-    targets: list[dict] = field(default_factory=list)  # what each target did: created, linked, updated...
-
-    def payload(self) -> dict:
-        return {
-            "external_id": self.source.external_id,
-            "updated_at": self.source.updated_at,
-            "data": dict(self.source.data),
-        }
-
-    @property
-    def first_sync(self) -> bool:
-        return self.created or self.linked
-
-    @property
-    def outcome(self) -> str:
-        if self.skipped:
-            return RunRecord.Outcome.SKIPPED
-        if self.parked_on:
-            return RunRecord.Outcome.PARKED
-        if self.failed:
-            return RunRecord.Outcome.EXCEPTION
-        actions = {target["action"] for target in self.targets}
-        for action in ("created", "linked", "updated"):
-            if action in actions:
-                return action
-        if self.created:
-            return RunRecord.Outcome.CREATED
-        if self.linked:
-            return RunRecord.Outcome.LINKED
-        if self.updated:
-            return RunRecord.Outcome.UPDATED
-        return RunRecord.Outcome.UNCHANGED
 
 
 # A run adds rows faster than autovacuum counts them; with stale counts PostgreSQL plans a page's lookups for a
@@ -112,38 +52,6 @@ class Item:
 # 60 -> 71 ms with this). So the tables a run grows are analysed every this many gathered pages (about 10,000
 # records).
 STATISTICS_EVERY_PAGES = 10
-
-COUNTS = ("read", "created", "linked", "updated", "unchanged", "parked", "failed", "skipped")
-OUTCOME_COUNT = {
-    RunRecord.Outcome.CREATED: "created",
-    RunRecord.Outcome.LINKED: "linked",
-    RunRecord.Outcome.UPDATED: "updated",
-    RunRecord.Outcome.UNCHANGED: "unchanged",
-    RunRecord.Outcome.PARKED: "parked",
-    RunRecord.Outcome.EXCEPTION: "failed",
-    RunRecord.Outcome.SKIPPED: "skipped",
-}
-
-
-@dataclass
-class Tally:
-    """Where a run's records went; everything but `read` adds up to `read`."""
-
-    read: int = 0
-    created: int = 0
-    linked: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    parked: int = 0
-    failed: int = 0
-    skipped: int = 0
-
-    def add(self, outcome: str) -> None:
-        name = OUTCOME_COUNT[outcome]
-        setattr(self, name, getattr(self, name) + 1)
-
-    def __add__(self, other: Tally) -> Tally:
-        return Tally(**{name: getattr(self, name) + getattr(other, name) for name in COUNTS})
 
 
 def rules_of(mapping) -> list[Rule]:
@@ -233,9 +141,13 @@ class FlowRunner:
             rules=self.inbound_rules,
             billing_target=self.writers[invoice_steps[0].pk].target.label if invoice_steps else None,
         )
+        self.validator = PageValidator(
+            steps=self.steps, writers=self.writers, store=self.store, rules=self.inbound_rules
+        )
+        self.targets = TargetWrites(steps=self.steps, writers=self.writers, failures=self.failures, notify=notify)
+        self.outcome = PageOutcome(flow=flow, run=run, store=self.store, rules=self.inbound_rules)
         # A flow that maps a person's cost rate says so when the source has none (employee to resource).
         self.maps_cost_rate = any(rule.target == "rate.amount" for rule in self.inbound_rules)
-        self._in_target: dict[tuple[int, int], bool] = {}  # (target connection, project) -> linked there
         # The tables a run of this flow grows by a row or more per record read.
         entity_model = ENTITIES[flow.entity].model if flow.entity in ENTITIES else None
         self._growing = [m for m in (entity_model, ExternalRef, SyncException, RunRecord) if m is not None]
@@ -289,12 +201,12 @@ class FlowRunner:
             item.entities = split_entities(mapped.values)  # even a partly mapped record names itself in its exception
             item.problems = list(mapped.problems) if not mapped.ok else []
         self.store.plan(items, primary=self.flow.entity, object_name=self.flow.source_object)
-        self.validate(items)
+        self.validator.validate(items)
         twins_of_new = self._record_problems(items, book, defer_twins=True)
         self._apply(items, book)
         self._record_problems(twins_of_new, book)
-        self._write_steps(items, book)
-        return self._finish_page(items, rejects, book, cursor)
+        self.targets.write(items, book)
+        return self.outcome.finish(items, rejects, book, cursor)
 
     def _record_problems(
         self, items: list[Item], book: ExceptionBook, step: FlowStep | None = None, *, defer_twins: bool = False
@@ -339,7 +251,7 @@ class FlowRunner:
         """One record planned and written on its own, after its page was refused."""
         item.plan, item.problems, item.conflicts, item.records, item.skipped_entities = {}, [], [], {}, set()
         self.store.plan([item], primary=self.flow.entity, object_name=self.flow.source_object)
-        self.validate([item])
+        self.validator.validate([item])
         if not item.problems:
             try:
                 with transaction.atomic():
@@ -370,25 +282,10 @@ class FlowRunner:
 
     def _leavers(self, items: list[Item], book: ExceptionBook) -> None:
         """A person who left but still has work booked after their last day needs a human decision."""
-        people = {
-            item.records["resource"].pk: item
-            for item in items
-            if "resource" in item.records
-            and item.records["resource"].status in ("terminated", "inactive")
-            and item.records["resource"].termination_date
-        }
-        if not people:
-            return
-        later = (
-            TimeEntry.objects.filter(resource_id__in=people, date__gt=F("resource__termination_date"))
-            .select_related("project", "resource")
-            .order_by("resource_id", "date")
-            .distinct("resource_id")
-        )
-        for entry in later:
+        for item, entry in leavers_with_later_work(items):
             person = entry.resource
             self.failures.decision(
-                people[person.pk],
+                item,
                 book,
                 "LEAVER_WITH_OPEN_WORK",
                 f"{person} left on {person.termination_date:%-d %b %Y} but still has time booked on "
@@ -396,264 +293,13 @@ class FlowRunner:
                 [{"action": "assign"}, {"action": "ignore"}],
             )
 
-    # -- validation before any write ----------------------------------------------------------
-    def validate(self, items: list[Item]) -> None:
-        """What stops time or an expense before any write, for the whole page: its project is not in the system
-        it is billed in, or its person has no cost rate on the day. Each is a cause the record is parked behind."""
-        entries = [
-            (item, item.plan.get("time_entry") or item.plan.get("expense"))
-            for item in items
-            if not item.problems and not item.skipped
-        ]
-        entries = [(item, planned) for item, planned in entries if planned is not None]
-        if not entries:
-            return
-        targets = [
-            step
-            for step in self.steps
-            if step.target_connection and step.action in (FlowStep.Action.WRITE, FlowStep.Action.INVOICE)
-        ]
-        projects = {planned.record.project_id for _, planned in entries}
-        for step in targets:
-            unknown = {pk for pk in projects if (step.target_connection_id, pk) not in self._in_target}
-            linked = set(
-                ExternalRef.objects.filter(
-                    connection_id=step.target_connection_id, entity="project", record_id__any=unknown, alias=False
-                ).values_list("record_id", flat=True)
-            )
-            for pk in unknown:
-                self._in_target[(step.target_connection_id, pk)] = pk in linked
-        people = {
-            p.record.resource_id for _, p in entries if isinstance(p.record, TimeEntry) and p.record.cost_rate is None
-        }
-        rates = cost_rates_for(people) if people else {}
-        for item, planned in entries:
-            entry = planned.record
-            missing = next(
-                (s for s in targets if not self._in_target[(s.target_connection_id, entry.project_id)]), None
-            )
-            if missing is not None:
-                fix = self._project_code_fix(item, entry.project.code)
-                label = self.writers[missing.pk].target.label
-                item.problems.append(
-                    Problem(
-                        "project",
-                        "PROJECT_NOT_IN_TARGET",
-                        f"project code not found in {label}",
-                        fix,
-                        {"project": entry.project, "step": missing},
-                    )
-                )
-                continue
-            if isinstance(entry, TimeEntry) and entry.cost_rate is None:
-                rate = cost_rate_on(entry.resource, entry.date, rates.get(entry.resource_id, []))
-                if rate is None:
-                    message = f"{entry.resource} has no cost rate on {entry.date:%-d %b %Y}"
-                    item.problems.append(Problem("cost_rate", "MISSING_COST_RATE", message, None, entry.resource))
-                    continue
-                entry.cost_rate = rate.amount
-                planned.changed.add("cost_rate")
-
-    def _project_code_fix(self, item: Item, code: str) -> dict | None:
-        for target, key in self.store.lookup_maps.items():
-            if target.endswith(".project"):
-                original = original_value(self.inbound_rules, target, item.source.data)
-                if original is None or original.isdigit():
-                    original = code  # a reference by id: the clerk maps the project's code
-                return {"action": "map_value", "value_map": key, "value": original}
-        return None
-
-    # -- target writes ------------------------------------------------------------------------
-    def _write_steps(self, items: list[Item], book: ExceptionBook) -> None:
-        for step in self.steps:
-            live = [item for item in items if not item.failed and not item.skipped and item.records]
-            if not live:
-                return
-            try:
-                if step.action == FlowStep.Action.WRITE:
-                    self._write(step, live, book)
-                elif step.action == FlowStep.Action.NOTIFY and self.notify:
-                    # Delivery leadership hears of work set up somewhere for the first time, not of history.
-                    self.notify(step=step, items=[i for i in live if any(t["action"] == "created" for t in i.targets)])
-            except (AuthenticationFailed, DestinationRefused) as error:
-                raise ConnectionBroken(step.target_connection, error) from error
-
-    def _write(self, step: FlowStep, items: list[Item], book: ExceptionBook) -> None:
-        """Write the step's records; a record the target holds twice waits on the exception that says so."""
-        groups: dict[int, tuple[list[Item], object]] = {}
-        for item in items:
-            record = item.records.get(step.entity)
-            if record is not None:
-                groups.setdefault(record.pk, ([], record))[0].append(item)
-        blockers = self._blocked_in_target(step, set(groups))
-        ready = []
-        for pk, (group, record) in groups.items():
-            if pk in blockers and any(step.entity in item.changed_entities for item in group):
-                for item in group:
-                    self.failures.park(item, blockers[pk], book)
-                continue
-            ready.append((group, record))
-        writer = self.writers[step.pk]
-        for written in writer.write(ready):
-            self._said(step, written, book)
-
-    def _said(self, step: FlowStep, written: Written, book: ExceptionBook) -> None:
-        """What the target did with a group of items, said in each item (or its exception)."""
-        target = self.writers[step.pk].target
-        for item in written.items:
-            if written.problems:
-                self.failures.record(item, book, {}, step=step, problems=written.problems)
-            elif written.refused:
-                code, message = written.refused
-                if code != "TARGET_UNAVAILABLE":
-                    message = f"{describe_record(step.entity, written.record)} could not be written to {target.label}: {message}"
-                fix = (
-                    [{"action": "retry"}]
-                    if code == "TARGET_UNAVAILABLE"
-                    else [{"action": "edit_field"}, {"action": "retry"}]
-                )
-                detail = "" if code == "TARGET_UNAVAILABLE" else written.refused[1]
-                self.failures.fail(
-                    item, book, code=code, message=message, detail=detail, fix=fix, step=step, target=target.vendor
-                )
-            else:
-                # A record's first sync that found the target's record already there linked it, whatever it then
-                # brought up to date.
-                action = written.action
-                if item.first_sync and action in ("updated", "unchanged"):
-                    action = "linked"
-                item.targets.append(
-                    {
-                        "step": step.name,
-                        "system": target.label,
-                        "object": step.target_object,
-                        "action": action,
-                        "id": str(written.target_id or ""),
-                    }
-                )
-
-    def _blocked_in_target(self, step: FlowStep, record_ids: set[int]) -> dict[int, SyncException]:
-        """The exceptions writes of these records wait on: the target holds a record twice and a person has not
-        said which one stands for it (one query for the batch)."""
-        if not record_ids:
-            return {}
-        prefix = parking.duplicate_cause(
-            connection_id=step.target_connection_id, entity=step.entity, record_id=0, external_id=""
-        )
-        prefix = prefix.rsplit(":", 2)[0] + ":"
-        blockers = {}
-        for exception in SyncException.objects.filter(cause__startswith=prefix, status__in=parking.LIVE).order_by("pk"):
-            record_id = exception.cause[len(prefix) :].split(":", 1)[0]
-            if record_id.isdigit() and int(record_id) in record_ids:
-                blockers.setdefault(int(record_id), exception)
-        return blockers
-
-    # -- the page's outcome -------------------------------------------------------------------
-    def _finish_page(self, items: list[Item], rejects: list[RejectedRecord], book: ExceptionBook, cursor) -> Tally:
-        """Exceptions, resolutions, run records, counts and cursor, in one transaction."""
-        tally = Tally(read=len(items) + len(rejects))
-        object_name = self.flow.source_object
-        with transaction.atomic():
-            standing = book.flush()
-            synced = [item.source.external_id for item in items if not item.failed and not item.skipped]
-            if synced:
-                exceptions_resolve_for_records(flow=self.flow, object_name=object_name, external_ids=synced)
-            rows = [
-                self._run_record(
-                    reject.external_id or "", "exception", standing.get((object_name, reject.external_id or ""))
-                )
-                for reject in rejects
-            ]
-            for item in items:
-                if item.book_key and item.exception_id is None:
-                    item.exception_id = standing.get(item.book_key)
-                primary = item.records.get(self.flow.entity)
-                rows.append(
-                    self._run_record(
-                        item.source.external_id,
-                        item.outcome,
-                        item.parked_on or item.exception_id,
-                        description=describe_item(self.flow, item, self.store, self.inbound_rules)[:200],
-                        entity=self.flow.entity if primary is not None else "",
-                        record_id=getattr(primary, "pk", None),
-                        targets=item.targets,
-                    )
-                )
-            for row in rows:
-                tally.add(row["outcome"])
-            bulk.copy_in(RunRecord, rows)
-            SyncRun.objects.filter(pk=self.run.pk).update(
-                **{name: F(name) + getattr(tally, name) for name in COUNTS if getattr(tally, name)}
-            )
-            if cursor:
-                Flow.objects.filter(pk=self.flow.pk).update(cursor=cursor, cursor_updated_at=timezone.now())
-                self.flow.cursor = cursor
-        return tally
-
-    def _run_record(self, external_id: str, outcome: str, exception_id, **fields) -> dict:
-        return {
-            "run_id": self.run.pk,
-            "flow_id": self.flow.pk,
-            "object": self.flow.source_object,
-            "external_id": external_id[:200],
-            "outcome": outcome,
-            "exception_id": exception_id,
-            "description": fields.get("description", ""),
-            "entity": fields.get("entity", ""),
-            "record_id": fields.get("record_id"),
-            "targets": fields.get("targets", []),
-        }
-
     # -- invoices -----------------------------------------------------------------------------
     def flush(self) -> None:
         """Rebuild every invoice new time or expenses touched and write it to the ERP once, a chunk at a time,
         instead of once per page that touched it."""
-        for step in self.steps:
-            if step.action != FlowStep.Action.INVOICE:
-                continue
-            writer, after = self.writers[step.pk], 0
-            try:
-                with invoicing.invoices_flushing():
-                    while chunk := invoicing.invoices_pending(after, environment=self.flow.environment):
-                        after = chunk[-1].pk
-                        with transaction.atomic():
-                            ready = invoicing.invoices_rebuild(chunk)
-                        self._invoices_write(step, writer, chunk, ready)
-            except (AuthenticationFailed, DestinationRefused) as error:
-                raise ConnectionBroken(step.target_connection, error) from error
-
-    def _invoices_write(self, step: FlowStep, writer: StepWriter, chunk: list, ready: list) -> None:
-        book = ExceptionBook(flow=self.flow, run=self.run, source_system=self.source.vendor)
-        written_ok = [invoice for invoice in chunk if invoice not in ready]  # no lines: nothing to bill
-        for written in writer.write([([], invoice) for invoice in ready], always=True):
-            invoice = written.record
-            if written.problems or written.refused:
-                if written.problems:
-                    code, reason = written.problems[0].code, "; ".join(p.message for p in written.problems)
-                else:
-                    code, reason = written.refused
-                book.fail(
-                    object_name="invoice",
-                    external_id=invoice.number,
-                    code=code,
-                    message=f"Invoice {invoice.number} could not be written to {writer.target.label}: {reason}"
-                    if code != "TARGET_UNAVAILABLE"
-                    else reason,
-                    detail=reason,
-                    fix_actions=[{"action": "retry"}],
-                    payload={"invoice": invoice.number},  # rebuilt from the canonical store on retry
-                    step=step,
-                    target_system=writer.target.vendor,
-                    subject=invoice.number,
-                )
-            else:
-                written_ok.append(invoice)
-        with transaction.atomic():
-            book.flush()
-            invoicing.invoices_written(written_ok)
-            exceptions_resolve_for_records(
-                flow=self.flow, object_name="invoice", external_ids=[invoice.number for invoice in written_ok]
-            )
+        invoicing.invoices_flush(
+            flow=self.flow, run=self.run, steps=self.steps, writers=self.writers, source_system=self.source.vendor
+        )
 
 
 def _twin_of_new(item: Item) -> bool:

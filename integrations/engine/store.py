@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
-from django.core import validators
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.base import ModelState
 
 from integrations.engine import bulk
 from integrations.engine.entities import ENTITIES, ORDER, field_owner, match_keys_for
-from integrations.engine.keys import NORMALISERS, domain_key, name_key
+from integrations.engine.keys import NORMALISERS
 from integrations.engine.mapping import Problem, Ref
-from integrations.models import Customer, Environment, ExternalRef, FieldOwnership, Rate
+from integrations.engine.records import blank, fields_of, invalid, natural, plain, prepare, same_key, sync_foreign_keys
+from integrations.models import Environment, ExternalRef, FieldOwnership
 
 
 @dataclass
@@ -48,25 +44,6 @@ class Planned:
     new: bool = False
     changed: set = field(default_factory=set)
     how: str = ""  # found by "ref" (its own id), "alias", "key" (match keys), or "" (new)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _prepare(record: models.Model) -> None:
-    """What a model's save() would compute, for rows written in bulk (Customer's match keys)."""
-    if isinstance(record, Customer):
-        record.name_key = name_key(record.name)
-        record.domain = domain_key(record.domain) or record.domain
 
 
 class CanonicalStore:
@@ -158,7 +135,7 @@ class CanonicalStore:
                 if item.problems or entity not in item.entities:
                     continue
                 values = dict(item.entities[entity])
-                if entity != primary and spec.requires and all(_blank(values.get(n)) for n in spec.requires):
+                if entity != primary and spec.requires and all(blank(values.get(n)) for n in spec.requires):
                     item.skipped_entities.add(entity)  # e.g. a person's cost rate, when the source has none
                     continue
                 rows.append((item, values))
@@ -176,7 +153,7 @@ class CanonicalStore:
                             entity,
                             "AMBIGUOUS_MATCH",
                             f"{spec.label} matches {len(candidates)} records here: "
-                            + " and ".join(f"“{_natural(c)}”" for c in candidates),
+                            + " and ".join(f"“{natural(c)}”" for c in candidates),
                             {"action": "pick"},
                             [c.pk for c in candidates],
                         )
@@ -193,7 +170,7 @@ class CanonicalStore:
                             Problem(
                                 entity,
                                 "DUPLICATE_IN_SOURCE",
-                                f"{spec.label} “{_natural(shared) if shared else twin}” is twice in this system",
+                                f"{spec.label} “{natural(shared) if shared else twin}” is twice in this system",
                                 {"action": "same"},
                                 {"twin": twin, "record": shared},
                             )
@@ -220,7 +197,7 @@ class CanonicalStore:
                         value = NORMALISERS[key.kind](values.get(key.field))
                         if value:
                             pending.setdefault((entity, key.field, value), item)
-                    if spec.natural_key and not spec.match_keys and not _blank(values.get(spec.natural_key)):
+                    if spec.natural_key and not spec.match_keys and not blank(values.get(spec.natural_key)):
                         pending.setdefault((entity, spec.natural_key, values[spec.natural_key]), item)
                 elif how == "key" and entity == primary:
                     claimed[(entity, record.pk)] = item
@@ -271,7 +248,7 @@ class CanonicalStore:
                         alias = self.value_maps.get(alias_map, {}).get(str(getattr(record, related_spec.natural_key)))
                         if alias:
                             aliases[related].add(alias)
-                elif isinstance(raw, str) and not raw.startswith("@") and related_spec.natural_key and not _blank(raw):
+                elif isinstance(raw, str) and not raw.startswith("@") and related_spec.natural_key and not blank(raw):
                     naturals[related].add(raw)
         natural = {
             related: self.by_natural_key(related, aliases.get(related, set()) | naturals.get(related, set()))
@@ -296,9 +273,9 @@ class CanonicalStore:
                 elif isinstance(raw, str) and raw.startswith("@"):
                     produced = item.plan.get(raw[1:])
                     target = produced.record if produced is not None else None
-                elif related_spec.natural_key and not _blank(raw):
+                elif related_spec.natural_key and not blank(raw):
                     target = natural.get(related, {}).get(raw)
-                if target is None and not _blank(raw):
+                if target is None and not blank(raw):
                     shown = f"{raw.object} {raw.external_id}" if isinstance(raw, Ref) else raw
                     fix = None
                     if alias_map:
@@ -375,7 +352,7 @@ class CanonicalStore:
             creator = pending.get((entity, key.field, value)) if value else None
             if creator is not None and creator is not item:
                 return creator
-        if spec.natural_key and not spec.match_keys and not _blank(values.get(spec.natural_key)):
+        if spec.natural_key and not spec.match_keys and not blank(values.get(spec.natural_key)):
             creator = pending.get((entity, spec.natural_key, values[spec.natural_key]))
             if creator is not None and creator is not item:
                 return creator
@@ -436,7 +413,7 @@ class CanonicalStore:
     def _diff(self, entity: str, values: dict, existing, item) -> Planned | None:
         """The record as the source's values would leave it: changed fields, conflicts, problems (none written)."""
         spec = ENTITIES[entity]
-        fields = _fields_of(spec.model)
+        fields = fields_of(spec.model)
         # A copy: the cached record stays as the database has it until this plan is applied.
         record = copy.copy(existing) if existing is not None else fields.new()
         if existing is None and entity in BOOKED_BY_ENVIRONMENT:
@@ -464,11 +441,11 @@ class CanonicalStore:
                     continue
             else:
                 current = getattr(record, name)
-                if existing is not None and (current == proposed or _same_key(spec, name, current, proposed)):
+                if existing is not None and (current == proposed or same_key(spec, name, current, proposed)):
                     continue
             owner = field_owner(entity, name, self.owners)
-            if existing is not None and owner and owner != self.category and not _blank(current):
-                item.conflicts.append(Conflict(entity, name, owner, _plain(current), _plain(proposed)))
+            if existing is not None and owner and owner != self.category and not blank(current):
+                item.conflicts.append(Conflict(entity, name, owner, plain(current), plain(proposed)))
                 continue
             if foreign:
                 # What the descriptor does, less its checks (the store resolved `proposed` from this database).
@@ -478,7 +455,7 @@ class CanonicalStore:
                 setattr(record, name, proposed)
             changed.add(name)
         if existing is None or changed:
-            errors = _invalid(record, fields, changed, new=existing is None)
+            errors = invalid(record, fields, changed, new=existing is None)
             if errors:
                 detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
                 item.problems.append(Problem(entity, "INVALID_RECORD", f"{spec.label} is incomplete ({detail})"))
@@ -495,8 +472,8 @@ class CanonicalStore:
             new = list({id(p.record): p.record for p in planned if p.record.pk is None}.values())
             changed = [p for p in planned if p.record.pk is not None and p.changed]
             for record in new + [p.record for p in changed]:
-                _sync_foreign_keys(record)
-                _prepare(record)
+                sync_foreign_keys(record)
+                prepare(record)
             bulk.insert(new)
             if changed:
                 fields = set().union(*(p.changed for p in changed))
@@ -535,152 +512,3 @@ class CanonicalStore:
 
 
 BOOKED_BY_ENVIRONMENT = ("time_entry", "expense")
-
-
-@dataclass(frozen=True)
-class _Fields:
-    """A canonical model's fields as _diff needs them, worked out once per model."""
-
-    model: type[models.Model]
-    by_name: dict[str, tuple[models.Field, bool]]  # name -> (field, is a foreign key)
-    checked: tuple[models.Field, ...]  # what Model.full_clean checks: every concrete field but the keys
-    defaults: dict | None  # a new instance's attributes, when no default is computed per instance
-    quick: dict[str, Callable[[Any], bool]]  # name -> a test that passes only values the field's validation passes
-
-    def new(self) -> models.Model:
-        """An unsaved instance as Model() makes it: its defaults copied in, without Model.__init__'s work per
-        field (a page makes hundreds)."""
-        if self.defaults is None:
-            return self.model()
-        record = self.model.__new__(self.model)
-        record.__dict__.update(self.defaults)
-        record._state = ModelState()
-        return record
-
-
-_FIELDS: dict[type, _Fields] = {}
-
-
-def _fields_of(model: type[models.Model]) -> _Fields:
-    if model not in _FIELDS:
-        concrete = [f for f in model._meta.concrete_fields if not f.primary_key]
-        computed = any(callable(f.default) for f in concrete if f.has_default())
-        template = None if computed else {k: v for k, v in model().__dict__.items() if k != "_state"}
-        _FIELDS[model] = _Fields(
-            model=model,
-            by_name={f.name: (f, isinstance(f, models.ForeignKey)) for f in concrete},
-            checked=tuple(f for f in concrete if not isinstance(f, models.ForeignKey)),
-            defaults=template,
-            quick={f.name: test for f in concrete if (test := _quick_test(f)) is not None},
-        )
-    return _FIELDS[model]
-
-
-def _quick_test(field: models.Field) -> Callable[[Any], bool] | None:
-    """A cheap test of a cleaned value that passes only what Field.validate and its validators pass (a value it
-    fails goes through Django's own validation, for the message). None where the field needs Django's."""
-    if field.choices or not field.editable:
-        return None
-    allowed = (validators.MaxLengthValidator, validators.DecimalValidator, validators.ProhibitNullCharactersValidator)
-    if any(type(v) not in allowed for v in field.validators):
-        return None
-    if isinstance(field, models.CharField | models.TextField):
-        limit = field.max_length or float("inf")
-        return lambda v: type(v) is str and (v or field.blank) and len(v) <= limit and "\x00" not in v
-    if isinstance(field, models.DecimalField):
-        whole_limit = field.max_digits - field.decimal_places
-        places = field.decimal_places
-
-        def decimal_fits(v) -> bool:  # DecimalValidator's count of digits, without building its messages
-            if type(v) is not Decimal or not v.is_finite():
-                return False
-            _, digits, exponent = v.as_tuple()
-            if exponent >= 0:
-                total, decimals = len(digits) + (exponent if digits != (0,) else 0), 0
-            elif -exponent > len(digits):
-                total = decimals = -exponent
-            else:
-                total, decimals = len(digits), -exponent
-            return total <= field.max_digits and decimals <= places and total - decimals <= whole_limit
-
-        return decimal_fits
-    if type(field) is models.DateField:
-        return lambda v: type(v) is date
-    if isinstance(field, models.BooleanField):
-        return lambda v: type(v) is bool
-    return None
-
-
-def _invalid(record: models.Model, fields: _Fields, changed: set[str], *, new: bool) -> dict[str, list[str]]:
-    """What Model.full_clean would refuse (relations were resolved already, so keys are not looked up again).
-
-    A value the source set is cleaned as full_clean cleans it (type, length, choices, validators). A value it
-    did not set is the model's default or what the database holds, so only its presence is checked: a required
-    field left empty (full_clean's "cannot be null" and "cannot be blank")."""
-    errors: dict[str, list[str]] = {}
-    for model_field in fields.checked:
-        value = getattr(record, model_field.attname)
-        if model_field.blank and value in model_field.empty_values:
-            continue  # as full_clean: an empty value a field allows is not checked further
-        if model_field.name in changed:
-            quick = fields.quick.get(model_field.name)
-            if quick is not None and quick(value):
-                continue  # plainly valid: what Django's validators would accept, checked without them
-            try:  # Field.clean less its to_python, which _diff applied already
-                model_field.validate(value, record)
-                model_field.run_validators(value)
-            except ValidationError as error:
-                errors[model_field.name] = error.messages
-        elif new and value is None and not model_field.null:
-            errors[model_field.name] = [str(model_field.error_messages["null"])]
-        elif new and value in model_field.empty_values:
-            errors[model_field.name] = [str(model_field.error_messages["blank"])]
-    if not errors:
-        try:
-            record.clean()
-        except ValidationError as error:
-            errors = error.message_dict if hasattr(error, "error_dict") else {"record": error.messages}
-    return errors
-
-
-def _sync_foreign_keys(record: models.Model) -> None:
-    """A related record created earlier in the page has its id now: copy it to the foreign key column."""
-    for model_field in record._meta.concrete_fields:
-        if isinstance(model_field, models.ForeignKey) and model_field.is_cached(record):
-            related = model_field.get_cached_value(record)
-            setattr(record, model_field.attname, related.pk if related is not None else None)
-
-
-def _same_key(spec, name: str, current, proposed) -> bool:
-    """Two spellings a match key takes for one ("PIPER HEALTH" and "Piper Health"): not a change to make or
-    a conflict to raise, since the systems agree on what they name."""
-    for key in spec.match_keys.values():
-        if key.field == name:
-            normalise = NORMALISERS[key.kind]
-            return bool(normalise(current)) and normalise(current) == normalise(proposed)
-    return False
-
-
-def _natural(record) -> str:
-    spec = next((spec for spec in ENTITIES.values() if isinstance(record, spec.model)), None)
-    if spec is not None and spec.natural_key:
-        return str(getattr(record, spec.natural_key))
-    return str(record)
-
-
-def cost_rates_for(resource_ids: set[int]) -> dict[int, list[Rate]]:
-    """Every cost rate of these people, newest first, in one query (the page's validation picks by date)."""
-    rates: dict[int, list[Rate]] = defaultdict(list)
-    for rate in Rate.objects.filter(resource_id__any=resource_ids, kind=Rate.Kind.COST).order_by("-effective_from"):
-        rates[rate.resource_id].append(rate)
-    return rates
-
-
-def cost_rate_on(resource, on: date, rates: list[Rate] | None = None) -> Rate | None:
-    """The person's cost rate on a day: from `rates` (cost_rates_for) when given, else one query."""
-    if rates is None:
-        rates = cost_rates_for({resource.pk}).get(resource.pk, [])
-    for rate in rates:
-        if rate.effective_from <= on and (rate.effective_to is None or rate.effective_to >= on):
-            return rate
-    return None

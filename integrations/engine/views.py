@@ -90,7 +90,7 @@ def canonical_view(
         related_data["ref"] = ref(related_entity, related.pk)
         data[relation] = related_data
     if entity == "resource":
-        from integrations.engine.store import cost_rate_on
+        from integrations.engine.validation import cost_rate_on
 
         rate = cost_rate_on(record, timezone.now().date())
         data["cost_rate"] = _value(rate.amount) if rate else None

@@ -1,4 +1,4 @@
-"""The engine's parts on their own: mapping transforms, field ownership in the canonical store."""
+"""The engine's parts on their own: mapping transforms, field ownership in the canonical store, record checks."""
 
 from datetime import date
 from decimal import Decimal
@@ -172,7 +172,7 @@ def test_a_planned_record_is_refused_for_what_full_clean_refuses(entity):
     from django.core.exceptions import ValidationError
 
     from integrations.engine.entities import ENTITIES
-    from integrations.engine.store import _fields_of, _invalid
+    from integrations.engine.records import fields_of, invalid
 
     model = ENTITIES[entity].model
     keys = [f.name for f in model._meta.concrete_fields if isinstance(f, models.ForeignKey)]
@@ -185,10 +185,10 @@ def test_a_planned_record_is_refused_for_what_full_clean_refuses(entity):
         return {}
 
     blank = model()
-    assert _invalid(blank, _fields_of(model), set(), new=True) == full_clean(model())
-    text = next(f for f in _fields_of(model).checked if isinstance(f, models.CharField) and f.max_length)
+    assert invalid(blank, fields_of(model), set(), new=True) == full_clean(model())
+    text = next(f for f in fields_of(model).checked if isinstance(f, models.CharField) and f.max_length)
     too_long = model(**{text.name: "x" * (text.max_length + 1)})
-    found = _invalid(too_long, _fields_of(model), {text.name}, new=True)
+    found = invalid(too_long, fields_of(model), {text.name}, new=True)
     assert text.name in found and found == full_clean(model(**{text.name: "x" * (text.max_length + 1)}))
 
 
