@@ -667,6 +667,104 @@ ERP: dict[str, ErpProfile] = {
             ],
         ),
     ),
+    # Acumatica upserts by key fields: customers, projects and employees by their own ids (which the reads give as
+    # external ids, so a project's Customer is the customers' read), invoices by CustomerOrder, our invoice number.
+    "acumatica": ErpProfile(
+        customers=_reference(
+            "erp-customers",
+            "ERP customers (reference)",
+            "erp",
+            "Customer",
+            "customer",
+            [
+                ("customer.name", ["CustomerName"], [TRIM], True, "Customer name"),
+                ("customer.domain", ["MainContact.WebSite"], [DOMAIN], False, "Web site"),
+            ],
+        ),
+        projects=_reference(
+            "erp-projects",
+            "ERP projects (reference)",
+            "erp",
+            "Project",
+            "project",
+            [
+                ("project.code", ["ProjectID"], [TRIM, UPPER], True, "Project ID"),
+                ("project.name", ["Description"], [TRIM], True, "Project description"),
+                ("project.customer", ["Customer"], [ref("customer", "Customer")], False, "Customer"),
+            ],
+        ),
+        employees=_reference(
+            "erp-employees",
+            "ERP employees (reference)",
+            "erp",
+            "Employee",
+            "resource",
+            [
+                ("resource.email", ["ContactInfo.Email"], [TRIM, LOWER], True, "Email"),
+                ("resource.employee_number", ["EmployeeID"], [TRIM, default("")], False, "Employee ID"),
+                ("resource.first_name", ["ContactInfo.FirstName"], [TRIM], False, "First name"),
+                ("resource.last_name", ["ContactInfo.LastName"], [TRIM], False, "Last name"),
+            ],
+        ),
+        customer=Write(
+            "Customer",
+            [
+                ("CustomerID", ["key"], [UPPER], True, "Customer ID"),
+                ("CustomerName", ["name"], [], True, "Customer name"),
+            ],
+        ),
+        project=Write(
+            "Project",
+            [
+                ("ProjectID", ["code"], [], True, "Project ID"),
+                ("Description", ["name"], [], True, "Project description"),
+                ("Customer", ["customer.ref"], [], True, "Customer in the ERP"),
+                ("Status", [], [default("Active")], False, "Status"),
+            ],
+        ),
+        employee=Write(
+            "Employee",
+            [
+                (
+                    "EmployeeID",
+                    ["employee_number"],
+                    [{"name": "fallback", "source": "key"}, UPPER],
+                    True,
+                    "Employee ID",
+                ),
+                ("ContactInfo.FirstName", ["first_name"], [], False, "First name"),
+                ("ContactInfo.LastName", ["last_name"], [], True, "Last name"),
+                ("ContactInfo.Email", ["email"], [], True, "Email"),
+                ("ContactInfo.JobTitle", ["title"], [], False, "Job title"),
+                # The tenant's employee class and branch (the sandbox's); a client sets its own in the mapping.
+                ("EmployeeSettings.EmployeeClass", [], [default("EMPSTAND")], True, "Employee class"),
+                ("EmployeeSettings.Branch", [], [default("HQ")], True, "Branch"),
+            ],
+        ),
+        invoice=Write(
+            "Invoice",
+            [
+                ("Type", [], [default("Invoice")], True, "Type"),
+                ("CustomerOrder", ["number"], [], True, "Customer order (our invoice number)"),
+                ("Customer", ["customer.ref"], [], True, "Customer in the ERP"),
+                ("Date", ["period_end"], [], True, "Invoice date"),
+                ("Description", ["number"], [], False, "Description"),
+                ("Hold", [], [default(False)], False, "On hold"),
+                (
+                    "Details",
+                    ["lines"],
+                    [
+                        {
+                            "name": "sublist",
+                            "fields": {"TransactionDescription": "description", "Qty": "quantity", "UnitPrice": "rate"},
+                        }
+                    ],
+                    True,
+                    "Lines",
+                ),
+            ],
+        ),
+    ),
 }
 
 PSA: dict[str, PsaProfile] = {

@@ -33,6 +33,7 @@ VENDOR_RATES = {
     "workday": 5.0,
     "adp": 5.0,
     "jira": 10.0,
+    "acumatica": 5.0,  # the licence's requests per minute are shared by every API user of the tenant
 }
 
 
