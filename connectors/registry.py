@@ -25,6 +25,7 @@ VENDORS = (
     "adp",
     "jira",
     "acumatica",
+    "kimble",
 )
 
 __all__ = ["CONNECTORS", "SANDBOX_PORTS", "VENDORS", "get_connector_class"]

@@ -33,7 +33,8 @@ VENDOR_RATES = {
     "workday": 5.0,
     "adp": 5.0,
     "jira": 10.0,
-    "acumatica": 5.0,  # the licence's requests per minute are shared by every API user of the tenant
+    "acumatica": 5.0,
+    "kimble": 20.0,  # the Salesforce platform's allowance, as for Certinia  # the licence's requests per minute are shared by every API user of the tenant
 }
 
 

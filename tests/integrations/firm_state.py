@@ -350,3 +350,13 @@ def acumatica_state(app) -> dict:
         "invoice_lines": lines,
         "history": history,
     }
+
+
+def kimble_state(app) -> dict:
+    records = app.org.records
+    return {
+        "workspaces": Counter(g["KimbleOne__Reference__c"] for g in records["KimbleOne__DeliveryGroup__c"].values()),
+        "users": Counter(
+            (r.get("KimbleOne__Email__c") or "").lower() for r in records["KimbleOne__Resource__c"].values()
+        ),
+    }

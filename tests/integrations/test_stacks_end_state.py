@@ -25,6 +25,7 @@ from tests.integrations.firm_state import (
     intacct_state,
     jira_state,
     kantata_state,
+    kimble_state,
     netsuite_state,
     weekly_approval,
     workday_gaps,
@@ -58,10 +59,10 @@ STACKS = {
         "ticketing": "jira",
     },
     "adp-kantata-netsuite": {"crm": "hubspot", "erp": "netsuite", "psa": "kantata", "hr": "adp", "ticketing": "jira"},
-    "salesforce-acumatica-kantata-bamboohr": {
+    "salesforce-acumatica-kimble-bamboohr": {
         "crm": "salesforce",
         "erp": "acumatica",
-        "psa": "kantata",
+        "psa": "kimble",
         "hr": "bamboohr",
         "ticketing": "jira",
     },
@@ -72,7 +73,7 @@ ERP_STATE = {
     "intacct": intacct_state,
     "acumatica": acumatica_state,
 }
-PSA_STATE = {"kantata": kantata_state, "certinia": certinia_state}
+PSA_STATE = {"kantata": kantata_state, "certinia": certinia_state, "kimble": kimble_state}
 
 
 def snapshot(systems, stack: dict) -> dict:
