@@ -26,6 +26,7 @@ VENDORS = (
     "jira",
     "acumatica",
     "kimble",
+    "float",
 )
 
 __all__ = ["CONNECTORS", "SANDBOX_PORTS", "VENDORS", "get_connector_class"]

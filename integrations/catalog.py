@@ -767,6 +767,12 @@ ERP: dict[str, ErpProfile] = {
     ),
 }
 
+# Float (connectors/float) has a connector but no PSA profile: a profile puts a vendor in the PSA role of all three
+# packaged flows, and Float cannot feed approved time to invoice. Its logged time has no approval (only locked
+# periods), carries no rate (a person has one default hourly rate, in the account's single currency, where the firm
+# bills each project in its own currency at the person's converted rate), and Float keeps no expenses. It could take
+# the PSA role of lead-to-project (projects) and employee to resource (people): that needs profiles that say which
+# templates they serve, which the catalog does not have yet.
 PSA: dict[str, PsaProfile] = {
     "kantata": PsaProfile(
         projects=_reference(

@@ -36,6 +36,7 @@ SANDBOX_PORTS = {
     "adp": 8112,
     "acumatica": 8113,
     "kimble": 8114,
+    "float": 8115,
 }
 SANDBOX_PORTS = {vendor: port + _OFFSET for vendor, port in SANDBOX_PORTS.items()}
 # Sandboxes that serve TLS only (their vendor requires mutual TLS): their URLs start with https.

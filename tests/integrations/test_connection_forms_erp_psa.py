@@ -1,4 +1,4 @@
-"""The Sage Intacct, Acumatica, Certinia and Kimble connection forms come from their connectors, save, and "Test" signs in to the
+"""The Sage Intacct, Acumatica, Certinia, Kimble and Float connection forms come from their connectors, save, and "Test" signs in to the
 vendors' sandboxes through the workspace's HTTP policy."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ LABELS = {
     "acumatica": ("API user name", "Tenant (company)", "Endpoint version"),
     "certinia": ("Consumer key", "Integration user name", "Read approved timecards and expenses only"),
     "kimble": ("Consumer key", "Integration user name", "Read approved time and expenses only"),
+    "float": ("API token", "Application name", "Contact email"),
 }
 
 
