@@ -24,6 +24,9 @@ VENDORS = (
     "workday",
     "adp",
     "jira",
+    "acumatica",
+    "kimble",
+    "float",
 )
 
 __all__ = ["CONNECTORS", "SANDBOX_PORTS", "VENDORS", "get_connector_class"]

@@ -667,8 +667,112 @@ ERP: dict[str, ErpProfile] = {
             ],
         ),
     ),
+    # Acumatica upserts by key fields: customers, projects and employees by their own ids (which the reads give as
+    # external ids, so a project's Customer is the customers' read), invoices by CustomerOrder, our invoice number.
+    "acumatica": ErpProfile(
+        customers=_reference(
+            "erp-customers",
+            "ERP customers (reference)",
+            "erp",
+            "Customer",
+            "customer",
+            [
+                ("customer.name", ["CustomerName"], [TRIM], True, "Customer name"),
+                ("customer.domain", ["MainContact.WebSite"], [DOMAIN], False, "Web site"),
+            ],
+        ),
+        projects=_reference(
+            "erp-projects",
+            "ERP projects (reference)",
+            "erp",
+            "Project",
+            "project",
+            [
+                ("project.code", ["ProjectID"], [TRIM, UPPER], True, "Project ID"),
+                ("project.name", ["Description"], [TRIM], True, "Project description"),
+                ("project.customer", ["Customer"], [ref("customer", "Customer")], False, "Customer"),
+            ],
+        ),
+        employees=_reference(
+            "erp-employees",
+            "ERP employees (reference)",
+            "erp",
+            "Employee",
+            "resource",
+            [
+                ("resource.email", ["ContactInfo.Email"], [TRIM, LOWER], True, "Email"),
+                ("resource.employee_number", ["EmployeeID"], [TRIM, default("")], False, "Employee ID"),
+                ("resource.first_name", ["ContactInfo.FirstName"], [TRIM], False, "First name"),
+                ("resource.last_name", ["ContactInfo.LastName"], [TRIM], False, "Last name"),
+            ],
+        ),
+        customer=Write(
+            "Customer",
+            [
+                ("CustomerID", ["key"], [UPPER], True, "Customer ID"),
+                ("CustomerName", ["name"], [], True, "Customer name"),
+            ],
+        ),
+        project=Write(
+            "Project",
+            [
+                ("ProjectID", ["code"], [], True, "Project ID"),
+                ("Description", ["name"], [], True, "Project description"),
+                ("Customer", ["customer.ref"], [], True, "Customer in the ERP"),
+                ("Status", [], [default("Active")], False, "Status"),
+            ],
+        ),
+        employee=Write(
+            "Employee",
+            [
+                (
+                    "EmployeeID",
+                    ["employee_number"],
+                    [{"name": "fallback", "source": "key"}, UPPER],
+                    True,
+                    "Employee ID",
+                ),
+                ("ContactInfo.FirstName", ["first_name"], [], False, "First name"),
+                ("ContactInfo.LastName", ["last_name"], [], True, "Last name"),
+                ("ContactInfo.Email", ["email"], [], True, "Email"),
+                ("ContactInfo.JobTitle", ["title"], [], False, "Job title"),
+                # The tenant's employee class and branch (the sandbox's); a client sets its own in the mapping.
+                ("EmployeeSettings.EmployeeClass", [], [default("EMPSTAND")], True, "Employee class"),
+                ("EmployeeSettings.Branch", [], [default("HQ")], True, "Branch"),
+            ],
+        ),
+        invoice=Write(
+            "Invoice",
+            [
+                ("Type", [], [default("Invoice")], True, "Type"),
+                ("CustomerOrder", ["number"], [], True, "Customer order (our invoice number)"),
+                ("Customer", ["customer.ref"], [], True, "Customer in the ERP"),
+                ("Date", ["period_end"], [], True, "Invoice date"),
+                ("Description", ["number"], [], False, "Description"),
+                ("Hold", [], [default(False)], False, "On hold"),
+                (
+                    "Details",
+                    ["lines"],
+                    [
+                        {
+                            "name": "sublist",
+                            "fields": {"TransactionDescription": "description", "Qty": "quantity", "UnitPrice": "rate"},
+                        }
+                    ],
+                    True,
+                    "Lines",
+                ),
+            ],
+        ),
+    ),
 }
 
+# Float (connectors/float) has a connector but no PSA profile: a profile puts a vendor in the PSA role of all three
+# packaged flows, and Float cannot feed approved time to invoice. Its logged time has no approval (only locked
+# periods), carries no rate (a person has one default hourly rate, in the account's single currency, where the firm
+# bills each project in its own currency at the person's converted rate), and Float keeps no expenses. It could take
+# the PSA role of lead-to-project (projects) and employee to resource (people): that needs profiles that say which
+# templates they serve, which the catalog does not have yet.
 PSA: dict[str, PsaProfile] = {
     "kantata": PsaProfile(
         projects=_reference(
@@ -883,6 +987,140 @@ PSA: dict[str, PsaProfile] = {
                 ("pse__Is_Resource_Active__c", [], [default(True)], False, "Resource active"),
                 ("pse__Default_Cost_Rate__c", ["cost_rate"], [NUMBER2], False, "Default cost rate"),
                 ("pse__Start_Date__c", ["hire_date"], [], False, "Start date"),
+            ],
+        ),
+    ),
+    # Kimble's statuses are lookups to reference data: approved time and expenses are read as such (the
+    # connection reads approved ones only by default) and kept by the filter on the status's enum.
+    "kimble": PsaProfile(
+        customers=_reference(
+            "psa-customers",
+            "PSA accounts (reference)",
+            "psa",
+            "Account",
+            "customer",
+            [
+                ("customer.name", ["Name"], [TRIM], True, "Account name"),
+                ("customer.domain", ["Website"], [DOMAIN], False, "Website"),
+            ],
+        ),
+        projects=_reference(
+            "psa-projects",
+            "PSA engagements (reference)",
+            "psa",
+            "KimbleOne__DeliveryGroup__c",
+            "project",
+            [
+                ("project.code", ["KimbleOne__Reference__c"], [TRIM, UPPER], True, "Reference"),
+                ("project.name", ["Name"], [TRIM], True, "Engagement name"),
+                ("project.customer", ["KimbleOne__Account__c"], [ref("customer", "Account")], False, "Account"),
+            ],
+        ),
+        people=_reference(
+            "psa-people",
+            "PSA resources (reference)",
+            "psa",
+            "KimbleOne__Resource__c",
+            "resource",
+            [
+                ("resource.email", ["KimbleOne__Email__c"], [TRIM, LOWER], True, "Email"),
+                ("resource.employee_number", ["Employee_Number__c"], [TRIM, default("")], False, "Employee number"),
+                ("resource.first_name", ["KimbleOne__FirstName__c"], [TRIM], False, "First name"),
+                ("resource.last_name", ["KimbleOne__LastName__c"], [TRIM], False, "Last name"),
+            ],
+        ),
+        time_entries=(
+            "KimbleOne__TimeEntry__c",
+            [
+                (
+                    "time_entry.project",
+                    ["KimbleOne__DeliveryElement__r.KimbleOne__DeliveryGroup__c"],
+                    [ref("project", "KimbleOne__DeliveryGroup__c"), lookup("project-codes", keep=True)],
+                    True,
+                    "Engagement",
+                ),
+                (
+                    "time_entry.resource",
+                    ["KimbleOne__Resource__c"],
+                    [ref("resource", "KimbleOne__Resource__c")],
+                    True,
+                    "Resource",
+                ),
+                ("time_entry.date", ["KimbleOne__TimePeriod__r.KimbleOne__StartDate__c"], [DATE], True, "Date"),
+                ("time_entry.hours", ["KimbleOne__EntryUnits__c"], [NUMBER2], True, "Hours"),
+                ("time_entry.billable", ["KimbleOne__IsChargeable__c"], [BOOL], False, "Chargeable"),
+                ("time_entry.approved", [], [default(True)], False, "Approved"),  # only approved ones pass the filter
+                ("time_entry.notes", ["KimbleOne__Notes__c"], [TRIM, default("")], False, "Notes"),
+                (
+                    "time_entry.bill_rate",
+                    ["KimbleOne__ActivityAssignment__r.KimbleOne__ForecastRevenueRate__c"],
+                    [NUMBER2],
+                    False,
+                    "Revenue rate",
+                ),
+                (
+                    "time_entry.cost_rate",
+                    ["KimbleOne__ActivityAssignment__r.KimbleOne__ForecastCostRate__c"],
+                    [NUMBER2],
+                    False,
+                    "Cost rate",
+                ),
+                (
+                    "time_entry.currency",
+                    ["KimbleOne__ActivityAssignment__r.CurrencyIsoCode"],
+                    [{"name": "currency", "default": "USD"}],
+                    False,
+                    "Currency",
+                ),
+            ],
+            {"path": "KimbleOne__Status__r.KimbleOne__Enum__c", "in": ["Approved"]},
+        ),
+        expenses=(
+            "KimbleOne__ExpenseItem__c",
+            [
+                (
+                    "expense.project",
+                    ["KimbleOne__DeliveryElement__r.KimbleOne__DeliveryGroup__c"],
+                    [ref("project", "KimbleOne__DeliveryGroup__c"), lookup("project-codes", keep=True)],
+                    True,
+                    "Engagement",
+                ),
+                (
+                    "expense.resource",
+                    ["KimbleOne__Resource__c"],
+                    [ref("resource", "KimbleOne__Resource__c")],
+                    True,
+                    "Resource",
+                ),
+                ("expense.date", ["KimbleOne__ExpenseDate__c"], [DATE], True, "Date"),
+                ("expense.amount", ["KimbleOne__IncurredAmount__c"], [NUMBER2], True, "Amount"),
+                ("expense.currency", ["CurrencyIsoCode"], [{"name": "currency", "default": "USD"}], False, "Currency"),
+                ("expense.category", ["KimbleOne__Category__c"], [TRIM, default("")], False, "Category"),
+                ("expense.billable", ["KimbleOne__IsChargeable__c"], [BOOL], False, "Chargeable"),
+                ("expense.notes", ["KimbleOne__Notes__c"], [TRIM, default("")], False, "Notes"),
+            ],
+            {"path": "KimbleOne__Status__r.KimbleOne__Enum__c", "in": ["Approved"]},
+        ),
+        project=Write(
+            "KimbleOne__DeliveryGroup__c",
+            [
+                ("KimbleOne__Reference__c", ["code"], [], True, "Reference"),
+                ("Name", ["name"], [], True, "Engagement name"),
+                ("KimbleOne__InvoicingCurrencyIsoCode__c", ["currency"], [], False, "Invoicing currency"),
+                ("CurrencyIsoCode", ["currency"], [], False, "Currency"),
+            ],
+        ),
+        resource=Write(
+            "KimbleOne__Resource__c",
+            [
+                ("KimbleOne__FirstName__c", ["first_name"], [], False, "First name"),
+                ("KimbleOne__LastName__c", ["last_name"], [], True, "Last name"),
+                ("KimbleOne__Email__c", ["email"], [], True, "Email"),
+                ("KimbleOne__Grade__c", ["title"], [], False, "Grade"),
+                ("KimbleOne__BusinessUnit__c", ["department"], [], False, "Business unit"),
+                ("Employee_Number__c", ["employee_number"], [], False, "Employee number"),
+                ("KimbleOne__StartDate__c", ["hire_date"], [], True, "Start date"),
+                ("KimbleOne__CostRate__c", ["cost_rate"], [NUMBER2], False, "Cost rate"),
             ],
         ),
     ),

@@ -34,6 +34,9 @@ SANDBOX_PORTS = {
     "certinia": 8110,
     "workday": 8111,
     "adp": 8112,
+    "acumatica": 8113,
+    "kimble": 8114,
+    "float": 8115,
 }
 SANDBOX_PORTS = {vendor: port + _OFFSET for vendor, port in SANDBOX_PORTS.items()}
 # Sandboxes that serve TLS only (their vendor requires mutual TLS): their URLs start with https.

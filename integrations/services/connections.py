@@ -33,6 +33,9 @@ VENDOR_RATES = {
     "workday": 5.0,
     "adp": 5.0,
     "jira": 10.0,
+    "acumatica": 5.0,
+    "kimble": 20.0,  # the Salesforce platform's allowance, as for Certinia
+    "float": 3.0,  # 200 GET a minute per company  # the licence's requests per minute are shared by every API user of the tenant
 }
 
 

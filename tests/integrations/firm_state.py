@@ -318,3 +318,45 @@ def amounts_only(lines: dict[str, Counter]) -> dict[str, Counter]:
 
 def within(day: date, start: date, end: date) -> bool:
     return start <= day <= end
+
+
+def acumatica_state(app) -> dict:
+    tables = app.tables
+    invoices: dict[str, Decimal] = {}
+    lines: dict[str, Counter] = {}
+    history = set()
+    for invoice in tables["Invoice"].values():
+        memo = invoice.get("CustomerOrder") or ""
+        if not memo:
+            history.add(invoice["ReferenceNbr"])
+            continue
+        counted = Counter()
+        for line in invoice.get("Details") or []:
+            kind = "expense" if str(line.get("TransactionDescription", "")).startswith("Expense") else "time"
+            quantity = Decimal(str(line["Qty"]))
+            rate = Decimal(str(line["UnitPrice"])).quantize(CENT)
+            amount = Decimal(str(line["Amount"])).quantize(CENT)
+            counted[(kind, quantity.quantize(CENT) if kind == "time" else quantity, rate, amount)] += 1
+        assert memo not in invoices, f"two invoices in the ERP for {memo}"
+        invoices[memo] = Decimal(str(invoice["Amount"])).quantize(CENT)
+        lines[memo] = counted
+    return {
+        "customers": Counter(c["CustomerName"] for c in tables["Customer"].values()),
+        "jobs": Counter(p["ProjectID"] for p in tables["Project"].values()),
+        "employees": Counter(
+            ((e.get("ContactInfo") or {}).get("Email") or "").lower() for e in tables["Employee"].values()
+        ),
+        "invoices": invoices,
+        "invoice_lines": lines,
+        "history": history,
+    }
+
+
+def kimble_state(app) -> dict:
+    records = app.org.records
+    return {
+        "workspaces": Counter(g["KimbleOne__Reference__c"] for g in records["KimbleOne__DeliveryGroup__c"].values()),
+        "users": Counter(
+            (r.get("KimbleOne__Email__c") or "").lower() for r in records["KimbleOne__Resource__c"].values()
+        ),
+    }

@@ -58,7 +58,9 @@ def test_no_packaged_template_key_can_be_taken_for_a_partners():
         ("crm", "dynamics365", {"lead-to-project"}),
         ("erp", "businesscentral", {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}),
         ("erp", "intacct", {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}),
+        ("erp", "acumatica", {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}),
         ("psa", "certinia", {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}),
+        ("psa", "kimble", {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}),
         ("hr", "workday", {"employee-to-resource"}),
         ("hr", "adp", {"employee-to-resource"}),
     ],
@@ -86,7 +88,9 @@ def test_reference_flows_read_every_new_erp_and_psa_before_writing_there():
     for vendor, keys in (
         ("businesscentral", {"erp-customers", "erp-projects", "erp-employees"}),
         ("intacct", {"erp-customers", "erp-projects", "erp-employees"}),
+        ("acumatica", {"erp-customers", "erp-projects", "erp-employees"}),
         ("certinia", {"psa-customers", "psa-projects", "psa-people"}),
+        ("kimble", {"psa-customers", "psa-projects", "psa-people"}),
     ):
         role = "erp" if keys & {"erp-customers"} else "psa"
         flows = {

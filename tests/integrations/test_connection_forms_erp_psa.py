@@ -1,4 +1,4 @@
-"""The Sage Intacct and Certinia connection forms come from their connectors, save, and "Test" signs in to the
+"""The Sage Intacct, Acumatica, Certinia, Kimble and Float connection forms come from their connectors, save, and "Test" signs in to the
 vendors' sandboxes through the workspace's HTTP policy."""
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
 LABELS = {
     "intacct": ("Web Services sender ID", "Company ID", "Web Services user ID", "External ID custom field"),
+    "acumatica": ("API user name", "Tenant (company)", "Endpoint version"),
     "certinia": ("Consumer key", "Integration user name", "Read approved timecards and expenses only"),
+    "kimble": ("Consumer key", "Integration user name", "Read approved time and expenses only"),
+    "float": ("API token", "Application name", "Contact email"),
 }
 
 

@@ -17,6 +17,7 @@ from connectors.sandbox.firm import Firm
 from integrations.models import Resource, SyncException
 from tests.integrations.conftest import TEST_FIRM, make_connection
 from tests.integrations.firm_state import (
+    acumatica_state,
     amounts_only,
     businesscentral_state,
     certinia_state,
@@ -24,6 +25,7 @@ from tests.integrations.firm_state import (
     intacct_state,
     jira_state,
     kantata_state,
+    kimble_state,
     netsuite_state,
     weekly_approval,
     workday_gaps,
@@ -57,9 +59,21 @@ STACKS = {
         "ticketing": "jira",
     },
     "adp-kantata-netsuite": {"crm": "hubspot", "erp": "netsuite", "psa": "kantata", "hr": "adp", "ticketing": "jira"},
+    "salesforce-acumatica-kimble-bamboohr": {
+        "crm": "salesforce",
+        "erp": "acumatica",
+        "psa": "kimble",
+        "hr": "bamboohr",
+        "ticketing": "jira",
+    },
 }
-ERP_STATE = {"netsuite": netsuite_state, "businesscentral": businesscentral_state, "intacct": intacct_state}
-PSA_STATE = {"kantata": kantata_state, "certinia": certinia_state}
+ERP_STATE = {
+    "netsuite": netsuite_state,
+    "businesscentral": businesscentral_state,
+    "intacct": intacct_state,
+    "acumatica": acumatica_state,
+}
+PSA_STATE = {"kantata": kantata_state, "certinia": certinia_state, "kimble": kimble_state}
 
 
 def snapshot(systems, stack: dict) -> dict:
@@ -128,6 +142,9 @@ def test_a_stack_of_newer_systems_ends_as_the_firm_says_and_a_second_round_chang
     for exception in SyncException.objects.filter(error_code="REQUIRED_MISSING", status=SyncException.Status.OPEN):
         assert exception.external_id not in exception.message, exception.message
         assert exception.subject in exception.message, exception.message
+
+    if stack["erp"] == "acumatica":  # every piece of work signed out: no API seat is left taken, none was refused
+        assert systems["acumatica"].app.active_sessions() == 0 and systems["acumatica"].app.refused_logins == 0
 
     again = run_all(main, order)  # the schedules' next round: nothing left to do
     assert snapshot(systems, stack) == first
