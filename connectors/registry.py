@@ -24,6 +24,7 @@ VENDORS = (
     "workday",
     "adp",
     "jira",
+    "asana",
 )
 
 __all__ = ["CONNECTORS", "SANDBOX_PORTS", "VENDORS", "get_connector_class"]

@@ -34,6 +34,7 @@ SANDBOX_PORTS = {
     "certinia": 8110,
     "workday": 8111,
     "adp": 8112,
+    "asana": 8116,
 }
 SANDBOX_PORTS = {vendor: port + _OFFSET for vendor, port in SANDBOX_PORTS.items()}
 # Sandboxes that serve TLS only (their vendor requires mutual TLS): their URLs start with https.

@@ -14,7 +14,7 @@ import pytest
 import requests
 from werkzeug.routing import Rule
 
-from connectors.registry import SANDBOX_PORTS, get_connector_class
+from connectors.registry import SANDBOX_PORTS, VENDORS, get_connector_class
 from connectors.sandbox import Firm, SandboxApp, json_response, serve_in_thread
 from connectors.sandbox.firm import TIME_START
 
@@ -197,8 +197,12 @@ def test_a_stopped_sandbox_frees_its_port():
 
 
 def test_registry_knows_the_sandbox_ports_and_connector_classes():
-    assert SANDBOX_PORTS["kantata"] == 8104
-    assert sorted(SANDBOX_PORTS.values()) == list(range(8101, 8113))
+    offset = int(os.environ.get("SANDBOX_PORT_OFFSET", "0") or 0)
+    assert SANDBOX_PORTS["kantata"] == 8104 + offset
+    # Every vendor has a port of its own in the 8101-8199 block (moved as a whole by the offset).
+    assert set(VENDORS) <= set(SANDBOX_PORTS)
+    assert len(set(SANDBOX_PORTS.values())) == len(SANDBOX_PORTS)
+    assert all(8101 <= port - offset <= 8199 for port in SANDBOX_PORTS.values())
     assert get_connector_class("kantata").vendor == "kantata"
     with pytest.raises(KeyError, match="No connector for 'nope'"):
         get_connector_class("nope")
@@ -217,7 +221,7 @@ def test_runner_serves_sandboxes_and_stops_cleanly_on_sigterm():
         line = process.stdout.readline()
         assert line.startswith("kantata"), line + process.stderr.read()
         url = line.split()[-1]
-        assert url == f"http://127.0.0.1:{8104 + offset}"
+        assert url == f"http://127.0.0.1:{SANDBOX_PORTS['kantata'] + offset}"
         assert requests.get(f"{url}/_sandbox/stats", timeout=5).status_code == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
