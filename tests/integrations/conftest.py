@@ -33,6 +33,7 @@ def sandboxes():
         "certinia",
         "workday",
         "adp",
+        "asana",
     ):
         module = importlib.import_module(f"connectors.{vendor}.sandbox")
         running[vendor] = serve_in_thread(module.create_app(Firm(**TEST_FIRM)))
