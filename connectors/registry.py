@@ -25,6 +25,7 @@ VENDORS = (
     "adp",
     "jira",
     "asana",
+    "servicenow",
 )
 
 __all__ = ["CONNECTORS", "SANDBOX_PORTS", "VENDORS", "get_connector_class"]

@@ -1109,6 +1109,20 @@ TICKETING: dict[str, TicketingProfile] = {
             {},
         ),
     ),
+    "servicenow": TicketingProfile(
+        # Time worked on incidents and tasks; the assignment group is named with its project's code first.
+        time=(
+            "task_time_worked",
+            _ticket_time_rules(
+                code=("task.assignment_group.name", [FIRST_WORD]),
+                email="user.email",
+                day="work_date",
+                minutes="minutes",
+                notes=["task.number", "comments"],
+            ),
+            {},
+        ),
+    ),
 }
 
 # Which profiles each role draws on; the order is the order vendors are offered in.

@@ -35,6 +35,7 @@ SANDBOX_PORTS = {
     "workday": 8111,
     "adp": 8112,
     "asana": 8116,
+    "servicenow": 8118,
 }
 SANDBOX_PORTS = {vendor: port + _OFFSET for vendor, port in SANDBOX_PORTS.items()}
 # Sandboxes that serve TLS only (their vendor requires mutual TLS): their URLs start with https.

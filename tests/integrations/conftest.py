@@ -34,6 +34,7 @@ def sandboxes():
         "workday",
         "adp",
         "asana",
+        "servicenow",
     ):
         module = importlib.import_module(f"connectors.{vendor}.sandbox")
         running[vendor] = serve_in_thread(module.create_app(Firm(**TEST_FIRM)))

@@ -89,6 +89,7 @@ def test_no_packaged_template_key_can_be_taken_for_a_partners():
         ("hr", "adp", {"employee-to-resource"}),
         ("ticketing", "jira", {"lead-to-project", "ticket-time-to-psa"}),
         ("ticketing", "asana", {"ticket-time-to-psa"}),
+        ("ticketing", "servicenow", {"ticket-time-to-psa"}),
     ],
 )
 def test_each_new_system_plays_its_role_in_every_packaged_flow_that_has_it(role, vendor, templates):

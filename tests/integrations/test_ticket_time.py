@@ -18,6 +18,7 @@ import pytest
 from connectors.registry import get_connector_class
 from connectors.sandbox.firm import Firm, convert
 from connectors.sandbox.tickets import work_logs
+from connectors.servicenow.sandbox.state import sys_id
 from integrations.models import ExternalRef, Flow, SyncException, TimeEntry
 from integrations.services.exceptions import value_map_entry_add_and_retry
 from integrations.services.flows import template_install
@@ -29,9 +30,13 @@ from tests.integrations.test_firm_end_state import open_faults, workspace
 
 pytestmark = pytest.mark.django_db
 
-TICKETING = ["jira", "asana"]
+TICKETING = ["jira", "asana", "servicenow"]
 # Time logged in a ticketing system: the object the flow reads and our key for a log there.
-LOG_IDS = {"jira": lambda log: str(100000 + log["id"]), "asana": lambda log: str(1205000000000000 + log["id"])}
+LOG_IDS = {
+    "jira": lambda log: str(100000 + log["id"]),
+    "asana": lambda log: str(1205000000000000 + log["id"]),
+    "servicenow": lambda log: sys_id("task_time_worked", log["id"]),
+}
 ORDERS = {"ticket-time-first": ("ticket", "time"), "approved-time-first": ("time", "ticket")}
 
 
