@@ -27,6 +27,8 @@ VENDORS = (
     "acumatica",
     "kimble",
     "float",
+    "asana",
+    "servicenow",
 )
 
 __all__ = ["CONNECTORS", "SANDBOX_PORTS", "VENDORS", "get_connector_class"]

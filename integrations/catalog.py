@@ -183,6 +183,12 @@ PROJECT_CODES = (
     "When the PSA spells a project code differently from the ERP.",
     [],
 )
+TICKET_PROJECT_CODES = (
+    "ticket-project-codes",
+    "Project codes (ticketing → PSA)",
+    "When the ticketing system spells a project's code differently from the PSA.",
+    [],
+)
 PAYMENT_TERMS = (
     "payment-terms",
     "Payment terms",
@@ -255,6 +261,8 @@ class PsaProfile:
     # reference: the PSA's own customers, when its projects name one (Certinia's Accounts): a project an ERP
     # holds without its customer (Business Central's) then still reaches an invoice's customer.
     customers: FlowSpec | None = None
+    # time logged elsewhere (a ticketing system) as the PSA's time entries, where the PSA takes them one by one
+    time_entry: Write | None = None
 
 
 @dataclass(frozen=True)
@@ -265,8 +273,31 @@ class HrProfile:
 
 @dataclass(frozen=True)
 class TicketingProfile:
-    requests: FlowSpec  # reference: staffing requests already filed, by project
-    request: Write
+    requests: FlowSpec | None = None  # reference: staffing requests already filed, by project
+    request: Write | None = None
+    # the time logged on tickets as (object, rules, source filter): each entry's project is matched by the code the
+    # ticket's project, board or group carries, its person by email
+    time: tuple | None = None
+
+
+def _ticket_time_rules(*, code: tuple[str, list], email: str, day: str, minutes: str, notes: list[str]) -> list:
+    """Time logged on a ticket as a canonical time entry; the ticketing system's own field names passed in
+    (`code`: the field carrying the project's code and the transforms that take the code out of it)."""
+    code_path, code_transforms = code
+    return [
+        (
+            "time_entry.project",
+            [code_path],
+            [*code_transforms, TRIM, UPPER, lookup("ticket-project-codes", keep=True)],
+            True,
+            "Project code",
+        ),
+        ("time_entry.resource", [email], [TRIM, LOWER], True, "Person (email)"),
+        ("time_entry.date", [day], [DATE], True, "Date"),
+        ("time_entry.hours", [minutes], [MINUTES], True, "Hours"),
+        ("time_entry.billable", [], [default(True)], False, "Billable"),
+        ("time_entry.notes", notes, [{"name": "concat", "separator": " "}], False, "Notes"),
+    ]
 
 
 def _reference(key: str, name: str, source: str, object_name: str, entity: str, rules: list, **extra) -> FlowSpec:
@@ -871,6 +902,18 @@ PSA: dict[str, PsaProfile] = {
                 ("cost_rate_in_cents", ["cost_rate"], [{"name": "amount_to_cents"}], False, "Cost rate"),
             ],
         ),
+        # Kantata prices an entry from the person's rate on its project; approval happens in Kantata.
+        time_entry=Write(
+            "time_entries",
+            [
+                ("workspace_id", ["project.ref"], [], True, "Project in Kantata"),
+                ("user_id", ["resource.ref"], [], True, "Person in Kantata"),
+                ("date_performed", ["date"], [], True, "Date"),
+                ("time_in_minutes", ["hours"], [{"name": "hours_to_minutes"}], True, "Minutes"),
+                ("billable", ["billable"], [], False, "Billable"),
+                ("notes", ["notes"], [], False, "Notes"),
+            ],
+        ),
     ),
     "certinia": PsaProfile(
         customers=_reference(
@@ -1277,6 +1320,46 @@ TICKETING: dict[str, TicketingProfile] = {
                 ("labels", ["code"], [{"name": "list", "append": ["staffing"]}], False, "Labels"),
             ],
         ),
+        # Worklogs; the issue's first label is its project's code, as on staffing requests.
+        time=(
+            "worklogs",
+            _ticket_time_rules(
+                code=("issue.labels.0", []),
+                email="author.emailAddress",
+                day="started_date",
+                minutes="time_spent_minutes",
+                notes=["issue.key", "comment"],
+            ),
+            {},
+        ),
+    ),
+    "asana": TicketingProfile(
+        # Time tracking entries; a project is named with its code first ("PRJ-113 Globex Data Platform").
+        time=(
+            "time_tracking_entries",
+            _ticket_time_rules(
+                code=("project.name", [FIRST_WORD]),
+                email="created_by.email",
+                day="entered_on",
+                minutes="duration_minutes",
+                notes=["task.name"],
+            ),
+            {},
+        ),
+    ),
+    "servicenow": TicketingProfile(
+        # Time worked on incidents and tasks; the assignment group is named with its project's code first.
+        time=(
+            "task_time_worked",
+            _ticket_time_rules(
+                code=("task.assignment_group.name", [FIRST_WORD]),
+                email="user.email",
+                day="work_date",
+                minutes="minutes",
+                notes=["task.number", "comments"],
+            ),
+            {},
+        ),
     ),
 }
 
@@ -1320,19 +1403,31 @@ class PackagedTemplate:
     value_maps: list
     build: Callable[[dict[str, str]], list[FlowSpec]] = field(repr=False, compare=False)
     publisher: str = ""
+    # role -> what a vendor's profile must hold to play it here (a ticketing system that only holds time cannot
+    # take staffing requests); a role not named takes every vendor with a profile for it
+    needs: dict = field(default_factory=dict)
+
+    def vendors(self, role: str) -> tuple[str, ...]:
+        """The vendors that can play `role` in this template, in the order they are offered."""
+        wanted = self.needs.get(role, ())
+        return tuple(
+            vendor
+            for vendor, profile in PROFILES[role].items()
+            if all(getattr(profile, name) is not None for name in wanted)
+        )
 
     @property
     def connections(self) -> dict[str, tuple[tuple[str, ...], str]]:
-        return {role: (tuple(PROFILES[role]), label) for role, label in self.roles.items()}
+        return {role: (self.vendors(role), label) for role, label in self.roles.items()}
 
     @property
     def default_vendors(self) -> dict[str, str]:
-        return {role: next(iter(PROFILES[role])) for role in self.roles}
+        return {role: self.vendors(role)[0] for role in self.roles}
 
     def for_vendors(self, vendors: dict[str, str]) -> Template:
         chosen = {role: vendors.get(role) or default for role, default in self.default_vendors.items()}
         for role, vendor in chosen.items():
-            if vendor not in PROFILES[role]:
+            if vendor not in self.vendors(role):
                 raise KeyError(f"{vendor} cannot play the {role} role in “{self.name}”")
         return Template(
             key=self.key,
@@ -1451,6 +1546,27 @@ def _lead_to_project(vendors: dict[str, str]) -> list[FlowSpec]:
     ]
 
 
+def _ticket_time(vendors: dict[str, str]) -> list[FlowSpec]:
+    ticketing, psa = TICKETING[vendors["ticketing"]], PSA[vendors["psa"]]
+    object_name, rules, source_filter = ticketing.time
+    references = (*_psa_customers(psa), psa.projects, psa.people)
+    return [
+        *references,
+        FlowSpec(
+            key="ticket-time",
+            name="Ticket time to PSA time",
+            source="ticketing",
+            object=object_name,
+            entity="time_entry",
+            schedule_minutes=60,
+            source_filter=source_filter,
+            prerequisites=tuple(reference.key for reference in references),
+            rules=rules,
+            steps=[StepSpec("Time entry in the PSA", "time_entry", "psa", psa.time_entry.object, psa.time_entry.rules)],
+        ),
+    ]
+
+
 APPROVED_TIME = PackagedTemplate(
     key="approved-time-to-invoice",
     name="Approved time to invoice",
@@ -1491,9 +1607,22 @@ LEAD_TO_PROJECT = PackagedTemplate(
     },
     value_maps=[PAYMENT_TERMS],
     build=_lead_to_project,
+    needs={"ticketing": ("requests", "request")},
 )
 
-TEMPLATES = {t.key: t for t in (LEAD_TO_PROJECT, APPROVED_TIME, EMPLOYEE_TO_RESOURCE)}
+TICKET_TIME = PackagedTemplate(
+    key="ticket-time-to-psa",
+    name="Ticket time to billable time",
+    summary="Time logged on tickets reaches the PSA as time entries on the project whose code the ticket's project "
+    "carries, for the person with the same email, once each; the PSA approves it and it is billed with the rest.",
+    version=1,
+    roles={"ticketing": "Ticketing (time logged on tickets)", "psa": "PSA (time entries)"},
+    value_maps=[TICKET_PROJECT_CODES],
+    build=_ticket_time,
+    needs={"ticketing": ("time",), "psa": ("time_entry",)},
+)
+
+TEMPLATES = {t.key: t for t in (LEAD_TO_PROJECT, APPROVED_TIME, EMPLOYEE_TO_RESOURCE, TICKET_TIME)}
 
 # Kept for tests that read one reference flow directly.
 PSA_PROJECTS = PSA["kantata"].projects

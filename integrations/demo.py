@@ -1,5 +1,5 @@
 """Demo integrations for a client workspace: connections to the local vendor sandboxes and the
-three packaged flows, so `dev.py run` shows a working product from the first minute (Contoso on the first six
+packaged flows their vendors can play, so `dev.py run` shows a working product from the first minute (Contoso on the first six
 vendors, Tailspin on Dynamics 365, Business Central, Certinia and Workday)."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ MICROSOFT_STACK = {
     "ticketing": "jira",
 }
 # The order the packaged templates are installed in (reference flows they share are made by the first).
-INSTALL_ORDER = ("approved-time-to-invoice", "employee-to-resource", "lead-to-project")
+INSTALL_ORDER = ("approved-time-to-invoice", "employee-to-resource", "lead-to-project", "ticket-time-to-psa")
 
 
 def demo_integrations_seed(
@@ -58,6 +58,8 @@ def demo_integrations_seed(
     flows = []
     for key in INSTALL_ORDER:
         roles = TEMPLATES[key].roles
+        if any(stack[role] not in TEMPLATES[key].vendors(role) for role in roles):
+            continue  # e.g. ticket time needs a PSA that takes time entries one by one, which Certinia does not
         flows += template_install(key=key, connections={role: connections[stack[role]] for role in roles})
     return flows
 

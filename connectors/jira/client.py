@@ -1,8 +1,14 @@
-"""Jira Cloud connector: issues over REST API v3 (e.g. resource requests for new projects, delivery tickets).
+"""Jira Cloud connector: issues over REST API v3 (e.g. resource requests for new projects, delivery tickets), and
+the time logged on them (worklogs).
 
 Reads are enhanced JQL searches (`search/jql`) ordered by `updated` and followed by nextPageToken; the cursor is
 turned into JQL's minute-precision date in the API user's own time zone. Writes create issues in bulk (50 a call)
 and keep our external id in a label, so an upsert finds what it wrote before and edits it instead of duplicating.
+
+Worklogs are read as Jira offers them to integrations: the ids changed since a moment (`worklog/updated`, in
+milliseconds), then the worklogs themselves (`worklog/list`, 1,000 a call). A worklog names only its issue's id, so
+the connector adds `issue` (key, summary, labels, project: the issue's labels carry the firm's project code),
+`started_date` (the day worked, as the worker's own clock had it) and `time_spent_minutes`.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
@@ -39,6 +45,7 @@ SEARCH_PAGE_MAX = 100  # issues per search page when fields are asked for
 SEARCH_FIELDS = ("summary", "status", "project", "issuetype", "labels", "description", "duedate", "priority",
                  "assignee", "created", "updated")  # fmt: skip
 WRITABLE_FIELDS = ("project", "issuetype", "summary", "description", "labels", "duedate", "priority")
+WORKLOG_LIST_MAX = 1000  # worklog ids per worklog/list call
 EXTERNAL_ID_LABEL_PREFIX = "ref-"  # marks the label that carries our id for a record ("ref-contoso-project-12")
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -49,6 +56,9 @@ EXTERNAL_ID_LABEL_PREFIX = "ref-"  # marks the label that carries our id for a r
 # - Jira keeps no external id; a label "sgp-<external id>" (no spaces, 255 characters at most) is ours. Entity
 #   properties would be tidier, but JQL can only search properties an app has indexed.
 # - JQL dates without a zone are read in the API user's time zone (GET /myself -> timeZone).
+# - worklog/updated returns worklogs updated strictly after `since`, 1,000 a page, in update order; its nextPage
+#   carries the `since` to go on from. Jira leaves out worklogs updated in the last minute: the sandbox does not.
+# - A worklog's author shows emailAddress to an API user of the same organisation (managed accounts).
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -126,6 +136,12 @@ class JiraConnector(Connector):
             batch_size=BULK_CREATE_MAX,
             page_size=SEARCH_PAGE_MAX,
             fields=WRITABLE_FIELDS,
+        ),
+        "worklogs": ObjectSpec(
+            name="worklogs",
+            label="Worklogs (time logged on issues)",
+            page_size=WORKLOG_LIST_MAX,
+            fields=("author.emailAddress", "started_date", "time_spent_minutes", "issue.key", "issue.labels"),
         ),
     }
 
@@ -211,8 +227,11 @@ class JiraConnector(Connector):
         )
 
     def read(self, object_name: str, *, since: str | None = None, page_size: int | None = None) -> Iterator[Page]:
+        if object_name == "worklogs":
+            yield from self._read_worklogs(since)
+            return
         if object_name != "issues":
-            raise ConnectorError(f"Jira has no object {object_name!r}; known: issues")
+            raise ConnectorError(f"Jira has no object {object_name!r}; known: issues, worklogs")
         size = max(1, min(page_size or SEARCH_PAGE_MAX, SEARCH_PAGE_MAX))
         conditions = []
         scope = (self.credentials.get("jql") or "").strip()
@@ -239,6 +258,101 @@ class JiraConnector(Connector):
             yield Page(records=records, rejects=rejects, cursor=cursor, has_more=has_more)
             if not has_more:
                 return
+
+    def _read_worklogs(self, since: str | None) -> Iterator[Page]:
+        since_ms = 0
+        if since:
+            moment = _parse_cursor(since)
+            if moment is None:
+                raise ConnectorError(f"Not an ISO 8601 cursor: {since!r}")
+            since_ms = int(moment.timestamp() * 1000) - 1  # "after" is strict: read the watermark's own again
+        cursor = since
+        while True:
+            body = self._api("GET", "worklog/updated", params={"since": since_ms}).json()
+            ids = [str(value["worklogId"]) for value in body.get("values") or [] if value.get("worklogId")]
+            worklogs: list[Any] = []
+            for start in range(0, len(ids), WORKLOG_LIST_MAX):
+                worklogs += self._api(
+                    "POST", "worklog/list", json={"ids": ids[start : start + WORKLOG_LIST_MAX]}
+                ).json()
+            issues = self._issues_by_id({str(w.get("issueId")) for w in worklogs if isinstance(w, Mapping)})
+            records, rejects = self._parse_worklogs(worklogs, issues)
+            until = body.get("until")
+            if isinstance(until, int) and ids:
+                cursor = _iso_z(datetime.fromtimestamp(until / 1000, tz=UTC))
+            last = bool(body.get("lastPage", True)) or not ids
+            yield Page(records=records, rejects=rejects, cursor=cursor, has_more=not last)
+            if last:
+                return
+            next_since = parse_qs(urlsplit(str(body.get("nextPage") or "")).query).get("since", [until])[0]
+            since_ms = int(next_since)
+
+    def _issues_by_id(self, ids: set[str]) -> dict[str, dict[str, Any]]:
+        """The issues worklogs were logged on, with the fields a time entry needs, by id (100 a search)."""
+        wanted = sorted(i for i in ids if i.isdigit())
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), SEARCH_PAGE_MAX):
+            chunk = wanted[start : start + SEARCH_PAGE_MAX]
+            jql = f"id in ({', '.join(chunk)}) ORDER BY key ASC"
+            token = None
+            while True:
+                body = self.search(
+                    jql, ["summary", "labels", "project"], max_results=SEARCH_PAGE_MAX, next_page_token=token
+                )
+                for issue in body.get("issues") or []:
+                    if isinstance(issue, Mapping) and issue.get("id"):
+                        fields = issue.get("fields") or {}
+                        found[str(issue["id"])] = {
+                            "id": str(issue["id"]),
+                            "key": issue.get("key"),
+                            "summary": fields.get("summary"),
+                            "labels": [str(label) for label in fields.get("labels") or []],
+                            "project": (fields.get("project") or {}).get("key"),
+                        }
+                token = body.get("nextPageToken")
+                if not token or body.get("isLast", True):
+                    break
+        return found
+
+    @staticmethod
+    def _parse_worklogs(
+        worklogs: list[Any], issues: Mapping[str, Mapping[str, Any]]
+    ) -> tuple[list[SourceRecord], list[RejectedRecord]]:
+        records: list[SourceRecord] = []
+        rejects: list[RejectedRecord] = []
+        for worklog in worklogs:
+            worklog_id = str(worklog.get("id") or "") if isinstance(worklog, Mapping) else ""
+            if not worklog_id:
+                rejects.append(RejectedRecord(external_id=None, reason="The worklog has no id.", raw=worklog))
+                continue
+            seconds = worklog.get("timeSpentSeconds")
+            if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 0:
+                rejects.append(RejectedRecord(worklog_id, f"timeSpentSeconds is not a duration: {seconds!r}", worklog))
+                continue
+            started = str(worklog.get("started") or "")
+            if parse_utc_datetime(started, naive_as_utc=False) is None:
+                rejects.append(RejectedRecord(worklog_id, f"started is not a timestamp: {started!r}", worklog))
+                continue
+            updated = parse_utc_datetime(worklog.get("updated"), naive_as_utc=False)
+            if updated is None:
+                rejects.append(
+                    RejectedRecord(worklog_id, f"updated is not a timestamp: {worklog.get('updated')!r}", worklog)
+                )
+                continue
+            issue = issues.get(str(worklog.get("issueId")))
+            if issue is None:
+                rejects.append(
+                    RejectedRecord(worklog_id, "The worklog's issue cannot be seen by the API user.", worklog)
+                )
+                continue
+            data = dict(worklog)
+            data["comment"] = adf_text(worklog.get("comment")) or None
+            data["issue"] = dict(issue)
+            data["started_date"] = started[:10]  # the day worked, on the worker's own clock (the offset kept)
+            data["time_spent_minutes"] = round(seconds / 60)
+            data["updated"] = _iso_z(updated)
+            records.append(SourceRecord(external_id=worklog_id, updated_at=_iso_z(updated), data=data))
+        return records, rejects
 
     @staticmethod
     def _parse(issues: list[Any]) -> tuple[list[SourceRecord], list[RejectedRecord]]:

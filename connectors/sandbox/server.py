@@ -37,6 +37,8 @@ SANDBOX_PORTS = {
     "acumatica": 8113,
     "kimble": 8114,
     "float": 8115,
+    "asana": 8116,
+    "servicenow": 8118,
 }
 SANDBOX_PORTS = {vendor: port + _OFFSET for vendor, port in SANDBOX_PORTS.items()}
 # Sandboxes that serve TLS only (their vendor requires mutual TLS): their URLs start with https.

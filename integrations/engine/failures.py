@@ -65,6 +65,8 @@ class Failures:
             return self.duplicate(item, first, book)
         if first.code == "AMBIGUOUS_MATCH":
             return self.ambiguous(item, first, book)
+        if first.code == "PROJECT_NOT_FOUND" and not self.billing_target and _code_to_map(first):
+            return self.park(item, self.code_unknown(first.value, first.fix), book)
         if first.code == "PROJECT_NOT_FOUND" and self.billing_target:
             first = Problem(
                 first.target,
@@ -172,6 +174,26 @@ class Failures:
             )
         return self._causes[cause]
 
+    def code_unknown(self, code: str, fix: dict) -> SyncException:
+        """The one exception for "no project has the code this system gives", which every record naming that code
+        waits on; mapping the code onto a project's releases them."""
+        cause = parking.unknown_code_cause(connection_id=self.flow.source_connection_id, entity="project", code=code)
+        if cause not in self._causes:
+            system = self.source.label
+            self._causes[cause] = parking.cause_raise(
+                cause=cause,
+                flow=self.flow,
+                run=self.run,
+                subject=code,
+                object_name="project",
+                error_code="PROJECT_NOT_FOUND",
+                message=f"No project here has the code {code} that {system} gives, so the time logged under it "
+                f"cannot be synced: map {code} to the project's code.",
+                source_system=self.source.vendor,
+                fix_actions=[fix, {"action": "retry"}],
+            )
+        return self._causes[cause]
+
     def targets_label(self, step) -> str:
         from connectors.registry import CONNECTORS
 
@@ -260,3 +282,8 @@ class Failures:
             + ": pick the one it is, or say it is a new one.",
             fix=[{"action": "pick", "record": c.pk, "label": str(c)} for c in candidates] + [{"action": "different"}],
         )
+
+
+def _code_to_map(problem: Problem) -> bool:
+    """A project named by a code (not by another record's id) that a clerk can map through a value map."""
+    return isinstance(problem.value, str) and bool(problem.fix) and problem.fix.get("action") == "map_value"

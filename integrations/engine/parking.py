@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from integrations.models import ExternalRef, Rate, SyncException
+from integrations.models import ExternalRef, Project, Rate, SyncException
 
 LIVE = (SyncException.Status.OPEN, SyncException.Status.RETRYING)
 WAITING_ON = "WAITING_ON"
@@ -30,6 +30,11 @@ def duplicate_cause(*, connection_id: int, entity: str, record_id: int, external
     """One pair: the record `external_id` of a system that looks like the one already linked to `record_id`.
     With external_id "" it is the prefix of every pair about that record."""
     return f"duplicate:{connection_id}:{entity}:{record_id}:{external_id}"
+
+
+def unknown_code_cause(*, connection_id: int, entity: str, code: str) -> str:
+    """A code a system gives (a project's, on time logged in a ticketing system) that names no record here."""
+    return f"unknown_code:{connection_id}:{entity}:{code}"
 
 
 def cause_raise(
@@ -127,6 +132,14 @@ def cause_gone(exception: SyncException, *, value_maps: dict | None = None) -> b
             if fix.get("action") == "map_value" and (value_maps or {}).get(fix["value_map"], {}).get(fix["value"]):
                 return True
         return False
+    if kind == "unknown_code":
+        _connection_id, _entity, code = rest.split(":", 2)
+        if Project.objects.filter(code=code).exists():
+            return True
+        return any(
+            fix.get("action") == "map_value" and (value_maps or {}).get(fix["value_map"], {}).get(fix["value"])
+            for fix in exception.fix_actions
+        )
     if kind == "missing_cost_rate":
         return Rate.objects.filter(resource_id=int(rest), kind=Rate.Kind.COST).exists()
     return False  # duplicates and ambiguous matches are decided by a person

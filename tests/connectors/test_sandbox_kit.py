@@ -199,10 +199,10 @@ def test_a_stopped_sandbox_frees_its_port():
 def test_registry_knows_the_sandbox_ports_and_connector_classes():
     offset = int(os.environ.get("SANDBOX_PORT_OFFSET", "0") or 0)
     assert SANDBOX_PORTS["kantata"] == 8104 + offset
-    # Every vendor has its own port, from 8101 on without a gap, however many vendors there are.
-    ports = sorted(port - offset for port in SANDBOX_PORTS.values())
-    assert ports == list(range(8101, 8101 + len(ports)))
-    assert set(SANDBOX_PORTS) == set(VENDORS)
+    # Every vendor has a port of its own in the 8101-8199 block (moved as a whole by the offset).
+    assert set(VENDORS) <= set(SANDBOX_PORTS)
+    assert len(set(SANDBOX_PORTS.values())) == len(SANDBOX_PORTS)
+    assert all(8101 <= port - offset <= 8199 for port in SANDBOX_PORTS.values())
     assert get_connector_class("kantata").vendor == "kantata"
     with pytest.raises(KeyError, match="No connector for 'nope'"):
         get_connector_class("nope")

@@ -35,6 +35,8 @@ def sandboxes():
         "adp",
         "acumatica",
         "kimble",
+        "asana",
+        "servicenow",
     ):
         module = importlib.import_module(f"connectors.{vendor}.sandbox")
         running[vendor] = serve_in_thread(module.create_app(Firm(**TEST_FIRM)))

@@ -101,12 +101,14 @@ def expect(
     *,
     approved: Callable[[dict], bool] | None = None,
     hr_gaps: dict[int, str] | None = None,
+    extra_time: list[dict] | None = None,
 ) -> FirmExpectation:
     """The expected end state when the templates in `installed` have run (in any order, any number of times).
 
     `approved` says which time entries the PSA shows as approved (each entry's own flag unless the PSA approves
     weeks); `hr_gaps` which of the firm's HR gaps the HR system has (all of them unless said: Workday keeps
-    every worker in a supervisory organization, so it lacks work emails only)."""
+    every worker in a supervisory organization, so it lacks work emails only); `extra_time` is time the PSA holds
+    beyond the firm's own entries (time logged on tickets that a flow brought there), shaped like them."""
     approved = approved or (lambda entry: entry["approved"])
     expectation = FirmExpectation(firm=firm, installed=set(installed))
     faults: dict[str, Counter] = defaultdict(Counter)
@@ -138,7 +140,7 @@ def expect(
         # Time can be billed only on a project the ERP holds: the firm's own, and the won deals' once
         # lead-to-project has created them there (PSA-only phases never are).
         in_erp = set(expectation.erp_project_codes())
-        for entry in firm.time_entries():
+        for entry in [*firm.time_entries(), *(extra_time or [])]:
             if not approved(entry):
                 continue  # the PSA connection reads approved time only
             code = entry["project_code"]

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from integrations.catalog import PARTNER_TEMPLATE_PREFIX, PROFILES, TEMPLATES, Template
+from integrations.catalog import PARTNER_TEMPLATE_PREFIX, TEMPLATES, Template
+from integrations.engine.entities import ENTITIES
 
 
 @pytest.mark.parametrize("key", sorted(TEMPLATES))
@@ -37,14 +38,39 @@ def test_every_system_a_template_writes_to_is_read_first():
             references = {(flow.source, flow.object) for flow in template.flows if not flow.steps}
             for flow in template.flows:
                 for step in flow.steps:
-                    if step.action == "write":
+                    if step.action == "write" and _recognisable(step.entity):
                         assert (step.target, step.object) in references, (packaged.key, step.name)
+
+
+def _recognisable(entity: str) -> bool:
+    """Whether another system's record of `entity` could be recognised as ours before we write it. A time entry
+    cannot (no code, email or name identifies one): the one a flow writes is found again by the reference the
+    flow left on it, so there is nothing to read first."""
+    spec = ENTITIES[entity]
+    return bool(spec.natural_key or spec.match_keys or spec.identity)
+
+
+def test_ticket_time_is_written_to_the_psa_only_after_its_projects_and_people_were_read():
+    for vendors in _every_combination(TEMPLATES["ticket-time-to-psa"]):
+        flows = TEMPLATES["ticket-time-to-psa"].for_vendors(vendors).flows
+        main = next(flow for flow in flows if flow.steps)
+        references = {flow.key: flow for flow in flows if not flow.steps}
+        assert {"psa-projects", "psa-people"} <= set(main.prerequisites) <= set(references)
+        assert [step.entity for step in main.steps] == ["time_entry"]
+
+
+def test_a_ticketing_system_without_staffing_requests_is_offered_for_ticket_time_only():
+    assert "asana" not in TEMPLATES["lead-to-project"].connections["ticketing"][0]
+    assert "asana" in TEMPLATES["ticket-time-to-psa"].connections["ticketing"][0]
+    assert TEMPLATES["ticket-time-to-psa"].connections["psa"][0] == ("kantata",)  # Certinia takes weekly timecards
+    with pytest.raises(KeyError, match="asana cannot play the ticketing role"):
+        TEMPLATES["lead-to-project"].for_vendors({"ticketing": "asana"})
 
 
 def _every_combination(packaged):
     combos = [{}]
     for role in packaged.roles:
-        combos = [{**combo, role: vendor} for combo in combos for vendor in PROFILES[role]]
+        combos = [{**combo, role: vendor} for combo in combos for vendor in packaged.vendors(role)]
     return combos
 
 
@@ -63,6 +89,9 @@ def test_no_packaged_template_key_can_be_taken_for_a_partners():
         ("psa", "kimble", {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}),
         ("hr", "workday", {"employee-to-resource"}),
         ("hr", "adp", {"employee-to-resource"}),
+        ("ticketing", "jira", {"lead-to-project", "ticket-time-to-psa"}),
+        ("ticketing", "asana", {"ticket-time-to-psa"}),
+        ("ticketing", "servicenow", {"ticket-time-to-psa"}),
     ],
 )
 def test_each_new_system_plays_its_role_in_every_packaged_flow_that_has_it(role, vendor, templates):
@@ -96,7 +125,7 @@ def test_reference_flows_read_every_new_erp_and_psa_before_writing_there():
         flows = {
             flow.key
             for key in TEMPLATES
-            if role in TEMPLATES[key].roles
+            if role in TEMPLATES[key].roles and vendor in TEMPLATES[key].vendors(role)
             for flow in TEMPLATES[key].for_vendors({role: vendor}).flows
             if not flow.steps and flow.source == role
         }

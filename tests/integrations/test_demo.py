@@ -49,7 +49,8 @@ def test_tailspin_runs_the_packaged_flows_on_the_microsoft_certinia_workday_stac
     assert Flow.objects.count() == flows
     assert sorted(Connection.objects.values_list("vendor", flat=True)) == sorted(set(MICROSOFT_STACK.values()))
     installed = {key.split("/")[0] for key in Flow.objects.values_list("template_key", flat=True)}
-    assert installed == set(TEMPLATES)
+    # Every template but ticket time, which needs a PSA taking time entries one by one (Certinia takes timecards).
+    assert installed == set(TEMPLATES) - {"ticket-time-to-psa"}
     sources = {(f.template_key.split("/")[1], f.source_connection.vendor, f.source_object) for f in Flow.objects.all()}
     assert {
         ("won-deals", "dynamics365", "opportunities"),

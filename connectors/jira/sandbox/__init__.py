@@ -4,9 +4,10 @@ Basic auth (e-mail + API token), serverInfo / myself / field / project, enhanced
 and POST, nextPageToken pages) over a JQL subset, issue create (single and bulk), get and edit, under both
 /rest/api/3 (descriptions in Atlassian Document Format) and /rest/api/2 (plain text), which the `jira` library
 uses by default. Rate limits answer 429 with Retry-After and X-RateLimit-* headers. Seeded from the shared Firm:
-a Delivery (DEL) kick-off and a Resource Planning (RES) staffing issue per project, and Operations (OPS) issues.
+a Delivery (DEL) kick-off and a Resource Planning (RES) staffing issue per project, Operations (OPS) issues, and
+the firm's support tickets (SUP) with the time logged on them as worklogs (`worklog/updated`, `worklog/list`).
 
-`state` holds the site's issues, `query` JQL, `api` the routes and rendering.
+`state` holds the site's issues, `worklogs` the worklogs, `query` JQL, `api` the routes and rendering.
 """
 
 from connectors.jira.sandbox.api import JiraSandbox, create_app

@@ -30,11 +30,12 @@ from connectors.jira.sandbox.state import (
     JiraState,
     _now,
 )
+from connectors.jira.sandbox.worklogs import JiraWorklogs
 from connectors.sandbox.app import SandboxApp, json_response
 from connectors.sandbox.firm import Firm
 
 
-class JiraSandbox(JiraState, JqlEvaluation, SandboxApp):
+class JiraSandbox(JiraState, JiraWorklogs, JqlEvaluation, SandboxApp):
     vendor = "jira"
 
     def __init__(self, firm: Firm | None = None):
@@ -56,6 +57,11 @@ class JiraSandbox(JiraState, JqlEvaluation, SandboxApp):
                 Rule(f"{base}/issue", endpoint="create_issue", methods=["POST"], defaults=defaults),
                 Rule(f"{base}/issue/bulk", endpoint="bulk_create", methods=["POST"], defaults=defaults),
                 Rule(f"{base}/issue/<key>", endpoint="issue", methods=["GET", "PUT"], defaults=defaults),
+                Rule(
+                    f"{base}/issue/<key>/worklog", endpoint="issue_worklogs", methods=["GET", "POST"], defaults=defaults
+                ),  # fmt: skip
+                Rule(f"{base}/worklog/updated", endpoint="worklogs_updated", methods=["GET"], defaults=defaults),
+                Rule(f"{base}/worklog/list", endpoint="worklogs_list", methods=["POST"], defaults=defaults),
             ]
         return rules
 

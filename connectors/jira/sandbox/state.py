@@ -22,6 +22,7 @@ PROJECTS = {
     "DEL": ("10000", "Delivery"),
     "RES": ("10001", "Resource Planning"),
     "OPS": ("10002", "Internal Operations"),
+    "SUP": ("10003", "Client Support"),
 }
 ISSUE_TYPES = {"Task": "10001", "Story": "10002", "Bug": "10003", "Epic": "10004"}
 STATUSES = {
@@ -121,6 +122,7 @@ class JiraState:
                 created=created,
                 updated=created,
             )
+        self.seed_worklogs()
 
     def seed(self, volumes: dict[str, int]) -> dict[str, int]:
         unknown = set(volumes) - {"issues"}

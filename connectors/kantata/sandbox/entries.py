@@ -6,8 +6,17 @@ from datetime import date
 
 from werkzeug.wrappers import Request, Response
 
-from connectors.kantata.sandbox.state import CURRENCY_SYMBOLS, MAX_BULK, USER_BASE, LazyTable, errors, validation
+from connectors.kantata.sandbox.state import (
+    CURRENCY_SYMBOLS,
+    MAX_BULK,
+    USER_BASE,
+    LazyTable,
+    _cents,
+    errors,
+    validation,
+)
 from connectors.sandbox.app import json_response
+from connectors.sandbox.firm import convert
 
 
 class KantataLineItems:
@@ -125,13 +134,13 @@ class KantataLineItems:
             "user_id": user_id,
         }
         if singular == "time_entry":
-            membership = next((m for m in self.memberships.values() if m["user_id"] == user_id), {})
+            bill, cost = self._rates_in(user_id, currency)
             return common | {
                 "date_performed": str(item["date_performed"]),
                 "time_in_minutes": item["time_in_minutes"],
                 "billable": bool(item.get("billable", True)),
-                "rate_in_cents": item.get("rate_in_cents", membership.get("bill_rate_in_cents") or 0),
-                "cost_rate_in_cents": membership.get("cost_rate_in_cents"),
+                "rate_in_cents": item.get("rate_in_cents", bill or 0),
+                "cost_rate_in_cents": cost,
                 "approved": False,
                 "active_submission_id": None,
             }
@@ -145,6 +154,18 @@ class KantataLineItems:
             "expense_category_id": item.get("expense_category_id"),
             "_approved": False,
         }
+
+    def _rates_in(self, user_id: str, currency: str) -> tuple[int | None, int | None]:
+        """The person's bill and cost rates in cents of the workspace's currency: Kantata prices an entry in the
+        currency its project bills in (the firm's own entries do too), not in the person's."""
+        membership = next((m for m in self.memberships.values() if m["user_id"] == user_id), {})
+        person_id = int(user_id) - USER_BASE
+        if not 1 <= person_id <= len(self.firm.people()):
+            return membership.get("bill_rate_in_cents"), membership.get("cost_rate_in_cents")
+        person = self.firm.person(person_id)
+        bill = convert(person["bill_rate"], person["currency"], currency)
+        cost = convert(person["cost_rate"], person["currency"], currency)
+        return _cents(bill), _cents(cost)
 
     def _lazy_show_or_update(
         self, request: Request, table: LazyTable, record_id: str, singular: str, subject_type: str

@@ -1,0 +1,1 @@
+"""ServiceNow: time worked on incidents and tasks, over the Table API."""
