@@ -192,3 +192,59 @@ def test_any_lookup_matches_as_in_does_and_an_empty_list_matches_nothing(billing
     assert set(Project.objects.filter(code__any=codes)) == set(Project.objects.filter(code__in=codes))
     assert list(Project.objects.filter(code__any=[])) == []
     assert set(Project.objects.filter(customer__any=[billing.billed.customer_id])) == {billing.billed, billing.unknown}
+
+
+class RecordingWriter:
+    """A step writer that records what it was asked to write and says each group was created (the target
+    itself is exercised through StepWriter in the flows' end-to-end tests)."""
+
+    def __init__(self):
+        self.target = SimpleNamespace(label="NetSuite", vendor="netsuite")
+        self.asked: list = []
+
+    def write(self, ready):
+        from integrations.engine.writer import Written
+
+        self.asked += [record for _, record in ready]
+        return [Written(items=group, record=record, action="created", target_id="77") for group, record in ready]
+
+
+@pytest.mark.django_db
+def test_a_write_held_by_a_duplicate_in_the_target_parks_its_records_and_the_rest_are_written(billing):
+    from integrations.engine import parking
+    from integrations.engine.failures import Failures
+    from integrations.engine.targets import TargetWrites
+
+    mapping = Mapping.objects.create(name="Parts customers")
+    flow = Flow.objects.create(
+        name="Parts customers", source_connection=billing.psa, source_object="customers", entity="customer",
+        inbound_mapping=mapping,
+    )  # fmt: skip
+    run = SyncRun.objects.create(flow=flow)
+    erp = billing.step.target_connection
+    step = FlowStep.objects.create(
+        flow=flow, name="Customer in the ERP", entity="customer", target_connection=erp, target_object="customer"
+    )
+    held, free = Customer.objects.create(name="Held Ltd"), Customer.objects.create(name="Free Ltd")
+    cause = parking.duplicate_cause(connection_id=erp.pk, entity="customer", record_id=held.pk, external_id="5")
+    blocker = SyncException.objects.create(
+        flow=flow, object="customer", external_id="5", error_code="DUPLICATE_IN_TARGET", cause=cause,
+        message="Held Ltd is twice in NetSuite",
+    )  # fmt: skip
+    items = []
+    for external_id, record in (("C1", held), ("C2", free)):
+        item = Item(source=SourceRecord(external_id=external_id, updated_at="", data={}))
+        item.records, item.changed_entities = {"customer": record}, {"customer"}
+        items.append(item)
+    writer = RecordingWriter()
+    failures = Failures(flow=flow, run=run, source=SimpleNamespace(vendor="kantata", label="Kantata"),
+                        store=billing.store, rules=[], billing_target=None)  # fmt: skip
+    book = ExceptionBook(flow=flow, run=run, source_system="kantata")
+
+    TargetWrites(steps=[step], writers={step.pk: writer}, failures=failures).write(items, book)
+
+    assert writer.asked == [free]
+    assert (items[0].failed, items[0].parked_on) == (True, blocker.pk)
+    assert items[1].targets == [
+        {"step": "Customer in the ERP", "system": "NetSuite", "object": "customer", "action": "created", "id": "77"}
+    ]
