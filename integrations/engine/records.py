@@ -48,6 +48,7 @@ class Fields:
     checked: tuple[models.Field, ...]  # what Model.full_clean checks: every concrete field but the keys
     defaults: dict | None  # a new instance's attributes, when no default is computed per instance
     quick: dict[str, Callable[[Any], bool]]  # name -> a test that passes only values the field's validation passes
+    exact: dict[str, type]  # name -> the type of value the field's to_python gives back as it is
 
     def new(self) -> models.Model:
         """An unsaved instance as Model() makes it: its defaults copied in, without Model.__init__'s work per
@@ -74,8 +75,25 @@ def fields_of(model: type[models.Model]) -> Fields:
             checked=tuple(f for f in concrete if not isinstance(f, models.ForeignKey)),
             defaults=template,
             quick={f.name: test for f in concrete if (test := _quick_test(f)) is not None},
+            exact={f.name: kind for f in concrete if (kind := _exact_type(f)) is not None},
         )
     return _FIELDS[model]
+
+
+def _exact_type(field: models.Field) -> type | None:
+    """The type whose values `field.to_python` returns unchanged (a finite Decimal, for a DecimalField), so the
+    planner need not call it for a value the mapping typed already. None where to_python may change any value."""
+    if isinstance(field, models.ForeignKey):
+        return None
+    if type(field) in (models.CharField, models.TextField, models.EmailField, models.SlugField):
+        return str
+    if type(field) is models.DateField:
+        return date
+    if type(field) is models.BooleanField:
+        return bool
+    if type(field) is models.DecimalField:
+        return Decimal
+    return None
 
 
 def _quick_test(field: models.Field) -> Callable[[Any], bool] | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -421,8 +422,10 @@ class CanonicalStore:
         changed = set()
         for name, proposed in values.items():
             model_field, foreign = fields.by_name[name]
+            exact = fields.exact.get(name)
             try:
-                proposed = proposed if foreign else model_field.to_python(proposed)
+                if not foreign and not (type(proposed) is exact and (exact is not Decimal or proposed.is_finite())):
+                    proposed = model_field.to_python(proposed)
             except ValidationError:
                 item.problems.append(
                     Problem(f"{entity}.{name}", "BAD_VALUE", f"{model_field.verbose_name} “{proposed}” is not valid")
