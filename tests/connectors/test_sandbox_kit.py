@@ -55,6 +55,28 @@ def clean(request):
         request.getfixturevalue("sandbox").reset()
 
 
+def test_a_sandbox_keeps_a_connection_for_many_requests_and_answers_each_at_once(sandbox):
+    """As the vendors' servers do: a client reuses its connection, a body it sent (even one the application does
+    not read) does not spill into the next request, and a reused connection is not held up by delayed ACKs."""
+    import http.client
+
+    host, port = sandbox.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection.request("POST", "/things", body=b'{"unread": "body"}', headers={"Content-Type": "application/json"})
+    first = connection.getresponse()
+    first.read()
+    opened = connection.sock
+    started = time.perf_counter()
+    for _ in range(20):
+        connection.request("GET", "/things")
+        answer = connection.getresponse()
+        assert answer.status == 200 and answer.getheader("Connection") != "close"
+        assert answer.read().startswith(b'{"things"')
+    assert connection.sock is opened  # one connection for all of them
+    assert time.perf_counter() - started < 0.6  # 40 ms a request would be Nagle waiting on a delayed ACK
+    connection.close()
+
+
 # -- the firm -------------------------------------------------------------------------------------------------
 
 
