@@ -243,11 +243,30 @@ def copy_ceiling(rows: int) -> float:
     return seconds
 
 
+def dlt_peer(python: str) -> dict:
+    """The dlt peer (bench/peer_dlt.py) in its own Python, against the same Kantata sandbox and database."""
+    import json
+
+    dsn = settings.DATABASES["default"]
+    # dlt refuses credentials without a password; with trust authentication PostgreSQL ignores the one it sends.
+    url = f"postgresql://{dsn['USER']}:{dsn['PASSWORD'] or 'unused'}@{dsn['HOST'] or '127.0.0.1'}"
+    url += f":{dsn['PORT'] or 5432}/{dsn['NAME']}"
+    answer = subprocess.run(
+        [python, str(ROOT / "bench" / "peer_dlt.py"), "--kantata", f"http://127.0.0.1:{8104 + OFFSET}",
+         "--token", KANTATA["access_token"], "--dsn", url],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if answer.returncode:
+        raise SystemExit(f"the dlt peer failed:\n{answer.stderr[-3000:]}")
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--naive-sample", type=int, default=1000)
     parser.add_argument("--profile", action="store_true", help="profile the pipeline (cProfile, top 40 by own time)")
+    parser.add_argument("--dlt-python", help="a Python with dlt[postgres]: run the dlt peer (bench/peer_dlt.py) too")
     options = parser.parse_args()
     database_ensure()
     portal_migrate()
@@ -291,6 +310,12 @@ def main() -> None:
             f"  COPY       {run.read / copy_seconds:10,.0f} records/s  {copy_seconds:8.2f} s   (ceiling: rows into PostgreSQL, no HTTP)"
         )
         print(f"  peak RSS   {peak_rss_mb():.0f} MB (before the run: {rss_before:.0f} MB)")
+        if options.dlt_python:
+            peer = dlt_peer(options.dlt_python)
+            print(
+                f"  dlt        {peer['rows'] / peer['seconds']:10,.0f} records/s  {peer['seconds']:8.1f} s   "
+                f"(read and merge into PostgreSQL only: no mapping, no invoices; {peer['calls']:,} vendor calls)"
+            )
     finally:
         connection.set_schema_to_public()
         for client in clients:
