@@ -88,6 +88,12 @@ class SandboxRequestHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         logger.debug("%s %s -> %s", self.command, self.path.split("?", 1)[0], code)
 
+    def log_error(self, format: str, *args: object) -> None:
+        if format.startswith("Request timed out"):  # a kept-alive connection left idle: closed, as servers do
+            logger.debug("Closed an idle connection")
+            return
+        super().log_error(format, *args)
+
     def log_message(self, format: str, *args: object) -> None:
         logger.info("%s", redact(format % args))
 

@@ -51,8 +51,9 @@ def unbillable_then_mapped(sandboxes) -> int:
 
 
 @pytest.mark.django_db
-def test_a_bulk_retry_runs_in_batches_records_progress_and_keeps_the_actor(allow_sandboxes, in_workspace, world):
-    fixable = unbillable_then_mapped(allow_sandboxes)
+def test_a_bulk_retry_runs_in_batches_records_progress_and_keeps_the_actor(systems, in_workspace, world):
+    # `systems`: the sandboxes as the firm seeds them (a test before may have added the ERP's missing projects).
+    fixable = unbillable_then_mapped(systems)
     open_before = SyncException.objects.filter(status="open").count()
     assert fixable > 20, "the test firm should leave a few dozen unbillable entries"
     finance = world.user("admin@northwind.localhost")
@@ -113,7 +114,7 @@ def test_retry_all_past_the_limit_starts_a_background_job_once(world, monkeypatc
 @pytest.mark.worker
 def test_a_worker_retries_thousands_in_batches_and_the_page_follows(
     committed_workspace,  # noqa: F811
-    allow_sandboxes,
+    systems,
     worker_env,  # noqa: F811
     world,
     tmp_path,
@@ -121,7 +122,7 @@ def test_a_worker_retries_thousands_in_batches_and_the_page_follows(
 ):
     from integrations.services import bulk
 
-    fixable = unbillable_then_mapped(allow_sandboxes)
+    fixable = unbillable_then_mapped(systems)
     open_before = SyncException.objects.filter(status="open").count()
     monkeypatch.setattr(bulk, "BULK_LIMIT", 2)  # this firm's few causes stand in for thousands
     admin = world.user("admin@summit.localhost")
