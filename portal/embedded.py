@@ -1,7 +1,8 @@
 """Embedded defaults: a private PostgreSQL from the pgserver wheel when DATABASE_URL is unset.
 
-The server lives under data/pg in the project, starts on demand and keeps running between
-runs (cleanup_mode=None), so the second start is instant and the demo data survives.
+The server's data lives under data/pg in the project, so the demo data survives between runs. `dev.py run`
+stops the server when it stops (the last process holding it does, so a `manage.py shell` opened beside it keeps
+it up); anything else that starts it on demand leaves it running for the next.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", PROJECT_DIR / "data"))
 EMBEDDED_DATABASE = "sysgenpro"
 
 
-def embedded_postgres_url() -> str:
-    """Start (or reuse) the project's private PostgreSQL and return a URL to its database."""
+def embedded_postgres_url(*, stop_at_exit: bool = False) -> str:
+    """Start (or reuse) the project's private PostgreSQL and return a URL to its database. With `stop_at_exit`
+    the server stops when this process exits, unless another process still holds it."""
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import pgserver
 
     pgdata = DATA_DIR / "pg"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop" if stop_at_exit else None)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';")  # noqa: S608 - a constant
     if "1 row" not in exists:
         server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")

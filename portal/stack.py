@@ -109,7 +109,7 @@ def main() -> int:
     if not env.get("DATABASE_URL"):
         from portal.embedded import embedded_postgres_url
 
-        env["DATABASE_URL"] = embedded_postgres_url()
+        env["DATABASE_URL"] = embedded_postgres_url(stop_at_exit=True)  # Ctrl-C stops the database too
         print("Database: embedded PostgreSQL under data/pg", flush=True)
     else:
         print("Database: DATABASE_URL", flush=True)
