@@ -1347,6 +1347,20 @@ TICKETING: dict[str, TicketingProfile] = {
             {},
         ),
     ),
+    "monday": TicketingProfile(
+        # Sessions in an item's time tracking column; the board is named with its project's code first.
+        time=(
+            "time_tracking",
+            _ticket_time_rules(
+                code=("board.name", [FIRST_WORD]),
+                email="user.email",
+                day="date",
+                minutes="minutes",
+                notes=["item.name"],
+            ),
+            {},
+        ),
+    ),
     "servicenow": TicketingProfile(
         # Time worked on incidents and tasks; the assignment group is named with its project's code first.
         time=(

@@ -36,6 +36,7 @@ def sandboxes():
         "acumatica",
         "kimble",
         "asana",
+        "monday",
         "servicenow",
     ):
         module = importlib.import_module(f"connectors.{vendor}.sandbox")

@@ -91,6 +91,7 @@ def test_no_packaged_template_key_can_be_taken_for_a_partners():
         ("hr", "adp", {"employee-to-resource"}),
         ("ticketing", "jira", {"lead-to-project", "ticket-time-to-psa"}),
         ("ticketing", "asana", {"ticket-time-to-psa"}),
+        ("ticketing", "monday", {"ticket-time-to-psa"}),
         ("ticketing", "servicenow", {"ticket-time-to-psa"}),
     ],
 )
