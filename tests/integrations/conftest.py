@@ -35,6 +35,7 @@ def sandboxes():
         "adp",
         "acumatica",
         "kimble",
+        "float",
         "asana",
         "monday",
         "servicenow",
