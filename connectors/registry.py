@@ -28,6 +28,7 @@ VENDORS = (
     "kimble",
     "float",
     "asana",
+    "monday",
     "servicenow",
 )
 

@@ -254,10 +254,12 @@ class ErpProfile:
 class PsaProfile:
     projects: FlowSpec
     people: FlowSpec
-    time_entries: tuple  # (object, rules, source filter)
-    expenses: tuple  # (object, rules, source filter)
     project: Write
     resource: Write
+    # approved time and expenses as (object, rules, source filter), for billing: a PSA without approvals, rates or
+    # expenses (Float) leaves them out and is offered only for the templates that do not need them
+    time_entries: tuple | None = None
+    expenses: tuple | None = None
     # reference: the PSA's own customers, when its projects name one (Certinia's Accounts): a project an ERP
     # holds without its customer (Business Central's) then still reaches an invoice's customer.
     customers: FlowSpec | None = None
@@ -798,12 +800,6 @@ ERP: dict[str, ErpProfile] = {
     ),
 }
 
-# Float (connectors/float) has a connector but no PSA profile: a profile puts a vendor in the PSA role of all three
-# packaged flows, and Float cannot feed approved time to invoice. Its logged time has no approval (only locked
-# periods), carries no rate (a person has one default hourly rate, in the account's single currency, where the firm
-# bills each project in its own currency at the person's converted rate), and Float keeps no expenses. It could take
-# the PSA role of lead-to-project (projects) and employee to resource (people): that needs profiles that say which
-# templates they serve, which the catalog does not have yet.
 PSA: dict[str, PsaProfile] = {
     "kantata": PsaProfile(
         projects=_reference(
@@ -1167,6 +1163,58 @@ PSA: dict[str, PsaProfile] = {
             ],
         ),
     ),
+    # Float is resource scheduling: it takes the PSA role of lead-to-project (projects) and employee to resource
+    # (people), not of approved time to invoice. Its logged time has no approval (only locked periods) and carries no
+    # rate (a person has one default hourly rate, in the account's single currency, where the firm bills each
+    # project in its own currency at the person's converted rate), and Float keeps no expenses: the profile leaves
+    # time entries and expenses out, so the templates that need them do not offer Float.
+    "float": PsaProfile(
+        projects=_reference(
+            "psa-projects",
+            "PSA projects (reference)",
+            "psa",
+            "projects",
+            "project",
+            [
+                ("project.code", ["project_code"], [TRIM, UPPER], True, "Project code"),
+                ("project.name", ["name"], [TRIM], True, "Project name"),
+            ],
+        ),
+        people=_reference(
+            "psa-people",
+            "PSA people (reference)",
+            "psa",
+            "people",
+            "resource",
+            [
+                ("resource.email", ["email"], [TRIM, LOWER], True, "Email"),
+                ("resource.first_name", ["name"], [FIRST_WORD], False, "First name"),
+                (
+                    "resource.last_name",
+                    ["name"],
+                    [{"name": "split", "separator": " ", "index": -1}],
+                    False,
+                    "Last name",
+                ),
+            ],
+        ),
+        # Float finds a project by its code and a person by email before it creates one (connectors/float).
+        project=Write(
+            "projects",
+            [
+                ("project_code", ["code"], [], True, "Project code"),
+                ("name", ["name"], [], True, "Project name"),
+            ],
+        ),
+        resource=Write(
+            "people",
+            [
+                ("name", ["first_name", "last_name"], [{"name": "concat", "separator": " "}], True, "Name"),
+                ("email", ["email"], [], True, "Email"),
+                ("job_title", ["title"], [], False, "Job title"),
+            ],
+        ),
+    ),
 }
 
 
@@ -1343,6 +1391,20 @@ TICKETING: dict[str, TicketingProfile] = {
                 day="entered_on",
                 minutes="duration_minutes",
                 notes=["task.name"],
+            ),
+            {},
+        ),
+    ),
+    "monday": TicketingProfile(
+        # Sessions in an item's time tracking column; the board is named with its project's code first.
+        time=(
+            "time_tracking",
+            _ticket_time_rules(
+                code=("board.name", [FIRST_WORD]),
+                email="user.email",
+                day="date",
+                minutes="minutes",
+                notes=["item.name"],
             ),
             {},
         ),
@@ -1578,6 +1640,7 @@ APPROVED_TIME = PackagedTemplate(
     roles={"psa": "PSA (time and expenses)", "erp": "ERP (invoices)"},
     value_maps=[PROJECT_CODES],
     build=_approved_time,
+    needs={"psa": ("time_entries", "expenses")},
 )
 
 EMPLOYEE_TO_RESOURCE = PackagedTemplate(

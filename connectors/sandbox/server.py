@@ -40,6 +40,7 @@ SANDBOX_PORTS = {
     "kimble": 8114,
     "float": 8115,
     "asana": 8116,
+    "monday": 8117,
     "servicenow": 8118,
 }
 SANDBOX_PORTS = {vendor: port + _OFFSET for vendor, port in SANDBOX_PORTS.items()}

@@ -35,7 +35,9 @@ def sandboxes():
         "adp",
         "acumatica",
         "kimble",
+        "float",
         "asana",
+        "monday",
         "servicenow",
     ):
         module = importlib.import_module(f"connectors.{vendor}.sandbox")

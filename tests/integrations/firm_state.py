@@ -362,3 +362,11 @@ def kimble_state(app) -> dict:
             (r.get("KimbleOne__Email__c") or "").lower() for r in records["KimbleOne__Resource__c"].values()
         ),
     }
+
+
+def float_state(app) -> dict:
+    tables = app.tables
+    return {
+        "workspaces": Counter(p["project_code"] for p in tables["projects"].values()),
+        "users": Counter((p.get("email") or "").lower() for p in tables["people"].values()),
+    }

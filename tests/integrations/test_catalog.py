@@ -87,10 +87,12 @@ def test_no_packaged_template_key_can_be_taken_for_a_partners():
         ("erp", "acumatica", {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}),
         ("psa", "certinia", {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}),
         ("psa", "kimble", {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}),
+        ("psa", "float", {"lead-to-project", "employee-to-resource"}),
         ("hr", "workday", {"employee-to-resource"}),
         ("hr", "adp", {"employee-to-resource"}),
         ("ticketing", "jira", {"lead-to-project", "ticket-time-to-psa"}),
         ("ticketing", "asana", {"ticket-time-to-psa"}),
+        ("ticketing", "monday", {"ticket-time-to-psa"}),
         ("ticketing", "servicenow", {"ticket-time-to-psa"}),
     ],
 )
@@ -120,6 +122,7 @@ def test_reference_flows_read_every_new_erp_and_psa_before_writing_there():
         ("acumatica", {"erp-customers", "erp-projects", "erp-employees"}),
         ("certinia", {"psa-customers", "psa-projects", "psa-people"}),
         ("kimble", {"psa-customers", "psa-projects", "psa-people"}),
+        ("float", {"psa-projects", "psa-people"}),
     ):
         role = "erp" if keys & {"erp-customers"} else "psa"
         flows = {
@@ -130,3 +133,35 @@ def test_reference_flows_read_every_new_erp_and_psa_before_writing_there():
             if not flow.steps and flow.source == role
         }
         assert flows == keys, vendor
+
+
+def test_float_is_offered_as_the_psa_of_the_templates_its_profile_serves_and_of_no_other():
+    assert "float" in TEMPLATES["lead-to-project"].vendors("psa")
+    assert "float" in TEMPLATES["employee-to-resource"].vendors("psa")
+    assert "float" not in TEMPLATES["approved-time-to-invoice"].vendors("psa")
+    assert "float" not in TEMPLATES["ticket-time-to-psa"].vendors("psa")
+    with pytest.raises(KeyError, match="float cannot play the psa role"):
+        TEMPLATES["approved-time-to-invoice"].for_vendors({"psa": "float"})
+
+
+@pytest.mark.django_db
+def test_the_install_page_offers_a_float_connection_for_projects_and_people_but_not_for_approved_time(world):
+    from django.db import connection
+
+    from integrations.services.connections import connection_create
+    from tests.support import NORTHWIND, browser_for
+
+    connection.set_tenant(world.clients["contoso"])
+    try:
+        connection_create(name="Float scheduling", vendor="float", base_url="http://127.0.0.1:8115",
+                          credentials={"token": "t", "app_name": "Portal", "contact_email": "it@contoso.example"})  # fmt: skip
+    finally:
+        connection.set_schema_to_public()
+    admin = browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
+    pages = {
+        key: admin.get(f"/c/contoso/flows/install/{key}").content.decode()
+        for key in ("lead-to-project", "employee-to-resource", "approved-time-to-invoice")
+    }
+    assert "Float scheduling" in pages["lead-to-project"] and "Float scheduling" in pages["employee-to-resource"]
+    assert "Float scheduling" not in pages["approved-time-to-invoice"]
+    assert "Float" not in pages["approved-time-to-invoice"].split("PSA (time and expenses)", 1)[1].split("</select>")[0]

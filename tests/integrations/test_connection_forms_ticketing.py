@@ -23,6 +23,11 @@ FORMS = {
         "Connected to Asana workspace Halden &amp; Rowe",
         "access_token",
     ),
+    "monday": (
+        ("API token", "Board ids"),
+        "Connected to monday.com account Halden &amp; Rowe as integration@haldenrowe.example; 10 boards visible.",
+        "api_token",
+    ),
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.sandbox.firm import Firm
+from integrations.catalog import TEMPLATES
 from integrations.models import Resource, SyncException
 from tests.integrations.conftest import TEST_FIRM, make_connection
 from tests.integrations.firm_state import (
@@ -22,6 +23,7 @@ from tests.integrations.firm_state import (
     businesscentral_state,
     certinia_state,
     expect,
+    float_state,
     intacct_state,
     jira_state,
     kantata_state,
@@ -148,6 +150,52 @@ def test_a_stack_of_newer_systems_ends_as_the_firm_says_and_a_second_round_chang
 
     again = run_all(main, order)  # the schedules' next round: nothing left to do
     assert snapshot(systems, stack) == first
+    assert [run.created for run in again] == [0] * len(again)
+    assert open_faults() == expected.faults
+    assert SyncException.objects.count() == exceptions
+
+
+# Float schedules people on projects: it is the PSA of lead-to-project and employee to resource, never of approved
+# time to invoice (no approvals, no rates, one currency, no expenses).
+FLOAT_STACK = {"crm": "hubspot", "erp": "netsuite", "psa": "float", "hr": "bamboohr", "ticketing": "jira"}
+PLANNING = ("lead-to-project", "employee-to-resource")
+
+
+@pytest.mark.parametrize(
+    "order", [PLANNING, PLANNING[::-1]], ids=[f"{order[0]}-first" for order in (PLANNING, PLANNING[::-1])]
+)
+def test_float_as_the_psa_of_lead_to_project_and_employee_to_resource_ends_as_the_firm_says_twice(
+    systems, world, order
+):
+    assert "float" not in TEMPLATES["approved-time-to-invoice"].vendors("psa")
+    workspace(world, "wingtip")
+    connections = {role: make_connection(vendor, systems[vendor]) for role, vendor in FLOAT_STACK.items()}
+    main = install(connections, PLANNING)
+    expected = expect(Firm(**TEST_FIRM), set(PLANNING))
+
+    def state() -> dict:
+        return {
+            "erp": netsuite_state(systems["netsuite"].app),
+            "psa": float_state(systems["float"].app),
+            "ticketing": jira_state(systems["jira"].app),
+        }
+
+    run_all(main, order)
+    first = state()
+    erp, psa = first["erp"], first["psa"]
+    assert erp["customers"] == expected.erp_customer_names()
+    assert erp["jobs"] == expected.erp_project_codes()  # the won deals' projects too, each once
+    assert erp["employees"] == expected.erp_employee_emails()
+    assert erp["invoices"] == {}  # nothing bills through Float
+    assert psa["workspaces"] == expected.psa_project_codes()
+    assert psa["users"] == expected.psa_user_emails()
+    assert first["ticketing"]["staffing"] == expected.staffing_request_codes()
+    assert open_faults() == expected.faults
+    assert_leavers_are_the_firms(expected)
+    exceptions = SyncException.objects.count()
+
+    again = run_all(main, order)
+    assert state() == first
     assert [run.created for run in again] == [0] * len(again)
     assert open_faults() == expected.faults
     assert SyncException.objects.count() == exceptions

@@ -30,11 +30,12 @@ from tests.integrations.test_firm_end_state import open_faults, workspace
 
 pytestmark = pytest.mark.django_db
 
-TICKETING = ["jira", "asana", "servicenow"]
+TICKETING = ["jira", "asana", "monday", "servicenow"]
 # Time logged in a ticketing system: the object the flow reads and our key for a log there.
 LOG_IDS = {
     "jira": lambda log: str(100000 + log["id"]),
     "asana": lambda log: str(1205000000000000 + log["id"]),
+    "monday": lambda log: str(7100000000 + log["id"]),
     "servicenow": lambda log: sys_id("task_time_worked", log["id"]),
 }
 ORDERS = {"ticket-time-first": ("ticket", "time"), "approved-time-first": ("time", "ticket")}
