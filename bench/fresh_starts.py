@@ -31,10 +31,18 @@ START_TIMEOUT = 900
 
 
 def expected_faults() -> dict:
+    """The demo's Contoso runs the four packaged flows; ticket time's faults add to the other three's."""
     from connectors.sandbox.firm import Firm
-    from tests.integrations.firm_state import expect
+    from tests.integrations.firm_state import TicketTime, expect
 
-    return expect(Firm(), {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}).faults
+    firm = Firm()
+    faults = expect(firm, {"lead-to-project", "approved-time-to-invoice", "employee-to-resource"}).faults
+    faults = {code: dict(subjects) for code, subjects in faults.items()}
+    for code, subjects in TicketTime(firm).ticket_faults().items():
+        for subject, waiting in subjects.items():
+            faults.setdefault(code, {})
+            faults[code][subject] = faults[code].get(subject, 0) + waiting
+    return faults
 
 
 def read_state(env: dict) -> dict:

@@ -16,14 +16,14 @@ from decimal import Decimal
 import pytest
 
 from connectors.registry import get_connector_class
-from connectors.sandbox.firm import Firm, convert
-from connectors.sandbox.tickets import work_logs
+from connectors.sandbox.firm import Firm
 from connectors.servicenow.sandbox.state import sys_id
 from integrations.models import ExternalRef, Flow, SyncException, TimeEntry
 from integrations.services.exceptions import value_map_entry_add_and_retry
 from integrations.services.flows import template_install
 from integrations.services.releases import exceptions_release
 from tests.integrations.conftest import TEST_FIRM, make_connection
+from tests.integrations.firm_state import TicketTime as Expected
 from tests.integrations.firm_state import expect, hours_of, netsuite_state
 from tests.integrations.test_approved_time import run_to_end
 from tests.integrations.test_firm_end_state import open_faults, workspace
@@ -39,58 +39,6 @@ LOG_IDS = {
     "servicenow": lambda log: sys_id("task_time_worked", log["id"]),
 }
 ORDERS = {"ticket-time-first": ("ticket", "time"), "approved-time-first": ("time", "ticket")}
-
-
-class Expected:
-    """What the firm says the systems hold once ticket time has run (HR first, for the cost rates)."""
-
-    def __init__(self, firm: Firm):
-        self.firm = firm
-        people = {p["work_email"]: p for p in firm.people()}
-        projects = {p["code"]: p for p in firm.psa_projects()}
-        gaps = firm.hr_gaps()
-        self.logs = work_logs(firm)
-        self.unknown = [log for log in self.logs if log["code"] not in projects]
-        known = [log for log in self.logs if log["code"] in projects]
-
-        # Time needs its person's cost rate, which the HR flow brings: not for people HR has none for, nor for
-        # those whose HR record could not sync (a department or an email missing).
-        def costed(log):
-            person = people[log["person_email"]]
-            return person["cost_rate"] is not None and person["id"] not in gaps
-
-        self.synced = [log for log in known if costed(log)]
-        self.no_rate = [log for log in known if not costed(log)]
-        self.minutes = Counter()
-        for log in self.synced:
-            self.minutes[(log["code"], log["person_email"])] += log["minutes"]
-        # The synced logs as the PSA holds them once approved: firm-shaped entries for the invoice expectations.
-        self.as_psa_time = []
-        for log in self.synced:
-            person, project = people[log["person_email"]], projects[log["code"]]
-            self.as_psa_time.append(
-                {
-                    "person_id": person["id"],
-                    "project_id": project["id"],
-                    "project_code": project["code"],
-                    "date": log["date"],
-                    "minutes": log["minutes"],
-                    "billable": True,
-                    "approved": True,
-                    "bill_rate": convert(person["bill_rate"], person["currency"], project["currency"]),
-                    "cost_rate": convert(person["cost_rate"], person["currency"], project["currency"]),
-                    "currency": project["currency"],
-                }
-            )
-
-    def ticket_faults(self) -> dict[str, dict[str, int]]:
-        faults: dict[str, Counter] = defaultdict(Counter)
-        for code in {log["code"] for log in self.unknown}:
-            # One exception for the code; every log under it waits on it (the first one included).
-            faults["PROJECT_NOT_FOUND"][code] = sum(1 for log in self.unknown if log["code"] == code)
-        for log in self.no_rate:
-            faults["MISSING_COST_RATE"][log["person_email"]] += 1
-        return {code: dict(subjects) for code, subjects in faults.items()}
 
 
 def kantata_ticket_entries(app) -> Counter:
