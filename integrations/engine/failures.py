@@ -60,7 +60,8 @@ class Failures:
                 item, self.project_not_in_target(first.value["project"], first.value["step"], first.fix), book
             )
         if first.code == "MISSING_COST_RATE":
-            return self.park(item, self.cost_rate_missing(first.value), book)
+            # When the person's HR record could not sync, that is why the store has no cost rate: wait on it.
+            return self.park(item, self.hr_record_failed(first.value) or self.cost_rate_missing(first.value), book)
         if first.code == "DUPLICATE_IN_SOURCE":
             return self.duplicate(item, first, book)
         if first.code == "AMBIGUOUS_MATCH":
@@ -199,6 +200,13 @@ class Failures:
 
         cls = CONNECTORS.get(step.target_connection.vendor)
         return cls.label if cls else step.target_connection.name
+
+    def hr_record_failed(self, person) -> SyncException | None:
+        """parking.hr_record_failed, once per person and run."""
+        key = f"hr_record:{person.pk}"
+        if key not in self._causes:
+            self._causes[key] = parking.hr_record_failed(person)
+        return self._causes[key]
 
     def cost_rate_missing(self, person) -> SyncException:
         """The one exception for "this person has no cost rate", which their time waits on."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from integrations.models import ExternalRef, Project, Rate, SyncException
+from integrations.models import ExternalRef, Project, Rate, Resource, SyncException
 
 LIVE = (SyncException.Status.OPEN, SyncException.Status.RETRYING)
 WAITING_ON = "WAITING_ON"
@@ -24,6 +24,27 @@ def not_in_target_cause(*, connection_id: int, entity: str, record_id: int) -> s
 
 def missing_cost_rate_cause(*, resource_id: int) -> str:
     return f"missing_cost_rate:{resource_id}"
+
+
+def hr_record_failed(person) -> SyncException | None:
+    """The live exception of this person's HR record, when it could not sync (a department or a work email
+    missing): the store then lacks what the HR system holds for them, their cost rate included, and that record
+    is what their time waits on. Found by what the exception names the person by: their email, else their name."""
+    from connectors.registry import CONNECTORS
+
+    hr = [vendor for vendor, connector in CONNECTORS.items() if connector.category == "hr"]
+    names = {name for name in (person.email, str(person)) if name}
+    return (
+        SyncException.objects.filter(
+            flow__entity="resource",
+            flow__source_connection__vendor__in=hr,
+            cause="",
+            subject__in=names,
+            status__in=LIVE,
+        )  # fmt: skip
+        .order_by("pk")
+        .first()
+    )
 
 
 def duplicate_cause(*, connection_id: int, entity: str, record_id: int, external_id: str) -> str:
@@ -141,7 +162,11 @@ def cause_gone(exception: SyncException, *, value_maps: dict | None = None) -> b
             for fix in exception.fix_actions
         )
     if kind == "missing_cost_rate":
-        return Rate.objects.filter(resource_id=int(rest), kind=Rate.Kind.COST).exists()
+        if Rate.objects.filter(resource_id=int(rest), kind=Rate.Kind.COST).exists():
+            return True
+        # Not the cause after all: the person's HR record could not sync, so their time waits on that instead.
+        person = Resource.objects.filter(pk=int(rest)).first()
+        return person is not None and hr_record_failed(person) is not None
     return False  # duplicates and ambiguous matches are decided by a person
 
 

@@ -420,6 +420,14 @@ class TicketTime:
         for code in {log["code"] for log in self.unknown}:
             # One exception for the code; every log under it waits on it (the first one included).
             faults["PROJECT_NOT_FOUND"][code] = sum(1 for log in self.unknown if log["code"] == code)
+        people, gaps = {p["work_email"]: p for p in self.firm.people()}, self.firm.hr_gaps()
         for log in self.no_rate:
-            faults["MISSING_COST_RATE"][log["person_email"]] += 1
+            person = people[log["person_email"]]
+            if person["id"] in gaps:
+                # HR holds their cost rate but their HR record could not sync: their time waits on that record's
+                # exception, named as employee to resource names it.
+                shown = person["display_name"] if gaps[person["id"]] == "work_email" else person["work_email"]
+                faults["REQUIRED_MISSING"][shown] += 1
+            else:
+                faults["MISSING_COST_RATE"][log["person_email"]] += 1
         return {code: dict(subjects) for code, subjects in faults.items()}

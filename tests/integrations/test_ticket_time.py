@@ -188,3 +188,24 @@ def test_mapping_the_mistyped_code_syncs_every_log_that_waited_on_it(systems, wo
         ("PRJ-105" if log["code"] == "PRJ-1O5" else log["code"], log["person_email"], log["date"], log["minutes"])
         for log in [*expected.synced, *released]
     )
+
+
+@pytest.mark.parametrize("ticketing", ["jira"])
+def test_ticket_time_read_before_hr_waits_on_the_same_causes_once_hr_has_run(systems, world, ticketing):
+    """In whichever order the flows first run, a clerk sees the same causes: time of a person whose HR record
+    could not sync waits on that record's exception, not on a "no cost rate" that HR would contradict."""
+    workspace(world, "wingtip")
+    flows = install(systems, ticketing)
+    expected = Expected(Firm(**TEST_FIRM))
+
+    run(flows, "ticket", "hr")
+
+    faults = open_faults()
+    for code, subjects in expected.ticket_faults().items():
+        for subject, parked in subjects.items():
+            if code == "MISSING_COST_RATE":
+                assert faults[code][subject] >= parked, subject
+            else:
+                assert faults[code][subject] == parked, (code, subject)
+    hr_gaps = {p["work_email"] for p in expected.firm.people() if p["id"] in expected.firm.hr_gaps()}
+    assert not hr_gaps & set(faults.get("MISSING_COST_RATE", {}))
