@@ -439,7 +439,7 @@ class SsoConnection(models.Model):
     # OpenID Connect: the issuer and the portal's registration there.
     server_url = models.URLField("issuer URL", max_length=300, blank=True)
     oauth_client_id = models.CharField("client ID", max_length=200, blank=True)
-    # integrations.crypto; write-only. OIDC: the client secret; SAML: the portal's own signing key for this IdP.
+    # portal.crypto; write-only. OIDC: the client secret; SAML: the portal's own signing key for this IdP.
     encrypted_secret = models.BinaryField(editable=False, default=bytes)
     # SAML 2.0: the IdP as its metadata describes it (read from metadata_url or an uploaded file when given,
     # so sign-in never waits on the IdP's metadata), and which of its attributes say who the person is.
