@@ -73,7 +73,7 @@ def connection_add(request, body: ConnectionIn, client: str = slug_path()):
     returned by any operation."""
     from connectors.registry import CONNECTORS
     from integrations import selectors
-    from integrations.forms import ConnectionForm
+    from integrations.forms.connections import ConnectionForm
     from integrations.services.connections import connection_create
     from tenants.plans import PlanLimitReached
 

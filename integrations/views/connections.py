@@ -13,7 +13,7 @@ from branding.selectors import brand_for_request
 from connectors.registry import CONNECTORS, SANDBOX_PORTS
 from connectors.sandbox.server import TLS_SANDBOXES
 from integrations import selectors
-from integrations.forms import ConnectionForm, RenameConnectionForm, RotateCredentialsForm
+from integrations.forms.connections import ConnectionForm, RenameConnectionForm, RotateCredentialsForm
 from integrations.models import Connection, Environment, ExternalRef, Flow
 from integrations.services.connections import (
     ConnectionInUse,

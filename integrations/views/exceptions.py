@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 from django_tenants.utils import tenant_context
 
 from integrations import selectors
-from integrations.forms import (
+from integrations.forms.queue import (
     AssignForm,
     CommentForm,
     CostRateForm,

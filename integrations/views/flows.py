@@ -12,7 +12,7 @@ from integrations import selectors
 from integrations.catalog import Template
 from integrations.engine.entities import ENTITIES
 from integrations.engine.orchestrator import steps_skipped_note
-from integrations.forms import FlowBuildForm, FlowStepForm, ScheduleForm, TemplateInstallForm
+from integrations.forms.flows import FlowBuildForm, FlowStepForm, ScheduleForm, TemplateInstallForm
 from integrations.models import Connection, Flow, SyncRun
 from integrations.services.configuration import flow_schedule_set
 from integrations.services.flows import (

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from integrations import selectors
 from integrations.dashboard_cache import dashboard_cached
-from integrations.forms import InviteForm, RoleForm, WorkspaceAuditFilterForm
+from integrations.forms.people import InviteForm, RoleForm, WorkspaceAuditFilterForm
 from integrations.models import SyncException
 from integrations.views.support import redirect_to, render_page, sla_hours, url
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
