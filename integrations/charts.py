@@ -206,6 +206,27 @@ def column_chart(
     return chart
 
 
+# Horizontal bars: one a row, this tall.
+ROW, BAR_HEIGHT = 32.0, 20.0
+
+
+def _short_label(label: str) -> str:
+    return label if len(label) <= 26 else label[:25] + "…"
+
+
+def _bar_list(bars: list[HBar], *, width: int, label_width: int, value_room: float) -> BarList:
+    bar_left = float(label_width)
+    return BarList(
+        width=width,
+        height=int(len(bars) * ROW + 8),
+        label_width=label_width - 8,
+        bar_left=bar_left,
+        bar_height=BAR_HEIGHT,
+        bars=bars,
+        track_width=round(width - bar_left - value_room, 1),
+    )
+
+
 def bar_list(
     items: list[tuple[str, float, str]],
     *,
@@ -216,7 +237,6 @@ def bar_list(
     value_format=None,
 ) -> BarList:
     """Horizontal bars with their labels, largest scale first. items: (label, value, css class)."""
-    row, bar_height = 32.0, 20.0
     bar_left = float(label_width)
     value_room = 64.0
     peak = maximum if maximum is not None else max([value for _, value, _ in items] or [0])
@@ -227,24 +247,16 @@ def bar_list(
         bar_width = round(max(float(value or 0) * scale, 0), 1)
         bars.append(
             HBar(
-                label=label if len(label) <= 26 else label[:25] + "…",
+                label=_short_label(label),
                 value_label=fmt(float(value or 0)),
-                y=index * row + 6,
+                y=index * ROW + 6,
                 width=bar_width,
                 css=css,
                 value_x=round(bar_left + bar_width + 6, 1),
-                text_y=index * row + 6 + 14.5,
+                text_y=index * ROW + 6 + 14.5,
             )
         )
-    return BarList(
-        width=width,
-        height=int(len(items) * row + 8),
-        label_width=label_width - 8,
-        bar_left=bar_left,
-        bar_height=bar_height,
-        bars=bars,
-        track_width=round(width - bar_left - value_room, 1),
-    )
+    return _bar_list(bars, width=width, label_width=label_width, value_room=value_room)
 
 
 def stacked_bar_list(
@@ -254,7 +266,6 @@ def stacked_bar_list(
     label_width: int = 170,
 ) -> BarList:
     """Horizontal bars made of parts, e.g. revenue as cost + margin. items: (label, [(value, css, title)], text)."""
-    row, bar_height = 32.0, 20.0
     bar_left = float(label_width)
     value_room = 96.0
     peak = max([sum(max(v, 0) for v, _, _ in parts) for _, parts, _ in items] or [0])
@@ -269,25 +280,17 @@ def stacked_bar_list(
             x += part
         bars.append(
             HBar(
-                label=label if len(label) <= 26 else label[:25] + "…",
+                label=_short_label(label),
                 value_label=text,
-                y=index * row + 6,
+                y=index * ROW + 6,
                 width=round(x - bar_left, 1),
                 css="",
                 value_x=round(x + 6, 1),
-                text_y=index * row + 6 + 14.5,
+                text_y=index * ROW + 6 + 14.5,
                 segments=segments,
             )
         )
-    return BarList(
-        width=width,
-        height=int(len(items) * row + 8),
-        label_width=label_width - 8,
-        bar_left=bar_left,
-        bar_height=bar_height,
-        bars=bars,
-        track_width=round(width - bar_left - value_room, 1),
-    )
+    return _bar_list(bars, width=width, label_width=label_width, value_room=value_room)
 
 
 # --- Each dashboard's charts, from its figures ------------------------------------------------------

@@ -14,6 +14,7 @@ from django.utils.text import slugify
 from branding.forms import single_line
 from portal.audit_log import AuditFilterForm
 from tenants.models import (
+    PLAN_FIELDS,
     Client,
     Membership,
     MfaPolicy,
@@ -68,21 +69,7 @@ class PlanForm(forms.ModelForm):
 
     class Meta:
         model = Plan
-        fields = [
-            "name",
-            "monthly_price",
-            "currency",
-            "included_records",
-            "overage_per_1000",
-            "sandbox_billing",
-            "sandbox_per_1000",
-            "max_connections",
-            "max_flows",
-            "min_sync_interval_minutes",
-            "sla_support_hours",
-            "sla_resolution_hours",
-            "sla_freshness_hours",
-        ]
+        fields = list(PLAN_FIELDS)
         labels = {
             "name": "Plan name",
             "monthly_price": "Monthly price",

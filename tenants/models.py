@@ -193,6 +193,24 @@ class Plan(models.Model):
         return self.name
 
 
+# What a partner sets on a plan: its form edits these, its audit rows compare them.
+PLAN_FIELDS = (
+    "name",
+    "monthly_price",
+    "currency",
+    "included_records",
+    "overage_per_1000",
+    "sandbox_billing",
+    "sandbox_per_1000",
+    "max_connections",
+    "max_flows",
+    "min_sync_interval_minutes",
+    "sla_support_hours",
+    "sla_resolution_hours",
+    "sla_freshness_hours",
+)
+
+
 class Client(TenantMixin):
     """A client workspace: a professional-services firm, with its own PostgreSQL schema."""
 

@@ -18,15 +18,9 @@ class AnyKeys(forms.MultipleChoiceField):
         return True
 
 
-class TemplateSaveForm(forms.Form):
-    """Which client's flow to save: as a new template (name, summary) or as the next version of `template`.
+class TemplateEditForm(forms.Form):
+    """A template's name and what it says it does; clients read both on their Flows page."""
 
-    Once a flow is chosen, `value_maps` are the value maps the version carries (each with
-    `entry_count`); a map shown but not ticked in `include_entries` is saved without its entries.
-    """
-
-    client = forms.ModelChoiceField(queryset=Client.objects.none(), label="Client", empty_label="Choose a client")
-    flow = forms.TypedChoiceField(coerce=int, choices=[], label="Flow")
     name = forms.CharField(max_length=120, label="Template name")
     summary = forms.CharField(
         max_length=300,
@@ -35,6 +29,23 @@ class TemplateSaveForm(forms.Form):
         help_text="Clients read this beside the Install button.",
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+    def clean_name(self):
+        return single_line(self.cleaned_data["name"].strip())
+
+    def clean_summary(self):
+        return " ".join(no_control_characters(self.cleaned_data["summary"]).split())
+
+
+class TemplateSaveForm(TemplateEditForm):
+    """Which client's flow to save: as a new template (name, summary) or as the next version of `template`.
+
+    Once a flow is chosen, `value_maps` are the value maps the version carries (each with
+    `entry_count`); a map shown but not ticked in `include_entries` is saved without its entries.
+    """
+
+    client = forms.ModelChoiceField(queryset=Client.objects.none(), label="Client", empty_label="Choose a client")
+    flow = forms.TypedChoiceField(coerce=int, choices=[], label="Flow")
     notes = forms.CharField(
         max_length=300,
         required=False,
@@ -46,6 +57,7 @@ class TemplateSaveForm(forms.Form):
     # not one of the chosen flow's maps (a page from before the flow changed) is ignored, not refused.
     value_maps_shown = AnyKeys(required=False, widget=forms.MultipleHiddenInput)
     include_entries = AnyKeys(required=False, label="Value maps it carries")
+    field_order = ["client", "flow", "name", "summary", "notes", "value_maps_shown", "include_entries"]
 
     def __init__(self, *args, partner: Partner, template: IntegrationTemplate | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -93,33 +105,8 @@ class TemplateSaveForm(forms.Form):
         data, current = self.cleaned_data, {value_map.key for value_map in self.value_maps}
         return (set(data.get("value_maps_shown") or []) & current) - set(data.get("include_entries") or [])
 
-    def clean_name(self):
-        return single_line(self.cleaned_data["name"].strip())
-
-    def clean_summary(self):
-        return " ".join(no_control_characters(self.cleaned_data["summary"]).split())
-
     def clean_notes(self):
         return single_line(self.cleaned_data["notes"].strip())
-
-
-class TemplateEditForm(forms.Form):
-    """A template's name and what it says it does; clients read both on their Flows page."""
-
-    name = forms.CharField(max_length=120, label="Template name")
-    summary = forms.CharField(
-        max_length=300,
-        required=False,
-        label="What it does",
-        help_text="Clients read this beside the Install button.",
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
-
-    def clean_name(self):
-        return single_line(self.cleaned_data["name"].strip())
-
-    def clean_summary(self):
-        return " ".join(no_control_characters(self.cleaned_data["summary"]).split())
 
 
 class TemplateDeployForm(forms.Form):

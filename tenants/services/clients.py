@@ -98,27 +98,8 @@ def client_suspend(*, client: Client, actor: User) -> Client:
     """Stop a client: its syncs stop (the engine checks `client.is_suspended`) and its users see a notice."""
     if client.is_suspended:
         return client
-    client.status = Client.Status.SUSPENDED
-    client.save(update_fields=["status"])
+    _status_set(client, Client.Status.SUSPENDED, actor=actor, done="suspended", syncs="syncs stopped")
     client_periodic_tasks_disable(client)  # beat stops sending its syncs at all
-    partner_audit_record(
-        partner=client.partner,
-        actor=actor,
-        action="client.suspended",
-        target_type="client",
-        target_id=client.pk,
-        summary=f"{client.name} suspended: its syncs stopped",
-        before={"status": "active"},
-        after={"status": "suspended"},
-    )
-    client_audit_record(
-        client=client,
-        actor=actor,
-        action="workspace.suspended",
-        summary="Workspace suspended: syncs stopped",
-        before={"status": "active"},
-        after={"status": "suspended"},
-    )
     return client
 
 
@@ -126,29 +107,35 @@ def client_suspend(*, client: Client, actor: User) -> Client:
 def client_resume(*, client: Client, actor: User) -> Client:
     if not client.is_suspended:
         return client
-    client.status = Client.Status.ACTIVE
-    client.save(update_fields=["status"])
+    _status_set(client, Client.Status.ACTIVE, actor=actor, done="resumed", syncs="syncs run again")
     client_periodic_tasks_enable(client)
     client_resumed.send(sender=Client, client=client)  # each flow's beat entry follows the flow's own state
+    return client
+
+
+def _status_set(client: Client, status: str, *, actor: User, done: str, syncs: str) -> None:
+    """Save the client's new status and say so in both audit logs, the partner's and the workspace's."""
+    before, after = {"status": str(client.status)}, {"status": str(status)}
+    client.status = status
+    client.save(update_fields=["status"])
     partner_audit_record(
         partner=client.partner,
         actor=actor,
-        action="client.resumed",
+        action=f"client.{done}",
         target_type="client",
         target_id=client.pk,
-        summary=f"{client.name} resumed: its syncs run again",
-        before={"status": "suspended"},
-        after={"status": "active"},
+        summary=f"{client.name} {done}: its {syncs}",
+        before=before,
+        after=after,
     )
     client_audit_record(
         client=client,
         actor=actor,
-        action="workspace.resumed",
-        summary="Workspace resumed: syncs run again",
-        before={"status": "suspended"},
-        after={"status": "active"},
+        action=f"workspace.{done}",
+        summary=f"Workspace {done}: {syncs}",
+        before=before,
+        after=after,
     )
-    return client
 
 
 def month_start(day: date) -> date:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from tenants.models import (
+    PLAN_FIELDS,
     Partner,
     Plan,
     User,
@@ -20,23 +21,6 @@ def _changes(before: dict, after: dict) -> tuple[dict, dict]:
 
 def _plain(value):
     return value if value is None or isinstance(value, bool | int | str | list | dict) else str(value)
-
-
-PLAN_FIELDS = (
-    "name",
-    "monthly_price",
-    "currency",
-    "included_records",
-    "overage_per_1000",
-    "sandbox_billing",
-    "sandbox_per_1000",
-    "max_connections",
-    "max_flows",
-    "min_sync_interval_minutes",
-    "sla_support_hours",
-    "sla_resolution_hours",
-    "sla_freshness_hours",
-)
 
 
 def _plan_values(plan: Plan) -> dict:
