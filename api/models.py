@@ -123,7 +123,7 @@ class WebhookSubscription(models.Model):
     )
     url = models.URLField(max_length=500)
     events = models.JSONField(default=list)
-    encrypted_secret = models.BinaryField(editable=False)  # integrations.crypto; shown once, when created
+    encrypted_secret = models.BinaryField(editable=False)  # portal.crypto; shown once, when created
     secret_prefix = models.CharField(max_length=16)
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")

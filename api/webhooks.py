@@ -64,7 +64,7 @@ def webhook_subscription_create(
     *, partner: Partner, url: str, events: list[str], actor: User, client: Client | None = None
 ) -> tuple[WebhookSubscription, str]:
     """A subscription and its signing secret, returned this once (only an encrypted copy is kept)."""
-    from integrations.crypto import credentials_encrypt
+    from portal.crypto import credentials_encrypt
 
     if client is not None and client.partner_id != partner.pk:
         raise WebhookRefused("A client's subscription belongs to one of the partner's own clients.")
@@ -168,7 +168,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> str:
     backoff, until MAX_ATTEMPTS, then it is given up (and shown so in the delivery log)."""
     from connectors.base import ConnectorError
     from connectors.http import HttpPolicy, VendorSession
-    from integrations.crypto import credentials_decrypt
+    from portal.crypto import credentials_decrypt
 
     with transaction.atomic():
         delivery = (

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import importlib
 
+import requests
+from django.conf import settings
+from django_tenants.utils import tenant_context
+
 from connectors.registry import get_connector_class
 from connectors.sandbox.server import SANDBOX_PORTS
 from integrations.catalog import TEMPLATES
 from integrations.models import Connection, Flow, NotificationRecipient
+from integrations.partner_templates.services import template_deploy, template_version_save
 from integrations.services.connections import connection_create
 from integrations.services.flows import template_install
 from integrations.services.runs import run_start
+from tenants.models import Client, User
 
 NAMES = {
     "kantata": "Kantata OX",
@@ -79,7 +85,7 @@ def demo_webhooks_subscribe(
     from django.db import connection as db
     from django.urls import reverse
 
-    from integrations.crypto import credentials_decrypt
+    from portal.crypto import credentials_decrypt
 
     wanted = []  # (sandbox's registration URL, the registration, the key its list is under)
     for flow in Flow.objects.filter(
@@ -128,3 +134,65 @@ def demo_first_runs() -> int:
             run_start(flow=flow, trigger="manual")
             started += 1
     return started
+
+
+# --- The demo platform's workspaces (after tenants.demo.demo_seed) ----------------------------------
+
+
+def demo_integrations(stdout=None, first_runs: bool = False) -> None:
+    """Contoso and Tailspin get connections to the local sandboxes and the three packaged flows: Contoso on
+    HubSpot, NetSuite, Kantata and BambooHR, Tailspin on Dynamics 365, Business Central, Certinia and Workday."""
+    contoso = Client.objects.filter(slug="contoso", partner__slug="northwind").first()
+    if contoso is None:
+        return
+    tailspin = Client.objects.filter(slug="tailspin", partner__slug="northwind").first()
+    for client, stack in ((contoso, DEFAULT_STACK), (tailspin, MICROSOFT_STACK)):
+        if client is None:
+            continue
+        with tenant_context(client):
+            demo_integrations_seed(recipients=[f"finance@{client.slug}.localhost"], stack=stack)
+            if first_runs:
+                queued = demo_first_runs()
+                if stdout and queued:
+                    stdout.write(f"  queued {queued} first sync run(s) in {client.name}\n")
+                _demo_webhooks(client, stdout)
+    demo_partner_template(contoso)
+
+
+def _demo_webhooks(client: Client, stdout=None) -> None:
+    """The sandbox CRM tells the workspace's webhook flows of won deals (see README, "Win a deal")."""
+    domain = client.partner.domains.filter(is_primary=True).values_list("domain", flat=True).first()
+    port = int(getattr(settings, "PUBLIC_PORT", "") or 8000)
+    try:
+        urls = demo_webhooks_subscribe(partner_host=domain, port=port)
+    except requests.RequestException as error:
+        if stdout:
+            stdout.write(f"  the sandbox CRM did not take {client.name}'s webhook address: {error}\n")
+        return
+    if stdout and urls:
+        stdout.write(f"  the sandbox CRM delivers {client.name}'s won deals to {', '.join(urls)}\n")
+
+
+def demo_partner_template(contoso: Client) -> None:
+    """Northwind's own template, saved from Contoso's approved-time flow and offered to Tailspin,
+    so the partner console's Templates page starts with something to deploy and upgrade."""
+    partner = contoso.partner
+    if partner.integration_templates.exists():
+        return
+    with tenant_context(contoso):
+        flow = Flow.objects.filter(template_key="approved-time-to-invoice/approved-time").first()
+    if flow is None:
+        return
+    admin = User.objects.get(email="admin@northwind.localhost")
+    version = template_version_save(
+        partner=partner,
+        client=contoso,
+        flow_id=flow.pk,
+        actor=admin,
+        name="Time to invoice (Northwind standard)",
+        summary="Approved PSA time becomes ERP invoices per project and month, with Northwind's project-code map.",
+        notes="First version, from Contoso Engineering.",
+    )
+    tailspin = Client.objects.filter(partner=partner, slug="tailspin").first()
+    if tailspin is not None:
+        template_deploy(template=version.template, version=version, clients=[tailspin], actor=admin)

@@ -15,7 +15,7 @@ from integrations.models import AuditEvent  # noqa: I001
 from integrations.notifications import notify
 from integrations.selectors.workspace import exceptions_past, usage_for_month
 from integrations.services.audit import audit_record
-from integrations.services.exceptions import bulk_actions_recover_stale
+from integrations.services.bulk import bulk_actions_recover_stale
 from integrations.services.runs import runs_recover_stale
 from tenants.models import Client
 from tenants.services import usage_record_upsert

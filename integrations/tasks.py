@@ -92,7 +92,7 @@ def exceptions_bulk_action(job_id: int) -> str:
     """A slice of a bulk retry or ignore; queues the rest behind other work, like a sync run's slices."""
     from django.conf import settings
 
-    from integrations.services.exceptions import exceptions_bulk_run
+    from integrations.services.bulk import exceptions_bulk_run
 
     if connection.schema_name == "public":
         return "no workspace"

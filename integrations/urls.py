@@ -12,16 +12,17 @@ from integrations.views import (
     flows,
     mappings,
     people,
+    queue,
     reconciliation,
 )
 
 urlpatterns = [
     path("", people.workspace_home, name="workspace_home"),
     # Exception queue
-    path("exceptions/", exceptions.exception_queue, name="exception_queue"),
-    path("exceptions/counters", exceptions.exception_counters, name="exception_counters"),
-    path("exceptions/export.csv", exceptions.exception_export, name="exception_export"),
-    path("exceptions/bulk", exceptions.exception_bulk, name="exception_bulk"),
+    path("exceptions/", queue.exception_queue, name="exception_queue"),
+    path("exceptions/counters", queue.exception_counters, name="exception_counters"),
+    path("exceptions/export.csv", queue.exception_export, name="exception_export"),
+    path("exceptions/bulk", queue.exception_bulk, name="exception_bulk"),
     path("exceptions/bulk/progress", bulk.exception_bulk_progress, name="exception_bulk_progress"),
     path("exceptions/<int:pk>/", exceptions.exception_detail, name="exception_detail"),
     path("exceptions/<int:pk>/retry", exceptions.exception_retry_view, name="exception_retry"),

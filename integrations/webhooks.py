@@ -19,9 +19,9 @@ from django.views.decorators.http import require_POST
 
 from connectors.base import WebhookRejected
 from connectors.registry import get_connector_class
-from integrations.crypto import credentials_decrypt
 from integrations.models import Flow, WebhookDelivery
 from integrations.services.runs import SyncNotAllowed, run_start
+from portal.crypto import credentials_decrypt
 from tenants.models import Client
 
 logger = logging.getLogger(__name__)

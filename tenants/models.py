@@ -193,6 +193,24 @@ class Plan(models.Model):
         return self.name
 
 
+# What a partner sets on a plan: its form edits these, its audit rows compare them.
+PLAN_FIELDS = (
+    "name",
+    "monthly_price",
+    "currency",
+    "included_records",
+    "overage_per_1000",
+    "sandbox_billing",
+    "sandbox_per_1000",
+    "max_connections",
+    "max_flows",
+    "min_sync_interval_minutes",
+    "sla_support_hours",
+    "sla_resolution_hours",
+    "sla_freshness_hours",
+)
+
+
 class Client(TenantMixin):
     """A client workspace: a professional-services firm, with its own PostgreSQL schema."""
 
@@ -439,7 +457,7 @@ class SsoConnection(models.Model):
     # OpenID Connect: the issuer and the portal's registration there.
     server_url = models.URLField("issuer URL", max_length=300, blank=True)
     oauth_client_id = models.CharField("client ID", max_length=200, blank=True)
-    # integrations.crypto; write-only. OIDC: the client secret; SAML: the portal's own signing key for this IdP.
+    # portal.crypto; write-only. OIDC: the client secret; SAML: the portal's own signing key for this IdP.
     encrypted_secret = models.BinaryField(editable=False, default=bytes)
     # SAML 2.0: the IdP as its metadata describes it (read from metadata_url or an uploaded file when given,
     # so sign-in never waits on the IdP's metadata), and which of its attributes say who the person is.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from integrations.crypto import credentials_decrypt, credentials_encrypt
+from portal.crypto import credentials_decrypt, credentials_encrypt
 from tenants.models import (
     CLIENT_ROLES,
     PARTNER_ROLES,
@@ -18,14 +18,9 @@ from tenants.models import (
     SsoDomain,
     User,
 )
-from tenants.services import (
-    DomainCheck,
-    _client_roles_drop,
-    account_email_verify,
-    client_audit_record,
-    partner_audit_record,
-    txt_record_check,
-)
+from tenants.services.audit import client_audit_record, partner_audit_record
+from tenants.services.domains import DomainCheck, txt_record_check
+from tenants.services.invitations import account_email_verify, client_roles_drop
 
 
 class SsoRefused(Exception):  # noqa: N818 - the domain's words, shown to the person signing in
@@ -301,7 +296,7 @@ def _membership_grant(*, connection: SsoConnection, user: User, role: str) -> No
     else:
         if role == Role.PARTNER_ADMIN:
             membership.assigned_clients.clear()
-        _client_roles_drop(membership)
+        client_roles_drop(membership)
         partner_audit_record(
             partner=connection.partner,
             actor=None,

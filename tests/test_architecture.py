@@ -1,5 +1,6 @@
 """The code's layering, checked on every run: import-linter's contracts in pyproject.toml ("connectors know
-nothing of Django or of the apps", "only URL maps and other views import a view")."""
+nothing of Django or of the apps", "only URL maps and other views import a view", "tenants does not import
+integrations outside its views")."""
 
 from __future__ import annotations
 

@@ -273,7 +273,7 @@ def plan_get(request, plan_id: int = id_path()):
 
 
 def template_out(template) -> dict:
-    from tenants.template_selectors import install_key
+    from integrations.partner_templates.selectors import install_key
 
     return {
         "id": template.pk,
@@ -287,14 +287,14 @@ def template_out(template) -> dict:
 
 @router.get("/templates", response=list[TemplateOut], summary="Your integration templates")
 def templates_list(request):
-    from tenants.template_selectors import partner_templates
+    from integrations.partner_templates.selectors import partner_templates
 
     _partner_key(request, "templates", "list")
     return [template_out(t) for t in partner_templates(request.partner)]
 
 
 def _template(request, template_id: int = id_path()) -> IntegrationTemplate:
-    from tenants.template_selectors import partner_templates
+    from integrations.partner_templates.selectors import partner_templates
 
     template = partner_templates(request.partner).filter(pk=template_id).first()
     if template is None:
@@ -303,7 +303,7 @@ def _template(request, template_id: int = id_path()) -> IntegrationTemplate:
 
 
 def deployment_out(deployment) -> dict:
-    from tenants.template_selectors import install_key
+    from integrations.partner_templates.selectors import install_key
 
     return {
         "id": deployment.pk,
@@ -327,7 +327,7 @@ def deployments_list(request, template_id: int = id_path()):
 )
 def deployment_create(request, body: DeploymentIn, template_id: int = id_path()):
     """The client then installs it with its own connections (POST /clients/{client}/flows)."""
-    from tenants.template_services import TemplateRefused, template_deploy
+    from integrations.partner_templates.services import TemplateRefused, template_deploy
 
     template = _template(request, template_id)
     found = _client(request, body.client, "templates", "deploy", write=True)

@@ -73,7 +73,7 @@ def connection_add(request, body: ConnectionIn, client: str = slug_path()):
     returned by any operation."""
     from connectors.registry import CONNECTORS
     from integrations import selectors
-    from integrations.forms import ConnectionForm
+    from integrations.forms.connections import ConnectionForm
     from integrations.services.connections import connection_create
     from tenants.plans import PlanLimitReached
 
@@ -138,7 +138,7 @@ def connection_test(request, connection_id: int = id_path(), client: str = slug_
 @router.get("/clients/{client}/templates", response=list[OfferedTemplateOut], summary="Templates to install")
 def templates_installable(request, client: str = slug_path()):
     """The templates this workspace may install: its partner's own offered to it, then the packaged ones."""
-    from tenants.template_selectors import templates_installable as installable
+    from integrations.partner_templates.selectors import templates_installable as installable
 
     with inside(request, client, "flows", "templates") as here:
         return [
@@ -155,9 +155,9 @@ def templates_installable(request, client: str = slug_path()):
 def flows_install(request, body: InstallIn, client: str = slug_path()):
     from integrations import selectors
     from integrations.models import Connection
+    from integrations.partner_templates.services import template_install_in
     from integrations.services.flows import FlowConfigurationError
     from tenants.plans import PlanLimitReached
-    from tenants.template_services import template_install_in
 
     with inside(request, client, "flows", "install", write=True, target=body.template) as here:
         connections = {}

@@ -9,7 +9,7 @@ class Environment(models.TextChoices):
 
 
 class Connection(models.Model):
-    """A client's account at one vendor. Credentials are encrypted (integrations.crypto) and write-only."""
+    """A client's account at one vendor. Credentials are encrypted (portal.crypto) and write-only."""
 
     class Status(models.TextChoices):
         UNTESTED = "untested", "Untested"

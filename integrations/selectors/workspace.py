@@ -123,7 +123,7 @@ def flows_counted_by_plan(environment: str = Environment.PRODUCTION) -> int:
 
 def connection_settings(connection: Connection) -> list[tuple[str, str]]:
     """The non-secret settings of a connection, for its page (secrets are never read back out)."""
-    from integrations.crypto import CredentialsUnreadable, credentials_decrypt
+    from portal.crypto import CredentialsUnreadable, credentials_decrypt
 
     cls = CONNECTORS.get(connection.vendor)
     if cls is None:

@@ -1,4 +1,8 @@
+"""The workspace's audit log: one row per change, written in the change's transaction."""
+
 from __future__ import annotations
+
+from django_tenants.utils import tenant_context
 
 from integrations.models import AuditEvent
 
@@ -17,3 +21,18 @@ def audit_record(
         before=before,
         after=after,
     )
+
+
+def workspace_change_record(sender, *, client, actor, action: str, summary: str, before=None, after=None, **_) -> None:
+    """Receives tenants' `workspace_changed`: a change made in the public schema (the console, invitations,
+    sign-on, API keys) goes to the client's own audit log, where its people read their workspace's history."""
+    with tenant_context(client):
+        audit_record(
+            actor=actor,
+            action=action,
+            target_type="workspace",
+            target_id=str(client.pk),
+            summary=summary,
+            before=before,
+            after=after,
+        )

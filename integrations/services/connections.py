@@ -13,11 +13,11 @@ from django.utils import timezone
 from connectors.base import Connector
 from connectors.http import DEFAULT_BUDGET, HttpPolicy
 from connectors.registry import get_connector_class
-from integrations.crypto import credentials_decrypt, credentials_encrypt
 from integrations.metrics import REQUEST_METRICS
 from integrations.models import Connection, Environment
 from integrations.services.audit import audit_record
 from integrations.services.locks import workspace_lock
+from portal.crypto import credentials_decrypt, credentials_encrypt
 
 # Requests per second a connection may send, per vendor (their published limits, with headroom).
 VENDOR_RATES = {

@@ -1,7 +1,7 @@
 """Sandbox and Production in one workspace: what promoting a Sandbox flow would change, and the promotion.
 
 A promotion is the partner-template path used inside one workspace: the Sandbox flow is captured as
-template data (services.templates.template_capture), its roles are bound to Production connections,
+template data (partner_templates.workspace.template_capture), its roles are bound to Production connections,
 and the first promotion installs it (services.flows.template_install) while later ones upgrade the
 Production flows in place (template_upgrade). There is no second copier.
 """
@@ -18,10 +18,10 @@ from django.db import transaction
 from connectors.registry import CONNECTORS
 from integrations.catalog import Template
 from integrations.models import Connection, Environment, Flow
+from integrations.partner_templates.workspace import _flow_key, template_capture, template_upgrade
 from integrations.services.audit import audit_record
 from integrations.services.flows import FlowConfigurationError, flow_schedule_sync, template_install
 from integrations.services.locks import workspace_lock
-from integrations.services.templates import _flow_key, template_capture, template_upgrade
 from integrations.templatetags.workspace import every as schedule_text
 
 

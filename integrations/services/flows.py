@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import connection as db
 from django.db import transaction
+from django_tenants.utils import tenant_context
 
 from connectors.base import Connector
 from connectors.registry import CONNECTORS
@@ -13,6 +14,7 @@ from integrations.models import Connection, Flow, FlowStep, Mapping, MappingRule
 from integrations.selectors.workspace import flows_counted_by_plan
 from integrations.services.audit import audit_record
 from integrations.services.locks import workspace_lock
+from tenants.services.schedules import client_periodic_task_disable, client_periodic_task_upsert
 
 
 class FlowConfigurationError(Exception):
@@ -75,7 +77,7 @@ def template_install(
     """Create the template's value maps (keeping existing entries), flows, mappings and schedules.
 
     `key` names a packaged template; `template` is any Template, such as a version of a partner's
-    own template (tenants.template_services) offered to this client.
+    own template (integrations.partner_templates.services) offered to this client.
     """
     template = template or TEMPLATES[key]
     # Two installs or upgrades of one template at once (a double-submitted form, two admins) would
@@ -204,10 +206,6 @@ def flow_schedule_sync(*, flow: Flow) -> None:
     client = getattr(db, "tenant", None)
     if client is None or not getattr(client, "pk", None):
         return
-    from django_celery_beat.models import PeriodicTask, PeriodicTasks
-
-    from tenants.services import client_periodic_task_upsert
-
     name = f"flow-{flow.pk}"
     if flow.schedule_minutes and flow.enabled and not flow.dependents.exists():
         client_periodic_task_upsert(
@@ -218,8 +216,14 @@ def flow_schedule_sync(*, flow: Flow) -> None:
             kwargs={"flow_id": flow.pk},
         )
     else:
-        if PeriodicTask.objects.filter(name=f"{client.schema_name}:{name}", enabled=True).update(enabled=False):
-            PeriodicTasks.update_changed()  # a queryset update sends no signal; beat reloads on this mark
+        client_periodic_task_disable(client=client, name=name)
+
+
+def flows_schedules_restore(sender, *, client, **_) -> None:
+    """Receives tenants' `client_resumed`: each flow's beat entry back on or off by the flow's own state."""
+    with tenant_context(client):
+        for flow in Flow.objects.all():
+            flow_schedule_sync(flow=flow)
 
 
 @transaction.atomic

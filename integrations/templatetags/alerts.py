@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 
 from integrations import selectors
-from integrations.forms import alert_event_choices
+from integrations.forms.alerts import alert_event_choices
 
 register = template.Library()
 

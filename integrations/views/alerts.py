@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_POST, require_safe
 
 from integrations import selectors
-from integrations.forms import AlertEventsForm, AlertRecipientForm, alert_event_choices
+from integrations.forms.alerts import AlertEventsForm, AlertRecipientForm, alert_event_choices
 from integrations.models import NotificationRecipient
 from integrations.services.alerts import (
     AlertRecipientRefused,

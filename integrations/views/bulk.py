@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.views.decorators.http import require_safe
 
 from integrations.models import BulkAction
-from integrations.services.exceptions import BULK_LIVE, bulk_action_summary
+from integrations.services.bulk import bulk_action_summary
+from integrations.services.exceptions import BULK_LIVE
 from integrations.views.support import render_partial, with_events
 from tenants.decorators import WORKSPACE_ALL, workspace_role_required
 

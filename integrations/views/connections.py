@@ -13,8 +13,7 @@ from branding.selectors import brand_for_request
 from connectors.registry import CONNECTORS, SANDBOX_PORTS
 from connectors.sandbox.server import TLS_SANDBOXES
 from integrations import selectors
-from integrations.crypto import CredentialsUnreadable, credentials_decrypt
-from integrations.forms import ConnectionForm, RenameConnectionForm, RotateCredentialsForm
+from integrations.forms.connections import ConnectionForm, RenameConnectionForm, RotateCredentialsForm
 from integrations.models import Connection, Environment, ExternalRef, Flow
 from integrations.services.connections import (
     ConnectionInUse,
@@ -25,6 +24,7 @@ from integrations.services.connections import (
     connection_test,
 )
 from integrations.views.support import redirect_to, render_page, url, with_events
+from portal.crypto import CredentialsUnreadable, credentials_decrypt
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
 from tenants.plans import plan_allowance
 

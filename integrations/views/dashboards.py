@@ -10,7 +10,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 
 from integrations import dashboard_cache
-from integrations.views.charts import bar_list, column_chart, stacked_bar_list
+from integrations.charts import exceptions_charts, margin_charts, sync_charts, utilization_charts
 from integrations.views.support import render_page, sla_hours
 from tenants.decorators import WORKSPACE_ALL, workspace_role_required
 
@@ -57,28 +57,7 @@ def exceptions_dashboard(request, client_slug):
 
 
 def _exceptions_context(data: dict) -> dict:
-    severity = ["ok", "warn", "bad", "worst"]
-    charts = {
-        "by_error": bar_list([(row["label"], row["count"], "series-a") for row in data["by_error"][:10]]),
-        "by_system": bar_list([(row["label"], row["count"], "series-b") for row in data["by_system"]]),
-        "ages": column_chart(
-            ["Under ½ SLA", "½ SLA to SLA", "1–2× SLA", "Over 2× SLA"],
-            [("Open exceptions", "series-a", [row["count"] for row in data["ages"]])],
-            width=520,
-        ),
-        "trend": column_chart(
-            [row["week"].strftime("%-d %b") for row in data["trend"]],
-            [
-                ("Opened", "series-bad", [row["opened"] for row in data["trend"]]),
-                ("Resolved", "series-ok", [row["resolved"] for row in data["trend"]]),
-            ],
-            width=520,
-        ),
-    }
-    for column, state in zip(charts["ages"].columns, severity, strict=False):
-        for rect in column.rects:
-            rect.css = f"age-{state}"
-    return {"charts": charts}
+    return {"charts": exceptions_charts(data)}
 
 
 @require_safe
@@ -108,21 +87,7 @@ def _utilization_context(data: dict, *, weeks: int, practice: str) -> dict:
         "practice": practice,
         "weeks": weeks,
         "week_choices": (4, 8, 12, 26),
-        "charts": {
-            "by_week": column_chart(
-                [row["week"].strftime("%-d %b") for row in data["by_week"]],
-                [("Utilization", "series-a", [row["utilization"] or 0 for row in data["by_week"]])],
-                percent=True,
-                reference=data["utilization"],
-                reference_label=f"average {data['utilization'] or 0:.0f}%",
-                width=520,
-            ),
-            "by_practice": bar_list(
-                [(row["practice"], row["utilization"] or 0, "series-b") for row in data["by_practice"]],
-                percent=True,
-                maximum=max([100.0] + [row["utilization"] or 0 for row in data["by_practice"]]),
-            ),
-        },
+        "charts": utilization_charts(data),
     }
 
 
@@ -149,34 +114,10 @@ def margin_dashboard(request, client_slug):
 
 
 def _margin_context(data: dict, *, months: int) -> dict:
-    short = lambda value: f"{value / 1000:,.0f}k" if abs(value) >= 10_000 else f"{value:,.0f}"  # noqa: E731
     return {
         "months": months,
         "month_choices": (1, 3, 6, 12),
-        "charts": {
-            "by_customer": stacked_bar_list(
-                [
-                    (
-                        row["customer"],
-                        [
-                            (float(row["cost"]), "series-c", f"cost {short(float(row['cost']))}"),
-                            (float(max(row["margin"], 0)), "series-a", f"margin {short(float(row['margin']))}"),
-                        ],
-                        f"{short(float(row['revenue']))} · {row['margin_percent'] or 0:.0f}%",
-                    )
-                    for row in data["by_customer"][:8]
-                ]
-            ),
-            "by_month": column_chart(
-                [row["month"].strftime("%b %Y") for row in data["by_month"]],
-                [
-                    ("Revenue", "series-a", [float(row["revenue"]) for row in data["by_month"]]),
-                    ("Cost", "series-c", [float(row["cost"]) for row in data["by_month"]]),
-                ],
-                value_format=short,
-                width=520,
-            ),
-        },
+        "charts": margin_charts(data),
         "customer_legend": [("Cost", "series-c"), ("Margin", "series-a")],
     }
 
@@ -196,25 +137,4 @@ def sync_health_dashboard(request, client_slug):
 
 
 def _sync_context(data: dict, *, days: int) -> dict:
-    busy = sorted((row for row in data["flows"] if row["records_per_second"]), key=lambda r: -r["records_per_second"])
-    return {
-        "days": days,
-        "day_choices": (7, 14, 30),
-        "charts": {
-            "by_day": column_chart(
-                [row["day"].strftime("%-d %b") for row in data["by_day"]],
-                [
-                    ("Succeeded", "series-ok", [row["succeeded"] for row in data["by_day"]]),
-                    ("With exceptions", "series-warn", [row["partial"] for row in data["by_day"]]),
-                    ("Failed", "series-bad", [row["failed"] for row in data["by_day"]]),
-                ],
-                stacked=True,
-                width=520,
-            ),
-            "throughput": bar_list(
-                [(row["flow"].name, row["records_per_second"], "series-a") for row in busy],
-                value_format=lambda v: f"{v:,.1f}/s",
-                label_width=200,
-            ),
-        },
-    }
+    return {"days": days, "day_choices": (7, 14, 30), "charts": sync_charts(data)}

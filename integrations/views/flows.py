@@ -12,7 +12,7 @@ from integrations import selectors
 from integrations.catalog import Template
 from integrations.engine.entities import ENTITIES
 from integrations.engine.orchestrator import steps_skipped_note
-from integrations.forms import FlowBuildForm, FlowStepForm, ScheduleForm, TemplateInstallForm
+from integrations.forms.flows import FlowBuildForm, FlowStepForm, ScheduleForm, TemplateInstallForm
 from integrations.models import Connection, Flow, SyncRun
 from integrations.services.configuration import flow_schedule_set
 from integrations.services.flows import (
@@ -30,7 +30,7 @@ LIVE_RUN = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 
 
 def _catalogue(client) -> list[Template]:
-    from tenants.template_selectors import templates_installable
+    from integrations.partner_templates.selectors import templates_installable
 
     return templates_installable(client)
 
@@ -84,8 +84,8 @@ def template_install_view(request, client_slug, key):
         raise Http404("No such template")
     form = TemplateInstallForm(request.POST or None, template=template)
     if request.method == "POST" and form.is_valid():
+        from integrations.partner_templates.services import template_install_in
         from tenants.plans import PlanLimitReached
-        from tenants.template_services import template_install_in
 
         try:
             flows = template_install_in(

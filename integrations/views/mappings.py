@@ -19,7 +19,7 @@ from integrations import selectors
 from integrations.engine.entities import ENTITIES
 from integrations.engine.mapping import TRANSFORM_LABELS, MappingContext, Ref, Rule, apply_mapping
 from integrations.engine.views import canonical_view
-from integrations.forms import RuleForm, ValueMapEntryForm
+from integrations.forms.mappings import RuleForm, ValueMapEntryForm
 from integrations.models import Mapping, MappingRule, SyncException, ValueMap, ValueMapEntry
 from integrations.services.configuration import (
     mapping_rule_add,

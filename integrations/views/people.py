@@ -8,18 +8,18 @@ from django.views.decorators.http import require_POST, require_safe
 
 from integrations import selectors
 from integrations.dashboard_cache import dashboard_cached
-from integrations.forms import InviteForm, RoleForm, WorkspaceAuditFilterForm
+from integrations.forms.people import InviteForm, RoleForm, WorkspaceAuditFilterForm
 from integrations.models import SyncException
-from integrations.services.members import (
+from integrations.views.support import redirect_to, render_page, sla_hours, url
+from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
+from tenants.models import Membership, Role
+from tenants.selectors import client_members, pending_invitations
+from tenants.services.members import (
     MemberChangeRefused,
     workspace_member_invite,
     workspace_member_remove,
     workspace_member_role_set,
 )
-from integrations.views.support import redirect_to, render_page, sla_hours, url
-from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
-from tenants.models import Membership, Role
-from tenants.selectors import client_members, pending_invitations
 
 
 @require_safe

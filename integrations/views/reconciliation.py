@@ -12,8 +12,7 @@ from django_tenants.utils import tenant_context
 
 from integrations import selectors
 from integrations.models import Flow, SyncRun
-from integrations.views.exceptions import _csv_cell
-from integrations.views.support import render_page
+from integrations.views.support import csv_cell, render_page
 from tenants.decorators import WORKSPACE_ALL, workspace_role_required
 
 HEADER = [
@@ -112,7 +111,7 @@ def _csv(request, flow: Flow, rows, name: str) -> StreamingHttpResponse:
                 )
                 yield writer.writerow(
                     [
-                        _csv_cell(value)
+                        csv_cell(value)
                         for value in (
                             row.run_id,
                             source,

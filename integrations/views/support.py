@@ -61,3 +61,15 @@ def with_events(response, *events: str, toast: str = "", level: str = "success")
     if payload:
         response["HX-Trigger"] = json.dumps(payload)
     return response
+
+
+def csv_cell(value):
+    """Spreadsheets run cells starting with = + - @ as formulas: a record's text must stay text."""
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    text = str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from integrations.selectors.client_health import client_health, clients_health
 from tenants import selectors, services
 from tenants.decorators import partner_role_required
 from tenants.forms import ClientCreateForm, ClientPlanForm
@@ -36,7 +37,7 @@ def partner_home(request):
         listed = listed.filter(Q(name__icontains=query) | Q(slug__icontains=query))
     if status in ("active", "suspended"):
         listed = listed.filter(status=status)
-    healths = selectors.clients_health(listed)
+    healths = clients_health(listed)
     if status == "attention":
         healths = [health for health in healths if health.needs_attention]
     context = {
@@ -52,7 +53,7 @@ def partner_home(request):
     }
     if wants_partial(request):
         return render_page(request, "tenants/partner_home.html", context, partial="client_table")
-    everyone = healths if not context["filtered"] else selectors.clients_health(reachable)
+    everyone = healths if not context["filtered"] else clients_health(reachable)
     context.update(
         client_count=len(everyone),
         suspended_count=sum(1 for health in everyone if health.client.is_suspended),
@@ -97,7 +98,7 @@ def _status(form) -> int:
 def client_detail(request, slug):
     """A client's health against its plan: partner admins and the staff assigned to it."""
     client = reachable_client(request, slug)
-    health = selectors.client_health(client, with_activity=True)
+    health = client_health(client, with_activity=True)
     context = {
         "this_client": client,
         "health": health,

@@ -12,10 +12,9 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
-from tenants import template_selectors as selectors
-from tenants import template_services as services
+from integrations.partner_templates import selectors, services
+from integrations.partner_templates.forms import TemplateDeployForm, TemplateEditForm, TemplateSaveForm
 from tenants.decorators import partner_role_required
-from tenants.forms import TemplateDeployForm, TemplateEditForm, TemplateSaveForm
 from tenants.models import IntegrationTemplate, Role
 from tenants.selectors import workspaces_for
 from tenants.views.support import is_partner_admin, redirect_to, render_page

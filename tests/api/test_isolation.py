@@ -55,7 +55,7 @@ def tenants(world, settings):
     """Every client seeded with marked rows, a partner template per partner, and one key of each kind."""
     settings.API_KEY_RATE_PER_MINUTE = settings.API_CLIENT_RATE_PER_MINUTE = 1_000_000
     from integrations.models import Connection, Flow, SyncException
-    from tenants.template_services import template_version_save
+    from integrations.partner_templates.services import template_version_save
 
     ids = {}
     for slug, partner in CLIENTS.items():

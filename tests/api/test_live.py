@@ -59,9 +59,9 @@ def committed(world, django_db_blocker):
     flow, and a partner key: all committed. Clients the module creates are dropped afterwards."""
     from django.db import connection
 
+    from integrations.partner_templates.services import template_version_save
     from tenants import services
     from tenants.models import Client
-    from tenants.template_services import template_version_save
     from tests.integrations.workspace_fixtures import seed_workspace
 
     northwind = world.partners["northwind"]

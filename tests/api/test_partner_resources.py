@@ -85,7 +85,7 @@ def test_plans_usage_and_statements(world, api):
 
 
 def test_a_template_is_offered_to_a_client_who_installs_it(world, api):
-    from tenants.template_services import template_version_save
+    from integrations.partner_templates.services import template_version_save
 
     contoso = world.clients["contoso"]
     connection.set_tenant(contoso)

@@ -16,7 +16,7 @@ from django.db import OperationalError, connection
 
 from integrations.models import AuditEvent, BulkAction, SyncException, SyncRun, ValueMap, ValueMapEntry
 from integrations.selectors.queue import QueueQuery
-from integrations.services.exceptions import exceptions_bulk_run, exceptions_bulk_start
+from integrations.services.bulk import exceptions_bulk_run, exceptions_bulk_start
 from tests.integrations.test_approved_time import run_to_end
 from tests.integrations.test_worker_runs import committed_workspace, install, wait_for, worker_env  # noqa: F401
 from tests.support import NORTHWIND, SUMMIT, browser_for, database_url_for_children, start_worker
@@ -195,7 +195,7 @@ def test_housekeeping_requeues_a_bulk_retry_that_stopped_moving(in_workspace, mo
     from django.utils import timezone
 
     from integrations.housekeeping import runs_recover_all
-    from integrations.services.exceptions import _bulk_lock
+    from integrations.services.bulk import _bulk_lock
 
     queued = []
     monkeypatch.setattr(

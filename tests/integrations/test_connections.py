@@ -6,9 +6,9 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 
-from integrations.crypto import credentials_decrypt
 from integrations.models import Connection
 from integrations.services.connections import connection_create, connection_credentials_rotate, connection_test
+from portal.crypto import credentials_decrypt
 
 pytestmark = pytest.mark.django_db
 

@@ -23,7 +23,7 @@ def test_demo_installs_every_packaged_template(world):
 
 
 def test_demo_partner_offers_its_own_template_to_tailspin(world):
-    from tenants.demo import demo_integrations
+    from integrations.demo import demo_integrations
     from tenants.models import TemplateDeployment
 
     northwind = world.partners["northwind"]

@@ -67,7 +67,7 @@ def test_the_form_renders_saves_and_tests_against_the_sandbox(
 
 
 def test_a_url_typed_without_a_scheme_is_taken_as_https():
-    from integrations.forms import ConnectionForm
+    from integrations.forms.connections import ConnectionForm
 
     data = {"name": "D365", "base_url": "https://haldenrowe.crm.dynamics.com"}
     data.update({f"cred_{k}": v for k, v in D365_CREDENTIALS.items()}, cred_authority="login.microsoftonline.us")

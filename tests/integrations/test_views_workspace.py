@@ -12,7 +12,6 @@ from django.core.cache import cache
 from django.db import connection
 
 from connectors.sandbox.server import SANDBOX_PORTS
-from integrations.crypto import credentials_decrypt
 from integrations.models import (
     AuditEvent,
     Connection,
@@ -23,6 +22,7 @@ from integrations.models import (
     SyncExceptionComment,
     ValueMapEntry,
 )
+from portal.crypto import credentials_decrypt
 from tenants.models import Membership, Role
 from tests.integrations.workspace_fixtures import demo_credentials, project_codes_map, seed_workspace
 from tests.support import NORTHWIND, browser_for

@@ -88,11 +88,11 @@ def leaf_routes(urlconf: str) -> list[str]:
 @pytest.fixture
 def ids(world):
     from connectors.registry import CONNECTORS
-    from integrations.crypto import credentials_encrypt
     from integrations.models import Connection, Flow, Mapping, MappingRule, SyncException, SyncRun, ValueMap
+    from integrations.partner_templates.services import template_deploy, template_version_save
+    from portal.crypto import credentials_encrypt
     from tenants import services
     from tenants.models import IntegrationTemplate, Membership, Plan, TemplateDeployment
-    from tenants.template_services import template_deploy, template_version_save
     from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials, seed_workspace
 
     contoso, northwind = world.clients["contoso"], world.partners["northwind"]

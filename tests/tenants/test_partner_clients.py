@@ -9,7 +9,8 @@ from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_exists, tenant_context
 
-from tenants import selectors, services
+from integrations.selectors import client_health
+from tenants import services
 from tenants.models import Client, Membership, Role
 from tests.support import NORTHWIND, SUMMIT, browser_for
 
@@ -194,7 +195,7 @@ def test_health_reads_the_workspaces_own_figures(world):
     from integrations.selectors.workspace import workspace_health
 
     contoso = world.clients["contoso"]
-    health = selectors.client_health(contoso)
+    health = client_health.client_health(contoso)
     with tenant_context(contoso):
         figures = workspace_health()
     assert health.engine and not health.unavailable
@@ -218,11 +219,11 @@ def test_health_reads_the_engines_figures_inside_the_clients_schema(world, monke
             "runs_this_month": 42,
         }
 
-    monkeypatch.setattr(selectors, "workspace_health", workspace_health)
+    monkeypatch.setattr(client_health, "workspace_health", workspace_health)
     contoso = world.clients["contoso"]
     # Usage is the monthly roll-up's, whatever the engine counts live (every page shows the same figure).
     services.usage_record_upsert(client=contoso, month=now.date(), records_synced=300_000, runs=42)
-    health = selectors.client_health(contoso, now=now)
+    health = client_health.client_health(contoso, now=now)
     assert seen_schemas == [contoso.schema_name]
     assert connection.schema_name == "public"
     # Professional: 24 h resolution, 4 h freshness, 250,000 records included.
@@ -245,7 +246,7 @@ def test_health_counts_usage_from_the_monthly_roll_up(world):
     services.usage_record_upsert(
         client=world.clients["tailspin"], month=timezone.localdate(), records_synced=125_000, runs=12
     )
-    health = selectors.client_health(world.clients["tailspin"])
+    health = client_health.client_health(world.clients["tailspin"])
     assert health.records_this_month == 125_000 and health.runs_this_month == 12 and health.usage_percent == 50
 
 
@@ -272,8 +273,8 @@ def test_one_broken_workspace_does_not_take_the_console_down(world, monkeypatch)
         with connection.cursor() as cursor:
             cursor.execute("SELECT * FROM a_table_that_is_not_there")
 
-    monkeypatch.setattr(selectors, "workspace_health", workspace_health)
-    health = selectors.client_health(world.clients["contoso"])
+    monkeypatch.setattr(client_health, "workspace_health", workspace_health)
+    health = client_health.client_health(world.clients["contoso"])
     assert health.unavailable and health.needs_attention
     admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
     listing = admin.get("/partner/")

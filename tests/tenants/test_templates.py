@@ -17,11 +17,8 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django_tenants.utils import tenant_context
 
 from integrations.models import AuditEvent, Connection, Flow, FlowStep, MappingRule, ValueMap, ValueMapEntry
-from integrations.services.connections import connection_create
-from integrations.services.flows import FlowConfigurationError, flow_step_add, template_install
-from tenants.models import Client, IntegrationTemplate, IntegrationTemplateVersion, Plan, TemplateDeployment
-from tenants.template_selectors import template_for
-from tenants.template_services import (
+from integrations.partner_templates.selectors import template_for
+from integrations.partner_templates.services import (
     TemplateRefused,
     deployment_install,
     deployment_upgrade,
@@ -31,6 +28,9 @@ from tenants.template_services import (
     template_deploy,
     template_version_save,
 )
+from integrations.services.connections import connection_create
+from integrations.services.flows import FlowConfigurationError, flow_step_add, template_install
+from tenants.models import Client, IntegrationTemplate, IntegrationTemplateVersion, Plan, TemplateDeployment
 from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
 from tests.support import NORTHWIND, SUMMIT, browser_for
 
@@ -403,7 +403,7 @@ def test_a_second_upgrade_of_a_template_waits_for_the_first_to_finish(world, sav
     """The first upgrade's transaction (this test's) is open: a second one, elsewhere (a double-submitted
     "Upgrade all", another admin), waits at the template's lock before it reads the flows, then finds them
     upgraded; it never rewrites the rules beside the first."""
-    from integrations.services.templates import template_upgrade
+    from integrations.partner_templates.workspace import template_upgrade
 
     tailspin = installed_in_tailspin(world, saved)
     version = version_2(world, saved)

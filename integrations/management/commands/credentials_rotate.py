@@ -2,8 +2,8 @@ from cryptography.fernet import InvalidToken
 from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
-from integrations.crypto import credentials_reencrypt
 from integrations.models import Connection
+from portal.crypto import credentials_reencrypt
 from tenants.models import Client, SsoConnection
 
 

@@ -1,4 +1,5 @@
-"""Geometry for the dashboards' server-rendered SVG charts: numbers in, rectangles and ticks out.
+"""Geometry for the dashboards' server-rendered SVG charts: numbers in, rectangles and ticks out; then
+each dashboard's charts from its figures (integrations.dashboard_cache), for its view to render.
 
 Templates draw them with SVG attributes and CSS classes only (the CSP forbids inline style);
 every chart is followed by a table with the same numbers.
@@ -205,6 +206,27 @@ def column_chart(
     return chart
 
 
+# Horizontal bars: one a row, this tall.
+ROW, BAR_HEIGHT = 32.0, 20.0
+
+
+def _short_label(label: str) -> str:
+    return label if len(label) <= 26 else label[:25] + "…"
+
+
+def _bar_list(bars: list[HBar], *, width: int, label_width: int, value_room: float) -> BarList:
+    bar_left = float(label_width)
+    return BarList(
+        width=width,
+        height=int(len(bars) * ROW + 8),
+        label_width=label_width - 8,
+        bar_left=bar_left,
+        bar_height=BAR_HEIGHT,
+        bars=bars,
+        track_width=round(width - bar_left - value_room, 1),
+    )
+
+
 def bar_list(
     items: list[tuple[str, float, str]],
     *,
@@ -215,7 +237,6 @@ def bar_list(
     value_format=None,
 ) -> BarList:
     """Horizontal bars with their labels, largest scale first. items: (label, value, css class)."""
-    row, bar_height = 32.0, 20.0
     bar_left = float(label_width)
     value_room = 64.0
     peak = maximum if maximum is not None else max([value for _, value, _ in items] or [0])
@@ -226,24 +247,16 @@ def bar_list(
         bar_width = round(max(float(value or 0) * scale, 0), 1)
         bars.append(
             HBar(
-                label=label if len(label) <= 26 else label[:25] + "…",
+                label=_short_label(label),
                 value_label=fmt(float(value or 0)),
-                y=index * row + 6,
+                y=index * ROW + 6,
                 width=bar_width,
                 css=css,
                 value_x=round(bar_left + bar_width + 6, 1),
-                text_y=index * row + 6 + 14.5,
+                text_y=index * ROW + 6 + 14.5,
             )
         )
-    return BarList(
-        width=width,
-        height=int(len(items) * row + 8),
-        label_width=label_width - 8,
-        bar_left=bar_left,
-        bar_height=bar_height,
-        bars=bars,
-        track_width=round(width - bar_left - value_room, 1),
-    )
+    return _bar_list(bars, width=width, label_width=label_width, value_room=value_room)
 
 
 def stacked_bar_list(
@@ -253,7 +266,6 @@ def stacked_bar_list(
     label_width: int = 170,
 ) -> BarList:
     """Horizontal bars made of parts, e.g. revenue as cost + margin. items: (label, [(value, css, title)], text)."""
-    row, bar_height = 32.0, 20.0
     bar_left = float(label_width)
     value_room = 96.0
     peak = max([sum(max(v, 0) for v, _, _ in parts) for _, parts, _ in items] or [0])
@@ -268,22 +280,113 @@ def stacked_bar_list(
             x += part
         bars.append(
             HBar(
-                label=label if len(label) <= 26 else label[:25] + "…",
+                label=_short_label(label),
                 value_label=text,
-                y=index * row + 6,
+                y=index * ROW + 6,
                 width=round(x - bar_left, 1),
                 css="",
                 value_x=round(x + 6, 1),
-                text_y=index * row + 6 + 14.5,
+                text_y=index * ROW + 6 + 14.5,
                 segments=segments,
             )
         )
-    return BarList(
-        width=width,
-        height=int(len(items) * row + 8),
-        label_width=label_width - 8,
-        bar_left=bar_left,
-        bar_height=bar_height,
-        bars=bars,
-        track_width=round(width - bar_left - value_room, 1),
-    )
+    return _bar_list(bars, width=width, label_width=label_width, value_room=value_room)
+
+
+# --- Each dashboard's charts, from its figures ------------------------------------------------------
+
+
+def exceptions_charts(data: dict) -> dict:
+    """The exceptions dashboard: open ones by error and by system, by age against the SLA, the weekly trend."""
+    severity = ["ok", "warn", "bad", "worst"]
+    charts = {
+        "by_error": bar_list([(row["label"], row["count"], "series-a") for row in data["by_error"][:10]]),
+        "by_system": bar_list([(row["label"], row["count"], "series-b") for row in data["by_system"]]),
+        "ages": column_chart(
+            ["Under ½ SLA", "½ SLA to SLA", "1–2× SLA", "Over 2× SLA"],
+            [("Open exceptions", "series-a", [row["count"] for row in data["ages"]])],
+            width=520,
+        ),
+        "trend": column_chart(
+            [row["week"].strftime("%-d %b") for row in data["trend"]],
+            [
+                ("Opened", "series-bad", [row["opened"] for row in data["trend"]]),
+                ("Resolved", "series-ok", [row["resolved"] for row in data["trend"]]),
+            ],
+            width=520,
+        ),
+    }
+    for column, state in zip(charts["ages"].columns, severity, strict=False):
+        for rect in column.rects:
+            rect.css = f"age-{state}"
+    return charts
+
+
+def utilization_charts(data: dict) -> dict:
+    """The utilization dashboard: per week against the period's average, per practice against 100%."""
+    return {
+        "by_week": column_chart(
+            [row["week"].strftime("%-d %b") for row in data["by_week"]],
+            [("Utilization", "series-a", [row["utilization"] or 0 for row in data["by_week"]])],
+            percent=True,
+            reference=data["utilization"],
+            reference_label=f"average {data['utilization'] or 0:.0f}%",
+            width=520,
+        ),
+        "by_practice": bar_list(
+            [(row["practice"], row["utilization"] or 0, "series-b") for row in data["by_practice"]],
+            percent=True,
+            maximum=max([100.0] + [row["utilization"] or 0 for row in data["by_practice"]]),
+        ),
+    }
+
+
+def margin_charts(data: dict) -> dict:
+    """The margin dashboard: the top customers' revenue as cost and margin, revenue and cost per month."""
+    short = lambda value: f"{value / 1000:,.0f}k" if abs(value) >= 10_000 else f"{value:,.0f}"  # noqa: E731
+    return {
+        "by_customer": stacked_bar_list(
+            [
+                (
+                    row["customer"],
+                    [
+                        (float(row["cost"]), "series-c", f"cost {short(float(row['cost']))}"),
+                        (float(max(row["margin"], 0)), "series-a", f"margin {short(float(row['margin']))}"),
+                    ],
+                    f"{short(float(row['revenue']))} · {row['margin_percent'] or 0:.0f}%",
+                )
+                for row in data["by_customer"][:8]
+            ]
+        ),
+        "by_month": column_chart(
+            [row["month"].strftime("%b %Y") for row in data["by_month"]],
+            [
+                ("Revenue", "series-a", [float(row["revenue"]) for row in data["by_month"]]),
+                ("Cost", "series-c", [float(row["cost"]) for row in data["by_month"]]),
+            ],
+            value_format=short,
+            width=520,
+        ),
+    }
+
+
+def sync_charts(data: dict) -> dict:
+    """The sync health dashboard: runs per day by outcome, records per second per flow."""
+    busy = sorted((row for row in data["flows"] if row["records_per_second"]), key=lambda r: -r["records_per_second"])
+    return {
+        "by_day": column_chart(
+            [row["day"].strftime("%-d %b") for row in data["by_day"]],
+            [
+                ("Succeeded", "series-ok", [row["succeeded"] for row in data["by_day"]]),
+                ("With exceptions", "series-warn", [row["partial"] for row in data["by_day"]]),
+                ("Failed", "series-bad", [row["failed"] for row in data["by_day"]]),
+            ],
+            stacked=True,
+            width=520,
+        ),
+        "throughput": bar_list(
+            [(row["flow"].name, row["records_per_second"], "series-a") for row in busy],
+            value_format=lambda v: f"{v:,.1f}/s",
+            label_width=200,
+        ),
+    }

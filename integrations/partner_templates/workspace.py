@@ -1,7 +1,7 @@
 """A partner's own templates inside one client schema: capture a flow as template data, upgrade in place.
 
-Both run in the current client schema; tenants.template_services chooses the schema and keeps
-the public records (templates, versions, deployments).
+Both run in the current client schema; `partner_templates.services` chooses the schema and keeps the
+public records (templates, versions, deployments). Promoting a sandbox flow to Production uses them too.
 """
 
 from __future__ import annotations

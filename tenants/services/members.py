@@ -1,16 +1,13 @@
 """People of one client workspace: invite, change role, remove. Public-schema memberships, audited
-in the client's own schema.
-
-Belongs with tenants.services (its `user_invite` does the inviting); kept here, additive, while the
-partner console work changes that module.
-"""
+in the client's own schema."""
 
 from __future__ import annotations
 
 from django.db import transaction
 
 from tenants.models import CLIENT_ROLES, Client, Invitation, Membership, Role, User
-from tenants.services import client_audit_record, user_invite
+from tenants.services.audit import client_audit_record
+from tenants.services.invitations import user_invite
 
 
 class MemberChangeRefused(Exception):  # noqa: N818 - the domain's words, shown to the user
@@ -36,7 +33,7 @@ def _last_admin(membership: Membership) -> bool:
 def workspace_member_invite(
     *, client: Client, email: str, role: str, full_name: str = "", actor: User
 ) -> Membership | Invitation:
-    """Invite someone into the workspace (tenants.services.user_invite: someone with an account joins
+    """Invite someone into the workspace (`user_invite`: someone with an account joins
     when they accept). The partner's own people are not invited: they reach the workspace through
     the partner's assignments, and a workspace role would outlive an unassignment or let a client
     admin lock the partner out of its own client's connections."""

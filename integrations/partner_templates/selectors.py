@@ -154,7 +154,7 @@ class DeploymentRow:
 
 def deployment_rows(template: IntegrationTemplate, clients: QuerySet[Client]) -> list[DeploymentRow]:
     """For each client of `clients` the template is deployed to: the version offered and the one it runs."""
-    from integrations.services.templates import template_installed_version
+    from integrations.partner_templates.workspace import template_installed_version
 
     key = install_key(template)
     rows = []

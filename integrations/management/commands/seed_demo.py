@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from tenants.demo import DEMO_PASSWORD, USERS, demo_integrations, demo_seed
+from integrations.demo import demo_integrations
+from tenants.demo import DEMO_PASSWORD, USERS, demo_seed
 from tenants.demo_accounts import demo_accounts_prepare
 
 

@@ -1,7 +1,8 @@
 """A partner's integration templates: save a client's flow as a version, deploy it, upgrade clients.
 
 The public schema keeps templates, versions and deployments; each client's flows change only in
-its own schema, through integrations.services (capture, install, upgrade), audited there.
+its own schema, through `workspace` (capture, upgrade) and integrations.services.flows (install),
+audited there.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from django.utils.text import slugify
 from django_tenants.utils import tenant_context
 
 from integrations.catalog import PARTNER_TEMPLATE_PREFIX
+from integrations.partner_templates.selectors import install_key, template_for
+from integrations.partner_templates.workspace import UpgradeResult, template_capture, template_installed_version
+from integrations.partner_templates.workspace import template_upgrade as schema_template_upgrade
 from integrations.services.audit import audit_record
 from integrations.services.flows import FlowConfigurationError, template_install
-from integrations.services.templates import UpgradeResult, template_capture, template_installed_version
-from integrations.services.templates import template_upgrade as schema_template_upgrade
 from tenants.models import Client, IntegrationTemplate, IntegrationTemplateVersion, Partner, TemplateDeployment, User
 from tenants.plans import PlanLimitReached
-from tenants.template_selectors import install_key, template_for
 
 
 class TemplateRefused(Exception):  # noqa: N818 - the domain's word; `str()` is the sentence to show
@@ -160,7 +161,7 @@ def deployment_install(*, client: Client, key: str, connections: dict, actor: Us
 def template_install_in(*, client: Client, key: str, connections: dict, actor: User) -> list:
     """`client` installs the template `key` it may install (a partner's, at the version offered, or a
     packaged one) with its own connections. FlowConfigurationError when `key` is not one of them."""
-    from tenants.template_selectors import templates_installable
+    from integrations.partner_templates.selectors import templates_installable
 
     template = next((t for t in templates_installable(client) if t.key == key), None)
     if template is None:

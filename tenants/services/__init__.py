@@ -1,0 +1,68 @@
+"""Writes on the public schema: partners, client workspaces, people and their roles, plans, usage, domains.
+
+One module per subject; the names most callers use are re-exported here (`from tenants import services`).
+"""
+
+from tenants.services.audit import client_audit_record, partner_audit_record
+from tenants.services.clients import (
+    client_create,
+    client_plan_change,
+    client_resume,
+    client_suspend,
+    month_start,
+    schema_name_for,
+    usage_record_upsert,
+)
+from tenants.services.domains import DomainCheck, domain_add, domain_make_primary, domain_remove, domain_verify
+from tenants.services.invitations import (
+    InvitationRefused,
+    account_email_verify,
+    invitation_accept,
+    invitation_offer,
+    invitation_send,
+    invitation_token_hash,
+    user_invite,
+)
+from tenants.services.links import partner_base_url, site_base_url
+from tenants.services.partners import partner_create, partner_mfa_policy_set
+from tenants.services.plans import PLAN_FIELDS, PlanInUse, plan_create, plan_delete, plan_update
+from tenants.services.schedules import client_periodic_task_upsert
+from tenants.services.team import MemberRemovalRefused, partner_member_remove, staff_assign, staff_invite
+
+__all__ = [
+    "PLAN_FIELDS",
+    "DomainCheck",
+    "InvitationRefused",
+    "MemberRemovalRefused",
+    "PlanInUse",
+    "account_email_verify",
+    "client_audit_record",
+    "client_create",
+    "client_periodic_task_upsert",
+    "client_plan_change",
+    "client_resume",
+    "client_suspend",
+    "domain_add",
+    "domain_make_primary",
+    "domain_remove",
+    "domain_verify",
+    "invitation_accept",
+    "invitation_offer",
+    "invitation_send",
+    "invitation_token_hash",
+    "month_start",
+    "partner_audit_record",
+    "partner_base_url",
+    "partner_create",
+    "partner_member_remove",
+    "partner_mfa_policy_set",
+    "plan_create",
+    "plan_delete",
+    "plan_update",
+    "schema_name_for",
+    "site_base_url",
+    "staff_assign",
+    "staff_invite",
+    "usage_record_upsert",
+    "user_invite",
+]
