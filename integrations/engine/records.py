@@ -1,11 +1,11 @@
-"""A canonical record in memory, as the store plans it: a new instance made cheaply, what Model.full_clean would
+"""A canonical record in memory, as the store plans it (Planned, with the Conflicts it met): a new instance made cheaply, what Model.full_clean would
 refuse (checked without it: too slow for every record of a page), its foreign keys once related rows have ids, and
 the small value tests the planner shares."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -18,6 +18,26 @@ from django.db.models.base import ModelState
 from integrations.engine.entities import ENTITIES
 from integrations.engine.keys import NORMALISERS, domain_key, name_key
 from integrations.models import Customer
+
+
+@dataclass
+class Conflict:
+    entity: str
+    field: str
+    owner: str
+    current: Any
+    proposed: Any
+
+
+@dataclass
+class Planned:
+    """What the page will do to one canonical record."""
+
+    entity: str
+    record: models.Model
+    new: bool = False
+    changed: set = field(default_factory=set)
+    how: str = ""  # found by "ref" (its own id), "alias", "key" (match keys), or "" (new)
 
 
 def plain(value: Any) -> Any:

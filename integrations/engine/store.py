@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -23,28 +22,19 @@ from integrations.engine import bulk
 from integrations.engine.entities import ENTITIES, ORDER, field_owner, match_keys_for
 from integrations.engine.keys import NORMALISERS
 from integrations.engine.mapping import Problem, Ref
-from integrations.engine.records import blank, fields_of, invalid, natural, plain, prepare, same_key, sync_foreign_keys
+from integrations.engine.records import (
+    Conflict,
+    Planned,
+    blank,
+    fields_of,
+    invalid,
+    natural,
+    plain,
+    prepare,
+    same_key,
+    sync_foreign_keys,
+)
 from integrations.models import Environment, ExternalRef, FieldOwnership
-
-
-@dataclass
-class Conflict:
-    entity: str
-    field: str
-    owner: str
-    current: Any
-    proposed: Any
-
-
-@dataclass
-class Planned:
-    """What the page will do to one canonical record."""
-
-    entity: str
-    record: models.Model
-    new: bool = False
-    changed: set = field(default_factory=set)
-    how: str = ""  # found by "ref" (its own id), "alias", "key" (match keys), or "" (new)
 
 
 class CanonicalStore:
