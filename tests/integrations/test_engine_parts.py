@@ -36,6 +36,15 @@ def _address(url: str):
     return type("Sandbox", (), {"url": url})()
 
 
+def _flow_and_run(billing, name: str, object_name: str, entity: str) -> tuple[Flow, SyncRun]:
+    """A flow reading `object_name` from the PSA, and a run of it."""
+    mapping = Mapping.objects.create(name=name)
+    flow = Flow.objects.create(
+        name=name, source_connection=billing.psa, source_object=object_name, entity=entity, inbound_mapping=mapping
+    )
+    return flow, SyncRun.objects.create(flow=flow)
+
+
 def _entry_item(external_id: str, entry: TimeEntry) -> Item:
     item = Item(source=SourceRecord(external_id=external_id, updated_at="2026-03-02T00:00:00Z", data={}))
     item.plan = {"time_entry": Planned("time_entry", entry, new=True)}
@@ -99,12 +108,7 @@ def test_a_person_who_left_with_time_booked_after_their_last_day_is_found_once(b
 
 @pytest.mark.django_db
 def test_a_page_outcome_counts_every_record_read_once_and_moves_the_cursor_with_them(billing):
-    mapping = Mapping.objects.create(name="Parts time")
-    flow = Flow.objects.create(
-        name="Parts time", source_connection=billing.psa, source_object="time_entries", entity="time_entry",
-        inbound_mapping=mapping,
-    )  # fmt: skip
-    run = SyncRun.objects.create(flow=flow)
+    flow, run = _flow_and_run(billing, "Parts time", "time_entries", "time_entry")
     synced = Item(source=SourceRecord(external_id="T1", updated_at="", data={}), created=True)
     failed = Item(source=SourceRecord(external_id="T2", updated_at="", data={}), failed=True)
     book = ExceptionBook(flow=flow, run=run, source_system="kantata")
@@ -155,12 +159,7 @@ def test_bulk_update_writes_each_kind_of_value_as_a_save_would(billing):
 
 @pytest.mark.django_db
 def test_copy_in_writes_json_and_moments_as_django_would(billing):
-    mapping = Mapping.objects.create(name="Parts copy")
-    flow = Flow.objects.create(
-        name="Parts copy", source_connection=billing.psa, source_object="time_entries", entity="time_entry",
-        inbound_mapping=mapping,
-    )  # fmt: skip
-    run = SyncRun.objects.create(flow=flow)
+    flow, run = _flow_and_run(billing, "Parts copy", "time_entries", "time_entry")
     seen = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.get_current_timezone())
     ids = bulk.copy_in(
         SyncException,
@@ -215,12 +214,7 @@ def test_a_write_held_by_a_duplicate_in_the_target_parks_its_records_and_the_res
     from integrations.engine.failures import Failures
     from integrations.engine.targets import TargetWrites
 
-    mapping = Mapping.objects.create(name="Parts customers")
-    flow = Flow.objects.create(
-        name="Parts customers", source_connection=billing.psa, source_object="customers", entity="customer",
-        inbound_mapping=mapping,
-    )  # fmt: skip
-    run = SyncRun.objects.create(flow=flow)
+    flow, run = _flow_and_run(billing, "Parts customers", "customers", "customer")
     erp = billing.step.target_connection
     step = FlowStep.objects.create(
         flow=flow, name="Customer in the ERP", entity="customer", target_connection=erp, target_object="customer"
