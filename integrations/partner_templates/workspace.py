@@ -23,6 +23,7 @@ from integrations.models import (
     ValueMap,
     ValueMapEntry,
 )
+from integrations.selectors.labels import CATEGORY_LABELS
 from integrations.services.audit import audit_record
 from integrations.services.flows import (
     FlowConfigurationError,
@@ -35,7 +36,6 @@ from integrations.services.flows import (
 from integrations.services.locks import workspace_lock
 
 LIVE_RUN = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
-CATEGORY_LABELS = {"crm": "CRM", "erp": "ERP", "psa": "PSA", "hr": "HR", "ticketing": "Ticketing"}
 
 
 def template_flow_choices() -> list[Flow]:

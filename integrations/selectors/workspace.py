@@ -23,6 +23,7 @@ from integrations.models import (
     SyncRun,
 )
 from integrations.selectors.counting import BoundedCount, bounded_counts
+from integrations.selectors.labels import CATEGORY_LABELS
 from integrations.selectors.queue import LIVE_EXCEPTION
 
 DONE = [SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL]
@@ -158,7 +159,7 @@ def connections_overview() -> list[Connection]:
         connection.flow_count = len(uses[connection.pk])
         cls = CONNECTORS.get(connection.vendor)
         connection.vendor_label = cls.label if cls else connection.vendor
-        connection.category = cls.category if cls else ""
+        connection.category_label = CATEGORY_LABELS.get(cls.category, "") if cls else ""
     return connections
 
 

@@ -30,6 +30,12 @@ VENDOR_LOGOS = {
     "workday",
     "adp",
     "jira",
+    "acumatica",
+    "kimble",
+    "float",
+    "asana",
+    "monday",
+    "servicenow",
 }
 
 
