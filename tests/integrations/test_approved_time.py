@@ -161,3 +161,20 @@ def test_a_target_added_to_a_live_flow_is_skipped_until_mapped_and_the_schedule_
     )
     assert page.status_code == 200
     assert f"Skipped “{step.name}”: it maps no fields yet" in page.content.decode()
+
+
+def test_a_run_shows_the_systems_it_reached_as_connected(approved_time):
+    """NetSuite is only written to by this flow, and read by its reference flows first: after a run it shows
+    connected, not "never tested"."""
+    from integrations.models import Connection
+
+    flow, _ = approved_time
+    erp = flow.steps.exclude(target_connection=None).first().target_connection
+    assert erp.last_tested_at is None
+
+    run_to_end(flow)
+
+    erp.refresh_from_db()
+    flow.source_connection.refresh_from_db()
+    assert (erp.status, flow.source_connection.status) == (Connection.Status.OK, Connection.Status.OK)
+    assert erp.last_tested_at is not None
