@@ -17,7 +17,7 @@ import hmac
 import json
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -39,6 +39,7 @@ from connectors.base import (
     WebhookRejected,
     WriteMode,
     WriteResult,
+    iso_utc,
     parse_utc_datetime,
 )
 from connectors.entra import DEFAULT_AUTHORITY, EntraTokens
@@ -115,10 +116,6 @@ KEYS = {"customers": "number", "projects": "number", "employees": "number", "sal
 CODE_FIELDS = {"number", "externalDocumentNumber", "currencyCode", "country", "postalCode", "customerNumber"}
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _json_value(value: Any, name: str = "") -> Any:
     if isinstance(value, Decimal):
         return float(value)
@@ -129,7 +126,7 @@ def _json_value(value: Any, name: str = "") -> Any:
         except ArithmeticError:
             return value  # Business Central explains what it cannot convert
     if isinstance(value, datetime):
-        return _iso(value)
+        return iso_utc(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple):
@@ -323,7 +320,7 @@ class BusinessCentralConnector(Connector):
             watermark = parse_utc_datetime(since, needs_time=True)
             if watermark is None:
                 raise ConnectorError(f"The sync cursor {since!r} is not a date and time.")
-            params["$filter"] = f"{WATERMARK} ge {_iso(watermark)}"
+            params["$filter"] = f"{WATERMARK} ge {iso_utc(watermark)}"
         if object_name == "salesInvoices":
             params["$expand"] = "salesInvoiceLines"
         headers = {"Prefer": f"odata.maxpagesize={size}"}
@@ -359,7 +356,7 @@ class BusinessCentralConnector(Connector):
                 rejects.append(RejectedRecord(record_id, reason, row))
                 continue
             data = {k: v for k, v in row.items() if not k.startswith("@")}
-            records.append(SourceRecord(external_id=record_id, updated_at=_iso(modified), data=data))
+            records.append(SourceRecord(external_id=record_id, updated_at=iso_utc(modified), data=data))
         return records, rejects
 
     # -- writes --------------------------------------------------------------------------------------------------------

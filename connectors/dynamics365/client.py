@@ -19,7 +19,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -41,6 +41,8 @@ from connectors.base import (
     WebhookRejected,
     WriteMode,
     WriteResult,
+    header_value,
+    iso_utc,
     parse_utc_datetime,
 )
 from connectors.entra import DEFAULT_AUTHORITY, EntraTokens
@@ -135,10 +137,6 @@ CURRENCY_CODE = "isocurrencycode"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def key_literal(value: str) -> str:
     """A string as an OData key literal in a URL path: quotes doubled, then percent-encoded."""
     return "'" + quote(value.replace("'", "''"), safe="") + "'"
@@ -148,7 +146,7 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, datetime):
-        return _iso(value)
+        return iso_utc(value)
     if isinstance(value, date):
         return value.isoformat()
     return value
@@ -349,7 +347,7 @@ class DataverseConnector(Connector):
         primary = PRIMARY_IDS[entity_set]
         params: dict[str, str] | None = {
             "$select": self._select(entity_set),
-            "$filter": f"modifiedon ge {_iso(watermark)}",
+            "$filter": f"modifiedon ge {iso_utc(watermark)}",
             "$orderby": f"modifiedon asc,{primary} asc",
             "$count": "true",
         }
@@ -392,7 +390,7 @@ class DataverseConnector(Connector):
                 reason = f"The row's modifiedon {row.get('modifiedon')!r} is not a date and time."
                 rejects.append(RejectedRecord(record_id, reason, row))
                 continue
-            stamp = _iso(modified)
+            stamp = iso_utc(modified)
             data = {k: v for k, v in row.items() if not k.startswith("@")}
             if data.get("_transactioncurrencyid_value"):
                 data[CURRENCY_CODE] = self._currency_code(data["_transactioncurrencyid_value"])
@@ -603,7 +601,7 @@ class DataverseConnector(Connector):
     ) -> None:
         if not secret:
             raise WebhookRejected("No webhook key is configured for this Dynamics 365 connection.")
-        presented = parse_qs(urlsplit(url).query).get("code", [None])[0] or _header(headers, WEBHOOK_KEY_HEADER)
+        presented = parse_qs(urlsplit(url).query).get("code", [None])[0] or header_value(headers, WEBHOOK_KEY_HEADER)
         if not presented:
             raise WebhookRejected(f"The request carries no webhook key (?code= or the {WEBHOOK_KEY_HEADER} header).")
         if not hmac.compare_digest(presented.encode(), secret.encode()):
@@ -650,11 +648,3 @@ def parse_batch_response(content_type: str, content: bytes) -> list[tuple[int, d
 def _id_from(entity_url: str) -> str | None:
     match = re.search(r"\(([0-9a-fA-F-]{36})\)\s*$", entity_url)
     return match.group(1) if match else None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None

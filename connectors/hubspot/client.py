@@ -35,6 +35,7 @@ from connectors.base import (
     WebhookRejected,
     WriteMode,
     WriteResult,
+    header_value,
 )
 
 LIST_LIMIT = 100  # list endpoint page cap
@@ -557,8 +558,8 @@ class HubSpotConnector(Connector):
     ) -> None:
         if not secret:
             raise WebhookRejected("No app client secret is configured for this HubSpot connection.")
-        signature = _header(headers, "X-HubSpot-Signature-v3")
-        timestamp = _header(headers, "X-HubSpot-Request-Timestamp")
+        signature = header_value(headers, "X-HubSpot-Signature-v3")
+        timestamp = header_value(headers, "X-HubSpot-Request-Timestamp")
         if not signature or not timestamp:
             raise WebhookRejected("The request has no X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp header.")
         # The signature first: until it matches, every header is anyone's text, and nothing in it is
@@ -593,11 +594,3 @@ def _trace_index(trace: Any, inputs: Mapping[int, Any]) -> int | None:
     except (TypeError, ValueError):
         return None
     return index if index in inputs else None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
