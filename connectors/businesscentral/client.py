@@ -50,7 +50,7 @@ from connectors.businesscentral.records import (
     literal,
     same,
 )
-from connectors.entra import DEFAULT_AUTHORITY, EntraTokens
+from connectors.entra import EntraTokens, entra_form_fields
 
 DEFAULT_BASE_URL = "https://api.businesscentral.dynamics.com"
 SCOPE = "https://api.businesscentral.dynamics.com/.default"
@@ -93,49 +93,30 @@ class BusinessCentralConnector(Connector):
         tenant = (self.credentials.get("tenant_id") or "").strip()
         environment = (self.credentials.get("environment") or "production").strip()
         self.root = f"{self.base_url}/v2.0/{quote(tenant, safe='')}/{quote(environment, safe='')}/api/v2.0"
-        self.tokens = EntraTokens(
-            session=self.session,
-            tenant_id=tenant,
-            client_id=self.credentials.get("client_id", ""),
-            client_secret=self.credentials.get("client_secret", ""),
-            scope=SCOPE,
-            authority=self.credentials.get("authority") or DEFAULT_AUTHORITY,
-        )
+        self.tokens = EntraTokens.for_connection(self.session, self.credentials, scope=SCOPE)
         self._company_id: str | None = None
 
     @classmethod
     def form_fields(cls) -> list[FormField]:
-        return [
-            FormField("tenant_id", "Directory (tenant) ID", help="From the app registration's overview in Entra."),
-            FormField(
-                "client_id",
-                "Application (client) ID",
-                help="Registered in Business Central's Microsoft Entra Applications page, with permission sets.",
-            ),
-            FormField("client_secret", "Client secret", kind="secret", help="The secret's value, not its id."),
-            FormField(
-                "environment",
-                "Environment",
-                initial="production",
-                help="The environment's name, e.g. production or sandbox.",
-            ),
-            FormField("company", "Company name", help="As shown in Business Central's Companies list."),
-            FormField(
-                "webhook_secret",
-                "Webhook client state",
-                kind="secret",
-                required=False,
-                help="A random value we give Business Central with each subscription; its notifications carry it back.",
-            ),
-            FormField(
-                "authority",
-                "Sign-in authority",
-                kind="url",
-                required=False,
-                initial=DEFAULT_AUTHORITY,
-                help="Leave as is unless your tenant lives in a national cloud.",
-            ),
-        ]
+        return entra_form_fields(
+            client_help="Registered in Business Central's Microsoft Entra Applications page, with permission sets.",
+            more=[
+                FormField(
+                    "environment",
+                    "Environment",
+                    initial="production",
+                    help="The environment's name, e.g. production or sandbox.",
+                ),
+                FormField("company", "Company name", help="As shown in Business Central's Companies list."),
+                FormField(
+                    "webhook_secret",
+                    "Webhook client state",
+                    kind="secret",
+                    required=False,
+                    help="A random value we give Business Central with each subscription; its notifications carry it back.",
+                ),
+            ],
+        )
 
     @classmethod
     def default_base_url(cls, *_args: str) -> str:

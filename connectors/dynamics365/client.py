@@ -59,7 +59,7 @@ from connectors.dynamics365.records import (
     payload,
     response_error,
 )
-from connectors.entra import DEFAULT_AUTHORITY, EntraTokens
+from connectors.entra import EntraTokens, entra_form_fields
 
 API_PATH = "/api/data/v9.2"
 MAX_PAGE_SIZE = 5000  # odata.maxpagesize above this is ignored by Dataverse
@@ -109,48 +109,29 @@ class DataverseConnector(Connector):
         self.external_id_field = (self.credentials.get("external_id_field") or DEFAULT_EXTERNAL_ID_FIELD).strip()
         self.api = f"{self.base_url}{API_PATH}"
         self._currency_codes: dict[str, str] | None = None
-        self.tokens = EntraTokens(
-            session=self.session,
-            tenant_id=self.credentials.get("tenant_id", ""),
-            client_id=self.credentials.get("client_id", ""),
-            client_secret=self.credentials.get("client_secret", ""),
-            scope=f"{self.base_url}/.default",
-            authority=self.credentials.get("authority") or DEFAULT_AUTHORITY,
-        )
+        self.tokens = EntraTokens.for_connection(self.session, self.credentials, scope=f"{self.base_url}/.default")
 
     @classmethod
     def form_fields(cls) -> list[FormField]:
-        return [
-            FormField("tenant_id", "Directory (tenant) ID", help="From the app registration's overview in Entra."),
-            FormField(
-                "client_id",
-                "Application (client) ID",
-                help="The app registration added to the environment as an application user.",
-            ),
-            FormField("client_secret", "Client secret", kind="secret", help="The secret's value, not its id."),
-            FormField(
-                "external_id_field",
-                "External ID column",
-                required=False,
-                initial=DEFAULT_EXTERNAL_ID_FIELD,
-                help="A text column on Account and Opportunity with an alternate key on it.",
-            ),
-            FormField(
-                "webhook_secret",
-                "Webhook key",
-                kind="secret",
-                required=False,
-                help=f"The WebhookKey (or the {WEBHOOK_KEY_HEADER} header value) registered for our webhook.",
-            ),
-            FormField(
-                "authority",
-                "Sign-in authority",
-                kind="url",
-                required=False,
-                initial=DEFAULT_AUTHORITY,
-                help="Leave as is unless your tenant lives in a national cloud.",
-            ),
-        ]
+        return entra_form_fields(
+            client_help="The app registration added to the environment as an application user.",
+            more=[
+                FormField(
+                    "external_id_field",
+                    "External ID column",
+                    required=False,
+                    initial=DEFAULT_EXTERNAL_ID_FIELD,
+                    help="A text column on Account and Opportunity with an alternate key on it.",
+                ),
+                FormField(
+                    "webhook_secret",
+                    "Webhook key",
+                    kind="secret",
+                    required=False,
+                    help=f"The WebhookKey (or the {WEBHOOK_KEY_HEADER} header value) registered for our webhook.",
+                ),
+            ],
+        )
 
     # -- HTTP --------------------------------------------------------------------------------------------------------
 
