@@ -43,6 +43,8 @@ __all__ = [
     "VendorUnavailable",
     "WebhookRejected",
     "WriteResult",
+    "header_value",
+    "iso_utc",
     "parse_utc_datetime",
 ]
 
@@ -72,6 +74,20 @@ def parse_utc_datetime(value: Any, *, naive_as_utc: bool = True, needs_time: boo
             return None
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    """A moment as ISO 8601 in UTC to the second with a Z, the form most vendors' filters take."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def header_value(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value whatever the case of its name (a webhook's headers arrive as a plain dict)."""
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
 
 
 @dataclass(frozen=True)

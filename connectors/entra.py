@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from connectors.base import AuthenticationFailed, ConnectorError
+from connectors.base import AuthenticationFailed, ConnectorError, FormField
 
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 REFRESH_MARGIN = 300  # seconds: a token is replaced this long before Entra says it expires
@@ -27,6 +27,25 @@ AADSTS_HINTS = {
     "AADSTS500011": "the resource is not known to the tenant; check the environment URL",
     "AADSTS70011": "the scope is not valid for this resource",
 }
+
+
+def entra_form_fields(*, client_help: str, more: list[FormField]) -> list[FormField]:
+    """A connection form signing in with an Entra app registration: its tenant, client id and secret, the vendor's
+    own fields (`more`), and the sign-in authority last (changed only for a national cloud)."""
+    return [
+        FormField("tenant_id", "Directory (tenant) ID", help="From the app registration's overview in Entra."),
+        FormField("client_id", "Application (client) ID", help=client_help),
+        FormField("client_secret", "Client secret", kind="secret", help="The secret's value, not its id."),
+        *more,
+        FormField(
+            "authority",
+            "Sign-in authority",
+            kind="url",
+            required=False,
+            initial=DEFAULT_AUTHORITY,
+            help="Leave as is unless your tenant lives in a national cloud.",
+        ),
+    ]
 
 
 class EntraTokens:
@@ -51,6 +70,18 @@ class EntraTokens:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0  # time.time() seconds
+
+    @classmethod
+    def for_connection(cls, session, credentials, *, scope: str) -> EntraTokens:
+        """Tokens for a connection whose form is `entra_form_fields`: its tenant, app registration and authority."""
+        return cls(
+            session=session,
+            tenant_id=credentials.get("tenant_id", ""),
+            client_id=credentials.get("client_id", ""),
+            client_secret=credentials.get("client_secret", ""),
+            scope=scope,
+            authority=credentials.get("authority") or DEFAULT_AUTHORITY,
+        )
 
     @property
     def token_url(self) -> str:

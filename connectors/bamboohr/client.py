@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +26,7 @@ from connectors.base import (
     RejectedRecord,
     SourceRecord,
     VendorError,
+    iso_utc,
     parse_utc_datetime,
 )
 from connectors.http import parse_retry_after
@@ -73,10 +74,6 @@ def throttle_wait(response: requests.Response) -> float | None:
     if response.status_code == 503 and response.headers.get("Retry-After"):
         return parse_retry_after(response.headers.get("Retry-After"))
     return None
-
-
-def _iso_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class BambooHRConnector(Connector):
@@ -169,7 +166,7 @@ class BambooHRConnector(Connector):
 
         actions: dict[str, dict[str, Any]] = {}
         if since_moment is not None:
-            changed = self._api("GET", f"employees/changed?since={quote(_iso_z(since_moment))}").json()
+            changed = self._api("GET", f"employees/changed?since={quote(iso_utc(since_moment))}").json()
             actions = {str(k): v for k, v in (changed.get("employees") or {}).items() if isinstance(v, Mapping)}
             if not actions:
                 yield Page(records=[], rejects=[], cursor=since, has_more=False)
@@ -185,7 +182,7 @@ class BambooHRConnector(Connector):
             if change.get("action") == "Deleted" and moment:
                 # A deleted employee is not in any report: pass the deletion on so the engine can deactivate.
                 data = {"id": employee_id, "action": "Deleted", "lastChanged": change.get("lastChanged")}
-                records.append(SourceRecord(external_id=employee_id, updated_at=_iso_z(moment), data=data))
+                records.append(SourceRecord(external_id=employee_id, updated_at=iso_utc(moment), data=data))
             else:
                 fetched, fetch_rejects = self._parse([self._employee(employee_id)], actions)
                 records += fetched
@@ -209,7 +206,7 @@ class BambooHRConnector(Connector):
     def _report(self, since: datetime | None) -> list[Any]:
         body: dict[str, Any] = {"title": "Employees for integration", "fields": list(EMPLOYEE_FIELDS)}
         if since is not None:
-            body["filters"] = {"lastChanged": {"includeNull": "no", "value": _iso_z(since)}}
+            body["filters"] = {"lastChanged": {"includeNull": "no", "value": iso_utc(since)}}
         report = self._api("POST", "reports/custom?format=JSON", json=body).json()
         return list(report.get("employees") or [])
 
@@ -248,5 +245,5 @@ class BambooHRConnector(Connector):
                 rejects.append(RejectedRecord(external_id=employee_id, reason=problem, raw=row))
                 continue
             data["action"] = (actions.get(employee_id) or {}).get("action")
-            records.append(SourceRecord(external_id=employee_id, updated_at=_iso_z(changed), data=data))
+            records.append(SourceRecord(external_id=employee_id, updated_at=iso_utc(changed), data=data))
         return records, rejects

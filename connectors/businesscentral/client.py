@@ -17,8 +17,6 @@ import hmac
 import json
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -39,9 +37,20 @@ from connectors.base import (
     WebhookRejected,
     WriteMode,
     WriteResult,
+    iso_utc,
     parse_utc_datetime,
 )
-from connectors.entra import DEFAULT_AUTHORITY, EntraTokens
+from connectors.businesscentral.records import (
+    EXTERNAL_DOCUMENT_MAX,
+    FIELDS,
+    KEYS,
+    NUMBER_MAX,
+    error_of,
+    json_value,
+    literal,
+    same,
+)
+from connectors.entra import EntraTokens, entra_form_fields
 
 DEFAULT_BASE_URL = "https://api.businesscentral.dynamics.com"
 SCOPE = "https://api.businesscentral.dynamics.com/.default"
@@ -49,8 +58,6 @@ MAX_PAGE_SIZE = 20_000  # entities a page may hold
 DEFAULT_PAGE_SIZE = 5000  # large enough to be few calls, small enough that an invoice page with lines stays light
 BATCH_LIMIT = 100  # operations in one $batch
 WATERMARK = "lastModifiedDateTime"
-NUMBER_MAX = 20  # Code[20]: the "No." of customers, projects and employees
-EXTERNAL_DOCUMENT_MAX = 35  # Code[35]
 
 # ---------------------------------------------------------------------------------------------------------------
 # (unverified) assumptions, shared with connectors/businesscentral/sandbox.py:
@@ -58,106 +65,6 @@ EXTERNAL_DOCUMENT_MAX = 35  # Code[35]
 # - Code fields (number, externalDocumentNumber, currencyCode) are stored upper-cased, so keys are compared so.
 # - The handshake is a POST to notificationUrl?validationToken=..., answered 200 with the token as plain text.
 # ---------------------------------------------------------------------------------------------------------------
-
-FIELDS = {
-    "customers": (
-        "number",
-        "displayName",
-        "type",
-        "addressLine1",
-        "addressLine2",
-        "city",
-        "state",
-        "country",
-        "postalCode",
-        "phoneNumber",
-        "email",
-        "website",
-        "taxRegistrationNumber",
-        "currencyCode",
-        "paymentTermsId",
-        "blocked",
-    ),
-    "projects": ("number", "displayName"),
-    "employees": (
-        "number",
-        "givenName",
-        "middleName",
-        "surname",
-        "jobTitle",
-        "addressLine1",
-        "city",
-        "country",
-        "postalCode",
-        "phoneNumber",
-        "mobilePhone",
-        "email",
-        "personalEmail",
-        "employmentDate",
-        "terminationDate",
-        "status",
-    ),
-    # salesInvoiceLines: [{lineType, lineObjectNumber, description, quantity, unitPrice}]; a draft's lines that
-    # differ are replaced (removed and added) on update
-    "salesInvoices": (
-        "externalDocumentNumber",
-        "invoiceDate",
-        "postingDate",
-        "dueDate",
-        "customerNumber",
-        "currencyCode",
-        "paymentTermsId",
-        "salesInvoiceLines",
-    ),
-}
-DECIMAL_FIELDS = {"quantity", "unitPrice", "discountAmount", "discountPercent"}
-KEYS = {"customers": "number", "projects": "number", "employees": "number", "salesInvoices": "externalDocumentNumber"}
-CODE_FIELDS = {"number", "externalDocumentNumber", "currencyCode", "country", "postalCode", "customerNumber"}
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _json_value(value: Any, name: str = "") -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if name in DECIMAL_FIELDS and isinstance(value, str) and value.strip():
-        # Edm.Decimal must be a JSON number: "12.50" is refused, so an amount a mapping gave as text is sent as one.
-        try:
-            return float(Decimal(value))
-        except ArithmeticError:
-            return value  # Business Central explains what it cannot convert
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [_json_value(v, name) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _json_value(v, k) for k, v in value.items()}
-    return value
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def error_of(body: Any, status: int) -> tuple[str, str]:
-    """(code, message) of a Business Central error body, without its CorrelationId tail."""
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return f"HTTP_{status}", f"Business Central answered HTTP {status}"
-    message = str(error.get("message") or f"HTTP {status}").split("  CorrelationId:", 1)[0].strip()
-    return str(error.get("code") or f"HTTP_{status}"), message
-
-
-def _same(current: Any, wanted: Any, name: str) -> bool:
-    if name in CODE_FIELDS and isinstance(wanted, str):
-        wanted = wanted.upper()
-    if isinstance(current, int | float) and isinstance(wanted, int | float) and not isinstance(wanted, bool):
-        return float(current) == float(wanted)
-    return current == wanted or (current in (None, "") and wanted in (None, ""))
 
 
 class BusinessCentralConnector(Connector):
@@ -186,49 +93,30 @@ class BusinessCentralConnector(Connector):
         tenant = (self.credentials.get("tenant_id") or "").strip()
         environment = (self.credentials.get("environment") or "production").strip()
         self.root = f"{self.base_url}/v2.0/{quote(tenant, safe='')}/{quote(environment, safe='')}/api/v2.0"
-        self.tokens = EntraTokens(
-            session=self.session,
-            tenant_id=tenant,
-            client_id=self.credentials.get("client_id", ""),
-            client_secret=self.credentials.get("client_secret", ""),
-            scope=SCOPE,
-            authority=self.credentials.get("authority") or DEFAULT_AUTHORITY,
-        )
+        self.tokens = EntraTokens.for_connection(self.session, self.credentials, scope=SCOPE)
         self._company_id: str | None = None
 
     @classmethod
     def form_fields(cls) -> list[FormField]:
-        return [
-            FormField("tenant_id", "Directory (tenant) ID", help="From the app registration's overview in Entra."),
-            FormField(
-                "client_id",
-                "Application (client) ID",
-                help="Registered in Business Central's Microsoft Entra Applications page, with permission sets.",
-            ),
-            FormField("client_secret", "Client secret", kind="secret", help="The secret's value, not its id."),
-            FormField(
-                "environment",
-                "Environment",
-                initial="production",
-                help="The environment's name, e.g. production or sandbox.",
-            ),
-            FormField("company", "Company name", help="As shown in Business Central's Companies list."),
-            FormField(
-                "webhook_secret",
-                "Webhook client state",
-                kind="secret",
-                required=False,
-                help="A random value we give Business Central with each subscription; its notifications carry it back.",
-            ),
-            FormField(
-                "authority",
-                "Sign-in authority",
-                kind="url",
-                required=False,
-                initial=DEFAULT_AUTHORITY,
-                help="Leave as is unless your tenant lives in a national cloud.",
-            ),
-        ]
+        return entra_form_fields(
+            client_help="Registered in Business Central's Microsoft Entra Applications page, with permission sets.",
+            more=[
+                FormField(
+                    "environment",
+                    "Environment",
+                    initial="production",
+                    help="The environment's name, e.g. production or sandbox.",
+                ),
+                FormField("company", "Company name", help="As shown in Business Central's Companies list."),
+                FormField(
+                    "webhook_secret",
+                    "Webhook client state",
+                    kind="secret",
+                    required=False,
+                    help="A random value we give Business Central with each subscription; its notifications carry it back.",
+                ),
+            ],
+        )
 
     @classmethod
     def default_base_url(cls, *_args: str) -> str:
@@ -323,7 +211,7 @@ class BusinessCentralConnector(Connector):
             watermark = parse_utc_datetime(since, needs_time=True)
             if watermark is None:
                 raise ConnectorError(f"The sync cursor {since!r} is not a date and time.")
-            params["$filter"] = f"{WATERMARK} ge {_iso(watermark)}"
+            params["$filter"] = f"{WATERMARK} ge {iso_utc(watermark)}"
         if object_name == "salesInvoices":
             params["$expand"] = "salesInvoiceLines"
         headers = {"Prefer": f"odata.maxpagesize={size}"}
@@ -359,7 +247,7 @@ class BusinessCentralConnector(Connector):
                 rejects.append(RejectedRecord(record_id, reason, row))
                 continue
             data = {k: v for k, v in row.items() if not k.startswith("@")}
-            records.append(SourceRecord(external_id=record_id, updated_at=_iso(modified), data=data))
+            records.append(SourceRecord(external_id=record_id, updated_at=iso_utc(modified), data=data))
         return records, rejects
 
     # -- writes --------------------------------------------------------------------------------------------------------
@@ -405,7 +293,7 @@ class BusinessCentralConnector(Connector):
             current = existing.get(key)
             # Everything mapped goes to Business Central, which refuses what it does not know: nothing is dropped.
             body = {
-                k: _json_value(v, k)
+                k: json_value(v, k)
                 for k, v in record.fields.items()
                 if k not in ("id", WATERMARK) and not k.startswith("@")
             }
@@ -426,7 +314,7 @@ class BusinessCentralConnector(Connector):
                 results[index] = WriteResult(record.external_id, "unchanged", current["id"])
                 continue
             lines = body.pop("salesInvoiceLines", None)
-            changes = {k: v for k, v in body.items() if not _same(current.get(k), v, k)}
+            changes = {k: v for k, v in body.items() if not same(current.get(k), v, k)}
             line_requests = self._line_changes(collection, current, lines) if lines is not None else []
             if not changes and not line_requests:
                 results[index] = WriteResult(record.external_id, "unchanged", current["id"])
@@ -488,7 +376,7 @@ class BusinessCentralConnector(Connector):
         as the URL allows."""
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(keys), 40):
-            condition = " or ".join(f"{key_field} eq {_literal(k)}" for k in keys[start : start + 40])
+            condition = " or ".join(f"{key_field} eq {literal(k)}" for k in keys[start : start + 40])
             url: str | None = collection
             params: dict[str, str] | None = {"$filter": condition}
             if collection.endswith("/salesInvoices"):

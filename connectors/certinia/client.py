@@ -14,8 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from connectors.base import FormField, ObjectSpec, Page, SourceRecord
-from connectors.salesforce_platform.rest import DEFAULT_EXTERNAL_ID_FIELD, SalesforcePlatformConnector, object_spec
+from connectors.base import ObjectSpec, Page, SourceRecord
+from connectors.salesforce_platform.rest import (
+    DEFAULT_EXTERNAL_ID_FIELD,
+    ApprovedReadsConnector,
+    object_spec,
+)
 
 __all__ = ["DEFAULT_EXTERNAL_ID_FIELD", "CertiniaConnector"]
 
@@ -136,10 +140,12 @@ TIMECARD_DAYS = "timecard_days"  # not an sObject: the timecard headers, one rec
 DAY_FIELDS = ("Date", "Hours", "Notes", "Timecard")
 
 
-class CertiniaConnector(SalesforcePlatformConnector):
+class CertiniaConnector(ApprovedReadsConnector):
     vendor = "certinia"
     label = "Certinia PSA"
     category = "psa"
+    approved_only_label = "Read approved timecards and expenses only"
+    approved_only_help = "yes: only timecards and expenses whose status is Approved are read."
     objects = {
         "Account": object_spec("Account", "Accounts", ACCOUNT_FIELDS),  # the customers projects belong to
         "pse__Proj__c": object_spec("pse__Proj__c", "Projects", PROJECT_FIELDS),
@@ -159,24 +165,6 @@ class CertiniaConnector(SalesforcePlatformConnector):
             fields=(*DAY_FIELDS, *(f for f in TIMECARD_FIELDS if not f.startswith(_PER_DAY))),
         ),
     }
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        approved = (self.credentials.get("approved_only") or "yes").strip().lower()
-        self.approved_only = approved in ("yes", "true", "1")
-
-    @classmethod
-    def form_fields(cls) -> list[FormField]:
-        return [
-            *super().form_fields(),
-            FormField(
-                "approved_only",
-                "Read approved timecards and expenses only",
-                required=False,
-                initial="yes",
-                help="yes: only timecards and expenses whose status is Approved are read.",
-            ),
-        ]
 
     def _fields_of(self, object_name: str) -> set[str]:
         return super()._fields_of("pse__Timecard_Header__c" if object_name == TIMECARD_DAYS else object_name)

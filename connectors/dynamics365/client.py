@@ -19,10 +19,8 @@ import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
@@ -41,9 +39,27 @@ from connectors.base import (
     WebhookRejected,
     WriteMode,
     WriteResult,
+    header_value,
+    iso_utc,
     parse_utc_datetime,
 )
-from connectors.entra import DEFAULT_AUTHORITY, EntraTokens
+from connectors.dynamics365.records import (
+    ACCOUNT_FIELDS,
+    CURRENCY_CODE,
+    GUID,
+    LOGICAL_NAMES,
+    OPPORTUNITY_FIELDS,
+    PRIMARY_IDS,
+    WRITABLE,
+    close_request,
+    error_of,
+    id_from,
+    key_literal,
+    parse_batch_response,
+    payload,
+    response_error,
+)
+from connectors.entra import EntraTokens, entra_form_fields
 
 API_PATH = "/api/data/v9.2"
 MAX_PAGE_SIZE = 5000  # odata.maxpagesize above this is ignored by Dataverse
@@ -63,111 +79,6 @@ WEBHOOK_MAX_AGE_SECONDS = 3600
 # - A $batch part's error body is the same {"error": {"code", "message"}} as a direct call's.
 # ---------------------------------------------------------------------------------------------------------------
 ALREADY_CLOSED = "already closed"
-ACCOUNT_FIELDS = (
-    "accountid",
-    "name",
-    "accountnumber",
-    "websiteurl",
-    "telephone1",
-    "emailaddress1",
-    "address1_line1",
-    "address1_city",
-    "address1_stateorprovince",
-    "address1_postalcode",
-    "address1_country",
-    "paymenttermscode",
-    "description",
-    "statecode",
-    "_transactioncurrencyid_value",
-    "createdon",
-    "modifiedon",
-)
-OPPORTUNITY_FIELDS = (
-    "opportunityid",
-    "name",
-    "_customerid_value",
-    "_parentaccountid_value",
-    "estimatedvalue",
-    "actualvalue",
-    "estimatedclosedate",
-    "actualclosedate",
-    "closeprobability",
-    "salesstage",
-    "stepname",
-    "statecode",
-    "statuscode",
-    "description",
-    "new_projectcode",
-    "new_billingterms",
-    "_transactioncurrencyid_value",
-    "createdon",
-    "modifiedon",
-)
-# Writable lookups, given as a Dataverse id or as the target's key value, and bound with @odata.bind.
-LOOKUPS = {
-    "accounts": {"transactioncurrencyid": ("transactioncurrencyid", "transactioncurrencies", "isocurrencycode")},
-    "opportunities": {
-        "customerid": ("customerid_account", "accounts", None),
-        "parentaccountid": ("parentaccountid", "accounts", None),
-        "transactioncurrencyid": ("transactioncurrencyid", "transactioncurrencies", "isocurrencycode"),
-    },
-}
-WRITABLE = {
-    "accounts": tuple(
-        f
-        for f in ACCOUNT_FIELDS
-        if not f.startswith("_") and f not in ("accountid", "createdon", "modifiedon", "statecode")
-    )
-    + ("transactioncurrencyid",),
-    "opportunities": tuple(
-        f
-        for f in OPPORTUNITY_FIELDS
-        if not f.startswith("_") and f not in ("opportunityid", "createdon", "modifiedon", "statuscode")
-    )
-    + ("customerid", "parentaccountid", "transactioncurrencyid"),
-}
-PRIMARY_IDS = {"accounts": "accountid", "opportunities": "opportunityid"}
-LOGICAL_NAMES = {"accounts": "account", "opportunities": "opportunity"}
-OPPORTUNITY_WON, OPPORTUNITY_LOST = 1, 2
-# Added to every row that names a transaction currency: its ISO code ("EUR"), which mappings need.
-CURRENCY_CODE = "isocurrencycode"
-
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def key_literal(value: str) -> str:
-    """A string as an OData key literal in a URL path: quotes doubled, then percent-encoded."""
-    return "'" + quote(value.replace("'", "''"), safe="") + "'"
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def error_of(body: Any, status: int) -> tuple[str, str]:
-    """(code, message) of a Dataverse error body."""
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        return str(error.get("code") or f"HTTP_{status}"), str(error.get("message") or f"HTTP {status}")
-    return f"HTTP_{status}", f"Dataverse answered HTTP {status}"
-
-
-def _response_error(response: requests.Response) -> tuple[str, str]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    return error_of(body, response.status_code)
 
 
 class DataverseConnector(Connector):
@@ -198,48 +109,29 @@ class DataverseConnector(Connector):
         self.external_id_field = (self.credentials.get("external_id_field") or DEFAULT_EXTERNAL_ID_FIELD).strip()
         self.api = f"{self.base_url}{API_PATH}"
         self._currency_codes: dict[str, str] | None = None
-        self.tokens = EntraTokens(
-            session=self.session,
-            tenant_id=self.credentials.get("tenant_id", ""),
-            client_id=self.credentials.get("client_id", ""),
-            client_secret=self.credentials.get("client_secret", ""),
-            scope=f"{self.base_url}/.default",
-            authority=self.credentials.get("authority") or DEFAULT_AUTHORITY,
-        )
+        self.tokens = EntraTokens.for_connection(self.session, self.credentials, scope=f"{self.base_url}/.default")
 
     @classmethod
     def form_fields(cls) -> list[FormField]:
-        return [
-            FormField("tenant_id", "Directory (tenant) ID", help="From the app registration's overview in Entra."),
-            FormField(
-                "client_id",
-                "Application (client) ID",
-                help="The app registration added to the environment as an application user.",
-            ),
-            FormField("client_secret", "Client secret", kind="secret", help="The secret's value, not its id."),
-            FormField(
-                "external_id_field",
-                "External ID column",
-                required=False,
-                initial=DEFAULT_EXTERNAL_ID_FIELD,
-                help="A text column on Account and Opportunity with an alternate key on it.",
-            ),
-            FormField(
-                "webhook_secret",
-                "Webhook key",
-                kind="secret",
-                required=False,
-                help=f"The WebhookKey (or the {WEBHOOK_KEY_HEADER} header value) registered for our webhook.",
-            ),
-            FormField(
-                "authority",
-                "Sign-in authority",
-                kind="url",
-                required=False,
-                initial=DEFAULT_AUTHORITY,
-                help="Leave as is unless your tenant lives in a national cloud.",
-            ),
-        ]
+        return entra_form_fields(
+            client_help="The app registration added to the environment as an application user.",
+            more=[
+                FormField(
+                    "external_id_field",
+                    "External ID column",
+                    required=False,
+                    initial=DEFAULT_EXTERNAL_ID_FIELD,
+                    help="A text column on Account and Opportunity with an alternate key on it.",
+                ),
+                FormField(
+                    "webhook_secret",
+                    "Webhook key",
+                    kind="secret",
+                    required=False,
+                    help=f"The WebhookKey (or the {WEBHOOK_KEY_HEADER} header value) registered for our webhook.",
+                ),
+            ],
+        )
 
     # -- HTTP --------------------------------------------------------------------------------------------------------
 
@@ -269,7 +161,7 @@ class DataverseConnector(Connector):
     def _json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         response = self._api(method, url, **kwargs)
         if response.status_code >= 400:
-            code, message = _response_error(response)
+            code, message = response_error(response)
             raise VendorError(
                 f"Dataverse answered {method} {urlsplit(response.url or url).path} with {code}: {message}",
                 status=response.status_code,
@@ -349,7 +241,7 @@ class DataverseConnector(Connector):
         primary = PRIMARY_IDS[entity_set]
         params: dict[str, str] | None = {
             "$select": self._select(entity_set),
-            "$filter": f"modifiedon ge {_iso(watermark)}",
+            "$filter": f"modifiedon ge {iso_utc(watermark)}",
             "$orderby": f"modifiedon asc,{primary} asc",
             "$count": "true",
         }
@@ -384,7 +276,7 @@ class DataverseConnector(Connector):
             if "$deletedEntity" in str(row.get("@odata.context", "")):
                 continue  # a deletion: the engine does not delete downstream records
             record_id = row.get(primary)
-            if not isinstance(record_id, str) or not _GUID.match(record_id):
+            if not isinstance(record_id, str) or not GUID.match(record_id):
                 rejects.append(RejectedRecord(None, f"The row has no valid {primary}.", row))
                 continue
             modified = parse_utc_datetime(row.get("modifiedon"), needs_time=True)
@@ -392,7 +284,7 @@ class DataverseConnector(Connector):
                 reason = f"The row's modifiedon {row.get('modifiedon')!r} is not a date and time."
                 rejects.append(RejectedRecord(record_id, reason, row))
                 continue
-            stamp = _iso(modified)
+            stamp = iso_utc(modified)
             data = {k: v for k, v in row.items() if not k.startswith("@")}
             if data.get("_transactioncurrencyid_value"):
                 data[CURRENCY_CODE] = self._currency_code(data["_transactioncurrencyid_value"])
@@ -440,7 +332,7 @@ class DataverseConnector(Connector):
                     error_message=f"An external id must be 1 to {EXTERNAL_ID_MAX} characters for Dataverse.",
                 )
                 continue
-            body, close_as = self._payload(entity_set, record.fields)
+            body, close_as = payload(entity_set, record.fields, external_id_field=self.external_id_field)
             by_key = f"{entity_set}({self.external_id_field}={key_literal(external_id)})"
             headers = {"Content-Type": "application/json", "Prefer": "return=representation"}
             if mode == "create":
@@ -465,7 +357,7 @@ class DataverseConnector(Connector):
                 target = body.get(primary) if isinstance(body, dict) else None
                 outcome = "created" if status == 201 else "updated"
                 results[index] = WriteResult(
-                    record.external_id, outcome, target or _id_from(headers.get("odata-entityid", ""))
+                    record.external_id, outcome, target or id_from(headers.get("odata-entityid", ""))
                 )
             elif status == 412 and mode == "create":
                 already_there.append(index)  # a re-run: the record is there, nothing to do
@@ -482,7 +374,10 @@ class DataverseConnector(Connector):
         # Only opportunities saved without error are closed, in a second batch: a failed save must not win a deal.
         closes = [(i, state) for i, state in closing.items() if results.get(i) and results[i].outcome != "failed"]
         if closes:
-            requests_ = [self._close_request(chunk[i], results[i].target_id, state) for i, state in closes]
+            requests_ = [
+                close_request(chunk[i], results[i].target_id, state, external_id_field=self.external_id_field)
+                for i, state in closes
+            ]
             for (index, _state), (status, _headers, body) in zip(closes, self._batch(requests_), strict=True):
                 if status < 300:
                     continue
@@ -498,55 +393,6 @@ class DataverseConnector(Connector):
                 WriteResult(record.external_id, "failed", record.target_id, "NO_RESULT", "Dataverse gave no answer."),
             )
         return [results[i] for i in range(len(chunk))]
-
-    def _close_request(self, record: OutboundRecord, opportunity_id: str | None, state: int) -> dict[str, Any]:
-        """The WinOpportunity / LoseOpportunity call that closes a saved opportunity (an update cannot)."""
-        won = state == OPPORTUNITY_WON
-        target = (
-            f"/opportunities({opportunity_id})"
-            if opportunity_id
-            else (f"/opportunities({self.external_id_field}={key_literal(record.external_id)})")
-        )
-        close: dict[str, Any] = {
-            "subject": f"{'Won' if won else 'Lost'}: {record.fields.get('name') or record.external_id}",
-            "opportunityid@odata.bind": target,
-            "actualend": str(record.fields.get("actualclosedate") or date.today().isoformat())[:10],
-        }
-        if record.fields.get("actualvalue") is not None:
-            close["actualrevenue"] = _json_value(record.fields["actualvalue"])
-        return {
-            "method": "POST",
-            "url": "WinOpportunity" if won else "LoseOpportunity",
-            "headers": {"Content-Type": "application/json"},
-            "body": {"Status": -1, "OpportunityClose": close},  # -1: the default Won (3) or Canceled (4) reason
-        }
-
-    def _payload(self, entity_set: str, fields: Mapping[str, Any]) -> tuple[dict[str, Any], int | None]:
-        """The JSON body for a record's fields, and the state to close an opportunity in (Won/Lost) or None."""
-        body: dict[str, Any] = {}
-        close_as = None
-        lookups = LOOKUPS[entity_set]
-        for name, value in fields.items():
-            if name in (PRIMARY_IDS[entity_set], self.external_id_field):
-                continue
-            if name == "statecode" and entity_set == "opportunities":
-                if value in (OPPORTUNITY_WON, OPPORTUNITY_LOST):
-                    close_as = value
-                continue
-            if name in lookups:
-                bind_name, target_set, alternate = lookups[name]
-                if value in (None, ""):
-                    continue
-                text = str(value)
-                if _GUID.match(text):
-                    reference = f"/{target_set}({text})"
-                else:
-                    key = alternate or self.external_id_field
-                    reference = f"/{target_set}({key}={key_literal(text)})"
-                body[f"{bind_name}@odata.bind"] = reference
-                continue
-            body[name] = _json_value(value)
-        return body, close_as
 
     def _ids_by_external_id(self, entity_set: str, external_ids: list[str]) -> dict[str, str]:
         primary = PRIMARY_IDS[entity_set]
@@ -586,7 +432,7 @@ class DataverseConnector(Connector):
             headers={"Content-Type": f"multipart/mixed; boundary={boundary}", "Prefer": "odata.continue-on-error"},
         )
         if response.status_code >= 400:
-            code, message = _response_error(response)
+            code, message = response_error(response)
             raise VendorError(f"Dataverse refused the batch: {code}: {message}", status=response.status_code, code=code)
         answers = parse_batch_response(response.headers.get("Content-Type", ""), response.content)
         if len(answers) != len(operations):
@@ -603,7 +449,7 @@ class DataverseConnector(Connector):
     ) -> None:
         if not secret:
             raise WebhookRejected("No webhook key is configured for this Dynamics 365 connection.")
-        presented = parse_qs(urlsplit(url).query).get("code", [None])[0] or _header(headers, WEBHOOK_KEY_HEADER)
+        presented = parse_qs(urlsplit(url).query).get("code", [None])[0] or header_value(headers, WEBHOOK_KEY_HEADER)
         if not presented:
             raise WebhookRejected(f"The request carries no webhook key (?code= or the {WEBHOOK_KEY_HEADER} header).")
         if not hmac.compare_digest(presented.encode(), secret.encode()):
@@ -618,43 +464,3 @@ class DataverseConnector(Connector):
         age = (now if now is not None else time.time()) - int(created.group(1)) / 1000
         if abs(age) > WEBHOOK_MAX_AGE_SECONDS:
             raise WebhookRejected(f"The Dynamics 365 webhook is {int(abs(age))} seconds old; refusing a replay.")
-
-
-def parse_batch_response(content_type: str, content: bytes) -> list[tuple[int, dict[str, str], Any]]:
-    """The inner responses of a multipart $batch answer, in order, as (status, lower-cased headers, JSON body)."""
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not match:
-        raise VendorError("Dataverse answered a batch without a multipart boundary.", code="BATCH_FORMAT")
-    answers = []
-    for chunk in content.split(b"--" + match.group(1).encode())[1:]:
-        if chunk.startswith(b"--"):
-            break
-        _part_headers, _, http = chunk.lstrip(b"\r\n").partition(b"\r\n\r\n")
-        head, _, payload = http.partition(b"\r\n\r\n")
-        lines = head.decode("utf-8", "replace").split("\r\n")
-        status = int(lines[0].split(" ")[1])
-        headers = {
-            name.strip().lower(): value.strip()
-            for name, _, value in (line.partition(":") for line in lines[1:])
-            if value
-        }
-        payload = payload.strip()
-        try:
-            body = json.loads(payload) if payload else None
-        except ValueError:
-            body = None
-        answers.append((status, headers, body))
-    return answers
-
-
-def _id_from(entity_url: str) -> str | None:
-    match = re.search(r"\(([0-9a-fA-F-]{36})\)\s*$", entity_url)
-    return match.group(1) if match else None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None

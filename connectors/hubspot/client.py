@@ -7,16 +7,11 @@ and upsert on a unique `integration_record_id` property; companies are first mat
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import json
 import time
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
@@ -35,16 +30,30 @@ from connectors.base import (
     WebhookRejected,
     WriteMode,
     WriteResult,
+    header_value,
 )
+from connectors.hubspot.records import (
+    COMPANY_PROPERTIES,
+    DEAL_PROPERTIES,
+    EXTERNAL_ID_PROPERTY,
+    WATERMARK_PROPERTY,
+    detail_code,
+    domain_of,
+    error_message,
+    iso_millis,
+    json_body,
+    parse_hubspot_datetime,
+    property_value,
+    rate_limit_wait,
+    trace_index,
+)
+from connectors.hubspot.webhooks import signature_v3
 
 LIST_LIMIT = 100  # list endpoint page cap
 SEARCH_LIMIT = 200  # search endpoint page cap
 SEARCH_RESULT_CAP = 10_000  # search cannot page past 10,000 results: start a new search from the watermark
 SEARCH_REQUESTS_PER_SECOND = 4.0  # the search endpoints have their own per-account limit (about 5 a second)
 BATCH_LIMIT = 100
-EXTERNAL_ID_PROPERTY = "integration_record_id"  # a custom property with "unique values" set, created at setup
-WATERMARK_PROPERTY = "hs_lastmodifieddate"
-CLOSED_WON_STAGE = "closedwon"
 WEBHOOK_MAX_AGE_SECONDS = 300  # HubSpot: reject requests whose timestamp is older than 5 minutes
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -58,141 +67,6 @@ WEBHOOK_MAX_AGE_SECONDS = 300  # HubSpot: reject requests whose timestamp is old
 # - a list `limit` above 100 is capped, not refused; paging past 10,000 search results is 400 VALIDATION_ERROR;
 # - deal -> company association type ids 5 (primary) and 341, and NO_ASSOCIATIONS errors as OBJECT_NOT_FOUND.
 # ---------------------------------------------------------------------------------------------------------------
-
-COMPANY_PROPERTIES = (
-    "name",
-    "domain",
-    "phone",
-    "address",
-    "city",
-    "state",
-    "zip",
-    "country",
-    "industry",
-    "payment_terms",
-    EXTERNAL_ID_PROPERTY,
-    "createdate",
-    WATERMARK_PROPERTY,
-)
-DEAL_PROPERTIES = (
-    "dealname",
-    "amount",
-    "deal_currency_code",
-    "dealstage",
-    "pipeline",
-    "closedate",
-    "dealtype",
-    "description",
-    "hs_is_closed_won",
-    "billing_terms",
-    "project_code",
-    EXTERNAL_ID_PROPERTY,
-    "createdate",
-    WATERMARK_PROPERTY,
-)
-
-# HubSpot decodes these escapes in the request URI before signing (request-validation guide, v3 signature).
-_URI_DECODES = {
-    "%3A": ":",
-    "%2F": "/",
-    "%3F": "?",
-    "%40": "@",
-    "%21": "!",
-    "%24": "$",
-    "%27": "'",
-    "%28": "(",
-    "%29": ")",
-    "%2A": "*",
-    "%2C": ",",
-    "%3B": ";",
-}
-
-
-def rate_limit_wait(response: requests.Response) -> float | None:
-    """Rate-limit hook for VendorSession, for a 429 that carries no Retry-After (the session honours that one)."""
-    if response.status_code != 429 or response.headers.get("Retry-After"):
-        return None
-    policy = _json(response).get("policyName", "")
-    if policy == "DAILY":
-        return 3600.0  # longer than any policy's max_retry_after: give up now, the engine reschedules
-    if policy == "SECONDLY":
-        return 1.0
-    interval = response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
-    return int(interval) / 1000.0 if interval and interval.isascii() and interval.isdigit() else 1.0
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _error_message(response: requests.Response) -> str:
-    body = _json(response)
-    message = body.get("message") or f"HTTP {response.status_code}"
-    category = body.get("category")
-    return f"{message} ({category})" if category else message
-
-
-def parse_hubspot_datetime(value: Any) -> datetime | None:
-    """ISO 8601 (`2024-01-02T09:00:00.123Z`) or epoch milliseconds, as an aware UTC datetime."""
-    if isinstance(value, int | float) or (isinstance(value, str) and value.isascii() and value.isdigit()):
-        return datetime.fromtimestamp(int(value) / 1000.0, tz=UTC)
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def iso_millis(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _property_value(value: Any) -> str | None:
-    """HubSpot properties are strings on the wire."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return iso_millis(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
-
-
-def signed_uri(url: str) -> str:
-    for escaped, char in _URI_DECODES.items():
-        url = url.replace(escaped, char).replace(escaped.lower(), char)
-    return url
-
-
-def signature_v3(secret: str, method: str, url: str, body: bytes, timestamp: str) -> str:
-    """X-HubSpot-Signature-v3: base64 HMAC-SHA256 of method + URI + body + timestamp, keyed by the app secret."""
-    message = f"{method.upper()}{signed_uri(url)}".encode() + body + timestamp.encode()
-    return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
-
-
-def closed_won_deal_ids(body: bytes) -> list[str]:
-    """Deal ids that moved to closedwon in a verified webhook body (HubSpot sends a JSON array of events)."""
-    events = json.loads(body)
-    if not isinstance(events, list):
-        return []
-    return [
-        str(event["objectId"])
-        for event in events
-        if event.get("subscriptionType") == "deal.propertyChange"
-        and event.get("propertyName") == "dealstage"
-        and event.get("propertyValue") == CLOSED_WON_STAGE
-    ]
 
 
 class HubSpotConnector(Connector):
@@ -253,11 +127,11 @@ class HubSpotConnector(Connector):
         }
         response = self.session.request(method, f"{self.base_url}{path}", headers=headers, **kwargs)
         if response.status_code == 401:
-            raise AuthenticationFailed(f"HubSpot refused the access token: {_error_message(response)}")
+            raise AuthenticationFailed(f"HubSpot refused the access token: {error_message(response)}")
         if response.status_code not in expected:
-            body = _json(response)
+            body = json_body(response)
             raise VendorError(
-                f"HubSpot answered {method} {path} with {_error_message(response)}",
+                f"HubSpot answered {method} {path} with {error_message(response)}",
                 status=response.status_code,
                 code=body.get("category"),
             )
@@ -460,16 +334,18 @@ class HubSpotConnector(Connector):
 
     @staticmethod
     def _properties(record: OutboundRecord) -> dict[str, str | None]:
-        properties = {name: _property_value(value) for name, value in record.fields.items()}
+        properties = {name: property_value(value) for name, value in record.fields.items()}
         if properties.get("domain"):
             # Stored in the form HubSpot keeps and searches ("acme.example"), so the next match finds it.
-            properties["domain"] = _domain(properties["domain"]) or properties["domain"]
+            properties["domain"] = domain_of(properties["domain"]) or properties["domain"]
         properties[EXTERNAL_ID_PROPERTY] = record.external_id
         return properties
 
     def _companies_by_domain(self, chunk: list[OutboundRecord]) -> dict[int, str]:
         """HubSpot does not dedupe API-created companies: adopt an existing company with the same domain."""
-        wanted = {i: _domain(r.fields.get("domain")) for i, r in enumerate(chunk) if _domain(r.fields.get("domain"))}
+        wanted = {
+            i: domain_of(r.fields.get("domain")) for i, r in enumerate(chunk) if domain_of(r.fields.get("domain"))
+        }
         if not wanted:
             return {}
         body = {
@@ -485,7 +361,7 @@ class HubSpotConnector(Connector):
         by_domain: dict[str, list[tuple[str, str | None]]] = {}
         for company in self._search("companies", body).get("results", []):
             properties = company.get("properties") or {}
-            domain = _domain(properties.get("domain"))
+            domain = domain_of(properties.get("domain"))
             if domain:
                 by_domain.setdefault(domain, []).append((str(company["id"]), properties.get(EXTERNAL_ID_PROPERTY)))
         adopted: dict[int, str] = {}
@@ -513,15 +389,15 @@ class HubSpotConnector(Connector):
             json={"inputs": payload},
             expected=(200, 201, 207, 400, 409),
         )
-        body = _json(response)
+        body = json_body(response)
         if response.status_code in (400, 409):
             # The whole call was refused: every record in it failed for the same reason.
-            code = _detail_code(body) or body.get("category") or "VALIDATION_ERROR"
-            message = body.get("message") or _error_message(response)
+            code = detail_code(body) or body.get("category") or "VALIDATION_ERROR"
+            message = body.get("message") or error_message(response)
             return {i: WriteResult(chunk[i].external_id, "failed", None, code, message) for i in inputs}
         results: dict[int, WriteResult] = {}
         for item in body.get("results", []):
-            index = _trace_index(item.get("objectWriteTraceId"), inputs)
+            index = trace_index(item.get("objectWriteTraceId"), inputs)
             if index is None:
                 continue
             if action == "create":
@@ -533,10 +409,10 @@ class HubSpotConnector(Connector):
             results[index] = WriteResult(chunk[index].external_id, outcome, str(item.get("id")))
         for error in body.get("errors", []):
             for trace in (error.get("context") or {}).get("objectWriteTraceId", []):
-                index = _trace_index(trace, inputs)
+                index = trace_index(trace, inputs)
                 if index is None:
                     continue
-                code = _detail_code(error) or error.get("category") or "ERROR"
+                code = detail_code(error) or error.get("category") or "ERROR"
                 target = inputs[index].get("id") if action == "update" else None
                 results[index] = WriteResult(chunk[index].external_id, "failed", target, code, error.get("message"))
         for index in inputs:
@@ -557,8 +433,8 @@ class HubSpotConnector(Connector):
     ) -> None:
         if not secret:
             raise WebhookRejected("No app client secret is configured for this HubSpot connection.")
-        signature = _header(headers, "X-HubSpot-Signature-v3")
-        timestamp = _header(headers, "X-HubSpot-Request-Timestamp")
+        signature = header_value(headers, "X-HubSpot-Signature-v3")
+        timestamp = header_value(headers, "X-HubSpot-Request-Timestamp")
         if not signature or not timestamp:
             raise WebhookRejected("The request has no X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp header.")
         # The signature first: until it matches, every header is anyone's text, and nothing in it is
@@ -571,33 +447,3 @@ class HubSpotConnector(Connector):
         age = (now if now is not None else time.time()) - int(timestamp) / 1000.0
         if abs(age) > WEBHOOK_MAX_AGE_SECONDS:
             raise WebhookRejected(f"The HubSpot webhook is {int(abs(age))} seconds old; refusing a replay.")
-
-
-def _domain(value: Any) -> str:
-    """`https://www.Acme.example/` -> `acme.example`: the form HubSpot keeps in a company's domain."""
-    if not value:
-        return ""
-    text = str(value).strip().lower()
-    host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
-    return host.removeprefix("www.")
-
-
-def _detail_code(error: Mapping[str, Any]) -> str | None:
-    details = error.get("errors") or []
-    return details[0].get("code") if details and isinstance(details[0], Mapping) else None
-
-
-def _trace_index(trace: Any, inputs: Mapping[int, Any]) -> int | None:
-    try:
-        index = int(trace)
-    except (TypeError, ValueError):
-        return None
-    return index if index in inputs else None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None

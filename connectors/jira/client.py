@@ -13,7 +13,6 @@ the connector adds `issue` (key, summary, labels, project: the issue's labels ca
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -38,15 +37,24 @@ from connectors.base import (
     WriteResult,
     parse_utc_datetime,
 )
+from connectors.jira.records import (
+    EXTERNAL_ID_LABEL_PREFIX,
+    SEARCH_FIELDS,
+    WRITABLE_FIELDS,
+    adf_document,
+    adf_text,
+    error_code,
+    errors_text,
+    external_id_label,
+    iso_millis,
+    jql_string,
+    parse_cursor,
+)
 
 API = "/rest/api/3"
 BULK_CREATE_MAX = 50  # issues per POST /issue/bulk
 SEARCH_PAGE_MAX = 100  # issues per search page when fields are asked for
-SEARCH_FIELDS = ("summary", "status", "project", "issuetype", "labels", "description", "duedate", "priority",
-                 "assignee", "created", "updated")  # fmt: skip
-WRITABLE_FIELDS = ("project", "issuetype", "summary", "description", "labels", "duedate", "priority")
 WORKLOG_LIST_MAX = 1000  # worklog ids per worklog/list call
-EXTERNAL_ID_LABEL_PREFIX = "ref-"  # marks the label that carries our id for a record ("ref-contoso-project-12")
 
 # ---------------------------------------------------------------------------------------------------------------
 # (unverified) assumptions, kept here and emulated the same way by connectors/jira/sandbox.py:
@@ -60,68 +68,6 @@ EXTERNAL_ID_LABEL_PREFIX = "ref-"  # marks the label that carries our id for a r
 #   carries the `since` to go on from. Jira leaves out worklogs updated in the last minute: the sandbox does not.
 # - A worklog's author shows emailAddress to an API user of the same organisation (managed accounts).
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _parse_cursor(value: str) -> datetime | None:
-    """A stored cursor (ISO 8601; a naive one is UTC) as an aware UTC datetime."""
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def _iso_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def external_id_label(external_id: str) -> str:
-    """The label that carries our external id on an issue (labels cannot hold spaces)."""
-    return EXTERNAL_ID_LABEL_PREFIX + re.sub(r"\s+", "_", external_id.strip())
-
-
-def adf_document(text: str) -> dict[str, Any]:
-    """Plain text as an Atlassian Document (v3 takes descriptions only in ADF): one paragraph per line."""
-    paragraphs = [
-        {"type": "paragraph", "content": [{"type": "text", "text": line}]} if line else {"type": "paragraph"}
-        for line in text.split("\n")
-    ]
-    return {"type": "doc", "version": 1, "content": paragraphs}
-
-
-def adf_text(node: Any) -> str:
-    """The plain text of an Atlassian Document (paragraphs joined by newlines)."""
-    if node is None:
-        return ""
-    if isinstance(node, str):
-        return node
-    if not isinstance(node, Mapping):
-        return ""
-    if node.get("type") == "text":
-        return str(node.get("text", ""))
-    parts = [adf_text(child) for child in node.get("content") or []]
-    joiner = "\n" if node.get("type") == "doc" else ""
-    return joiner.join(parts)
-
-
-def _jql_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _errors_text(body: Any) -> str:
-    """Jira's {errorMessages:[...], errors:{field: message}} as one sentence."""
-    if not isinstance(body, Mapping):
-        return ""
-    messages = [str(m) for m in body.get("errorMessages") or []]
-    messages += [f"{field}: {message}" for field, message in (body.get("errors") or {}).items()]
-    return "; ".join(messages)
-
-
-def _error_code(errors: Mapping[str, Any] | None) -> str:
-    """A stable code for an issue-level failure: the first field Jira complained about."""
-    if errors:
-        return f"INVALID_{str(next(iter(errors))).upper()}"
-    return "JIRA_ERROR"
 
 
 class JiraConnector(Connector):
@@ -180,7 +126,7 @@ class JiraConnector(Connector):
         if response.status_code in expected:
             return response
         try:
-            detail = self.session.redact(_errors_text(response.json()))
+            detail = self.session.redact(errors_text(response.json()))
         except ValueError:
             detail = ""
         shown = f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
@@ -238,7 +184,7 @@ class JiraConnector(Connector):
         if scope:
             conditions.append(f"({scope})")
         if since:
-            moment = _parse_cursor(since)
+            moment = parse_cursor(since)
             if moment is None:
                 raise ConnectorError(f"Not an ISO 8601 cursor: {since!r}")
             # JQL compares to the minute, in the user's zone: floor, so nothing at or after the cursor is missed.
@@ -262,7 +208,7 @@ class JiraConnector(Connector):
     def _read_worklogs(self, since: str | None) -> Iterator[Page]:
         since_ms = 0
         if since:
-            moment = _parse_cursor(since)
+            moment = parse_cursor(since)
             if moment is None:
                 raise ConnectorError(f"Not an ISO 8601 cursor: {since!r}")
             since_ms = int(moment.timestamp() * 1000) - 1  # "after" is strict: read the watermark's own again
@@ -279,7 +225,7 @@ class JiraConnector(Connector):
             records, rejects = self._parse_worklogs(worklogs, issues)
             until = body.get("until")
             if isinstance(until, int) and ids:
-                cursor = _iso_z(datetime.fromtimestamp(until / 1000, tz=UTC))
+                cursor = iso_millis(datetime.fromtimestamp(until / 1000, tz=UTC))
             last = bool(body.get("lastPage", True)) or not ids
             yield Page(records=records, rejects=rejects, cursor=cursor, has_more=not last)
             if last:
@@ -350,8 +296,8 @@ class JiraConnector(Connector):
             data["issue"] = dict(issue)
             data["started_date"] = started[:10]  # the day worked, on the worker's own clock (the offset kept)
             data["time_spent_minutes"] = round(seconds / 60)
-            data["updated"] = _iso_z(updated)
-            records.append(SourceRecord(external_id=worklog_id, updated_at=_iso_z(updated), data=data))
+            data["updated"] = iso_millis(updated)
+            records.append(SourceRecord(external_id=worklog_id, updated_at=iso_millis(updated), data=data))
         return records, rejects
 
     @staticmethod
@@ -389,11 +335,11 @@ class JiraConnector(Connector):
                 "priority": (fields.get("priority") or {}).get("name"),
                 "assignee": (fields.get("assignee") or {}).get("displayName"),
                 "duedate": fields.get("duedate"),
-                "created": _iso_z(created) if created else None,
-                "updated": _iso_z(updated),
+                "created": iso_millis(created) if created else None,
+                "updated": iso_millis(updated),
                 "external_id": ours[0] if ours else None,
             }
-            records.append(SourceRecord(external_id=str(issue["id"]), updated_at=_iso_z(updated), data=data))
+            records.append(SourceRecord(external_id=str(issue["id"]), updated_at=iso_millis(updated), data=data))
         return records, rejects
 
     # -- writes --------------------------------------------------------------------------------------------------
@@ -456,7 +402,7 @@ class JiraConnector(Connector):
         labels = sorted({external_id_label(e) for e in external_ids})
         if not labels:
             return {}
-        jql = f"labels in ({', '.join(_jql_string(label) for label in labels)}) ORDER BY key ASC"
+        jql = f"labels in ({', '.join(jql_string(label) for label in labels)}) ORDER BY key ASC"
         found: dict[str, dict[str, Any]] = {}
         token = None
         while True:
@@ -501,8 +447,8 @@ class JiraConnector(Connector):
             external_id=record.external_id,
             outcome="failed",
             target_id=str(target),
-            error_code="NOT_FOUND" if response.status_code == 404 else _error_code(body.get("errors")),
-            error_message=self.session.redact(_errors_text(body)) or f"HTTP {response.status_code}",
+            error_code="NOT_FOUND" if response.status_code == 404 else error_code(body.get("errors")),
+            error_message=self.session.redact(errors_text(body)) or f"HTTP {response.status_code}",
         )
 
     def _bulk_create(self, records: list[OutboundRecord]) -> list[WriteResult]:
@@ -514,7 +460,7 @@ class JiraConnector(Connector):
             for error in body.get("errors") or []
         }
         if response.status_code == 400 and not failures:
-            raise VendorError(f"Jira refused the whole batch: {_errors_text(body)}", status=400)
+            raise VendorError(f"Jira refused the whole batch: {errors_text(body)}", status=400)
         created = iter(body.get("issues") or [])
         results = []
         for index, record in enumerate(records):
@@ -524,8 +470,8 @@ class JiraConnector(Connector):
                     WriteResult(
                         external_id=record.external_id,
                         outcome="failed",
-                        error_code=_error_code(errors.get("errors")),
-                        error_message=self.session.redact(_errors_text(errors)),
+                        error_code=error_code(errors.get("errors")),
+                        error_message=self.session.redact(errors_text(errors)),
                     )
                 )
             else:

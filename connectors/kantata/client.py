@@ -10,8 +10,7 @@ rates by account membership and currency (Kantata's own upsert key for them).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from typing import Any
 
 import requests
@@ -25,16 +24,30 @@ from connectors.base import (
     ObjectSpec,
     OutboundRecord,
     Page,
-    RejectedRecord,
-    SourceRecord,
     VendorError,
     WriteMode,
     WriteResult,
 )
+from connectors.kantata.people import PeopleWrites
+from connectors.kantata.records import (
+    COLLECTIONS,
+    COST_RATE_FIELDS,
+    EXPENSE_FIELDS,
+    MAX_PER_PAGE,
+    TIME_ENTRY_FIELDS,
+    USER_FIELDS,
+    WORKSPACE_FIELDS,
+    iso,
+    plain_converter,
+    records_of,
+    referenced,
+    resource_record,
+    same,
+    to_utc,
+)
 
 DEFAULT_BASE_URL = "https://api.mavenlink.com"
 API_PATH = "/api/v1"
-MAX_PER_PAGE = 200  # Kantata's cap for per_page
 MAX_BULK = 100  # Kantata's cap for one bulk create
 MAX_REFS_PER_LOOKUP = 200  # external_reference_service_model_refs takes up to 200 ids
 # What Kantata shows as the origin of the records we create when the connection names nothing (the form
@@ -43,64 +56,8 @@ MAX_REFS_PER_LOOKUP = 200  # external_reference_service_model_refs takes up to 2
 DEFAULT_SERVICE_NAME = "Integration"
 LEGACY_SERVICE_NAME = "SysGenPro"
 
-TIME_ENTRY_FIELDS = (
-    "workspace_id",
-    "user_id",
-    "date_performed",
-    "time_in_minutes",
-    "billable",
-    "notes",
-    "rate_in_cents",
-    "story_id",
-)
-EXPENSE_FIELDS = ("workspace_id", "user_id", "date", "category", "amount_in_cents", "notes", "billable", "reimbursable")
-WORKSPACE_FIELDS = ("title", "description", "budgeted", "price", "currency", "start_date", "due_date", "creator_role")
-USER_FIELDS = ("full_name", "email_address", "headline", "bill_rate_in_cents", "cost_rate_in_cents", "permission")
-COST_RATE_FIELDS = ("account_membership_id", "currency", "amount_in_subunits")
 
-# Per object: (path, response key, singular body key, service_model written on our external references).
-COLLECTIONS = {
-    "workspaces": ("/workspaces", "workspaces", "workspace", "project"),
-    "time_entries": ("/time_entries", "time_entries", "time_entry", "time_entry"),
-    "expenses": ("/expenses", "expenses", "expense", "expense"),
-}
-
-
-def _to_utc(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _need_date(raw: dict, name: str) -> None:
-    try:
-        date.fromisoformat(str(raw.get(name)))
-    except ValueError:
-        raise ValueError(f"{name} {raw.get(name)!r} is not a date") from None
-
-
-def _need_int(raw: dict, name: str) -> None:
-    value = raw.get(name)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{name} {value!r} is not a whole number")
-
-
-def _same(current: Any, wanted: Any) -> bool:
-    """Kantata returns ids as strings and prices as "1200.00"; compare the way a person would."""
-    if isinstance(wanted, bool) or isinstance(current, bool):
-        return bool(current) == bool(wanted)
-    if current is None or wanted is None:
-        return current is None and wanted is None
-    try:
-        return Decimal(str(current)) == Decimal(str(wanted))
-    except ArithmeticError:
-        return str(current).strip() == str(wanted).strip()
-
-
-class KantataConnector(Connector):
+class KantataConnector(PeopleWrites, Connector):
     vendor = "kantata"
     label = "Kantata OX"
     category = "psa"
@@ -261,15 +218,15 @@ class KantataConnector(Connector):
         per_page = max(1, min(page_size or MAX_PER_PAGE, MAX_PER_PAGE))
         params: dict[str, Any] = {"per_page": per_page}
         if object_name == "users":
-            path, key, convert = "/account_memberships", "account_memberships", self._resource
+            path, key, convert = "/account_memberships", "account_memberships", resource_record
             params.update(include="user", order="updated_at:asc")
         elif object_name == "cost_rates":
             # Kantata orders cost rates by created_at only, so they are read in full pages (there are few).
-            path, key, convert = "/cost_rates", "cost_rates", self._plain("cost_rates")
+            path, key, convert = "/cost_rates", "cost_rates", plain_converter("cost_rates")
             params.update(order="created_at:asc")
         else:
             path, key, _singular, _model = COLLECTIONS[object_name]
-            convert = self._plain(object_name)
+            convert = plain_converter(object_name)
             params.update(include="external_references", order="updated_at:asc")
             if object_name == "workspaces":
                 params["include_archived"] = "true"
@@ -290,7 +247,7 @@ class KantataConnector(Connector):
         out in that second are dropped. When a whole page sits in one second, the page number moves instead.
         """
         # Stamps are normalised to "YYYY-MM-DDTHH:MM:SSZ" (see _stamp), which sorts as text.
-        watermark = _iso(_to_utc(since)) if since else None
+        watermark = iso(to_utc(since)) if since else None
         seen_at_edge: set[str] = set()
         page_number = 1
         cursor = watermark
@@ -298,9 +255,9 @@ class KantataConnector(Connector):
         while True:
             query = dict(params, page=page_number)
             if watermark is not None:
-                query["updated_after"] = _iso(_to_utc(watermark) - timedelta(seconds=1))
+                query["updated_after"] = iso(to_utc(watermark) - timedelta(seconds=1))
             body = self._get(path, query)
-            records, rejects = self._records(body, key, convert)
+            records, rejects = records_of(body, key, convert)
             fresh = [r for r in records if r.external_id not in seen_at_edge]
             meta = body.get("meta") or {}
             has_more = int(meta.get("page_number", page_number)) < int(meta.get("page_count", 0))
@@ -321,12 +278,12 @@ class KantataConnector(Connector):
 
     def _read_by_page(self, path: str, key: str, params: dict, convert: Callable, since: str | None) -> Iterator[Page]:
         page_number = 1
-        cursor = _iso(_to_utc(since)) if since else None
+        cursor = iso(to_utc(since)) if since else None
         if since:
-            params = dict(params, updated_after=_iso(_to_utc(since) - timedelta(seconds=1)))
+            params = dict(params, updated_after=iso(to_utc(since) - timedelta(seconds=1)))
         while True:
             body = self._get(path, dict(params, page=page_number))
-            records, rejects = self._records(body, key, convert)
+            records, rejects = records_of(body, key, convert)
             for record in records:
                 if cursor is None or record.updated_at > cursor:
                     cursor = record.updated_at
@@ -337,80 +294,6 @@ class KantataConnector(Connector):
             if not has_more:
                 return
             page_number += 1
-
-    def _records(self, body: dict, key: str, convert: Callable) -> tuple[list[SourceRecord], list[RejectedRecord]]:
-        """Turn a Kantata response into records in `results` order; anything unreadable becomes a reject."""
-        objects = body.get(key) or {}
-        records: list[SourceRecord] = []
-        rejects: list[RejectedRecord] = []
-        for ref in body.get("results") or []:
-            if ref.get("key") != key:
-                continue
-            raw = objects.get(str(ref.get("id")))
-            if raw is None:
-                rejects.append(RejectedRecord(str(ref.get("id")), f"{key} {ref.get('id')} is listed but not sent", ref))
-                continue
-            try:
-                records.append(convert(raw, body))
-            except (KeyError, TypeError, ValueError) as exc:
-                rejects.append(RejectedRecord(raw.get("id") or str(ref.get("id")), str(exc), raw))
-        return records, rejects
-
-    def _plain(self, object_name: str) -> Callable[[dict, dict], SourceRecord]:
-        def convert(raw: dict, body: dict) -> SourceRecord:
-            record_id = raw.get("id")
-            if not record_id:
-                raise ValueError("the record has no id")
-            self._check_fields(object_name, raw)
-            data = dict(raw)
-            if "external_reference_ids" in raw:
-                references = body.get("external_references") or {}
-                data["external_references"] = [references[i] for i in raw["external_reference_ids"] if i in references]
-            return SourceRecord(str(record_id), self._stamp(raw), data)
-
-        return convert
-
-    def _resource(self, membership: dict, body: dict) -> SourceRecord:
-        """A resource is a user seen through its account membership (which carries the rates)."""
-        if not membership.get("id"):
-            raise ValueError("the account membership has no id")
-        user = (body.get("users") or {}).get(str(membership.get("user_id")))
-        if user is None:
-            raise ValueError(f"user {membership.get('user_id')} of membership {membership['id']} was not sent")
-        if "@" not in str(user.get("email_address") or ""):
-            raise ValueError(f"user {user.get('id')} has no valid email address")
-        data = dict(user, account_membership=dict(membership), account_membership_id=membership["id"])
-        for name in ("bill_rate_in_cents", "cost_rate_in_cents", "permission", "disabled_at", "manager_id"):
-            data[name] = membership.get(name)
-        return SourceRecord(str(user["id"]), self._stamp(membership), data)
-
-    @staticmethod
-    def _stamp(raw: dict) -> str:
-        value = raw.get("updated_at")
-        if not value:
-            raise ValueError("updated_at is missing")
-        try:
-            moment = _to_utc(str(value))
-        except ValueError:
-            raise ValueError(f"updated_at {value!r} is not an ISO 8601 datetime") from None
-        # Kantata already sends UTC with a Z; formatting again only costs time on 100k records.
-        return value if len(value) == 20 and value.endswith("Z") and moment.microsecond == 0 else _iso(moment)
-
-    @staticmethod
-    def _check_fields(object_name: str, raw: dict) -> None:
-        """The fields the flows rely on must make sense, or the record is reported, not passed on."""
-        if object_name == "time_entries":
-            _need_date(raw, "date_performed")
-            _need_int(raw, "time_in_minutes")
-            if not raw.get("workspace_id"):
-                raise ValueError("workspace_id is missing")
-        elif object_name == "expenses":
-            _need_date(raw, "date")
-            _need_int(raw, "amount_in_cents")
-        elif object_name == "workspaces" and not str(raw.get("title") or "").strip():
-            raise ValueError("the project has no title")
-        elif object_name == "cost_rates":
-            _need_int(raw, "amount_in_subunits")
 
     # -- writes ---------------------------------------------------------------------------------------------------
 
@@ -461,13 +344,7 @@ class KantataConnector(Connector):
             }
             if object_name == "workspaces":
                 params["include_archived"] = "true"
-            body = self._get(path, params)
-            references = body.get("external_references") or {}
-            for record in (body.get(key) or {}).values():
-                for ref_id in record.get("external_reference_ids") or []:
-                    ref = references.get(ref_id) or {}
-                    if ref.get("service_name") == service_name and ref.get("service_model") == model:
-                        found[str(ref.get("service_model_ref"))] = record
+            found.update(referenced(self._get(path, params), key, service_name, model))
         return found
 
     def _write_referenced(self, object_name: str, records: list[OutboundRecord], mode: WriteMode) -> list[WriteResult]:
@@ -530,7 +407,7 @@ class KantataConnector(Connector):
         changes = {
             name: value
             for name, value in record.fields.items()
-            if name != "creator_role" and not _same(target.get(name, target.get(f"is_{name}")), value)
+            if name != "creator_role" and not same(target.get(name, target.get(f"is_{name}")), value)
         }
         if not changes and tagged:
             return WriteResult(record.external_id, "unchanged", str(target["id"]))
@@ -583,140 +460,4 @@ class KantataConnector(Connector):
 
     def _created_by_reference(self, object_name: str, body: dict) -> dict[str, dict]:
         _path, key, _singular, model = COLLECTIONS[object_name]
-        references = body.get("external_references") or {}
-        found: dict[str, dict] = {}
-        for record in (body.get(key) or {}).values():
-            for ref_id in record.get("external_reference_ids") or []:
-                ref = references.get(ref_id) or {}
-                if ref.get("service_name") == self.service_name and ref.get("service_model") == model:
-                    found[str(ref.get("service_model_ref"))] = record
-        return found
-
-    # -- resources (users) ------------------------------------------------------------------------------------
-
-    def _memberships_by_email(self) -> dict[str, tuple[dict, dict]]:
-        found: dict[str, tuple[dict, dict]] = {}
-        page_number = 1
-        while True:
-            body = self._get("/account_memberships", {"include": "user", "per_page": MAX_PER_PAGE, "page": page_number})
-            users = body.get("users") or {}
-            for membership in (body.get("account_memberships") or {}).values():
-                user = users.get(str(membership.get("user_id")))
-                if user and user.get("email_address"):
-                    found[user["email_address"].strip().lower()] = (membership, user)
-            meta = body.get("meta") or {}
-            if int(meta.get("page_number", page_number)) >= int(meta.get("page_count", 0)):
-                return found
-            page_number += 1
-
-    def _write_resources(self, records: list[OutboundRecord], mode: WriteMode) -> list[WriteResult]:
-        """Resources are matched by email: the one key HR, PSA and ERP share for a person."""
-        members = self._memberships_by_email()
-        membership_fields = ("bill_rate_in_cents", "cost_rate_in_cents", "permission")
-        results = []
-        for record in records:
-            email = str(record.fields.get("email_address") or "").strip().lower()
-            found = members.get(email)
-            if found is None:
-                if mode == "update":
-                    results.append(
-                        WriteResult(record.external_id, "failed", None, "not_found", f"No Kantata user {email}")
-                    )
-                    continue
-                invitation = {k: v for k, v in record.fields.items() if k in USER_FIELDS}
-                invitation.setdefault("permission", "collaborator")
-                response = self._send(
-                    "POST", "/account_invitations", json={"account_invitation": dict(invitation, email_address=email)}
-                )
-                if response.status_code in (400, 422):
-                    results.append(self._failure(record, self._errors(response), response.status_code))
-                    continue
-                body = self._check(response)
-                invited = next(iter((body.get("account_invitations") or {}).values()), {})
-                results.append(WriteResult(record.external_id, "created", invited.get("invitee_id")))
-                continue
-            membership, user = found
-            if mode == "create":
-                results.append(
-                    WriteResult(
-                        record.external_id, "failed", user["id"], "duplicate", f"{email} is already a Kantata user"
-                    )
-                )
-                continue
-            changes = {
-                k: v for k, v in record.fields.items() if k in membership_fields and not _same(membership.get(k), v)
-            }
-            if not changes:
-                results.append(WriteResult(record.external_id, "unchanged", user["id"]))
-                continue
-            response = self._send(
-                "PUT", f"/account_memberships/{membership['id']}", json={"account_membership": changes}
-            )
-            if response.status_code in (400, 404, 422):
-                results.append(self._failure(record, self._errors(response), response.status_code))
-                continue
-            self._check(response)
-            results.append(WriteResult(record.external_id, "updated", user["id"]))
-        return results
-
-    # -- cost rates -------------------------------------------------------------------------------------------
-
-    def _write_cost_rates(self, records: list[OutboundRecord], mode: WriteMode) -> list[WriteResult]:
-        """Kantata keeps one cost rate per account membership and currency, and POST overrides it."""
-        current: dict[tuple[str, str], dict] = {}
-        for page in self.read("cost_rates"):
-            for rate in page.records:
-                current[(str(rate.data["account_membership_id"]), str(rate.data["currency"]).upper())] = dict(rate.data)
-        results: dict[int, WriteResult] = {}
-        to_send: list[int] = []
-        for i, record in enumerate(records):
-            rate_key = (str(record.fields.get("account_membership_id")), str(record.fields.get("currency", "")).upper())
-            existing = current.get(rate_key)
-            if existing is not None and _same(
-                existing.get("amount_in_subunits"), record.fields.get("amount_in_subunits")
-            ):
-                results[i] = WriteResult(record.external_id, "unchanged", str(existing["id"]))
-            elif existing is not None and mode == "create":
-                results[i] = WriteResult(
-                    record.external_id, "failed", str(existing["id"]), "duplicate", "The rate exists"
-                )
-            elif existing is None and mode == "update":
-                results[i] = WriteResult(record.external_id, "failed", None, "not_found", "No such cost rate to update")
-            else:
-                to_send.append(i)
-
-        def attempt(indexes: list[int]) -> None:
-            payload = [{k: records[i].fields.get(k) for k in COST_RATE_FIELDS} for i in indexes]
-            response = self._send("POST", "/cost_rates", json={"cost_rates": payload})
-            if response.status_code in (400, 422):
-                if len(indexes) == 1:
-                    results[indexes[0]] = self._failure(
-                        records[indexes[0]], self._errors(response), response.status_code
-                    )
-                    return
-                middle = len(indexes) // 2
-                attempt(indexes[:middle])
-                attempt(indexes[middle:])
-                return
-            body = self._check(response)
-            written = {
-                (str(r["account_membership_id"]), str(r["currency"]).upper()): r
-                for r in (body.get("cost_rates") or {}).values()
-            }
-            for i in indexes:
-                rate_key = (
-                    str(records[i].fields.get("account_membership_id")),
-                    str(records[i].fields.get("currency")).upper(),
-                )
-                rate = written.get(rate_key)
-                outcome = "updated" if rate_key in current else "created"
-                if rate is None:
-                    results[i] = WriteResult(
-                        records[i].external_id, "failed", None, "not_confirmed", "No rate returned"
-                    )
-                else:
-                    results[i] = WriteResult(records[i].external_id, outcome, str(rate["id"]))
-
-        if to_send:
-            attempt(to_send)
-        return [results[i] for i in range(len(records))]
+        return referenced(body, key, self.service_name, model)

@@ -22,8 +22,12 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from connectors.base import ConnectorError, FormField, OutboundRecord, WriteMode, WriteResult
-from connectors.salesforce_platform.rest import DEFAULT_EXTERNAL_ID_FIELD, SalesforcePlatformConnector, object_spec
+from connectors.base import ConnectorError, OutboundRecord, WriteMode, WriteResult
+from connectors.salesforce_platform.rest import (
+    DEFAULT_EXTERNAL_ID_FIELD,
+    ApprovedReadsConnector,
+    object_spec,
+)
 
 __all__ = ["DEFAULT_EXTERNAL_ID_FIELD", "IMPORTS", "KimbleConnector"]
 
@@ -141,10 +145,12 @@ def import_value(value: Any) -> Any:
     return value
 
 
-class KimbleConnector(SalesforcePlatformConnector):
+class KimbleConnector(ApprovedReadsConnector):
     vendor = "kimble"
     label = "Kimble PSA"
     category = "psa"
+    approved_only_label = "Read approved time and expenses only"
+    approved_only_help = "yes: only time entries and expense items whose status is Approved are read."
     objects = {
         "Account": object_spec("Account", "Accounts", ACCOUNT_FIELDS, writable=False),
         "KimbleOne__Resource__c": object_spec("KimbleOne__Resource__c", "Resources", RESOURCE_FIELDS),
@@ -167,24 +173,6 @@ class KimbleConnector(SalesforcePlatformConnector):
             "KimbleOne__ReferenceData__c", "Reference data", REFERENCE_DATA_FIELDS, writable=False
         ),
     }
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        approved = (self.credentials.get("approved_only") or "yes").strip().lower()
-        self.approved_only = approved in ("yes", "true", "1")
-
-    @classmethod
-    def form_fields(cls) -> list[FormField]:
-        return [
-            *super().form_fields(),
-            FormField(
-                "approved_only",
-                "Read approved time and expenses only",
-                required=False,
-                initial="yes",
-                help="yes: only time entries and expense items whose status is Approved are read.",
-            ),
-        ]
 
     def read_conditions(self, object_name: str) -> list[str]:
         if object_name in APPROVED_ONLY and self.approved_only:

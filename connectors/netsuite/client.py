@@ -16,16 +16,12 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import jwt
 import requests
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from connectors.base import (
     AuthenticationFailed,
@@ -42,6 +38,19 @@ from connectors.base import (
     WriteMode,
     WriteResult,
 )
+from connectors.netsuite.auth import client_assertion
+from connectors.netsuite.records import (
+    DATE_RE,
+    DATETIME_RE,
+    RECORD_KINDS,
+    WATERMARK,
+    RecordKind,
+    describe_error,
+    json_value,
+    parse_iso_datetime,
+    select_list,
+    sql_string,
+)
 
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"  # noqa: S105 -- a path, not a password
 RECORD_PATH = "/services/rest/record/v1"
@@ -49,9 +58,7 @@ SUITEQL_PATH = "/services/rest/query/v1/suiteql"
 SUITEQL_PAGE_MAX = 1000  # rows a SuiteQL page may hold
 SUITEQL_MAX_RESULTS = 100_000  # rows one SuiteQL query can page through; past that, query again from the watermark
 SUITEQL_IN_LIST_MAX = 1000  # Oracle's cap on the items of one IN (...) list
-ASSERTION_LIFETIME = 300  # seconds; NetSuite accepts at most 3,600 between iat and exp
 TOKEN_REFRESH_MARGIN = 60  # fetch a new access token this long before the old one expires
-SCOPE = "rest_webservices"
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 IDEMPOTENCY_HEADER = "X-NetSuite-idempotency-key"
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b6a2f0e-4d8c-4f57-9a51-6f3d2c1b0a99")
@@ -70,249 +77,6 @@ EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")  # the characters NetSui
 # ---------------------------------------------------------------------------------------------------------------
 CONCURRENCY_ERROR_CODE = "CONCURRENCY_LIMIT_EXCEEDED"
 IDEMPOTENCY_ERROR_CODE = "IDEMPOTENCY_ERROR"
-INVOICE_TRANSACTION_TYPE = "CustInvc"
-
-
-@dataclass(frozen=True)
-class Column:
-    """One SuiteQL column of an object and the REST record field it is read back as."""
-
-    sql: str  # SuiteQL column, lower case
-    field: str  # REST record field name (what writes use)
-    kind: str = "text"  # text | ref | bool | number | date | datetime
-
-
-@dataclass(frozen=True)
-class RecordKind:
-    """How one NetSuite record type is read (SuiteQL table) and written (REST record type)."""
-
-    record_type: str
-    table: str
-    columns: tuple[Column, ...]
-    writable_fields: tuple[str, ...]
-    type_filter: str | None = None  # transaction.type for transactions
-
-
-_ENTITY_TAIL = (
-    Column("externalid", "externalId"),
-    Column("isinactive", "isInactive", "bool"),
-    Column("datecreated", "dateCreated", "datetime"),
-    Column("lastmodifieddate", "lastModifiedDate", "datetime"),
-)
-
-RECORD_KINDS: dict[str, RecordKind] = {
-    "customer": RecordKind(
-        record_type="customer",
-        table="customer",
-        columns=(
-            Column("id", "id"),
-            Column("entityid", "entityId"),
-            Column("companyname", "companyName"),
-            Column("email", "email"),
-            Column("phone", "phone"),
-            Column("url", "url"),
-            Column("terms", "terms", "ref"),
-            Column("currency", "currency", "ref"),
-            Column("subsidiary", "subsidiary", "ref"),
-            *_ENTITY_TAIL,
-        ),
-        writable_fields=(
-            "entityId",
-            "companyName",
-            "email",
-            "phone",
-            "url",
-            "terms",
-            "currency",
-            "subsidiary",
-            "isInactive",
-            "addressBook",
-        ),
-    ),
-    "job": RecordKind(
-        record_type="job",
-        table="job",
-        columns=(
-            Column("id", "id"),
-            Column("entityid", "entityId"),
-            Column("companyname", "companyName"),
-            Column("parent", "parent", "ref"),
-            Column("startdate", "startDate", "date"),
-            Column("projectedenddate", "projectedEndDate", "date"),
-            Column("jobbillingtype", "jobBillingType"),
-            Column("projectmanager", "projectManager", "ref"),
-            Column("currency", "currency", "ref"),
-            Column("subsidiary", "subsidiary", "ref"),
-            *_ENTITY_TAIL,
-        ),
-        writable_fields=(
-            "entityId",
-            "companyName",
-            "parent",
-            "startDate",
-            "projectedEndDate",
-            "jobBillingType",
-            "projectManager",
-            "currency",
-            "subsidiary",
-            "isInactive",
-        ),
-    ),
-    "employee": RecordKind(
-        record_type="employee",
-        table="employee",
-        columns=(
-            Column("id", "id"),
-            Column("entityid", "entityId"),
-            Column("firstname", "firstName"),
-            Column("lastname", "lastName"),
-            Column("email", "email"),
-            Column("title", "title"),
-            Column("department", "department", "ref"),
-            Column("subsidiary", "subsidiary", "ref"),
-            Column("supervisor", "supervisor", "ref"),
-            Column("laborcost", "laborCost", "number"),
-            Column("hiredate", "hireDate", "date"),
-            Column("releasedate", "releaseDate", "date"),
-            *_ENTITY_TAIL,
-        ),
-        writable_fields=(
-            "entityId",
-            "firstName",
-            "lastName",
-            "email",
-            "title",
-            "department",
-            "subsidiary",
-            "supervisor",
-            "laborCost",
-            "hireDate",
-            "releaseDate",
-            "isInactive",
-        ),
-    ),
-    "invoice": RecordKind(
-        record_type="invoice",
-        table="transaction",
-        type_filter=INVOICE_TRANSACTION_TYPE,
-        columns=(
-            Column("id", "id"),
-            Column("tranid", "tranId"),
-            Column("entity", "entity", "ref"),
-            Column("trandate", "tranDate", "date"),
-            Column("duedate", "dueDate", "date"),
-            Column("terms", "terms", "ref"),
-            Column("currency", "currency", "ref"),
-            Column("subsidiary", "subsidiary", "ref"),
-            Column("foreigntotal", "total", "number"),
-            Column("memo", "memo"),
-            Column("status", "status"),
-            Column("externalid", "externalId"),
-            Column("createddate", "createdDate", "datetime"),
-            Column("lastmodifieddate", "lastModifiedDate", "datetime"),
-        ),
-        # item.items: [{item: {id}, quantity, rate, amount, description, job: {id}}] -- the billable lines
-        writable_fields=("entity", "tranDate", "dueDate", "terms", "currency", "subsidiary", "memo", "item"),
-    ),
-}
-
-WATERMARK = "lastmodifieddate"
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
-
-
-def _select_list(kind: RecordKind) -> str:
-    """SuiteQL select items: dates through TO_CHAR, since raw dates come in the account's display format."""
-    items = []
-    for column in kind.columns:
-        if column.kind == "date":
-            items.append(f"TO_CHAR({column.sql}, 'YYYY-MM-DD') AS {column.sql}")
-        elif column.kind == "datetime":
-            items.append(f"TO_CHAR({column.sql}, 'YYYY-MM-DD\"T\"HH24:MI:SS') AS {column.sql}")
-        else:
-            items.append(column.sql)
-    return ", ".join(items)
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def parse_iso_datetime(value: str) -> datetime:
-    """An aware UTC datetime from an ISO 8601 string (a cursor); naive values are taken as UTC."""
-    text = value.strip().replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def _json_value(value: Any) -> Any:
-    """Make a mapped value JSON-ready the way NetSuite expects (numbers as numbers, dates as ISO)."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {k: _json_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
-    return value
-
-
-def error_details(response: requests.Response) -> list[dict[str, str]]:
-    """NetSuite's {type, title, status, o:errorDetails:[{detail, o:errorCode, o:errorPath}]} as a plain list."""
-    try:
-        body = response.json()
-    except ValueError:
-        return []
-    if not isinstance(body, dict):
-        return []
-    details = body.get("o:errorDetails") or []
-    return [
-        {
-            "code": str(d.get("o:errorCode") or ""),
-            "detail": str(d.get("detail") or ""),
-            "path": str(d.get("o:errorPath") or ""),
-        }
-        for d in details
-        if isinstance(d, dict)
-    ]
-
-
-def _describe_error(response: requests.Response) -> tuple[str, str]:
-    """(code, message) of a NetSuite error response."""
-    details = error_details(response)
-    if not details:
-        return f"HTTP_{response.status_code}", f"NetSuite answered HTTP {response.status_code}"
-    first = details[0]
-    message = "; ".join(d["detail"] + (f" (at {d['path']})" if d["path"] else "") for d in details)
-    return first["code"] or f"HTTP_{response.status_code}", message
-
-
-_PEM_RE = re.compile(r"-----BEGIN ([A-Z ]+)-----(.*?)-----END \1-----", re.S)
-
-
-def normalize_pem(text: str) -> str:
-    """A PEM block rebuilt with its line breaks: a one-line form input or an escaped "\\n" would lose them."""
-    text = text.replace("\\n", "\n").strip()
-    match = _PEM_RE.search(text)
-    if not match:
-        return text
-    label, body = match.group(1), re.sub(r"\s+", "", match.group(2))
-    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----"]) + "\n"
-
-
-def signing_algorithm(private_key: Any) -> str:
-    """The JWT algorithm NetSuite accepts for this key: PS256 for RSA (PKCS#1 v1.5 is refused), ES* for EC."""
-    if isinstance(private_key, rsa.RSAPrivateKey):
-        return "PS256"
-    if isinstance(private_key, ec.EllipticCurvePrivateKey):
-        return {256: "ES256", 384: "ES384", 521: "ES512"}.get(private_key.curve.key_size, "ES256")
-    raise AuthenticationFailed("The NetSuite certificate key must be an RSA or EC private key in PEM format.")
 
 
 class NetSuiteConnector(Connector):
@@ -387,28 +151,8 @@ class NetSuiteConnector(Connector):
 
     # -- authentication ------------------------------------------------------------------------------------------
 
-    def _client_assertion(self) -> str:
-        pem = normalize_pem(self.credentials.get("private_key", ""))
-        try:
-            key = load_pem_private_key(pem.encode(), password=None)
-        except (ValueError, TypeError):
-            raise AuthenticationFailed(
-                "The NetSuite certificate private key could not be read: paste the whole PEM, "
-                "including the BEGIN and END lines."
-            ) from None
-        now = int(time.time())
-        claims = {
-            "iss": self.credentials.get("client_id", ""),
-            "scope": [SCOPE],
-            "aud": f"{self.base_url}{TOKEN_PATH}",
-            "iat": now,
-            "exp": now + ASSERTION_LIFETIME,
-        }
-        headers = {"typ": "JWT", "kid": self.credentials.get("certificate_id", "")}
-        return jwt.encode(claims, key, algorithm=signing_algorithm(key), headers=headers)
-
     def _fetch_token(self) -> str:
-        assertion = self._client_assertion()
+        assertion = client_assertion(self.credentials, token_url=f"{self.base_url}{TOKEN_PATH}")
         self.session.add_secrets([assertion])  # a signed assertion is a credential for its few minutes
         response = self.session.post(
             f"{self.base_url}{TOKEN_PATH}",
@@ -457,7 +201,7 @@ class NetSuiteConnector(Connector):
             if response.status_code != 401:
                 return response
             rejected = token  # the token expired or was revoked: sign in again once
-        code, message = _describe_error(response)
+        code, message = describe_error(response)
         raise AuthenticationFailed(f"NetSuite rejected the access token ({code}): {message}")
 
     # -- SuiteQL -------------------------------------------------------------------------------------------------
@@ -467,21 +211,21 @@ class NetSuiteConnector(Connector):
         target = url or f"{SUITEQL_PATH}?limit={limit}&offset={offset}"
         response = self._api("POST", target, json={"q": query}, headers={"Prefer": "transient"})
         if response.status_code != 200:
-            code, message = _describe_error(response)
+            code, message = describe_error(response)
             raise VendorError(f"NetSuite SuiteQL failed: {message}", status=response.status_code, code=code)
         return response.json()
 
     def _read_query(self, kind: RecordKind, since: datetime | None) -> str:
         conditions = []
         if kind.type_filter:
-            conditions.append(f"type = {_sql_string(kind.type_filter)}")
+            conditions.append(f"type = {sql_string(kind.type_filter)}")
         if since is not None:
             stamp = since.strftime("%Y-%m-%d %H:%M:%S")
             conditions.append(f"{WATERMARK} >= TO_TIMESTAMP('{stamp}', 'YYYY-MM-DD HH24:MI:SS')")
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         # id breaks ties so the order is total and offset paging neither repeats nor skips rows.
         # Table and columns are our constants; the only value is a formatted timestamp.
-        return f"SELECT {_select_list(kind)} FROM {kind.table}{where} ORDER BY {WATERMARK} ASC, id ASC"  # noqa: S608
+        return f"SELECT {select_list(kind)} FROM {kind.table}{where} ORDER BY {WATERMARK} ASC, id ASC"  # noqa: S608
 
     # -- contract ------------------------------------------------------------------------------------------------
 
@@ -582,11 +326,11 @@ class NetSuiteConnector(Connector):
                 except ArithmeticError:
                     return data, f"{column.field} is not a number: {value!r}"
             elif column.kind == "date":
-                if not _DATE_RE.match(str(value)):
+                if not DATE_RE.match(str(value)):
                     return data, f"{column.field} is not a date: {value!r}"
                 data[column.field] = str(value)
             elif column.kind == "datetime":
-                if not _DATETIME_RE.match(str(value)):
+                if not DATETIME_RE.match(str(value)):
                     return data, f"{column.field} is not a date and time: {value!r}"
                 data[column.field] = f"{value}Z"
             else:
@@ -640,10 +384,10 @@ class NetSuiteConnector(Connector):
         found: dict[str, str] = {}
         for start in range(0, len(external_ids), SUITEQL_IN_LIST_MAX):
             chunk = external_ids[start : start + SUITEQL_IN_LIST_MAX]
-            conditions = [f"externalid IN ({', '.join(_sql_string(e) for e in chunk)})"]
+            conditions = [f"externalid IN ({', '.join(sql_string(e) for e in chunk)})"]
             if kind.type_filter:
-                conditions.append(f"type = {_sql_string(kind.type_filter)}")
-            # External ids go through _sql_string (quotes doubled) and are checked against EXTERNAL_ID_RE first.
+                conditions.append(f"type = {sql_string(kind.type_filter)}")
+            # External ids go through sql_string (quotes doubled) and are checked against EXTERNAL_ID_RE first.
             query = f"SELECT id, externalid FROM {kind.table} WHERE {' AND '.join(conditions)} ORDER BY id"  # noqa: S608
             body = self.suiteql(query, limit=SUITEQL_PAGE_MAX)
             while True:
@@ -657,7 +401,7 @@ class NetSuiteConnector(Connector):
         return found
 
     def _write_one(self, kind: RecordKind, record: OutboundRecord, mode: WriteMode, existing: dict) -> WriteResult:
-        body = {k: _json_value(v) for k, v in record.fields.items() if k not in ("id", "externalId")}
+        body = {k: json_value(v) for k, v in record.fields.items() if k not in ("id", "externalId")}
         eid = f"eid:{quote(record.external_id, safe='')}"
         base = f"{RECORD_PATH}/{kind.record_type}"
         headers: dict[str, str] = {}
@@ -685,7 +429,7 @@ class NetSuiteConnector(Connector):
                 outcome = "updated" if record.external_id.lower() in existing else "created"
             return WriteResult(external_id=record.external_id, outcome=outcome, target_id=target_id)
 
-        code, message = _describe_error(response)
+        code, message = describe_error(response)
         if code == IDEMPOTENCY_ERROR_CODE:
             # The same request was already carried out (an earlier attempt whose answer we never saw).
             return WriteResult(

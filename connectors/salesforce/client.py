@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Mapping
 
-from connectors.base import FormField, WebhookRejected
+from connectors.base import FormField, WebhookRejected, header_value
 from connectors.salesforce_platform.rest import (
     DEFAULT_EXTERNAL_ID_FIELD,
     SalesforcePlatformConnector,
@@ -99,7 +99,7 @@ class SalesforceConnector(SalesforcePlatformConnector):
     ) -> None:
         if not secret:
             raise WebhookRejected("No webhook secret is configured for this Salesforce connection.")
-        signature = _header(headers, WEBHOOK_SIGNATURE_HEADER)
+        signature = header_value(headers, WEBHOOK_SIGNATURE_HEADER)
         if not signature:
             raise WebhookRejected(f"The request has no {WEBHOOK_SIGNATURE_HEADER} header.")
         expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
@@ -115,11 +115,3 @@ class SalesforceConnector(SalesforcePlatformConnector):
         age = (now if now is not None else time.time()) - created.timestamp()
         if abs(age) > WEBHOOK_MAX_AGE_SECONDS:
             raise WebhookRejected(f"The Salesforce webhook event is {int(abs(age))} seconds old; refusing a replay.")
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None

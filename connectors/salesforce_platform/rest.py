@@ -422,3 +422,25 @@ def _lookup_field(path: str) -> str:
         return path
     relationship = path.split(".")[0]
     return relationship[:-3] + "__c" if relationship.endswith("__r") else relationship + "Id"
+
+
+class ApprovedReadsConnector(SalesforcePlatformConnector):
+    """A PSA on the platform whose time and expenses carry an approval status: a connection reads only the approved
+    ones unless its form says otherwise (`approved_only`), and the vendor names them in its own words."""
+
+    approved_only_label = "Read approved time and expenses only"
+    approved_only_help = ""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        approved = (self.credentials.get("approved_only") or "yes").strip().lower()
+        self.approved_only = approved in ("yes", "true", "1")
+
+    @classmethod
+    def form_fields(cls) -> list[FormField]:
+        return [
+            *super().form_fields(),
+            FormField(
+                "approved_only", cls.approved_only_label, required=False, initial="yes", help=cls.approved_only_help
+            ),
+        ]

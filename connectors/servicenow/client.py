@@ -29,6 +29,7 @@ from connectors.base import (
     RejectedRecord,
     SourceRecord,
     VendorError,
+    iso_utc,
     parse_utc_datetime,
 )
 
@@ -57,10 +58,6 @@ TIME_FIELDS = ("sys_id", "sys_updated_on", "sys_created_on", "time_worked", "tim
 
 def _glide(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(STAMP)
-
-
-def _iso_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error_text(body: Any) -> str:
@@ -192,7 +189,7 @@ class ServiceNowConnector(Connector):
                 if isinstance(row, Mapping) and row.get("sys_id") and parse_utc_datetime(stamp, needs_time=True):
                     edge = (stamp, str(row["sys_id"]))
             if edge is not None:
-                cursor = _iso_z(parse_utc_datetime(edge[0]))
+                cursor = iso_utc(parse_utc_datetime(edge[0]))
             has_more = len(rows) == size
             yield Page(records=records, rejects=rejects, cursor=cursor, has_more=has_more, total=total)
             if not has_more:
@@ -234,5 +231,5 @@ class ServiceNowConnector(Connector):
             data["user"] = {"sys_id": row.get("user"), "email": row.get("user.email"), "name": row.get("user.name")}
             data["work_date"] = str(row.get("work_date") or "")[:10] or str(row.get("sys_created_on") or "")[:10]
             data["minutes"] = minutes
-            records.append(SourceRecord(external_id=row_id, updated_at=_iso_z(updated), data=data))
+            records.append(SourceRecord(external_id=row_id, updated_at=iso_utc(updated), data=data))
         return records, rejects

@@ -30,7 +30,7 @@ from werkzeug.wrappers import Request, Response
 from connectors.base import parse_utc_datetime
 from connectors.sandbox.app import SandboxApp, json_response
 from connectors.sandbox.firm import Firm
-from connectors.workday.client import BSVC, COST_RATE_PLAN, NS, PARSER, SOAP_ENV, WSSE, iso_moment
+from connectors.workday.records import BSVC, COST_RATE_PLAN, NS, PARSER, SOAP_ENV, WSSE, iso_moment
 from connectors.workday.wsdl import human_resources_wsdl
 
 TENANT = "haldenrowe"

@@ -166,9 +166,9 @@ def test_a_partner_that_keeps_the_platforms_name_shows_it(world):
 def test_ids_written_into_a_clients_systems_do_not_name_the_platform():
     from connectors.dynamics365.client import DEFAULT_EXTERNAL_ID_FIELD as DATAVERSE_FIELD
     from connectors.dynamics365.client import WEBHOOK_KEY_HEADER
-    from connectors.hubspot.client import EXTERNAL_ID_PROPERTY
+    from connectors.hubspot.records import EXTERNAL_ID_PROPERTY
     from connectors.intacct.client import DEFAULT_EXTERNAL_ID_FIELD as INTACCT_FIELD
-    from connectors.jira.client import EXTERNAL_ID_LABEL_PREFIX
+    from connectors.jira.records import EXTERNAL_ID_LABEL_PREFIX
     from connectors.salesforce.client import DEFAULT_EXTERNAL_ID_FIELD, WEBHOOK_SIGNATURE_HEADER
     from integrations.engine.views import record_key
 

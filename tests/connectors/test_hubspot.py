@@ -16,8 +16,9 @@ from werkzeug.wrappers import Request, Response
 
 from connectors.base import AuthenticationFailed, OutboundRecord, WebhookRejected
 from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
-from connectors.hubspot.client import HubSpotConnector, closed_won_deal_ids, signature_v3
+from connectors.hubspot.client import HubSpotConnector
 from connectors.hubspot.sandbox import DEMO_CREDENTIALS, PORTAL_ID, WEBHOOK_SECRET, create_app
+from connectors.hubspot.webhooks import closed_won_deal_ids, signature_v3
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import serve_in_thread
 

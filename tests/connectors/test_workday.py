@@ -16,7 +16,8 @@ from connectors.base import AuthenticationFailed, ConnectorError, OutboundRecord
 from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket, VendorSession
 from connectors.sandbox import serve_in_thread
 from connectors.sandbox.firm import Firm
-from connectors.workday.client import WorkdayConnector, is_client_fault
+from connectors.workday.client import WorkdayConnector
+from connectors.workday.records import is_client_fault
 from connectors.workday.sandbox import DEMO_CREDENTIALS, DEMO_OAUTH_CREDENTIALS, TENANT, create_app
 
 PEOPLE = 200

@@ -8,8 +8,8 @@ import pytest
 from django.core import mail
 
 from connectors.base import OutboundRecord
-from connectors.hubspot.client import signature_v3
 from connectors.hubspot.sandbox import WEBHOOK_SECRET
+from connectors.hubspot.webhooks import signature_v3
 from integrations.models import NotificationRecipient, Project, SyncRun
 from integrations.services.connections import connector_for
 from integrations.services.flows import template_install

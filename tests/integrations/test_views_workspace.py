@@ -1,5 +1,5 @@
-"""The workspace screens through the test client: queue actions, connections' secrets, the mapping
-editor, people, the audit log, and what people type or vendors send rendered inert."""
+"""The workspace screens through the test client: queue actions, flows and the mapping editor, people, the audit
+log, and what people type or vendors send rendered inert."""
 
 from __future__ import annotations
 
@@ -8,13 +8,9 @@ import io
 import json
 
 import pytest
-from django.core.cache import cache
-from django.db import connection
 
-from connectors.sandbox.server import SANDBOX_PORTS
 from integrations.models import (
     AuditEvent,
-    Connection,
     Customer,
     Mapping,
     MappingRule,
@@ -22,49 +18,11 @@ from integrations.models import (
     SyncExceptionComment,
     ValueMapEntry,
 )
-from portal.crypto import credentials_decrypt
 from tenants.models import Membership, Role
-from tests.integrations.workspace_fixtures import demo_credentials, project_codes_map, seed_workspace
-from tests.support import NORTHWIND, browser_for
+from tests.integrations.workspace_fixtures import project_codes_map
+from tests.integrations.workspace_views import HTMX, admin, cold_cache, contoso, finance, within  # noqa: F401 -- fixtures
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _cold_cache():
-    """Counts, filter choices and dashboards are cached per schema; each test starts without them."""
-    cache.clear()
-    yield
-    cache.clear()
-
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def contoso(world):
-    connection.set_tenant(world.clients["contoso"])
-    seeded = seed_workspace()
-    connection.set_schema_to_public()
-    return seeded
-
-
-def within(world, fn):
-    connection.set_tenant(world.clients["contoso"])
-    try:
-        return fn()
-    finally:
-        connection.set_schema_to_public()
-
-
-@pytest.fixture
-def finance(world):
-    return browser_for(world.user("finance@contoso.localhost"), host=NORTHWIND)
-
-
-@pytest.fixture
-def admin(world):
-    return browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
 
 
 # --- Exception queue --------------------------------------------------------------------------
@@ -191,104 +149,6 @@ def test_counters_partial_and_strip(finance, contoso):
     assert 'data-testid="strip-open"' in strip
 
 
-# --- Connections ------------------------------------------------------------------------------
-
-
-def test_a_connection_form_comes_from_the_connector_and_never_shows_secrets_again(world, admin):
-    form = admin.get("/c/contoso/connections/new/netsuite").content.decode()
-    for label in ("Account ID", "Client ID", "Certificate ID", "Certificate private key (PEM)"):
-        assert label in form
-    creds = demo_credentials("kantata")
-    response = admin.post(
-        "/c/contoso/connections/new/kantata",
-        {
-            "name": "Kantata OX",
-            "base_url": "http://127.0.0.1:9",
-            "cred_access_token": creds["access_token"],
-            "cred_service_name": "SysGenPro",
-            "cred_approved_only": "yes",
-        },
-    )
-    assert response.status_code == 302
-    created = within(world, lambda: Connection.objects.get(vendor="kantata"))
-    page = admin.get(response["Location"]).content.decode()
-    assert creds["access_token"] not in page
-    assert "SysGenPro" in page  # non-secret settings are shown
-
-    # Rotating with the secret left blank keeps it; a new one replaces it.
-    refused = admin.post(f"/c/contoso/connections/{created.pk}/rotate", {"cred_service_name": "Renamed"})
-    assert refused.status_code == 422
-    admin.post(
-        f"/c/contoso/connections/{created.pk}/rotate", {"cred_access_token": "new-token", "cred_service_name": ""}
-    )
-    stored = within(world, lambda: credentials_decrypt(Connection.objects.get(pk=created.pk).encrypted_credentials))
-    assert stored["access_token"] == "new-token" and stored["service_name"] == "SysGenPro"
-
-
-@pytest.fixture
-def hr_sandboxes(settings):
-    """Workday (SOAP) and ADP (mutual TLS) sandboxes this workspace may reach."""
-    from connectors.adp.sandbox import create_app as adp_app
-    from connectors.sandbox.firm import Firm
-    from connectors.sandbox.server import serve_in_thread
-    from connectors.workday.sandbox import create_app as workday_app
-
-    running = {"workday": serve_in_thread(workday_app(Firm())), "adp": serve_in_thread(adp_app(Firm()))}
-    settings.CONNECTOR_ALLOWED_HOSTS = [s.host for s in running.values()]
-    yield running
-    for sandbox in running.values():
-        sandbox.stop()
-
-
-def test_an_adp_connection_takes_pem_text_in_text_areas_and_tests_over_mutual_tls(world, admin, hr_sandboxes, settings):
-    adp_port = SANDBOX_PORTS["adp"]  # where the demo's ADP sandbox listens (moved by SANDBOX_PORT_OFFSET)
-    settings.CONNECTOR_ALLOWED_HOSTS = [*settings.CONNECTOR_ALLOWED_HOSTS, f"127.0.0.1:{adp_port}"]
-    form = admin.get("/c/contoso/connections/new/adp").content.decode()
-    assert f"<code>https://127.0.0.1:{adp_port}</code>" in form  # the ADP sandbox speaks TLS only
-    for name in ("cred_client_certificate", "cred_client_private_key", "cred_ca_certificate"):
-        assert f'<textarea name="{name}"' in form
-    assert '<input type="password" name="cred_client_secret"' in form
-
-    creds = demo_credentials("adp")
-    response = admin.post(
-        "/c/contoso/connections/new/adp",
-        {
-            "name": "ADP Workforce Now",
-            "base_url": hr_sandboxes["adp"].url,
-            **{f"cred_{key}": value for key, value in creds.items()},
-        },
-    )
-    assert response.status_code == 302, response.content.decode()
-    created = within(world, lambda: Connection.objects.get(vendor="adp"))
-    stored = within(world, lambda: credentials_decrypt(created.encrypted_credentials))
-    assert stored["client_private_key"] == creds["client_private_key"].strip()  # lines kept, stored encrypted
-    page = admin.get(response["Location"]).content.decode()
-    assert creds["client_private_key"].splitlines()[1] not in page
-    assert "-----BEGIN CERTIFICATE----- … (" in page  # the CA shown by its first line, not in full
-
-    tested = admin.post(f"/c/contoso/connections/{created.pk}/test", **HTMX).content.decode()
-    assert "check-result ok" in tested and "with a client certificate; 200 workers visible" in tested
-
-
-def test_a_workday_connection_form_tests_the_integration_system_user(world, admin, hr_sandboxes):
-    creds = demo_credentials("workday")
-    response = admin.post(
-        "/c/contoso/connections/new/workday",
-        {"name": "Workday", "base_url": hr_sandboxes["workday"].url, **{f"cred_{k}": v for k, v in creds.items()}},
-    )
-    assert response.status_code == 302, response.content.decode()
-    created = within(world, lambda: Connection.objects.get(vendor="workday"))
-    tested = admin.post(f"/c/contoso/connections/{created.pk}/test", **HTMX).content.decode()
-    assert "check-result ok" in tested and "as integration system user ISU_Integrations" in tested
-
-
-def test_testing_an_unreachable_connection_shows_why_inline(world, admin, contoso):
-    response = admin.post(f"/c/contoso/connections/{contoso.kantata.pk}/test", **HTMX)
-    body = response.content.decode()
-    assert 'data-testid="test-result"' in body and "check-result bad" in body
-    assert within(world, lambda: Connection.objects.get(pk=contoso.kantata.pk).status) == "failing"
-
-
 # --- Flows and the mapping editor -------------------------------------------------------------
 
 
@@ -321,7 +181,7 @@ def test_schedule_respects_the_plans_minimum_interval(world, admin, contoso):
 
 
 def test_a_draft_rule_previews_against_the_sample_and_saving_it_is_audited(world, admin, contoso, monkeypatch):
-    from integrations.views import mappings
+    from integrations.views.mappings import editor
 
     sample = {
         "data": {"notes": " client workshop ", "workspace_id": "3000011"},
@@ -329,7 +189,7 @@ def test_a_draft_rule_previews_against_the_sample_and_saving_it_is_audited(world
         "error": "",
         "id": "1",
     }
-    monkeypatch.setattr(mappings, "sample_record", lambda side, refresh=False: sample)
+    monkeypatch.setattr(editor, "sample_record", lambda side, refresh=False: sample)
     rule = within(
         world, lambda: MappingRule.objects.get(mapping=contoso.flow.inbound_mapping, target="time_entry.notes")
     )
@@ -437,126 +297,3 @@ def test_injected_script_and_style_render_inert_everywhere_they_show(world, admi
 
 def project_codes_map_pk(world) -> int:
     return within(world, lambda: project_codes_map().pk)
-
-
-# --- Dashboards from the shared cache ---------------------------------------------------------
-
-
-def test_two_workspaces_never_see_each_others_cached_dashboards(world, contoso):
-    """The cache is shared by every process and every workspace: its keys must name the schema."""
-    open_in = {
-        slug: within_schema(world.clients[slug], lambda: SyncException.objects.filter(status="open").count())
-        for slug in ("contoso", "wingtip")
-    }
-    assert open_in["contoso"] == 7 and open_in["wingtip"] != 7  # seed_workspace filled Contoso only
-    partner_admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
-    for slug in ("contoso", "wingtip", "contoso"):  # each cached in turn; each reads its own
-        page = partner_admin.get(f"/c/{slug}/dashboards/").content.decode()
-        assert f'data-testid="dash-open">{open_in[slug]}<' in page
-        # Same parameters in both workspaces (the SLA above may differ by plan): only the schema
-        # in the key keeps them apart.
-        health = partner_admin.get(f"/c/{slug}/dashboards/sync-health").content.decode()
-        other = "wingtip" if slug == "contoso" else "contoso"
-        assert f"{world.clients[slug].name} · Dashboards" in health
-        assert f"{world.clients[other].name} · Dashboards" not in health
-
-
-def test_a_dashboard_is_served_from_the_cache_until_its_figures_are_recomputed(world, finance, contoso):
-    from integrations import dashboard_cache
-
-    first = finance.get("/c/contoso/dashboards/").content.decode()
-    assert 'data-testid="dash-open">7<' in first
-    within(world, lambda: SyncException.objects.filter(status="open").update(status="resolved"))
-    # Still the cached figures (the page says as of when) until beat's refresh recomputes them...
-    assert 'data-testid="dash-open">7<' in finance.get("/c/contoso/dashboards/").content.decode()
-    hours = world.clients["contoso"].plan.sla_resolution_hours
-    within(world, lambda: dashboard_cache.dashboard_compute("exceptions", {"sla_hours": hours}))
-    # ...and then the new ones, without the request computing anything.
-    assert 'data-testid="dash-open">0<' in finance.get("/c/contoso/dashboards/").content.decode()
-
-
-def test_beat_refreshes_the_dashboards_people_look_at_in_each_workspace(world, finance, contoso, monkeypatch):
-    from integrations import dashboard_cache, tasks
-    from portal.tasks import dashboards_refresh
-
-    finance.get("/c/contoso/dashboards/")
-    finance.get("/c/contoso/dashboards/sync-health?days=7")
-    queued = []
-    monkeypatch.setattr(
-        tasks.dashboards_refresh, "delay", lambda variants: queued.append((connection.schema_name, variants))
-    )
-    assert dashboards_refresh() == 1
-    schema = world.clients["contoso"].schema_name
-    hours = world.clients["contoso"].plan.sla_resolution_hours
-    assert queued == [(schema, [["exceptions", {"sla_hours": hours}], ["sync", {"days": 7}]])]
-    within(world, lambda: SyncException.objects.filter(status="open").update(status="resolved"))
-    assert within(world, lambda: tasks.dashboards_refresh(queued[0][1])) == 2
-    assert 'data-testid="dash-open">0<' in finance.get("/c/contoso/dashboards/").content.decode()
-    assert dashboard_cache.dashboards_wanted("c_nobody_looked") == []
-
-
-def test_a_dashboard_end_is_the_last_day_of_its_period_within_the_data(world, finance, contoso):
-    """Any ISO date was a variant of its own that beat recomputed every minute: now a day stands
-    for its week (utilization) or month (margin), clamped to the days with time, and the latest
-    period is the default page. Canonical time runs from Fri 27 Jan to Fri 24 Feb 2023."""
-    from integrations import dashboard_cache
-
-    schema = world.clients["contoso"].schema_name
-    for end in ("", "2023-02-20", "2023-02-24", "2023-02-26", "2031-06-01"):  # the latest week
-        assert finance.get(f"/c/contoso/dashboards/utilization?end={end}").status_code == 200
-    for end in ("2023-02-08", "2023-02-12"):  # Wednesday and Sunday of one week
-        finance.get(f"/c/contoso/dashboards/utilization?end={end}")
-    for end in ("1999-01-01", "2023-01-27"):  # before the data: its first week
-        finance.get(f"/c/contoso/dashboards/utilization?end={end}")
-    for end in ("2023-01-03", "2023-01-31", "1970-01-01"):  # January
-        finance.get(f"/c/contoso/dashboards/margin?end={end}")
-    for query in ("end=2023-02-03", "currency=XYZ", "currency=USD", "currency=usd&end=2023-02-24"):
-        finance.get(f"/c/contoso/dashboards/margin?{query}")  # the default page: February, in USD
-    wanted = sorted(f"{name} {params}" for name, params in dashboard_cache.dashboards_wanted(schema))
-    assert wanted == [
-        "margin {'months': 3, 'end': '2023-01-31', 'currency': ''}",
-        "margin {'months': 3, 'end': None, 'currency': ''}",
-        "utilization {'weeks': 8, 'end': '2023-01-29'}",
-        "utilization {'weeks': 8, 'end': '2023-02-12'}",
-        "utilization {'weeks': 8, 'end': None}",
-    ]
-    page = finance.get("/c/contoso/dashboards/utilization?weeks=4&end=2023-02-08").content.decode()
-    assert "<strong>16 Jan 2023 – 12 Feb 2023</strong>" in page  # four weeks to the Sunday after the 8th
-    unknown = finance.get("/c/contoso/dashboards/utilization?practice=Nobody%20here").content.decode()
-    assert "Nobody here" not in unknown  # every practice's people listed, as without one
-    assert unknown.count('class="num"') == finance.get("/c/contoso/dashboards/utilization").content.decode().count(
-        'class="num"'
-    )
-
-
-def test_beat_refreshes_the_default_pages_and_the_few_latest_variants(world, finance, contoso, monkeypatch):
-    """A workspace user asking for many variants must not multiply what beat reads every minute."""
-    from integrations import dashboard_cache
-
-    schema = world.clients["contoso"].schema_name
-    finance.get("/c/contoso/dashboards/")
-    finance.get("/c/contoso/dashboards/margin")
-    asked = [
-        f"/c/contoso/dashboards/utilization?weeks={weeks}&end={end}"
-        for end in ("2023-01-27", "2023-02-01", "2023-02-08", "2023-02-15")
-        for weeks in (4, 8, 12, 26)
-    ]
-    for path in asked:
-        assert finance.get(path).status_code == 200
-    finance.get("/c/contoso/dashboards/sync-health")
-    wanted = dashboard_cache.dashboards_wanted(schema)
-    assert len(wanted) == dashboard_cache.DASHBOARD_REFRESHED
-    defaults = [["exceptions", {"sla_hours": world.clients["contoso"].plan.sla_resolution_hours}]] + [
-        [name, params] for name, params in dashboard_cache.DASHBOARD_DEFAULTS.items() if name != "utilization"
-    ]
-    assert all(default in wanted for default in defaults)
-    latest = [["utilization", {"weeks": weeks, "end": "2023-02-19"}] for weeks in (26, 12, 8, 4)]
-    assert wanted[len(defaults) : len(defaults) + 4] == latest
-
-
-def within_schema(client, fn):
-    connection.set_tenant(client)
-    try:
-        return fn()
-    finally:
-        connection.set_schema_to_public()

@@ -11,7 +11,7 @@ from typing import Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from connectors.hubspot.client import CLOSED_WON_STAGE
+from connectors.hubspot.records import CLOSED_WON_STAGE
 from connectors.hubspot.sandbox.objects import HubSpotObjects
 from connectors.hubspot.sandbox.schema import (
     APP_ID,

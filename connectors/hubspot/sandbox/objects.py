@@ -7,7 +7,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from connectors.hubspot.client import iso_millis, parse_hubspot_datetime
+from connectors.hubspot.records import iso_millis, parse_hubspot_datetime
 from connectors.hubspot.sandbox.schema import (
     BATCH_MAX,
     LIST_MAX,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.hubspot.client import EXTERNAL_ID_PROPERTY
+from connectors.hubspot.records import EXTERNAL_ID_PROPERTY
 
 DEMO_CREDENTIALS = {
     "access_token": "pat-na1-7c0d5e8a-3b1f-4f6e-9a2d-5d6e0f5c1a77",

@@ -10,7 +10,7 @@ from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.hubspot.client import CLOSED_WON_STAGE, iso_millis, parse_hubspot_datetime, signature_v3
+from connectors.hubspot.records import CLOSED_WON_STAGE, iso_millis, parse_hubspot_datetime
 from connectors.hubspot.sandbox.schema import (
     ALWAYS_RETURNED,
     APP_ID,
@@ -26,6 +26,7 @@ from connectors.hubspot.sandbox.schema import (
     HubSpotError,
     _now,
 )
+from connectors.hubspot.webhooks import signature_v3
 from connectors.sandbox.app import deliver_webhook
 from connectors.sandbox.firm import Firm
 

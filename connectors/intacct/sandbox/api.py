@@ -11,7 +11,8 @@ from defusedxml.ElementTree import fromstring
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from connectors.intacct.client import DTD_VERSION, DUPLICATE_CONTROL_ID, GATEWAY_PATH, RATE_LIMITED_ERROR, WRITE_BATCH
+from connectors.intacct.client import DUPLICATE_CONTROL_ID, GATEWAY_PATH, WRITE_BATCH
+from connectors.intacct.records import DTD_VERSION, RATE_LIMITED_ERROR
 from connectors.intacct.sandbox.query import IntacctQuery
 from connectors.intacct.sandbox.state import (
     DEMO_CREDENTIALS,

@@ -7,7 +7,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.intacct.client import DEFAULT_EXTERNAL_ID_FIELD, OBJECTS, QUERY_PAGE_MAX, WHEN_FORMAT
+from connectors.intacct.client import DEFAULT_EXTERNAL_ID_FIELD, QUERY_PAGE_MAX
+from connectors.intacct.records import OBJECTS, WHEN_FORMAT
 from connectors.intacct.sandbox.state import (
     AUDIT_FIELDS,
     INVALID_FIELD,

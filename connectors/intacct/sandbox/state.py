@@ -7,14 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.intacct.client import (
-    DATE_FORMAT,
-    DEFAULT_EXTERNAL_ID_FIELD,
-    GATEWAY_PATH,
-    LINE_FIELDS,
-    OBJECTS,
-    WHEN_FORMAT,
-)
+from connectors.intacct.client import DEFAULT_EXTERNAL_ID_FIELD, GATEWAY_PATH
+from connectors.intacct.records import DATE_FORMAT, LINE_FIELDS, OBJECTS, WHEN_FORMAT
 from connectors.sandbox.firm import minute_stamps
 
 DEMO_CREDENTIALS = {

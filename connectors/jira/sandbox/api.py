@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from connectors.jira.client import BULK_CREATE_MAX, SEARCH_PAGE_MAX, adf_text
+from connectors.jira.client import BULK_CREATE_MAX, SEARCH_PAGE_MAX
+from connectors.jira.records import adf_text
 from connectors.jira.sandbox.query import JqlEvaluation, JqlParser
 from connectors.jira.sandbox.state import (
     ACCOUNT_ID,

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from connectors.jira.client import adf_text
+from connectors.jira.records import adf_text
 from connectors.jira.sandbox.state import PROJECTS, STATUSES, JiraError, _now
 
 # JQL: clauses joined by AND / OR / NOT and parentheses, then ORDER BY.

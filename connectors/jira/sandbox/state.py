@@ -7,7 +7,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from connectors.jira.client import adf_document
+from connectors.jira.records import adf_document
 
 DEMO_CREDENTIALS = {
     "email": "integration@haldenrowe.example",

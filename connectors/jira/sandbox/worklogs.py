@@ -13,7 +13,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from connectors.jira.client import adf_document, adf_text
+from connectors.jira.records import adf_document, adf_text
 from connectors.jira.sandbox.state import JiraError, _now
 from connectors.sandbox.app import json_response
 from connectors.sandbox.tickets import support_tickets, work_logs

@@ -18,12 +18,12 @@ from cryptography import x509
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from connectors.netsuite.auth import SCOPE
 from connectors.netsuite.client import (
     CLIENT_ASSERTION_TYPE,
     CONCURRENCY_ERROR_CODE,
     IDEMPOTENCY_ERROR_CODE,
     IDEMPOTENCY_HEADER,
-    SCOPE,
     SUITEQL_MAX_RESULTS,
     SUITEQL_PAGE_MAX,
     TOKEN_PATH,

@@ -8,7 +8,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from connectors.netsuite.client import INVOICE_TRANSACTION_TYPE
+from connectors.netsuite.records import INVOICE_TRANSACTION_TYPE
 from connectors.netsuite.sandbox.query import _query_error
 from connectors.netsuite.sandbox.schema import (
     CURRENCIES,
