@@ -220,10 +220,14 @@ def backlog_dashboard(figures: dict, *, selected: BacklogFilter) -> dict:
             totals["delivered"] += row["delivered"]
             totals["unbilled"] += row["unbilled"]
             if row["contracted"] is not None:
+                totals["contracts"] += 1
                 totals["contracted"] += row["contracted"]
                 totals["backlog"] += row["backlog"]
+    for totals in [*currencies.values(), *by_customer.values()]:
+        if not totals["contracts"]:  # nothing contracted: no backlog to speak of, not a backlog of zero
+            totals["contracted"] = totals["backlog"] = None
     return {
-        "currencies": sorted(currencies.values(), key=lambda c: (-c["contracted"], c["currency"])),
+        "currencies": sorted(currencies.values(), key=lambda c: (-(c["contracted"] or 0), c["currency"])),
         "by_project": by_project,
         "by_customer": sorted(by_customer.values(), key=lambda c: (c["customer"], c["currency"])),
         "by_month": sorted(by_month.values(), key=lambda m: (m["month"], m["currency"]), reverse=True),
@@ -240,6 +244,7 @@ def _zero(extra: dict) -> dict:
     return {
         **extra,
         "projects": 0,
+        "contracts": 0,
         "contracted": Decimal(0),
         "delivered": Decimal(0),
         "backlog": Decimal(0),
@@ -251,6 +256,10 @@ def backlog_records(*, kind: str, currency: str, selected: BacklogFilter, projec
     """The records behind one figure: the contract or won deal behind a contracted value, the time and
     expenses behind a delivered or unbilled one (at most DRILL_LIMIT of each, newest first)."""
     projects = Project.objects.all()
+    scope = {
+        "project": Project.objects.filter(pk=project_id).first() if project_id is not None else None,
+        "customer": Customer.objects.filter(pk=selected.customer_id).values_list("name", flat=True).first() or "",
+    }
     if project_id is not None:
         projects = projects.filter(pk=project_id)
     if selected.customer_id is not None:
@@ -275,7 +284,14 @@ def backlog_records(*, kind: str, currency: str, selected: BacklogFilter, projec
             elif project.opportunity.is_won and project.opportunity.currency == currency:
                 if project.opportunity.amount is not None:
                     deals.append({"project": project, "source": "Won deal", "value": project.opportunity.amount})
-        return {"kind": kind, "deals": deals, "time": [], "expenses": [], "total": sum((d["value"] for d in deals), 0)}
+        return {
+            **scope,
+            "kind": kind,
+            "deals": deals,
+            "time": [],
+            "expenses": [],
+            "total": sum((d["value"] for d in deals), 0),
+        }
     time = TimeEntry.objects.filter(
         environment=Environment.PRODUCTION, approved=True, billable=True, currency=currency, project__in=projects
     )
@@ -292,6 +308,7 @@ def backlog_records(*, kind: str, currency: str, selected: BacklogFilter, projec
     time_rows = list(time.select_related("resource", "project").order_by("-date", "-id")[:DRILL_LIMIT])
     expense_rows = list(expenses.select_related("resource", "project").order_by("-date", "-id")[:DRILL_LIMIT])
     return {
+        **scope,
         "kind": kind,
         "deals": [],
         "time": time_rows,
