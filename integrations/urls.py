@@ -4,6 +4,7 @@ from django.urls import path
 
 from integrations.views import (
     alerts,
+    backlog,
     bulk,
     connections,
     dashboards,
@@ -79,6 +80,9 @@ urlpatterns = [
     path("dashboards/utilization", dashboards.utilization_dashboard, name="dashboard_utilization"),
     path("dashboards/margin", dashboards.margin_dashboard, name="dashboard_margin"),
     path("dashboards/sync-health", dashboards.sync_health_dashboard, name="dashboard_sync"),
+    path("dashboards/backlog", backlog.backlog_dashboard_view, name="dashboard_backlog"),
+    path("dashboards/backlog/records", backlog.backlog_records_view, name="dashboard_backlog_records"),
+    path("dashboards/backlog.csv", backlog.backlog_csv, name="dashboard_backlog_csv"),
     # People and the audit log
     path("users/", people.workspace_users, name="workspace_users"),
     path("users/invite", people.user_invite_view, name="workspace_user_invite"),
