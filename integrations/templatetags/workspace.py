@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.contrib.staticfiles import finders
 from django.templatetags.static import static
 from django.utils import timezone
 
@@ -16,27 +18,6 @@ from integrations.selectors.labels import error_label, vendor_label
 register = template.Library()
 
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
-# Vendors with a mark under static/img/vendors/ (others get the generic one).
-VENDOR_LOGOS = {
-    "salesforce",
-    "hubspot",
-    "dynamics365",
-    "netsuite",
-    "businesscentral",
-    "intacct",
-    "kantata",
-    "certinia",
-    "bamboohr",
-    "workday",
-    "adp",
-    "jira",
-    "acumatica",
-    "kimble",
-    "float",
-    "asana",
-    "monday",
-    "servicenow",
-}
 
 
 @register.filter
@@ -135,9 +116,15 @@ def vendor_name(vendor: str) -> str:
     return vendor_label(vendor or "") if vendor else "—"
 
 
+@functools.cache
+def _has_mark(vendor: str) -> bool:
+    return vendor.isalnum() and finders.find(f"img/vendors/{vendor}.svg") is not None
+
+
 @register.filter
 def vendor_logo(vendor: str) -> str:
-    return static(f"img/vendors/{vendor if vendor in VENDOR_LOGOS else 'generic'}.svg")
+    """The vendor's mark under static/img/vendors/, or the generic one for a vendor that has none yet."""
+    return static(f"img/vendors/{vendor if vendor and _has_mark(vendor) else 'generic'}.svg")
 
 
 @register.filter
