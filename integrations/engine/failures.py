@@ -22,6 +22,7 @@ class Failures:
         self.flow, self.run, self.source, self.store, self.rules = flow, run, source, store, rules
         self.billing_target = billing_target
         self._causes: dict[str, SyncException] = {}
+        self._hr_records: dict[int, SyncException | None] = {}  # person -> their HR record's exception, if any
 
     # -- records of a page ----------------------------------------------------------------------
     def held_by(self, items: list) -> dict[tuple[str, str], SyncException]:
@@ -203,10 +204,9 @@ class Failures:
 
     def hr_record_failed(self, person) -> SyncException | None:
         """parking.hr_record_failed, once per person and run."""
-        key = f"hr_record:{person.pk}"
-        if key not in self._causes:
-            self._causes[key] = parking.hr_record_failed(person)
-        return self._causes[key]
+        if person.pk not in self._hr_records:
+            self._hr_records[person.pk] = parking.hr_record_failed(person)
+        return self._hr_records[person.pk]
 
     def cost_rate_missing(self, person) -> SyncException:
         """The one exception for "this person has no cost rate", which their time waits on."""

@@ -245,11 +245,14 @@ def _run_slice_locked(run_id: int, slice_seconds: float, notify) -> str:
 
 def _run_prerequisites(flow: Flow, notify) -> None:
     """Reference flows (projects, people) are brought up to date before the flow that needs them."""
+    read = {}
     for prerequisite in flow.prerequisites.select_related("source_connection"):
         reference_refresh(flow=prerequisite, notify=notify)
-        # A target system is read here before anything is written to it: that read proves the connection, and
-        # a system the product only writes to would otherwise show "never tested" however many runs reached it.
-        connection_status_set(connection=prerequisite.source_connection, ok=True)
+        read[prerequisite.source_connection_id] = prerequisite.source_connection
+    # A target system is read here before anything is written to it: that read proves the connection, and a
+    # system the product only writes to would otherwise show "never tested" however many runs reached it.
+    for connection in read.values():
+        connection_status_set(connection=connection, ok=True)
 
 
 def reference_refresh(*, flow: Flow, notify=None) -> SyncRun:
