@@ -107,6 +107,7 @@ def test_migrate_portal_names_the_schemas_it_could_not_upgrade(behind, django_db
         assert portal_migrate().upgraded == [behind[2]]
 
 
+@pytest.mark.django_db
 def test_a_new_client_schema_is_the_template_down_to_its_constraint_names(world):
     # clone_schema leaves unique constraints with PostgreSQL's names; a migration dropping one by name would fail.
     assert shape(world.clients["wingtip"].schema_name) ^ shape(settings.TENANT_BASE_SCHEMA) == set()
