@@ -1,8 +1,9 @@
 """Schemas: migrating the public schema, the template every new client is cloned from, and all clients.
 
-New client schemas are cloned from `settings.TENANT_BASE_SCHEMA` (django-tenants' clone_schema)
-rather than migrated one by one, and existing ones are upgraded by tenants.schema_upgrade (each pending
-migration's SQL written once, run in every schema): docs/benchmarks.md shows why.
+New client schemas are made by replaying the statements the migrations ran once (tenants.schema_script), and
+existing ones are upgraded by tenants.schema_upgrade (each pending migration's SQL written once, run in every
+schema): docs/benchmarks.md shows why. The template schema (`settings.TENANT_BASE_SCHEMA`) is what a client schema
+should look like, migrated by Django itself: tests compare new and upgraded schemas with it.
 """
 
 from __future__ import annotations

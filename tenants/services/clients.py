@@ -15,7 +15,6 @@ from tenants.models import (
     UsageRecord,
     User,
 )
-from tenants.schema_upgrade import constraint_names_align
 from tenants.services.audit import client_audit_record, partner_audit_record
 from tenants.services.invitations import user_invite
 from tenants.services.schedules import client_periodic_tasks_disable, client_periodic_tasks_enable
@@ -40,10 +39,8 @@ def client_create(
 ) -> Client:
     """A new client workspace: its registry row and its own schema (cloned from the template)."""
     client = Client(partner=partner, name=name, slug=slug, plan=plan, schema_name=schema_name_for(partner, slug))
-    client.save(verbosity=0)  # creates the schema (cloned from the template)
+    client.save(verbosity=0)  # creates the schema (Client.create_schema)
     connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        constraint_names_align(cursor, client.schema_name)  # the clone's unique constraints named as Django's
     with transaction.atomic():
         partner_audit_record(
             partner=partner,
