@@ -37,11 +37,11 @@ def client_create(
     admin_name: str = "",
     actor: User | None = None,
 ) -> Client:
-    """A new client workspace: its registry row and its own schema (cloned from the template)."""
+    """A new client workspace: its registry row, its own schema and the audit rows, all or nothing."""
     client = Client(partner=partner, name=name, slug=slug, plan=plan, schema_name=schema_name_for(partner, slug))
-    client.save(verbosity=0)  # creates the schema (Client.create_schema)
-    connection.set_schema_to_public()
     with transaction.atomic():
+        client.save(verbosity=0)  # creates the schema (Client.create_schema): PostgreSQL's DDL is transactional
+        connection.set_schema_to_public()
         partner_audit_record(
             partner=partner,
             actor=actor,
