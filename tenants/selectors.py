@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -25,6 +25,7 @@ from tenants.models import (
     UsageRecord,
     User,
 )
+from tenants.plans import system_label
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ class Usage:
     as_of: datetime | None = None  # when the roll-up last read the schema; None: not yet
     sandbox_records: int = 0  # Sandbox runs' records: never part of `records`, billed per the plan
     sandbox_runs: int = 0
+    connections: dict[str, int] = field(default_factory=dict)  # Production connections by vendor key
 
 
 def usage_rolled_up(*, clients, month: date) -> dict[int, Usage]:
@@ -211,6 +213,7 @@ def usage_rolled_up(*, clients, month: date) -> dict[int, Usage]:
             row.updated_at,
             sandbox_records=row.sandbox_records_synced,
             sandbox_runs=row.sandbox_runs,
+            connections=row.connections,
         )
         for row in rows
     }
@@ -225,6 +228,20 @@ def usage_as_of(usages) -> datetime | None:
 # --- Revenue -------------------------------------------------------------------------------------
 
 CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class SystemLine:
+    """One system on a statement: connections the client has, against those its plan includes (None: the
+    plan includes every system, within its connection limit; 0: the plan leaves this system out)."""
+
+    label: str
+    used: int
+    included: int | None
+
+    @property
+    def over(self) -> bool:
+        return self.included is not None and self.used > self.included
 
 
 @dataclass(frozen=True)
@@ -251,6 +268,27 @@ class Statement:
     sandbox_runs: int = 0
     sandbox_billed: bool = False
     sandbox_per_1000: Decimal = Decimal("0.00")
+    connections: dict[str, int] = field(default_factory=dict)  # Production connections by vendor key
+    included_systems: dict[str, int] = field(default_factory=dict)  # the plan's; empty: every system
+
+    @property
+    def systems(self) -> list[SystemLine]:
+        """Connections per system against what the plan includes: every system the client has connected, and
+        every system the plan includes, by name."""
+        vendors = set(self.connections) | set(self.included_systems)
+        lines = [
+            SystemLine(
+                label=system_label(vendor),
+                used=self.connections.get(vendor, 0),
+                included=self.included_systems.get(vendor, 0) if self.included_systems else None,
+            )
+            for vendor in vendors
+        ]
+        return sorted(lines, key=lambda line: line.label)
+
+    @property
+    def systems_over(self) -> list[SystemLine]:
+        return [line for line in self.systems if line.over]
 
     @property
     def overage_records(self) -> int:
@@ -294,6 +332,8 @@ def _statement(client: Client, month: date, usage: Usage) -> Statement:
         sandbox_runs=usage.sandbox_runs,
         sandbox_billed=bool(plan and plan.sandbox_billing == plan.SandboxBilling.SEPARATE),
         sandbox_per_1000=plan.sandbox_per_1000 if plan else Decimal("0.00"),
+        connections=usage.connections,
+        included_systems=plan.included_systems if plan else {},
     )
 
 
