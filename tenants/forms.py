@@ -72,7 +72,7 @@ class PlanForm(forms.ModelForm):
         label="Systems clients may connect",
         choices=[
             ("every", "Every system, within the connection limit"),
-            ("chosen", "Only the systems ticked below, with the connections each includes"),
+            ("chosen", "Only the systems ticked below, with how many of each"),
         ],
         widget=forms.RadioSelect,
         required=False,

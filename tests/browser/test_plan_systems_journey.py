@@ -68,7 +68,7 @@ def test_partner_sets_the_systems_and_the_client_sees_them_and_is_refused_the_re
     page.get_by_role("link", name="Edit Standard").click()
     systems = page.get_by_test_id("plan-systems")
     expect(systems.get_by_label("Every system, within the connection limit")).to_be_checked()
-    systems.get_by_label("Only the systems ticked below, with the connections each includes").check()
+    systems.get_by_label("Only the systems ticked below, with how many of each").check()
     systems.get_by_label("Salesforce", exact=True).check()
     systems.get_by_label("Salesforce: ").fill("2")
     systems.get_by_label("Kantata OX", exact=True).check()
