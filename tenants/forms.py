@@ -361,3 +361,57 @@ class PartnerAuditFilterForm(AuditFilterForm):
         "sso": "Single sign-on",
         "team": "Team",
     }
+
+
+TERMS = [(1, "1 month"), (3, "3 months"), (6, "6 months"), (12, "12 months"), (24, "24 months"), (36, "36 months")]
+
+
+class SubscriptionForm(forms.Form):
+    """A client's subscription: its current term and price, and what happens at the renewal."""
+
+    starts_on = forms.DateField(
+        label="Current term starts", widget=forms.DateInput(attrs={"type": "date"}), help_text="The first day billed."
+    )
+    term_months = forms.TypedChoiceField(
+        label="Term", choices=TERMS, coerce=int, initial=12, help_text="The renewal date is the term's end."
+    )
+    monthly_price = forms.DecimalField(
+        label="Monthly price", max_digits=12, decimal_places=2, min_value=0, help_text="The price of the current term."
+    )
+    auto_renew = forms.BooleanField(
+        label="Renews automatically",
+        required=False,
+        initial=True,
+        help_text="Unticked, the subscription ends at the renewal date and is no longer billed.",
+    )
+    renewal_price = forms.DecimalField(
+        label="Price from the renewal",
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        help_text="A price change for the next term. Empty: the same price.",
+    )
+    reminder_days = forms.IntegerField(
+        label="Remind (days before renewal)",
+        min_value=0,
+        max_value=365,
+        initial=30,
+        help_text="Your admins and the client's admins get one email this many days before.",
+    )
+
+    FIELDSETS = [
+        ("Current term", ["starts_on", "term_months", "monthly_price"]),
+        ("Renewal", ["auto_renew", "renewal_price", "reminder_days"]),
+    ]
+
+    def __init__(self, *args, currency: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("monthly_price", "renewal_price"):
+            self.fields[name].widget.attrs.update({"min": "0", "step": "0.01", "inputmode": "decimal"})
+            if currency:
+                self.fields[name].label = f"{self.fields[name].label} ({currency})"
+
+    @property
+    def fieldsets(self):
+        return [(legend, [self[name] for name in names]) for legend, names in self.FIELDSETS]

@@ -495,5 +495,6 @@ class PartnerAuditEvent(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_email or 'system'} {self.action}"
 
 
-# Single sign-on, in a module of its own; imported here so Django finds the models in this app.
+# Single sign-on and subscriptions, in modules of their own; imported here so Django finds the models in this app.
 from tenants.models.sso import SsoConnection, SsoDomain  # noqa: E402, F401
+from tenants.models.subscriptions import RenewalReminder, Subscription, SubscriptionTerm  # noqa: E402, F401
