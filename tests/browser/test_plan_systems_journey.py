@@ -1,7 +1,7 @@
 """The systems a plan includes, in the browser: the partner admin ticks them on the plan, and the client admin
 sees them in the workspace's catalogue and is refused the rest in the plan's words.
 
-On a partner of its own (Alder Consulting, alder.localhost), committed once for this module.
+On a partner of its own (Hawthorn Consulting, hawthorn.localhost), committed once for this module.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from tests.support import user_who_can_sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
-HOST = "alder.localhost"
+HOST = "hawthorn.localhost"
 
 
 @pytest.fixture(scope="module")
-def alder(world, web, django_db_blocker) -> str:
-    """Alder Consulting with one client, Fern Studio, on its Standard plan, with one Kantata connection."""
+def hawthorn(world, web, django_db_blocker) -> str:
+    """Hawthorn Consulting with one client, Fern Studio, on its Standard plan, with one Kantata connection."""
     with django_db_blocker.unblock():
         from django_tenants.utils import tenant_context
 
@@ -29,20 +29,20 @@ def alder(world, web, django_db_blocker) -> str:
         from tenants.models import MfaPolicy, Partner
         from tests.integrations.workspace_fixtures import demo_credentials
 
-        if not Partner.objects.filter(slug="alder").exists():
+        if not Partner.objects.filter(slug="hawthorn").exists():
             partner = services.partner_create(
-                name="Alder Consulting", slug="alder", domain=HOST, admin_email="admin@alder.localhost"
+                name="Hawthorn Consulting", slug="hawthorn", domain=HOST, admin_email="admin@hawthorn.localhost"
             )
             Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
-            user_who_can_sign_in("admin@alder.localhost", DEMO_PASSWORD)
+            user_who_can_sign_in("admin@hawthorn.localhost", DEMO_PASSWORD)
             client = services.client_create(
                 partner=partner,
                 name="Fern Studio",
                 slug="fern",
                 plan=partner.plans.get(name="Standard"),
-                admin_email="admin@fern.alder.localhost",
+                admin_email="admin@fern.hawthorn.localhost",
             )
-            user_who_can_sign_in("admin@fern.alder.localhost", DEMO_PASSWORD)
+            user_who_can_sign_in("admin@fern.hawthorn.localhost", DEMO_PASSWORD)
             with tenant_context(client):
                 connection_create(
                     name="Kantata OX",
@@ -61,9 +61,9 @@ def sign_in(page, base: str, email_address: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
-def test_partner_sets_the_systems_and_the_client_sees_them_and_is_refused_the_rest(page, chromium, alder):
-    base = alder
-    sign_in(page, base, "admin@alder.localhost")
+def test_partner_sets_the_systems_and_the_client_sees_them_and_is_refused_the_rest(page, chromium, hawthorn):
+    base = hawthorn
+    sign_in(page, base, "admin@hawthorn.localhost")
     page.get_by_role("link", name="Plans").click()
     page.get_by_role("link", name="Edit Standard").click()
     systems = page.get_by_test_id("plan-systems")
@@ -83,20 +83,20 @@ def test_partner_sets_the_systems_and_the_client_sees_them_and_is_refused_the_re
 
     client_context = chromium.new_context(viewport={"width": 1280, "height": 800})
     client = client_context.new_page()
-    sign_in(client, base, "admin@fern.alder.localhost")
+    sign_in(client, base, "admin@fern.hawthorn.localhost")
     client.goto(f"{base}/c/fern/connections/")
     expect(client.get_by_test_id("plan-systems")).to_contain_text("includes 2 Salesforce connections and 1 Kantata OX")
     expect(client.get_by_test_id("allowance-kantata")).to_contain_text("1 of 1 used")
     expect(client.get_by_test_id("allowance-salesforce")).to_contain_text("0 of 2 used")
     excluded = client.get_by_test_id("excluded-systems")
-    expect(excluded).to_contain_text("Ask Alder Consulting to change your plan.")
+    expect(excluded).to_contain_text("Ask Hawthorn Consulting to change your plan.")
     expect(excluded.get_by_test_id("excluded-hubspot")).to_be_visible()
     assert client.get_by_test_id("add-hubspot").count() == 0
     screenshot(client, "workspace-catalogue-plan-systems")
 
     client.get_by_test_id("add-kantata").click()
     expect(client.get_by_test_id("plan-system")).to_contain_text(
-        'Your plan "Standard" includes 1 Kantata OX connection; you have 1. Ask Alder Consulting to change your plan.'
+        'Your plan "Standard" includes 1 Kantata OX connection; you have 1. Ask Hawthorn Consulting to change your plan.'
     )
     client.get_by_label("Connection name").fill("Second Kantata")
     client.get_by_label("Base URL").fill("http://127.0.0.1:9")
@@ -109,7 +109,7 @@ def test_partner_sets_the_systems_and_the_client_sees_them_and_is_refused_the_re
     client.goto(f"{base}/c/fern/connections/new/hubspot")
     refusal = client.get_by_test_id("plan-refusal")
     expect(refusal).to_contain_text(
-        'Your plan "Standard" does not include HubSpot. Ask Alder Consulting to change your plan.'
+        'Your plan "Standard" does not include HubSpot. Ask Hawthorn Consulting to change your plan.'
     )
     assert client.locator("#connection-form").count() == 0
     screenshot(client, "workspace-system-not-in-plan")

@@ -1,7 +1,7 @@
 """Subscriptions and renewals, in the browser: the partner admin gives a client a term with a price rise at the
 renewal, finds it among the upcoming renewals, and the statement bills the price in force.
 
-On a partner of its own (Rowan Partners, rowan.localhost), committed once for this module.
+On a partner of its own (Sorrel Partners, sorrel.localhost), committed once for this module.
 """
 
 from __future__ import annotations
@@ -19,22 +19,22 @@ from tests.support import user_who_can_sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
-HOST = "rowan.localhost"
+HOST = "sorrel.localhost"
 
 
 @pytest.fixture(scope="module")
-def rowan(world, web, django_db_blocker) -> str:
-    """Rowan Partners with two clients on its Standard plan; Hazel Works already subscribed, renewing soon."""
+def sorrel(world, web, django_db_blocker) -> str:
+    """Sorrel Partners with two clients on its Standard plan; Hazel Works already subscribed, renewing soon."""
     with django_db_blocker.unblock():
         from tenants import services
         from tenants.models import Client, MfaPolicy, Partner
 
-        if not Partner.objects.filter(slug="rowan").exists():
+        if not Partner.objects.filter(slug="sorrel").exists():
             partner = services.partner_create(
-                name="Rowan Partners", slug="rowan", domain=HOST, admin_email="admin@rowan.localhost"
+                name="Sorrel Partners", slug="sorrel", domain=HOST, admin_email="admin@sorrel.localhost"
             )
             Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
-            user_who_can_sign_in("admin@rowan.localhost", DEMO_PASSWORD)
+            user_who_can_sign_in("admin@sorrel.localhost", DEMO_PASSWORD)
             standard = partner.plans.get(name="Standard")
             for slug, name in (("hazel", "Hazel Works"), ("linden", "Linden Architects")):
                 services.client_create(partner=partner, name=name, slug=slug, plan=standard)
@@ -58,11 +58,11 @@ def sign_in(page, base: str, email_address: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
-def test_partner_admin_subscribes_a_client_and_follows_its_renewal(page, rowan):
-    base = rowan
+def test_partner_admin_subscribes_a_client_and_follows_its_renewal(page, sorrel):
+    base = sorrel
     today = timezone.localdate()
     first_of_month = today.replace(day=1)
-    sign_in(page, base, "admin@rowan.localhost")
+    sign_in(page, base, "admin@sorrel.localhost")
     page.get_by_role("link", name="Clients").click()
     page.get_by_role("link", name="Linden Architects").first.click()
     subscription = page.get_by_test_id("client-subscription")
