@@ -397,7 +397,7 @@ class SubscriptionForm(forms.Form):
         min_value=0,
         max_value=365,
         initial=30,
-        help_text="Your admins and the client's admins get one email this many days before.",
+        help_text="Your admins and the client's admins get one email this many days before (0: no reminder).",
     )
 
     FIELDSETS = [

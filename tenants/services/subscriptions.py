@@ -48,6 +48,8 @@ def subscription_set(
 ) -> Subscription:
     """Give a client a subscription, or change it. Changing the start, term or price corrects the current term;
     a price for the next term is `renewal_price` (it takes effect at the renewal date)."""
+    if client.plan_id is None:
+        raise SubscriptionRefused(f"Put {client.name} on a plan first: a subscription is to a plan.")
     if term_months < 1 or term_months > 120:
         raise SubscriptionRefused("A term is 1 to 120 months.")
     if monthly_price < 0 or (renewal_price is not None and renewal_price < 0):

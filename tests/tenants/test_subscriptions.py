@@ -214,3 +214,16 @@ def test_staff_other_partners_and_clients_cannot_reach_subscriptions(world, cont
     forged = {"starts_on": "2027-01-01", "term_months": "1", "monthly_price": "1.00", "reminder_days": "1"}
     assert client_admin.post("/partner/clients/contoso/subscription", forged).status_code in (403, 404)
     assert Subscription.objects.get(client=contoso).current_term.monthly_price == Decimal("1000.00")
+
+
+def test_a_client_without_a_plan_cannot_subscribe(world):
+    wingtip = Client.objects.get(pk=world.clients["wingtip"].pk)
+    wingtip.plan = None
+    wingtip.save(update_fields=["plan"])
+    with pytest.raises(services.SubscriptionRefused, match="on a plan first"):
+        subscribe(wingtip, starts_on=date(2027, 1, 1))
+    admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
+    form = {"starts_on": "2027-01-01", "term_months": "12", "monthly_price": "10.00", "reminder_days": "30"}
+    refused = admin.post("/partner/clients/wingtip/subscription", form)
+    assert refused.status_code == 422 and "on a plan first" in refused.content.decode()
+    assert not Subscription.objects.filter(client=wingtip).exists()
