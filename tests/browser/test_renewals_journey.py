@@ -98,5 +98,6 @@ def test_partner_admin_subscribes_a_client_and_follows_its_renewal(page, sorrel)
     page.goto(f"{base}/partner/revenue/linden/")
     expect(page.get_by_test_id("statement-plan-line")).to_contain_text("subscription price in force")
     expect(page.get_by_test_id("statement-total")).to_contain_text("$520.00")
+    screenshot(page, "partner-statement-subscription")
     page.goto(f"{base}/partner/revenue/")
     expect(page.get_by_test_id("mrr")).to_contain_text("$970.00")  # 450 + 520: the subscriptions' prices
