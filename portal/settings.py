@@ -348,6 +348,7 @@ CELERY_BEAT_SCHEDULE = {
     "runs-recover": {"task": "portal.tasks.runs_recover", "schedule": 60.0},
     "dashboards-refresh": {"task": "portal.tasks.dashboards_refresh", "schedule": 60.0},
     "webhook-deliveries-recover": {"task": "api.tasks.webhook_deliveries_recover", "schedule": 300.0},
+    "renewals": {"task": "tenants.tasks.renewals_run", "schedule": 3600.0},
 }
 # A run executes in slices of this many seconds, then queues its next slice behind other clients' work.
 SYNC_SLICE_SECONDS = float(os.environ.get("SYNC_SLICE_SECONDS", "20"))

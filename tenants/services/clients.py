@@ -151,22 +151,22 @@ def usage_record_upsert(
     runs: int,
     sandbox_records_synced: int = 0,
     sandbox_runs: int = 0,
+    connections: dict[str, int] | None = None,
 ) -> UsageRecord:
     """Set a client's usage for a month (any day of it), as recomputed from its schema by the roll-up.
 
     The figures replace the stored ones rather than adding to them, so a roll-up that runs twice,
     or retries after a crash, counts nothing twice.
     """
-    if min(records_synced, runs, sandbox_records_synced, sandbox_runs) < 0:
+    if min(records_synced, runs, sandbox_records_synced, sandbox_runs, *(connections or {}).values()) < 0:
         raise ValueError("Usage figures cannot be negative.")
-    record, _ = UsageRecord.objects.update_or_create(
-        client=client,
-        month=month_start(month),
-        defaults={
-            "records_synced": records_synced,
-            "runs": runs,
-            "sandbox_records_synced": sandbox_records_synced,
-            "sandbox_runs": sandbox_runs,
-        },
-    )
+    values = {
+        "records_synced": records_synced,
+        "runs": runs,
+        "sandbox_records_synced": sandbox_records_synced,
+        "sandbox_runs": sandbox_runs,
+    }
+    if connections is not None:  # left as they were when the caller did not count them
+        values["connections"] = {vendor: count for vendor, count in sorted(connections.items()) if count}
+    record, _ = UsageRecord.objects.update_or_create(client=client, month=month_start(month), defaults=values)
     return record
