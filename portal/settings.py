@@ -339,6 +339,7 @@ CELERY_TASK_ROUTES = {
     "integrations.tasks.dashboards_refresh": {"queue": "housekeeping"},
     "api.tasks.webhook_deliveries_recover": {"queue": "housekeeping"},
     "portal.tasks.*": {"queue": "housekeeping"},
+    "tenants.tasks.*": {"queue": "housekeeping"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
