@@ -17,6 +17,7 @@ change nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 
@@ -34,8 +35,10 @@ _READS = ("SELECT", "SHOW", "SET ", "EXPLAIN")
 _memo: dict[str, str] = {}
 
 
+@functools.cache
 def migrations_key() -> str:
-    """Names the tenant apps' migrations as they stand: a new migration is a new script."""
+    """Names the tenant apps' migrations as they stand: a new migration is a new script (and a new process: the
+    migration files are read once per process)."""
     apps = {app.rsplit(".", 1)[-1] for app in settings.TENANT_APPS}
     loader = MigrationLoader(None, ignore_no_migrations=True)
     leaves = sorted(f"{app}.{name}" for app, name in loader.graph.leaf_nodes() if app in apps)
