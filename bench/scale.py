@@ -298,7 +298,9 @@ def report_round(rows: list[tuple], big_schema: str, seconds: float, workers: in
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=1000)
-    parser.add_argument("--round-clients", type=int, default=None, help="clients in the sync round (all by default)")
+    parser.add_argument(
+        "--round-clients", type=int, default=None, help="clients in the sync round (all by default; 0: no round)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes for the sync round")
     parser.add_argument("--small-entries", type=int, default=200)
     parser.add_argument("--big-entries", type=int, default=20_000)
@@ -315,14 +317,15 @@ def main() -> None:
         clients = provision(partner, options.clients)
         migration(clients, options.django_sample)
         housekeeping(len(Client.objects.all()))
-        round_clients = clients[: options.round_clients or len(clients)]
-        sync_round(
-            round_clients,
-            workers=options.workers,
-            small_entries=options.small_entries,
-            big_entries=options.big_entries,
-            timeout=options.round_timeout,
-        )
+        round_clients = clients[: len(clients) if options.round_clients is None else options.round_clients]
+        if round_clients:
+            sync_round(
+                round_clients,
+                workers=options.workers,
+                small_entries=options.small_entries,
+                big_entries=options.big_entries,
+                timeout=options.round_timeout,
+            )
     finally:
         if not options.keep:
             started = time.perf_counter()
