@@ -80,11 +80,16 @@ def drop_clients(partner: Partner) -> None:
 
 # -- 1. provisioning -------------------------------------------------------------------------------------------
 def provision(partner: Partner, count: int) -> list[Client]:
+    from tenants.models import Plan
+
+    plan, _ = Plan.objects.get_or_create(partner=partner, name="Scale", defaults={"monthly_price": 250})
     clients, seconds = [], []
     started = time.perf_counter()
     for index in range(count):
         began = time.perf_counter()
-        clients.append(services.client_create(partner=partner, name=f"Scale {index:04d}", slug=f"s{index:04d}"))
+        clients.append(
+            services.client_create(partner=partner, name=f"Scale {index:04d}", slug=f"s{index:04d}", plan=plan)
+        )
         seconds.append(time.perf_counter() - began)
         if (index + 1) % 100 == 0:
             print(f"    {index + 1:5,} workspaces, the last hundred at {statistics.mean(seconds[-100:]):.3f} s each",
