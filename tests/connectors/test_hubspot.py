@@ -15,21 +15,16 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from connectors.base import AuthenticationFailed, OutboundRecord, WebhookRejected
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.hubspot.client import HubSpotConnector
 from connectors.hubspot.sandbox import DEMO_CREDENTIALS, PORTAL_ID, WEBHOOK_SECRET, create_app
 from connectors.hubspot.webhooks import closed_won_deal_ids, signature_v3
 from connectors.sandbox.firm import Firm
-from connectors.sandbox.server import serve_in_thread
+from tests.connectors.kit import sandbox_connector, sandbox_fixture
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app())
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(create_app)
 
 
 @pytest.fixture(autouse=True)
@@ -39,13 +34,7 @@ def fresh_portal(sandbox):
 
 
 def connect(sandbox, credentials=None, **policy) -> HubSpotConnector:
-    policy.setdefault("backoff_base", 0.05)
-    policy.setdefault("backoff_max", 0.2)
-    return HubSpotConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-    )
+    return sandbox_connector(HubSpotConnector, sandbox, credentials or DEMO_CREDENTIALS, **policy)
 
 
 def count(sandbox, object_name: str) -> int:

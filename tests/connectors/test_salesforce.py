@@ -15,20 +15,16 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from connectors.base import AuthenticationFailed, OutboundRecord, WebhookRejected
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.salesforce.client import SalesforceConnector
 from connectors.salesforce.sandbox import DEMO_CREDENTIALS, WEBHOOK_SECRET, create_app
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import self_signed_certificate, serve_in_thread
+from tests.connectors.kit import sandbox_connector, sandbox_fixture
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app())
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(create_app)
 
 
 @pytest.fixture(autouse=True)
@@ -37,19 +33,8 @@ def fresh_org(sandbox):
     yield
 
 
-def make_policy(sandbox, **overrides) -> HttpPolicy:
-    # A fresh budget and metrics per connector so tests never share a token bucket.
-    overrides.setdefault("backoff_base", 0.05)
-    overrides.setdefault("backoff_max", 0.2)
-    return HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **overrides)
-
-
 def connect(sandbox, credentials=None, **policy) -> SalesforceConnector:
-    return SalesforceConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=make_policy(sandbox, **policy),
-    )
+    return sandbox_connector(SalesforceConnector, sandbox, credentials or DEMO_CREDENTIALS, **policy)
 
 
 def count(sandbox, object_name: str) -> int:

@@ -13,23 +13,19 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from connectors.base import AuthenticationFailed, ConnectorError, OutboundRecord, VendorError
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket, VendorSession
-from connectors.sandbox import serve_in_thread
+from connectors.http import HttpPolicy, VendorSession
 from connectors.sandbox.firm import Firm
 from connectors.workday.client import WorkdayConnector
 from connectors.workday.records import is_client_fault
 from connectors.workday.sandbox import DEMO_CREDENTIALS, DEMO_OAUTH_CREDENTIALS, TENANT, create_app
+from tests.connectors.kit import read_whole, sandbox_connector, sandbox_fixture
 
 PEOPLE = 200
 ENDPOINT = f"/ccx/service/{TENANT}/Human_Resources/v42.0"
 TOKEN_PATH = f"/ccx/oauth2/{TENANT}/token"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(Firm()))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(Firm()))
 
 
 @pytest.fixture(autouse=True)
@@ -38,19 +34,18 @@ def fresh_sandbox(sandbox):
 
 
 def make_connector(sandbox, credentials=None, **policy) -> WorkdayConnector:
-    policy.setdefault("backoff_base", 0.02)
-    policy.setdefault("backoff_max", 0.1)
-    return WorkdayConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
+    return sandbox_connector(
+        WorkdayConnector,
+        sandbox,
+        credentials or DEMO_CREDENTIALS,
+        backoff=(0.02, 0.1),
         connection_key=uuid.uuid4().hex,
+        **policy,
     )
 
 
 def everything(connector, **kwargs):
-    pages = list(connector.read("workers", **kwargs))
-    return pages, [r for p in pages for r in p.records], [r for p in pages for r in p.rejects]
+    return read_whole(connector, "workers", **kwargs)
 
 
 def at(moment: str) -> datetime:
