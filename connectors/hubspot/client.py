@@ -30,7 +30,9 @@ from connectors.base import (
     WebhookRejected,
     WriteMode,
     WriteResult,
+    chunks,
     header_value,
+    objects_by_name,
 )
 from connectors.hubspot.records import (
     COMPANY_PROPERTIES,
@@ -73,24 +75,19 @@ class HubSpotConnector(Connector):
     vendor = "hubspot"
     label = "HubSpot"
     category = "crm"
-    objects = {
-        "companies": ObjectSpec(
-            name="companies",
-            label="Companies",
+    objects = objects_by_name(
+        ObjectSpec(
+            "companies",
+            "Companies",
             writable=True,
             batch_size=BATCH_LIMIT,
             page_size=LIST_LIMIT,
             fields=COMPANY_PROPERTIES,
         ),
-        "deals": ObjectSpec(
-            name="deals",
-            label="Deals",
-            writable=True,
-            batch_size=BATCH_LIMIT,
-            page_size=LIST_LIMIT,
-            fields=DEAL_PROPERTIES,
+        ObjectSpec(
+            "deals", "Deals", writable=True, batch_size=BATCH_LIMIT, page_size=LIST_LIMIT, fields=DEAL_PROPERTIES
         ),
-    }
+    )
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -152,10 +149,8 @@ class HubSpotConnector(Connector):
         try:
             details = self._call("GET", "/account-info/v3/details").json()
             missing = [name for name in self.objects if not self._has_unique_external_id(name)]
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except requests.RequestException as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach HubSpot: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException) as exc:
+            return ConnectionTestResult.failed(exc, vendor="HubSpot")
         portal = details.get("portalId")
         message = f"Connected to HubSpot account {portal} ({details.get('companyCurrency', 'no currency set')})."
         if missing:
@@ -290,8 +285,8 @@ class HubSpotConnector(Connector):
         if object_name not in self.objects:
             raise ConnectorError(f"HubSpot cannot write {object_name} here.")
         results: list[WriteResult] = []
-        for start in range(0, len(records), BATCH_LIMIT):
-            results.extend(self._write_chunk(object_name, records[start : start + BATCH_LIMIT], mode))
+        for chunk in chunks(records, BATCH_LIMIT):
+            results.extend(self._write_chunk(object_name, chunk, mode))
         return results
 
     def _write_chunk(self, object_name: str, chunk: list[OutboundRecord], mode: WriteMode) -> list[WriteResult]:

@@ -37,6 +37,7 @@ from connectors.base import (
     VendorError,
     WriteMode,
     WriteResult,
+    chunks,
 )
 from connectors.netsuite.auth import client_assertion
 from connectors.netsuite.records import (
@@ -234,10 +235,8 @@ class NetSuiteConnector(Connector):
         try:
             self._token(renew=True)
             body = self.suiteql("SELECT id FROM customer", limit=1)
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except requests.RequestException as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach NetSuite: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException) as exc:
+            return ConnectionTestResult.failed(exc, vendor="NetSuite")
         customers = body.get("totalResults", 0)
         return ConnectionTestResult(
             ok=True,
@@ -382,8 +381,7 @@ class NetSuiteConnector(Connector):
     def _existing_ids(self, kind: RecordKind, external_ids: list[str]) -> dict[str, str]:
         """NetSuite internal id by lower-cased external id (external ids are case-insensitive in NetSuite)."""
         found: dict[str, str] = {}
-        for start in range(0, len(external_ids), SUITEQL_IN_LIST_MAX):
-            chunk = external_ids[start : start + SUITEQL_IN_LIST_MAX]
+        for chunk in chunks(external_ids, SUITEQL_IN_LIST_MAX):
             conditions = [f"externalid IN ({', '.join(sql_string(e) for e in chunk)})"]
             if kind.type_filter:
                 conditions.append(f"type = {sql_string(kind.type_filter)}")
