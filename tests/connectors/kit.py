@@ -3,13 +3,15 @@ pointed at it, and its pages read whole."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import requests
 
 from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
-from connectors.sandbox.server import serve_in_thread
+from connectors.sandbox.server import self_signed_certificate, serve_in_thread
 
 
 def sandbox_fixture(make_app: Callable[[], Any]):
@@ -60,3 +62,25 @@ def read_whole(connector, object_name: str, **kwargs) -> tuple[list, list, list]
     """Every page a read yields, with their records and their rejects."""
     pages = list(connector.read(object_name, **kwargs))
     return pages, [r for p in pages for r in p.records], [r for p in pages for r in p.rejects]
+
+
+def simple_salesforce_for(url: str, credentials) -> Any:
+    """simple-salesforce, unchanged, signed in at `url` with the demo user's OAuth password flow."""
+    from simple_salesforce import Salesforce
+
+    form = {k: credentials[k] for k in ("client_id", "client_secret", "username", "password")}
+    token = requests.post(f"{url}/services/oauth2/token", data={"grant_type": "password", **form}, timeout=5).json()
+    return Salesforce(instance_url=token["instance_url"], session_id=token["access_token"])
+
+
+@contextmanager
+def simple_salesforce_on(app, credentials, directory, monkeypatch) -> Iterator[Any]:
+    """simple-salesforce signed in to `app` served over HTTPS for the block (it always builds https:// URLs); the
+    test certificate, made in `directory`, is trusted through REQUESTS_CA_BUNDLE, so the client is untouched."""
+    cert_path, key_path = self_signed_certificate(directory)
+    running = serve_in_thread(app, tls=(cert_path, key_path))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert_path)
+    try:
+        yield simple_salesforce_for(running.url, credentials)
+    finally:
+        running.stop()

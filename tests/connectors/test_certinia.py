@@ -8,16 +8,13 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-import requests
-from simple_salesforce import Salesforce
 
 from connectors.base import AuthenticationFailed, OutboundRecord
 from connectors.certinia.client import CertiniaConnector
 from connectors.certinia.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.registry import get_connector_class
 from connectors.sandbox.firm import Firm
-from connectors.sandbox.server import self_signed_certificate, serve_in_thread
-from tests.connectors.kit import records_read, sandbox_connector, sandbox_fixture
+from tests.connectors.kit import records_read, sandbox_connector, sandbox_fixture, simple_salesforce_on
 
 pytestmark = pytest.mark.timeout(120)
 FIRM = Firm()
@@ -294,16 +291,7 @@ def test_secrets_stay_out_of_the_logs(sandbox, caplog):
 
 
 def test_simple_salesforce_reads_and_writes_the_package_objects(tmp_path, monkeypatch):
-    cert_path, key_path = self_signed_certificate(tmp_path)
-    running = serve_in_thread(create_app(FIRM), tls=(cert_path, key_path))
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert_path)  # trust the test certificate; the client is untouched
-    try:
-        form = {k: DEMO_CREDENTIALS[k] for k in ("client_id", "client_secret", "username", "password")}
-        token = requests.post(
-            f"{running.url}/services/oauth2/token", data={"grant_type": "password", **form}, timeout=5
-        ).json()
-        sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"])
-
+    with simple_salesforce_on(create_app(FIRM), DEMO_CREDENTIALS, tmp_path, monkeypatch) as sf:
         approved = sf.query(
             "SELECT Id, pse__Total_Hours__c, pse__Resource__r.Email FROM pse__Timecard_Header__c "
             "WHERE pse__Status__c = 'Approved' ORDER BY SystemModstamp"
@@ -319,8 +307,6 @@ def test_simple_salesforce_reads_and_writes_the_package_objects(tmp_path, monkey
             }
         )
         described = sf.pse__Timecard_Header__c.describe()
-    finally:
-        running.stop()
 
     assert approved["totalSize"] > 0 and approved["records"][0]["pse__Resource__r"]["Email"]
     assert request["success"] is True and request["id"].startswith("a1D")

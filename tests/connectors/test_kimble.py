@@ -8,15 +8,13 @@ from decimal import Decimal
 
 import pytest
 import requests
-from simple_salesforce import Salesforce
 
 from connectors.base import AuthenticationFailed, OutboundRecord
 from connectors.kimble.client import KimbleConnector, import_value
 from connectors.kimble.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.registry import get_connector_class
 from connectors.sandbox.firm import Firm, convert
-from connectors.sandbox.server import self_signed_certificate, serve_in_thread
-from tests.connectors.kit import records_read, sandbox_connector, sandbox_fixture
+from tests.connectors.kit import records_read, sandbox_connector, sandbox_fixture, simple_salesforce_on
 
 pytestmark = pytest.mark.timeout(120)
 FIRM = Firm()
@@ -244,16 +242,7 @@ def test_secrets_stay_out_of_the_logs(sandbox, caplog):
 
 
 def test_simple_salesforce_reads_time_by_its_status_lookup_and_calls_the_import(tmp_path, monkeypatch):
-    cert_path, key_path = self_signed_certificate(tmp_path)
-    running = serve_in_thread(create_app(FIRM), tls=(cert_path, key_path))
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert_path)  # trust the test certificate; the client is untouched
-    try:
-        form = {k: DEMO_CREDENTIALS[k] for k in ("client_id", "client_secret", "username", "password")}
-        token = requests.post(
-            f"{running.url}/services/oauth2/token", data={"grant_type": "password", **form}, timeout=5
-        ).json()
-        sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"])
-
+    with simple_salesforce_on(create_app(FIRM), DEMO_CREDENTIALS, tmp_path, monkeypatch) as sf:
         approved = sf.query(
             "SELECT Id, KimbleOne__EntryUnits__c, KimbleOne__TimePeriod__r.KimbleOne__StartDate__c "
             "FROM KimbleOne__TimeEntry__c WHERE KimbleOne__Status__r.KimbleOne__Enum__c = 'Approved' "
@@ -269,8 +258,6 @@ def test_simple_salesforce_reads_time_by_its_status_lookup_and_calls_the_import(
             },
         )
         described = sf.KimbleOne__TimeEntry__c.describe()
-    finally:
-        running.stop()
 
     assert approved["totalSize"] == sum(1 for e in FIRM.time_entries() if e["approved"])
     assert approved["records"][0]["KimbleOne__TimePeriod__r"]["KimbleOne__StartDate__c"] == FIRM.time_entry(0)["date"]

@@ -10,7 +10,6 @@ import time
 
 import pytest
 import requests
-from simple_salesforce import Salesforce
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -19,7 +18,7 @@ from connectors.salesforce.client import SalesforceConnector
 from connectors.salesforce.sandbox import DEMO_CREDENTIALS, WEBHOOK_SECRET, create_app
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import self_signed_certificate, serve_in_thread
-from tests.connectors.kit import sandbox_connector, sandbox_fixture
+from tests.connectors.kit import sandbox_connector, sandbox_fixture, simple_salesforce_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -319,10 +318,7 @@ def tls_sandbox(tmp_path_factory):
 def test_simple_salesforce_queries_and_creates_against_the_sandbox(tls_sandbox, monkeypatch):
     url, ca_bundle, app = tls_sandbox
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_bundle)  # trust the test certificate; the client is untouched
-    form = {k: DEMO_CREDENTIALS[k] for k in ("client_id", "client_secret", "username", "password")}
-    token = requests.post(f"{url}/services/oauth2/token", data={"grant_type": "password", **form}, timeout=5).json()
-
-    sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"])
+    sf = simple_salesforce_for(url, DEMO_CREDENTIALS)
     accounts = sf.query_all("SELECT Id, Name, Website FROM Account ORDER BY Name")
     account_id = accounts["records"][0]["Id"]
     created = sf.Opportunity.create(
