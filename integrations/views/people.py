@@ -10,7 +10,7 @@ from integrations import selectors
 from integrations.dashboard_cache import dashboard_cached
 from integrations.forms.people import InviteForm, RoleForm, WorkspaceAuditFilterForm
 from integrations.models import SyncException
-from integrations.views.support import redirect_to, render_page, sla_hours, url
+from integrations.views.support import redirect_to, refusal_said, render_page, sla_hours, url
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
 from tenants.models import Membership, Role
 from tenants.selectors import client_members, pending_invitations
@@ -113,11 +113,8 @@ def user_role(request, client_slug, pk):
     if not form.is_valid():
         messages.error(request, "Choose one of the workspace roles.")
     else:
-        try:
+        with refusal_said(request, MemberChangeRefused):
             workspace_member_role_set(membership=membership, role=form.cleaned_data["role"], actor=request.user)
-        except MemberChangeRefused as refused:
-            messages.error(request, str(refused))
-        else:
             messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
     return redirect_to(request, url(request, "workspace_users"))
 
@@ -126,11 +123,8 @@ def user_role(request, client_slug, pk):
 @workspace_role_required(WORKSPACE_EDITORS)
 def user_remove(request, client_slug, pk):
     membership = _membership(request, pk)
-    try:
+    with refusal_said(request, MemberChangeRefused):
         workspace_member_remove(membership=membership, actor=request.user)
-    except MemberChangeRefused as refused:
-        messages.error(request, str(refused))
-    else:
         messages.success(request, f"{membership.user.email} no longer has access to {request.client.name}.")
     return redirect_to(request, url(request, "workspace_users"))
 
