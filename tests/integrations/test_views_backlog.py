@@ -9,20 +9,13 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 
 from integrations.models import Customer, Expense, Invoice, Opportunity, Project, Resource, TimeEntry
+from tests.integrations.workspace_views import cold_cache  # noqa: F401 -- fixtures
 from tests.support import NORTHWIND, SUMMIT, browser_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _cold_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
