@@ -46,6 +46,7 @@ __all__ = [
     "chunks",
     "header_value",
     "iso_utc",
+    "json_object",
     "objects_by_name",
     "parse_utc_datetime",
 ]
@@ -92,6 +93,15 @@ def header_value(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == lowered:
             return value
     return None
+
+
+def json_object(response) -> dict[str, Any]:
+    """A response's body when it is a JSON object; {} when it is not JSON, or is another JSON value."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

@@ -32,6 +32,7 @@ from connectors.base import (
     WriteResult,
     chunks,
     header_value,
+    json_object,
     objects_by_name,
 )
 from connectors.hubspot.records import (
@@ -43,7 +44,6 @@ from connectors.hubspot.records import (
     domain_of,
     error_message,
     iso_millis,
-    json_body,
     parse_hubspot_datetime,
     property_value,
     rate_limit_wait,
@@ -126,7 +126,7 @@ class HubSpotConnector(Connector):
         if response.status_code == 401:
             raise AuthenticationFailed(f"HubSpot refused the access token: {error_message(response)}")
         if response.status_code not in expected:
-            body = json_body(response)
+            body = json_object(response)
             raise VendorError(
                 f"HubSpot answered {method} {path} with {error_message(response)}",
                 status=response.status_code,
@@ -384,7 +384,7 @@ class HubSpotConnector(Connector):
             json={"inputs": payload},
             expected=(200, 201, 207, 400, 409),
         )
-        body = json_body(response)
+        body = json_object(response)
         if response.status_code in (400, 409):
             # The whole call was refused: every record in it failed for the same reason.
             code = detail_code(body) or body.get("category") or "VALIDATION_ERROR"

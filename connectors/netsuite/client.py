@@ -38,6 +38,7 @@ from connectors.base import (
     WriteMode,
     WriteResult,
     chunks,
+    json_object,
 )
 from connectors.netsuite.auth import client_assertion
 from connectors.netsuite.records import (
@@ -165,11 +166,7 @@ class NetSuiteConnector(Connector):
             headers={"Accept": "application/json"},
         )
         if response.status_code != 200:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
-            error = body.get("error") if isinstance(body, dict) else None
+            error = json_object(response).get("error")
             raise AuthenticationFailed(
                 f"NetSuite refused the sign-in ({error or f'HTTP {response.status_code}'}): check the account ID, "
                 "the client ID, the certificate ID and that the private key matches the uploaded certificate."

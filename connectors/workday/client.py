@@ -29,6 +29,7 @@ from connectors.base import (
     RejectedRecord,
     SourceRecord,
     VendorError,
+    json_object,
     objects_by_name,
     parse_utc_datetime,
 )
@@ -151,10 +152,7 @@ class WorkdayConnector(Connector):
             headers={"Accept": "application/json"},
         )
         if response.status_code != 200:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
+            body = json_object(response)
             reason = self.session.redact(body.get("error_description") or body.get("error") or "")
             raise AuthenticationFailed(
                 f"Workday refused the API client or its refresh token (HTTP {response.status_code}"
