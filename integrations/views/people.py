@@ -11,6 +11,7 @@ from integrations.dashboard_cache import dashboard_cached
 from integrations.forms.people import InviteForm, RoleForm, WorkspaceAuditFilterForm
 from integrations.models import SyncException
 from integrations.views.support import redirect_to, refusal_said, render_page, sla_hours, url
+from portal.audit_log import audit_page_context
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
 from tenants.models import Membership, Role
 from tenants.selectors import client_members, pending_invitations
@@ -133,12 +134,5 @@ def user_remove(request, client_slug, pk):
 @workspace_role_required(WORKSPACE_ALL)
 def audit_log(request, client_slug):
     form = WorkspaceAuditFilterForm(request.GET, groups=selectors.audit_action_groups())
-    events, next_cursor = selectors.audit_events(**form.filters(), after=request.GET.get("after", ""))
-    context = {
-        "form": form,
-        "events": events,
-        "next_cursor": next_cursor,
-        "paged": bool(request.GET.get("after")),
-        "section": "audit",
-    }
+    context = audit_page_context(request, form, selectors.audit_events)
     return render_page(request, "integrations/people/audit.html", context, partial="events")
