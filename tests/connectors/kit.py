@@ -3,6 +3,7 @@ pointed at it, and its pages read whole."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -51,6 +52,20 @@ def sandbox_connector(
         policy=HttpPolicy.for_sandbox(sandbox.url, **policy),
         connection_key=connection_key,
     )
+
+
+def connector_maker(connector_class, default_credentials, *, own_connection: bool = False, **settings):
+    """A test module's `connect(sandbox, credentials=None, **policy)`: sandbox_connector with the module's defaults
+    (`settings`); `own_connection` gives each connector a connection key of its own, so none shares another's
+    tokens or budget."""
+
+    def connect(sandbox, credentials=None, **policy):
+        key = uuid.uuid4().hex if own_connection else "default"
+        return sandbox_connector(
+            connector_class, sandbox, credentials or default_credentials, connection_key=key, **{**settings, **policy}
+        )
+
+    return connect
 
 
 def records_read(connector, object_name: str, **kwargs) -> list:

@@ -13,7 +13,7 @@ from connectors.acumatica.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.base import AuthenticationFailed, OutboundRecord, RateLimited, VendorUnavailable
 from connectors.registry import get_connector_class
 from connectors.sandbox.firm import Firm
-from tests.connectors.kit import records_read, sandbox_connector, sandbox_fixture
+from tests.connectors.kit import connector_maker, records_read, sandbox_fixture
 
 pytestmark = pytest.mark.timeout(120)
 FIRM = Firm()
@@ -31,8 +31,7 @@ def fresh(sandbox):
     assert sandbox.app.active_sessions() == 0, "a piece of work left its API seat taken"
 
 
-def connect(sandbox, credentials=None, **policy) -> AcumaticaConnector:
-    return sandbox_connector(AcumaticaConnector, sandbox, credentials or DEMO_CREDENTIALS, **policy)
+connect = connector_maker(AcumaticaConnector, DEMO_CREDENTIALS)
 
 
 def login(sandbox) -> requests.Response:

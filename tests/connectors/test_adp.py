@@ -5,7 +5,6 @@ throttling, and malformed workers."""
 from __future__ import annotations
 
 import logging
-import uuid
 
 import pytest
 import requests
@@ -16,7 +15,7 @@ from connectors.base import AuthenticationFailed, CertificateRejected, Connector
 from connectors.http import TLSContextAdapter
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.tls import DemoPKI
-from tests.connectors.kit import read_whole, sandbox_connector, sandbox_fixture
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 PEOPLE = 200
 QUEUE_PATH = "/core/v1/event-notification-messages"
@@ -30,15 +29,7 @@ def fresh_sandbox(sandbox):
     sandbox.reset()
 
 
-def make_connector(sandbox, credentials=None, **policy) -> ADPConnector:
-    return sandbox_connector(
-        ADPConnector,
-        sandbox,
-        credentials or DEMO_CREDENTIALS,
-        backoff=(0.02, 0.1),
-        connection_key=uuid.uuid4().hex,
-        **policy,
-    )
+make_connector = connector_maker(ADPConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def everything(connector, **kwargs):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 import asana
 import pytest
@@ -15,7 +14,7 @@ from connectors.asana.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.base import AuthenticationFailed
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.tickets import support_queues, work_logs
-from tests.connectors.kit import read_whole, sandbox_connector, sandbox_fixture
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 ENTRY_BASE = 1205000000000000
 TOKEN = DEMO_CREDENTIALS["access_token"]
@@ -29,15 +28,7 @@ def fresh_sandbox(sandbox):
     sandbox.reset()
 
 
-def make_connector(sandbox, credentials=None, **policy) -> AsanaConnector:
-    return sandbox_connector(
-        AsanaConnector,
-        sandbox,
-        credentials or dict(DEMO_CREDENTIALS),
-        backoff=(0.02, 0.1),
-        connection_key=uuid.uuid4().hex,
-        **policy,
-    )
+make_connector = connector_maker(AsanaConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def everything(connector, **kwargs):

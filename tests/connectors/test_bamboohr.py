@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 import pytest
 import requests
@@ -12,7 +11,7 @@ from connectors.bamboohr.client import BambooHRConnector
 from connectors.bamboohr.sandbox import COMPANY, DEMO_CREDENTIALS, create_app
 from connectors.base import AuthenticationFailed, ConnectorError, OutboundRecord
 from connectors.sandbox.firm import Firm
-from tests.connectors.kit import read_whole, sandbox_connector, sandbox_fixture
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 PEOPLE = 200
 REPORT_PATH = f"/api/gateway.php/{COMPANY}/v1/reports/custom"
@@ -29,15 +28,7 @@ def fresh_sandbox(sandbox):
     sandbox.app.throttle_status = 503
 
 
-def make_connector(sandbox, credentials=None, **policy) -> BambooHRConnector:
-    return sandbox_connector(
-        BambooHRConnector,
-        sandbox,
-        credentials or DEMO_CREDENTIALS,
-        backoff=(0.02, 0.1),
-        connection_key=uuid.uuid4().hex,
-        **policy,
-    )
+make_connector = connector_maker(BambooHRConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def hr_update(sandbox, employee_id: int, **fields) -> None:

@@ -14,7 +14,7 @@ from connectors.certinia.client import CertiniaConnector
 from connectors.certinia.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.registry import get_connector_class
 from connectors.sandbox.firm import Firm
-from tests.connectors.kit import records_read, sandbox_connector, sandbox_fixture, simple_salesforce_on
+from tests.connectors.kit import connector_maker, records_read, sandbox_fixture, simple_salesforce_on
 
 pytestmark = pytest.mark.timeout(120)
 FIRM = Firm()
@@ -28,8 +28,7 @@ def fresh_org(sandbox):
     sandbox.reset()
 
 
-def connect(sandbox, credentials=None, **policy) -> CertiniaConnector:
-    return sandbox_connector(CertiniaConnector, sandbox, credentials or DEMO_CREDENTIALS, **policy)
+connect = connector_maker(CertiniaConnector, DEMO_CREDENTIALS)
 
 
 def first_id(connector, object_name) -> str:

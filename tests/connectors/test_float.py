@@ -13,7 +13,7 @@ from connectors.float.client import FloatConnector
 from connectors.float.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.registry import get_connector_class
 from connectors.sandbox.firm import Firm
-from tests.connectors.kit import records_read, sandbox_connector, sandbox_fixture
+from tests.connectors.kit import connector_maker, records_read, sandbox_fixture
 
 pytestmark = pytest.mark.timeout(120)
 FIRM = Firm()
@@ -27,8 +27,7 @@ def fresh(sandbox):
     sandbox.reset()
 
 
-def connect(sandbox, credentials=None, **policy) -> FloatConnector:
-    return sandbox_connector(FloatConnector, sandbox, credentials or DEMO_CREDENTIALS, **policy)
+connect = connector_maker(FloatConnector, DEMO_CREDENTIALS)
 
 
 def test_the_registry_offers_float_as_a_psa_without_webhooks():

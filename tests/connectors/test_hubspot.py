@@ -19,7 +19,7 @@ from connectors.hubspot.client import HubSpotConnector
 from connectors.hubspot.sandbox import DEMO_CREDENTIALS, PORTAL_ID, WEBHOOK_SECRET, create_app
 from connectors.hubspot.webhooks import closed_won_deal_ids, signature_v3
 from connectors.sandbox.firm import Firm
-from tests.connectors.kit import sandbox_connector, sandbox_fixture
+from tests.connectors.kit import connector_maker, sandbox_fixture
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,8 +33,7 @@ def fresh_portal(sandbox):
     yield
 
 
-def connect(sandbox, credentials=None, **policy) -> HubSpotConnector:
-    return sandbox_connector(HubSpotConnector, sandbox, credentials or DEMO_CREDENTIALS, **policy)
+connect = connector_maker(HubSpotConnector, DEMO_CREDENTIALS)
 
 
 def count(sandbox, object_name: str) -> int:

@@ -13,7 +13,7 @@ from connectors.intacct.client import IntacctConnector
 from connectors.intacct.sandbox import DEMO_CREDENTIALS, POD_PATH, create_app
 from connectors.registry import get_connector_class
 from connectors.sandbox.firm import Firm
-from tests.connectors.kit import records_read, sandbox_connector, sandbox_fixture
+from tests.connectors.kit import connector_maker, records_read, sandbox_fixture
 
 pytestmark = pytest.mark.timeout(120)
 FIRM = Firm()
@@ -28,8 +28,7 @@ def fresh(sandbox):
     sandbox.reset()
 
 
-def connect(sandbox, credentials=None, **policy) -> IntacctConnector:
-    return sandbox_connector(IntacctConnector, sandbox, credentials or DEMO_CREDENTIALS, **policy)
+connect = connector_maker(IntacctConnector, DEMO_CREDENTIALS)
 
 
 def customer(external_id: str, number: str, name: str, **fields) -> OutboundRecord:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime
 
 import jira
@@ -14,7 +13,7 @@ from connectors.base import AuthenticationFailed, OutboundRecord
 from connectors.jira.client import BULK_CREATE_MAX, JiraConnector
 from connectors.jira.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.sandbox.firm import Firm
-from tests.connectors.kit import read_whole, sandbox_connector, sandbox_fixture
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 DELIVERY_ISSUES = 80  # one kick-off per firm project
 SEARCH_PATH = "/rest/api/3/search/jql"
@@ -28,15 +27,9 @@ def fresh_sandbox(sandbox):
     sandbox.reset()
 
 
-def make_connector(sandbox, credentials=None, **policy) -> JiraConnector:
-    return sandbox_connector(
-        JiraConnector,
-        sandbox,
-        credentials or {**DEMO_CREDENTIALS, "jql": "project = DEL"},
-        backoff=(0.02, 0.1),
-        connection_key=uuid.uuid4().hex,
-        **policy,
-    )
+make_connector = connector_maker(
+    JiraConnector, {**DEMO_CREDENTIALS, "jql": "project = DEL"}, backoff=(0.02, 0.1), own_connection=True
+)
 
 
 def everything(connector, **kwargs):

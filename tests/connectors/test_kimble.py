@@ -14,7 +14,7 @@ from connectors.kimble.client import KimbleConnector, import_value
 from connectors.kimble.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.registry import get_connector_class
 from connectors.sandbox.firm import Firm, convert
-from tests.connectors.kit import records_read, sandbox_connector, sandbox_fixture, simple_salesforce_on
+from tests.connectors.kit import connector_maker, records_read, sandbox_fixture, simple_salesforce_on
 
 pytestmark = pytest.mark.timeout(120)
 FIRM = Firm()
@@ -32,8 +32,7 @@ def fresh_org(sandbox):
     sandbox.reset()
 
 
-def connect(sandbox, credentials=None, **policy) -> KimbleConnector:
-    return sandbox_connector(KimbleConnector, sandbox, credentials or DEMO_CREDENTIALS, **policy)
+connect = connector_maker(KimbleConnector, DEMO_CREDENTIALS)
 
 
 def new_resource(i: int, **fields) -> OutboundRecord:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -17,7 +16,7 @@ from connectors.monday.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.monday.sandbox.state import VIEWER_TOKEN
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.tickets import support_queues, support_tickets, work_logs
-from tests.connectors.kit import read_whole, sandbox_connector, sandbox_fixture
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 SESSION_BASE, ITEM_BASE, BOARD_BASE = 7100000000, 6100000000, 4100000000
 TOKEN = DEMO_CREDENTIALS["api_token"]
@@ -31,15 +30,7 @@ def fresh_sandbox(sandbox):
     sandbox.reset()
 
 
-def make_connector(sandbox, credentials=None, **policy) -> MondayConnector:
-    return sandbox_connector(
-        MondayConnector,
-        sandbox,
-        credentials or dict(DEMO_CREDENTIALS),
-        backoff=(0.02, 0.1),
-        connection_key=uuid.uuid4().hex,
-        **policy,
-    )
+make_connector = connector_maker(MondayConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def everything(connector, **kwargs):

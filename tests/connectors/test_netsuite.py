@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -15,7 +14,7 @@ from connectors.netsuite import client as netsuite_client
 from connectors.netsuite.client import NetSuiteConnector
 from connectors.netsuite.sandbox import ACCOUNT_CONCURRENCY, DEMO_CREDENTIALS, TERMS, create_app
 from connectors.sandbox.firm import Firm
-from tests.connectors.kit import sandbox_connector, sandbox_fixture
+from tests.connectors.kit import connector_maker, sandbox_fixture
 
 SEEDED_CUSTOMERS = 40
 
@@ -33,15 +32,7 @@ def fresh_sandbox(sandbox):
     app.suiteql_max_results = netsuite_client.SUITEQL_MAX_RESULTS
 
 
-def make_connector(sandbox, credentials=None, **policy) -> NetSuiteConnector:
-    return sandbox_connector(
-        NetSuiteConnector,
-        sandbox,
-        credentials or DEMO_CREDENTIALS,
-        backoff=(0.02, 0.1),
-        connection_key=uuid.uuid4().hex,
-        **policy,
-    )
+make_connector = connector_maker(NetSuiteConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def other_private_key() -> str:

@@ -18,7 +18,7 @@ from connectors.salesforce.client import SalesforceConnector
 from connectors.salesforce.sandbox import DEMO_CREDENTIALS, WEBHOOK_SECRET, create_app
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import self_signed_certificate, serve_in_thread
-from tests.connectors.kit import sandbox_connector, sandbox_fixture, simple_salesforce_for
+from tests.connectors.kit import connector_maker, sandbox_fixture, simple_salesforce_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,8 +32,7 @@ def fresh_org(sandbox):
     yield
 
 
-def connect(sandbox, credentials=None, **policy) -> SalesforceConnector:
-    return sandbox_connector(SalesforceConnector, sandbox, credentials or DEMO_CREDENTIALS, **policy)
+connect = connector_maker(SalesforceConnector, DEMO_CREDENTIALS)
 
 
 def count(sandbox, object_name: str) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 import pytest
 import requests
@@ -18,7 +17,7 @@ from connectors.sandbox.tickets import support_tickets, work_logs
 from connectors.servicenow.client import ServiceNowConnector
 from connectors.servicenow.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.servicenow.sandbox.state import sys_id
-from tests.connectors.kit import read_whole, sandbox_connector, sandbox_fixture
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 AUTH = (DEMO_CREDENTIALS["username"], DEMO_CREDENTIALS["password"])
 TABLE = "/api/now/table/task_time_worked"
@@ -32,15 +31,7 @@ def fresh_sandbox(sandbox):
     sandbox.reset()
 
 
-def make_connector(sandbox, credentials=None, **policy) -> ServiceNowConnector:
-    return sandbox_connector(
-        ServiceNowConnector,
-        sandbox,
-        credentials or dict(DEMO_CREDENTIALS),
-        backoff=(0.02, 0.1),
-        connection_key=uuid.uuid4().hex,
-        **policy,
-    )
+make_connector = connector_maker(ServiceNowConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def everything(connector, **kwargs):

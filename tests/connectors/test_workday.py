@@ -4,7 +4,6 @@ pages, SOAP faults, throttling, and zeep (the SOAP client most Python integratio
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, date, datetime
 
 import pytest
@@ -18,7 +17,7 @@ from connectors.sandbox.firm import Firm
 from connectors.workday.client import WorkdayConnector
 from connectors.workday.records import is_client_fault
 from connectors.workday.sandbox import DEMO_CREDENTIALS, DEMO_OAUTH_CREDENTIALS, TENANT, create_app
-from tests.connectors.kit import read_whole, sandbox_connector, sandbox_fixture
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 PEOPLE = 200
 ENDPOINT = f"/ccx/service/{TENANT}/Human_Resources/v42.0"
@@ -33,15 +32,7 @@ def fresh_sandbox(sandbox):
     sandbox.reset()
 
 
-def make_connector(sandbox, credentials=None, **policy) -> WorkdayConnector:
-    return sandbox_connector(
-        WorkdayConnector,
-        sandbox,
-        credentials or DEMO_CREDENTIALS,
-        backoff=(0.02, 0.1),
-        connection_key=uuid.uuid4().hex,
-        **policy,
-    )
+make_connector = connector_maker(WorkdayConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def everything(connector, **kwargs):
