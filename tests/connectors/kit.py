@@ -68,6 +68,11 @@ def connector_maker(connector_class, default_credentials, *, own_connection: boo
     return connect
 
 
+def pages_read(connector, object_name: str, **kwargs) -> list:
+    """Every page a read yields, in order."""
+    return list(connector.read(object_name, **kwargs))
+
+
 def records_read(connector, object_name: str, **kwargs) -> list:
     """The records of every page a read yields, in order."""
     return [record for page in connector.read(object_name, **kwargs) for record in page.records]

@@ -18,7 +18,7 @@ from connectors.salesforce.client import SalesforceConnector
 from connectors.salesforce.sandbox import DEMO_CREDENTIALS, WEBHOOK_SECRET, create_app
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import self_signed_certificate, serve_in_thread
-from tests.connectors.kit import connector_maker, sandbox_fixture, simple_salesforce_for
+from tests.connectors.kit import connector_maker, pages_read, sandbox_fixture, simple_salesforce_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,10 +41,6 @@ def count(sandbox, object_name: str) -> int:
         return sum(1 for r in org.records[object_name].values() if not r["IsDeleted"])
 
 
-def read_all(connector, object_name, **kwargs):
-    return list(connector.read(object_name, **kwargs))
-
-
 def test_wrong_password_fails_with_a_clear_message(sandbox):
     connector = connect(sandbox, {**DEMO_CREDENTIALS, "password": "not-the-password"})
 
@@ -53,7 +49,7 @@ def test_wrong_password_fails_with_a_clear_message(sandbox):
     assert result.ok is False
     assert "Salesforce refused the sign-in: authentication failure (invalid_grant)" in result.message
     with pytest.raises(AuthenticationFailed, match="authentication failure"):
-        read_all(connector, "Account")
+        pages_read(connector, "Account")
 
 
 def test_wrong_consumer_secret_is_named(sandbox):
@@ -80,7 +76,7 @@ def test_reads_all_pages_by_following_next_records_url(sandbox):
     sandbox.clear_stats()
     connector = connect(sandbox)
 
-    pages = read_all(connector, "Opportunity", page_size=200)
+    pages = pages_read(connector, "Opportunity", page_size=200)
 
     assert [len(p.records) for p in pages] == [200, 200, 120]
     assert [p.has_more for p in pages] == [True, True, False]
@@ -99,8 +95,8 @@ def test_reads_all_pages_by_following_next_records_url(sandbox):
 
 def test_incremental_read_returns_only_what_changed_since_the_cursor(sandbox):
     connector = connect(sandbox)
-    cursor = read_all(connector, "Opportunity")[-1].cursor
-    changed = [r.external_id for p in read_all(connector, "Opportunity") for r in p.records][:3]
+    cursor = pages_read(connector, "Opportunity")[-1].cursor
+    changed = [r.external_id for p in pages_read(connector, "Opportunity") for r in p.records][:3]
 
     time.sleep(1.1)  # Salesforce timestamps have whole seconds: make the change land after the watermark
     results = connector.write(
@@ -113,7 +109,7 @@ def test_incremental_read_returns_only_what_changed_since_the_cursor(sandbox):
     )
     assert [r.outcome for r in results] == ["updated"] * 3
 
-    pages = read_all(connector, "Opportunity", since=cursor)
+    pages = pages_read(connector, "Opportunity", since=cursor)
     seen = [r for p in pages for r in p.records]
     newer = {r.external_id for r in seen if r.updated_at > cursor}
     assert newer == set(changed)
@@ -183,7 +179,7 @@ def test_stays_inside_the_rate_budget(sandbox):
     # A token bucket lets at most burst + rate * window calls into any window: 1 + 2.5 = 3.5 < 4.
     connector = connect(sandbox, rate_per_second=2.5, burst=1)
 
-    pages = read_all(connector, "Opportunity", page_size=200)
+    pages = pages_read(connector, "Opportunity", page_size=200)
 
     stats = sandbox.stats()
     assert sum(len(p.records) for p in pages) == 1000
@@ -199,7 +195,7 @@ def test_request_limit_exceeded_is_waited_out(sandbox):
     waits: list[float] = []
     connector.session.sleep = lambda seconds: (waits.append(seconds), time.sleep(seconds))
 
-    pages = read_all(connector, "Opportunity", page_size=200)
+    pages = pages_read(connector, "Opportunity", page_size=200)
 
     stats = sandbox.stats()
     assert sum(len(p.records) for p in pages) == 600
@@ -213,7 +209,7 @@ def test_server_errors_are_retried_and_all_data_arrives(sandbox):
     sandbox.set_faults(error_every=2)
     connector = connect(sandbox)
 
-    pages = read_all(connector, "Opportunity", page_size=200)
+    pages = pages_read(connector, "Opportunity", page_size=200)
     results = connector.write(
         "Account", [OutboundRecord(external_id=f"R-{i}", fields={"Name": f"Retry {i}"}) for i in range(5)]
     )
@@ -227,7 +223,7 @@ def test_malformed_records_are_rejected_one_by_one(sandbox):
     sandbox.set_faults(malformed_every=10)
     connector = connect(sandbox)
 
-    pages = read_all(connector, "Account")
+    pages = pages_read(connector, "Account")
 
     rejects = [r for p in pages for r in p.rejects]
     records = [r for p in pages for r in p.records]
@@ -243,11 +239,11 @@ def test_secrets_never_reach_the_logs(sandbox, caplog):
     caplog.set_level(logging.DEBUG)
     bad = connect(sandbox, {**DEMO_CREDENTIALS, "password": "Sup3r-Secret-Passw0rd"})
     with pytest.raises(AuthenticationFailed) as refused:
-        read_all(bad, "Account")
+        pages_read(bad, "Account")
     good = connect(sandbox)
     good.test_connection()
     sandbox.set_faults(error_every=2)
-    read_all(good, "Account")
+    pages_read(good, "Account")
     good.write("Account", [OutboundRecord(external_id="S-1", fields={"Name": "Secretive"})])
 
     tokens = list(sandbox.app.org.tokens)
@@ -276,7 +272,7 @@ def test_closed_won_webhook_is_signed_and_verifies(sandbox):
         requests.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": hook}, timeout=5).raise_for_status()
         connector = connect(sandbox)
         open_deal = next(
-            r for p in read_all(connector, "Opportunity") for r in p.records if r.data["StageName"] != "Closed Won"
+            r for p in pages_read(connector, "Opportunity") for r in p.records if r.data["StageName"] != "Closed Won"
         )
         connector.write(
             "Opportunity",
@@ -339,11 +335,11 @@ def test_simple_salesforce_queries_and_creates_against_the_sandbox(tls_sandbox, 
 
 def test_an_expired_session_is_renewed_once_transparently(sandbox):
     connector = connect(sandbox)
-    read_all(connector, "Account")
+    pages_read(connector, "Account")
     sandbox.app.org.tokens.clear()  # Salesforce revoked or timed out the session
     sandbox.clear_stats()
 
-    pages = read_all(connector, "Account")
+    pages = pages_read(connector, "Account")
     raw = requests.get(
         f"{sandbox.url}/services/data/v59.0/limits", headers={"Authorization": "Bearer stale"}, timeout=5
     )
