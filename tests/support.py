@@ -262,6 +262,16 @@ def vendor_sandboxes(vendors, **firm) -> Iterator[dict[str, Any]]:
             sandbox.stop()
 
 
+def sandbox_env(sandboxes, **extra: str) -> dict[str, str]:
+    """Settings for a worker or web server that syncs against `sandboxes` on loopback: their ports allowed, and the
+    vendors' pacing out of the way (it has tests of its own); `extra` adds more."""
+    return {
+        "CONNECTOR_ALLOWED_HOSTS": ",".join(f"127.0.0.1:{s.port}" for s in sandboxes),
+        "CONNECTOR_RATE_PER_SECOND": "500",
+        **extra,
+    }
+
+
 def journey_partner(*, slug: str, name: str, host: str, brand: dict | None = None):
     """A partner of a test module's own on `host`, so the demo partners stay as seeded: made the first time (its
     brand then set to `brand`), and signing in with a password alone (two-factor sign-in has tests of its own)."""

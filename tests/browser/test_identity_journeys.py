@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
 from tests.browser.test_workspace_journeys import _member, _run_to_end, in_schema, number, sign_in
-from tests.support import journey_partner, vendor_sandboxes, web_server
+from tests.support import journey_partner, sandbox_env, vendor_sandboxes, web_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -36,10 +36,7 @@ def cove_sandboxes():
 
 @pytest.fixture(scope="module")
 def cove_env(cove_sandboxes):
-    return {
-        "CONNECTOR_ALLOWED_HOSTS": ",".join(f"127.0.0.1:{s.port}" for s in cove_sandboxes.values()),
-        "CONNECTOR_RATE_PER_SECOND": "500",
-    }
+    return sandbox_env(cove_sandboxes.values())
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 
 from tenants.demo import DEMO_PASSWORD
 from tests.browser.conftest import SCREENSHOTS, screenshot, sign_in
-from tests.support import journey_partner, start_worker, user_who_can_sign_in, vendor_sandboxes, web_server
+from tests.support import journey_partner, sandbox_env, start_worker, user_who_can_sign_in, vendor_sandboxes, web_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -42,11 +42,7 @@ def harbor_sandboxes():
 
 @pytest.fixture(scope="module")
 def engine_env(harbor_sandboxes):
-    return {
-        "CONNECTOR_ALLOWED_HOSTS": ",".join(f"127.0.0.1:{s.port}" for s in harbor_sandboxes.values()),
-        "CONNECTOR_RATE_PER_SECOND": "500",
-        "SYNC_SLICE_SECONDS": "2",
-    }
+    return sandbox_env(harbor_sandboxes.values(), SYNC_SLICE_SECONDS="2")
 
 
 @pytest.fixture(scope="module")
