@@ -9,10 +9,9 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from integrations.models import Customer, Expense, Invoice, Opportunity, Project, Resource, TimeEntry
-from tests.integrations.workspace_views import cold_cache  # noqa: F401 -- fixtures
+from tests.integrations.workspace_views import cold_cache, within  # noqa: F401 -- fixtures
 from tests.support import NORTHWIND, SUMMIT, browser_for
 
 pytestmark = pytest.mark.django_db
@@ -20,10 +19,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def books(world):
-    connection.set_tenant(world.clients["contoso"])
-    seeded = seed_books()
-    connection.set_schema_to_public()
-    return seeded
+    return within(world, seed_books)
 
 
 def seed_books() -> dict:
