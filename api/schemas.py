@@ -62,6 +62,8 @@ class PlanOut(Schema):
     sla_support_hours: int
     sla_resolution_hours: int
     sla_freshness_hours: int
+    # The systems the plan includes, {vendor key: connections per environment}; empty: every system.
+    included_systems: dict[str, int]
 
 
 class ClientOut(Schema):

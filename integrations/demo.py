@@ -150,7 +150,9 @@ def demo_integrations(stdout=None, first_runs: bool = False) -> None:
         if client is None:
             continue
         with tenant_context(client):
-            demo_integrations_seed(recipients=[f"finance@{client.slug}.localhost"], stack=stack)
+            demo_integrations_seed(
+                host=settings.DEMO_SANDBOX_HOST, recipients=[f"finance@{client.slug}.localhost"], stack=stack
+            )
             if first_runs:
                 queued = demo_first_runs()
                 if stdout and queued:
@@ -164,7 +166,7 @@ def _demo_webhooks(client: Client, stdout=None) -> None:
     domain = client.partner.domains.filter(is_primary=True).values_list("domain", flat=True).first()
     port = int(getattr(settings, "PUBLIC_PORT", "") or 8000)
     try:
-        urls = demo_webhooks_subscribe(partner_host=domain, port=port)
+        urls = demo_webhooks_subscribe(partner_host=domain, port=port, sandbox_host=settings.DEMO_SANDBOX_HOST)
     except requests.RequestException as error:
         if stdout:
             stdout.write(f"  the sandbox CRM did not take {client.name}'s webhook address: {error}\n")

@@ -13,7 +13,7 @@ from django_tenants.utils import tenant_context
 
 from integrations.models import AuditEvent  # noqa: I001
 from integrations.notifications import notify
-from integrations.selectors.workspace import exceptions_past, usage_for_month
+from integrations.selectors.workspace import connections_by_system, exceptions_past, usage_for_month
 from integrations.services.audit import audit_record
 from integrations.services.bulk import bulk_actions_recover_stale
 from integrations.services.runs import runs_recover_stale
@@ -29,11 +29,13 @@ def usage_rollup(*, month=None) -> int:
         months = [today, today.replace(day=1) - timezone.timedelta(days=1)]
     else:
         months = [month]
+    this_month = timezone.now().date().replace(day=1)
     count = 0
     for client in Client.objects.all():
         created = timezone.localtime(client.created_at).date().replace(day=1) if client.created_at else None
         with tenant_context(client):
             usages = [(each, usage_for_month(each)) for each in months if created is None or each >= created]
+            connections = connections_by_system()
         for each, usage in usages:
             usage_record_upsert(
                 client=client,
@@ -42,6 +44,8 @@ def usage_rollup(*, month=None) -> int:
                 runs=usage["runs"],
                 sandbox_records_synced=usage["sandbox_records"],
                 sandbox_runs=usage["sandbox_runs"],
+                # Connections are counted as they are now: a past month keeps what it had when it was last read.
+                connections=connections if each.replace(day=1) == this_month else None,
             )
         count += 1
     return count

@@ -6,7 +6,9 @@ With PROMETHEUS_MULTIPROC_DIR set (dev.py run sets it), web and worker processes
 
 from __future__ import annotations
 
+import logging
 import os
+from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
@@ -28,6 +30,19 @@ RUN_SECONDS = Histogram(
 )
 
 
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def never_in_the_way():
+    """Metrics are for watching the product, never a reason for a sync to fail: with PROMETHEUS_MULTIPROC_DIR
+    pointing at a folder that is gone or full, the sample is dropped and said in the log, and the run goes on."""
+    try:
+        yield
+    except OSError as error:
+        logger.warning("A metric was not recorded: %s", error)
+
+
 class PrometheusRequestMetrics:
     """A connectors.http RequestMetrics sink: keeps the in-process stats and exports to Prometheus."""
 
@@ -42,10 +57,11 @@ class PrometheusRequestMetrics:
             rate_limited=rate_limited,
         )
         status_class = f"{status // 100}xx" if status else "network_error"
-        VENDOR_CALLS.labels(vendor=vendor, status_class=status_class).inc()
-        VENDOR_LATENCY.labels(vendor=vendor).observe(latency)
-        if rate_limited:
-            VENDOR_RATE_LIMITED.labels(vendor=vendor).inc()
+        with never_in_the_way():
+            VENDOR_CALLS.labels(vendor=vendor, status_class=status_class).inc()
+            VENDOR_LATENCY.labels(vendor=vendor).observe(latency)
+            if rate_limited:
+                VENDOR_RATE_LIMITED.labels(vendor=vendor).inc()
 
 
 REQUEST_METRICS = PrometheusRequestMetrics()
@@ -63,11 +79,12 @@ def template_label(template_key: str) -> str:
 
 def run_finished(run) -> None:
     template = template_label(run.flow.template_key)
-    RUNS.labels(template=template, status=run.status).inc()
-    for outcome in ("created", "updated", "unchanged", "failed", "skipped"):
-        RUN_RECORDS.labels(template=template, outcome=outcome).inc(getattr(run, outcome))
-    if run.duration_seconds is not None:
-        RUN_SECONDS.labels(template=template).observe(run.duration_seconds)
+    with never_in_the_way():
+        RUNS.labels(template=template, status=run.status).inc()
+        for outcome in ("created", "updated", "unchanged", "failed", "skipped"):
+            RUN_RECORDS.labels(template=template, outcome=outcome).inc(getattr(run, outcome))
+        if run.duration_seconds is not None:
+            RUN_SECONDS.labels(template=template).observe(run.duration_seconds)
 
 
 def exposition() -> bytes:

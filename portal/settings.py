@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from portal.embedded import DATA_DIR, database_url
 
@@ -288,6 +289,9 @@ def _sandbox_hosts() -> str:
 
 
 CONNECTOR_ALLOWED_HOSTS = env_list("CONNECTOR_ALLOWED_HOSTS", _sandbox_hosts() if DEV else "")
+# Where the demo's connections find the vendor sandboxes: loopback under `dev.py run`, the sandboxes container under
+# deploy/compose.yaml's demo profile.
+DEMO_SANDBOX_HOST = os.environ.get("DEMO_SANDBOX_HOST", "127.0.0.1")
 
 # Overrides every vendor's default request rate (tests and benchmarks against local sandboxes).
 CONNECTOR_RATE_PER_SECOND = float(os.environ.get("CONNECTOR_RATE_PER_SECOND", "0")) or None
@@ -321,6 +325,22 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A queue per kind of work. A worker started without -Q takes them all (dev.py run, the tests); a deployment runs
+# workers per queue (deploy/compose.yaml), so a thousand clients' sync slices never hold up a webhook delivery, a
+# clerk's bulk retry or the housekeeping that notices a dead run.
+CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "syncs", "webhooks", "bulk", "housekeeping")]
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "integrations.tasks.run_sync": {"queue": "syncs"},
+    "integrations.tasks.flow_scheduled": {"queue": "syncs"},
+    "api.tasks.webhook_deliver": {"queue": "webhooks"},
+    "integrations.tasks.exceptions_bulk_retry": {"queue": "bulk"},
+    "integrations.tasks.runs_recover": {"queue": "housekeeping"},
+    "integrations.tasks.dashboards_refresh": {"queue": "housekeeping"},
+    "api.tasks.webhook_deliveries_recover": {"queue": "housekeeping"},
+    "portal.tasks.*": {"queue": "housekeeping"},
+    "tenants.tasks.*": {"queue": "housekeeping"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 15.0},
@@ -329,6 +349,7 @@ CELERY_BEAT_SCHEDULE = {
     "runs-recover": {"task": "portal.tasks.runs_recover", "schedule": 60.0},
     "dashboards-refresh": {"task": "portal.tasks.dashboards_refresh", "schedule": 60.0},
     "webhook-deliveries-recover": {"task": "api.tasks.webhook_deliveries_recover", "schedule": 300.0},
+    "renewals": {"task": "tenants.tasks.renewals_run", "schedule": 3600.0},
 }
 # A run executes in slices of this many seconds, then queues its next slice behind other clients' work.
 SYNC_SLICE_SECONDS = float(os.environ.get("SYNC_SLICE_SECONDS", "20"))

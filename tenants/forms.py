@@ -12,6 +12,7 @@ from django.core.validators import MinValueValidator
 from django.utils.text import slugify
 
 from branding.forms import single_line
+from connectors.registry import CONNECTORS
 from portal.audit_log import AuditFilterForm
 from tenants.models import (
     PLAN_FIELDS,
@@ -24,6 +25,7 @@ from tenants.models import (
     Role,
     slug_validator,
 )
+from tenants.plans import system_label
 
 
 class PartnerCreateForm(forms.Form):
@@ -66,10 +68,20 @@ CURRENCIES = [
 
 class PlanForm(forms.ModelForm):
     currency = forms.ChoiceField(choices=CURRENCIES, initial="USD")
+    systems_scope = forms.ChoiceField(
+        label="Systems clients may connect",
+        choices=[
+            ("every", "Every system, within the connection limit"),
+            ("chosen", "Only the systems ticked below, with how many of each"),
+        ],
+        widget=forms.RadioSelect,
+        required=False,
+    )
 
     class Meta:
         model = Plan
-        fields = list(PLAN_FIELDS)
+        # included_systems is edited as a tick and a number per system (clean() puts it together).
+        fields = [name for name in PLAN_FIELDS if name != "included_systems"]
         labels = {
             "name": "Plan name",
             "monthly_price": "Monthly price",
@@ -119,10 +131,50 @@ class PlanForm(forms.ModelForm):
             self.fields[name].widget.attrs["min"] = "1"
         if self.instance.pk is None and not self.is_bound:
             self.initial.setdefault("currency", "USD")
+        included = self.instance.included_systems or {}
+        self.initial.setdefault("systems_scope", "chosen" if included else "every")
+        for vendor in CONNECTORS:
+            tick = forms.BooleanField(required=False, label=system_label(vendor))
+            count = forms.IntegerField(required=False, min_value=1, max_value=999, label="Connections")
+            count.widget.attrs.update({"min": "1", "max": "999", "class": "input-count"})
+            self.fields[f"system_{vendor}"] = tick
+            self.fields[f"system_{vendor}_count"] = count
+            self.initial.setdefault(f"system_{vendor}", vendor in included)
+            self.initial.setdefault(f"system_{vendor}_count", included.get(vendor, 1))
 
     @property
     def fieldsets(self):
         return [(legend, [self[name] for name in names]) for legend, names in self.FIELDSETS]
+
+    @property
+    def system_groups(self):
+        """The systems by kind (CRM, ERP...), each with its tick and its number of connections."""
+        groups: dict[str, list] = {}
+        for vendor, cls in CONNECTORS.items():
+            groups.setdefault(cls.category, []).append(
+                {"vendor": vendor, "tick": self[f"system_{vendor}"], "count": self[f"system_{vendor}_count"]}
+            )
+        return [(SYSTEM_KINDS.get(kind, kind), groups[kind]) for kind in SYSTEM_KINDS if kind in groups]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("systems_scope") != "chosen":  # left out (an older form): every system, as before
+            cleaned["included_systems"] = {}
+            return cleaned
+        included = {}
+        for vendor in CONNECTORS:
+            if not cleaned.get(f"system_{vendor}"):
+                continue
+            count = cleaned.get(f"system_{vendor}_count")
+            if count is None:
+                if f"system_{vendor}_count" not in self.errors:
+                    self.add_error(f"system_{vendor}_count", f"How many {system_label(vendor)} connections?")
+                continue
+            included[vendor] = count
+        if not included and not any(name.startswith("system_") for name in self.errors):
+            self.add_error("systems_scope", "Tick at least one system, or let clients connect every system.")
+        cleaned["included_systems"] = included
+        return cleaned
 
     def clean_name(self):
         name = single_line(self.cleaned_data["name"].strip())
@@ -153,6 +205,16 @@ class PlanForm(forms.ModelForm):
         if price < 0:
             raise ValidationError("A price cannot be negative.")
         return price
+
+
+# The kinds of system, in the order the catalogue shows them.
+SYSTEM_KINDS = {
+    "crm": "CRM",
+    "erp": "ERP",
+    "psa": "PSA",
+    "hr": "HR and payroll",
+    "ticketing": "Collaboration and ticketing",
+}
 
 
 class ClientCreateForm(forms.Form):
@@ -299,3 +361,57 @@ class PartnerAuditFilterForm(AuditFilterForm):
         "sso": "Single sign-on",
         "team": "Team",
     }
+
+
+TERMS = [(1, "1 month"), (3, "3 months"), (6, "6 months"), (12, "12 months"), (24, "24 months"), (36, "36 months")]
+
+
+class SubscriptionForm(forms.Form):
+    """A client's subscription: its current term and price, and what happens at the renewal."""
+
+    starts_on = forms.DateField(
+        label="Current term starts", widget=forms.DateInput(attrs={"type": "date"}), help_text="The first day billed."
+    )
+    term_months = forms.TypedChoiceField(
+        label="Term", choices=TERMS, coerce=int, initial=12, help_text="The renewal date is the term's end."
+    )
+    monthly_price = forms.DecimalField(
+        label="Monthly price", max_digits=12, decimal_places=2, min_value=0, help_text="The price of the current term."
+    )
+    auto_renew = forms.BooleanField(
+        label="Renews automatically",
+        required=False,
+        initial=True,
+        help_text="Unticked, the subscription ends at the renewal date and is no longer billed.",
+    )
+    renewal_price = forms.DecimalField(
+        label="Price from the renewal",
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        help_text="A price change for the next term. Empty: the same price.",
+    )
+    reminder_days = forms.IntegerField(
+        label="Remind (days before renewal)",
+        min_value=0,
+        max_value=365,
+        initial=30,
+        help_text="Your admins and the client's admins get one email this many days before (0: no reminder).",
+    )
+
+    FIELDSETS = [
+        ("Current term", ["starts_on", "term_months", "monthly_price"]),
+        ("Renewal", ["auto_renew", "renewal_price", "reminder_days"]),
+    ]
+
+    def __init__(self, *args, currency: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("monthly_price", "renewal_price"):
+            self.fields[name].widget.attrs.update({"min": "0", "step": "0.01", "inputmode": "decimal"})
+            if currency:
+                self.fields[name].label = f"{self.fields[name].label} ({currency})"
+
+    @property
+    def fieldsets(self):
+        return [(legend, [self[name] for name in names]) for legend, names in self.FIELDSETS]

@@ -92,3 +92,86 @@ def plan_min_interval_check(*, client: Client, interval_minutes: int | float) ->
         f'Your plan "{plan.name}" syncs at most every {every}; choose {minimum} minutes or more,'
         f" or ask {plan.partner.name} to upgrade."
     )
+
+
+# --- Systems a plan includes -----------------------------------------------------------------------
+
+
+def system_label(vendor: str) -> str:
+    """The vendor's name as people know it ("NetSuite"), from its connector."""
+    from connectors.registry import CONNECTORS
+
+    cls = CONNECTORS.get(vendor)
+    return cls.label if cls else vendor
+
+
+def included_systems_errors(value) -> list[str]:
+    """What is wrong with a plan's `included_systems` ({vendor key: connections}); none when it is sound."""
+    from connectors.registry import CONNECTORS
+
+    if not isinstance(value, dict):
+        return ["List the systems as a mapping of system to number of connections."]
+    problems = []
+    for vendor, count in value.items():
+        if vendor not in CONNECTORS:
+            problems.append(f"{vendor!r} is not a system the portal connects to.")
+        elif isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            problems.append(f"{system_label(vendor)}: include at least 1 connection, or leave the system out.")
+    return problems
+
+
+@dataclass(frozen=True)
+class SystemAllowance:
+    """One system's place in a client's plan: included or not, and connections used against those included."""
+
+    plan: Plan | None
+    vendor: str
+    used: int
+
+    @property
+    def label(self) -> str:
+        return system_label(self.vendor)
+
+    @property
+    def included(self) -> bool:
+        return self.plan is None or not self.plan.limits_systems or self.vendor in self.plan.included_systems
+
+    @property
+    def limit(self) -> int | None:
+        """Connections of this system the plan includes; None when only the plan's connection limit applies."""
+        if self.plan is None or not self.plan.limits_systems:
+            return None
+        return self.plan.included_systems.get(self.vendor, 0)
+
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and self.used >= self.limit
+
+    @property
+    def over(self) -> bool:
+        return self.limit is not None and self.used > self.limit
+
+    @property
+    def message(self) -> str:
+        ask = f"Ask {self.plan.partner.name} to change your plan."
+        if not self.included:
+            return f'Your plan "{self.plan.name}" does not include {self.label}. {ask}'
+        noun = "connection" if self.limit == 1 else "connections"
+        return f'Your plan "{self.plan.name}" includes {self.limit} {self.label} {noun}; you have {self.used}. {ask}'
+
+
+def plan_system_allowances(*, client: Client, used: dict[str, int]) -> list[SystemAllowance]:
+    """Every system the portal connects to, against the client's plan as it is in the database now; `used`
+    is the client's connections by vendor key."""
+    from connectors.registry import CONNECTORS
+
+    plan = plan_for(client)
+    return [SystemAllowance(plan=plan, vendor=vendor, used=used.get(vendor, 0)) for vendor in CONNECTORS]
+
+
+def plan_system_check(*, client: Client, vendor: str, current_count: int) -> None:
+    """Raise PlanLimitReached when the client's plan leaves `vendor` out, or includes no more connections of
+    it than the `current_count` the client has: call it before connecting one more."""
+    allowance = SystemAllowance(plan=plan_for(client), vendor=vendor, used=current_count)
+    if allowance.full:
+        raise PlanLimitReached(allowance.message)

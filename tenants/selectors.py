@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from portal.audit_log import audit_page
@@ -22,9 +22,11 @@ from tenants.models import (
     Partner,
     PartnerAuditEvent,
     Role,
+    Subscription,
     UsageRecord,
     User,
 )
+from tenants.plans import system_label
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +199,7 @@ class Usage:
     as_of: datetime | None = None  # when the roll-up last read the schema; None: not yet
     sandbox_records: int = 0  # Sandbox runs' records: never part of `records`, billed per the plan
     sandbox_runs: int = 0
+    connections: dict[str, int] = field(default_factory=dict)  # Production connections by vendor key
 
 
 def usage_rolled_up(*, clients, month: date) -> dict[int, Usage]:
@@ -211,6 +214,7 @@ def usage_rolled_up(*, clients, month: date) -> dict[int, Usage]:
             row.updated_at,
             sandbox_records=row.sandbox_records_synced,
             sandbox_runs=row.sandbox_runs,
+            connections=row.connections,
         )
         for row in rows
     }
@@ -225,6 +229,20 @@ def usage_as_of(usages) -> datetime | None:
 # --- Revenue -------------------------------------------------------------------------------------
 
 CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class SystemLine:
+    """One system on a statement: connections the client has, against those its plan includes (None: the
+    plan includes every system, within its connection limit; 0: the plan leaves this system out)."""
+
+    label: str
+    used: int
+    included: int | None
+
+    @property
+    def over(self) -> bool:
+        return self.included is not None and self.used > self.included
 
 
 @dataclass(frozen=True)
@@ -251,6 +269,28 @@ class Statement:
     sandbox_runs: int = 0
     sandbox_billed: bool = False
     sandbox_per_1000: Decimal = Decimal("0.00")
+    connections: dict[str, int] = field(default_factory=dict)  # Production connections by vendor key
+    included_systems: dict[str, int] = field(default_factory=dict)  # the plan's; empty: every system
+    price_basis: str = "plan"  # "subscription", "ended" or "plan": see plan_price_for_month
+
+    @property
+    def systems(self) -> list[SystemLine]:
+        """Connections per system against what the plan includes: every system the client has connected, and
+        every system the plan includes, by name."""
+        vendors = set(self.connections) | set(self.included_systems)
+        lines = [
+            SystemLine(
+                label=system_label(vendor),
+                used=self.connections.get(vendor, 0),
+                included=self.included_systems.get(vendor, 0) if self.included_systems else None,
+            )
+            for vendor in vendors
+        ]
+        return sorted(lines, key=lambda line: line.label)
+
+    @property
+    def systems_over(self) -> list[SystemLine]:
+        return [line for line in self.systems if line.over]
 
     @property
     def overage_records(self) -> int:
@@ -277,14 +317,40 @@ class Statement:
         return round(100 * self.records_synced / self.included_records) if self.included_records else None
 
 
+def subscription_of(client: Client) -> Subscription | None:
+    try:
+        return client.subscription
+    except Subscription.DoesNotExist:
+        return None
+
+
+def plan_price_for_month(client: Client, month: date) -> tuple[str, Decimal]:
+    """What a client's plan costs in the month containing `month`, and on what basis: "subscription" (the price
+    of its subscription's term in force that month), "ended" (its subscription ended before: nothing), or
+    "plan" (no subscription yet that month: the plan's list price, as before subscriptions)."""
+    plan = client.plan
+    if plan is None:
+        return "plan", Decimal("0.00")
+    subscription = subscription_of(client)
+    if subscription is not None:
+        basis, price = subscription.price_for_month(month, list(subscription.terms.all()))
+        if basis == "term":
+            return "subscription", price
+        if basis == "ended":
+            return "ended", Decimal("0.00")
+    return "plan", plan.monthly_price
+
+
 def _statement(client: Client, month: date, usage: Usage) -> Statement:
     plan = client.plan
+    basis, price = plan_price_for_month(client, month)
     return Statement(
         client=client,
         month=month,
         plan_name=plan.name if plan else "",
         currency=plan.currency if plan else "",
-        plan_price=plan.monthly_price if plan else Decimal("0.00"),
+        plan_price=price,
+        price_basis=basis,
         included_records=plan.included_records if plan else 0,
         overage_per_1000=plan.overage_per_1000 if plan else Decimal("0.00"),
         records_synced=usage.records,
@@ -294,6 +360,8 @@ def _statement(client: Client, month: date, usage: Usage) -> Statement:
         sandbox_runs=usage.sandbox_runs,
         sandbox_billed=bool(plan and plan.sandbox_billing == plan.SandboxBilling.SEPARATE),
         sandbox_per_1000=plan.sandbox_per_1000 if plan else Decimal("0.00"),
+        connections=usage.connections,
+        included_systems=plan.included_systems if plan else {},
     )
 
 
@@ -308,7 +376,10 @@ def partner_statements(*, partner: Partner, month: date) -> list[Statement]:
     month = this_month(month)
     next_month = (month + timedelta(days=32)).replace(day=1)
     clients = (
-        Client.objects.filter(partner=partner, created_at__date__lt=next_month).select_related("plan").order_by("name")
+        Client.objects.filter(partner=partner, created_at__date__lt=next_month)
+        .select_related("plan", "subscription")
+        .prefetch_related("subscription__terms")
+        .order_by("name")
     )
     usage = usage_rolled_up(clients=clients, month=month)
     return [_statement(client, month, usage.get(client.pk, Usage())) for client in clients]
@@ -339,20 +410,83 @@ def statement_totals(statements: list[Statement]) -> list[CurrencyTotal]:
     return sorted(totals.values(), key=lambda item: item.currency)
 
 
-def partner_mrr(partner: Partner) -> list[CurrencyTotal]:
-    """Monthly recurring revenue: the plan prices of the partner's active clients, per currency."""
-    rows = (
+def partner_mrr(partner: Partner, *, today: date | None = None) -> list[CurrencyTotal]:
+    """Monthly recurring revenue, per currency: what each active client's plan costs this month (its
+    subscription's price in force, or the plan's price when it has none; nothing once its subscription ended)."""
+    month = this_month(today)
+    clients = (
         Client.objects.filter(partner=partner, status=Client.Status.ACTIVE, plan__isnull=False)
-        .values("plan__currency")
-        .annotate(amount=Sum("plan__monthly_price"), clients=Count("id"))
-        .order_by("plan__currency")
+        .select_related("plan", "subscription")
+        .prefetch_related("subscription__terms")
     )
-    return [
-        CurrencyTotal(
-            currency=row["plan__currency"], clients=row["clients"], plan_price=row["amount"], total=row["amount"]
+    totals: dict[str, CurrencyTotal] = {}
+    for client in clients:
+        basis, price = plan_price_for_month(client, month)
+        if basis == "ended":
+            continue
+        total = totals.setdefault(client.plan.currency, CurrencyTotal(currency=client.plan.currency))
+        total.clients += 1
+        total.plan_price += price
+        total.total += price
+    return sorted(totals.values(), key=lambda item: item.currency)
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """One client's next renewal, as the partner's renewals list shows it."""
+
+    client: Client
+    subscription: Subscription
+    renewal_date: date
+    days: int
+    current_price: Decimal
+    next_price: Decimal | None  # None: it ends at the renewal date
+    reminder_sent_at: datetime | None
+    reminder_due: date
+    reminder_due_now: bool  # due and not sent yet: the next run of the renewals task sends it
+
+    @property
+    def currency(self) -> str:
+        return self.client.plan.currency if self.client.plan else ""
+
+    @property
+    def price_changes(self) -> bool:
+        return self.next_price is not None and self.next_price != self.current_price
+
+
+def upcoming_renewals(partner: Partner, *, today: date | None = None) -> list[Renewal]:
+    """The partner's subscriptions that have not ended, soonest renewal first."""
+    today = today or timezone.localdate()
+    subscriptions = (
+        Subscription.objects.filter(client__partner=partner, ended_on__isnull=True)
+        .select_related("client__plan")
+        .prefetch_related("terms", "reminders")
+    )
+    renewals = []
+    for subscription in subscriptions:
+        terms = sorted(subscription.terms.all(), key=lambda term: term.starts_on)
+        if not terms:
+            continue
+        term = terms[-1]
+        next_price = None
+        if subscription.auto_renew:
+            next_price = subscription.renewal_price if subscription.renewal_price is not None else term.monthly_price
+        reminder = next((r for r in subscription.reminders.all() if r.renewal_date == term.ends_on), None)
+        renewals.append(
+            Renewal(
+                client=subscription.client,
+                subscription=subscription,
+                renewal_date=term.ends_on,
+                days=(term.ends_on - today).days,
+                current_price=term.monthly_price,
+                next_price=next_price,
+                reminder_sent_at=reminder.sent_at if reminder else None,
+                reminder_due=term.ends_on - timedelta(days=subscription.reminder_days),
+                reminder_due_now=reminder is None
+                and term.ends_on - timedelta(days=subscription.reminder_days) <= today,
+            )
         )
-        for row in rows
-    ]
+    return sorted(renewals, key=lambda renewal: (renewal.renewal_date, renewal.client.name))
 
 
 def usage_history(client: Client, *, months: int = 6, until: date | None = None) -> list[Statement]:

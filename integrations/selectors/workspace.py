@@ -35,6 +35,12 @@ def month_range(month: date) -> tuple[date, date]:
     return start, end
 
 
+def connections_by_system() -> dict[str, int]:
+    """The workspace's Production connections by vendor key: what its plan's systems are counted against."""
+    rows = Connection.objects.filter(environment=Environment.PRODUCTION).values_list("vendor").annotate(n=Count("id"))
+    return dict(rows)
+
+
 def usage_for_month(month: date) -> dict[str, int]:
     """Records synced (created + updated) and runs finished in the current schema during `month`, production
     and Sandbox apart (a plan bills Sandbox separately or not at all; a scheduled run that could not start

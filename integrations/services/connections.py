@@ -82,17 +82,19 @@ def _public_view(connection: Connection) -> dict:
     }
 
 
-def _plan_allows_one_more(environment: str) -> None:
+def _plan_allows_one_more(environment: str, vendor: str) -> None:
     """PlanLimitReached when the workspace already has as many connections in `environment` as its plan
-    includes (Sandbox mirrors Production, so each environment has the plan's allowance)."""
+    includes, or the plan leaves `vendor` out or includes no more of its connections (Sandbox mirrors
+    Production, so each environment has the plan's allowance)."""
     client = getattr(db, "tenant", None)
     if client is None or not getattr(client, "pk", None):
         return  # the public schema (no workspace, no plan): nothing to count against
-    from tenants.plans import plan_limit_check
+    from tenants.plans import plan_limit_check, plan_system_check
 
     workspace_lock("connection_create")  # two saves at once must not both see room for one more
-    current = Connection.objects.filter(environment=environment).count()
-    plan_limit_check(client=client, resource="connections", current_count=current)
+    in_environment = Connection.objects.filter(environment=environment)
+    plan_system_check(client=client, vendor=vendor, current_count=in_environment.filter(vendor=vendor).count())
+    plan_limit_check(client=client, resource="connections", current_count=in_environment.count())
 
 
 @transaction.atomic
@@ -104,7 +106,7 @@ def connection_create(
     get_connector_class(vendor)  # KeyError for an unknown vendor, before anything is stored
     if environment not in Environment.values:
         raise ValueError("Choose Sandbox or Production.")
-    _plan_allows_one_more(environment)
+    _plan_allows_one_more(environment, vendor)
     connection = Connection.objects.create(
         name=name,
         vendor=vendor,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.conf import settings
 from django.contrib import messages
 from django.db import connection as db
@@ -26,7 +28,13 @@ from integrations.services.connections import (
 from integrations.views.support import redirect_to, render_page, url, with_events
 from portal.crypto import CredentialsUnreadable, credentials_decrypt
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
-from tenants.plans import plan_allowance
+from tenants.plans import (
+    PlanLimitReached,
+    SystemAllowance,
+    plan_allowance,
+    plan_for,
+    plan_system_allowances,
+)
 
 CATEGORY_ORDER = ["crm", "erp", "psa", "hr", "ticketing"]
 
@@ -38,7 +46,9 @@ def connector_info(cls) -> dict | None:
     return {"vendor": cls.vendor, "label": cls.label, "category": cls.category, "objects": list(cls.objects.values())}
 
 
-def catalogue() -> list[dict]:
+def catalogue(systems: dict[str, SystemAllowance] | None = None) -> list[dict]:
+    """The connectors by kind; with `systems`, each carries what the client's plan allows of it."""
+    systems = systems or {}
     groups = []
     for category in CATEGORY_ORDER:
         vendors = [
@@ -46,6 +56,7 @@ def catalogue() -> list[dict]:
                 "vendor": vendor,
                 "label": cls.label,
                 "objects": [spec.label for spec in cls.objects.values()][:4],
+                "allowance": systems.get(vendor),
             }
             for vendor, cls in CONNECTORS.items()
             if cls.category == category
@@ -59,17 +70,26 @@ def catalogue() -> list[dict]:
 @workspace_role_required(WORKSPACE_ALL)
 def connection_list(request, client_slug):
     connections = selectors.connections_overview()
+    production = [c for c in connections if c.environment == Environment.PRODUCTION]
+    systems = _systems(request.client, production)
     context = {
         "connections": connections,
-        "catalogue": catalogue(),
-        "allowance": plan_allowance(
-            client=request.client,
-            resource="connections",
-            used=sum(1 for c in connections if c.environment == Environment.PRODUCTION),
-        ),
+        "catalogue": catalogue({system.vendor: system for system in systems}),
+        "allowance": plan_allowance(client=request.client, resource="connections", used=len(production)),
+        "limited_systems": [system for system in systems if system.limit is not None and system.limit > 0],
         "section": "connections",
     }
     return render_page(request, "integrations/connections/list.html", context)
+
+
+def _systems(client, connections) -> list[SystemAllowance]:
+    """Each system against the client's plan: included or not, and `connections` of it against those included."""
+    return plan_system_allowances(client=client, used=Counter(connection.vendor for connection in connections))
+
+
+def _system_in(client, vendor: str, environment: str) -> SystemAllowance:
+    used = Connection.objects.filter(vendor=vendor, environment=environment).count()
+    return SystemAllowance(plan=plan_for(client), vendor=vendor, used=used)
 
 
 def _sandbox_hint(vendor: str) -> str:
@@ -85,9 +105,11 @@ def connection_new(request, client_slug, vendor):
     if vendor not in CONNECTORS:
         raise Http404("No such connector")
     form = ConnectionForm(request.POST or None, vendor=vendor, product_name=brand_for_request(request).product_name)
+    # What the plan allows of this system, per environment: the page says so before anyone types credentials
+    # (connection_create refuses past it, whatever was posted).
+    production = _system_in(request.client, vendor, Environment.PRODUCTION)
+    sandbox = _system_in(request.client, vendor, Environment.SANDBOX)
     if request.method == "POST" and form.is_valid():
-        from tenants.plans import PlanLimitReached
-
         try:
             created = connection_create(
                 name=form.cleaned_data["name"],
@@ -109,6 +131,9 @@ def connection_new(request, client_slug, vendor):
         "connector": connector_info(CONNECTORS[vendor]),
         "category": selectors.CATEGORY_LABELS.get(CONNECTORS[vendor].category, ""),
         "sandbox_url": _sandbox_hint(vendor),
+        "system": production,
+        "sandbox_system": sandbox,
+        "refused": production.full and sandbox.full,
         "section": "connections",
     }
     status = 422 if form.is_bound and form.errors else 200

@@ -6,6 +6,7 @@ import secrets
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -186,6 +187,10 @@ class Plan(models.Model):
     sla_support_hours = models.PositiveIntegerField(default=24)
     sla_resolution_hours = models.PositiveIntegerField(default=48)
     sla_freshness_hours = models.PositiveIntegerField(default=24)
+    # Which systems a client may connect, and how many connections of each: {vendor key: count}, counted per
+    # environment as max_connections is. Empty: every system, within max_connections (what plans made before
+    # entitlements allow, so their clients keep every connection they have).
+    included_systems = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["monthly_price", "name"]
@@ -193,6 +198,24 @@ class Plan(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        from tenants.plans import included_systems_errors
+
+        problems = included_systems_errors(self.included_systems)
+        if problems:
+            raise ValidationError(problems)
+
+    @property
+    def limits_systems(self) -> bool:
+        return bool(self.included_systems)
+
+    @property
+    def included_system_list(self) -> list[tuple[str, int]]:
+        """(system's name, connections included) for each system the plan includes, by name."""
+        from tenants.plans import system_label
+
+        return sorted((system_label(vendor), count) for vendor, count in self.included_systems.items())
 
 
 # What a partner sets on a plan: its form edits these, its audit rows compare them.
@@ -210,6 +233,7 @@ PLAN_FIELDS = (
     "sla_support_hours",
     "sla_resolution_hours",
     "sla_freshness_hours",
+    "included_systems",
 )
 
 
@@ -239,6 +263,18 @@ class Client(TenantMixin):
 
     def __str__(self):
         return self.name
+
+    def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
+        """The schema as the tenant migrations make it, from the recorded script (tenants.schema_script): tens of
+        milliseconds however many clients there are, where django-tenants' clone grew with every one."""
+        from django_tenants.utils import schema_exists
+
+        from tenants.schema_script import client_schema_create
+
+        if check_if_exists and schema_exists(self.schema_name):
+            return False
+        client_schema_create(self.schema_name)
+        return True
 
     @property
     def is_suspended(self) -> bool:
@@ -369,6 +405,9 @@ class UsageRecord(models.Model):
     # Sandbox runs, counted apart from the production figures above (Plan.sandbox_billing says what they cost).
     sandbox_records_synced = models.PositiveBigIntegerField(default=0)
     sandbox_runs = models.PositiveIntegerField(default=0)
+    # Production connections by system ({vendor key: count}) when the roll-up last read the schema: what the
+    # statement counts against the systems the plan includes.
+    connections = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -460,5 +499,6 @@ class PartnerAuditEvent(AuditEntry):
         ]
 
 
-# Single sign-on, in a module of its own; imported here so Django finds the models in this app.
+# Single sign-on and subscriptions, in modules of their own; imported here so Django finds the models in this app.
 from tenants.models.sso import SsoConnection, SsoDomain  # noqa: E402, F401
+from tenants.models.subscriptions import RenewalReminder, Subscription, SubscriptionTerm  # noqa: E402, F401

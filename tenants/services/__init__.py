@@ -27,6 +27,12 @@ from tenants.services.links import partner_base_url, site_base_url
 from tenants.services.partners import partner_create, partner_mfa_policy_set
 from tenants.services.plans import PLAN_FIELDS, PlanInUse, plan_create, plan_delete, plan_update
 from tenants.services.schedules import client_periodic_task_upsert
+from tenants.services.subscriptions import (
+    SubscriptionRefused,
+    renewal_reminders_send,
+    subscription_set,
+    subscriptions_renew,
+)
 from tenants.services.team import MemberRemovalRefused, partner_member_remove, staff_assign, staff_invite
 
 __all__ = [
@@ -35,6 +41,7 @@ __all__ = [
     "InvitationRefused",
     "MemberRemovalRefused",
     "PlanInUse",
+    "SubscriptionRefused",
     "account_email_verify",
     "client_audit_record",
     "client_create",
@@ -59,10 +66,13 @@ __all__ = [
     "plan_create",
     "plan_delete",
     "plan_update",
+    "renewal_reminders_send",
     "schema_name_for",
     "site_base_url",
     "staff_assign",
     "staff_invite",
+    "subscription_set",
+    "subscriptions_renew",
     "usage_record_upsert",
     "user_invite",
 ]

@@ -37,11 +37,11 @@ def client_create(
     admin_name: str = "",
     actor: User | None = None,
 ) -> Client:
-    """A new client workspace: its registry row and its own schema (cloned from the template)."""
+    """A new client workspace: its registry row, its own schema and the audit rows, all or nothing."""
     client = Client(partner=partner, name=name, slug=slug, plan=plan, schema_name=schema_name_for(partner, slug))
-    client.save(verbosity=0)  # creates the schema (cloned from the template)
-    connection.set_schema_to_public()
     with transaction.atomic():
+        client.save(verbosity=0)  # creates the schema (Client.create_schema): PostgreSQL's DDL is transactional
+        connection.set_schema_to_public()
         partner_audit_record(
             partner=partner,
             actor=actor,
@@ -151,22 +151,22 @@ def usage_record_upsert(
     runs: int,
     sandbox_records_synced: int = 0,
     sandbox_runs: int = 0,
+    connections: dict[str, int] | None = None,
 ) -> UsageRecord:
     """Set a client's usage for a month (any day of it), as recomputed from its schema by the roll-up.
 
     The figures replace the stored ones rather than adding to them, so a roll-up that runs twice,
     or retries after a crash, counts nothing twice.
     """
-    if min(records_synced, runs, sandbox_records_synced, sandbox_runs) < 0:
+    if min(records_synced, runs, sandbox_records_synced, sandbox_runs, *(connections or {}).values()) < 0:
         raise ValueError("Usage figures cannot be negative.")
-    record, _ = UsageRecord.objects.update_or_create(
-        client=client,
-        month=month_start(month),
-        defaults={
-            "records_synced": records_synced,
-            "runs": runs,
-            "sandbox_records_synced": sandbox_records_synced,
-            "sandbox_runs": sandbox_runs,
-        },
-    )
+    values = {
+        "records_synced": records_synced,
+        "runs": runs,
+        "sandbox_records_synced": sandbox_records_synced,
+        "sandbox_runs": sandbox_runs,
+    }
+    if connections is not None:  # left as they were when the caller did not count them
+        values["connections"] = {vendor: count for vendor, count in sorted(connections.items()) if count}
+    record, _ = UsageRecord.objects.update_or_create(client=client, month=month_start(month), defaults=values)
     return record

@@ -15,6 +15,7 @@ from tenants.views.clients import (
 from tenants.views.domains import domain_add, domain_primary, domain_remove, domain_verify, domains
 from tenants.views.home import partner_create, platform_home
 from tenants.views.plans import plan_delete, plan_edit, plan_list, plan_new
+from tenants.views.renewals import renewals, subscription_edit
 from tenants.views.revenue import revenue, revenue_csv, statement
 from tenants.views.sso import (
     partner_sso,
@@ -59,9 +60,11 @@ __all__ = [
     "plan_edit",
     "plan_list",
     "plan_new",
+    "renewals",
     "revenue",
     "revenue_csv",
     "statement",
+    "subscription_edit",
     "team",
     "team_assign",
     "team_invite",

@@ -104,6 +104,8 @@ def client_detail(request, slug):
     }
     if context["is_admin"]:
         context["plan_form"] = ClientPlanForm(partner=request.partner, initial={"plan": client.plan_id})
+        context["subscription"] = selectors.subscription_of(client)
+        context["subscription_term"] = context["subscription"].current_term if context["subscription"] else None
     return render_page(request, "tenants/client_detail.html", context)
 
 

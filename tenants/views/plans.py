@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from tenants import services
 from tenants.decorators import partner_role_required
 from tenants.forms import PlanForm
-from tenants.models import Plan, Role
+from tenants.models import PLAN_FIELDS, Plan, Role
 from tenants.views.support import redirect_to, refusal_said, render_page
 
 
@@ -34,7 +34,7 @@ def plan_edit(request, pk):
 def _plan_form(request, plan: Plan):
     form = PlanForm(request.POST or None, instance=plan, partner=request.partner)
     if request.method == "POST" and form.is_valid():
-        values = {field: form.cleaned_data[field] for field in form.Meta.fields}
+        values = {field: form.cleaned_data[field] for field in PLAN_FIELDS}
         if plan.pk:
             services.plan_update(plan=plan, values=values, actor=request.user)
             messages.success(request, f"{plan.name} saved; clients on it have the new limits now.")

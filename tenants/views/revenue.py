@@ -86,6 +86,7 @@ def revenue_csv(request):
             "overage_amount",
             "total",
             "runs",
+            "connections",
         ]
     )
     for line in statements:
@@ -105,6 +106,11 @@ def revenue_csv(request):
                 f"{line.overage_amount:.2f}",
                 f"{line.total:.2f}",
                 line.runs,
+                # Per system, against what the plan includes: "NetSuite 3/2; Salesforce 1" (no "/n": every system).
+                "; ".join(
+                    f"{system.label} {system.used}" + ("" if system.included is None else f"/{system.included}")
+                    for system in line.systems
+                ),
             ]
         )
     return response

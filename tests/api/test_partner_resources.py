@@ -106,3 +106,14 @@ def test_a_template_is_offered_to_a_client_who_installs_it(world, api):
     assert [d["client"] for d in api.get(f"/templates/{version.template_id}/deployments").json()] == ["tailspin"]
     offered = api.get("/clients/tailspin/templates").json()
     assert deployed.json()["install_key"] in [t["key"] for t in offered]
+
+
+def test_a_plan_read_through_the_api_says_which_systems_it_includes(world, api):
+    from tenants.models import Plan
+
+    essentials = world.partners["northwind"].plans.get(name="Essentials")
+    Plan.objects.filter(pk=essentials.pk).update(included_systems={"netsuite": 2, "salesforce": 1})
+    read = api.get(f"/plans/{essentials.pk}")
+    assert read.status_code == 200 and read.json()["included_systems"] == {"netsuite": 2, "salesforce": 1}
+    others = [plan for plan in api.get("/plans").json() if plan["id"] != essentials.pk]
+    assert others and all(plan["included_systems"] == {} for plan in others)  # every system, as before
