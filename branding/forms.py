@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
 from branding.images import FAVICON_RULES, LOGO_RULES, ImageRefused, image_check
-from branding.models import Brand
+from branding.models import BRAND_TEXT_FIELDS, Brand
 from branding.selectors import HEX_COLOUR, contrast_checks, darker_shade
 
 # Control characters would let a name break an email header or a CSV row.
@@ -58,16 +58,7 @@ class BrandForm(forms.ModelForm):
 
     class Meta:
         model = Brand
-        fields = [
-            "product_name",
-            "primary_color",
-            "accent_color",
-            "support_email",
-            "support_url",
-            "login_message",
-            "email_sender_name",
-            "email_footer",
-        ]
+        fields = list(BRAND_TEXT_FIELDS)
         labels = {
             "product_name": "Product name",
             "primary_color": "Primary colour",

@@ -8,6 +8,17 @@ from django.db import models
 hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour such as #1F6FEB.")
 
 PLATFORM_PRODUCT_NAME = "SysGenPro Connect"
+# What a partner edits as text on its brand (the logo and favicon are images of their own).
+BRAND_TEXT_FIELDS = (
+    "product_name",
+    "primary_color",
+    "accent_color",
+    "support_email",
+    "support_url",
+    "login_message",
+    "email_sender_name",
+    "email_footer",
+)
 
 
 class Brand(models.Model):

@@ -5,19 +5,8 @@ from __future__ import annotations
 from django.db import transaction
 
 from branding.images import CheckedImage
-from branding.models import PLATFORM_PRODUCT_NAME, Brand
+from branding.models import BRAND_TEXT_FIELDS, PLATFORM_PRODUCT_NAME, Brand
 from tenants.services import partner_audit_record
-
-BRAND_TEXT_FIELDS = (
-    "product_name",
-    "primary_color",
-    "accent_color",
-    "support_email",
-    "support_url",
-    "login_message",
-    "email_sender_name",
-    "email_footer",
-)
 
 
 def brand_for_editing(*, partner) -> Brand:

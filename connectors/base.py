@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from connectors.errors import (
     AuthenticationFailed,
@@ -43,10 +43,15 @@ __all__ = [
     "VendorUnavailable",
     "WebhookRejected",
     "WriteResult",
+    "chunks",
     "header_value",
     "iso_utc",
+    "json_object",
+    "objects_by_name",
     "parse_utc_datetime",
 ]
+
+T = TypeVar("T")
 
 Outcome = Literal["created", "updated", "unchanged", "failed"]
 WriteMode = Literal["create", "update", "upsert"]
@@ -90,6 +95,21 @@ def header_value(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def json_object(response) -> dict[str, Any]:
+    """A response's body when it is a JSON object; {} when it is not JSON, or is another JSON value."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """`items` in consecutive slices of at most `size`, in order: what a vendor takes in one call."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 @dataclass(frozen=True)
 class FormField:
     """One field of a connection form. Secret fields are write-only in the UI.
@@ -123,11 +143,24 @@ class ObjectSpec:
     fields: tuple[str, ...] = ()  # field names a mapping editor can offer
 
 
+def objects_by_name(*specs: ObjectSpec) -> dict[str, ObjectSpec]:
+    """A connector's `objects`, each under its own name (so a key and the name it stands for cannot disagree)."""
+    return {spec.name: spec for spec in specs}
+
+
 @dataclass(frozen=True)
 class ConnectionTestResult:
     ok: bool
     message: str  # a sentence a person understands: "Connected to Acme as api@acme.com"
     detail: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def failed(cls, error: Exception, *, vendor: str) -> ConnectionTestResult:
+        """A test that failed on `error`: a ConnectorError says what went wrong in its own words; anything else (the
+        network, an answer that could not be read) means `vendor` could not be reached."""
+        if isinstance(error, ConnectorError):
+            return cls(ok=False, message=str(error))
+        return cls(ok=False, message=f"Could not reach {vendor}: {type(error).__name__}.")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from connectors.base import AuthenticationFailed, ConnectorError, FormField
+from connectors.base import AuthenticationFailed, ConnectorError, FormField, json_object
 
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 REFRESH_MARGIN = 300  # seconds: a token is replaced this long before Entra says it expires
@@ -113,12 +113,9 @@ class EntraTokens:
             },
             headers={"Accept": "application/json"},
         )
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = {}
-        if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
-            raise AuthenticationFailed(self._refusal(response.status_code, body if isinstance(body, dict) else {}))
+        body = json_object(response)
+        if response.status_code != 200 or not body.get("access_token"):
+            raise AuthenticationFailed(self._refusal(response.status_code, body))
         token = str(body["access_token"])
         self.session.add_secrets([token])
         try:

@@ -43,6 +43,14 @@ def audit_page(
     return page, f"{int(last.at.timestamp()) * 1_000_000 + last.at.microsecond}.{last.pk}"
 
 
+def audit_page_context(request, form: AuditFilterForm, read) -> dict:
+    """The audit page's context: the filter form, the page of events `read(**filters, after=cursor)` gives for the
+    request's filters and cursor, and the next page's cursor."""
+    after = request.GET.get("after", "")
+    events, next_cursor = read(**form.filters(), after=after)
+    return {"form": form, "events": events, "next_cursor": next_cursor, "paged": bool(after), "section": "audit"}
+
+
 class AuditFilterForm(forms.Form):
     """An audit log's filters: what kind of change, who, words of the summary, a date range. Each log names its
     kinds of change in LABELS."""

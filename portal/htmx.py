@@ -1,7 +1,12 @@
-"""The web kit every console shares: whole page or HTMX partial, and redirects HTMX follows as a whole page."""
+"""The web kit every console shares: whole page or HTMX partial, redirects HTMX follows as a whole page, and a
+service's refusal said to the person."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
@@ -30,3 +35,13 @@ def redirect_to(request, target: str):
         response["HX-Redirect"] = target
         return response
     return redirect(target)
+
+
+@contextmanager
+def refusal_said(request, *refusals: type[Exception]) -> Iterator[None]:
+    """A service call whose refusal (one of `refusals`) is said to the person on the next page as an error, instead of
+    failing the request; the rest of the block (saying what was done) runs only when it was not refused."""
+    try:
+        yield
+    except refusals as refused:
+        messages.error(request, str(refused))

@@ -1,7 +1,8 @@
-"""Helpers shared by the tests: the session's world, host-aware test clients, process launchers."""
+"""Helpers shared by the tests: the session's world, host-aware test clients, process launchers, vendor sandboxes."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import socket
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
@@ -143,16 +146,23 @@ def start_web(port: int, log_path: Path, **env) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    port_wait(process, port, log_path, what="web server")
+    return process
+
+
+def port_wait(process: subprocess.Popen, port: int, log_path: Path, *, what: str, pause: float = 0.3) -> None:
+    """Wait (30 s at most) until `process` takes connections on loopback `port`; if it exits first, fail with the
+    tail of its log."""
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return process
+                return
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError(f"web server exited: {log_path.read_text()[-2000:]}") from None
-            time.sleep(0.3)
-    raise RuntimeError("web server did not start")
+                raise RuntimeError(f"{what} exited: {log_path.read_text()[-2000:]}") from None
+            time.sleep(pause)
+    raise RuntimeError(f"{what} did not start")
 
 
 @contextmanager
@@ -228,3 +238,51 @@ def user_who_can_sign_in(email: str, password: str, **fields):
     user.save()
     account_email_verify(user=user, email=user.email)
     return user
+
+
+def vendor_sandbox(vendor: str) -> ModuleType:
+    """A vendor's sandbox package: its `create_app` and its `DEMO_CREDENTIALS`."""
+    return importlib.import_module(f"connectors.{vendor}.sandbox")
+
+
+@contextmanager
+def vendor_sandboxes(vendors, **firm) -> Iterator[dict[str, Any]]:
+    """Each vendor's sandbox, by vendor, seeded from `Firm(**firm)` and served over real HTTP on loopback until the
+    block ends."""
+    from connectors.sandbox.firm import Firm
+    from connectors.sandbox.server import serve_in_thread
+
+    running = {}
+    try:
+        for vendor in vendors:
+            running[vendor] = serve_in_thread(vendor_sandbox(vendor).create_app(Firm(**firm)))
+        yield running
+    finally:
+        for sandbox in running.values():
+            sandbox.stop()
+
+
+def sandbox_env(sandboxes, **extra: str) -> dict[str, str]:
+    """Settings for a worker or web server that syncs against `sandboxes` on loopback: their ports allowed, and the
+    vendors' pacing out of the way (it has tests of its own); `extra` adds more."""
+    return {
+        "CONNECTOR_ALLOWED_HOSTS": ",".join(f"127.0.0.1:{s.port}" for s in sandboxes),
+        "CONNECTOR_RATE_PER_SECOND": "500",
+        **extra,
+    }
+
+
+def journey_partner(*, slug: str, name: str, host: str, brand: dict | None = None):
+    """A partner of a test module's own on `host`, so the demo partners stay as seeded: made the first time (its
+    brand then set to `brand`), and signing in with a password alone (two-factor sign-in has tests of its own)."""
+    from branding.models import Brand
+    from tenants import services
+    from tenants.models import MfaPolicy, Partner
+
+    partner = Partner.objects.filter(slug=slug).first()
+    if partner is None:
+        partner = services.partner_create(name=name, slug=slug, domain=host, admin_email=f"admin@{host}")
+        if brand:
+            Brand.objects.filter(partner=partner).update(**brand)
+    Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
+    return partner

@@ -115,16 +115,7 @@ def client_create(request, response: HttpResponse, body: ClientIn):
         if "plan" in errors:
             errors["plan_id"] = errors.pop("plan")
         raise ApiProblem(422, "Check the client's fields.", errors=errors)
-    data = form.cleaned_data
-    client = services.client_create(
-        partner=request.partner,
-        name=data["name"],
-        slug=data["slug"],
-        plan=data["plan"],
-        admin_email=data["admin_email"],
-        admin_name=data["admin_name"],
-        actor=key.created_by,
-    )
+    client = services.client_create(partner=request.partner, actor=key.created_by, **form.cleaned_data)
     request.api_client = client
     request.api_target = client.slug
     response["Location"] = f"/api/v1/clients/{client.slug}"

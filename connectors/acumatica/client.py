@@ -64,6 +64,7 @@ from connectors.base import (
     VendorError,
     WriteMode,
     WriteResult,
+    chunks,
     parse_utc_datetime,
 )
 
@@ -248,10 +249,8 @@ class AcumaticaConnector(Connector):
                         f"(it has {', '.join(published)}).",
                     )
                 self._json("GET", "Customer", params={"$top": "1", "$select": "CustomerID"})
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except (requests.RequestException, ValueError) as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach Acumatica: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException, ValueError) as exc:
+            return ConnectionTestResult.failed(exc, vendor="Acumatica")
         return ConnectionTestResult(
             ok=True,
             message=f"Connected to Acumatica tenant {tenant} as {self.credentials.get('username', '')} "
@@ -318,8 +317,7 @@ class AcumaticaConnector(Connector):
     ) -> list[WriteResult]:
         entity = self._entity(object_name)
         results: list[WriteResult] = []
-        for start in range(0, len(records), WRITE_BATCH):
-            batch = records[start : start + WRITE_BATCH]
+        for batch in chunks(records, WRITE_BATCH):
             with self.signed_in():
                 results.extend(self._write_batch(entity, batch, mode))
         return results
@@ -412,8 +410,8 @@ class AcumaticaConnector(Connector):
     def _existing(self, entity: AcumaticaEntity, keys: list[str]) -> dict[str, dict[str, Any]]:
         """The records holding these keys, unwrapped, by key (upper-cased where Acumatica upper-cases it)."""
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), IN_FILTER_MAX):
-            condition = " or ".join(f"{entity.key} eq {literal(k)}" for k in keys[start : start + IN_FILTER_MAX])
+        for some_keys in chunks(keys, IN_FILTER_MAX):
+            condition = " or ".join(f"{entity.key} eq {literal(k)}" for k in some_keys)
             params = {"$filter": condition}
             if entity.expand:
                 params["$expand"] = ",".join(entity.expand)

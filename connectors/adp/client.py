@@ -27,6 +27,7 @@ from connectors.base import (
     RejectedRecord,
     SourceRecord,
     VendorError,
+    objects_by_name,
 )
 
 PAGE_MAX = 100
@@ -89,11 +90,9 @@ class ADPConnector(Connector):
     vendor = "adp"
     label = "ADP Workforce Now"
     category = "hr"
-    objects = {
-        "workers": ObjectSpec(
-            name="workers", label="Workers", readable=True, writable=False, page_size=PAGE_MAX, fields=WORKER_FIELDS
-        ),
-    }
+    objects = objects_by_name(
+        ObjectSpec("workers", "Workers", readable=True, writable=False, page_size=PAGE_MAX, fields=WORKER_FIELDS),
+    )
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -209,10 +208,8 @@ class ADPConnector(Connector):
     def test_connection(self) -> ConnectionTestResult:
         try:
             body = self._api("GET", "/hr/v2/workers?$top=1&count=true")
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except requests.RequestException as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach ADP: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException) as exc:
+            return ConnectionTestResult.failed(exc, vendor="ADP")
         total = (body.json().get("meta") or {}).get("totalNumber", 0) if body.status_code == 200 else 0
         return ConnectionTestResult(
             ok=True,

@@ -29,6 +29,7 @@ from connectors.base import (
     RejectedRecord,
     SourceRecord,
     VendorError,
+    objects_by_name,
     parse_utc_datetime,
 )
 
@@ -65,14 +66,14 @@ class AsanaConnector(Connector):
     vendor = "asana"
     label = "Asana"
     category = "ticketing"
-    objects = {
-        "time_tracking_entries": ObjectSpec(
+    objects = objects_by_name(
+        ObjectSpec(
             "time_tracking_entries",
             "Time tracking entries",
             page_size=PAGE_MAX,
             fields=("duration_minutes", "entered_on", "created_by.email", "task.name", "project.name"),
         ),
-    }
+    )
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -162,10 +163,8 @@ class AsanaConnector(Connector):
             projects = sum(
                 len(page) for page in self._pages("projects", {"workspace": workspace, "opt_fields": "name"})
             )
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except (requests.RequestException, ValueError, KeyError) as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach Asana: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException, ValueError, KeyError) as exc:
+            return ConnectionTestResult.failed(exc, vendor="Asana")
         who = me.get("email") or me.get("name") or "the token owner"
         where = names.get(workspace) or workspace
         return ConnectionTestResult(

@@ -26,7 +26,9 @@ from connectors.base import (
     RejectedRecord,
     SourceRecord,
     VendorError,
+    chunks,
     iso_utc,
+    objects_by_name,
     parse_utc_datetime,
 )
 from connectors.http import parse_retry_after
@@ -80,16 +82,16 @@ class BambooHRConnector(Connector):
     vendor = "bamboohr"
     label = "BambooHR"
     category = "hr"
-    objects = {
-        "employees": ObjectSpec(
-            name="employees",
-            label="Employees",
+    objects = objects_by_name(
+        ObjectSpec(
+            "employees",
+            "Employees",
             readable=True,
             writable=False,
             page_size=DEFAULT_PAGE_SIZE,
             fields=("id", *EMPLOYEE_FIELDS, "action"),
         ),
-    }
+    )
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -145,10 +147,8 @@ class BambooHRConnector(Connector):
     def test_connection(self) -> ConnectionTestResult:
         try:
             me = self._api("GET", "employees/0?fields=firstName,lastName,workEmail").json()
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except (requests.RequestException, ValueError) as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach BambooHR: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException, ValueError) as exc:
+            return ConnectionTestResult.failed(exc, vendor="BambooHR")
         who = " ".join(filter(None, (me.get("firstName"), me.get("lastName")))) or me.get("workEmail") or "API user"
         return ConnectionTestResult(
             ok=True,
@@ -192,9 +192,9 @@ class BambooHRConnector(Connector):
         if not records:
             yield Page(records=[], rejects=rejects, cursor=since, has_more=False)
             return
-        chunks = [records[i : i + size] for i in range(0, len(records), size)]
-        for number, chunk in enumerate(chunks):
-            last = number == len(chunks) - 1
+        pieces = list(chunks(records, size))
+        for number, chunk in enumerate(pieces):
+            last = number == len(pieces) - 1
             # Rejected rows ride with the first page so they are reported as soon as anything is.
             yield Page(
                 records=chunk,

@@ -37,6 +37,7 @@ from connectors.base import (
     WebhookRejected,
     WriteMode,
     WriteResult,
+    chunks,
     iso_utc,
     parse_utc_datetime,
 )
@@ -191,10 +192,8 @@ class BusinessCentralConnector(Connector):
             body = self._json(
                 "GET", f"companies({company})/customers", params={"$top": "1", "$count": "true", "$select": "number"}
             )
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except requests.RequestException as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach Business Central: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException) as exc:
+            return ConnectionTestResult.failed(exc, vendor="Business Central")
         customers = body.get("@odata.count")
         name = self.credentials.get("company")
         return ConnectionTestResult(
@@ -256,8 +255,8 @@ class BusinessCentralConnector(Connector):
         self, object_name: str, records: list[OutboundRecord], *, mode: WriteMode = "upsert"
     ) -> list[WriteResult]:
         results: list[WriteResult] = []
-        for start in range(0, len(records), BATCH_LIMIT):
-            results.extend(self._write_batch(object_name, records[start : start + BATCH_LIMIT], mode))
+        for batch in chunks(records, BATCH_LIMIT):
+            results.extend(self._write_batch(object_name, batch, mode))
         return results
 
     def _key_of(self, object_name: str, record: OutboundRecord) -> str | None:
@@ -327,8 +326,8 @@ class BusinessCentralConnector(Connector):
                 )
             operations.extend((index, request, "updated") for request in line_requests)
         answers: list[tuple[int, Any]] = []
-        for start in range(0, len(operations), BATCH_LIMIT):
-            answers.extend(self._batch([request for _, request, _ in operations[start : start + BATCH_LIMIT]]))
+        for batch in chunks(operations, BATCH_LIMIT):
+            answers.extend(self._batch([request for _, request, _ in batch]))
         for (index, _request, outcome), (status, body) in zip(operations, answers, strict=True):
             record = chunk[index]
             if index in results and results[index].outcome == "failed":
@@ -375,8 +374,8 @@ class BusinessCentralConnector(Connector):
         """The records holding these keys (with their ETags; an invoice with its lines), by key, in as few queries
         as the URL allows."""
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), 40):
-            condition = " or ".join(f"{key_field} eq {literal(k)}" for k in keys[start : start + 40])
+        for some_keys in chunks(keys, 40):
+            condition = " or ".join(f"{key_field} eq {literal(k)}" for k in some_keys)
             url: str | None = collection
             params: dict[str, str] | None = {"$filter": condition}
             if collection.endswith("/salesInvoices"):

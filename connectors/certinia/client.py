@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from connectors.base import ObjectSpec, Page, SourceRecord
+from connectors.base import ObjectSpec, Page, SourceRecord, objects_by_name
 from connectors.salesforce_platform.rest import (
     DEFAULT_EXTERNAL_ID_FIELD,
     ApprovedReadsConnector,
@@ -146,25 +146,23 @@ class CertiniaConnector(ApprovedReadsConnector):
     category = "psa"
     approved_only_label = "Read approved timecards and expenses only"
     approved_only_help = "yes: only timecards and expenses whose status is Approved are read."
-    objects = {
-        "Account": object_spec("Account", "Accounts", ACCOUNT_FIELDS),  # the customers projects belong to
-        "pse__Proj__c": object_spec("pse__Proj__c", "Projects", PROJECT_FIELDS),
-        "Contact": object_spec("Contact", "Resources", RESOURCE_FIELDS),
-        "pse__Assignment__c": object_spec("pse__Assignment__c", "Assignments", ASSIGNMENT_FIELDS),
-        "pse__Schedule__c": object_spec("pse__Schedule__c", "Schedules", SCHEDULE_FIELDS),
-        "pse__Resource_Request__c": object_spec(
-            "pse__Resource_Request__c", "Resource requests", RESOURCE_REQUEST_FIELDS
-        ),
-        "pse__Timecard_Header__c": object_spec("pse__Timecard_Header__c", "Timecards", TIMECARD_FIELDS),
-        "pse__Expense__c": object_spec("pse__Expense__c", "Expenses", EXPENSE_FIELDS),
-        TIMECARD_DAYS: ObjectSpec(
-            name=TIMECARD_DAYS,
-            label="Timecard days",
+    objects = objects_by_name(
+        object_spec("Account", "Accounts", ACCOUNT_FIELDS),  # the customers projects belong to
+        object_spec("pse__Proj__c", "Projects", PROJECT_FIELDS),
+        object_spec("Contact", "Resources", RESOURCE_FIELDS),
+        object_spec("pse__Assignment__c", "Assignments", ASSIGNMENT_FIELDS),
+        object_spec("pse__Schedule__c", "Schedules", SCHEDULE_FIELDS),
+        object_spec("pse__Resource_Request__c", "Resource requests", RESOURCE_REQUEST_FIELDS),
+        object_spec("pse__Timecard_Header__c", "Timecards", TIMECARD_FIELDS),
+        object_spec("pse__Expense__c", "Expenses", EXPENSE_FIELDS),
+        ObjectSpec(
+            TIMECARD_DAYS,
+            "Timecard days",
             writable=False,
             page_size=object_spec("pse__Timecard_Header__c", "", ()).page_size,
             fields=(*DAY_FIELDS, *(f for f in TIMECARD_FIELDS if not f.startswith(_PER_DAY))),
         ),
-    }
+    )
 
     def _fields_of(self, object_name: str) -> set[str]:
         return super()._fields_of("pse__Timecard_Header__c" if object_name == TIMECARD_DAYS else object_name)

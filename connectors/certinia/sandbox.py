@@ -16,6 +16,7 @@ from bisect import bisect_right
 from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from connectors.certinia.client import DEFAULT_EXTERNAL_ID_FIELD, WEEKDAYS
@@ -24,10 +25,11 @@ from connectors.salesforce_platform.org import (
     LazyTable,
     PlatformOrg,
     PlatformSandbox,
+    lookup_field,
+    package_object,
     salesforce_id,
     salesforce_number,
     sf_datetime,
-    system_fields,
 )
 from connectors.sandbox.firm import Firm, business_day, convert, minute_stamps
 
@@ -68,20 +70,7 @@ KEY_PREFIXES = {
 }
 
 
-def _lookup(name: str, label: str, target: str, *, required: bool = False) -> Field:
-    relationship = name[:-3] + "__r" if name.endswith("__c") else name[:-2]
-    return Field(name, "reference", label, 18, required=required, reference_to=target, relationship=relationship)
-
-
-def _object(*fields: Field) -> dict[str, Field]:
-    every = [
-        *system_fields(),
-        Field("Name", "string", "Name", 80),
-        *fields,
-        Field("CurrencyIsoCode", "picklist", "Currency", 3, picklist=CURRENCIES, restricted=True),
-        Field(DEFAULT_EXTERNAL_ID_FIELD, "string", "Integration Record ID", 80, external_id=True),
-    ]
-    return {f.name: f for f in every}
+_object = partial(package_object, currencies=CURRENCIES)
 
 
 def _read_only(name: str, kind: str, label: str) -> Field:
@@ -111,9 +100,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "pse__Proj__c": _object(
         Field("pse__Project_ID__c", "string", "Project ID", 20, external_id=True),
-        _lookup("pse__Account__c", "Account", "Account"),
-        _lookup("pse__Project_Manager__c", "Project Manager", "Contact"),
-        _lookup("pse__Parent_Project__c", "Parent Project", "pse__Proj__c"),
+        lookup_field("pse__Account__c", "Account", "Account"),
+        lookup_field("pse__Project_Manager__c", "Project Manager", "Contact"),
+        lookup_field("pse__Parent_Project__c", "Parent Project", "pse__Proj__c"),
         Field("pse__Start_Date__c", "date", "Start Date"),
         Field("pse__End_Date__c", "date", "End Date"),
         Field("pse__Stage__c", "picklist", "Stage", 255, picklist=("Planned", "In Progress", "Completed", "Canceled")),
@@ -129,9 +118,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         Field("pse__Scheduled_Hours__c", "double", "Scheduled Hours"),
     ),
     "pse__Assignment__c": _object(
-        _lookup("pse__Project__c", "Project", "pse__Proj__c", required=True),
-        _lookup("pse__Resource__c", "Resource", "Contact", required=True),
-        _lookup("pse__Schedule__c", "Schedule", "pse__Schedule__c", required=True),
+        lookup_field("pse__Project__c", "Project", "pse__Proj__c", required=True),
+        lookup_field("pse__Resource__c", "Resource", "Contact", required=True),
+        lookup_field("pse__Schedule__c", "Schedule", "pse__Schedule__c", required=True),
         Field("pse__Role__c", "string", "Role", 255),
         Field("pse__Status__c", "picklist", "Status", 255, picklist=("Tentative", "Scheduled", "Closed")),
         Field("pse__Bill_Rate__c", "currency", "Bill Rate"),
@@ -139,7 +128,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         Field("pse__Is_Billable__c", "boolean", "Billable"),
     ),
     "pse__Resource_Request__c": _object(
-        _lookup("pse__Project__c", "Project", "pse__Proj__c", required=True),
+        lookup_field("pse__Project__c", "Project", "pse__Proj__c", required=True),
         Field("pse__Resource_Role__c", "string", "Resource Role", 255, required=True),
         Field("pse__SOW_Hours__c", "double", "SOW Hours"),
         Field("pse__Start_Date__c", "date", "Start Date", required=True),
@@ -149,9 +138,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
     ),
     "pse__Timecard_Header__c": {
         **_object(
-            _lookup("pse__Resource__c", "Resource", "Contact", required=True),
-            _lookup("pse__Project__c", "Project", "pse__Proj__c", required=True),
-            _lookup("pse__Assignment__c", "Assignment", "pse__Assignment__c"),
+            lookup_field("pse__Resource__c", "Resource", "Contact", required=True),
+            lookup_field("pse__Project__c", "Project", "pse__Proj__c", required=True),
+            lookup_field("pse__Assignment__c", "Assignment", "pse__Assignment__c"),
             Field("pse__Start_Date__c", "date", "Start Date", required=True),
             Field("pse__End_Date__c", "date", "End Date", required=True),
             *(Field(f"pse__{day}_Hours__c", "double", f"{day} Hours") for day in WEEKDAYS),
@@ -166,8 +155,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "pse__Expense__c": {
         **_object(
-            _lookup("pse__Resource__c", "Resource", "Contact", required=True),
-            _lookup("pse__Project__c", "Project", "pse__Proj__c", required=True),
+            lookup_field("pse__Resource__c", "Resource", "Contact", required=True),
+            lookup_field("pse__Project__c", "Project", "pse__Proj__c", required=True),
             Field("pse__Expense_Date__c", "date", "Expense Date", required=True),
             Field("pse__Type__c", "picklist", "Type", 255, required=True, picklist=EXPENSE_TYPES, restricted=True),
             Field("pse__Amount__c", "currency", "Amount", required=True),
@@ -259,12 +248,7 @@ class CertiniaOrg(PlatformOrg):
             )
         # Assignments (each with its schedule) for the people who booked time on a project, in booking order.
         self.assignment_of: dict[tuple[int, int], str] = {}
-        projects = {p["id"]: p for p in firm.psa_projects()}
-        for entry in firm.time_entries(0, firm.time_entry_count):
-            pair = (entry["person_id"], entry["project_id"])
-            if pair in self.assignment_of:
-                continue
-            person, project = firm.person(pair[0]), projects[pair[1]]
+        for person, project in firm.bookings():
             moment = stamp()
             schedule = self._insert(
                 "pse__Schedule__c",
@@ -290,7 +274,7 @@ class CertiniaOrg(PlatformOrg):
                 },
                 moment,
             )
-            self.assignment_of[pair] = assignment["Id"]
+            self.assignment_of[person["id"], project["id"]] = assignment["Id"]
 
     def _id(self, object_name: str, firm_id: int) -> str:
         return salesforce_id(KEY_PREFIXES[object_name], firm_id)

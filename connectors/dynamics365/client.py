@@ -39,8 +39,10 @@ from connectors.base import (
     WebhookRejected,
     WriteMode,
     WriteResult,
+    chunks,
     header_value,
     iso_utc,
+    objects_by_name,
     parse_utc_datetime,
 )
 from connectors.dynamics365.records import (
@@ -85,24 +87,24 @@ class DataverseConnector(Connector):
     vendor = "dynamics365"
     label = "Dynamics 365 Sales"
     category = "crm"
-    objects = {
-        "accounts": ObjectSpec(
-            name="accounts",
-            label="Accounts",
+    objects = objects_by_name(
+        ObjectSpec(
+            "accounts",
+            "Accounts",
             writable=True,
             batch_size=BATCH_SIZE,
             page_size=MAX_PAGE_SIZE,
             fields=WRITABLE["accounts"],
         ),
-        "opportunities": ObjectSpec(
-            name="opportunities",
-            label="Opportunities",
+        ObjectSpec(
+            "opportunities",
+            "Opportunities",
             writable=True,
             batch_size=BATCH_SIZE,
             page_size=MAX_PAGE_SIZE,
             fields=WRITABLE["opportunities"],
         ),
-    }
+    )
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -185,10 +187,8 @@ class DataverseConnector(Connector):
                     )
                 )
             ]
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except requests.RequestException as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach Dataverse at {host}: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException) as exc:
+            return ConnectionTestResult.failed(exc, vendor=f"Dataverse at {host}")
         message = f"Connected to Dynamics 365 at {host} as application user {who.get('UserId')}."
         if missing:
             message += (
@@ -313,8 +313,8 @@ class DataverseConnector(Connector):
     ) -> list[WriteResult]:
         entity_set = self._entity(object_name)
         results: list[WriteResult] = []
-        for start in range(0, len(records), BATCH_SIZE):
-            results.extend(self._write_batch(entity_set, records[start : start + BATCH_SIZE], mode))
+        for chunk in chunks(records, BATCH_SIZE):
+            results.extend(self._write_batch(entity_set, chunk, mode))
         return results
 
     def _write_batch(self, entity_set: str, chunk: list[OutboundRecord], mode: WriteMode) -> list[WriteResult]:
@@ -397,8 +397,7 @@ class DataverseConnector(Connector):
     def _ids_by_external_id(self, entity_set: str, external_ids: list[str]) -> dict[str, str]:
         primary = PRIMARY_IDS[entity_set]
         found: dict[str, str] = {}
-        for start in range(0, len(external_ids), 50):
-            chunk = external_ids[start : start + 50]
+        for chunk in chunks(external_ids, 50):
             condition = " or ".join(f"{self.external_id_field} eq '{e.replace(chr(39), chr(39) * 2)}'" for e in chunk)
             body = self._json(
                 "GET", entity_set, params={"$select": f"{primary},{self.external_id_field}", "$filter": condition}

@@ -221,10 +221,8 @@ class FloatConnector(Connector):
             response = self._call("GET", "people", params={"per-page": 1})
             if response.status_code >= 400:
                 raise VendorError(f"Float answered HTTP {response.status_code}: {error_text(response)}")
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except requests.RequestException as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach Float: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException) as exc:
+            return ConnectionTestResult.failed(exc, vendor="Float")
         people = response.headers.get("X-Pagination-Total-Count")
         return ConnectionTestResult(
             ok=True,

@@ -30,7 +30,10 @@ from connectors.base import (
     WebhookRejected,
     WriteMode,
     WriteResult,
+    chunks,
     header_value,
+    json_object,
+    objects_by_name,
 )
 from connectors.hubspot.records import (
     COMPANY_PROPERTIES,
@@ -41,7 +44,6 @@ from connectors.hubspot.records import (
     domain_of,
     error_message,
     iso_millis,
-    json_body,
     parse_hubspot_datetime,
     property_value,
     rate_limit_wait,
@@ -73,24 +75,19 @@ class HubSpotConnector(Connector):
     vendor = "hubspot"
     label = "HubSpot"
     category = "crm"
-    objects = {
-        "companies": ObjectSpec(
-            name="companies",
-            label="Companies",
+    objects = objects_by_name(
+        ObjectSpec(
+            "companies",
+            "Companies",
             writable=True,
             batch_size=BATCH_LIMIT,
             page_size=LIST_LIMIT,
             fields=COMPANY_PROPERTIES,
         ),
-        "deals": ObjectSpec(
-            name="deals",
-            label="Deals",
-            writable=True,
-            batch_size=BATCH_LIMIT,
-            page_size=LIST_LIMIT,
-            fields=DEAL_PROPERTIES,
+        ObjectSpec(
+            "deals", "Deals", writable=True, batch_size=BATCH_LIMIT, page_size=LIST_LIMIT, fields=DEAL_PROPERTIES
         ),
-    }
+    )
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -129,7 +126,7 @@ class HubSpotConnector(Connector):
         if response.status_code == 401:
             raise AuthenticationFailed(f"HubSpot refused the access token: {error_message(response)}")
         if response.status_code not in expected:
-            body = json_body(response)
+            body = json_object(response)
             raise VendorError(
                 f"HubSpot answered {method} {path} with {error_message(response)}",
                 status=response.status_code,
@@ -152,10 +149,8 @@ class HubSpotConnector(Connector):
         try:
             details = self._call("GET", "/account-info/v3/details").json()
             missing = [name for name in self.objects if not self._has_unique_external_id(name)]
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except requests.RequestException as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach HubSpot: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException) as exc:
+            return ConnectionTestResult.failed(exc, vendor="HubSpot")
         portal = details.get("portalId")
         message = f"Connected to HubSpot account {portal} ({details.get('companyCurrency', 'no currency set')})."
         if missing:
@@ -290,8 +285,8 @@ class HubSpotConnector(Connector):
         if object_name not in self.objects:
             raise ConnectorError(f"HubSpot cannot write {object_name} here.")
         results: list[WriteResult] = []
-        for start in range(0, len(records), BATCH_LIMIT):
-            results.extend(self._write_chunk(object_name, records[start : start + BATCH_LIMIT], mode))
+        for chunk in chunks(records, BATCH_LIMIT):
+            results.extend(self._write_chunk(object_name, chunk, mode))
         return results
 
     def _write_chunk(self, object_name: str, chunk: list[OutboundRecord], mode: WriteMode) -> list[WriteResult]:
@@ -389,7 +384,7 @@ class HubSpotConnector(Connector):
             json={"inputs": payload},
             expected=(200, 201, 207, 400, 409),
         )
-        body = json_body(response)
+        body = json_object(response)
         if response.status_code in (400, 409):
             # The whole call was refused: every record in it failed for the same reason.
             code = detail_code(body) or body.get("category") or "VALIDATION_ERROR"

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from connectors.base import json_object
+
 EXTERNAL_ID_PROPERTY = "integration_record_id"  # a custom property with "unique values" set, created at setup
 WATERMARK_PROPERTY = "hs_lastmodifieddate"
 CLOSED_WON_STAGE = "closedwon"
@@ -54,7 +56,7 @@ def rate_limit_wait(response: requests.Response) -> float | None:
     """Rate-limit hook for VendorSession, for a 429 that carries no Retry-After (the session honours that one)."""
     if response.status_code != 429 or response.headers.get("Retry-After"):
         return None
-    policy = json_body(response).get("policyName", "")
+    policy = json_object(response).get("policyName", "")
     if policy == "DAILY":
         return 3600.0  # longer than any policy's max_retry_after: give up now, the engine reschedules
     if policy == "SECONDLY":
@@ -63,16 +65,8 @@ def rate_limit_wait(response: requests.Response) -> float | None:
     return int(interval) / 1000.0 if interval and interval.isascii() and interval.isdigit() else 1.0
 
 
-def json_body(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def error_message(response: requests.Response) -> str:
-    body = json_body(response)
+    body = json_object(response)
     message = body.get("message") or f"HTTP {response.status_code}"
     category = body.get("category")
     return f"{message} ({category})" if category else message

@@ -43,6 +43,7 @@ from connectors.base import (
     VendorError,
     WriteMode,
     WriteResult,
+    chunks,
 )
 from connectors.intacct.records import (
     DATE_FORMAT,
@@ -221,10 +222,8 @@ class IntacctConnector(Connector):
             # One request, one function per object: is the external id field on each of them?
             functions = [self._query(name, [self.external_id_field], None, page_size=1) for name in OBJECTS]
             results = self.call(functions)
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except requests.RequestException as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach Sage Intacct: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException) as exc:
+            return ConnectionTestResult.failed(exc, vendor="Sage Intacct")
         missing = [
             name for name, result in zip(OBJECTS, results, strict=True) if result.findtext("status") != "success"
         ]
@@ -333,8 +332,8 @@ class IntacctConnector(Connector):
     ) -> list[WriteResult]:
         obj = self._object(object_name)
         results: list[WriteResult] = []
-        for start in range(0, len(records), WRITE_BATCH):
-            results.extend(self._write_batch(obj, records[start : start + WRITE_BATCH], mode))
+        for batch in chunks(records, WRITE_BATCH):
+            results.extend(self._write_batch(obj, batch, mode))
         return results
 
     def _write_batch(self, obj: IntacctObject, batch: list[OutboundRecord], mode: WriteMode) -> list[WriteResult]:
@@ -408,10 +407,10 @@ class IntacctConnector(Connector):
 
     def _ids_by_record_number(self, obj: IntacctObject, record_numbers: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
-        for start in range(0, len(record_numbers), IN_LIST_MAX):
+        for some_numbers in chunks(record_numbers, IN_LIST_MAX):
             condition = ET.Element("in")
             ET.SubElement(condition, "field").text = "RECORDNO"
-            for value in record_numbers[start : start + IN_LIST_MAX]:
+            for value in some_numbers:
                 ET.SubElement(condition, "value").text = value
             function = self._query(obj.name, [obj.key_field], condition, page_size=QUERY_PAGE_MAX)
             data = self._result_data(self.call([function])[0], f"look up {obj.label.lower()}")
@@ -478,8 +477,7 @@ class IntacctConnector(Connector):
     def _record_numbers(self, obj: IntacctObject, external_ids: list[str]) -> dict[str, str]:
         """RECORDNO by our external id, for the ids already in Intacct (one query per IN_LIST_MAX ids)."""
         found: dict[str, str] = {}
-        for start in range(0, len(external_ids), IN_LIST_MAX):
-            chunk = external_ids[start : start + IN_LIST_MAX]
+        for chunk in chunks(external_ids, IN_LIST_MAX):
             condition = ET.Element("in")
             ET.SubElement(condition, "field").text = self.external_id_field
             for value in chunk:

@@ -35,6 +35,8 @@ from connectors.base import (
     VendorError,
     WriteMode,
     WriteResult,
+    chunks,
+    objects_by_name,
     parse_utc_datetime,
 )
 from connectors.jira.records import (
@@ -74,22 +76,22 @@ class JiraConnector(Connector):
     vendor = "jira"
     label = "Jira"
     category = "ticketing"
-    objects = {
-        "issues": ObjectSpec(
-            name="issues",
-            label="Issues",
+    objects = objects_by_name(
+        ObjectSpec(
+            "issues",
+            "Issues",
             writable=True,
             batch_size=BULK_CREATE_MAX,
             page_size=SEARCH_PAGE_MAX,
             fields=WRITABLE_FIELDS,
         ),
-        "worklogs": ObjectSpec(
-            name="worklogs",
-            label="Worklogs (time logged on issues)",
+        ObjectSpec(
+            "worklogs",
+            "Worklogs (time logged on issues)",
             page_size=WORKLOG_LIST_MAX,
             fields=("author.emailAddress", "started_date", "time_spent_minutes", "issue.key", "issue.labels"),
         ),
-    }
+    )
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -160,10 +162,8 @@ class JiraConnector(Connector):
     def test_connection(self) -> ConnectionTestResult:
         try:
             me = self.myself()
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except (requests.RequestException, ValueError) as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach Jira: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException, ValueError) as exc:
+            return ConnectionTestResult.failed(exc, vendor="Jira")
         site = urlsplit(self.base_url).netloc
         who = me.get("displayName") or me.get("emailAddress") or "the API user"
         return ConnectionTestResult(
@@ -217,10 +217,8 @@ class JiraConnector(Connector):
             body = self._api("GET", "worklog/updated", params={"since": since_ms}).json()
             ids = [str(value["worklogId"]) for value in body.get("values") or [] if value.get("worklogId")]
             worklogs: list[Any] = []
-            for start in range(0, len(ids), WORKLOG_LIST_MAX):
-                worklogs += self._api(
-                    "POST", "worklog/list", json={"ids": ids[start : start + WORKLOG_LIST_MAX]}
-                ).json()
+            for some_ids in chunks(ids, WORKLOG_LIST_MAX):
+                worklogs += self._api("POST", "worklog/list", json={"ids": some_ids}).json()
             issues = self._issues_by_id({str(w.get("issueId")) for w in worklogs if isinstance(w, Mapping)})
             records, rejects = self._parse_worklogs(worklogs, issues)
             until = body.get("until")
@@ -237,8 +235,7 @@ class JiraConnector(Connector):
         """The issues worklogs were logged on, with the fields a time entry needs, by id (100 a search)."""
         wanted = sorted(i for i in ids if i.isdigit())
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(wanted), SEARCH_PAGE_MAX):
-            chunk = wanted[start : start + SEARCH_PAGE_MAX]
+        for chunk in chunks(wanted, SEARCH_PAGE_MAX):
             jql = f"id in ({', '.join(chunk)}) ORDER BY key ASC"
             token = None
             while True:

@@ -27,6 +27,8 @@ from connectors.base import (
     VendorError,
     WriteMode,
     WriteResult,
+    chunks,
+    objects_by_name,
 )
 from connectors.kantata.people import PeopleWrites
 from connectors.kantata.records import (
@@ -61,14 +63,12 @@ class KantataConnector(PeopleWrites, Connector):
     vendor = "kantata"
     label = "Kantata OX"
     category = "psa"
-    objects = {
-        "workspaces": ObjectSpec(
+    objects = objects_by_name(
+        ObjectSpec(
             "workspaces", "Projects", writable=True, batch_size=50, page_size=MAX_PER_PAGE, fields=WORKSPACE_FIELDS
         ),
-        "users": ObjectSpec(
-            "users", "Resources", writable=True, batch_size=50, page_size=MAX_PER_PAGE, fields=USER_FIELDS
-        ),
-        "cost_rates": ObjectSpec(
+        ObjectSpec("users", "Resources", writable=True, batch_size=50, page_size=MAX_PER_PAGE, fields=USER_FIELDS),
+        ObjectSpec(
             "cost_rates",
             "Cost rates",
             writable=True,
@@ -76,7 +76,7 @@ class KantataConnector(PeopleWrites, Connector):
             page_size=MAX_PER_PAGE,
             fields=COST_RATE_FIELDS,
         ),
-        "time_entries": ObjectSpec(
+        ObjectSpec(
             "time_entries",
             "Time entries",
             writable=True,
@@ -84,10 +84,10 @@ class KantataConnector(PeopleWrites, Connector):
             page_size=MAX_PER_PAGE,
             fields=TIME_ENTRY_FIELDS,
         ),
-        "expenses": ObjectSpec(
+        ObjectSpec(
             "expenses", "Expenses", writable=True, batch_size=MAX_BULK, page_size=MAX_PER_PAGE, fields=EXPENSE_FIELDS
         ),
-    }
+    )
 
     def __init__(
         self,
@@ -333,8 +333,7 @@ class KantataConnector(PeopleWrites, Connector):
     def _find_by_reference_named(self, object_name: str, external_ids: list[str], service_name: str) -> dict[str, dict]:
         path, key, _singular, model = COLLECTIONS[object_name]
         found: dict[str, dict] = {}
-        for start in range(0, len(external_ids), MAX_REFS_PER_LOOKUP):
-            chunk = external_ids[start : start + MAX_REFS_PER_LOOKUP]
+        for chunk in chunks(external_ids, MAX_REFS_PER_LOOKUP):
             params = {
                 "external_reference_service_name": service_name,
                 "external_reference_service_model": model,

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from connectors.base import ConnectorError, OutboundRecord, WriteMode, WriteResult
+from connectors.base import ConnectorError, OutboundRecord, WriteMode, WriteResult, chunks, objects_by_name
 from connectors.salesforce_platform.rest import (
     DEFAULT_EXTERNAL_ID_FIELD,
     ApprovedReadsConnector,
@@ -151,28 +151,16 @@ class KimbleConnector(ApprovedReadsConnector):
     category = "psa"
     approved_only_label = "Read approved time and expenses only"
     approved_only_help = "yes: only time entries and expense items whose status is Approved are read."
-    objects = {
-        "Account": object_spec("Account", "Accounts", ACCOUNT_FIELDS, writable=False),
-        "KimbleOne__Resource__c": object_spec("KimbleOne__Resource__c", "Resources", RESOURCE_FIELDS),
-        "KimbleOne__DeliveryGroup__c": object_spec(
-            "KimbleOne__DeliveryGroup__c", "Engagements (delivery groups)", DELIVERY_GROUP_FIELDS
-        ),
-        "KimbleOne__DeliveryElement__c": object_spec(
-            "KimbleOne__DeliveryElement__c", "Delivery elements", DELIVERY_ELEMENT_FIELDS, writable=False
-        ),
-        "KimbleOne__ActivityAssignment__c": object_spec(
-            "KimbleOne__ActivityAssignment__c", "Activity assignments", ASSIGNMENT_FIELDS, writable=False
-        ),
-        "KimbleOne__TimeEntry__c": object_spec(
-            "KimbleOne__TimeEntry__c", "Time entries", TIME_ENTRY_FIELDS, writable=False
-        ),
-        "KimbleOne__ExpenseItem__c": object_spec(
-            "KimbleOne__ExpenseItem__c", "Expense items", EXPENSE_FIELDS, writable=False
-        ),
-        "KimbleOne__ReferenceData__c": object_spec(
-            "KimbleOne__ReferenceData__c", "Reference data", REFERENCE_DATA_FIELDS, writable=False
-        ),
-    }
+    objects = objects_by_name(
+        object_spec("Account", "Accounts", ACCOUNT_FIELDS, writable=False),
+        object_spec("KimbleOne__Resource__c", "Resources", RESOURCE_FIELDS),
+        object_spec("KimbleOne__DeliveryGroup__c", "Engagements (delivery groups)", DELIVERY_GROUP_FIELDS),
+        object_spec("KimbleOne__DeliveryElement__c", "Delivery elements", DELIVERY_ELEMENT_FIELDS, writable=False),
+        object_spec("KimbleOne__ActivityAssignment__c", "Activity assignments", ASSIGNMENT_FIELDS, writable=False),
+        object_spec("KimbleOne__TimeEntry__c", "Time entries", TIME_ENTRY_FIELDS, writable=False),
+        object_spec("KimbleOne__ExpenseItem__c", "Expense items", EXPENSE_FIELDS, writable=False),
+        object_spec("KimbleOne__ReferenceData__c", "Reference data", REFERENCE_DATA_FIELDS, writable=False),
+    )
 
     def read_conditions(self, object_name: str) -> list[str]:
         if object_name in APPROVED_ONLY and self.approved_only:
@@ -186,8 +174,8 @@ class KimbleConnector(ApprovedReadsConnector):
         if name is None:
             raise ConnectorError(f"{self.label} takes {object_name} through no import here.")
         results: list[WriteResult] = []
-        for start in range(0, len(records), IMPORT_LIMIT):
-            results.extend(self._import(name, records[start : start + IMPORT_LIMIT], mode))
+        for batch in chunks(records, IMPORT_LIMIT):
+            results.extend(self._import(name, batch, mode))
         return results
 
     def _import(self, name: str, batch: list[OutboundRecord], mode: WriteMode) -> list[WriteResult]:

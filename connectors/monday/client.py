@@ -38,6 +38,8 @@ from connectors.base import (
     RejectedRecord,
     SourceRecord,
     VendorError,
+    chunks,
+    objects_by_name,
     parse_utc_datetime,
 )
 
@@ -135,14 +137,14 @@ class MondayConnector(Connector):
     vendor = "monday"
     label = "monday.com"
     category = "ticketing"
-    objects = {
-        "time_tracking": ObjectSpec(
+    objects = objects_by_name(
+        ObjectSpec(
             "time_tracking",
             "Time tracked on items",
             page_size=PAGE_MAX,
             fields=("user.email", "date", "minutes", "board.name", "item.name", "columns.project_code", "started_at"),
         ),
-    }
+    )
 
     def __init__(self, *, base_url: str = DEFAULT_BASE_URL, credentials: Mapping[str, str], **kwargs):
         super().__init__(base_url=base_url, credentials=credentials, **kwargs)
@@ -265,10 +267,8 @@ class MondayConnector(Connector):
         try:
             me = self._query("{ me { id name email account { name slug } } }").get("me") or {}
             boards = self._board_ids()
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except requests.RequestException as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach monday.com: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException) as exc:
+            return ConnectionTestResult.failed(exc, vendor="monday.com")
         account = (me.get("account") or {}).get("name") or "?"
         who = me.get("email") or me.get("name") or "the token's user"
         return ConnectionTestResult(
@@ -339,8 +339,7 @@ class MondayConnector(Connector):
 
     def _users(self, ids: set[str], users: dict[str, dict[str, Any]]) -> None:
         missing = sorted(i for i in ids if i not in users)
-        for at in range(0, len(missing), 100):
-            chunk = missing[at : at + 100]
+        for chunk in chunks(missing, 100):
             data = self._query(
                 "query ($ids: [ID!], $limit: Int) { users(ids: $ids, limit: $limit) { id name email } }",
                 {"ids": chunk, "limit": len(chunk)},

@@ -37,6 +37,8 @@ from connectors.base import (
     VendorError,
     WriteMode,
     WriteResult,
+    chunks,
+    json_object,
 )
 from connectors.netsuite.auth import client_assertion
 from connectors.netsuite.records import (
@@ -164,11 +166,7 @@ class NetSuiteConnector(Connector):
             headers={"Accept": "application/json"},
         )
         if response.status_code != 200:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
-            error = body.get("error") if isinstance(body, dict) else None
+            error = json_object(response).get("error")
             raise AuthenticationFailed(
                 f"NetSuite refused the sign-in ({error or f'HTTP {response.status_code}'}): check the account ID, "
                 "the client ID, the certificate ID and that the private key matches the uploaded certificate."
@@ -234,10 +232,8 @@ class NetSuiteConnector(Connector):
         try:
             self._token(renew=True)
             body = self.suiteql("SELECT id FROM customer", limit=1)
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except requests.RequestException as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach NetSuite: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException) as exc:
+            return ConnectionTestResult.failed(exc, vendor="NetSuite")
         customers = body.get("totalResults", 0)
         return ConnectionTestResult(
             ok=True,
@@ -382,8 +378,7 @@ class NetSuiteConnector(Connector):
     def _existing_ids(self, kind: RecordKind, external_ids: list[str]) -> dict[str, str]:
         """NetSuite internal id by lower-cased external id (external ids are case-insensitive in NetSuite)."""
         found: dict[str, str] = {}
-        for start in range(0, len(external_ids), SUITEQL_IN_LIST_MAX):
-            chunk = external_ids[start : start + SUITEQL_IN_LIST_MAX]
+        for chunk in chunks(external_ids, SUITEQL_IN_LIST_MAX):
             conditions = [f"externalid IN ({', '.join(sql_string(e) for e in chunk)})"]
             if kind.type_filter:
                 conditions.append(f"type = {sql_string(kind.type_filter)}")

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Mapping
 
-from connectors.base import FormField, WebhookRejected, header_value
+from connectors.base import FormField, WebhookRejected, header_value, objects_by_name
 from connectors.salesforce_platform.rest import (
     DEFAULT_EXTERNAL_ID_FIELD,
     SalesforcePlatformConnector,
@@ -75,10 +75,10 @@ class SalesforceConnector(SalesforcePlatformConnector):
     vendor = "salesforce"
     label = "Salesforce"
     category = "crm"
-    objects = {
-        "Account": object_spec("Account", "Accounts", ACCOUNT_FIELDS),
-        "Opportunity": object_spec("Opportunity", "Opportunities", OPPORTUNITY_FIELDS),
-    }
+    objects = objects_by_name(
+        object_spec("Account", "Accounts", ACCOUNT_FIELDS),
+        object_spec("Opportunity", "Opportunities", OPPORTUNITY_FIELDS),
+    )
 
     @classmethod
     def form_fields(cls) -> list[FormField]:

@@ -32,6 +32,7 @@ from connectors.base import (
     VendorError,
     WriteMode,
     WriteResult,
+    chunks,
     parse_utc_datetime,
 )
 
@@ -243,10 +244,8 @@ class SalesforcePlatformConnector(Connector):
             self._authenticate()
             self._api("GET", "limits")
             missing = [o for o in self.objects if self.external_id_field not in self._fields_of(o)]
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except requests.RequestException as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach {self.label}: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException) as exc:
+            return ConnectionTestResult.failed(exc, vendor=self.label)
         who = self.credentials.get("username") or "the connected app's integration user"
         host = urlsplit(self.base_url).netloc
         message = f"Connected to {self.label} at {host} as {who}."
@@ -339,8 +338,8 @@ class SalesforcePlatformConnector(Connector):
         if object_name not in self.objects or not self.objects[object_name].writable:
             raise ConnectorError(f"{self.label} cannot write {object_name} here.")
         results: list[WriteResult] = []
-        for start in range(0, len(records), COLLECTION_LIMIT):
-            results.extend(self._write_chunk(object_name, records[start : start + COLLECTION_LIMIT], mode))
+        for chunk in chunks(records, COLLECTION_LIMIT):
+            results.extend(self._write_chunk(object_name, chunk, mode))
         return results
 
     def _write_chunk(self, object_name: str, chunk: list[OutboundRecord], mode: WriteMode) -> list[WriteResult]:

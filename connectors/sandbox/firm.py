@@ -526,6 +526,16 @@ class Firm:
         for index in range(start, stop):
             yield self.time_entry(index)
 
+    def bookings(self) -> Iterator[tuple[dict, dict]]:
+        """Each person and each PSA project they booked time on, once, in the order of their first entry on it."""
+        projects = {p["id"]: p for p in self.psa_projects()}
+        seen: set[tuple[int, int]] = set()
+        for entry in self.time_entries():
+            pair = (entry["person_id"], entry["project_id"])
+            if pair not in seen:
+                seen.add(pair)
+                yield self.person(pair[0]), projects[pair[1]]
+
     def time_entry(self, index: int) -> dict:
         """Entry `index` (0-based), computed from the index alone. Its id is index + 1."""
         per_day = self.entries_per_day

@@ -30,6 +30,7 @@ from connectors.base import (
     SourceRecord,
     VendorError,
     iso_utc,
+    objects_by_name,
     parse_utc_datetime,
 )
 
@@ -84,14 +85,14 @@ class ServiceNowConnector(Connector):
     vendor = "servicenow"
     label = "ServiceNow"
     category = "ticketing"
-    objects = {
-        "task_time_worked": ObjectSpec(
+    objects = objects_by_name(
+        ObjectSpec(
             "task_time_worked",
             "Time worked",
             page_size=PAGE_MAX,
             fields=("user.email", "work_date", "minutes", "task.number", "task.assignment_group.name", "comments"),
         ),
-    }
+    )
 
     @classmethod
     def form_fields(cls) -> list[FormField]:
@@ -136,10 +137,8 @@ class ServiceNowConnector(Connector):
                                         "sysparm_limit": 1}).json()["result"]  # fmt: skip
             counted = self._get("task_time_worked", {"sysparm_fields": "sys_id", "sysparm_limit": 1})
             total = int(counted.headers.get("X-Total-Count") or 0)
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except (requests.RequestException, ValueError, KeyError) as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach ServiceNow: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException, ValueError, KeyError) as exc:
+            return ConnectionTestResult.failed(exc, vendor="ServiceNow")
         who = (me[0].get("name") if me else None) or username
         instance = urlsplit(self.base_url).netloc
         return ConnectionTestResult(

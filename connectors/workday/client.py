@@ -29,6 +29,8 @@ from connectors.base import (
     RejectedRecord,
     SourceRecord,
     VendorError,
+    json_object,
+    objects_by_name,
     parse_utc_datetime,
 )
 from connectors.workday.records import (
@@ -87,16 +89,9 @@ class WorkdayConnector(Connector):
     vendor = "workday"
     label = "Workday"
     category = "hr"
-    objects = {
-        "workers": ObjectSpec(
-            name="workers",
-            label="Workers",
-            readable=True,
-            writable=False,
-            page_size=PAGE_MAX,
-            fields=WORKER_FIELDS,
-        ),
-    }
+    objects = objects_by_name(
+        ObjectSpec("workers", "Workers", readable=True, writable=False, page_size=PAGE_MAX, fields=WORKER_FIELDS),
+    )
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -157,10 +152,7 @@ class WorkdayConnector(Connector):
             headers={"Accept": "application/json"},
         )
         if response.status_code != 200:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
+            body = json_object(response)
             reason = self.session.redact(body.get("error_description") or body.get("error") or "")
             raise AuthenticationFailed(
                 f"Workday refused the API client or its refresh token (HTTP {response.status_code}"
@@ -234,10 +226,8 @@ class WorkdayConnector(Connector):
             )
         try:
             result = self.call("Get_Workers", self._request(position=None, page=1, count=1))
-        except ConnectorError as exc:
-            return ConnectionTestResult(ok=False, message=str(exc))
-        except requests.RequestException as exc:
-            return ConnectionTestResult(ok=False, message=f"Could not reach Workday: {type(exc).__name__}.")
+        except (ConnectorError, requests.RequestException) as exc:
+            return ConnectionTestResult.failed(exc, vendor="Workday")
         total = xml_int(result.findtext("wd:Response_Results/wd:Total_Results", namespaces=NS))
         how = "an API client" if self.uses_oauth else f"integration system user {self.credentials.get('username')}"
         return ConnectionTestResult(

@@ -205,6 +205,22 @@ def _retry_note(outcome: dict, exception: SyncException) -> str:
     return note
 
 
+def _fix_and_answer(request, exception: SyncException, fix, **arguments):
+    """Run a fix that retries the exception's records (`fix(exception=..., actor=..., **arguments)`) and answer with
+    what it did: why it was refused, or the retry's note, a success when the exception is resolved."""
+    try:
+        outcome = retrying(fix, exception=exception, actor=request.user, **arguments)
+    except (ExceptionActionRefused, RetryUnreachable) as refused:
+        return _answer(request, exception, str(refused), level="error", changed=False)
+    note = _retry_note(outcome, exception)
+    return _answer(request, exception, note, level="success" if exception.status == "resolved" else "error")
+
+
+def _form_errors(form) -> str:
+    """A form's errors in one line."""
+    return "; ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
 def _reason(outcome: dict, exception: SyncException) -> str:
     reasons = outcome.get("reasons") or []
     return "; ".join(reasons[:3]) if reasons else exception.message
@@ -213,13 +229,7 @@ def _reason(outcome: dict, exception: SyncException) -> str:
 @require_POST
 @workspace_role_required(WORKSPACE_FINANCE)
 def exception_retry_view(request, client_slug, pk):
-    exception = _exception(request, pk)
-    try:
-        outcome = retrying(exception_retry, exception=exception, actor=request.user)
-    except (ExceptionActionRefused, RetryUnreachable) as refused:
-        return _answer(request, exception, str(refused), level="error", changed=False)
-    note = _retry_note(outcome, exception)
-    return _answer(request, exception, note, level="success" if exception.status == "resolved" else "error")
+    return _fix_and_answer(request, _exception(request, pk), exception_retry)
 
 
 @require_POST
@@ -231,18 +241,9 @@ def exception_edit(request, client_slug, pk):
         return _answer(
             request, exception, "Check the field and its value.", level="error", changed=False, edit_form=form
         )
-    try:
-        outcome = retrying(
-            exception_edit_and_retry,
-            exception=exception,
-            field=form.cleaned_data["field"],
-            value=form.cleaned_data["value"],
-            actor=request.user,
-        )
-    except (ExceptionActionRefused, RetryUnreachable) as refused:
-        return _answer(request, exception, str(refused), level="error", changed=False)
-    note = _retry_note(outcome, exception)
-    return _answer(request, exception, note, level="success" if exception.status == "resolved" else "error")
+    return _fix_and_answer(
+        request, exception, exception_edit_and_retry, field=form.cleaned_data["field"], value=form.cleaned_data["value"]
+    )
 
 
 @require_POST
@@ -253,8 +254,8 @@ def exception_map(request, client_slug, pk):
     prefix = next((key.split("-value_map")[0] for key in request.POST if key.endswith("-value_map")), None)
     form = MapValueForm(request.POST, prefix=prefix)
     if not form.is_valid():
-        errors = "; ".join(str(e) for errors in form.errors.values() for e in errors)
-        return _answer(request, exception, errors or "Say what the value maps to.", level="error", changed=False)
+        errors = _form_errors(form) or "Say what the value maps to."
+        return _answer(request, exception, errors, level="error", changed=False)
     data = form.cleaned_data
     try:
         outcome = retrying(
@@ -314,12 +315,7 @@ def exception_pick_view(request, client_slug, pk):
         return _answer(
             request, exception, "Pick one of the records, or say it is a new one.", level="error", changed=False
         )
-    try:
-        outcome = retrying(exception_pick, exception=exception, record_id=record_id, actor=request.user)
-    except (ExceptionActionRefused, RetryUnreachable) as refused:
-        return _answer(request, exception, str(refused), level="error", changed=False)
-    note = _retry_note(outcome, exception)
-    return _answer(request, exception, note, level="success" if exception.status == "resolved" else "error")
+    return _fix_and_answer(request, exception, exception_pick, record_id=record_id)
 
 
 @require_POST
@@ -329,8 +325,7 @@ def exception_cost_rate_view(request, client_slug, pk):
     exception = _exception(request, pk)
     form = CostRateForm(request.POST)
     if not form.is_valid():
-        errors = "; ".join(str(e) for errors in form.errors.values() for e in errors)
-        return _answer(request, exception, errors, level="error", changed=False, cost_rate_form=form)
+        return _answer(request, exception, _form_errors(form), level="error", changed=False, cost_rate_form=form)
     try:
         outcome = retrying(
             resource_cost_rate_set,

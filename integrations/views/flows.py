@@ -22,7 +22,15 @@ from integrations.services.flows import (
     flow_step_add,
 )
 from integrations.services.runs import SyncNotAllowed, flow_steps_unmapped, flow_unmapped, run_start
-from integrations.views.support import redirect_to, render_page, render_partial, url, wants_partial, with_events
+from integrations.views.support import (
+    redirect_to,
+    refusal_said,
+    render_page,
+    render_partial,
+    url,
+    wants_partial,
+    with_events,
+)
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
 from tenants.plans import plan_allowance
 
@@ -293,11 +301,8 @@ def flow_schedule(request, client_slug, pk):
     flow = _flow(pk)
     form = ScheduleForm(request.POST)
     if form.is_valid():
-        try:
+        with refusal_said(request, FlowConfigurationError):
             flow_schedule_set(flow=flow, schedule_minutes=form.cleaned_data["schedule_minutes"], actor=request.user)
-        except FlowConfigurationError as refused:
-            messages.error(request, str(refused))
-        else:
             messages.success(request, "Schedule saved.")
     else:
         messages.error(request, "Choose one of the schedules.")

@@ -10,7 +10,8 @@ from integrations import selectors
 from integrations.dashboard_cache import dashboard_cached
 from integrations.forms.people import InviteForm, RoleForm, WorkspaceAuditFilterForm
 from integrations.models import SyncException
-from integrations.views.support import redirect_to, render_page, sla_hours, url
+from integrations.views.support import redirect_to, refusal_said, render_page, sla_hours, url
+from portal.audit_log import audit_page_context
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
 from tenants.models import Membership, Role
 from tenants.selectors import client_members, pending_invitations
@@ -113,11 +114,8 @@ def user_role(request, client_slug, pk):
     if not form.is_valid():
         messages.error(request, "Choose one of the workspace roles.")
     else:
-        try:
+        with refusal_said(request, MemberChangeRefused):
             workspace_member_role_set(membership=membership, role=form.cleaned_data["role"], actor=request.user)
-        except MemberChangeRefused as refused:
-            messages.error(request, str(refused))
-        else:
             messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
     return redirect_to(request, url(request, "workspace_users"))
 
@@ -126,11 +124,8 @@ def user_role(request, client_slug, pk):
 @workspace_role_required(WORKSPACE_EDITORS)
 def user_remove(request, client_slug, pk):
     membership = _membership(request, pk)
-    try:
+    with refusal_said(request, MemberChangeRefused):
         workspace_member_remove(membership=membership, actor=request.user)
-    except MemberChangeRefused as refused:
-        messages.error(request, str(refused))
-    else:
         messages.success(request, f"{membership.user.email} no longer has access to {request.client.name}.")
     return redirect_to(request, url(request, "workspace_users"))
 
@@ -139,12 +134,5 @@ def user_remove(request, client_slug, pk):
 @workspace_role_required(WORKSPACE_ALL)
 def audit_log(request, client_slug):
     form = WorkspaceAuditFilterForm(request.GET, groups=selectors.audit_action_groups())
-    events, next_cursor = selectors.audit_events(**form.filters(), after=request.GET.get("after", ""))
-    context = {
-        "form": form,
-        "events": events,
-        "next_cursor": next_cursor,
-        "paged": bool(request.GET.get("after")),
-        "section": "audit",
-    }
+    context = audit_page_context(request, form, selectors.audit_events)
     return render_page(request, "integrations/people/audit.html", context, partial="events")

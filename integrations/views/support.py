@@ -8,12 +8,13 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from portal import htmx
-from portal.htmx import redirect_to, wants_partial
+from portal.htmx import redirect_to, refusal_said, wants_partial
 from tenants.decorators import WORKSPACE_EDITORS, WORKSPACE_FINANCE
 from tenants.selectors import workspace_people
 
 __all__ = [
     "redirect_to",
+    "refusal_said",
     "render_page",
     "render_partial",
     "role_flags",

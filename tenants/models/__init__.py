@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tenants.models import TenantMixin
 
+from portal.models import AuditEntry
+
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$", "Use 1-40 lowercase letters, digits or dashes."
 )
@@ -476,7 +478,7 @@ class TemplateDeployment(models.Model):
         return f"{self.template} → {self.client} (v{self.version.number})"
 
 
-class PartnerAuditEvent(models.Model):
+class PartnerAuditEvent(AuditEntry):
     """A change to a partner's own settings (brand, domains, plans, team, sign-on, clients): who did it, when,
     and the values before and after. Written by the service with the change, in one transaction; never a secret.
 
@@ -486,25 +488,15 @@ class PartnerAuditEvent(models.Model):
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="audit_events")
     at = models.DateTimeField(auto_now_add=True)
-    # The actor's email is kept beside the link so the row still reads well once the user is gone.
+    # The actor's email (kept by AuditEntry) stays beside the link so the row still reads well once the user is gone.
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    actor_email = models.EmailField(blank=True)
     action = models.CharField(max_length=80)
-    target_type = models.CharField(max_length=80, blank=True)
-    target_id = models.CharField(max_length=120, blank=True)
-    summary = models.CharField(max_length=300, blank=True)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-at", "-id"]
+    class Meta(AuditEntry.Meta):
         indexes = [
             models.Index(fields=["partner", "-at", "-id"], name="partner_audit_newest"),
             models.Index(fields=["partner", "action"], name="partner_audit_action"),
         ]
-
-    def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_email or 'system'} {self.action}"
 
 
 # Single sign-on and subscriptions, in modules of their own; imported here so Django finds the models in this app.

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.views.decorators.http import require_safe
 
+from portal.audit_log import audit_page_context
 from tenants import selectors
 from tenants.decorators import partner_role_required
 from tenants.forms import PartnerAuditFilterForm
@@ -15,14 +18,5 @@ from tenants.views.support import render_page
 @partner_role_required(Role.PARTNER_ADMIN)
 def partner_audit_log(request):
     form = PartnerAuditFilterForm(request.GET, groups=selectors.partner_audit_action_groups(request.partner))
-    events, next_cursor = selectors.partner_audit_events(
-        request.partner, **form.filters(), after=request.GET.get("after", "")
-    )
-    context = {
-        "form": form,
-        "events": events,
-        "next_cursor": next_cursor,
-        "paged": bool(request.GET.get("after")),
-        "section": "audit",
-    }
+    context = audit_page_context(request, form, partial(selectors.partner_audit_events, request.partner))
     return render_page(request, "tenants/audit.html", context, partial="events")

@@ -72,18 +72,10 @@ def partner_home(request):
 def client_new(request):
     form = ClientCreateForm(request.POST or None, partner=request.partner)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        client = services.client_create(
-            partner=request.partner,
-            name=data["name"],
-            slug=data["slug"],
-            plan=data["plan"],
-            admin_email=data["admin_email"],
-            admin_name=data["admin_name"],
-            actor=request.user,
-        )
+        client = services.client_create(partner=request.partner, actor=request.user, **form.cleaned_data)
         messages.success(
-            request, f"{client.name} is ready at {client.path}; an invitation went to {data['admin_email']}."
+            request,
+            f"{client.name} is ready at {client.path}; an invitation went to {form.cleaned_data['admin_email']}.",
         )
         return redirect_to(request, reverse("partner_client", args=[client.slug]))
     context = {"form": form, "section": "clients", "has_plans": form.fields["plan"].queryset.exists()}

@@ -12,7 +12,7 @@ from tenants import services
 from tenants.decorators import partner_role_required
 from tenants.forms import DomainAddForm
 from tenants.models import PartnerDomain, Role
-from tenants.views.support import redirect_to, render_page
+from tenants.views.support import redirect_to, refusal_said, render_page
 
 
 def cname_target(partner) -> str:
@@ -72,11 +72,8 @@ def domain_verify(request, pk):
 @partner_role_required(Role.PARTNER_ADMIN)
 def domain_remove(request, pk):
     domain = get_object_or_404(PartnerDomain, partner=request.partner, pk=pk)
-    try:
+    with refusal_said(request, ValueError):
         services.domain_remove(domain=domain, actor=request.user)
-    except ValueError as refused:
-        messages.error(request, str(refused))
-    else:
         messages.success(request, f"{domain.domain} removed; it no longer serves your portal.")
     return redirect_to(request, reverse("partner_domains"))
 
@@ -85,10 +82,7 @@ def domain_remove(request, pk):
 @partner_role_required(Role.PARTNER_ADMIN)
 def domain_primary(request, pk):
     domain = get_object_or_404(PartnerDomain, partner=request.partner, pk=pk)
-    try:
+    with refusal_said(request, ValueError):
         services.domain_make_primary(domain=domain, actor=request.user)
-    except ValueError as refused:
-        messages.error(request, str(refused))
-    else:
         messages.success(request, f"Emails and invitations now link to {domain.domain}.")
     return redirect_to(request, reverse("partner_domains"))

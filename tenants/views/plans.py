@@ -12,7 +12,7 @@ from tenants import services
 from tenants.decorators import partner_role_required
 from tenants.forms import PlanForm
 from tenants.models import PLAN_FIELDS, Plan, Role
-from tenants.views.support import redirect_to, render_page
+from tenants.views.support import redirect_to, refusal_said, render_page
 
 
 @partner_role_required(Role.PARTNER_ADMIN)
@@ -53,10 +53,7 @@ def _plan_form(request, plan: Plan):
 @partner_role_required(Role.PARTNER_ADMIN)
 def plan_delete(request, pk):
     plan = get_object_or_404(Plan, partner=request.partner, pk=pk)
-    try:
+    with refusal_said(request, services.PlanInUse):
         services.plan_delete(plan=plan, actor=request.user)
-    except services.PlanInUse as in_use:
-        messages.error(request, str(in_use))
-    else:
         messages.success(request, f"{plan.name} deleted.")
     return redirect_to(request, reverse("partner_plans"))

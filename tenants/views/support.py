@@ -6,7 +6,7 @@ from datetime import date
 
 from django.shortcuts import get_object_or_404
 
-from portal.htmx import redirect_to, render_page, wants_partial
+from portal.htmx import redirect_to, refusal_said, render_page, wants_partial
 from tenants.models import Client, Role
 from tenants.selectors import this_month, workspaces_for
 
@@ -16,6 +16,7 @@ __all__ = [
     "partner_client",
     "reachable_client",
     "redirect_to",
+    "refusal_said",
     "render_page",
     "wants_partial",
 ]

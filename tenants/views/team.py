@@ -11,7 +11,7 @@ from tenants import selectors, services
 from tenants.decorators import partner_role_required
 from tenants.forms import MfaPolicyForm, StaffAssignForm, StaffInviteForm
 from tenants.models import Invitation, Membership, MfaPolicy, Role
-from tenants.views.support import redirect_to, render_page
+from tenants.views.support import redirect_to, refusal_said, render_page
 
 
 def _team_context(request, invite_form=None) -> dict:
@@ -97,10 +97,7 @@ def team_assign(request, pk):
 @partner_role_required(Role.PARTNER_ADMIN)
 def team_remove(request, pk):
     member = get_object_or_404(Membership, partner=request.partner, pk=pk)
-    try:
+    with refusal_said(request, services.MemberRemovalRefused):
         services.partner_member_remove(membership=member, actor=request.user)
-    except services.MemberRemovalRefused as refused:
-        messages.error(request, str(refused))
-    else:
         messages.success(request, f"{member.user.display_name} is no longer on your team.")
     return redirect_to(request, reverse("partner_team"))

@@ -17,7 +17,7 @@ from integrations.partner_templates.forms import TemplateDeployForm, TemplateEdi
 from tenants.decorators import partner_role_required
 from tenants.models import IntegrationTemplate, Role
 from tenants.selectors import workspaces_for
-from tenants.views.support import is_partner_admin, redirect_to, render_page
+from tenants.views.support import is_partner_admin, redirect_to, refusal_said, render_page
 
 
 def _template(request, pk) -> IntegrationTemplate:
@@ -201,11 +201,8 @@ def template_withdraw(request, pk, deployment):
     """Withdraw the offer from a client that has not installed it, after the page's confirmation."""
     template = _template(request, pk)
     target = get_object_or_404(template.deployments.select_related("client"), pk=deployment)
-    try:
+    with refusal_said(request, services.TemplateRefused):
         services.deployment_withdraw(deployment=target, actor=request.user)
-    except services.TemplateRefused as refused:
-        messages.error(request, str(refused))
-    else:
         messages.success(
             request, f"“{template.name}” is withdrawn from {target.client.name}: its Flows page no longer offers it."
         )

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.api.conftest import ALL_PARTNER, make_key
-from tests.support import NORTHWIND, free_port, start_web, start_worker, web_server
+from tests.support import NORTHWIND, free_port, start_web, start_worker, vendor_sandboxes, web_server
 
 # A smaller firm than the demo's, so a packaged flow runs in seconds: every system still agrees.
 TEST_FIRM = dict(people=12, customers=6, projects=20, time_entries=300, expenses=20)
@@ -41,16 +41,8 @@ class Live:
 
 @pytest.fixture(scope="module")
 def sandboxes():
-    from connectors.sandbox.firm import Firm
-    from connectors.sandbox.server import serve_in_thread
-
-    running = {}
-    for vendor in ("kantata", "netsuite"):
-        module = importlib.import_module(f"connectors.{vendor}.sandbox")
-        running[vendor] = serve_in_thread(module.create_app(Firm(**TEST_FIRM)))
-    yield running
-    for sandbox in running.values():
-        sandbox.stop()
+    with vendor_sandboxes(("kantata", "netsuite"), **TEST_FIRM) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -1,21 +1,18 @@
 """Client-scope resources through the API: the same services and role rules as the workspace pages."""
 
 import pytest
-from django.db import connection
 from django_tenants.utils import tenant_context
 
 from tests.api.conftest import Api
 from tests.integrations.workspace_fixtures import seed_workspace
+from tests.integrations.workspace_views import within
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def seeded(world):
-    connection.set_tenant(world.clients["contoso"])
-    seeded = seed_workspace()
-    connection.set_schema_to_public()
-    return seeded
+    return within(world, seed_workspace)
 
 
 @pytest.fixture

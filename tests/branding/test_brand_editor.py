@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from PIL import Image
 
-from branding.models import Brand
+from branding.models import BRAND_TEXT_FIELDS, Brand
 from branding.services import brand_update
 from tenants import services
 from tenants.models import Client, Role
@@ -36,19 +36,7 @@ def brand(world):
 
 
 def form_data(brand: Brand, **changes) -> dict:
-    data = {
-        field: getattr(brand, field)
-        for field in (
-            "product_name",
-            "primary_color",
-            "accent_color",
-            "support_email",
-            "support_url",
-            "login_message",
-            "email_sender_name",
-            "email_footer",
-        )
-    }
+    data = {field: getattr(brand, field) for field in BRAND_TEXT_FIELDS}
     data.update(changes)
     return data
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tenants.demo import DEMO_PASSWORD
 from tests.browser.audit import Audit
 from tests.support import ROOT, web_server
+from tests.tenants.test_partner_domains import LoopbackDns
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 SCREENSHOTS = ROOT / "screenshots"
@@ -106,3 +110,31 @@ def loaded_width(image) -> int:
         " img.addEventListener('load', done, {once: true}); img.addEventListener('error', done, {once: true}); })"
     )
     return image.evaluate("img => img.naturalWidth")
+
+
+def sign_in(page, base: str, email: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in on the login page at `base` (the demo password unless told) and wait for where it lands."""
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("networkidle")
+
+
+@pytest.fixture(scope="module")
+def dns():
+    """A loopback DNS server for the module's journeys (domain verification asks it)."""
+    server = LoopbackDns()
+    yield server
+    server.close()
+
+
+@contextmanager
+def sso_web_server(log_path: Path, idp, dns) -> Iterator[str]:
+    """The portal's web server for single sign-on journeys; it reads the identity provider's metadata through the
+    connectors' HTTP policy (so loopback `idp.host` is allow-listed) and verifies domains against `dns`."""
+    from django.conf import settings
+
+    allowed = ",".join([*settings.CONNECTOR_ALLOWED_HOSTS, idp.host])
+    with web_server(log_path, CONNECTOR_ALLOWED_HOSTS=allowed, DOMAIN_VERIFY_NAMESERVERS=dns.address) as port:
+        yield f"{port}"

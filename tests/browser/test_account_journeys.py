@@ -17,6 +17,7 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
+from tests.browser.conftest import sign_in as sign_in_with_password
 from tests.browser.test_partner_console import emails_to
 from tests.support import user_who_can_sign_in, web_server
 
@@ -88,11 +89,8 @@ def code_for(secret: str) -> str:
 
 
 def sign_in(page, base: str, email_address: str, password: str = PASSWORD, totp_secret: str = "") -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Email").fill(email_address)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
+    """Sign in, then give the second factor's code when `totp_secret` is set."""
+    sign_in_with_password(page, base, email_address, password)
     if totp_secret:
         assert "/accounts/2fa/authenticate/" in page.url
         page.locator("input[name=code]").fill(code_for(totp_secret))

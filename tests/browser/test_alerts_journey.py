@@ -12,7 +12,7 @@ from django.db import connection
 from playwright.sync_api import expect
 
 from tenants.demo import DEMO_PASSWORD
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -23,27 +23,18 @@ SLA_HOURS = 36
 @pytest.fixture(scope="module")
 def cedar(world, django_db_blocker):
     """Cedar Architects, committed for the server: admin and finance members, flows, one recipient."""
-    from branding.models import Brand
     from integrations.models import Flow, NotificationRecipient
     from integrations.services.alerts import alert_recipient_add
     from integrations.services.connections import connection_create
     from integrations.services.flows import template_install
     from tenants import services
-    from tenants.models import Client, Membership, MfaPolicy, Partner, Role
+    from tenants.models import Client, Membership, Role
     from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
-    from tests.support import user_who_can_sign_in
+    from tests.support import journey_partner, user_who_can_sign_in
 
     with django_db_blocker.unblock():
-        partner = Partner.objects.filter(slug="juniper").first()
-        if partner is None:
-            partner = services.partner_create(
-                name="Juniper Advisory", slug="juniper", domain=HOST, admin_email="admin@juniper.localhost"
-            )
-            Brand.objects.filter(partner=partner).update(
-                product_name="Juniper Connect", primary_color="#9D174D", accent_color="#0369A1"
-            )
-        # Two-factor sign-in is the login journeys' subject; here admins sign in with a password alone.
-        Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
+        brand = dict(product_name="Juniper Connect", primary_color="#9D174D", accent_color="#0369A1")
+        partner = journey_partner(slug="juniper", name="Juniper Advisory", host=HOST, brand=brand)
         plan = partner.plans.get(name="Standard")
         plan.sla_resolution_hours = SLA_HOURS
         plan.save(update_fields=["sla_resolution_hours"])
@@ -77,14 +68,6 @@ def cedar(world, django_db_blocker):
         )
         connection.set_schema_to_public()
     return client
-
-
-def sign_in(page, base: str, email: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
 
 
 def test_client_admin_alerts_finance_of_run_failures_only(page, web, cedar):

@@ -9,8 +9,8 @@ import requests
 from playwright.sync_api import expect
 
 from tenants.demo import DEMO_PASSWORD
-from tests.browser.conftest import screenshot
-from tests.support import user_who_can_sign_in
+from tests.browser.conftest import screenshot, sign_in
+from tests.support import journey_partner, user_who_can_sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -20,15 +20,10 @@ HOST = "maple.localhost"
 @pytest.fixture(scope="module")
 def maple(world, django_db_blocker):
     from tenants import services
-    from tenants.models import Client, Membership, MfaPolicy, Partner, Role
+    from tenants.models import Client, Membership, Role
 
     with django_db_blocker.unblock():
-        partner = Partner.objects.filter(slug="maple").first()
-        if partner is None:
-            partner = services.partner_create(
-                name="Maple Advisory", slug="maple", domain=HOST, admin_email="admin@maple.localhost"
-            )
-        Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)  # 2FA has journeys of its own
+        partner = journey_partner(slug="maple", name="Maple Advisory", host=HOST)
         user_who_can_sign_in("admin@maple.localhost", DEMO_PASSWORD)
         client = Client.objects.filter(partner=partner, slug="spruce").first() or services.client_create(
             partner=partner, name="Spruce Engineering", slug="spruce", plan=partner.plans.first()
@@ -36,14 +31,6 @@ def maple(world, django_db_blocker):
         admin = user_who_can_sign_in("admin@spruce.localhost", DEMO_PASSWORD)
         Membership.objects.get_or_create(user=admin, client=client, defaults={"role": Role.CLIENT_ADMIN})
     return partner
-
-
-def sign_in(page, base: str, email: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
 
 
 def api_status(web: str, path: str, key: str) -> int:

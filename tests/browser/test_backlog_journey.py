@@ -26,15 +26,12 @@ HOST = "maple.localhost"
 def rowan(world, django_db_blocker):
     from integrations.models import Customer
     from tenants import services
-    from tenants.models import Client, Membership, MfaPolicy, Partner, Role
+    from tenants.models import Client, Membership, Role
     from tests.integrations.test_views_backlog import seed_books
-    from tests.support import user_who_can_sign_in
+    from tests.support import journey_partner, user_who_can_sign_in
 
     with django_db_blocker.unblock():
-        partner = Partner.objects.filter(slug="maple").first() or services.partner_create(
-            name="Maple Advisory", slug="maple", domain=HOST, admin_email="admin@maple.localhost"
-        )
-        Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
+        partner = journey_partner(slug="maple", name="Maple Advisory", host=HOST)
         client = Client.objects.filter(partner=partner, slug="rowan").first() or services.client_create(
             partner=partner, name="Rowan Consulting", slug="rowan", plan=partner.plans.get(name="Standard")
         )

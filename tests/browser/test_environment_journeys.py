@@ -18,7 +18,7 @@ from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import serve_in_thread
 from tests.browser.conftest import screenshot
 from tests.browser.test_workspace_journeys import HOST, _member, harbor, in_schema, sign_in  # noqa: F401
-from tests.support import start_worker, web_server
+from tests.support import sandbox_env, start_worker, web_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -40,11 +40,7 @@ def two_environments():
 
 @pytest.fixture(scope="module")
 def env_settings(two_environments):
-    return {
-        "CONNECTOR_ALLOWED_HOSTS": ",".join(f"127.0.0.1:{s.port}" for s in two_environments.values()),
-        "CONNECTOR_RATE_PER_SECOND": "500",
-        "SYNC_SLICE_SECONDS": "5",
-    }
+    return sandbox_env(two_environments.values(), SYNC_SLICE_SECONDS="5")
 
 
 @pytest.fixture(scope="module")

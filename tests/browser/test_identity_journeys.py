@@ -18,11 +18,9 @@ from django.db import connection
 from django.test import override_settings
 from playwright.sync_api import expect
 
-from connectors.sandbox.firm import Firm
-from connectors.sandbox.server import serve_in_thread
 from tests.browser.conftest import screenshot
 from tests.browser.test_workspace_journeys import _member, _run_to_end, in_schema, number, sign_in
-from tests.support import web_server
+from tests.support import journey_partner, sandbox_env, vendor_sandboxes, web_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -32,21 +30,13 @@ FIRM = dict(people=40, customers=12, projects=24, time_entries=200, expenses=20)
 
 @pytest.fixture(scope="module")
 def cove_sandboxes():
-    running = {}
-    for vendor in ("hubspot", "netsuite", "kantata", "jira"):
-        module = importlib.import_module(f"connectors.{vendor}.sandbox")
-        running[vendor] = serve_in_thread(module.create_app(Firm(**FIRM)))
-    yield running
-    for sandbox in running.values():
-        sandbox.stop()
+    with vendor_sandboxes(("hubspot", "netsuite", "kantata", "jira"), **FIRM) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def cove_env(cove_sandboxes):
-    return {
-        "CONNECTOR_ALLOWED_HOSTS": ",".join(f"127.0.0.1:{s.port}" for s in cove_sandboxes.values()),
-        "CONNECTOR_RATE_PER_SECOND": "500",
-    }
+    return sandbox_env(cove_sandboxes.values())
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +53,11 @@ def oak(world, cove_sandboxes, cove_env, django_db_blocker):
     from integrations.services.flows import template_install
 
     with django_db_blocker.unblock():
-        from branding.models import Brand
         from tenants import services
-        from tenants.models import Client, MfaPolicy, Partner, Plan, Role
+        from tenants.models import Client, Plan, Role
 
-        partner = Partner.objects.filter(slug="cove").first()
-        if partner is None:
-            partner = services.partner_create(
-                name="Cove Partners", slug="cove", domain=HOST, admin_email="admin@cove.localhost"
-            )
-            Brand.objects.filter(partner=partner).update(product_name="Cove Connect", primary_color="#1D4ED8")
-        # Two-factor sign-in is the login journeys' subject; here admins sign in with a password alone.
-        Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
+        brand = dict(product_name="Cove Connect", primary_color="#1D4ED8")
+        partner = journey_partner(slug="cove", name="Cove Partners", host=HOST, brand=brand)
         plan, _ = Plan.objects.get_or_create(
             partner=partner,
             name="Professional",

@@ -2,8 +2,7 @@
 
 import pytest
 
-from tenants.demo import DEMO_PASSWORD
-from tests.browser.conftest import loaded_width, screenshot
+from tests.browser.conftest import loaded_width, screenshot, sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -17,14 +16,6 @@ JOURNEYS = [
     ("admin@summit.localhost", "summit.localhost", "/partner/", "Summit Sync", "rgb(124, 58, 237)"),
     ("admin@fabrikam.localhost", "summit.localhost", "/c/fabrikam/", "Summit Sync", "rgb(124, 58, 237)"),
 ]
-
-
-def sign_in(page, base: str, email: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
 
 
 @pytest.mark.parametrize(("email", "host", "surface", "product", "colour"), JOURNEYS)

@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tenants.demo import DEMO_PASSWORD, logo_png
-from tests.browser.conftest import loaded_width, screenshot
+from tests.browser.conftest import loaded_width, screenshot, sign_in
 from tests.support import free_port, start_web, user_who_can_sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
@@ -140,14 +140,6 @@ def lakeside(world, web, outbox, django_db_blocker) -> Lakeside:
                 services.usage_record_upsert(client=client, month=this_month, records_synced=current, runs=180)
                 services.usage_record_upsert(client=client, month=last_month, records_synced=previous, runs=420)
     return Lakeside(base=f"http://{HOST}:{web}", outbox=outbox)
-
-
-def sign_in(page, base: str, email_address: str, password: str = DEMO_PASSWORD) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Email").fill(email_address)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
 
 
 def emails_to(outbox: Path, address: str, timeout: float = 10) -> list[email.message.EmailMessage]:

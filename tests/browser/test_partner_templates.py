@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tenants.demo import DEMO_PASSWORD
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_in
 from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
 from tests.support import user_who_can_sign_in
 
@@ -76,14 +76,6 @@ def quayside(world, web, django_db_blocker) -> Quayside:
         with tenant_context(bayview):
             flow_id = Flow.objects.get(template_key="approved-time-to-invoice/approved-time").pk
     return Quayside(base=f"http://{HOST}:{web}", flow_id=flow_id)
-
-
-def sign_in(page, base: str, email_address: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Email").fill(email_address)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
 
 
 def version_row(page, client_name: str):

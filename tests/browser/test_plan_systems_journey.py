@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tenants.demo import DEMO_PASSWORD
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_in
 from tests.support import user_who_can_sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
@@ -51,14 +51,6 @@ def hawthorn(world, web, django_db_blocker) -> str:
                     credentials=demo_credentials("kantata"),
                 )
     return f"http://{HOST}:{web}"
-
-
-def sign_in(page, base: str, email_address: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Email").fill(email_address)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
 
 
 def test_partner_sets_the_systems_and_the_client_sees_them_and_is_refused_the_rest(page, chromium, hawthorn):

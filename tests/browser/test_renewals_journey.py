@@ -14,7 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tenants.demo import DEMO_PASSWORD
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_in
 from tests.support import user_who_can_sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
@@ -48,14 +48,6 @@ def sorrel(world, web, django_db_blocker) -> str:
                 actor=None,
             )
     return f"http://{HOST}:{web}"
-
-
-def sign_in(page, base: str, email_address: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Email").fill(email_address)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
 
 
 def test_partner_admin_subscribes_a_client_and_follows_its_renewal(page, sorrel):

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sso_web_server
 from tests.idp import OidcIdp
-from tests.support import user_who_can_sign_in, web_server
+from tests.support import user_who_can_sign_in
 from tests.tenants.test_partner_domains import LoopbackDns
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
@@ -40,23 +40,9 @@ def idp(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def dns():
-    server = LoopbackDns()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def web(world, idp, dns, tmp_path_factory):
-    from django.conf import settings
-
-    allowed = ",".join([*settings.CONNECTOR_ALLOWED_HOSTS, idp.host])
-    with web_server(
-        tmp_path_factory.mktemp("sso-web") / "web.log",
-        CONNECTOR_ALLOWED_HOSTS=allowed,
-        DOMAIN_VERIFY_NAMESERVERS=dns.address,
-    ) as port:
-        yield f"{port}"
+    with sso_web_server(tmp_path_factory.mktemp("sso-web") / "web.log", idp, dns) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")

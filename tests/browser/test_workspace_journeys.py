@@ -21,11 +21,9 @@ from django.test import override_settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from connectors.sandbox.firm import Firm
-from connectors.sandbox.server import serve_in_thread
 from tenants.demo import DEMO_PASSWORD
-from tests.browser.conftest import SCREENSHOTS, screenshot
-from tests.support import start_worker, user_who_can_sign_in, web_server
+from tests.browser.conftest import SCREENSHOTS, screenshot, sign_in
+from tests.support import journey_partner, sandbox_env, start_worker, user_who_can_sign_in, vendor_sandboxes, web_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -38,22 +36,13 @@ FIRM = dict(people=40, customers=12, projects=80, time_entries=1100, expenses=40
 
 @pytest.fixture(scope="module")
 def harbor_sandboxes():
-    running = {}
-    for vendor in ("kantata", "netsuite", "bamboohr"):
-        module = importlib.import_module(f"connectors.{vendor}.sandbox")
-        running[vendor] = serve_in_thread(module.create_app(Firm(**FIRM)))
-    yield running
-    for sandbox in running.values():
-        sandbox.stop()
+    with vendor_sandboxes(("kantata", "netsuite", "bamboohr"), **FIRM) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def engine_env(harbor_sandboxes):
-    return {
-        "CONNECTOR_ALLOWED_HOSTS": ",".join(f"127.0.0.1:{s.port}" for s in harbor_sandboxes.values()),
-        "CONNECTOR_RATE_PER_SECOND": "500",
-        "SYNC_SLICE_SECONDS": "2",
-    }
+    return sandbox_env(harbor_sandboxes.values(), SYNC_SLICE_SECONDS="2")
 
 
 @pytest.fixture(scope="module")
@@ -73,20 +62,11 @@ def _member(client, email: str, name: str, role: str):
 def harbor(world, django_db_blocker):
     """Harbor Advisory with two clients on a plan with a 24 h resolution SLA, committed for the server."""
     with django_db_blocker.unblock():
-        from branding.models import Brand
         from tenants import services
-        from tenants.models import Client, MfaPolicy, Partner, Plan, Role
+        from tenants.models import Client, Plan, Role
 
-        partner = Partner.objects.filter(slug="harbor").first()
-        if partner is None:
-            partner = services.partner_create(
-                name="Harbor Advisory", slug="harbor", domain=HOST, admin_email="admin@harbor.localhost"
-            )
-            Brand.objects.filter(partner=partner).update(
-                product_name="Harbor Connect", primary_color="#0F766E", accent_color="#F59E0B"
-            )
-        # These journeys are about the workspace; two-factor sign-in has journeys of its own.
-        Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
+        brand = dict(product_name="Harbor Connect", primary_color="#0F766E", accent_color="#F59E0B")
+        partner = journey_partner(slug="harbor", name="Harbor Advisory", host=HOST, brand=brand)
         plan, _ = Plan.objects.get_or_create(
             partner=partner,
             name="Professional",
@@ -160,14 +140,6 @@ def alder(harbor, harbor_sandboxes, engine_env, django_db_blocker):
                 SyncException.objects.filter(pk=pk).update(created_at=now - timedelta(hours=(index * 7) % 190))
         connection.set_schema_to_public()
     return client
-
-
-def sign_in(page, base: str, email: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
 
 
 def viewport_shot(page, name: str) -> None:

@@ -11,21 +11,16 @@ import requests
 from connectors.acumatica.client import AcumaticaConnector
 from connectors.acumatica.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.base import AuthenticationFailed, OutboundRecord, RateLimited, VendorUnavailable
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.registry import get_connector_class
 from connectors.sandbox.firm import Firm
-from connectors.sandbox.server import serve_in_thread
+from tests.connectors.kit import connector_maker, records_read, sandbox_fixture
 
 pytestmark = pytest.mark.timeout(120)
 FIRM = Firm()
 ROOT = "/entity/Default/24.200.001"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(FIRM))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(FIRM))
 
 
 @pytest.fixture(autouse=True)
@@ -36,18 +31,7 @@ def fresh(sandbox):
     assert sandbox.app.active_sessions() == 0, "a piece of work left its API seat taken"
 
 
-def connect(sandbox, credentials=None, **policy) -> AcumaticaConnector:
-    policy.setdefault("backoff_base", 0.05)
-    policy.setdefault("backoff_max", 0.2)
-    return AcumaticaConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-    )
-
-
-def records(connector, object_name, **kwargs):
-    return [r for page in connector.read(object_name, **kwargs) for r in page.records]
+connect = connector_maker(AcumaticaConnector, DEMO_CREDENTIALS)
 
 
 def login(sandbox) -> requests.Response:
@@ -85,7 +69,7 @@ def test_a_wrong_password_is_understood_and_not_retried(sandbox):
 
     assert not result.ok and "Invalid credentials" in result.message and "HaldenRowe" in result.message
     with pytest.raises(AuthenticationFailed):
-        records(connector, "Customer")
+        records_read(connector, "Customer")
     assert sandbox.stats()["by_path"]["/entity/auth/login"] == {"500": 2}  # one answer each, no retry
 
 
@@ -96,7 +80,7 @@ def test_every_field_comes_wrapped_and_is_read_unwrapped(sandbox):
     )
     requests.post(f"{sandbox.url}/entity/auth/logout", cookies=cookie, timeout=5)
 
-    employees = {r.data["ContactInfo"]["Email"]: r for r in records(connect(sandbox), "Employee")}
+    employees = {r.data["ContactInfo"]["Email"]: r for r in records_read(connect(sandbox), "Employee")}
 
     assert raw.json()[0]["EmployeeID"] == {"value": "E1001"}
     assert raw.json()[0]["ContactInfo"]["Email"] == {"value": FIRM.people()[0]["work_email"]}
@@ -107,9 +91,9 @@ def test_every_field_comes_wrapped_and_is_read_unwrapped(sandbox):
 def test_the_erp_holds_the_firms_history(sandbox):
     connector = connect(sandbox)
 
-    customers = {r.external_id: r.data for r in records(connector, "Customer")}
-    projects = {r.external_id: r.data for r in records(connector, "Project")}
-    invoices = records(connector, "Invoice")
+    customers = {r.external_id: r.data for r in records_read(connector, "Customer")}
+    projects = {r.external_id: r.data for r in records_read(connector, "Project")}
+    invoices = records_read(connector, "Invoice")
 
     assert set(customers) == {c["number"] for c in FIRM.customers()}
     assert set(projects) == {p["code"] for p in FIRM.erp_projects()}  # not the last deals, not the PSA phases
@@ -128,10 +112,10 @@ def test_a_sign_in_past_the_licence_seats_is_refused_as_acumatica_does(sandbox):
     assert [r.status_code for r in held] == [204, 204]
     assert third.status_code == 500 and third.json()["exceptionMessage"] == "API Login Limit"
     with pytest.raises(RateLimited, match="every API seat of its licence is in use"):
-        records(connect(sandbox), "Customer")
+        records_read(connect(sandbox), "Customer")
     for response in held:
         requests.post(f"{sandbox.url}/entity/auth/logout", cookies=response.cookies, timeout=5)
-    assert len(records(connect(sandbox), "Customer")) == 40
+    assert len(records_read(connect(sandbox), "Customer")) == 40
 
 
 def test_a_trial_licence_serves_many_reads_and_writes_because_each_one_signs_out(sandbox):
@@ -139,7 +123,7 @@ def test_a_trial_licence_serves_many_reads_and_writes_because_each_one_signs_out
     connector = connect(sandbox)
 
     for n in range(5):
-        records(connector, "Project")
+        records_read(connector, "Project")
         connector.write("Customer", [OutboundRecord(f"c-{n}", {"CustomerID": f"T{n}", "CustomerName": f"Trial {n}"})])
 
     assert sandbox.app.logins == sandbox.app.logouts == 10 and sandbox.app.refused_logins == 0
@@ -150,7 +134,7 @@ def test_work_that_fails_still_signs_out(sandbox):
     connector = connect(sandbox, max_retries=1)
 
     with pytest.raises(VendorUnavailable):
-        records(connector, "Customer")
+        records_read(connector, "Customer")
     sandbox.set_faults()
 
     assert sandbox.app.active_sessions() == 0 or sandbox.app.logins == 0
@@ -189,7 +173,7 @@ def test_incremental_read_returns_only_what_changed(sandbox):
     changed = connector.write(
         "Customer", [OutboundRecord("x", {"CustomerID": "C5003", "MainContact.Phone1": "+1 555 0199"})]
     )
-    again = records(connector, "Customer", since=cursor)
+    again = records_read(connector, "Customer", since=cursor)
 
     assert changed[0].outcome == "updated" and changed[0].target_id == "C5003"
     assert [r.external_id for r in again] == ["C5003"]
@@ -261,7 +245,7 @@ def test_a_released_invoice_is_not_changed(sandbox):
     released = next(iter(sandbox.app.tables["Invoice"].values()))
     record = OutboundRecord("old", {"CustomerOrder": "X", "Description": "changed"}, target_id=released["id"])
     connector = connect(sandbox)
-    history = {r.external_id: r for r in records(connector, "Invoice")}
+    history = {r.external_id: r for r in records_read(connector, "Invoice")}
 
     results = connector.write("Invoice", [record])  # no invoice holds CustomerOrder X: a new one, lacking a customer
 
@@ -274,7 +258,7 @@ def test_a_10000_record_read_stays_inside_the_rate_budget(sandbox):
     sandbox.set_faults(rate_limit={"calls": 3, "window": 1.0})
     sandbox.clear_stats()
 
-    read = records(connect(sandbox, rate_per_second=2.0, burst=1), "Customer")
+    read = records_read(connect(sandbox, rate_per_second=2.0, burst=1), "Customer")
 
     stats = sandbox.stats()
     assert len(read) == 10000
@@ -286,7 +270,7 @@ def test_throttling_answers_are_waited_out(sandbox):
     sandbox.seed(customers=3000)
     sandbox.set_faults(rate_limit={"calls": 2, "window": 1.0, "retry_after": 1})
 
-    read = records(connect(sandbox), "Customer")
+    read = records_read(connect(sandbox), "Customer")
 
     assert len(read) == 3000 and sandbox.stats()["rate_limited"] >= 1
 
@@ -320,7 +304,7 @@ def test_secrets_stay_out_of_the_logs(sandbox, caplog):
     caplog.set_level(logging.DEBUG)
     sandbox.set_faults(error_every=2)
     connector = connect(sandbox)
-    records(connector, "Customer")
+    records_read(connector, "Customer")
 
     assert sandbox.stats()["errors_injected"] >= 1
     assert DEMO_CREDENTIALS["password"] not in caplog.text

@@ -5,7 +5,6 @@ throttling, and malformed workers."""
 from __future__ import annotations
 
 import logging
-import uuid
 
 import pytest
 import requests
@@ -13,20 +12,16 @@ import requests
 from connectors.adp.client import QUEUE, ADPConnector
 from connectors.adp.sandbox import DEMO_CREDENTIALS, DEMO_PKI, NO_CERTIFICATE, create_app
 from connectors.base import AuthenticationFailed, CertificateRejected, ConnectorError, OutboundRecord, Page
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket, TLSContextAdapter
-from connectors.sandbox import serve_in_thread
+from connectors.http import TLSContextAdapter
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.tls import DemoPKI
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 PEOPLE = 200
 QUEUE_PATH = "/core/v1/event-notification-messages"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(Firm()))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(Firm()))
 
 
 @pytest.fixture(autouse=True)
@@ -34,20 +29,11 @@ def fresh_sandbox(sandbox):
     sandbox.reset()
 
 
-def make_connector(sandbox, credentials=None, **policy) -> ADPConnector:
-    policy.setdefault("backoff_base", 0.02)
-    policy.setdefault("backoff_max", 0.1)
-    return ADPConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-        connection_key=uuid.uuid4().hex,
-    )
+make_connector = connector_maker(ADPConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def everything(connector, **kwargs):
-    pages = list(connector.read("workers", **kwargs))
-    return pages, [r for p in pages for r in p.records], [r for p in pages for r in p.rejects]
+    return read_whole(connector, "workers", **kwargs)
 
 
 def test_connection_presents_the_client_certificate(sandbox):

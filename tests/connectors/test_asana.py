@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 import asana
 import pytest
@@ -13,20 +12,15 @@ from asana.rest import ApiException
 from connectors.asana.client import AsanaConnector
 from connectors.asana.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.base import AuthenticationFailed
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
-from connectors.sandbox import serve_in_thread
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.tickets import support_queues, work_logs
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 ENTRY_BASE = 1205000000000000
 TOKEN = DEMO_CREDENTIALS["access_token"]
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(Firm()))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(Firm()))
 
 
 @pytest.fixture(autouse=True)
@@ -34,20 +28,11 @@ def fresh_sandbox(sandbox):
     sandbox.reset()
 
 
-def make_connector(sandbox, credentials=None, **policy) -> AsanaConnector:
-    policy.setdefault("backoff_base", 0.02)
-    policy.setdefault("backoff_max", 0.1)
-    return AsanaConnector(
-        base_url=sandbox.url,
-        credentials=credentials or dict(DEMO_CREDENTIALS),
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-        connection_key=uuid.uuid4().hex,
-    )
+make_connector = connector_maker(AsanaConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def everything(connector, **kwargs):
-    pages = list(connector.read("time_tracking_entries", **kwargs))
-    return pages, [r for p in pages for r in p.records], [r for p in pages for r in p.rejects]
+    return read_whole(connector, "time_tracking_entries", **kwargs)
 
 
 def firm_logs() -> dict[str, dict]:

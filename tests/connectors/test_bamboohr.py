@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 import pytest
 import requests
@@ -11,20 +10,15 @@ import requests
 from connectors.bamboohr.client import BambooHRConnector
 from connectors.bamboohr.sandbox import COMPANY, DEMO_CREDENTIALS, create_app
 from connectors.base import AuthenticationFailed, ConnectorError, OutboundRecord
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
-from connectors.sandbox import serve_in_thread
 from connectors.sandbox.firm import Firm
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 PEOPLE = 200
 REPORT_PATH = f"/api/gateway.php/{COMPANY}/v1/reports/custom"
 CHANGED_PATH = f"/api/gateway.php/{COMPANY}/v1/employees/changed"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(Firm()))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(Firm()))
 
 
 @pytest.fixture(autouse=True)
@@ -34,15 +28,7 @@ def fresh_sandbox(sandbox):
     sandbox.app.throttle_status = 503
 
 
-def make_connector(sandbox, credentials=None, **policy) -> BambooHRConnector:
-    policy.setdefault("backoff_base", 0.02)
-    policy.setdefault("backoff_max", 0.1)
-    return BambooHRConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-        connection_key=uuid.uuid4().hex,
-    )
+make_connector = connector_maker(BambooHRConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def hr_update(sandbox, employee_id: int, **fields) -> None:
@@ -58,8 +44,7 @@ def hr_update(sandbox, employee_id: int, **fields) -> None:
 
 
 def everything(connector, **kwargs):
-    pages = list(connector.read("employees", **kwargs))
-    return pages, [r for p in pages for r in p.records], [r for p in pages for r in p.rejects]
+    return read_whole(connector, "employees", **kwargs)
 
 
 def test_connection_names_the_api_key_owner(sandbox):

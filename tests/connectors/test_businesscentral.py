@@ -15,10 +15,9 @@ from werkzeug.wrappers import Request, Response
 from connectors.base import AuthenticationFailed, OutboundRecord, WebhookRejected
 from connectors.businesscentral.client import BATCH_LIMIT, BusinessCentralConnector
 from connectors.businesscentral.sandbox import COMPANY_ID, DEMO_CREDENTIALS, ENVIRONMENT, TENANT_ID, create_app
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.registry import get_connector_class
-from connectors.sandbox import serve_in_thread
 from connectors.sandbox.firm import Firm
+from tests.connectors.kit import read_whole, sandbox_connector, sandbox_fixture
 
 FIRM = Firm()
 ROOT = f"/v2.0/{TENANT_ID}/{ENVIRONMENT}/api/v2.0"
@@ -26,11 +25,7 @@ COMPANY = f"{ROOT}/companies({COMPANY_ID})"
 CLIENT_STATE = DEMO_CREDENTIALS["webhook_secret"]
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(FIRM))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(FIRM))
 
 
 @pytest.fixture(autouse=True)
@@ -42,19 +37,14 @@ def clean(sandbox):
 
 
 def connect(sandbox, credentials=None, **policy) -> BusinessCentralConnector:
-    policy.setdefault("backoff_base", 0.02)
-    policy.setdefault("backoff_max", 0.1)
-    return BusinessCentralConnector(
-        base_url=sandbox.url,
-        credentials={**DEMO_CREDENTIALS, "authority": sandbox.url, **(credentials or {})},
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
+    return sandbox_connector(
+        BusinessCentralConnector,
+        sandbox,
+        {**DEMO_CREDENTIALS, "authority": sandbox.url, **(credentials or {})},
+        backoff=(0.02, 0.1),
         connection_key=uuid.uuid4().hex,
+        **policy,
     )
-
-
-def read_all(connector, object_name, **kwargs):
-    pages = list(connector.read(object_name, **kwargs))
-    return pages, [r for p in pages for r in p.records], [r for p in pages for r in p.rejects]
 
 
 def bearer(sandbox) -> dict[str, str]:
@@ -87,7 +77,7 @@ def test_an_unknown_company_or_secret_is_explained(sandbox):
     refused = connect(sandbox, {"client_secret": "nope-nope-nope"})
     assert "AADSTS7000215" in refused.test_connection().message
     with pytest.raises(AuthenticationFailed):
-        read_all(refused, "customers")
+        read_whole(refused, "customers")
 
 
 # -- reads ------------------------------------------------------------------------------------------------------
@@ -95,10 +85,10 @@ def test_an_unknown_company_or_secret_is_explained(sandbox):
 
 def test_the_erp_holds_the_firms_history(sandbox):
     connector = connect(sandbox)
-    customers = read_all(connector, "customers")[1]
-    projects = read_all(connector, "projects")[1]
-    employees = read_all(connector, "employees")[1]
-    invoices = read_all(connector, "salesInvoices")[1]
+    customers = read_whole(connector, "customers")[1]
+    projects = read_whole(connector, "projects")[1]
+    employees = read_whole(connector, "employees")[1]
+    invoices = read_whole(connector, "salesInvoices")[1]
     assert sorted(r.data["number"] for r in customers) == sorted(c["number"] for c in FIRM.customers())
     assert [r.data["number"] for r in projects] == [p["code"] for p in FIRM.erp_projects()]
     assert {r.data["email"] for r in employees} == {p["work_email"] for p in FIRM.erp_people()}
@@ -110,7 +100,7 @@ def test_the_erp_holds_the_firms_history(sandbox):
 def test_reads_page_with_next_links_report_the_total_and_continue_from_the_cursor(sandbox):
     connector = connect(sandbox)
     sandbox.clear_stats()
-    pages, records, rejects = read_all(connector, "employees", page_size=50)
+    pages, records, rejects = read_whole(connector, "employees", page_size=50)
     people = len(FIRM.erp_people())
     assert [len(p.records) for p in pages] == [50, 50, 50, people - 150] and not rejects
     assert {p.total for p in pages} == {people}
@@ -120,14 +110,14 @@ def test_reads_page_with_next_links_report_the_total_and_continue_from_the_curso
 
     changed = connector.write("employees", [OutboundRecord("ignored", {"number": "E1003", "jobTitle": "Partner"})])
     assert changed[0].outcome == "updated"
-    _, newer, _ = read_all(connector, "employees", since=pages[-1].cursor)
+    _, newer, _ = read_whole(connector, "employees", since=pages[-1].cursor)
     assert [r.data["number"] for r in newer][-1] == "E1003"
     assert len(newer) == 2  # the one at the watermark again, and the change
 
 
 def test_malformed_rows_are_rejected_one_by_one(sandbox):
     sandbox.set_faults(malformed_every=7)
-    _, records, rejects = read_all(connect(sandbox), "customers", page_size=20)
+    _, records, rejects = read_whole(connect(sandbox), "customers", page_size=20)
     assert len(rejects) == sandbox.stats()["malformed_sent"] == 4
     assert len(records) + len(rejects) == len(FIRM.customers())
     reasons = {r.reason for r in rejects}
@@ -138,7 +128,7 @@ def test_malformed_rows_are_rejected_one_by_one(sandbox):
 def test_ten_thousand_customers_under_the_limit_without_one_429(sandbox):
     sandbox.seed(customers=10_000)
     sandbox.set_faults(rate_limit={"calls": 5, "window": 1.0})
-    _, records, _ = read_all(connect(sandbox, rate_per_second=4.0, burst=1), "customers", page_size=500)
+    _, records, _ = read_whole(connect(sandbox, rate_per_second=4.0, burst=1), "customers", page_size=500)
     stats = sandbox.stats()
     assert len({r.external_id for r in records}) == 10_000
     assert stats["rate_limited"] == 0 and stats["max_calls_in_window"] <= 5
@@ -146,7 +136,7 @@ def test_ten_thousand_customers_under_the_limit_without_one_429(sandbox):
 
 def test_a_429_is_waited_out(sandbox):
     sandbox.set_faults(rate_limit={"calls": 2, "window": 1.0, "retry_after": 1})
-    _, records, _ = read_all(connect(sandbox), "employees", page_size=40)
+    _, records, _ = read_whole(connect(sandbox), "employees", page_size=40)
     assert len(records) == len(FIRM.erp_people()) and sandbox.stats()["rate_limited"] >= 1
 
 
@@ -157,7 +147,7 @@ def test_a_full_request_queue_answers_429_and_the_connector_retries(sandbox):
     counts: list[int] = []
 
     def read() -> None:
-        counts.append(len(read_all(connect(sandbox, backoff_base=0.05, max_retries=8), "projects", page_size=20)[1]))
+        counts.append(len(read_whole(connect(sandbox, backoff_base=0.05, max_retries=8), "projects", page_size=20)[1]))
 
     threads = [threading.Thread(target=read) for _ in range(4)]
     for thread in threads:
@@ -284,7 +274,7 @@ def test_an_invoice_is_written_once_with_its_lines(sandbox):
 
 def test_an_invoice_for_a_customer_read_by_id_rounds_each_line_half_up_to_the_cent(sandbox):
     connector = connect(sandbox)
-    customer = next(r for r in read_all(connector, "customers")[1] if r.data["number"] == "C5003")
+    customer = next(r for r in read_whole(connector, "customers")[1] if r.data["number"] == "C5003")
     # 3.25 h at 10.15 is 32.9875 and 0.25 h at 10.10 is 2.525: half up, not float rounding (2.52) nor to even.
     lines = [
         {
@@ -426,11 +416,11 @@ def test_secrets_never_reach_the_logs(sandbox, caplog):
     caplog.set_level(logging.DEBUG)
     connector = connect(sandbox)
     assert connector.test_connection().ok
-    read_all(connector, "customers", page_size=15)
+    read_whole(connector, "customers", page_size=15)
     connector.write("customers", [customer(1), customer(2, displayName=5)])
     token = connector.tokens.token()
     with pytest.raises(AuthenticationFailed) as refused:
-        read_all(connect(sandbox, {"client_secret": "Wr0ng-S3cret-Value"}), "customers")
+        read_whole(connect(sandbox, {"client_secret": "Wr0ng-S3cret-Value"}), "customers")
     text = caplog.text + str(refused.value)
     assert caplog.records
     for secret in (token, DEMO_CREDENTIALS["client_secret"], "Wr0ng-S3cret-Value"):

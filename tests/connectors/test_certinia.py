@@ -8,26 +8,19 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-import requests
-from simple_salesforce import Salesforce
 
 from connectors.base import AuthenticationFailed, OutboundRecord
 from connectors.certinia.client import CertiniaConnector
 from connectors.certinia.sandbox import DEMO_CREDENTIALS, create_app
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.registry import get_connector_class
 from connectors.sandbox.firm import Firm
-from connectors.sandbox.server import self_signed_certificate, serve_in_thread
+from tests.connectors.kit import connector_maker, records_read, sandbox_fixture, simple_salesforce_on
 
 pytestmark = pytest.mark.timeout(120)
 FIRM = Firm()
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(FIRM))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(FIRM))
 
 
 @pytest.fixture(autouse=True)
@@ -35,18 +28,7 @@ def fresh_org(sandbox):
     sandbox.reset()
 
 
-def connect(sandbox, credentials=None, **policy) -> CertiniaConnector:
-    policy.setdefault("backoff_base", 0.05)
-    policy.setdefault("backoff_max", 0.2)
-    return CertiniaConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-    )
-
-
-def records(connector, object_name, **kwargs):
-    return [r for page in connector.read(object_name, **kwargs) for r in page.records]
+connect = connector_maker(CertiniaConnector, DEMO_CREDENTIALS)
 
 
 def first_id(connector, object_name) -> str:
@@ -73,11 +55,11 @@ def test_a_wrong_password_is_understood(sandbox):
 
     assert "Certinia PSA refused the sign-in: authentication failure" in connector.test_connection().message
     with pytest.raises(AuthenticationFailed):
-        records(connector, "pse__Proj__c")
+        records_read(connector, "pse__Proj__c")
 
 
 def test_projects_carry_their_code_account_and_the_psa_only_phases(sandbox):
-    projects = {r.data["pse__Project_ID__c"]: r.data for r in records(connect(sandbox), "pse__Proj__c")}
+    projects = {r.data["pse__Project_ID__c"]: r.data for r in records_read(connect(sandbox), "pse__Proj__c")}
 
     assert len(projects) == len(FIRM.psa_projects())
     first = FIRM.projects()[0]
@@ -87,14 +69,14 @@ def test_projects_carry_their_code_account_and_the_psa_only_phases(sandbox):
     parent = FIRM.project(phase["parent_id"])
     assert projects[phase["code"]]["pse__Parent_Project__c"] == next(
         r.external_id
-        for r in records(connect(sandbox), "pse__Proj__c")
+        for r in records_read(connect(sandbox), "pse__Proj__c")
         if r.data["pse__Project_ID__c"] == parent["code"]
     )
 
 
 def test_resources_are_contacts_with_the_cost_rate_on_the_contact(sandbox):
     connector = connect(sandbox)
-    resources = {r.data["Email"]: r.data for r in records(connector, "Contact")}
+    resources = {r.data["Email"]: r.data for r in records_read(connector, "Contact")}
 
     people = FIRM.people()
     assert len(resources) == len(people)
@@ -106,12 +88,12 @@ def test_resources_are_contacts_with_the_cost_rate_on_the_contact(sandbox):
     assert resources[someone["work_email"]]["Employee_Number__c"] == someone["employee_number"]
     # A customer's contact is not a resource: reads leave it out.
     connector.write("Contact", [OutboundRecord("contoso-contact-1", {"LastName": "Buyer", "Email": "b@x.example"})])
-    assert "b@x.example" not in {r.data["Email"] for r in records(connector, "Contact")}
+    assert "b@x.example" not in {r.data["Email"] for r in records_read(connector, "Contact")}
 
 
 def test_approved_timecards_are_weekly_with_each_days_hours(sandbox):
-    approved = records(connect(sandbox), "pse__Timecard_Header__c")
-    everything = records(connect(sandbox, {**DEMO_CREDENTIALS, "approved_only": "no"}), "pse__Timecard_Header__c")
+    approved = records_read(connect(sandbox), "pse__Timecard_Header__c")
+    everything = records_read(connect(sandbox, {**DEMO_CREDENTIALS, "approved_only": "no"}), "pse__Timecard_Header__c")
 
     assert 0 < len(approved) < len(everything)
     assert {r.data["pse__Status__c"] for r in approved} == {"Approved"}
@@ -126,7 +108,7 @@ def test_approved_timecards_are_weekly_with_each_days_hours(sandbox):
 
 
 def test_timecard_days_are_the_firms_approved_time_entries_with_their_assignments_rates(sandbox):
-    days = records(connect(sandbox), "timecard_days")
+    days = records_read(connect(sandbox), "timecard_days")
     people = {p["work_email"]: p for p in FIRM.people()}
 
     # A week's timecard is approved as a whole: a day is read when every entry on its card was approved.
@@ -165,7 +147,7 @@ def test_timecard_days_are_the_firms_approved_time_entries_with_their_assignment
         assert (cost is None) == (entry["cost_rate"] is None) == (people[key[0]]["cost_rate"] is None)
     assert all("pse__Monday_Hours__c" not in d.data for d in days)
     # A day's id is its card's and its weekday: reading again names the same records.
-    assert {d.external_id for d in records(connect(sandbox), "timecard_days")} == {d.external_id for d in days}
+    assert {d.external_id for d in records_read(connect(sandbox), "timecard_days")} == {d.external_id for d in days}
 
 
 def test_expenses_page_through_next_records_url(sandbox):
@@ -192,7 +174,7 @@ def test_incremental_read_returns_what_changed_since_the_cursor(sandbox):
     result = connector.write(
         "pse__Proj__c", [OutboundRecord("x", {"pse__Stage__c": "Completed"}, target_id=project_id)], mode="update"
     )
-    changed = records(connector, "pse__Proj__c", since=cursor)
+    changed = records_read(connector, "pse__Proj__c", since=cursor)
 
     assert result[0].outcome == "updated"
     assert project_id in {r.external_id for r in changed if r.updated_at > cursor}
@@ -220,7 +202,7 @@ def test_upserting_resources_twice_creates_nothing_new(sandbox):
 
     assert {r.outcome for r in first} == {"created"} and {r.outcome for r in second} == {"updated"}
     assert [r.target_id for r in first] == [r.target_id for r in second]
-    assert len(records(connector, "Contact")) == len(FIRM.people()) + 200
+    assert len(records_read(connector, "Contact")) == len(FIRM.people()) + 200
 
 
 def test_a_timecard_for_a_contact_that_is_not_a_resource_fails_alone(sandbox):
@@ -271,7 +253,7 @@ def test_a_10000_record_read_stays_inside_the_rate_budget(sandbox):
     sandbox.clear_stats()
     connector = connect(sandbox, {**DEMO_CREDENTIALS, "approved_only": "no"}, rate_per_second=2.0, burst=1)
 
-    read = records(connector, "pse__Expense__c")
+    read = records_read(connector, "pse__Expense__c")
 
     stats = sandbox.stats()
     assert len(read) == 10000
@@ -284,7 +266,7 @@ def test_request_limit_exceeded_is_waited_out(sandbox):
     sandbox.set_faults(rate_limit={"calls": 2, "window": 1.0})
     connector = connect(sandbox, {**DEMO_CREDENTIALS, "approved_only": "no"})
 
-    read = records(connector, "pse__Expense__c")
+    read = records_read(connector, "pse__Expense__c")
 
     assert len(read) == 4000 and sandbox.stats()["rate_limited"] >= 1
 
@@ -301,23 +283,14 @@ def test_malformed_records_are_rejected_one_by_one(sandbox):
 def test_secrets_stay_out_of_the_logs(sandbox, caplog):
     caplog.set_level(logging.DEBUG)
     connector = connect(sandbox)
-    records(connector, "pse__Proj__c")
+    records_read(connector, "pse__Proj__c")
 
     for secret in (DEMO_CREDENTIALS["password"], DEMO_CREDENTIALS["client_secret"], *sandbox.app.org.tokens):
         assert secret not in caplog.text
 
 
 def test_simple_salesforce_reads_and_writes_the_package_objects(tmp_path, monkeypatch):
-    cert_path, key_path = self_signed_certificate(tmp_path)
-    running = serve_in_thread(create_app(FIRM), tls=(cert_path, key_path))
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert_path)  # trust the test certificate; the client is untouched
-    try:
-        form = {k: DEMO_CREDENTIALS[k] for k in ("client_id", "client_secret", "username", "password")}
-        token = requests.post(
-            f"{running.url}/services/oauth2/token", data={"grant_type": "password", **form}, timeout=5
-        ).json()
-        sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"])
-
+    with simple_salesforce_on(create_app(FIRM), DEMO_CREDENTIALS, tmp_path, monkeypatch) as sf:
         approved = sf.query(
             "SELECT Id, pse__Total_Hours__c, pse__Resource__r.Email FROM pse__Timecard_Header__c "
             "WHERE pse__Status__c = 'Approved' ORDER BY SystemModstamp"
@@ -333,8 +306,6 @@ def test_simple_salesforce_reads_and_writes_the_package_objects(tmp_path, monkey
             }
         )
         described = sf.pse__Timecard_Header__c.describe()
-    finally:
-        running.stop()
 
     assert approved["totalSize"] > 0 and approved["records"][0]["pse__Resource__r"]["Email"]
     assert request["success"] is True and request["id"].startswith("a1D")

@@ -20,6 +20,7 @@ from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.registry import get_connector_class
 from connectors.sandbox import serve_in_thread
 from connectors.sandbox.firm import Firm
+from tests.connectors.kit import read_whole, sandbox_connector, sandbox_fixture
 
 FIRM = Firm()
 ACCOUNTS = len(FIRM.crm_companies())
@@ -27,11 +28,7 @@ OPPORTUNITIES = len(FIRM.deals())
 WEBHOOK_KEY = DEMO_CREDENTIALS["webhook_secret"]
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(FIRM))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(FIRM))
 
 
 @pytest.fixture(autouse=True)
@@ -43,19 +40,14 @@ def clean(sandbox):
 
 
 def connect(sandbox, credentials=None, **policy) -> DataverseConnector:
-    policy.setdefault("backoff_base", 0.02)
-    policy.setdefault("backoff_max", 0.1)
-    return DataverseConnector(
-        base_url=sandbox.url,
-        credentials={**DEMO_CREDENTIALS, "authority": sandbox.url, **(credentials or {})},
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
+    return sandbox_connector(
+        DataverseConnector,
+        sandbox,
+        {**DEMO_CREDENTIALS, "authority": sandbox.url, **(credentials or {})},
+        backoff=(0.02, 0.1),
         connection_key=uuid.uuid4().hex,
+        **policy,
     )
-
-
-def read_all(connector, object_name, **kwargs):
-    pages = list(connector.read(object_name, **kwargs))
-    return pages, [r for p in pages for r in p.records], [r for p in pages for r in p.rejects]
 
 
 def bearer(sandbox) -> dict[str, str]:
@@ -99,7 +91,7 @@ def test_a_revoked_token_is_replaced_once(sandbox):
     assert connector.test_connection().ok
     sandbox.app.entra.revoke_all()
     sandbox.clear_stats()
-    _, records, _ = read_all(connector, "accounts")
+    _, records, _ = read_whole(connector, "accounts")
     assert len(records) == ACCOUNTS
     assert sandbox.stats()["by_path"][f"/{DEMO_CREDENTIALS['tenant_id']}/oauth2/v2.0/token"] == {"200": 1}
     assert sandbox.stats()["by_path"][f"{API}/accounts"] == {"401": 1, "200": 1}
@@ -110,7 +102,7 @@ def test_a_revoked_token_is_replaced_once(sandbox):
 
 def test_reads_follow_skiptoken_pages_and_end_with_a_delta_cursor(sandbox):
     sandbox.clear_stats()
-    pages, records, rejects = read_all(connect(sandbox), "accounts", page_size=15)
+    pages, records, rejects = read_whole(connect(sandbox), "accounts", page_size=15)
     assert [len(p.records) for p in pages] == [15, 15, ACCOUNTS - 30]
     assert [p.has_more for p in pages] == [True, True, False]
     assert not rejects and len({r.external_id for r in records}) == ACCOUNTS
@@ -132,22 +124,22 @@ def test_dataverse_refuses_skip_and_caps_pages_at_5000(sandbox):
 
 def test_the_delta_cursor_returns_only_what_changed(sandbox):
     connector = connect(sandbox)
-    cursor = read_all(connector, "accounts")[0][-1].cursor
-    nothing = read_all(connector, "accounts", since=cursor)
+    cursor = read_whole(connector, "accounts")[0][-1].cursor
+    nothing = read_whole(connector, "accounts", since=cursor)
     assert nothing[1] == [] and nothing[0][-1].cursor.startswith(DELTA_PREFIX)
 
     written = connector.write("accounts", [OutboundRecord("contoso-customer-1", {"name": "Contoso Engineering"})])
     assert written[0].outcome == "created"
-    pages, changed, _ = read_all(connector, "accounts", since=cursor)
+    pages, changed, _ = read_whole(connector, "accounts", since=cursor)
     assert [r.external_id for r in changed] == [written[0].target_id]
     assert changed[0].data["new_externalid"] == "contoso-customer-1"
     # The delta is taken again from the new cursor: nothing more.
-    assert read_all(connector, "accounts", since=pages[-1].cursor)[1] == []
+    assert read_whole(connector, "accounts", since=pages[-1].cursor)[1] == []
 
 
 def test_a_date_cursor_filters_on_modifiedon_and_reports_the_total(sandbox):
     since = "2024-01-03T00:00:00Z"
-    pages, records, _ = read_all(connect(sandbox), "accounts", since=since, page_size=10)
+    pages, records, _ = read_whole(connect(sandbox), "accounts", since=since, page_size=10)
     expected = [c for i, c in enumerate(FIRM.crm_companies()) if i >= 15]  # seeded an hour apart from 09:00 on Jan 2
     assert len(records) == len(expected) and {p.total for p in pages} == {len(expected)}
     stamps = [r.updated_at for r in records]
@@ -157,7 +149,7 @@ def test_a_date_cursor_filters_on_modifiedon_and_reports_the_total(sandbox):
 
 def test_each_row_carries_its_currency_code_for_mappings(sandbox):
     sandbox.clear_stats()
-    _, records, _ = read_all(connect(sandbox), "opportunities", page_size=50)
+    _, records, _ = read_whole(connect(sandbox), "opportunities", page_size=50)
     by_id = {r.external_id: r.data for r in records}
     for deal in FIRM.deals():
         row = next(d for d in by_id.values() if d["name"] == deal["name"][:300])
@@ -168,7 +160,7 @@ def test_each_row_carries_its_currency_code_for_mappings(sandbox):
 
 def test_malformed_rows_are_rejected_one_by_one(sandbox):
     sandbox.set_faults(malformed_every=10)
-    _, records, rejects = read_all(connect(sandbox), "accounts", page_size=20)
+    _, records, rejects = read_whole(connect(sandbox), "accounts", page_size=20)
     assert len(rejects) == sandbox.stats()["malformed_sent"] == 4  # the 10th and 20th of each full page
     assert len(records) + len(rejects) == ACCOUNTS
     reasons = {r.reason for r in rejects}
@@ -180,7 +172,7 @@ def test_ten_thousand_records_under_the_limit_without_one_429(sandbox):
     sandbox.seed(accounts=10_000)
     sandbox.set_faults(rate_limit={"calls": 5, "window": 1.0})
     connector = connect(sandbox, rate_per_second=4.0, burst=1)  # 1 + 4/s never makes 6 calls in a second
-    _, records, rejects = read_all(connector, "accounts", page_size=500)
+    _, records, rejects = read_whole(connector, "accounts", page_size=500)
     stats = sandbox.stats()
     assert len({r.external_id for r in records}) == 10_000 and not rejects
     assert stats["rate_limited"] == 0
@@ -192,7 +184,7 @@ def test_each_service_protection_429_is_waited_out(sandbox, code):
     sandbox.app.throttle_code = code
     sandbox.set_faults(rate_limit={"calls": 2, "window": 1.0, "retry_after": 1})
     started = time.monotonic()
-    _, records, _ = read_all(connect(sandbox), "accounts", page_size=10)
+    _, records, _ = read_whole(connect(sandbox), "accounts", page_size=10)
     assert len(records) == ACCOUNTS
     assert sandbox.stats()["rate_limited"] >= 1
     assert time.monotonic() - started >= 1.0  # Retry-After was honoured, not hammered
@@ -202,7 +194,7 @@ def test_a_retry_after_longer_than_the_policy_allows_gives_up_at_once(sandbox):
     sandbox.set_faults(rate_limit={"calls": 1, "window": 60.0, "retry_after": 300})
     connector = connect(sandbox, max_retry_after=30)
     with pytest.raises(RateLimited) as limited:
-        read_all(connector, "accounts", page_size=10)
+        read_whole(connector, "accounts", page_size=10)
     assert limited.value.retry_after == 300
 
 
@@ -212,7 +204,7 @@ def test_more_concurrent_requests_than_dataverse_allows_are_retried(sandbox):
     counts: list[int] = []
 
     def read() -> None:
-        counts.append(len(read_all(connect(sandbox, backoff_base=0.05, max_retries=8), "accounts", page_size=10)[1]))
+        counts.append(len(read_whole(connect(sandbox, backoff_base=0.05, max_retries=8), "accounts", page_size=10)[1]))
 
     threads = [threading.Thread(target=read) for _ in range(4)]
     for thread in threads:
@@ -398,7 +390,7 @@ def test_a_salesperson_wins_the_oldest_open_deal_with_the_next_project_code_and_
 
     codes = [p["code"] for p in FIRM.projects()]
     assert won["project_code"] == f"PRJ-{int(max(codes)[4:]) + 1}" and won["delivered_to"] == [url]
-    (deal,) = [r for r in read_all(connect(sandbox), "opportunities")[1] if r.external_id == won["opportunity"]]
+    (deal,) = [r for r in read_whole(connect(sandbox), "opportunities")[1] if r.external_id == won["opportunity"]]
     assert (deal.data["statecode"], deal.data["new_projectcode"]) == (1, won["project_code"])
     context = json.loads(received[0][3])
     assert context["MessageName"] == "Win" and context["PrimaryEntityId"] == won["opportunity"]
@@ -413,12 +405,12 @@ def test_secrets_never_reach_the_logs(sandbox, caplog):
     caplog.set_level(logging.DEBUG)
     connector = connect(sandbox)
     assert connector.test_connection().ok
-    read_all(connector, "accounts", page_size=20)
+    read_whole(connector, "accounts", page_size=20)
     connector.write("accounts", [account(1), account(2, name=7)])
     token = connector.tokens.token()
     failing = connect(sandbox, {"client_secret": "Wr0ng-S3cret-Value"})
     with pytest.raises(AuthenticationFailed) as refused:
-        read_all(failing, "accounts")
+        read_whole(failing, "accounts")
     text = caplog.text + str(refused.value)
     assert caplog.records
     for secret in (token, DEMO_CREDENTIALS["client_secret"], "Wr0ng-S3cret-Value"):

@@ -10,16 +10,12 @@ from connectors.base import AuthenticationFailed, ConnectorError
 from connectors.dynamics365.sandbox import DEMO_CREDENTIALS, TENANT_ID, create_app
 from connectors.entra import REFRESH_MARGIN, EntraCredential, EntraTokens
 from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket, VendorSession
-from connectors.sandbox import serve_in_thread
+from tests.connectors.kit import sandbox_fixture
 
 TOKEN_PATH = f"/{TENANT_ID}/oauth2/v2.0/token"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app())
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(create_app)
 
 
 @pytest.fixture(autouse=True)

@@ -11,20 +11,15 @@ import requests
 from connectors.base import AuthenticationFailed, OutboundRecord, WebhookRejected
 from connectors.float.client import FloatConnector
 from connectors.float.sandbox import DEMO_CREDENTIALS, create_app
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.registry import get_connector_class
 from connectors.sandbox.firm import Firm
-from connectors.sandbox.server import serve_in_thread
+from tests.connectors.kit import connector_maker, records_read, sandbox_fixture
 
 pytestmark = pytest.mark.timeout(120)
 FIRM = Firm()
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(FIRM))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(FIRM))
 
 
 @pytest.fixture(autouse=True)
@@ -32,18 +27,7 @@ def fresh(sandbox):
     sandbox.reset()
 
 
-def connect(sandbox, credentials=None, **policy) -> FloatConnector:
-    policy.setdefault("backoff_base", 0.05)
-    policy.setdefault("backoff_max", 0.2)
-    return FloatConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-    )
-
-
-def records(connector, object_name, **kwargs):
-    return [r for page in connector.read(object_name, **kwargs) for r in page.records]
+connect = connector_maker(FloatConnector, DEMO_CREDENTIALS)
 
 
 def test_the_registry_offers_float_as_a_psa_without_webhooks():
@@ -76,15 +60,15 @@ def test_a_wrong_token_is_understood(sandbox):
 
     assert "Float refused the API token" in connector.test_connection().message
     with pytest.raises(AuthenticationFailed):
-        records(connector, "people")
+        records_read(connector, "people")
 
 
 def test_the_schedule_holds_the_firm(sandbox):
     connector = connect(sandbox)
 
-    people = {r.data["email"]: r for r in records(connector, "people")}
-    projects = {r.data["project_code"]: r.data for r in records(connector, "projects")}
-    clients = {r.external_id: r.data["name"] for r in records(connector, "clients")}
+    people = {r.data["email"]: r for r in records_read(connector, "people")}
+    projects = {r.data["project_code"]: r.data for r in records_read(connector, "projects")}
+    clients = {r.external_id: r.data["name"] for r in records_read(connector, "clients")}
 
     assert set(people) == {p["work_email"] for p in FIRM.people()}
     assert set(projects) == {p["code"] for p in FIRM.psa_projects()}
@@ -113,11 +97,11 @@ def test_pages_follow_the_pagination_headers(sandbox):
 def test_modified_since_returns_only_what_changed(sandbox):
     connector = connect(sandbox)
     cursor = list(connector.read("people"))[-1].cursor
-    person = records(connector, "people")[5]
+    person = records_read(connector, "people")[5]
     time.sleep(1.1)
 
     changed = connector.write("people", [OutboundRecord("x", {"job_title": "Principal"}, target_id=person.external_id)])
-    again = records(connector, "people", since=cursor)
+    again = records_read(connector, "people", since=cursor)
 
     assert changed[0].outcome == "updated"
     assert [r.external_id for r in again] == [person.external_id]
@@ -126,7 +110,7 @@ def test_modified_since_returns_only_what_changed(sandbox):
 def test_logged_time_since_a_cursor_starts_at_that_moment(sandbox):
     middle = FIRM.time_entry(1500)["updated_at"]
 
-    read = records(connect(sandbox), "logged-time", since=middle)
+    read = records_read(connect(sandbox), "logged-time", since=middle)
 
     assert len(read) == FIRM.time_entry_count - 1500 and read[0].data["date"] == FIRM.time_entry(1500)["date"]
 
@@ -173,7 +157,7 @@ def test_a_10000_record_read_stays_inside_the_rate_budget(sandbox):
     sandbox.set_faults(rate_limit={"calls": 3, "window": 1.0})
     sandbox.clear_stats()
 
-    read = records(connect(sandbox, rate_per_second=2.5, burst=1), "logged-time")
+    read = records_read(connect(sandbox, rate_per_second=2.5, burst=1), "logged-time")
 
     stats = sandbox.stats()
     assert len(read) == 10000
@@ -184,7 +168,7 @@ def test_a_10000_record_read_stays_inside_the_rate_budget(sandbox):
 def test_throttling_answers_are_waited_out(sandbox):
     sandbox.set_faults(rate_limit={"calls": 3, "window": 1.0, "retry_after": 1})
 
-    read = records(connect(sandbox), "logged-time")
+    read = records_read(connect(sandbox), "logged-time")
 
     assert len(read) == FIRM.time_entry_count and sandbox.stats()["rate_limited"] >= 1
 
@@ -192,7 +176,7 @@ def test_throttling_answers_are_waited_out(sandbox):
 def test_server_errors_are_retried(sandbox):
     sandbox.set_faults(error_every=3)
 
-    read = records(connect(sandbox), "logged-time")
+    read = records_read(connect(sandbox), "logged-time")
 
     assert len(read) == FIRM.time_entry_count and sandbox.stats()["errors_injected"] >= 1
 
@@ -211,7 +195,7 @@ def test_malformed_rows_are_rejected_one_by_one(sandbox):
 def test_secrets_stay_out_of_the_logs(sandbox, caplog):
     caplog.set_level(logging.DEBUG)
     sandbox.set_faults(error_every=2)
-    records(connect(sandbox), "logged-time")
+    records_read(connect(sandbox), "logged-time")
 
     assert sandbox.stats()["errors_injected"] >= 1
     assert DEMO_CREDENTIALS["token"] not in caplog.text

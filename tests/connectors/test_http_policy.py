@@ -29,6 +29,7 @@ from connectors.http import (
 )
 from connectors.sandbox import SandboxApp, json_response, serve_in_thread
 from connectors.sandbox.tls import DemoPKI
+from tests.connectors.kit import sandbox_fixture
 
 SECRET = "s3cr3t-Token-9f8e7d6c"
 
@@ -66,11 +67,7 @@ class EchoApp(SandboxApp):
         return json_response({"ok": True})
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(EchoApp())
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: EchoApp())
 
 
 @pytest.fixture(autouse=True)

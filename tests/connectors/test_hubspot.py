@@ -15,21 +15,16 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from connectors.base import AuthenticationFailed, OutboundRecord, WebhookRejected
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.hubspot.client import HubSpotConnector
 from connectors.hubspot.sandbox import DEMO_CREDENTIALS, PORTAL_ID, WEBHOOK_SECRET, create_app
 from connectors.hubspot.webhooks import closed_won_deal_ids, signature_v3
 from connectors.sandbox.firm import Firm
-from connectors.sandbox.server import serve_in_thread
+from tests.connectors.kit import connector_maker, pages_read, sandbox_fixture
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app())
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(create_app)
 
 
 @pytest.fixture(autouse=True)
@@ -38,24 +33,13 @@ def fresh_portal(sandbox):
     yield
 
 
-def connect(sandbox, credentials=None, **policy) -> HubSpotConnector:
-    policy.setdefault("backoff_base", 0.05)
-    policy.setdefault("backoff_max", 0.2)
-    return HubSpotConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-    )
+connect = connector_maker(HubSpotConnector, DEMO_CREDENTIALS)
 
 
 def count(sandbox, object_name: str) -> int:
     portal = sandbox.app.portal
     with portal.lock:
         return sum(1 for r in portal.objects[object_name].values() if not r["archived"])
-
-
-def read_all(connector, object_name, **kwargs):
-    return list(connector.read(object_name, **kwargs))
 
 
 def calls_to(sandbox, suffix: str) -> int:
@@ -71,7 +55,7 @@ def test_a_wrong_token_fails_with_a_clear_message(sandbox):
     assert result.message.startswith("HubSpot refused the access token: Authentication credentials not found.")
     assert "(INVALID_AUTHENTICATION)" in result.message
     with pytest.raises(AuthenticationFailed):
-        read_all(connector, "deals")
+        pages_read(connector, "deals")
 
 
 def test_connection_names_the_account(sandbox):
@@ -87,7 +71,7 @@ def test_full_read_follows_the_after_cursor(sandbox):
     sandbox.clear_stats()
     connector = connect(sandbox)
 
-    pages = read_all(connector, "deals", page_size=500)  # more than HubSpot allows: capped at 100
+    pages = pages_read(connector, "deals", page_size=500)  # more than HubSpot allows: capped at 100
 
     assert [len(p.records) for p in pages] == [100, 100, 50]
     assert [p.has_more for p in pages] == [True, True, False]
@@ -102,8 +86,8 @@ def test_full_read_follows_the_after_cursor(sandbox):
 
 def test_incremental_read_pages_the_search_for_what_changed(sandbox):
     connector = connect(sandbox)
-    cursor = read_all(connector, "deals")[-1].cursor
-    deals = [r for p in read_all(connector, "deals") for r in p.records]
+    cursor = pages_read(connector, "deals")[-1].cursor
+    deals = [r for p in pages_read(connector, "deals") for r in p.records]
     changed = [r.external_id for r in deals[:120]]
     results = connector.write(
         "deals",
@@ -113,7 +97,7 @@ def test_incremental_read_pages_the_search_for_what_changed(sandbox):
     assert {r.outcome for r in results} == {"updated"}
     sandbox.clear_stats()
 
-    pages = read_all(connector, "deals", since=cursor, page_size=50)
+    pages = pages_read(connector, "deals", since=cursor, page_size=50)
 
     seen = [r for p in pages for r in p.records]
     assert [len(p.records) for p in pages][:2] == [50, 50] and len(pages) == 3
@@ -166,7 +150,7 @@ def test_upserting_the_same_batch_twice_creates_nothing_new(sandbox):
 
 
 def test_companies_are_matched_on_their_domain_before_creating(sandbox):
-    existing = [r for p in read_all(connect(sandbox), "companies") for r in p.records][:2]
+    existing = [r for p in pages_read(connect(sandbox), "companies") for r in p.records][:2]
     records = [
         OutboundRecord(
             "ERP-C-1", {"name": existing[0].data["name"], "domain": f"https://www.{existing[0].data['domain']}/"}
@@ -194,7 +178,7 @@ def test_stays_inside_the_rate_budget(sandbox):
     # A token bucket lets at most burst + rate * window calls into any window: 1 + 2.5 = 3.5 < 4.
     connector = connect(sandbox, rate_per_second=2.5, burst=1)
 
-    pages = read_all(connector, "deals")
+    pages = pages_read(connector, "deals")
 
     stats = sandbox.stats()
     assert sum(len(p.records) for p in pages) == 500
@@ -210,7 +194,7 @@ def test_429_and_retry_after_are_honoured(sandbox):
     waits: list[float] = []
     connector.session.sleep = lambda seconds: (waits.append(seconds), time.sleep(seconds))
 
-    pages = read_all(connector, "deals")
+    pages = pages_read(connector, "deals")
 
     assert sum(len(p.records) for p in pages) == 300
     assert sandbox.stats()["rate_limited"] >= 1
@@ -222,7 +206,7 @@ def test_server_errors_are_retried_and_all_data_arrives(sandbox):
     sandbox.set_faults(error_every=2)
     connector = connect(sandbox)
 
-    pages = read_all(connector, "deals")
+    pages = pages_read(connector, "deals")
     results = connector.write(
         "deals", [OutboundRecord(f"R-{i}", {"dealname": f"Retry {i}", "dealstage": "closedlost"}) for i in range(5)]
     )
@@ -235,7 +219,7 @@ def test_server_errors_are_retried_and_all_data_arrives(sandbox):
 def test_malformed_records_are_rejected_one_by_one(sandbox):
     sandbox.set_faults(malformed_every=10)
 
-    pages = read_all(connect(sandbox), "companies")
+    pages = pages_read(connect(sandbox), "companies")
 
     rejects = [r for p in pages for r in p.rejects]
     records = [r for p in pages for r in p.records]
@@ -249,11 +233,11 @@ def test_secrets_never_reach_the_logs(sandbox, caplog):
     caplog.set_level(logging.DEBUG)
     wrong = "pat-na1-00000000-dead-beef-0000-wrongtoken01"
     with pytest.raises(AuthenticationFailed) as refused:
-        read_all(connect(sandbox, {"access_token": wrong}), "companies")
+        pages_read(connect(sandbox, {"access_token": wrong}), "companies")
     sandbox.set_faults(error_every=2)
     good = connect(sandbox)
     good.test_connection()
-    read_all(good, "companies")
+    pages_read(good, "companies")
     good.write("companies", [OutboundRecord("S-1", {"name": "Secretive", "domain": "secretive.example"})])
 
     logged = caplog.text + str(refused.value)
@@ -280,7 +264,7 @@ def test_closed_won_webhook_is_signed_and_verifies(sandbox):
         requests.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": hook}, timeout=5).raise_for_status()
         connector = connect(sandbox)
         open_deal = next(
-            r for p in read_all(connector, "deals") for r in p.records if r.data["dealstage"] != "closedwon"
+            r for p in pages_read(connector, "deals") for r in p.records if r.data["dealstage"] != "closedwon"
         )
         connector.write(
             "deals",

@@ -9,23 +9,18 @@ import pytest
 import requests
 
 from connectors.base import AuthenticationFailed, OutboundRecord
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.intacct.client import IntacctConnector
 from connectors.intacct.sandbox import DEMO_CREDENTIALS, POD_PATH, create_app
 from connectors.registry import get_connector_class
 from connectors.sandbox.firm import Firm
-from connectors.sandbox.server import serve_in_thread
+from tests.connectors.kit import connector_maker, records_read, sandbox_fixture
 
 pytestmark = pytest.mark.timeout(120)
 FIRM = Firm()
 LOGIN_PATH = "/ia/xml/xmlgw.phtml"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(FIRM))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(FIRM))
 
 
 @pytest.fixture(autouse=True)
@@ -33,18 +28,7 @@ def fresh(sandbox):
     sandbox.reset()
 
 
-def connect(sandbox, credentials=None, **policy) -> IntacctConnector:
-    policy.setdefault("backoff_base", 0.05)
-    policy.setdefault("backoff_max", 0.2)
-    return IntacctConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-    )
-
-
-def records(connector, object_name, **kwargs):
-    return [r for page in connector.read(object_name, **kwargs) for r in page.records]
+connect = connector_maker(IntacctConnector, DEMO_CREDENTIALS)
 
 
 def customer(external_id: str, number: str, name: str, **fields) -> OutboundRecord:
@@ -75,18 +59,18 @@ def test_a_wrong_sender_password_is_understood_though_intacct_answers_http_200(s
     assert raw.status_code == 200 and b"<status>failure</status>" in raw.content
     assert not result.ok and "refused the Web Services sender" in result.message
     with pytest.raises(AuthenticationFailed):
-        records(connector, "CUSTOMER")
+        records_read(connector, "CUSTOMER")
 
 
 def test_a_wrong_user_password_is_understood(sandbox):
     with pytest.raises(AuthenticationFailed, match="Sign-in information is incorrect"):
-        records(connect(sandbox, {**DEMO_CREDENTIALS, "user_password": "nope"}), "CUSTOMER")
+        records_read(connect(sandbox, {**DEMO_CREDENTIALS, "user_password": "nope"}), "CUSTOMER")
 
 
 def test_calls_go_to_the_endpoint_the_session_names(sandbox):
     sandbox.clear_stats()
 
-    records(connect(sandbox), "PROJECT")
+    records_read(connect(sandbox), "PROJECT")
 
     paths = sandbox.stats()["by_path"]
     assert paths[LOGIN_PATH] == {"200": 1}  # getAPISession only
@@ -96,10 +80,10 @@ def test_calls_go_to_the_endpoint_the_session_names(sandbox):
 def test_the_erp_holds_the_firms_history(sandbox):
     connector = connect(sandbox)
 
-    customers = {r.data["CUSTOMERID"]: r.data for r in records(connector, "CUSTOMER")}
-    projects = {r.data["PROJECTID"]: r.data for r in records(connector, "PROJECT")}
-    employees = {r.data["PERSONALINFO.EMAIL1"]: r.data for r in records(connector, "EMPLOYEE")}
-    invoices = records(connector, "ARINVOICE")
+    customers = {r.data["CUSTOMERID"]: r.data for r in records_read(connector, "CUSTOMER")}
+    projects = {r.data["PROJECTID"]: r.data for r in records_read(connector, "PROJECT")}
+    employees = {r.data["PERSONALINFO.EMAIL1"]: r.data for r in records_read(connector, "EMPLOYEE")}
+    invoices = records_read(connector, "ARINVOICE")
 
     assert set(customers) == {c["number"] for c in FIRM.customers()}
     assert set(projects) == {p["code"] for p in FIRM.erp_projects()}  # not the last deals, not the PSA phases
@@ -133,13 +117,13 @@ def test_pages_of_2000_rows_follow_numremaining(sandbox):
 def test_incremental_read_returns_only_what_changed(sandbox):
     connector = connect(sandbox)
     cursor = list(connector.read("CUSTOMER"))[-1].cursor
-    first = records(connector, "CUSTOMER")[0]
+    first = records_read(connector, "CUSTOMER")[0]
 
     time.sleep(1.1)  # WHENMODIFIED has whole seconds
     changed = connector.write(
         "CUSTOMER", [OutboundRecord("x", {"DISPLAYCONTACT.PHONE1": "+1 555 0199"}, target_id=first.external_id)]
     )
-    again = records(connector, "CUSTOMER", since=cursor)
+    again = records_read(connector, "CUSTOMER", since=cursor)
 
     assert changed[0].outcome == "updated"
     assert first.external_id in {r.external_id for r in again if r.updated_at > cursor}
@@ -201,7 +185,7 @@ def test_an_invoice_is_written_with_its_lines(sandbox):
 
 def test_a_customer_named_by_the_recordno_a_read_gave_is_sent_as_its_customerid(sandbox):
     connector = connect(sandbox)
-    read = {r.data["CUSTOMERID"]: r.external_id for r in records(connector, "CUSTOMER")}
+    read = {r.data["CUSTOMERID"]: r.external_id for r in records_read(connector, "CUSTOMER")}
     first = FIRM.customers()[0]
     line = {"ACCOUNTNO": "4000", "AMOUNT": "100.00", "MEMO": "March"}
     invoice = {"WHENCREATED": "2026-03-31", "TERMNAME": "Net 30", "ARINVOICEITEMS": [line]}
@@ -257,7 +241,7 @@ def test_a_10000_record_read_stays_inside_the_rate_budget(sandbox):
     sandbox.set_faults(rate_limit={"calls": 3, "window": 1.0})
     sandbox.clear_stats()
 
-    read = records(connect(sandbox, rate_per_second=2.0, burst=1), "CUSTOMER")
+    read = records_read(connect(sandbox, rate_per_second=2.0, burst=1), "CUSTOMER")
 
     stats = sandbox.stats()
     assert len(read) == 10000
@@ -269,18 +253,18 @@ def test_throttling_answers_are_waited_out(sandbox):
     sandbox.seed(customers=5000)
     sandbox.set_faults(rate_limit={"calls": 2, "window": 1.0})
 
-    read = records(connect(sandbox), "CUSTOMER")
+    read = records_read(connect(sandbox), "CUSTOMER")
 
     assert len(read) == 5000 and sandbox.stats()["rate_limited"] >= 1
 
 
 def test_an_expired_session_is_renewed_once(sandbox):
     connector = connect(sandbox)
-    records(connector, "CUSTOMER")
+    records_read(connector, "CUSTOMER")
     sandbox.app.sessions.clear()
     sandbox.clear_stats()
 
-    again = records(connector, "CUSTOMER")
+    again = records_read(connector, "CUSTOMER")
 
     assert len(again) == 40
     assert sandbox.stats()["by_path"][LOGIN_PATH] == {"200": 1}
@@ -301,7 +285,7 @@ def test_secrets_stay_out_of_the_logs(sandbox, caplog):
     caplog.set_level(logging.DEBUG)
     connector = connect(sandbox)
     sandbox.set_faults(error_every=2)
-    records(connector, "CUSTOMER")
+    records_read(connector, "CUSTOMER")
 
     assert sandbox.stats()["errors_injected"] >= 1
     for secret in (DEMO_CREDENTIALS["sender_password"], DEMO_CREDENTIALS["user_password"], *sandbox.app.sessions):

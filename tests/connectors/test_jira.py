@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime
 
 import jira
@@ -11,21 +10,16 @@ import pytest
 import requests
 
 from connectors.base import AuthenticationFailed, OutboundRecord
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.jira.client import BULK_CREATE_MAX, JiraConnector
 from connectors.jira.sandbox import DEMO_CREDENTIALS, create_app
-from connectors.sandbox import serve_in_thread
 from connectors.sandbox.firm import Firm
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 DELIVERY_ISSUES = 80  # one kick-off per firm project
 SEARCH_PATH = "/rest/api/3/search/jql"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(Firm()))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(Firm()))
 
 
 @pytest.fixture(autouse=True)
@@ -33,20 +27,13 @@ def fresh_sandbox(sandbox):
     sandbox.reset()
 
 
-def make_connector(sandbox, credentials=None, **policy) -> JiraConnector:
-    policy.setdefault("backoff_base", 0.02)
-    policy.setdefault("backoff_max", 0.1)
-    return JiraConnector(
-        base_url=sandbox.url,
-        credentials=credentials or {**DEMO_CREDENTIALS, "jql": "project = DEL"},
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-        connection_key=uuid.uuid4().hex,
-    )
+make_connector = connector_maker(
+    JiraConnector, {**DEMO_CREDENTIALS, "jql": "project = DEL"}, backoff=(0.02, 0.1), own_connection=True
+)
 
 
 def everything(connector, **kwargs):
-    pages = list(connector.read("issues", **kwargs))
-    return pages, [r for p in pages for r in p.records], [r for p in pages for r in p.rejects]
+    return read_whole(connector, "issues", **kwargs)
 
 
 def staffing_requests(count: int, prefix: str = "REQ") -> list[OutboundRecord]:

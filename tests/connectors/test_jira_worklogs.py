@@ -10,20 +10,16 @@ import pytest
 import requests
 
 from connectors.jira.sandbox import DEMO_CREDENTIALS, create_app
-from connectors.sandbox import serve_in_thread
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.tickets import work_logs
+from tests.connectors.kit import read_whole, sandbox_fixture
 from tests.connectors.test_jira import make_connector
 
 WORKLOG_BASE = 100000
 AUTH = (DEMO_CREDENTIALS["email"], DEMO_CREDENTIALS["api_token"])
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(Firm()))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(Firm()))
 
 
 @pytest.fixture(autouse=True)
@@ -32,8 +28,7 @@ def fresh_sandbox(sandbox):
 
 
 def everything(connector, **kwargs):
-    pages = list(connector.read("worklogs", **kwargs))
-    return pages, [r for p in pages for r in p.records], [r for p in pages for r in p.rejects]
+    return read_whole(connector, "worklogs", **kwargs)
 
 
 def firm_logs() -> dict[str, dict]:

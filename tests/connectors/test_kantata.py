@@ -9,22 +9,18 @@ import pytest
 import requests
 
 from connectors.base import AuthenticationFailed, OutboundRecord
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
+from connectors.http import HttpPolicy, InMemoryTokenBucket
 from connectors.kantata.client import KantataConnector
 from connectors.kantata.sandbox import DEMO_CREDENTIALS, MEMBERSHIP_BASE, WORKSPACE_BASE, create_app
 from connectors.registry import get_connector_class
-from connectors.sandbox import serve_in_thread
 from connectors.sandbox.firm import Firm
+from tests.connectors.kit import sandbox_connector, sandbox_fixture
 
 TOKEN = DEMO_CREDENTIALS["access_token"]
 WORKSPACE = str(WORKSPACE_BASE + 4)  # the firm's PRJ-104
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app())
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(create_app)
 
 
 @pytest.fixture(autouse=True)
@@ -33,14 +29,8 @@ def clean(sandbox):
 
 
 def connector_for(sandbox, token: str = TOKEN, service_name: str = "", **policy) -> KantataConnector:
-    policy.setdefault("backoff_base", 0.01)
-    policy.setdefault("budget", InMemoryTokenBucket())
-    policy.setdefault("metrics", InMemoryMetrics())
-    return KantataConnector(
-        base_url=sandbox.url,
-        credentials={"access_token": token, "approved_only": "no", "service_name": service_name},
-        policy=HttpPolicy.for_sandbox(sandbox.url, **policy),
-    )
+    credentials = {"access_token": token, "approved_only": "no", "service_name": service_name}
+    return sandbox_connector(KantataConnector, sandbox, credentials, backoff=(0.01, 0.2), **policy)
 
 
 def count_in_sandbox(sandbox, collection: str) -> int:

@@ -8,15 +8,13 @@ from decimal import Decimal
 
 import pytest
 import requests
-from simple_salesforce import Salesforce
 
 from connectors.base import AuthenticationFailed, OutboundRecord
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.kimble.client import KimbleConnector, import_value
 from connectors.kimble.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.registry import get_connector_class
 from connectors.sandbox.firm import Firm, convert
-from connectors.sandbox.server import self_signed_certificate, serve_in_thread
+from tests.connectors.kit import connector_maker, records_read, sandbox_fixture, simple_salesforce_on
 
 pytestmark = pytest.mark.timeout(120)
 FIRM = Firm()
@@ -26,11 +24,7 @@ TIME = "KimbleOne__TimeEntry__c"
 EXPENSE = "KimbleOne__ExpenseItem__c"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(FIRM))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(FIRM))
 
 
 @pytest.fixture(autouse=True)
@@ -38,18 +32,7 @@ def fresh_org(sandbox):
     sandbox.reset()
 
 
-def connect(sandbox, credentials=None, **policy) -> KimbleConnector:
-    policy.setdefault("backoff_base", 0.05)
-    policy.setdefault("backoff_max", 0.2)
-    return KimbleConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-    )
-
-
-def records(connector, object_name, **kwargs):
-    return [r for page in connector.read(object_name, **kwargs) for r in page.records]
+connect = connector_maker(KimbleConnector, DEMO_CREDENTIALS)
 
 
 def new_resource(i: int, **fields) -> OutboundRecord:
@@ -84,13 +67,13 @@ def test_a_wrong_password_is_understood(sandbox):
 
     assert "Kimble PSA refused the sign-in: authentication failure" in connector.test_connection().message
     with pytest.raises(AuthenticationFailed):
-        records(connector, GROUP)
+        records_read(connector, GROUP)
 
 
 def test_engagements_carry_their_reference_account_and_the_psa_only_phases(sandbox):
     connector = connect(sandbox)
-    groups = {r.data["KimbleOne__Reference__c"]: r.data for r in records(connector, GROUP)}
-    accounts = {r.external_id: r.data["Name"] for r in records(connector, "Account")}
+    groups = {r.data["KimbleOne__Reference__c"]: r.data for r in records_read(connector, GROUP)}
+    accounts = {r.external_id: r.data["Name"] for r in records_read(connector, "Account")}
 
     assert set(groups) == {p["code"] for p in FIRM.psa_projects()}
     project = FIRM.projects()[0]
@@ -100,7 +83,7 @@ def test_engagements_carry_their_reference_account_and_the_psa_only_phases(sandb
 
 
 def test_resources_are_the_firms_people_with_their_cost_rates(sandbox):
-    resources = {r.data["KimbleOne__Email__c"]: r.data for r in records(connect(sandbox), RESOURCE)}
+    resources = {r.data["KimbleOne__Email__c"]: r.data for r in records_read(connect(sandbox), RESOURCE)}
 
     assert set(resources) == {p["work_email"] for p in FIRM.people()}
     without = [p for p in FIRM.people() if p["cost_rate"] is None]
@@ -110,7 +93,7 @@ def test_resources_are_the_firms_people_with_their_cost_rates(sandbox):
 
 
 def test_approved_time_entries_are_read_with_their_period_and_assignments_rates(sandbox):
-    entries = records(connect(sandbox), TIME)
+    entries = records_read(connect(sandbox), TIME)
     approved = [e for e in FIRM.time_entries() if e["approved"]]
 
     assert len(entries) == len(approved) < FIRM.time_entry_count
@@ -126,7 +109,7 @@ def test_approved_time_entries_are_read_with_their_period_and_assignments_rates(
 
 
 def test_every_entry_is_read_when_the_connection_reads_drafts_too(sandbox):
-    everything = records(connect(sandbox, {**DEMO_CREDENTIALS, "approved_only": "no"}), TIME)
+    everything = records_read(connect(sandbox, {**DEMO_CREDENTIALS, "approved_only": "no"}), TIME)
 
     assert len(everything) == FIRM.time_entry_count
     assert {r.data["KimbleOne__Status__r"]["KimbleOne__Enum__c"] for r in everything} == {"Approved", "Submitted"}
@@ -143,13 +126,13 @@ def test_expense_items_page_through_next_records_url(sandbox):
 def test_incremental_read_returns_what_changed_since_the_cursor(sandbox):
     connector = connect(sandbox)
     cursor = list(connector.read(RESOURCE))[-1].cursor
-    resource = records(connector, RESOURCE)[3]
+    resource = records_read(connector, RESOURCE)[3]
 
     time.sleep(1.1)  # whole-second timestamps: land after the watermark
     result = connector.write(
         RESOURCE, [OutboundRecord("x", {"KimbleOne__Grade__c": "Manager"}, target_id=resource.external_id)]
     )
-    changed = records(connector, RESOURCE, since=cursor)
+    changed = records_read(connector, RESOURCE, since=cursor)
 
     assert result[0].outcome == "updated"
     assert resource.external_id in {r.external_id for r in changed if r.updated_at > cursor}
@@ -164,7 +147,7 @@ def test_a_resource_import_sent_twice_creates_nothing_new(sandbox):
 
     assert {r.outcome for r in first} == {"created"} and {r.outcome for r in second} == {"updated"}
     assert [r.target_id for r in first] == [r.target_id for r in second]
-    assert len(records(connector, RESOURCE)) == len(FIRM.people()) + 200
+    assert len(records_read(connector, RESOURCE)) == len(FIRM.people()) + 200
     assert sandbox.stats()["by_path"]["/services/apexrest/KimbleOne/v1.0/Import/ResourceImport"] == {"200": 2}
     stored = sandbox.app.org._find_by_id(RESOURCE, first[0].target_id)
     assert stored["KimbleOne__StartDate__c"] == "2026-03-02"  # sent as 02/03/2026
@@ -184,7 +167,7 @@ def test_an_engagement_import_builds_its_element_and_refuses_a_reference_twice(s
     assert [r.outcome for r in results] == ["created", "failed", "failed"]
     assert results[1].error_code == "DUPLICATE_VALUE" and "PRJ-101 already exists" in results[1].error_message
     assert "Nope__c" in results[2].error_message
-    elements = records(connector, "KimbleOne__DeliveryElement__c")
+    elements = records_read(connector, "KimbleOne__DeliveryElement__c")
     assert any(e.data["KimbleOne__DeliveryGroup__c"] == results[0].target_id for e in elements)
 
 
@@ -219,7 +202,7 @@ def test_a_10000_record_read_stays_inside_the_rate_budget(sandbox):
     sandbox.clear_stats()
     connector = connect(sandbox, {**DEMO_CREDENTIALS, "approved_only": "no"}, rate_per_second=2.0, burst=1)
 
-    read = records(connector, TIME)
+    read = records_read(connector, TIME)
 
     stats = sandbox.stats()
     assert len(read) == 10000
@@ -231,7 +214,7 @@ def test_request_limit_exceeded_is_waited_out(sandbox):
     sandbox.seed(expenses=4000)
     sandbox.set_faults(rate_limit={"calls": 2, "window": 1.0})
 
-    read = records(connect(sandbox, {**DEMO_CREDENTIALS, "approved_only": "no"}), EXPENSE)
+    read = records_read(connect(sandbox, {**DEMO_CREDENTIALS, "approved_only": "no"}), EXPENSE)
 
     assert len(read) == 4000 and sandbox.stats()["rate_limited"] >= 1
 
@@ -249,7 +232,7 @@ def test_secrets_stay_out_of_the_logs(sandbox, caplog):
     caplog.set_level(logging.DEBUG)
     sandbox.set_faults(error_every=3)
     connector = connect(sandbox)
-    records(connector, GROUP)
+    records_read(connector, GROUP)
     connector.write(RESOURCE, [new_resource(1)])
 
     assert sandbox.stats()["errors_injected"] >= 1
@@ -258,16 +241,7 @@ def test_secrets_stay_out_of_the_logs(sandbox, caplog):
 
 
 def test_simple_salesforce_reads_time_by_its_status_lookup_and_calls_the_import(tmp_path, monkeypatch):
-    cert_path, key_path = self_signed_certificate(tmp_path)
-    running = serve_in_thread(create_app(FIRM), tls=(cert_path, key_path))
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert_path)  # trust the test certificate; the client is untouched
-    try:
-        form = {k: DEMO_CREDENTIALS[k] for k in ("client_id", "client_secret", "username", "password")}
-        token = requests.post(
-            f"{running.url}/services/oauth2/token", data={"grant_type": "password", **form}, timeout=5
-        ).json()
-        sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"])
-
+    with simple_salesforce_on(create_app(FIRM), DEMO_CREDENTIALS, tmp_path, monkeypatch) as sf:
         approved = sf.query(
             "SELECT Id, KimbleOne__EntryUnits__c, KimbleOne__TimePeriod__r.KimbleOne__StartDate__c "
             "FROM KimbleOne__TimeEntry__c WHERE KimbleOne__Status__r.KimbleOne__Enum__c = 'Approved' "
@@ -283,8 +257,6 @@ def test_simple_salesforce_reads_time_by_its_status_lookup_and_calls_the_import(
             },
         )
         described = sf.KimbleOne__TimeEntry__c.describe()
-    finally:
-        running.stop()
 
     assert approved["totalSize"] == sum(1 for e in FIRM.time_entries() if e["approved"])
     assert approved["records"][0]["KimbleOne__TimePeriod__r"]["KimbleOne__StartDate__c"] == FIRM.time_entry(0)["date"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -12,23 +11,18 @@ import requests
 from monday_sdk import MondayClient
 
 from connectors.base import AuthenticationFailed, VendorError
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.monday.client import MondayConnector
 from connectors.monday.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.monday.sandbox.state import VIEWER_TOKEN
-from connectors.sandbox import serve_in_thread
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.tickets import support_queues, support_tickets, work_logs
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 SESSION_BASE, ITEM_BASE, BOARD_BASE = 7100000000, 6100000000, 4100000000
 TOKEN = DEMO_CREDENTIALS["api_token"]
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(Firm()))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(Firm()))
 
 
 @pytest.fixture(autouse=True)
@@ -36,20 +30,11 @@ def fresh_sandbox(sandbox):
     sandbox.reset()
 
 
-def make_connector(sandbox, credentials=None, **policy) -> MondayConnector:
-    policy.setdefault("backoff_base", 0.02)
-    policy.setdefault("backoff_max", 0.1)
-    return MondayConnector(
-        base_url=sandbox.url,
-        credentials=credentials or dict(DEMO_CREDENTIALS),
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-        connection_key=uuid.uuid4().hex,
-    )
+make_connector = connector_maker(MondayConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def everything(connector, **kwargs):
-    pages = list(connector.read("time_tracking", **kwargs))
-    return pages, [r for p in pages for r in p.records], [r for p in pages for r in p.rejects]
+    return read_whole(connector, "time_tracking", **kwargs)
 
 
 def firm_logs() -> dict[str, dict]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -11,21 +10,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from connectors.base import AuthenticationFailed, OutboundRecord
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.netsuite import client as netsuite_client
 from connectors.netsuite.client import NetSuiteConnector
 from connectors.netsuite.sandbox import ACCOUNT_CONCURRENCY, DEMO_CREDENTIALS, TERMS, create_app
-from connectors.sandbox import serve_in_thread
 from connectors.sandbox.firm import Firm
+from tests.connectors.kit import connector_maker, sandbox_fixture
 
 SEEDED_CUSTOMERS = 40
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(Firm()))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(Firm()))
 
 
 @pytest.fixture(autouse=True)
@@ -38,15 +32,7 @@ def fresh_sandbox(sandbox):
     app.suiteql_max_results = netsuite_client.SUITEQL_MAX_RESULTS
 
 
-def make_connector(sandbox, credentials=None, **policy) -> NetSuiteConnector:
-    policy.setdefault("backoff_base", 0.02)
-    policy.setdefault("backoff_max", 0.1)
-    return NetSuiteConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-        connection_key=uuid.uuid4().hex,
-    )
+make_connector = connector_maker(NetSuiteConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def other_private_key() -> str:

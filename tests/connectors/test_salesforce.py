@@ -10,25 +10,20 @@ import time
 
 import pytest
 import requests
-from simple_salesforce import Salesforce
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from connectors.base import AuthenticationFailed, OutboundRecord, WebhookRejected
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.salesforce.client import SalesforceConnector
 from connectors.salesforce.sandbox import DEMO_CREDENTIALS, WEBHOOK_SECRET, create_app
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import self_signed_certificate, serve_in_thread
+from tests.connectors.kit import connector_maker, pages_read, sandbox_fixture, simple_salesforce_for
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app())
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(create_app)
 
 
 @pytest.fixture(autouse=True)
@@ -37,29 +32,13 @@ def fresh_org(sandbox):
     yield
 
 
-def make_policy(sandbox, **overrides) -> HttpPolicy:
-    # A fresh budget and metrics per connector so tests never share a token bucket.
-    overrides.setdefault("backoff_base", 0.05)
-    overrides.setdefault("backoff_max", 0.2)
-    return HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **overrides)
-
-
-def connect(sandbox, credentials=None, **policy) -> SalesforceConnector:
-    return SalesforceConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=make_policy(sandbox, **policy),
-    )
+connect = connector_maker(SalesforceConnector, DEMO_CREDENTIALS)
 
 
 def count(sandbox, object_name: str) -> int:
     org = sandbox.app.org
     with org.lock:
         return sum(1 for r in org.records[object_name].values() if not r["IsDeleted"])
-
-
-def read_all(connector, object_name, **kwargs):
-    return list(connector.read(object_name, **kwargs))
 
 
 def test_wrong_password_fails_with_a_clear_message(sandbox):
@@ -70,7 +49,7 @@ def test_wrong_password_fails_with_a_clear_message(sandbox):
     assert result.ok is False
     assert "Salesforce refused the sign-in: authentication failure (invalid_grant)" in result.message
     with pytest.raises(AuthenticationFailed, match="authentication failure"):
-        read_all(connector, "Account")
+        pages_read(connector, "Account")
 
 
 def test_wrong_consumer_secret_is_named(sandbox):
@@ -97,7 +76,7 @@ def test_reads_all_pages_by_following_next_records_url(sandbox):
     sandbox.clear_stats()
     connector = connect(sandbox)
 
-    pages = read_all(connector, "Opportunity", page_size=200)
+    pages = pages_read(connector, "Opportunity", page_size=200)
 
     assert [len(p.records) for p in pages] == [200, 200, 120]
     assert [p.has_more for p in pages] == [True, True, False]
@@ -116,8 +95,8 @@ def test_reads_all_pages_by_following_next_records_url(sandbox):
 
 def test_incremental_read_returns_only_what_changed_since_the_cursor(sandbox):
     connector = connect(sandbox)
-    cursor = read_all(connector, "Opportunity")[-1].cursor
-    changed = [r.external_id for p in read_all(connector, "Opportunity") for r in p.records][:3]
+    cursor = pages_read(connector, "Opportunity")[-1].cursor
+    changed = [r.external_id for p in pages_read(connector, "Opportunity") for r in p.records][:3]
 
     time.sleep(1.1)  # Salesforce timestamps have whole seconds: make the change land after the watermark
     results = connector.write(
@@ -130,7 +109,7 @@ def test_incremental_read_returns_only_what_changed_since_the_cursor(sandbox):
     )
     assert [r.outcome for r in results] == ["updated"] * 3
 
-    pages = read_all(connector, "Opportunity", since=cursor)
+    pages = pages_read(connector, "Opportunity", since=cursor)
     seen = [r for p in pages for r in p.records]
     newer = {r.external_id for r in seen if r.updated_at > cursor}
     assert newer == set(changed)
@@ -200,7 +179,7 @@ def test_stays_inside_the_rate_budget(sandbox):
     # A token bucket lets at most burst + rate * window calls into any window: 1 + 2.5 = 3.5 < 4.
     connector = connect(sandbox, rate_per_second=2.5, burst=1)
 
-    pages = read_all(connector, "Opportunity", page_size=200)
+    pages = pages_read(connector, "Opportunity", page_size=200)
 
     stats = sandbox.stats()
     assert sum(len(p.records) for p in pages) == 1000
@@ -216,7 +195,7 @@ def test_request_limit_exceeded_is_waited_out(sandbox):
     waits: list[float] = []
     connector.session.sleep = lambda seconds: (waits.append(seconds), time.sleep(seconds))
 
-    pages = read_all(connector, "Opportunity", page_size=200)
+    pages = pages_read(connector, "Opportunity", page_size=200)
 
     stats = sandbox.stats()
     assert sum(len(p.records) for p in pages) == 600
@@ -230,7 +209,7 @@ def test_server_errors_are_retried_and_all_data_arrives(sandbox):
     sandbox.set_faults(error_every=2)
     connector = connect(sandbox)
 
-    pages = read_all(connector, "Opportunity", page_size=200)
+    pages = pages_read(connector, "Opportunity", page_size=200)
     results = connector.write(
         "Account", [OutboundRecord(external_id=f"R-{i}", fields={"Name": f"Retry {i}"}) for i in range(5)]
     )
@@ -244,7 +223,7 @@ def test_malformed_records_are_rejected_one_by_one(sandbox):
     sandbox.set_faults(malformed_every=10)
     connector = connect(sandbox)
 
-    pages = read_all(connector, "Account")
+    pages = pages_read(connector, "Account")
 
     rejects = [r for p in pages for r in p.rejects]
     records = [r for p in pages for r in p.records]
@@ -260,11 +239,11 @@ def test_secrets_never_reach_the_logs(sandbox, caplog):
     caplog.set_level(logging.DEBUG)
     bad = connect(sandbox, {**DEMO_CREDENTIALS, "password": "Sup3r-Secret-Passw0rd"})
     with pytest.raises(AuthenticationFailed) as refused:
-        read_all(bad, "Account")
+        pages_read(bad, "Account")
     good = connect(sandbox)
     good.test_connection()
     sandbox.set_faults(error_every=2)
-    read_all(good, "Account")
+    pages_read(good, "Account")
     good.write("Account", [OutboundRecord(external_id="S-1", fields={"Name": "Secretive"})])
 
     tokens = list(sandbox.app.org.tokens)
@@ -293,7 +272,7 @@ def test_closed_won_webhook_is_signed_and_verifies(sandbox):
         requests.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": hook}, timeout=5).raise_for_status()
         connector = connect(sandbox)
         open_deal = next(
-            r for p in read_all(connector, "Opportunity") for r in p.records if r.data["StageName"] != "Closed Won"
+            r for p in pages_read(connector, "Opportunity") for r in p.records if r.data["StageName"] != "Closed Won"
         )
         connector.write(
             "Opportunity",
@@ -334,10 +313,7 @@ def tls_sandbox(tmp_path_factory):
 def test_simple_salesforce_queries_and_creates_against_the_sandbox(tls_sandbox, monkeypatch):
     url, ca_bundle, app = tls_sandbox
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_bundle)  # trust the test certificate; the client is untouched
-    form = {k: DEMO_CREDENTIALS[k] for k in ("client_id", "client_secret", "username", "password")}
-    token = requests.post(f"{url}/services/oauth2/token", data={"grant_type": "password", **form}, timeout=5).json()
-
-    sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"])
+    sf = simple_salesforce_for(url, DEMO_CREDENTIALS)
     accounts = sf.query_all("SELECT Id, Name, Website FROM Account ORDER BY Name")
     account_id = accounts["records"][0]["Id"]
     created = sf.Opportunity.create(
@@ -359,11 +335,11 @@ def test_simple_salesforce_queries_and_creates_against_the_sandbox(tls_sandbox, 
 
 def test_an_expired_session_is_renewed_once_transparently(sandbox):
     connector = connect(sandbox)
-    read_all(connector, "Account")
+    pages_read(connector, "Account")
     sandbox.app.org.tokens.clear()  # Salesforce revoked or timed out the session
     sandbox.clear_stats()
 
-    pages = read_all(connector, "Account")
+    pages = pages_read(connector, "Account")
     raw = requests.get(
         f"{sandbox.url}/services/data/v59.0/limits", headers={"Authorization": "Bearer stale"}, timeout=5
     )

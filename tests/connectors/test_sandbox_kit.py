@@ -17,6 +17,7 @@ from werkzeug.routing import Rule
 from connectors.registry import SANDBOX_PORTS, VENDORS, get_connector_class
 from connectors.sandbox import Firm, SandboxApp, json_response, serve_in_thread
 from connectors.sandbox.firm import TIME_START
+from tests.connectors.kit import sandbox_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,11 +42,7 @@ class ListApp(SandboxApp):
         return json_response({"things": records, "volume": self.volume})
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(ListApp())
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: ListApp())
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 import pytest
 import requests
@@ -11,7 +10,6 @@ from pysnc import ServiceNowClient
 from pysnc.exceptions import AuthenticationException
 
 from connectors.base import AuthenticationFailed
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket
 from connectors.sandbox import serve_in_thread
 from connectors.sandbox.firm import Firm
 from connectors.sandbox.server import self_signed_certificate
@@ -19,16 +17,13 @@ from connectors.sandbox.tickets import support_tickets, work_logs
 from connectors.servicenow.client import ServiceNowConnector
 from connectors.servicenow.sandbox import DEMO_CREDENTIALS, create_app
 from connectors.servicenow.sandbox.state import sys_id
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 AUTH = (DEMO_CREDENTIALS["username"], DEMO_CREDENTIALS["password"])
 TABLE = "/api/now/table/task_time_worked"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(Firm()))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(Firm()))
 
 
 @pytest.fixture(autouse=True)
@@ -36,20 +31,11 @@ def fresh_sandbox(sandbox):
     sandbox.reset()
 
 
-def make_connector(sandbox, credentials=None, **policy) -> ServiceNowConnector:
-    policy.setdefault("backoff_base", 0.02)
-    policy.setdefault("backoff_max", 0.1)
-    return ServiceNowConnector(
-        base_url=sandbox.url,
-        credentials=credentials or dict(DEMO_CREDENTIALS),
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-        connection_key=uuid.uuid4().hex,
-    )
+make_connector = connector_maker(ServiceNowConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def everything(connector, **kwargs):
-    pages = list(connector.read("task_time_worked", **kwargs))
-    return pages, [r for p in pages for r in p.records], [r for p in pages for r in p.rejects]
+    return read_whole(connector, "task_time_worked", **kwargs)
 
 
 def firm_logs() -> dict[str, dict]:

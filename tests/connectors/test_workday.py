@@ -4,7 +4,6 @@ pages, SOAP faults, throttling, and zeep (the SOAP client most Python integratio
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, date, datetime
 
 import pytest
@@ -13,23 +12,19 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from connectors.base import AuthenticationFailed, ConnectorError, OutboundRecord, VendorError
-from connectors.http import HttpPolicy, InMemoryMetrics, InMemoryTokenBucket, VendorSession
-from connectors.sandbox import serve_in_thread
+from connectors.http import HttpPolicy, VendorSession
 from connectors.sandbox.firm import Firm
 from connectors.workday.client import WorkdayConnector
 from connectors.workday.records import is_client_fault
 from connectors.workday.sandbox import DEMO_CREDENTIALS, DEMO_OAUTH_CREDENTIALS, TENANT, create_app
+from tests.connectors.kit import connector_maker, read_whole, sandbox_fixture
 
 PEOPLE = 200
 ENDPOINT = f"/ccx/service/{TENANT}/Human_Resources/v42.0"
 TOKEN_PATH = f"/ccx/oauth2/{TENANT}/token"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    running = serve_in_thread(create_app(Firm()))
-    yield running
-    running.stop()
+sandbox = sandbox_fixture(lambda: create_app(Firm()))
 
 
 @pytest.fixture(autouse=True)
@@ -37,20 +32,11 @@ def fresh_sandbox(sandbox):
     sandbox.reset()
 
 
-def make_connector(sandbox, credentials=None, **policy) -> WorkdayConnector:
-    policy.setdefault("backoff_base", 0.02)
-    policy.setdefault("backoff_max", 0.1)
-    return WorkdayConnector(
-        base_url=sandbox.url,
-        credentials=credentials or DEMO_CREDENTIALS,
-        policy=HttpPolicy.for_sandbox(sandbox.url, budget=InMemoryTokenBucket(), metrics=InMemoryMetrics(), **policy),
-        connection_key=uuid.uuid4().hex,
-    )
+make_connector = connector_maker(WorkdayConnector, DEMO_CREDENTIALS, backoff=(0.02, 0.1), own_connection=True)
 
 
 def everything(connector, **kwargs):
-    pages = list(connector.read("workers", **kwargs))
-    return pages, [r for p in pages for r in p.records], [r for p in pages for r in p.rejects]
+    return read_whole(connector, "workers", **kwargs)
 
 
 def at(moment: str) -> datetime:

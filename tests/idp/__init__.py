@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support import ROOT, free_port
+from tests.support import ROOT, free_port, port_wait
 
 
 class OidcIdp:
@@ -120,7 +120,7 @@ class SamlIdp:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        _wait_for(self.process, self.port, self.data / "idp.log")
+        port_wait(self.process, self.port, self.data / "idp.log", what="identity provider", pause=0.2)
         return self
 
     def stop(self) -> None:
@@ -143,16 +143,3 @@ class SamlIdp:
         from tests.idp import saml_provider
 
         return saml_provider.metadata(self.data, self.port)
-
-
-def _wait_for(process: subprocess.Popen, port: int, log: Path) -> None:
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(f"identity provider exited: {log.read_text()[-2000:]}") from None
-            time.sleep(0.2)
-    raise RuntimeError("identity provider did not start")

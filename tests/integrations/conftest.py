@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from contextlib import contextmanager
 
 import psycopg
 import pytest
 from django.db import connection
 
-from connectors.sandbox.firm import Firm
-from connectors.sandbox.server import serve_in_thread
+from tests.support import vendor_sandbox, vendor_sandboxes
 
 # A smaller firm than the demo's, so packaged flows run in seconds: every system still agrees.
 TEST_FIRM = dict(time_entries=500, expenses=60)
@@ -19,8 +17,7 @@ TEST_FIRM = dict(time_entries=500, expenses=60)
 @pytest.fixture(scope="session")
 def sandboxes():
     """One running sandbox per vendor for the whole session; tests reset the ones they change."""
-    running = {}
-    for vendor in (
+    vendors = (
         "kantata",
         "netsuite",
         "bamboohr",
@@ -39,12 +36,9 @@ def sandboxes():
         "asana",
         "monday",
         "servicenow",
-    ):
-        module = importlib.import_module(f"connectors.{vendor}.sandbox")
-        running[vendor] = serve_in_thread(module.create_app(Firm(**TEST_FIRM)))
-    yield running
-    for sandbox in running.values():
-        sandbox.stop()
+    )
+    with vendor_sandboxes(vendors, **TEST_FIRM) as running:
+        yield running
 
 
 @pytest.fixture
@@ -81,8 +75,7 @@ def in_workspace(world):
 def make_connection(vendor: str, sandbox, name: str | None = None):
     from integrations.services.connections import connection_create
 
-    module = importlib.import_module(f"connectors.{vendor}.sandbox")
-    credentials = dict(module.DEMO_CREDENTIALS)
+    credentials = dict(vendor_sandbox(vendor).DEMO_CREDENTIALS)
     if vendor in ("dynamics365", "businesscentral"):
         credentials["authority"] = sandbox.url  # the Microsoft sandboxes sign in like Entra, at their own address
     return connection_create(name=name or vendor.title(), vendor=vendor, base_url=sandbox.url, credentials=credentials)

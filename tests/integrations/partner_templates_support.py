@@ -62,6 +62,17 @@ def saved(world):
     return version
 
 
+def next_version(world, saved):
+    """The template's next version, saved again from Contoso's approved-time flow as it is now."""
+    return template_version_save(
+        partner=saved.template.partner,
+        client=world.clients["contoso"],
+        flow_id=saved.flow_id,
+        actor=world.user(PARTNER_ADMIN),
+        template=saved.template,
+    )
+
+
 def install_in(client, template_key: str, user_email: str, world) -> list[Flow]:
     """The client installs the deployed template with its own connections, through its Flows page."""
     with tenant_context(client):

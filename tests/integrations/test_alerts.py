@@ -41,6 +41,25 @@ def main_flow(flows, key: str):
     return next(f for f in flows if f.template_key.endswith(f"/{key}"))
 
 
+def won_deals_and_approved_time():
+    """Lead-to-project and approved-time-to-invoice installed on unreachable systems: their won-deals and
+    approved-time flows."""
+    connections = {
+        "crm": unreachable("hubspot"),
+        "erp": unreachable("netsuite"),
+        "psa": unreachable("kantata"),
+        "ticketing": unreachable("jira"),
+    }
+    won_deals = main_flow(template_install(key="lead-to-project", connections=connections), "won-deals")
+    approved = main_flow(
+        template_install(
+            key="approved-time-to-invoice", connections={"psa": connections["psa"], "erp": connections["erp"]}
+        ),
+        "approved-time",
+    )
+    return won_deals, approved
+
+
 # --- The service ------------------------------------------------------------------------------
 
 
@@ -208,19 +227,7 @@ def test_a_connection_used_by_a_reference_flow_counts_for_the_flows_that_run_it_
 
 
 def test_won_deals_are_announced_to_the_recipients_of_that_flow(in_workspace):
-    connections = {
-        "crm": unreachable("hubspot"),
-        "erp": unreachable("netsuite"),
-        "psa": unreachable("kantata"),
-        "ticketing": unreachable("jira"),
-    }
-    won_deals = main_flow(template_install(key="lead-to-project", connections=connections), "won-deals")
-    approved = main_flow(
-        template_install(
-            key="approved-time-to-invoice", connections={"psa": connections["psa"], "erp": connections["erp"]}
-        ),
-        "approved-time",
-    )
+    won_deals, approved = won_deals_and_approved_time()
     alert_recipient_add(email="delivery@wingtip.example", events=["on_deal_won"], flows=[won_deals])
     alert_recipient_add(email="billing@wingtip.example", events=["on_deal_won"], flows=[approved])
     alert_recipient_add(email="leadership@wingtip.example", events=["on_deal_won"])
@@ -275,19 +282,7 @@ def test_exceptions_past_the_sla_reach_everyone_who_asked_whatever_their_flows(i
 
 
 def test_the_flow_page_lists_who_hears_about_that_flow_and_for_what(in_workspace):
-    connections = {
-        "crm": unreachable("hubspot"),
-        "erp": unreachable("netsuite"),
-        "psa": unreachable("kantata"),
-        "ticketing": unreachable("jira"),
-    }
-    won_deals = main_flow(template_install(key="lead-to-project", connections=connections), "won-deals")
-    approved = main_flow(
-        template_install(
-            key="approved-time-to-invoice", connections={"psa": connections["psa"], "erp": connections["erp"]}
-        ),
-        "approved-time",
-    )
+    won_deals, approved = won_deals_and_approved_time()
     alert_recipient_add(email="everyone@wingtip.example", events=["on_run_failed", "on_deal_won"])
     alert_recipient_add(email="billing@wingtip.example", events=["on_connection_failed"], flows=[approved])
     alert_recipient_add(email="delivery@wingtip.example", events=["on_deal_won"], flows=[won_deals])

@@ -11,7 +11,6 @@ import signal
 
 import psycopg
 import pytest
-from django.core.cache import cache
 from django.db import OperationalError, connection
 
 from integrations.models import AuditEvent, BulkAction, SyncException, SyncRun, ValueMap, ValueMapEntry
@@ -19,16 +18,8 @@ from integrations.selectors.queue import QueueQuery
 from integrations.services.bulk import exceptions_bulk_run, exceptions_bulk_start
 from tests.integrations.test_approved_time import run_to_end
 from tests.integrations.test_worker_runs import committed_workspace, install, wait_for, worker_env  # noqa: F401
+from tests.integrations.workspace_views import HTMX, cold_cache  # noqa: F401 -- fixtures
 from tests.support import NORTHWIND, SUMMIT, browser_for, database_url_for_children, start_worker
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture(autouse=True)
-def _cold_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def unbillable_then_mapped(sandboxes) -> int:
@@ -79,8 +70,9 @@ def test_a_bulk_retry_runs_in_batches_records_progress_and_keeps_the_actor(syste
     assert AuditEvent.objects.filter(action="exception.retried").count() == open_before
 
 
-@pytest.mark.django_db
-def test_retry_all_past_the_limit_starts_a_background_job_once(world, monkeypatch, django_capture_on_commit_callbacks):
+def past_the_limit(world, monkeypatch):
+    """Contoso seeded with more open exceptions than a request acts on (the limit set to 2), its finance clerk
+    signed in, and the background jobs the queue starts collected instead of sent: (clerk, open count, job ids)."""
     from integrations.services import bulk
     from tests.integrations.workspace_fixtures import seed_workspace
 
@@ -92,6 +84,12 @@ def test_retry_all_past_the_limit_starts_a_background_job_once(world, monkeypatc
     finance = browser_for(world.user("finance@contoso.localhost"), host=NORTHWIND)
     queued = []
     monkeypatch.setattr("integrations.tasks.exceptions_bulk_action.delay", lambda job_id: queued.append(job_id))
+    return finance, open_now, queued
+
+
+@pytest.mark.django_db
+def test_retry_all_past_the_limit_starts_a_background_job_once(world, monkeypatch, django_capture_on_commit_callbacks):
+    finance, open_now, queued = past_the_limit(world, monkeypatch)
     with django_capture_on_commit_callbacks(execute=True):
         response = finance.post("/c/contoso/exceptions/bulk", {"scope": "filtered", "status": "open"}, **HTMX)
     assert response.status_code == 204
@@ -106,7 +104,7 @@ def test_retry_all_past_the_limit_starts_a_background_job_once(world, monkeypatc
     queue = finance.get("/c/contoso/exceptions/").content.decode()
     assert 'id="bulk-progress"' in queue and "/c/contoso/exceptions/bulk/progress" in queue
     # Small selections still run in the request, as before.
-    monkeypatch.setattr(bulk, "BULK_LIMIT", 500)
+    monkeypatch.setattr("integrations.services.bulk.BULK_LIMIT", 500)
     viewer = browser_for(world.user("viewer@contoso.localhost"), host=NORTHWIND)
     assert viewer.get("/c/contoso/exceptions/bulk/progress", **HTMX).status_code == 200
 
@@ -335,17 +333,7 @@ def test_a_bulk_ignore_runs_in_batches_resumes_and_keeps_the_reason_and_the_acto
 def test_ignore_all_past_the_limit_needs_a_reason_then_runs_on_a_worker(
     world, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from integrations.services import bulk
-    from tests.integrations.workspace_fixtures import seed_workspace
-
-    connection.set_tenant(world.clients["contoso"])
-    seed_workspace()
-    open_now = SyncException.objects.filter(status="open").count()
-    connection.set_schema_to_public()
-    monkeypatch.setattr(bulk, "BULK_LIMIT", 2)
-    finance = browser_for(world.user("finance@contoso.localhost"), host=NORTHWIND)
-    queued = []
-    monkeypatch.setattr("integrations.tasks.exceptions_bulk_action.delay", lambda job_id: queued.append(job_id))
+    finance, open_now, queued = past_the_limit(world, monkeypatch)
     queue = finance.get("/c/contoso/exceptions/").content.decode()
     assert f"Ignore all {open_now} matching" in queue and 'value="ignore-all"' in queue
 

@@ -3,19 +3,12 @@ vendors' sandboxes through the workspace's HTTP policy."""
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
-from django.db import connection
 
-from connectors.sandbox.firm import Firm
-from connectors.sandbox.server import serve_in_thread
-from integrations.models import Connection
-from tests.support import NORTHWIND, browser_for
+from tests.integrations.connection_forms import connection_form_pass, sandboxes_fixture
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
 LABELS = {
     "intacct": ("Web Services sender ID", "Company ID", "Web Services user ID", "External ID custom field"),
     "acumatica": ("API user name", "Tenant (company)", "Endpoint version"),
@@ -25,36 +18,13 @@ LABELS = {
 }
 
 
-@pytest.fixture(scope="module")
-def running():
-    sandboxes = {
-        vendor: serve_in_thread(importlib.import_module(f"connectors.{vendor}.sandbox").create_app(Firm()))
-        for vendor in LABELS
-    }
-    yield sandboxes
-    for sandbox in sandboxes.values():
-        sandbox.stop()
+running = sandboxes_fixture(LABELS)
 
 
 @pytest.mark.parametrize("vendor", sorted(LABELS))
 def test_the_form_saves_and_test_signs_in(world, settings, running, vendor):
-    sandbox = running[vendor]
-    settings.CONNECTOR_ALLOWED_HOSTS = [sandbox.host]
-    admin = browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
-    credentials = importlib.import_module(f"connectors.{vendor}.sandbox").DEMO_CREDENTIALS
+    seen = connection_form_pass(world, settings, running[vendor], vendor)
 
-    form = admin.get(f"/c/contoso/connections/new/{vendor}").content.decode()
-    saved = admin.post(
-        f"/c/contoso/connections/new/{vendor}",
-        {"name": f"{vendor} sandbox", "base_url": sandbox.url, **{f"cred_{k}": v for k, v in credentials.items()}},
-    )
-    connection.set_tenant(world.clients["contoso"])
-    try:
-        created = Connection.objects.get(name=f"{vendor} sandbox")
-    finally:
-        connection.set_schema_to_public()
-    tested = admin.post(f"/c/contoso/connections/{created.pk}/test", **HTMX).content.decode()
-
-    assert all(label in form for label in LABELS[vendor])
-    assert saved.status_code == 302
-    assert 'class="check-result ok"' in tested and "Connected to" in tested
+    assert all(label in seen.form for label in LABELS[vendor])
+    assert seen.saved.status_code == 302
+    assert 'class="check-result ok"' in seen.tested and "Connected to" in seen.tested

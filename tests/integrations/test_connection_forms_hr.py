@@ -4,19 +4,13 @@ certificate pasted into the form (mutual TLS), whose secrets are stored encrypte
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
-from django.db import connection
 
-from connectors.sandbox.firm import Firm
-from connectors.sandbox.server import serve_in_thread
-from integrations.models import Connection
-from tests.support import NORTHWIND, browser_for
+from tests.integrations.connection_forms import connection_form_pass, sandboxes_fixture
+from tests.integrations.workspace_fixtures import demo_credentials
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
 LABELS = {
     "workday": ("Tenant", "Web service version", "Integration system user", "ISU password"),
     "adp": ("Client ID", "Client certificate (PEM)", "Client private key (PEM)", "Trusted CA certificate (PEM)"),
@@ -24,46 +18,23 @@ LABELS = {
 GREETINGS = {"workday": "Connected to Workday", "adp": "Connected to ADP Workforce Now with a client certificate"}
 
 
-@pytest.fixture(scope="module")
-def running():
-    sandboxes = {
-        vendor: serve_in_thread(importlib.import_module(f"connectors.{vendor}.sandbox").create_app(Firm()))
-        for vendor in LABELS
-    }
-    yield sandboxes
-    for sandbox in sandboxes.values():
-        sandbox.stop()
+running = sandboxes_fixture(LABELS)
 
 
 @pytest.mark.parametrize("vendor", sorted(LABELS))
 def test_the_form_saves_and_test_signs_in(world, settings, running, vendor):
-    sandbox = running[vendor]
-    settings.CONNECTOR_ALLOWED_HOSTS = [sandbox.host]
-    admin = browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
-    credentials = importlib.import_module(f"connectors.{vendor}.sandbox").DEMO_CREDENTIALS
+    seen = connection_form_pass(world, settings, running[vendor], vendor)
+    credentials = demo_credentials(vendor)
 
-    form = admin.get(f"/c/contoso/connections/new/{vendor}").content.decode()
-    saved = admin.post(
-        f"/c/contoso/connections/new/{vendor}",
-        {"name": f"{vendor} sandbox", "base_url": sandbox.url, **{f"cred_{k}": v for k, v in credentials.items()}},
-    )
-    connection.set_tenant(world.clients["contoso"])
-    try:
-        created = Connection.objects.get(name=f"{vendor} sandbox")
-    finally:
-        connection.set_schema_to_public()
-    tested = admin.post(f"/c/contoso/connections/{created.pk}/test", **HTMX).content.decode()
-    detail = admin.get(f"/c/contoso/connections/{created.pk}/").content.decode()
-
-    assert all(label in form for label in LABELS[vendor])
-    assert saved.status_code == 302
-    assert 'class="check-result ok"' in tested and GREETINGS[vendor] in tested, tested[:3000]
+    assert all(label in seen.form for label in LABELS[vendor])
+    assert seen.saved.status_code == 302
+    assert 'class="check-result ok"' in seen.tested and GREETINGS[vendor] in seen.tested, seen.tested[:3000]
     # Secrets are write-only: the connection's page never shows one back (a PEM key by any of its lines).
     secrets = [credentials[k] for k in ("password", "client_secret", "client_private_key") if credentials.get(k)]
     shown = [
         line
         for secret in secrets
         for line in secret.strip().splitlines()
-        if not line.startswith("-----") and line in detail
+        if not line.startswith("-----") and line in seen.detail
     ]
     assert secrets and not shown

@@ -4,36 +4,16 @@ limit, enforced by the service whoever calls it."""
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 
 from integrations.models import AuditEvent, Connection
 from integrations.services.connections import ConnectionInUse, connection_create, connection_delete
 from integrations.services.flows import flow_create
 from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials, seed_workspace
+from tests.integrations.workspace_views import admin, cold_cache, within  # noqa: F401 -- fixtures
 from tests.support import NORTHWIND, browser_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _cold_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def within(world, fn):
-    connection.set_tenant(world.clients["contoso"])
-    try:
-        return fn()
-    finally:
-        connection.set_schema_to_public()
-
-
-@pytest.fixture
-def admin(world):
-    return browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
 
 
 def spare(name="Spare HubSpot"):

@@ -7,7 +7,6 @@ import importlib
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
@@ -23,32 +22,22 @@ from integrations.services.environments import PromotionRefused, flow_promote, p
 from integrations.services.flows import FlowConfigurationError, flow_create, flow_step_add, template_install
 from tests.integrations.conftest import TEST_FIRM
 from tests.integrations.test_approved_time import run_to_end
-from tests.integrations.test_flow_build import rule
+from tests.integrations.test_flow_build import companies_to_customers, rule
+from tests.integrations.workspace_views import cold_cache  # noqa: F401 -- fixtures
+from tests.support import vendor_sandboxes
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _cold_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
 def test_systems(systems, settings):
     """A second HubSpot and NetSuite, seeded like the first: the firm's test accounts, which Sandbox points at."""
-    started = {}
-    for vendor in ("hubspot", "netsuite"):
-        module = importlib.import_module(f"connectors.{vendor}.sandbox")
-        started[vendor] = serve_in_thread(module.create_app(Firm(**TEST_FIRM)))
-    settings.CONNECTOR_ALLOWED_HOSTS = [
-        *settings.CONNECTOR_ALLOWED_HOSTS,
-        *(f"127.0.0.1:{sandbox.port}" for sandbox in started.values()),
-    ]
-    yield started
-    for sandbox in started.values():
-        sandbox.stop()
+    with vendor_sandboxes(("hubspot", "netsuite"), **TEST_FIRM) as started:
+        settings.CONNECTOR_ALLOWED_HOSTS = [
+            *settings.CONNECTOR_ALLOWED_HOSTS,
+            *(f"127.0.0.1:{sandbox.port}" for sandbox in started.values()),
+        ]
+        yield started
 
 
 def connect(vendor: str, sandbox, environment: str, name: str):
@@ -65,16 +54,7 @@ def connect(vendor: str, sandbox, environment: str, name: str):
 def build_in_sandbox(test_systems, admin) -> Flow:
     hubspot = connect("hubspot", test_systems["hubspot"], Environment.SANDBOX, "HubSpot test portal")
     netsuite = connect("netsuite", test_systems["netsuite"], Environment.SANDBOX, "NetSuite test account")
-    flow = flow_create(
-        name="Companies to ERP customers",
-        source_connection=hubspot,
-        source_object="companies",
-        entity="customer",
-        target_connection=netsuite,
-        target_object="customer",
-        schedule_minutes=60,
-        actor=admin,
-    )
+    flow = companies_to_customers(hubspot, netsuite, admin)
     step = flow.steps.get()
     for values in (
         rule("customer.name", ["name"], [{"name": "trim"}], True, "Company"),
@@ -254,16 +234,7 @@ def sandbox_flow_unreachable(admin) -> Flow:
     netsuite = make("netsuite", "NetSuite test account", Environment.SANDBOX)
     make("hubspot", "HubSpot", Environment.PRODUCTION)
     make("netsuite", "NetSuite", Environment.PRODUCTION)
-    flow = flow_create(
-        name="Companies to ERP customers (test)",
-        source_connection=hubspot,
-        source_object="companies",
-        entity="customer",
-        target_connection=netsuite,
-        target_object="customer",
-        schedule_minutes=60,
-        actor=admin,
-    )
+    flow = companies_to_customers(hubspot, netsuite, admin, name="Companies to ERP customers (test)")
     mapping_rule_add(mapping=flow.inbound_mapping, values=rule("customer.name", ["name"], [], True, "Company"))
     mapping_rule_add(mapping=flow.steps.get().outbound_mapping, values=rule("companyName", ["name"], [], True))
     return flow

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from django.core.cache import cache
 from django.db import OperationalError, connection
 
 from connectors.base import OutboundRecord
@@ -20,18 +19,23 @@ from tenants.plans import PlanLimitReached
 from tests.integrations.conftest import lock_held_elsewhere, make_connection
 from tests.integrations.test_approved_time import run_to_end
 from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
-from tests.support import NORTHWIND, browser_for
+from tests.integrations.workspace_views import HTMX, admin, cold_cache, within  # noqa: F401 -- fixtures
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
 
-
-@pytest.fixture(autouse=True)
-def _cold_cache():
-    cache.clear()
-    yield
-    cache.clear()
+def companies_to_customers(hubspot, netsuite, admin, *, name: str = "Companies to ERP customers"):
+    """The hand-built flow these tests build: HubSpot companies to canonical customers to NetSuite customers, hourly."""
+    return flow_create(
+        name=name,
+        source_connection=hubspot,
+        source_object="companies",
+        entity="customer",
+        target_connection=netsuite,
+        target_object="customer",
+        schedule_minutes=60,
+        actor=admin,
+    )
 
 
 def rule(target, sources, transforms=(), required=False, label=""):
@@ -52,16 +56,7 @@ def test_a_hand_built_flow_reads_maps_and_writes_end_to_end(allow_sandboxes, in_
     admin = world.user("admin@northwind.localhost")
     hubspot = make_connection("hubspot", allow_sandboxes["hubspot"])
     netsuite = make_connection("netsuite", allow_sandboxes["netsuite"])
-    flow = flow_create(
-        name="Companies to ERP customers",
-        source_connection=hubspot,
-        source_object="companies",
-        entity="customer",
-        target_connection=netsuite,
-        target_object="customer",
-        schedule_minutes=60,
-        actor=admin,
-    )
+    flow = companies_to_customers(hubspot, netsuite, admin)
     step = flow.steps.get()
     assert (step.target_object, step.entity, step.action) == ("customer", "customer", FlowStep.Action.WRITE)
     assert not flow.inbound_mapping.rules.exists() and not step.outbound_mapping.rules.exists()
@@ -277,19 +272,6 @@ def contoso_connections(world):
     }
     connection.set_schema_to_public()
     return made
-
-
-@pytest.fixture
-def admin(world):
-    return browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
-
-
-def within(world, fn):
-    connection.set_tenant(world.clients["contoso"])
-    try:
-        return fn()
-    finally:
-        connection.set_schema_to_public()
 
 
 def test_the_build_page_offers_each_connections_objects(admin, contoso_connections):

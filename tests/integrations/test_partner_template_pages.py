@@ -20,7 +20,15 @@ from integrations.partner_templates.services import (
     template_version_save,
 )
 from tenants.models import IntegrationTemplate, IntegrationTemplateVersion, TemplateDeployment
-from tests.integrations.partner_templates_support import PARTNER_ADMIN, STAFF, connect, install_in, saved, source_flow  # noqa: F401 -- fixtures
+from tests.integrations.partner_templates_support import (  # noqa: F401 -- fixtures
+    PARTNER_ADMIN,
+    STAFF,
+    connect,
+    install_in,
+    next_version,
+    saved,
+    source_flow,
+)
 from tests.support import NORTHWIND, browser_for
 
 pytestmark = pytest.mark.django_db
@@ -248,13 +256,7 @@ def test_a_template_a_client_runs_is_not_deleted_and_the_page_names_who_runs_it(
 
 def test_deleting_a_template_no_client_runs_removes_its_versions_and_its_offers(world, saved):
     template, tailspin, wingtip = saved.template, world.clients["tailspin"], world.clients["wingtip"]
-    template_version_save(
-        partner=template.partner,
-        client=world.clients["contoso"],
-        flow_id=saved.flow_id,
-        actor=world.user(PARTNER_ADMIN),
-        template=template,
-    )
+    next_version(world, saved)
     template_deploy(template=template, version=saved, clients=[tailspin, wingtip], actor=world.user(PARTNER_ADMIN))
     admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
     page = admin.get(f"/partner/templates/{template.pk}/").content.decode()
@@ -289,13 +291,7 @@ def test_the_deploy_form_says_which_clients_run_or_are_offered_it(world, saved):
     template, tailspin, wingtip = saved.template, world.clients["tailspin"], world.clients["wingtip"]
     template_deploy(template=template, version=saved, clients=[tailspin, wingtip], actor=world.user(PARTNER_ADMIN))
     install_in(tailspin, "p-time-to-invoice", "admin@tailspin.localhost", world)
-    version_2 = template_version_save(
-        partner=template.partner,
-        client=world.clients["contoso"],
-        flow_id=saved.flow_id,
-        actor=world.user(PARTNER_ADMIN),
-        template=template,
-    )
+    version_2 = next_version(world, saved)
     template_deploy(template=template, version=version_2, clients=[wingtip], actor=world.user(PARTNER_ADMIN))
     admin = browser_for(world.user(PARTNER_ADMIN), host=NORTHWIND)
     page = admin.get(f"/partner/templates/{template.pk}/").content.decode()

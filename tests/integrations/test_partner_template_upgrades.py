@@ -17,10 +17,9 @@ from integrations.partner_templates.services import (
     deployment_upgrade,
     deployments_upgrade,
     template_deploy,
-    template_version_save,
 )
 from integrations.services.flows import FlowConfigurationError, flow_step_add, template_install
-from tests.integrations.partner_templates_support import PARTNER_ADMIN, connect, install_in, saved  # noqa: F401 -- fixtures
+from tests.integrations.partner_templates_support import PARTNER_ADMIN, connect, install_in, next_version, saved  # noqa: F401 -- fixtures
 from tests.support import NORTHWIND, browser_for
 
 pytestmark = pytest.mark.django_db
@@ -48,13 +47,7 @@ def version_2(world, saved):
         projects.inbound_mapping.rules.filter(target="project.name").update(
             transforms=[{"name": "trim"}, {"name": "upper"}]
         )
-    return template_version_save(
-        partner=saved.template.partner,
-        client=world.clients["contoso"],
-        flow_id=saved.flow_id,
-        actor=world.user(PARTNER_ADMIN),
-        template=saved.template,
-    )
+    return next_version(world, saved)
 
 
 def tailspin_adds_a_target_and_relabels_its_notes(tailspin) -> FlowStep:

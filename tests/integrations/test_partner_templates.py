@@ -24,7 +24,7 @@ from integrations.partner_templates.services import (
 )
 from integrations.services.flows import FlowConfigurationError, template_install
 from tenants.models import Client, Plan, TemplateDeployment
-from tests.integrations.partner_templates_support import PARTNER_ADMIN, connect, install_in, saved  # noqa: F401 -- fixtures
+from tests.integrations.partner_templates_support import PARTNER_ADMIN, connect, install_in, next_version, saved  # noqa: F401 -- fixtures
 from tests.integrations.workspace_fixtures import UNREACHABLE
 from tests.support import NORTHWIND, SUMMIT, browser_for
 
@@ -167,13 +167,7 @@ def test_a_failed_upgrade_leaves_the_client_and_its_offer_as_they_were(world, sa
     with tenant_context(world.clients["contoso"]):
         expenses = Flow.objects.get(template_key="approved-time-to-invoice/approved-expenses")
         Flow.objects.get(pk=saved.flow_id).prerequisites.add(expenses)  # v2 needs the expenses flow too
-    version_2 = template_version_save(
-        partner=template.partner,
-        client=world.clients["contoso"],
-        flow_id=saved.flow_id,
-        actor=world.user(PARTNER_ADMIN),
-        template=template,
-    )
+    version_2 = next_version(world, saved)
     tight = Plan.objects.create(partner=template.partner, name="One flow", monthly_price=Decimal("90"), max_flows=1)
     # A copy: world.clients outlive this test's rollback, and a later test would meet this plan on them.
     tailspin = Client.objects.get(pk=tailspin.pk)
@@ -196,13 +190,7 @@ def test_an_upgrade_waits_while_the_clients_flow_is_syncing(world, saved):
     flows = install_in(tailspin, "p-time-to-invoice", "admin@tailspin.localhost", world)
     with tenant_context(tailspin):
         SyncRun.objects.create(flow=next(f for f in flows if f.steps.exists()), status=SyncRun.Status.RUNNING)
-    version_2 = template_version_save(
-        partner=template.partner,
-        client=world.clients["contoso"],
-        flow_id=saved.flow_id,
-        actor=world.user(PARTNER_ADMIN),
-        template=template,
-    )
+    version_2 = next_version(world, saved)
     [outcome] = deployments_upgrade(template=template, version=version_2, actor=world.user(PARTNER_ADMIN))
     assert outcome.refused == "“Approved time to invoices” is syncing now; upgrade it when the run has finished."
     assert TemplateDeployment.objects.get(template=template, client=tailspin).version == saved

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.urls import URLPattern, reverse
 
@@ -17,17 +16,10 @@ from integrations import urls as workspace_urls
 from integrations.models import NotificationRecipient, ValueMapEntry
 from tenants.models import Membership, Role, User
 from tests.integrations.workspace_fixtures import project_codes_map, seed_workspace
+from tests.integrations.workspace_views import cold_cache  # noqa: F401 -- fixtures
 from tests.support import NORTHWIND, SUMMIT, browser_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _cold_cache():
-    """Counts, filter choices and dashboards are cached per schema; each test starts without them."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 ADMIN = "admin@contoso.localhost"

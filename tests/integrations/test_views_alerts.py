@@ -14,11 +14,11 @@ from django.urls import set_urlconf
 from integrations.models import AuditEvent, Flow, NotificationRecipient
 from integrations.services.alerts import alert_recipient_add
 from tests.integrations.workspace_fixtures import seed_workspace
+from tests.integrations.workspace_views import HTMX, within
 from tests.support import NORTHWIND, browser_for
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
 PAGE = "/c/contoso/alerts/"
 
 
@@ -30,14 +30,6 @@ def contoso(world):
     alert_recipient_add(email="ops@contoso.example", events=["on_run_failed", "on_connection_failed"])
     connection.set_schema_to_public()
     return seeded
-
-
-def within(world, fn):
-    connection.set_tenant(world.clients["contoso"])
-    try:
-        return fn()
-    finally:
-        connection.set_schema_to_public()
 
 
 def admin(world):

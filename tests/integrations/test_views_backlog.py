@@ -9,28 +9,17 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
-from django.db import connection
 
 from integrations.models import Customer, Expense, Invoice, Opportunity, Project, Resource, TimeEntry
+from tests.integrations.workspace_views import cold_cache, within  # noqa: F401 -- fixtures
 from tests.support import NORTHWIND, SUMMIT, browser_for
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _cold_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def books(world):
-    connection.set_tenant(world.clients["contoso"])
-    seeded = seed_books()
-    connection.set_schema_to_public()
-    return seeded
+    return within(world, seed_books)
 
 
 def seed_books() -> dict:

@@ -7,24 +7,17 @@ import csv
 import io
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 
 from integrations.models import AuditEvent, Flow, Rate, RunRecord, SyncException
 from tests.integrations.test_approved_time import run_to_end
 from tests.integrations.test_firm_end_state import connect, install, workspace
+from tests.integrations.workspace_views import cold_cache  # noqa: F401 -- fixtures
 from tests.support import NORTHWIND, browser_for
 
 pytestmark = pytest.mark.django_db
 
 ADMIN = "admin@northwind.localhost"
-
-
-@pytest.fixture(autouse=True)
-def _cold_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tenants import services as tenant_services
 from tests.integrations.conftest import make_connection
 from tests.integrations.firm_state import expect
 from tests.integrations.test_worker_runs import finished, wait_for
-from tests.support import start_worker
+from tests.support import sandbox_env, start_worker
 
 pytestmark = pytest.mark.worker
 
@@ -62,11 +62,7 @@ def fifty_clients(world, django_db_blocker, allow_sandboxes):
 
 
 def test_fifty_clients_two_flows_each_on_a_worker_pool_sync_every_record_once(fifty_clients, allow_sandboxes, tmp_path):
-    env = {
-        "CONNECTOR_ALLOWED_HOSTS": ",".join(f"127.0.0.1:{s.port}" for s in allow_sandboxes.values()),
-        "CONNECTOR_RATE_PER_SECOND": "500",
-        "SYNC_SLICE_SECONDS": "2",
-    }
+    env = sandbox_env(allow_sandboxes.values(), SYNC_SLICE_SECONDS="2")
     workers = [start_worker(tmp_path / f"worker-{n}.log", name=f"pool{n}", **env) for n in (1, 2)]
     try:
         runs = []

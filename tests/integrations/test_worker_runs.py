@@ -14,7 +14,7 @@ from integrations.services.flows import template_install
 from integrations.services.runs import run_start, runs_recover_stale
 from tenants import services as tenant_services
 from tests.integrations.conftest import make_connection
-from tests.support import start_worker
+from tests.support import sandbox_env, start_worker
 
 pytestmark = pytest.mark.worker
 
@@ -32,11 +32,7 @@ def committed_workspace(world, django_db_blocker, allow_sandboxes):
 
 @pytest.fixture
 def worker_env(allow_sandboxes):
-    return {
-        "CONNECTOR_ALLOWED_HOSTS": ",".join(f"127.0.0.1:{s.port}" for s in allow_sandboxes.values()),
-        "CONNECTOR_RATE_PER_SECOND": "500",
-        "SYNC_SLICE_SECONDS": "2",
-    }
+    return sandbox_env(allow_sandboxes.values(), SYNC_SLICE_SECONDS="2")
 
 
 def wait_for(predicate, timeout: float = 180):

@@ -7,7 +7,6 @@ canonical records) are written directly, so these tests need no sandbox.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -27,6 +26,7 @@ from integrations.models import (
 )
 from integrations.services.connections import connection_create
 from integrations.services.flows import template_install
+from tests.support import vendor_sandbox
 
 UNREACHABLE = "http://127.0.0.1:9"  # refused by the HTTP policy before any packet is sent
 
@@ -43,7 +43,7 @@ class Seeded:
 
 
 def demo_credentials(vendor: str) -> dict:
-    return dict(importlib.import_module(f"connectors.{vendor}.sandbox").DEMO_CREDENTIALS)
+    return dict(vendor_sandbox(vendor).DEMO_CREDENTIALS)
 
 
 def time_entry_payload(index: int, workspace: str, *, notes: str = "Client workshop") -> dict:

@@ -23,10 +23,7 @@ def cold_cache():
 
 @pytest.fixture
 def contoso(world):
-    connection.set_tenant(world.clients["contoso"])
-    seeded = seed_workspace()
-    connection.set_schema_to_public()
-    return seeded
+    return within(world, seed_workspace)
 
 
 def within(world, fn):

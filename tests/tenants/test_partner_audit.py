@@ -2,14 +2,12 @@
 secrets never reach it, and only the partner's own admins read it."""
 
 import pytest
-from django.test import override_settings
 
 from branding.services import BRAND_TEXT_FIELDS, brand_for_editing, brand_update
 from tenants import services
 from tenants.models import Client, Membership, MfaPolicy, Partner, PartnerAuditEvent, PartnerDomain, Role
 from tenants.sso_services import sso_connection_save, sso_domain_add, sso_domain_remove, sso_domain_verify
 from tests.support import NORTHWIND, PLATFORM, SUMMIT, browser_for
-from tests.tenants.test_partner_domains import LoopbackDns
 
 pytestmark = pytest.mark.django_db
 
@@ -25,14 +23,6 @@ def northwind(world):
 @pytest.fixture
 def admin(world):
     return world.user("admin@northwind.localhost")
-
-
-@pytest.fixture
-def dns_server():
-    server = LoopbackDns()
-    with override_settings(DOMAIN_VERIFY_NAMESERVERS=[server.address], DOMAIN_VERIFY_TIMEOUT_SECONDS=2):
-        yield server
-    server.close()
 
 
 def newest(partner, action: str) -> PartnerAuditEvent:

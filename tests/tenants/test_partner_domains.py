@@ -55,14 +55,6 @@ class LoopbackDns:
 
 
 @pytest.fixture
-def dns_server():
-    server = LoopbackDns()
-    with override_settings(DOMAIN_VERIFY_NAMESERVERS=[server.address], DOMAIN_VERIFY_TIMEOUT_SECONDS=2):
-        yield server
-    server.close()
-
-
-@pytest.fixture
 def admin(world):
     return browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
 

@@ -2,7 +2,6 @@
 people, "SSO required" refusing the password form, discovery by email, and the secret kept write-only."""
 
 import pytest
-from django.test import override_settings
 
 from tenants.models import Membership, Role, SsoConnection, SsoDomain, User
 from tenants.sso_services import (
@@ -14,19 +13,10 @@ from tenants.sso_services import (
     sso_secret,
 )
 from tests.support import NORTHWIND, SUMMIT, browser_for, user_who_can_sign_in
-from tests.tenants.test_partner_domains import LoopbackDns
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "idp-client-secret-0123456789"
-
-
-@pytest.fixture
-def dns_server():
-    server = LoopbackDns()
-    with override_settings(DOMAIN_VERIFY_NAMESERVERS=[server.address], DOMAIN_VERIFY_TIMEOUT_SECONDS=2):
-        yield server
-    server.close()
 
 
 def configure(world, *, client=None, partner=None, domain="contoso.example", dns=None, **values):

@@ -18,7 +18,6 @@ from tenants.sso_saml import SamlMetadataError, metadata_read
 from tenants.sso_services import sso_connection_save, sso_domain_add, sso_domain_verify, sso_sp_private_key
 from tests.idp import require_xmlsec1, saml_provider
 from tests.support import NORTHWIND, browser_for, user_who_can_sign_in
-from tests.tenants.test_sso import dns_server  # noqa: F401 - the loopback DNS fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -197,7 +196,7 @@ def _values(connection) -> dict:
     }
 
 
-def test_a_signed_response_admits_just_in_time_with_the_groups_role(world, idp_data, dns_server):  # noqa: F811
+def test_a_signed_response_admits_just_in_time_with_the_groups_role(world, idp_data, dns_server):
     connection = configure(world, idp_data, dns=dns_server)
     browser, landing = sign_in(connection, idp_data, "ann@saml-contoso.example")
     assert signed_in(browser), landing.content.decode()[-1500:]
@@ -206,7 +205,7 @@ def test_a_signed_response_admits_just_in_time_with_the_groups_role(world, idp_d
     assert Membership.objects.get(user=ann, client=world.clients["contoso"]).role == Role.CLIENT_FINANCE
 
 
-def test_partner_staff_join_their_partners_team_through_its_saml_idp(world, idp_data, dns_server):  # noqa: F811
+def test_partner_staff_join_their_partners_team_through_its_saml_idp(world, idp_data, dns_server):
     connection = configure(
         world,
         idp_data,
@@ -221,14 +220,14 @@ def test_partner_staff_join_their_partners_team_through_its_saml_idp(world, idp_
     assert membership.partner == world.partners["northwind"] and membership.role == Role.PARTNER_ADMIN
 
 
-def test_an_unsigned_response_is_refused(world, idp_data, dns_server):  # noqa: F811
+def test_an_unsigned_response_is_refused(world, idp_data, dns_server):
     connection = configure(world, idp_data, dns=dns_server)
     browser, page = sign_in(connection, idp_data, "ann@saml-contoso.example", sign=False)
     assert page.status_code == 403 and "could not be trusted" in page.content.decode()
     assert not signed_in(browser) and not User.objects.filter(email="ann@saml-contoso.example").exists()
 
 
-def test_a_tampered_response_is_refused(world, idp_data, dns_server):  # noqa: F811
+def test_a_tampered_response_is_refused(world, idp_data, dns_server):
     connection = configure(world, idp_data, dns=dns_server, group_roles={"Finance": Role.CLIENT_ADMIN})
     # The assertion was signed for Ann; someone edits the address (or the groups) on the way.
     browser, page = sign_in(
@@ -241,7 +240,7 @@ def test_a_tampered_response_is_refused(world, idp_data, dns_server):  # noqa: F
     assert not signed_in(browser) and not User.objects.filter(email="mallory@saml-contoso.example").exists()
 
 
-def test_a_response_signed_by_another_idp_is_refused(world, idp_data, dns_server, tmp_path_factory):  # noqa: F811
+def test_a_response_signed_by_another_idp_is_refused(world, idp_data, dns_server, tmp_path_factory):
     connection = configure(world, idp_data, dns=dns_server)
     impostor = tmp_path_factory.mktemp("impostor-idp")
     saml_provider.add_person(impostor, "ann@saml-contoso.example", "pw", "Ann", ["Finance"])
@@ -251,7 +250,7 @@ def test_a_response_signed_by_another_idp_is_refused(world, idp_data, dns_server
     assert page.status_code == 403 and not signed_in(browser)
 
 
-def test_an_assertion_for_an_unproven_domain_is_refused(world, idp_data, dns_server):  # noqa: F811
+def test_an_assertion_for_an_unproven_domain_is_refused(world, idp_data, dns_server):
     connection = configure(world, idp_data, dns=dns_server)
     browser, page = sign_in(connection, idp_data, "eve@elsewhere.example")
     assert page.status_code == 403
@@ -259,7 +258,7 @@ def test_an_assertion_for_an_unproven_domain_is_refused(world, idp_data, dns_ser
     assert not signed_in(browser) and not User.objects.filter(email="eve@elsewhere.example").exists()
 
 
-def test_sso_required_refuses_the_password_form_for_a_saml_domain(world, idp_data, dns_server):  # noqa: F811
+def test_sso_required_refuses_the_password_form_for_a_saml_domain(world, idp_data, dns_server):
     configure(world, idp_data, dns=dns_server, domain="saml-required.example", sso_required=True)
     user_who_can_sign_in("lee@saml-required.example", "a-long-passphrase-7")
     response = browser_for(host=NORTHWIND).post(

@@ -105,20 +105,13 @@ class FloatState:
                 },
                 at(),
             )
-        seen: set[tuple[int, int]] = set()
-        projects = {p["id"]: p for p in firm.psa_projects()}
-        for entry in firm.time_entries(0, firm.time_entry_count):
-            pair = (entry["person_id"], entry["project_id"])
-            if pair in seen:
-                continue
-            seen.add(pair)
-            project = projects[pair[1]]
+        for task_id, (person, project) in enumerate(firm.bookings(), start=1):
             self._put(
                 "tasks",
                 {
-                    "task_id": len(seen),
-                    "project_id": pair[1],
-                    "people_id": pair[0],
+                    "task_id": task_id,
+                    "project_id": project["id"],
+                    "people_id": person["id"],
                     "start_date": project["start_date"],
                     "end_date": project["end_date"],
                     "hours": 4.0,

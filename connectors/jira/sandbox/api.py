@@ -31,7 +31,7 @@ from connectors.jira.sandbox.state import (
     JiraState,
     _now,
 )
-from connectors.jira.sandbox.worklogs import JiraWorklogs
+from connectors.jira.sandbox.worklogs import JiraWorklogs, issue_missing
 from connectors.sandbox.app import SandboxApp, json_response
 from connectors.sandbox.firm import Firm
 
@@ -394,11 +394,7 @@ class JiraSandbox(JiraState, JiraWorklogs, JqlEvaluation, SandboxApp):
         with self.lock:
             issue = self._find(key)
             if issue is None:
-                body = {
-                    "errorMessages": ["Issue does not exist or you do not have permission to see it."],
-                    "errors": {},
-                }
-                return json_response(body, status=404)
+                return issue_missing()
             if request.method == "GET":
                 fields = self._wanted_fields(request.args.getlist("fields") or None, default_all=True)
                 return json_response(self._render(request, issue, version, fields))

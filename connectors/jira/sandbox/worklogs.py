@@ -22,6 +22,12 @@ WORKLOG_PAGE = 1000  # ids per worklog/updated page and per worklog/list call
 WORKLOG_BASE = 100000
 
 
+def issue_missing() -> Response:
+    """Jira's answer for an issue it does not know, or that the user may not see: the same 404 either way."""
+    body = {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}}
+    return json_response(body, status=404)
+
+
 def account_id_for(email: str) -> str:
     digest = hashlib.sha1(email.encode()).hexdigest()  # noqa: S324 -- an id, not security
     return f"712020:{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
@@ -199,11 +205,7 @@ class JiraWorklogs:
         with self.lock:
             issue = self._find(key)
             if issue is None:
-                body = {
-                    "errorMessages": ["Issue does not exist or you do not have permission to see it."],
-                    "errors": {},
-                }
-                return json_response(body, status=404)
+                return issue_missing()
             if request.method == "GET":
                 mine = sorted((w for w in self.worklogs.values() if w["issueId"] == issue["id"]), key=lambda w: w["id"])
                 rendered = [self._render_worklog(request, w, version) for w in mine]

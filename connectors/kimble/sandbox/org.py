@@ -97,12 +97,7 @@ class KimbleOrg(PlatformOrg):
         # An assignment for each person on each project they booked time on, with the rates the project bills
         # and costs their time at, in its currency (as the firm's time entries carry them).
         self.assignment_of: dict[tuple[int, int], str] = {}
-        projects = {p["id"]: p for p in firm.psa_projects()}
-        for entry in firm.time_entries(0, firm.time_entry_count):
-            pair = (entry["person_id"], entry["project_id"])
-            if pair in self.assignment_of:
-                continue
-            person, project = firm.person(pair[0]), projects[pair[1]]
+        for person, project in firm.bookings():
             record = self._insert(
                 "KimbleOne__ActivityAssignment__c",
                 {
@@ -121,7 +116,7 @@ class KimbleOrg(PlatformOrg):
                 },
                 stamp(),
             )
-            self.assignment_of[pair] = record["Id"]
+            self.assignment_of[person["id"], project["id"]] = record["Id"]
 
     def _element_for(self, group: dict[str, Any], moment: datetime) -> None:
         values = {

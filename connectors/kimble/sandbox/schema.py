@@ -4,9 +4,10 @@ credentials."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 
 from connectors.kimble.client import DEFAULT_EXTERNAL_ID_FIELD
-from connectors.salesforce_platform.org import Field, system_fields
+from connectors.salesforce_platform.org import Field, lookup_field, package_object
 
 DEMO_CREDENTIALS = {
     "client_id": "3MVG9sgpDemoKimbleKey.SysGenProConnectSandbox",
@@ -35,23 +36,11 @@ KEY_PREFIXES = {
 }
 
 
-def _lookup(name: str, label: str, target: str, *, required: bool = False) -> Field:
-    return Field(name, "reference", label, 18, required=required, reference_to=target, relationship=name[:-3] + "__r")
-
-
-def _object(*fields: Field) -> dict[str, Field]:
-    every = [
-        *system_fields(),
-        Field("Name", "string", "Name", 80),
-        *fields,
-        Field("CurrencyIsoCode", "picklist", "Currency", 3, picklist=CURRENCIES, restricted=True),
-        Field(DEFAULT_EXTERNAL_ID_FIELD, "string", "Integration Record ID", 80, external_id=True),
-    ]
-    return {f.name: f for f in every}
+_object = partial(package_object, currencies=CURRENCIES)
 
 
 def _status() -> Field:
-    return _lookup("KimbleOne__Status__c", "Status", "KimbleOne__ReferenceData__c")
+    return lookup_field("KimbleOne__Status__c", "Status", "KimbleOne__ReferenceData__c")
 
 
 SCHEMA: dict[str, dict[str, Field]] = {
@@ -73,20 +62,22 @@ SCHEMA: dict[str, dict[str, Field]] = {
     ),
     "KimbleOne__DeliveryGroup__c": _object(
         Field("KimbleOne__Reference__c", "string", "Reference", 30, required=True),
-        _lookup("KimbleOne__Account__c", "Account", "Account"),
+        lookup_field("KimbleOne__Account__c", "Account", "Account"),
         Field("KimbleOne__ExpectedStartDate__c", "date", "Expected Start Date"),
         Field("KimbleOne__ExpectedEndDate__c", "date", "Expected End Date"),
         Field("KimbleOne__InvoicingCurrencyIsoCode__c", "string", "Invoicing Currency", 3),
         _status(),
     ),
     "KimbleOne__DeliveryElement__c": _object(
-        _lookup("KimbleOne__DeliveryGroup__c", "Delivery Group", "KimbleOne__DeliveryGroup__c", required=True),
+        lookup_field("KimbleOne__DeliveryGroup__c", "Delivery Group", "KimbleOne__DeliveryGroup__c", required=True),
         Field("KimbleOne__Reference__c", "string", "Reference", 30),
     ),
     "KimbleOne__ActivityAssignment__c": _object(
-        _lookup("KimbleOne__Resource__c", "Resource", "KimbleOne__Resource__c", required=True),
-        _lookup("KimbleOne__DeliveryElement__c", "Delivery Element", "KimbleOne__DeliveryElement__c", required=True),
-        _lookup("KimbleOne__DeliveryGroup__c", "Delivery Group", "KimbleOne__DeliveryGroup__c"),
+        lookup_field("KimbleOne__Resource__c", "Resource", "KimbleOne__Resource__c", required=True),
+        lookup_field(
+            "KimbleOne__DeliveryElement__c", "Delivery Element", "KimbleOne__DeliveryElement__c", required=True
+        ),
+        lookup_field("KimbleOne__DeliveryGroup__c", "Delivery Group", "KimbleOne__DeliveryGroup__c"),
         Field("KimbleOne__StartDate__c", "date", "Start Date"),
         Field("KimbleOne__ForecastRevenueRate__c", "currency", "Forecast Revenue Rate"),
         Field("KimbleOne__ForecastCostRate__c", "currency", "Forecast Cost Rate"),
@@ -96,18 +87,22 @@ SCHEMA: dict[str, dict[str, Field]] = {
         Field("KimbleOne__EndDate__c", "date", "End Date", required=True),
     ),
     "KimbleOne__TimeEntry__c": _object(
-        _lookup("KimbleOne__Resource__c", "Resource", "KimbleOne__Resource__c", required=True),
-        _lookup("KimbleOne__DeliveryElement__c", "Delivery Element", "KimbleOne__DeliveryElement__c", required=True),
-        _lookup("KimbleOne__ActivityAssignment__c", "Activity Assignment", "KimbleOne__ActivityAssignment__c"),
-        _lookup("KimbleOne__TimePeriod__c", "Time Period", "KimbleOne__TimePeriod__c", required=True),
+        lookup_field("KimbleOne__Resource__c", "Resource", "KimbleOne__Resource__c", required=True),
+        lookup_field(
+            "KimbleOne__DeliveryElement__c", "Delivery Element", "KimbleOne__DeliveryElement__c", required=True
+        ),
+        lookup_field("KimbleOne__ActivityAssignment__c", "Activity Assignment", "KimbleOne__ActivityAssignment__c"),
+        lookup_field("KimbleOne__TimePeriod__c", "Time Period", "KimbleOne__TimePeriod__c", required=True),
         Field("KimbleOne__EntryUnits__c", "double", "Entry Units", required=True),
         Field("KimbleOne__Notes__c", "textarea", "Notes", 255),
         Field("KimbleOne__IsChargeable__c", "boolean", "Chargeable"),
         _status(),
     ),
     "KimbleOne__ExpenseItem__c": _object(
-        _lookup("KimbleOne__Resource__c", "Resource", "KimbleOne__Resource__c", required=True),
-        _lookup("KimbleOne__DeliveryElement__c", "Delivery Element", "KimbleOne__DeliveryElement__c", required=True),
+        lookup_field("KimbleOne__Resource__c", "Resource", "KimbleOne__Resource__c", required=True),
+        lookup_field(
+            "KimbleOne__DeliveryElement__c", "Delivery Element", "KimbleOne__DeliveryElement__c", required=True
+        ),
         Field("KimbleOne__ExpenseDate__c", "date", "Expense Date", required=True),
         Field("KimbleOne__Category__c", "string", "Category", 80),
         Field("KimbleOne__IncurredAmount__c", "currency", "Incurred Amount", required=True),

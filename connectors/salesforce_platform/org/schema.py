@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from connectors.salesforce_platform.rest import parse_salesforce_datetime
+from connectors.salesforce_platform.rest import DEFAULT_EXTERNAL_ID_FIELD, parse_salesforce_datetime
 
 ORG_ID = "00DSB0000001SGPMAQ"
 USER_ID = "005SB0000001SGPMAQ"
@@ -97,6 +97,25 @@ def system_fields() -> list[Field]:
         Field("LastModifiedDate", "datetime", "Last Modified Date", createable=False, updateable=False),
         Field("SystemModstamp", "datetime", "System Modstamp", createable=False, updateable=False),
     ]
+
+
+def lookup_field(name: str, label: str, target: str, *, required: bool = False) -> Field:
+    """A lookup to `target`, its relationship named as Salesforce names it: `X__c` is `X__r`, a standard `XId` is `X`."""
+    relationship = name[:-3] + "__r" if name.endswith("__c") else name[:-2]
+    return Field(name, "reference", label, 18, required=required, reference_to=target, relationship=relationship)
+
+
+def package_object(*fields: Field, currencies: tuple[str, ...]) -> dict[str, Field]:
+    """A managed package's sObject, fields by name: the system fields and Name, `fields`, then its currency (one of
+    `currencies`) and the integration's external id."""
+    every = [
+        *system_fields(),
+        Field("Name", "string", "Name", 80),
+        *fields,
+        Field("CurrencyIsoCode", "picklist", "Currency", 3, picklist=currencies, restricted=True),
+        Field(DEFAULT_EXTERNAL_ID_FIELD, "string", "Integration Record ID", 80, external_id=True),
+    ]
+    return {f.name: f for f in every}
 
 
 _STRING_TYPES = {"id", "string", "textarea", "url", "phone", "picklist", "reference"}

@@ -20,7 +20,15 @@ from integrations.services.configuration import (
 )
 from integrations.services.flows import FlowConfigurationError
 from integrations.views.mappings.sample import Side, preview, sample_record
-from integrations.views.support import redirect_to, render_page, render_partial, url, wants_partial, with_events
+from integrations.views.support import (
+    redirect_to,
+    refusal_said,
+    render_page,
+    render_partial,
+    url,
+    wants_partial,
+    with_events,
+)
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
 
 
@@ -121,11 +129,8 @@ def mapping_match_keys(request, client_slug, pk):
     if not side.inbound:
         raise Http404("Only a flow's inbound mapping recognises records")
     chosen = {row["entity"]: request.POST.getlist(f"match-{row['entity']}") for row in _matching(side)}
-    try:
+    with refusal_said(request, FlowConfigurationError):
         flow_match_keys_set(flow=side.flow, chosen=chosen, actor=request.user)
-    except FlowConfigurationError as refused:
-        messages.error(request, str(refused))
-    else:
         messages.success(request, "Saved: the next run recognises records this way.")
     return redirect_to(request, url(request, "mapping_editor", side.mapping.pk))
 
