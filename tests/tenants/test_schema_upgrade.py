@@ -1,5 +1,5 @@
 """Client schemas one migration behind are upgraded by the migration's SQL, each wholly or not at all, and end
-exactly like the template a new client is cloned from."""
+exactly like the template, migrated by Django itself."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
+from psycopg import sql
 
 from tenants import schema_upgrade, services
 from tenants.provisioning import SchemasBehind, portal_migrate
@@ -58,8 +59,13 @@ def shape(schema: str) -> set:
 
 def applied(schema: str) -> bool:
     with connection.cursor() as cursor:
-        cursor.execute(f'SELECT 1 FROM "{schema}".django_migrations WHERE app = %s AND name = %s', list(LATEST))
+        table = sql.Identifier(schema, "django_migrations")
+        cursor.execute(sql.SQL("SELECT 1 FROM {} WHERE app = %s AND name = %s").format(table).as_string(), list(LATEST))
         return cursor.fetchone() is not None
+
+
+def invoices_read(schema: str) -> sql.Composed:
+    return sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, "integrations_invoice"))
 
 
 def test_schemas_behind_are_upgraded_to_the_templates_shape(behind, django_db_blocker):
@@ -85,7 +91,7 @@ def test_a_schema_whose_table_is_held_is_left_behind_and_taken_up_by_the_next_ca
     params = {k: v for k, v in connection.get_connection_params().items() if k not in ("cursor_factory", "context")}
     with django_db_blocker.unblock():
         with psycopg.connect(**params) as holder:  # a long sync reading the invoices of the second client
-            holder.execute(f'SELECT count(*) FROM "{behind[1]}".integrations_invoice')
+            holder.execute(invoices_read(behind[1]))
             upgrade = clients_upgrade(schema_names=behind)
         assert sorted(upgrade.upgraded) == sorted([behind[0], behind[2]])
         assert list(upgrade.failed) == [behind[1]] and "lock timeout" in upgrade.failed[behind[1]]
@@ -101,7 +107,7 @@ def test_migrate_portal_names_the_schemas_it_could_not_upgrade(behind, django_db
     params = {k: v for k, v in connection.get_connection_params().items() if k not in ("cursor_factory", "context")}
     with django_db_blocker.unblock():
         with psycopg.connect(**params) as holder:
-            holder.execute(f'SELECT count(*) FROM "{behind[2]}".integrations_invoice')
+            holder.execute(invoices_read(behind[2]))
             with pytest.raises(SchemasBehind, match=f"1 client schema.*{behind[2]}: .*lock timeout"):
                 portal_migrate()
         assert portal_migrate().upgraded == [behind[2]]
