@@ -17,8 +17,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
-from tests.browser.test_login_journeys import sign_in
+from tests.browser.conftest import screenshot, sign_in
 
 PORT = os.environ.get("DEPLOYED_PORT", "")
 pytestmark = pytest.mark.skipif(not PORT, reason="no deployed stack: deploy/smoke.sh sets DEPLOYED_PORT")
