@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tenants.demo import DEMO_PASSWORD
 from tests.browser.conftest import screenshot, sign_in
-from tests.support import user_who_can_sign_in
+from tests.support import journey_partner, user_who_can_sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -26,15 +26,11 @@ def hawthorn(world, web, django_db_blocker) -> str:
 
         from integrations.services.connections import connection_create
         from tenants import services
-        from tenants.models import MfaPolicy, Partner
         from tests.integrations.workspace_fixtures import demo_credentials
 
-        if not Partner.objects.filter(slug="hawthorn").exists():
-            partner = services.partner_create(
-                name="Hawthorn Consulting", slug="hawthorn", domain=HOST, admin_email="admin@hawthorn.localhost"
-            )
-            Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
-            user_who_can_sign_in("admin@hawthorn.localhost", DEMO_PASSWORD)
+        partner = journey_partner(slug="hawthorn", name="Hawthorn Consulting", host=HOST)
+        user_who_can_sign_in("admin@hawthorn.localhost", DEMO_PASSWORD)
+        if not partner.clients.exists():
             client = services.client_create(
                 partner=partner,
                 name="Fern Studio",

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tenants.demo import DEMO_PASSWORD
 from tests.browser.conftest import screenshot, sign_in
-from tests.support import user_who_can_sign_in
+from tests.support import journey_partner, user_who_can_sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
@@ -27,14 +27,11 @@ def sorrel(world, web, django_db_blocker) -> str:
     """Sorrel Partners with two clients on its Standard plan; Hazel Works already subscribed, renewing soon."""
     with django_db_blocker.unblock():
         from tenants import services
-        from tenants.models import Client, MfaPolicy, Partner
+        from tenants.models import Client
 
-        if not Partner.objects.filter(slug="sorrel").exists():
-            partner = services.partner_create(
-                name="Sorrel Partners", slug="sorrel", domain=HOST, admin_email="admin@sorrel.localhost"
-            )
-            Partner.objects.filter(pk=partner.pk).update(mfa_policy=MfaPolicy.OPTIONAL)
-            user_who_can_sign_in("admin@sorrel.localhost", DEMO_PASSWORD)
+        partner = journey_partner(slug="sorrel", name="Sorrel Partners", host=HOST)
+        user_who_can_sign_in("admin@sorrel.localhost", DEMO_PASSWORD)
+        if not partner.clients.exists():
             standard = partner.plans.get(name="Standard")
             for slug, name in (("hazel", "Hazel Works"), ("linden", "Linden Architects")):
                 services.client_create(partner=partner, name=name, slug=slug, plan=standard)
