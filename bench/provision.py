@@ -1,9 +1,10 @@
-"""How long creating a client workspace takes: cloning the template schema vs. running migrations.
+"""How long creating a client workspace takes: the product's recorded script (tenants.schema_script) beside
+django-tenants' two ways, cloning the template schema and running every migration.
 
     python3 dev.py run   (once, so .venv and the database exist; stop it again), then
     PORTAL_ENV=dev .venv/bin/python bench/provision.py [--count 5]
 
-Prints seconds per tenant for both strategies; the product uses the clone.
+Prints seconds per tenant for each; bench/scale.py shows how they grow with the number of clients.
 """
 
 from __future__ import annotations
@@ -32,11 +33,24 @@ from tenants.models import Client, Partner  # noqa: E402
 from tenants.provisioning import portal_migrate  # noqa: E402
 
 
-def create_many(partner: Partner, prefix: str, count: int) -> list[float]:
+def create_many(partner: Partner, prefix: str, count: int, *, django_tenants: bool = False) -> list[float]:
+    """`count` clients made by the product (client_create), or with django-tenants' own create_schema."""
+    from django_tenants.models import TenantMixin
+
+    from tenants.services.clients import schema_name_for
+
     timings = []
     for index in range(count):
         started = time.perf_counter()
-        services.client_create(partner=partner, name=f"Bench {prefix} {index}", slug=f"{prefix}-{index}")
+        if django_tenants:
+            slug = f"{prefix}-{index}"
+            client = Client(partner=partner, name=f"Bench {prefix} {index}", slug=slug,
+                            schema_name=schema_name_for(partner, slug))  # fmt: skip
+            client.auto_create_schema = False
+            client.save()
+            TenantMixin.create_schema(client, check_if_exists=True, verbosity=0)
+        else:
+            services.client_create(partner=partner, name=f"Bench {prefix} {index}", slug=f"{prefix}-{index}")
         timings.append(time.perf_counter() - started)
     return timings
 
@@ -63,13 +77,24 @@ def main() -> None:
     partner, _ = Partner.objects.get_or_create(slug="bench-provision", defaults={"name": "Bench Provisioning"})
     drop_bench_clients(partner)
     try:
-        cloned = create_many(partner, "clone", options.count)
+        from django.core.cache import cache
+
+        from tenants.schema_script import creation_script, migrations_key
+
+        cache.delete(migrations_key())  # the recording is paid once per release: timed on its own
+        started = time.perf_counter()
+        creation_script()
+        recording = time.perf_counter() - started
+        scripted = create_many(partner, "script", options.count)
+        cloned = create_many(partner, "clone", options.count, django_tenants=True)
         with override_settings(TENANT_CREATION_FAKES_MIGRATIONS=False, TENANT_BASE_SCHEMA=None):
-            migrated = create_many(partner, "migrate", options.count)
+            migrated = create_many(partner, "migrate", options.count, django_tenants=True)
     finally:
         drop_bench_clients(partner)
         partner.delete()
     print("Client workspace creation, seconds per tenant")
+    print(f"recording the script (once per set of migrations, kept in the cache): {recording:.2f} s")
+    report("recorded script (product)", scripted)
     report("clone template schema", cloned)
     report("run migrations", migrated)
 
