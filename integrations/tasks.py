@@ -102,3 +102,11 @@ def exceptions_bulk_action(job_id: int) -> str:
     elif outcome == "busy":
         exceptions_bulk_action.apply_async(args=[job_id], countdown=5)
     return outcome
+
+
+@shared_task(name="integrations.tasks.template_rollout_client", acks_late=True)
+def template_rollout_client(rollout_id: int, deployment_id: int) -> None:
+    """One client of a partner's “Upgrade all” (integrations.partner_templates.services.rollout_start)."""
+    from integrations.partner_templates.services import rollout_client_upgrade
+
+    rollout_client_upgrade(rollout_id=rollout_id, deployment_id=deployment_id)

@@ -335,6 +335,7 @@ CELERY_TASK_ROUTES = {
     "integrations.tasks.flow_scheduled": {"queue": "syncs"},
     "api.tasks.webhook_deliver": {"queue": "webhooks"},
     "integrations.tasks.exceptions_bulk_retry": {"queue": "bulk"},
+    "integrations.tasks.template_rollout_client": {"queue": "bulk"},
     "integrations.tasks.runs_recover": {"queue": "housekeeping"},
     "integrations.tasks.dashboards_refresh": {"queue": "housekeeping"},
     "api.tasks.webhook_deliveries_recover": {"queue": "housekeeping"},

@@ -43,6 +43,7 @@ partner_console = [
     path("templates/<int:pk>/versions/new", tenant_views.template_version_new, name="partner_template_version_new"),
     path("templates/<int:pk>/deploy", tenant_views.template_deploy, name="partner_template_deploy"),
     path("templates/<int:pk>/upgrade", tenant_views.template_upgrade_all, name="partner_template_upgrade_all"),
+    path("templates/<int:pk>/rollout", tenant_views.template_rollout, name="partner_template_rollout"),
     path(
         "templates/<int:pk>/deployments/<int:deployment>/upgrade",
         tenant_views.template_upgrade,

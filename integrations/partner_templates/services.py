@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 from django.utils.text import slugify
 from django_tenants.utils import tenant_context
 
@@ -20,7 +21,15 @@ from integrations.partner_templates.workspace import UpgradeResult, template_cap
 from integrations.partner_templates.workspace import template_upgrade as schema_template_upgrade
 from integrations.services.audit import audit_record
 from integrations.services.flows import FlowConfigurationError, template_install
-from tenants.models import Client, IntegrationTemplate, IntegrationTemplateVersion, Partner, TemplateDeployment, User
+from tenants.models import (
+    Client,
+    IntegrationTemplate,
+    IntegrationTemplateVersion,
+    Partner,
+    TemplateDeployment,
+    TemplateRollout,
+    User,
+)
 from tenants.plans import PlanLimitReached
 
 
@@ -235,6 +244,75 @@ def deployments_upgrade(
             continue
         outcomes.append(deployment_upgrade(deployment=deployment, version=version, actor=actor))
     return outcomes
+
+
+# --- Upgrade every client, a worker task a client ----------------------------------------------------
+
+
+def rollout_start(
+    *, template: IntegrationTemplate, version: IntegrationTemplateVersion, actor: User
+) -> TemplateRollout:
+    """“Upgrade all” for a partner with hundreds of clients: a TemplateRollout and, once it is committed, a task
+    for each client offered `template` (on the bulk queue). Each task upgrades its client as `deployment_upgrade`
+    does, or finds it already there; the rollout counts them and keeps each refusal's words.
+
+    Refused while another rollout of the same template is still going: two would race client by client.
+    """
+    if version.template_id != template.pk:
+        raise TemplateRefused("That version belongs to another template.")
+    with transaction.atomic():
+        IntegrationTemplate.objects.select_for_update().filter(pk=template.pk).first()
+        going = template.rollouts.filter(finished_at=None).select_related("version").first()
+        if going is not None:
+            raise TemplateRefused(
+                f"Every client is already being moved to v{going.version.number} ({going.done} of {going.total} "
+                "done): wait for it to finish."
+            )
+        deployments = list(template.deployments.values_list("pk", flat=True))
+        rollout = TemplateRollout.objects.create(
+            template=template, version=version, actor=actor, total=len(deployments),
+            finished_at=timezone.now() if not deployments else None,
+        )  # fmt: skip
+        transaction.on_commit(lambda: _rollout_enqueue(rollout.pk, deployments))
+    return rollout
+
+
+def _rollout_enqueue(rollout_id: int, deployments: list[int]) -> None:
+    from integrations.tasks import template_rollout_client
+
+    for deployment_id in deployments:
+        template_rollout_client.delay(rollout_id, deployment_id)
+
+
+def rollout_client_upgrade(*, rollout_id: int, deployment_id: int) -> None:
+    """One client of a rollout (the task's body): upgraded unless already at the version, then counted once."""
+    rollout = TemplateRollout.objects.select_related("template__partner", "version", "actor").get(pk=rollout_id)
+    if deployment_id in rollout.handled:
+        return  # delivered twice (a worker lost after doing it): already counted
+    deployment = (
+        TemplateDeployment.objects.select_related("client", "template__partner", "version")
+        .filter(pk=deployment_id, template=rollout.template)
+        .first()
+    )
+    upgraded, refusal = False, ""
+    if deployment is not None:
+        with tenant_context(deployment.client):
+            running = template_installed_version(key=install_key(rollout.template))
+        behind = deployment.version_id != rollout.version_id or running not in (None, rollout.version.number)
+        if behind:
+            outcome = deployment_upgrade(deployment=deployment, version=rollout.version, actor=rollout.actor)
+            upgraded, refusal = not outcome.refused, outcome.message if outcome.refused else ""
+    with transaction.atomic():
+        rollout = TemplateRollout.objects.select_for_update().get(pk=rollout_id)
+        if deployment_id in rollout.handled:
+            return
+        rollout.handled.append(deployment_id)
+        rollout.upgraded += upgraded
+        if refusal:
+            rollout.refusals.append(refusal)
+        if rollout.done >= rollout.total:
+            rollout.finished_at = timezone.now()
+        rollout.save(update_fields=["handled", "upgraded", "refusals", "finished_at"])
 
 
 # --- Rename, withdraw, delete --------------------------------------------------------------------

@@ -478,6 +478,39 @@ class TemplateDeployment(models.Model):
         return f"{self.template} → {self.client} (v{self.version.number})"
 
 
+class TemplateRollout(models.Model):
+    """“Upgrade all”: every client offered a template moved to one version, a worker task a client, counted here
+    as each finishes so the template's page shows how far it has gone and which clients refused."""
+
+    template = models.ForeignKey(IntegrationTemplate, on_delete=models.CASCADE, related_name="rollouts")
+    version = models.ForeignKey(IntegrationTemplateVersion, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    total = models.PositiveIntegerField()
+    handled = models.JSONField(default=list)  # deployment ids done: a task delivered twice counts once
+    upgraded = models.PositiveIntegerField(default=0)
+    refusals = models.JSONField(default=list)  # ["Cove Consulting: …", …], one a client that refused
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"{self.template} → v{self.version.number}: {self.done} of {self.total}"
+
+    @property
+    def done(self) -> int:
+        return len(self.handled)
+
+    @property
+    def running(self) -> bool:
+        return self.finished_at is None
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else round(100 * self.done / self.total)
+
+
 class PartnerAuditEvent(AuditEntry):
     """A change to a partner's own settings (brand, domains, plans, team, sign-on, clients): who did it, when,
     and the values before and after. Written by the service with the change, in one transaction; never a secret.

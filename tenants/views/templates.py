@@ -7,17 +7,22 @@ assigned to them.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from integrations.partner_templates import selectors, services
 from integrations.partner_templates.forms import TemplateDeployForm, TemplateEditForm, TemplateSaveForm
 from tenants.decorators import partner_role_required
-from tenants.models import IntegrationTemplate, Role
+from tenants.models import IntegrationTemplate, Role, TemplateRollout
 from tenants.selectors import workspaces_for
-from tenants.views.support import is_partner_admin, redirect_to, refusal_said, render_page
+from tenants.views.support import is_partner_admin, redirect_to, refusal_said, render_page, wants_partial
 
 
 def _template(request, pk) -> IntegrationTemplate:
@@ -85,6 +90,14 @@ def _save_form(request, template: IntegrationTemplate | None):
     return render_page(request, "tenants/template_save.html", context, partial="save_form", status=status)
 
 
+def _rollout_shown(template: IntegrationTemplate) -> TemplateRollout | None:
+    """The latest “Upgrade all”, while it runs and for a day after (its refusals are worth reading)."""
+    rollout = template.rollouts.select_related("version").first()
+    if rollout is None or (not rollout.running and rollout.finished_at < timezone.now() - timedelta(days=1)):
+        return None
+    return rollout
+
+
 def _detail_context(request, template: IntegrationTemplate, deploy_form=None, edit_form=None) -> dict:
     admin = is_partner_admin(request)
     summaries = selectors.version_summaries(template)
@@ -94,6 +107,7 @@ def _detail_context(request, template: IntegrationTemplate, deploy_form=None, ed
         row.upgradable = latest is not None and (row.offered < latest.number or row.behind(latest.number))
     context = {
         "template": template,
+        "rollout": _rollout_shown(template),
         "summaries": summaries,
         "latest": latest,
         "current": summaries[0] if summaries else None,
@@ -161,12 +175,33 @@ def template_upgrade(request, pk, deployment):
 def template_upgrade_all(request, pk):
     template = _template(request, pk)
     latest = _latest(template)
-    outcomes = services.deployments_upgrade(template=template, version=latest, actor=request.user)
-    if not outcomes:
-        messages.success(request, f"Every client is already on v{latest.number}.")
-    for outcome in outcomes:
-        (messages.error if outcome.refused else messages.success)(request, outcome.message)
+    try:
+        rollout = services.rollout_start(template=template, version=latest, actor=request.user)
+    except services.TemplateRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(
+            request,
+            f"Moving {rollout.total} client{pluralize(rollout.total)} to v{latest.number}, one at a time: "
+            "this page shows how far it has gone.",
+        )
     return redirect_to(request, reverse("partner_template", args=[template.pk]))
+
+
+@require_safe
+@partner_role_required(Role.PARTNER_ADMIN, Role.PARTNER_STAFF)
+def template_rollout(request, pk):
+    """The “Upgrade all” panel, polled while it runs; once it has finished, the whole page again (each client's
+    version changed under it)."""
+    template = _template(request, pk)
+    rollout = _rollout_shown(template)
+    if wants_partial(request) and rollout is not None and not rollout.running:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return render_page(
+        request, "tenants/template_detail.html", {"template": template, "rollout": rollout}, partial="rollout"
+    )
 
 
 @require_POST

@@ -6,7 +6,9 @@ Runs on a partner of its own (Quayside Advisory, on quayside.localhost), committ
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from dataclasses import dataclass
 
 import pytest
@@ -15,7 +17,7 @@ from playwright.sync_api import expect
 from tenants.demo import DEMO_PASSWORD
 from tests.browser.conftest import screenshot, sign_in
 from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
-from tests.support import user_who_can_sign_in
+from tests.support import start_worker, user_who_can_sign_in
 
 # No django_db mark: what the test writes between browser steps must be committed for the web server to see it.
 pytestmark = [pytest.mark.browser]
@@ -82,7 +84,7 @@ def version_row(page, client_name: str):
     return page.get_by_test_id("version-table").get_by_role("row").filter(has_text=client_name)
 
 
-def test_partner_admin_saves_deploys_and_upgrades_a_template(page, quayside, django_db_blocker):
+def test_partner_admin_saves_deploys_and_upgrades_a_template(page, quayside, django_db_blocker, tmp_path):
     base = quayside.base
     sign_in(page, base, ADMIN)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Templates").click()
@@ -156,12 +158,21 @@ def test_partner_admin_saves_deploys_and_upgrades_a_template(page, quayside, dja
         expect(small_button).to_have_css("font-size", "12.75px")  # .85rem of the 15px root
         expect(small_button).to_have_css("padding", "4.5px 10.5px")
 
-    # Upgrade everyone, after confirming.
+    # Upgrade everyone, after confirming: a worker moves the clients one task each, the page shows how far it has
+    # gone and reloads itself when every client is done.
     dialogs = []
     page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
-    page.get_by_test_id("upgrade-all").click()
-    expect(page.locator(".toast").first).to_contain_text("Cove Consulting runs v2 now: 1 rule changed")
-    assert dialogs and re.match(r"Upgrade 2 clients to v2\?", dialogs[0])
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        page.get_by_test_id("upgrade-all").click()
+        expect(page.locator(".toast").first).to_contain_text("Moving 2 clients to v2, one at a time")
+        assert dialogs and re.match(r"Upgrade 2 clients to v2\?", dialogs[0])
+        rollout = page.get_by_test_id("rollout")
+        expect(rollout).to_have_attribute("data-running", "no", timeout=60_000)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    expect(page.get_by_test_id("rollout-caption")).to_contain_text("2 of 2 clients done · 2 upgraded")
     expect(version_row(page, "Cove Consulting")).to_contain_text("v2 · up to date")
     expect(version_row(page, "Delta Design")).to_contain_text("v2")
     expect(page.get_by_test_id("upgrade-all")).to_have_count(0)

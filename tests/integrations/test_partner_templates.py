@@ -19,6 +19,7 @@ from integrations.partner_templates.services import (
     deployment_install,
     deployment_withdraw,
     deployments_upgrade,
+    rollout_client_upgrade,
     template_deploy,
     template_version_save,
 )
@@ -120,12 +121,19 @@ def test_deploy_install_save_again_and_upgrade_keeps_the_clients_own_data(world,
     assert "1 rule changed, 1 value-map entry added" in page
     assert re.search(r'data-client="tailspin".*?v1 · behind', page, re.S)
 
-    # Upgrade everyone to v2 at once.
+    # Upgrade everyone to v2: a task a client, run here as the bulk worker runs them.
     response = admin.post(f"/partner/templates/{template.pk}/upgrade", follow=True)
     text = response.content.decode()
-    assert "Tailspin Consulting runs v2 now: 1 rule changed, 1 value-map entry added." in text
-    assert "Wingtip Partners is offered the new version" in text
+    assert "Moving 2 clients to v2, one at a time" in text
+    assert 'data-running="yes"' in text and "0 of 2 clients done" in text
+    rollout = template.rollouts.get()
+    for deployment in template.deployments.all():
+        rollout_client_upgrade(rollout_id=rollout.pk, deployment_id=deployment.pk)
     connection.set_schema_to_public()
+    rollout.refresh_from_db()
+    assert (rollout.done, rollout.upgraded, rollout.refusals, rollout.running) == (2, 2, [], False)
+    text = admin.get(f"/partner/templates/{template.pk}/").content.decode()
+    assert 'data-running="no"' in text and "2 of 2 clients done · 2 upgraded" in text
     assert set(template.deployments.values_list("client__slug", "version__number")) == {
         ("tailspin", 2),
         ("wingtip", 2),
