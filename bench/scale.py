@@ -308,7 +308,7 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes for the sync round")
     parser.add_argument("--small-entries", type=int, default=200)
-    parser.add_argument("--big-entries", type=int, default=20_000)
+    parser.add_argument("--big-entries", type=int, default=100_000)
     parser.add_argument("--django-sample", type=int, default=10)
     parser.add_argument("--round-timeout", type=float, default=3600)
     parser.add_argument("--keep", action="store_true", help="keep the clients afterwards")
