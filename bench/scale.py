@@ -189,6 +189,24 @@ def flow_install(client: Client, kantata_offset: int):
     return flow
 
 
+def beat_read() -> None:
+    """What beat does with every schedule in PostgreSQL: read them all (at start and whenever one changes) and ask
+    each whether it is due (every tick). Nothing is sent."""
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from portal.celery import app
+
+    scheduler = DatabaseScheduler(app=app, lazy=True)
+    started = time.perf_counter()
+    schedule = scheduler.all_as_schedule()
+    read = time.perf_counter() - started
+    started = time.perf_counter()
+    due = sum(1 for entry in schedule.values() if entry.is_due().is_due)
+    asked = time.perf_counter() - started
+    print(f"  beat           read {len(schedule):,} schedules in {read:.2f} s; asked each if due in {asked:.2f} s "
+          f"({due:,} due)")  # fmt: skip
+
+
 def start_workers(count: int, log_dir: Path) -> list[subprocess.Popen]:
     from portal.celery import app
 
@@ -252,6 +270,7 @@ def sync_round(clients: list[Client], *, workers: int, small_entries: int, big_e
         flows += [(client, flow_install(client, SMALL)) for client in clients[1:]]
         print(f"  flows          {len(flows):,} installed in {time.perf_counter() - started:.0f} s; "
               f"beat holds {PeriodicTask.objects.count():,} schedules")  # fmt: skip
+        beat_read()
         pool = start_workers(workers, ROOT / "data")
         time.sleep(3)  # the workers connect to the broker
         round_started = time.perf_counter()

@@ -63,7 +63,12 @@ class Step:
 
 
 def client_schema_names() -> list[str]:
-    return list(Client.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).values_list("schema_name", flat=True))
+    """Every client's schema that exists: a client being deleted (its schema dropped, its row not yet) is passed."""
+    clients = set(Client.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).values_list("schema_name", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nspname FROM pg_namespace")
+        existing = {name for (name,) in cursor.fetchall()}
+    return sorted(clients & existing)
 
 
 def tenant_app_labels() -> set[str]:
