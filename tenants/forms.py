@@ -365,6 +365,7 @@ class PartnerAuditFilterForm(AuditFilterForm):
 
     LABELS = {
         "brand": "Brand",
+        "change_request": "Change requests",
         "client": "Clients",
         "domain": "Domains",
         "partner": "Partner",
