@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from tenants.models import ChangeRequest
+from tenants.templatetags.console import money
 
 
 class ChangeRequestForm(forms.Form):
@@ -84,7 +85,7 @@ class DecisionForm(forms.Form):
 
     quote_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
     reason = forms.CharField(
-        label="Why (optional)", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+        label="If you decline, why (optional)", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
 
 
