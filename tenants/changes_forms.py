@@ -60,7 +60,7 @@ class QuoteForm(forms.Form):
         else:
             self.fields[
                 "hours"
-            ].help_text = f"At {plan.hourly_rate:,.2f} {currency} an hour, the {plan.name} plan's rate."
+            ].help_text = f"At {money(plan.hourly_rate, currency)} an hour, the {plan.name} plan's rate."
 
     @property
     def by_hours(self) -> bool:
@@ -85,7 +85,10 @@ class DecisionForm(forms.Form):
 
     quote_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
     reason = forms.CharField(
-        label="If you decline, why (optional)", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+        label="If you decline, why (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
 
 
