@@ -58,9 +58,8 @@ class QuoteForm(forms.Form):
             del self.fields["basis"]
             del self.fields["hours"]
         else:
-            self.fields[
-                "hours"
-            ].help_text = f"At {money(plan.hourly_rate, currency)} an hour, the {plan.name} plan's rate."
+            rate = money(plan.hourly_rate, currency)
+            self.fields["hours"].help_text = f"At {rate} an hour, the {plan.name} plan's rate."
 
     @property
     def by_hours(self) -> bool:
