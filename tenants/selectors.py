@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -374,11 +374,13 @@ def changes_billed(*, clients, month: date) -> dict[int, tuple[ChangeLine, ...]]
     """Change requests approved in the month containing `month` (in the portal's time zone) and not undone since
     (approved or delivered), by client id: what each client's statement bills beside its plan."""
     first, following = month_bounds(month)
+    zone = timezone.get_current_timezone()
     rows = ChangeRequest.objects.filter(
         client__in=clients,
         status__in=BILLED_STATUSES,
-        approved_at__date__gte=first,
-        approved_at__date__lt=following,
+        # Moments, not dates, so the (client, approved_at) index serves it: midnight to midnight in the portal's zone.
+        approved_at__gte=datetime.combine(first, time.min, tzinfo=zone),
+        approved_at__lt=datetime.combine(following, time.min, tzinfo=zone),
     ).order_by("approved_at", "number")
     lines: dict[int, list[ChangeLine]] = {}
     for row in rows:
