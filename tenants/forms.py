@@ -103,7 +103,7 @@ class PlanForm(forms.ModelForm):
             "overage_per_1000": "Charged pro rata per record above the included volume.",
             "sandbox_billing": "Sandbox runs never use the included records; bill them on a line of their own, or not.",
             "sandbox_per_1000": "Used only when Sandbox records are billed separately.",
-            "hourly_rate": "Changes a client asks for are quoted in hours at this rate; 0 quotes each as a fixed fee.",
+            "hourly_rate": "Change requests are quoted in hours at this rate; 0: each as a fixed fee.",
             "max_connections": "Most connected systems a client may have.",
             "max_flows": "Most flows a client may have.",
             "min_sync_interval_minutes": "Schedules cannot run more often than this.",
@@ -113,9 +113,8 @@ class PlanForm(forms.ModelForm):
         }
 
     FIELDSETS = [
-        ("Price", ["name", "monthly_price", "currency", "included_records", "overage_per_1000"]),
+        ("Price", ["name", "monthly_price", "currency", "included_records", "overage_per_1000", "hourly_rate"]),
         ("Sandbox", ["sandbox_billing", "sandbox_per_1000"]),
-        ("Change requests", ["hourly_rate"]),
         ("Limits", ["max_connections", "max_flows", "min_sync_interval_minutes"]),
         ("Service levels", ["sla_support_hours", "sla_resolution_hours", "sla_freshness_hours"]),
     ]
