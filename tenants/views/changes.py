@@ -178,11 +178,17 @@ def _partner_change(request, pk: int) -> ChangeRequest:
 def partner_changes(request):
     shown = request.GET.get("show") if request.GET.get("show") in STATUS_FILTERS else "open"
     everything = selectors.change_requests_for_partner(request.user, request.partner)
+    # ?client=<slug>: one client's requests, among those this person reaches (any other slug shows nothing).
+    client = None
+    if request.GET.get("client"):
+        client = selectors.workspaces_for(request.user, request.partner).filter(slug=request.GET["client"]).first()
+        everything = everything.filter(client=client) if client else everything.none()
     context = {
         "change_requests": everything if shown == "all" else everything.filter(status__in=OPEN_STATUSES),
         "counts": selectors.change_request_counts(everything),
         "shown": shown,
         "filters": STATUS_FILTERS,
+        "this_client": client,
         "section": "changes",
     }
     return render_page(request, "tenants/changes/partner_list.html", context)

@@ -215,6 +215,26 @@ def test_staff_see_only_the_clients_assigned_to_them(world):
     assert b"Wingtip cost centres" in admin.get("/partner/changes/").content
 
 
+def test_a_clients_page_leads_to_its_requests_and_the_queue_filters_by_reachable_client(world, contoso, tailspin):
+    ask(contoso, world.user("admin@contoso.localhost"), title="Contoso expenses")
+    ask(tailspin, world.user("admin@tailspin.localhost"), title="Tailspin timesheets")
+    engineer = as_(world, "engineer@northwind.localhost")
+    detail = engineer.get("/partner/clients/contoso/").content.decode()
+    assert "/partner/changes/?client=contoso" in detail and "1 open" in detail
+    only_contoso = engineer.get("/partner/changes/?client=contoso").content.decode()
+    assert "Contoso expenses" in only_contoso and "Tailspin timesheets" not in only_contoso
+    everything = engineer.get("/partner/changes/").content.decode()
+    assert "Contoso expenses" in everything and "Tailspin timesheets" in everything
+    wingtip = Client.objects.get(pk=world.clients["wingtip"].pk)
+    someone = world.user("viewer@contoso.localhost")
+    Membership.objects.create(user=someone, client=wingtip, role=Role.CLIENT_ADMIN)
+    ask(wingtip, someone, title="Wingtip payroll")
+    # A client the engineer is not assigned to, or another partner's, filters to nothing rather than showing it.
+    for slug in ("wingtip", "fabrikam", "nobody"):
+        page = engineer.get(f"/partner/changes/?client={slug}&show=all").content.decode()
+        assert "Wingtip payroll" not in page and "Contoso expenses" not in page and "No change requests yet" in page
+
+
 def test_the_statement_and_the_csv_bill_the_approved_quote_to_the_cent(world, contoso):
     client_admin, partner_admin = world.user("admin@contoso.localhost"), world.user("admin@northwind.localhost")
     month = timezone.localdate().replace(day=1)
