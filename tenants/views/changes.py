@@ -28,7 +28,7 @@ STATUS_FILTERS = {"open": "Open", "all": "All"}
 def _workspace_change(request, number: int) -> ChangeRequest:
     """A request of this workspace's client only: another client's number is simply not found."""
     return get_object_or_404(
-        ChangeRequest.objects.select_related("client__plan", "requested_by", "quoted_by"),
+        ChangeRequest.objects.select_related("client__plan", "requested_by", "quoted_by", "delivered_by"),
         client=request.client,
         number=number,
     )
@@ -168,7 +168,7 @@ def _partner_change(request, pk: int) -> ChangeRequest:
     client the staff member is not assigned to, is not found)."""
     return get_object_or_404(
         selectors.change_requests_for_partner(request.user, request.partner).select_related(
-            "requested_by", "quoted_by"
+            "requested_by", "quoted_by", "delivered_by"
         ),
         pk=pk,
     )
