@@ -7,6 +7,7 @@ from api.urls import api
 from branding import views as brand_views
 from portal.urls_common import urlpatterns as common
 from tenants import views as tenant_views
+from tenants.views import changes as change_views
 
 partner_console = [
     path("", tenant_views.partner_home, name="partner_home"),
@@ -21,6 +22,11 @@ partner_console = [
     path("plans/<int:pk>/", tenant_views.plan_edit, name="partner_plan_edit"),
     path("plans/<int:pk>/delete", tenant_views.plan_delete, name="partner_plan_delete"),
     path("renewals/", tenant_views.renewals, name="partner_renewals"),
+    path("changes/", change_views.partner_changes, name="partner_changes"),
+    path("changes/<int:pk>/", change_views.partner_change, name="partner_change"),
+    path("changes/<int:pk>/quote", change_views.partner_change_quote, name="partner_change_quote"),
+    path("changes/<int:pk>/deliver", change_views.partner_change_deliver, name="partner_change_deliver"),
+    path("changes/<int:pk>/comment", change_views.partner_change_comment, name="partner_change_comment"),
     path("revenue/", tenant_views.revenue, name="partner_revenue"),
     path("revenue/statements.csv", tenant_views.revenue_csv, name="partner_revenue_csv"),
     path("revenue/<slug:slug>/", tenant_views.statement, name="partner_statement"),

@@ -123,6 +123,7 @@ def _partner(spec: dict) -> Partner:
             "sla_support_hours": 8,
             "sla_resolution_hours": 24,
             "sla_freshness_hours": 4,
+            "hourly_rate": Decimal("150.00"),
         },
     )
     return partner

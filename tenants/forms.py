@@ -89,6 +89,7 @@ class PlanForm(forms.ModelForm):
             "overage_per_1000": "Overage price per 1,000 records",
             "sandbox_billing": "Records synced in Sandbox",
             "sandbox_per_1000": "Sandbox price per 1,000 records",
+            "hourly_rate": "Hourly rate for change requests",
             "max_connections": "Connections",
             "max_flows": "Flows",
             "min_sync_interval_minutes": "Shortest sync interval (minutes)",
@@ -102,6 +103,7 @@ class PlanForm(forms.ModelForm):
             "overage_per_1000": "Charged pro rata per record above the included volume.",
             "sandbox_billing": "Sandbox runs never use the included records; bill them on a line of their own, or not.",
             "sandbox_per_1000": "Used only when Sandbox records are billed separately.",
+            "hourly_rate": "Change requests are quoted in hours at this rate; 0: each as a fixed fee.",
             "max_connections": "Most connected systems a client may have.",
             "max_flows": "Most flows a client may have.",
             "min_sync_interval_minutes": "Schedules cannot run more often than this.",
@@ -111,7 +113,7 @@ class PlanForm(forms.ModelForm):
         }
 
     FIELDSETS = [
-        ("Price", ["name", "monthly_price", "currency", "included_records", "overage_per_1000"]),
+        ("Price", ["name", "monthly_price", "currency", "included_records", "overage_per_1000", "hourly_rate"]),
         ("Sandbox", ["sandbox_billing", "sandbox_per_1000"]),
         ("Limits", ["max_connections", "max_flows", "min_sync_interval_minutes"]),
         ("Service levels", ["sla_support_hours", "sla_resolution_hours", "sla_freshness_hours"]),
@@ -120,12 +122,13 @@ class PlanForm(forms.ModelForm):
     def __init__(self, *args, partner, **kwargs):
         self.partner = partner
         super().__init__(*args, **kwargs)
-        for name in ("monthly_price", "overage_per_1000", "sandbox_per_1000"):
+        for name in ("monthly_price", "overage_per_1000", "sandbox_per_1000", "hourly_rate"):
             self.fields[name].min_value = 0
             self.fields[name].widget.attrs.update({"min": "0", "step": "0.01", "inputmode": "decimal"})
         # Left out of a submission (a plan saved before Sandbox billing existed): not billed, at no price.
         self.fields["sandbox_billing"].required = False
         self.fields["sandbox_per_1000"].required = False
+        self.fields["hourly_rate"].required = False  # left out (an older form): fixed fees
         for name in ("min_sync_interval_minutes", "sla_support_hours", "sla_resolution_hours", "sla_freshness_hours"):
             self.fields[name].validators.append(MinValueValidator(1))
             self.fields[name].widget.attrs["min"] = "1"
@@ -205,6 +208,14 @@ class PlanForm(forms.ModelForm):
         if price < 0:
             raise ValidationError("A price cannot be negative.")
         return price
+
+    def clean_hourly_rate(self):
+        rate = self.cleaned_data.get("hourly_rate")
+        if rate is None:
+            return Decimal("0.00")
+        if rate < 0:
+            raise ValidationError("A rate cannot be negative.")
+        return rate
 
 
 # The kinds of system, in the order the catalogue shows them.
@@ -353,6 +364,7 @@ class PartnerAuditFilterForm(AuditFilterForm):
 
     LABELS = {
         "brand": "Brand",
+        "change_request": "Change requests",
         "client": "Clients",
         "domain": "Domains",
         "partner": "Partner",

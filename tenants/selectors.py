@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -15,6 +15,7 @@ from django.utils import timezone
 from portal.audit_log import audit_page
 from tenants.models import (
     CLIENT_ROLES,
+    ChangeRequest,
     Client,
     Invitation,
     Membership,
@@ -26,6 +27,7 @@ from tenants.models import (
     UsageRecord,
     User,
 )
+from tenants.models.changes import BILLED_STATUSES, OPEN_STATUSES
 from tenants.plans import system_label
 
 logger = logging.getLogger(__name__)
@@ -246,8 +248,23 @@ class SystemLine:
 
 
 @dataclass(frozen=True)
+class ChangeLine:
+    """An approved change request on the statement of the month it was approved in, at its quoted amount."""
+
+    number: int
+    title: str
+    amount: Decimal
+    currency: str
+    hours: Decimal | None
+    rate: Decimal | None
+    approved_at: datetime
+    delivered: bool
+
+
+@dataclass(frozen=True)
 class Statement:
-    """What a client owes for a month: the plan's price plus overage above the included records.
+    """What a client owes for a month: the plan's price plus overage above the included records, plus the change
+    requests it approved that month.
 
     Overage is charged pro rata per record at the plan's price per 1,000 records (2,500 records over
     at 4.00 per 1,000 is 10.00), computed in Decimal and rounded half-up to the cent once, on the
@@ -272,6 +289,13 @@ class Statement:
     connections: dict[str, int] = field(default_factory=dict)  # Production connections by vendor key
     included_systems: dict[str, int] = field(default_factory=dict)  # the plan's; empty: every system
     price_basis: str = "plan"  # "subscription", "ended" or "plan": see plan_price_for_month
+    changes: tuple[ChangeLine, ...] = ()  # change requests approved this month, billed at their quote
+
+    @property
+    def changes_amount(self) -> Decimal:
+        """The approved quotes in the statement's currency (a quote keeps the currency its plan had then: one in
+        another currency is listed, never added)."""
+        return sum((line.amount for line in self.changes if line.currency == self.currency), Decimal("0.00"))
 
     @property
     def systems(self) -> list[SystemLine]:
@@ -310,7 +334,7 @@ class Statement:
 
     @property
     def total(self) -> Decimal:
-        return self.plan_price + self.overage_amount + self.sandbox_amount
+        return self.plan_price + self.overage_amount + self.sandbox_amount + self.changes_amount
 
     @property
     def usage_percent(self) -> int | None:
@@ -341,7 +365,41 @@ def plan_price_for_month(client: Client, month: date) -> tuple[str, Decimal]:
     return "plan", plan.monthly_price
 
 
-def _statement(client: Client, month: date, usage: Usage) -> Statement:
+def month_bounds(month: date) -> tuple[date, date]:
+    first = this_month(month)
+    return first, (first + timedelta(days=32)).replace(day=1)
+
+
+def changes_billed(*, clients, month: date) -> dict[int, tuple[ChangeLine, ...]]:
+    """Change requests approved in the month containing `month` (in the portal's time zone) and not undone since
+    (approved or delivered), by client id: what each client's statement bills beside its plan."""
+    first, following = month_bounds(month)
+    zone = timezone.get_current_timezone()
+    rows = ChangeRequest.objects.filter(
+        client__in=clients,
+        status__in=BILLED_STATUSES,
+        # Moments, not dates, so the (client, approved_at) index serves it: midnight to midnight in the portal's zone.
+        approved_at__gte=datetime.combine(first, time.min, tzinfo=zone),
+        approved_at__lt=datetime.combine(following, time.min, tzinfo=zone),
+    ).order_by("approved_at", "number")
+    lines: dict[int, list[ChangeLine]] = {}
+    for row in rows:
+        lines.setdefault(row.client_id, []).append(
+            ChangeLine(
+                number=row.number,
+                title=row.title,
+                amount=row.quote_amount,
+                currency=row.currency,
+                hours=row.quote_hours,
+                rate=row.quote_rate,
+                approved_at=row.approved_at,
+                delivered=row.status == ChangeRequest.Status.DELIVERED,
+            )
+        )
+    return {client_id: tuple(found) for client_id, found in lines.items()}
+
+
+def _statement(client: Client, month: date, usage: Usage, changes: tuple[ChangeLine, ...] = ()) -> Statement:
     plan = client.plan
     basis, price = plan_price_for_month(client, month)
     return Statement(
@@ -362,13 +420,15 @@ def _statement(client: Client, month: date, usage: Usage) -> Statement:
         sandbox_per_1000=plan.sandbox_per_1000 if plan else Decimal("0.00"),
         connections=usage.connections,
         included_systems=plan.included_systems if plan else {},
+        changes=changes,
     )
 
 
 def client_statement(*, client: Client, month: date) -> Statement:
     """The statement of one client for the month containing `month`, on its current plan."""
     month = this_month(month)
-    return _statement(client, month, usage_rolled_up(clients=[client], month=month).get(client.pk, Usage()))
+    usage = usage_rolled_up(clients=[client], month=month).get(client.pk, Usage())
+    return _statement(client, month, usage, changes_billed(clients=[client], month=month).get(client.pk, ()))
 
 
 def partner_statements(*, partner: Partner, month: date) -> list[Statement]:
@@ -382,7 +442,8 @@ def partner_statements(*, partner: Partner, month: date) -> list[Statement]:
         .order_by("name")
     )
     usage = usage_rolled_up(clients=clients, month=month)
-    return [_statement(client, month, usage.get(client.pk, Usage())) for client in clients]
+    changes = changes_billed(clients=clients, month=month)
+    return [_statement(client, month, usage.get(client.pk, Usage()), changes.get(client.pk, ())) for client in clients]
 
 
 @dataclass
@@ -391,6 +452,7 @@ class CurrencyTotal:
     clients: int = 0
     plan_price: Decimal = Decimal("0.00")
     overage_amount: Decimal = Decimal("0.00")
+    changes_amount: Decimal = Decimal("0.00")
     total: Decimal = Decimal("0.00")
     records_synced: int = 0
 
@@ -405,6 +467,7 @@ def statement_totals(statements: list[Statement]) -> list[CurrencyTotal]:
         total.clients += 1
         total.plan_price += statement.plan_price
         total.overage_amount += statement.overage_amount
+        total.changes_amount += statement.changes_amount
         total.total += statement.total
         total.records_synced += statement.records_synced
     return sorted(totals.values(), key=lambda item: item.currency)
@@ -544,3 +607,27 @@ def _workspace_people(client) -> list[tuple[int, str]]:
     for membership in (members | partner_admins | staff).select_related("user").order_by("user__email"):
         people[membership.user_id] = membership.user.email
     return sorted(people.items(), key=lambda item: item[1])
+
+
+# --- Change requests -----------------------------------------------------------------------------------------------
+
+
+def change_requests_for_partner(user: User, partner: Partner, *, only_open: bool = False) -> QuerySet[ChangeRequest]:
+    """The change requests of the clients `user` may reach under `partner` (every client for its admins, the
+    assigned ones for its staff), newest first."""
+    rows = ChangeRequest.objects.filter(client__in=workspaces_for(user, partner)).select_related("client__plan")
+    if only_open:
+        rows = rows.filter(status__in=OPEN_STATUSES)
+    return rows.order_by("-requested_at", "-id")
+
+
+def change_requests_of(client: Client) -> QuerySet[ChangeRequest]:
+    return ChangeRequest.objects.filter(client=client).select_related("requested_by").order_by("-number")
+
+
+def change_request_counts(rows) -> dict[str, int]:
+    """How many requests wait on whom: the partner to quote, the client to decide, the partner to deliver."""
+    counts = {status: 0 for status in ChangeRequest.Status.values}
+    for status in rows.values_list("status", flat=True):
+        counts[status] += 1
+    return counts

@@ -30,6 +30,7 @@ class WorkspaceAuditFilterForm(AuditFilterForm):
 
     LABELS = {
         "alert": "Alerts",
+        "change_request": "Change requests",
         "connection": "Connections",
         "exception": "Exceptions",
         "flow": "Flows",

@@ -181,6 +181,9 @@ class Plan(models.Model):
     # line of their own at `sandbox_per_1000`, or not at all.
     sandbox_billing = models.CharField(max_length=10, choices=SandboxBilling.choices, default=SandboxBilling.FREE)
     sandbox_per_1000 = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    # What an hour of the partner's work on a change request costs this plan's clients. 0: change requests are
+    # quoted as a fixed fee.
+    hourly_rate = models.DecimalField(max_digits=10, decimal_places=2, default=0)
     max_connections = models.PositiveIntegerField(default=5)
     max_flows = models.PositiveIntegerField(default=5)
     min_sync_interval_minutes = models.PositiveIntegerField(default=15)
@@ -227,6 +230,7 @@ PLAN_FIELDS = (
     "overage_per_1000",
     "sandbox_billing",
     "sandbox_per_1000",
+    "hourly_rate",
     "max_connections",
     "max_flows",
     "min_sync_interval_minutes",
@@ -532,6 +536,7 @@ class PartnerAuditEvent(AuditEntry):
         ]
 
 
-# Single sign-on and subscriptions, in modules of their own; imported here so Django finds the models in this app.
+# Single sign-on, subscriptions and change requests, in modules of their own; imported here so Django finds the models in this app.
+from tenants.models.changes import ChangeRequest, ChangeRequestComment  # noqa: E402, F401
 from tenants.models.sso import SsoConnection, SsoDomain  # noqa: E402, F401
 from tenants.models.subscriptions import RenewalReminder, Subscription, SubscriptionTerm  # noqa: E402, F401

@@ -4,6 +4,16 @@ One module per subject; the names most callers use are re-exported here (`from t
 """
 
 from tenants.services.audit import client_audit_record, partner_audit_record
+from tenants.services.changes import (
+    ChangeRequestRefused,
+    change_request_approve,
+    change_request_comment,
+    change_request_create,
+    change_request_decline,
+    change_request_deliver,
+    change_request_quote,
+    change_request_withdraw,
+)
 from tenants.services.clients import (
     client_create,
     client_plan_change,
@@ -37,12 +47,20 @@ from tenants.services.team import MemberRemovalRefused, partner_member_remove, s
 
 __all__ = [
     "PLAN_FIELDS",
+    "ChangeRequestRefused",
     "DomainCheck",
     "InvitationRefused",
     "MemberRemovalRefused",
     "PlanInUse",
     "SubscriptionRefused",
     "account_email_verify",
+    "change_request_approve",
+    "change_request_comment",
+    "change_request_create",
+    "change_request_decline",
+    "change_request_deliver",
+    "change_request_quote",
+    "change_request_withdraw",
     "client_audit_record",
     "client_create",
     "client_periodic_task_upsert",

@@ -53,6 +53,15 @@ def records(count) -> str:
 
 
 @register.filter
+def hours(value) -> str:
+    """Decimal("6.50") -> "6.5", Decimal("3.00") -> "3": hours as a person writes them, never rounded."""
+    if value is None or value == "":
+        return "—"
+    text = f"{Decimal(value):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@register.filter
 def bar_step(percent) -> int:
     """A usage percentage rounded to the 5% steps the stylesheet draws (no inline styles under the CSP)."""
     if percent is None:

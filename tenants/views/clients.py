@@ -12,6 +12,7 @@ from tenants import selectors, services
 from tenants.decorators import partner_role_required
 from tenants.forms import ClientCreateForm, ClientPlanForm
 from tenants.models import Membership, Plan, Role
+from tenants.models.changes import OPEN_STATUSES
 from tenants.views.support import (
     is_partner_admin,
     partner_client,
@@ -100,6 +101,7 @@ def client_detail(request, slug):
             partner=request.partner, role=Role.PARTNER_STAFF, assigned_clients=client
         ).select_related("user"),
         "is_admin": is_partner_admin(request),
+        "open_changes": selectors.change_requests_of(client).filter(status__in=OPEN_STATUSES).count(),
         "section": "clients",
     }
     if context["is_admin"]:

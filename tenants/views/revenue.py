@@ -87,6 +87,8 @@ def revenue_csv(request):
             "total",
             "runs",
             "connections",
+            "change_requests",
+            "changes_amount",
         ]
     )
     for line in statements:
@@ -111,6 +113,9 @@ def revenue_csv(request):
                     f"{system.label} {system.used}" + ("" if system.included is None else f"/{system.included}")
                     for system in line.systems
                 ),
+                # Approved this month, each at its quote: "#3 412.50; #4 1234.56" (their sum is changes_amount).
+                "; ".join(f"#{change.number} {change.amount:.2f}" for change in line.changes),
+                f"{line.changes_amount:.2f}",
             ]
         )
     return response

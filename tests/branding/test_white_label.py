@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from datetime import timedelta
+from decimal import Decimal
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
@@ -25,7 +26,8 @@ from branding.models import Brand
 from integrations.models import Connection, NotificationRecipient, Project, SyncRun
 from integrations.notifications import notify, notify_step
 from tenants import services
-from tenants.models import Role
+from tenants.models import ChangeRequest, Role
+from tenants.services.changes import change_request_comment, change_request_create, change_request_quote
 from tests.integrations.workspace_fixtures import seed_workspace
 from tests.support import NORTHWIND, browser_for
 
@@ -92,6 +94,15 @@ def contoso(world):
     seeded = seed_workspace()
     NotificationRecipient.objects.create(email="lead@contoso.localhost", on_deal_won=True)
     connection.set_schema_to_public()
+    # A change request with a quote and a thread, so its pages are among those a client's people reach.
+    change_request = change_request_create(
+        client=world.clients["contoso"],
+        actor=world.user("admin@contoso.localhost"),
+        kind="new_flow",
+        title="Expenses to the ERP",
+        description="Approved expenses, nightly.",
+    )
+    change_request_quote(change_request=change_request, actor=world.user("admin@northwind.localhost"), fee=Decimal(300))
     return seeded
 
 
@@ -143,9 +154,15 @@ def test_no_email_a_client_gets_names_the_platform_and_worker_mail_carries_the_l
         notify_step(step=None, items=[type("Item", (), {"records": {"project": project}})()])
     finally:
         connection.set_schema_to_public()
+    with django_capture_on_commit_callbacks(execute=True):  # the partner's reply on a change request
+        change_request_comment(
+            change_request=ChangeRequest.objects.get(client=world.clients["contoso"]),
+            actor=world.user("admin@northwind.localhost"),
+            body="Next week.",
+        )
 
     sent = {message.subject: message for message in mail.outbox}
-    assert len(sent) == 6, sorted(sent)
+    assert len(sent) == 7, sorted(sent)
     for subject, message in sent.items():
         html = message.alternatives[0][0]
         everything = "\n".join([message.from_email, subject, message.body, html, str(message.reply_to)])

@@ -140,6 +140,12 @@ def ids(world):
             "invitation": invitation_token(world),
         }
     )
+    change_request = services.change_request_create(
+        client=contoso, actor=world.user("admin@contoso.localhost"), kind="other", title="Fuzz", description="Fuzz"
+    )
+    rows.update(
+        {"changes": change_request.pk, "changes/number": change_request.number}
+    )  # the console's, the workspace's
     return rows, hooks
 
 
@@ -181,7 +187,11 @@ def concrete(route: str, rows: dict) -> list[str]:
             elif name == "token":
                 out.append(hostile or rows["invitation"])
             elif converter == "int":
-                out.append(hostile or str(rows.get("rules" if name == "id" and before == "rules" else before, 1)))
+                # By the segment before; "changes/number" when one segment names rows by two kinds of id.
+                row = rows.get(
+                    f"{before}/{name}", rows.get("rules" if name == "id" and before == "rules" else before, 1)
+                )
+                out.append(hostile or str(row))
             else:
                 out.append(hostile or "x" * 300)
         return "/" + "/".join(out)

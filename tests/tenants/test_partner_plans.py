@@ -129,6 +129,20 @@ def test_a_plan_bills_sandbox_records_separately_when_the_partner_says_so(world)
     assert refused.status_code == 422 and not Plan.objects.filter(name="Scale 2").exists()
 
 
+def test_a_plan_sets_the_hourly_rate_change_requests_are_quoted_at(world):
+    admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
+    assert "Hourly rate for change requests" in admin.get("/partner/plans/new").content.decode()
+    assert admin.post("/partner/plans/new", VALID_PLAN).status_code == 302  # left out: fixed fees
+    assert Plan.objects.get(partner=world.partners["northwind"], name="Scale").hourly_rate == Decimal("0.00")
+    values = {**VALID_PLAN, "name": "Scale hourly", "hourly_rate": "135.50"}
+    assert admin.post("/partner/plans/new", values).status_code == 302
+    plan = Plan.objects.get(partner=world.partners["northwind"], name="Scale hourly")
+    assert plan.hourly_rate == Decimal("135.50")
+    assert "€135.50 an hour" in admin.get("/partner/plans/").content.decode()
+    refused = admin.post("/partner/plans/new", {**values, "name": "Scale 3", "hourly_rate": "-1"})
+    assert refused.status_code == 422 and not Plan.objects.filter(name="Scale 3").exists()
+
+
 def test_a_bad_plan_form_comes_back_with_its_errors(world):
     admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
     response = admin.post(
