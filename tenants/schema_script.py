@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
@@ -31,6 +32,7 @@ from psycopg import ClientCursor, sql
 logger = logging.getLogger(__name__)
 
 SCRATCH_SCHEMA = "tenant_script_recording"
+RECORDING_LOCK = 72_114_001  # an advisory lock key of this module's own
 _READS = ("SELECT", "SHOW", "SET ", "EXPLAIN")
 _memo: dict[str, str] = {}
 
@@ -51,10 +53,25 @@ def creation_script() -> str:
     if key not in _memo:
         script = cache.get(key)
         if script is None:
-            script = record()
-            cache.set(key, script, timeout=None)
+            with recording_lock():  # two processes creating their first client at once record it once
+                script = cache.get(key)
+                if script is None:
+                    script = record()
+                    cache.set(key, script, timeout=None)
         _memo[key] = script
     return _memo[key]
+
+
+@contextmanager
+def recording_lock():
+    """A PostgreSQL advisory lock held while the scratch schema is migrated: there is one scratch schema."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [RECORDING_LOCK])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [RECORDING_LOCK])
 
 
 def record() -> str:
