@@ -74,8 +74,9 @@ INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_
 
 TENANT_MODEL = "tenants.Client"
 PUBLIC_SCHEMA_NAME = "public"
-# New client schemas are cloned from this template instead of running every migration
-# (see docs/benchmarks.md for the difference); `manage.py migrate_portal` keeps it current.
+# What a client schema must look like, migrated by Django itself (`manage.py migrate_portal` keeps it current):
+# tests compare new and upgraded client schemas with it, and older clones take their constraint names from it.
+# New client schemas are not cloned from it any more: tenants.schema_script (Client.create_schema).
 TENANT_BASE_SCHEMA = "tenant_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
 # One `SET search_path` per schema switch instead of one per cursor (a queue page opened a dozen

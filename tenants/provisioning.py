@@ -1,4 +1,4 @@
-"""Schemas: migrating the public schema, the template every new client is cloned from, and all clients.
+"""Schemas: migrating the public schema, the template schema (what a client schema must look like), and all clients.
 
 New client schemas are made by replaying the statements the migrations ran once (tenants.schema_script), and
 existing ones are upgraded by tenants.schema_upgrade (each pending migration's SQL written once, run in every

@@ -22,12 +22,13 @@ import hashlib
 import logging
 from contextlib import contextmanager
 
-from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from psycopg import ClientCursor, sql
+
+from tenants.schema_upgrade import tenant_app_labels
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ _memo: dict[str, str] = {}
 def migrations_key() -> str:
     """Names the tenant apps' migrations as they stand: a new migration is a new script (and a new process: the
     migration files are read once per process)."""
-    apps = {app.rsplit(".", 1)[-1] for app in settings.TENANT_APPS}
+    apps = tenant_app_labels()
     loader = MigrationLoader(None, ignore_no_migrations=True)
     leaves = sorted(f"{app}.{name}" for app, name in loader.graph.leaf_nodes() if app in apps)
     return "schema-script:" + hashlib.sha256("|".join(leaves).encode()).hexdigest()[:24]
@@ -77,10 +78,12 @@ def recording_lock():
 def record() -> str:
     """Migrate a scratch schema from nothing and keep every statement that changed something, values bound in."""
     statements = []
+    binder = None  # a client-side cursor binds values as literals; it sends nothing
 
     def keep(execute, sql_text, params, many, context):
+        nonlocal binder
         if not sql_text.lstrip().upper().startswith(_READS):
-            binder = ClientCursor(connection.connection)  # binds values as literals; sends nothing
+            binder = binder or ClientCursor(connection.connection)
             if params is None:
                 statements.append(sql_text)
             else:
