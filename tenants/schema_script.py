@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 SCRATCH_SCHEMA = "tenant_script_recording"
 RECORDING_LOCK = 72_114_001  # an advisory lock key of this module's own
 _READS = ("SELECT", "SHOW", "SET ", "EXPLAIN")
+# Statements that begin like a read but change the schema: Django drops a foreign key with
+# "SET CONSTRAINTS <name> IMMEDIATE; ALTER TABLE ... DROP CONSTRAINT <name>".
+_KEPT = ("SET CONSTRAINTS",)
 _memo: dict[str, str] = {}
 
 
@@ -82,7 +85,8 @@ def record() -> str:
 
     def keep(execute, sql_text, params, many, context):
         nonlocal binder
-        if not sql_text.lstrip().upper().startswith(_READS):
+        opening = sql_text.lstrip().upper()
+        if opening.startswith(_KEPT) or not opening.startswith(_READS):
             binder = binder or ClientCursor(connection.connection)
             if params is None:
                 statements.append(sql_text)
