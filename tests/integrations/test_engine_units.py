@@ -210,3 +210,28 @@ def test_an_invoice_marked_while_its_rebuild_was_written_stays_pending(in_worksp
     (again,) = [invoice for invoice in invoicing.invoices_pending() if invoice.project_id == project.pk]
     invoicing.invoices_written([again])
     assert not Invoice.objects.get(pk=loaded.pk).needs_sync
+
+
+@pytest.mark.django_db
+def test_run_records_follow_their_run_and_exception_without_database_foreign_keys(in_workspace):
+    """Run records carry no database-side foreign keys (a check per row at every commit): deleting a run
+    still deletes its records, and deleting an exception still clears the records that named it."""
+    from integrations.models import RunRecord, SyncException, SyncRun
+    from integrations.services.flows import template_install
+    from tests.integrations.test_alerts import main_flow, unreachable
+
+    connections = {
+        "psa": unreachable("kantata", "Kantata (cascade)"),
+        "erp": unreachable("netsuite", "NetSuite (cascade)"),
+    }
+    flow = main_flow(template_install(key="approved-time-to-invoice", connections=connections), "approved-time")
+    run = SyncRun.objects.create(flow=flow)
+    exception = SyncException.objects.create(
+        flow=flow, source_system="kantata", object="time_entries", error_code="REQUIRED_MISSING", message="m"
+    )
+    kept = RunRecord.objects.create(run=run, flow=flow, object="time_entries", outcome="exception", exception=exception)
+    exception.delete()
+    kept.refresh_from_db()
+    assert kept.exception_id is None
+    run.delete()
+    assert not RunRecord.objects.filter(pk=kept.pk).exists()
