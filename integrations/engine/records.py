@@ -1,9 +1,11 @@
-"""A canonical record in memory, as the store plans it (Planned, with the Conflicts it met): a new instance made cheaply, what Model.full_clean would
-refuse (checked without it: too slow for every record of a page), its foreign keys once related rows have ids, and
-the small value tests the planner shares."""
+"""A canonical record in memory, as the store plans it: planned_of works out what a source's values would do to a
+record (a Planned, with the Conflicts it met), a new instance made cheaply, what Model.full_clean would refuse
+(checked without it: too slow for every record of a page), its foreign keys once related rows have ids, and the
+small value tests the planner shares."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,8 +17,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.base import ModelState
 
-from integrations.engine.entities import ENTITIES
+from integrations.engine.entities import ENTITIES, field_owner
 from integrations.engine.keys import NORMALISERS, domain_key, name_key
+from integrations.engine.mapping import Problem
 from integrations.models import Customer
 
 
@@ -61,7 +64,7 @@ def prepare(record: models.Model) -> None:
 
 @dataclass(frozen=True)
 class Fields:
-    """A canonical model's fields as _diff needs them, worked out once per model."""
+    """A canonical model's fields as planned_of needs them, worked out once per model."""
 
     model: type[models.Model]
     by_name: dict[str, tuple[models.Field, bool]]  # name -> (field, is a foreign key)
@@ -166,7 +169,7 @@ def invalid(record: models.Model, fields: Fields, changed: set[str], *, new: boo
             quick = fields.quick.get(model_field.name)
             if quick is not None and quick(value):
                 continue  # plainly valid: what Django's validators would accept, checked without them
-            try:  # Field.clean less its to_python, which _diff applied already
+            try:  # Field.clean less its to_python, which planned_of applied already
                 model_field.validate(value, record)
                 model_field.run_validators(value)
             except ValidationError as error:
@@ -206,3 +209,66 @@ def natural(record) -> str:
     if spec is not None and spec.natural_key:
         return str(getattr(record, spec.natural_key))
     return str(record)
+
+
+# Time and expenses are booked in the environment of the system they are read from.
+BOOKED_BY_ENVIRONMENT = ("time_entry", "expense")
+
+
+def planned_of(
+    entity: str, values: dict, existing, item, *, owners: dict, category: str, environment: str
+) -> Planned | None:
+    """The record as the source's values would leave it: changed fields, conflicts (fields `owners` gives to a
+    system other than `category`, the source's kind), problems on `item`; nothing written. A new time entry or
+    expense is booked in `environment`."""
+    spec = ENTITIES[entity]
+    fields = fields_of(spec.model)
+    # A copy: the cached record stays as the database has it until this plan is applied.
+    record = copy.copy(existing) if existing is not None else fields.new()
+    if existing is None and entity in BOOKED_BY_ENVIRONMENT:
+        record.environment = environment
+    changed = set()
+    for name, proposed in values.items():
+        model_field, foreign = fields.by_name[name]
+        exact = fields.exact.get(name)
+        try:
+            if not foreign and not (type(proposed) is exact and (exact is not Decimal or proposed.is_finite())):
+                proposed = model_field.to_python(proposed)
+        except ValidationError:
+            item.problems.append(
+                Problem(f"{entity}.{name}", "BAD_VALUE", f"{model_field.verbose_name} “{proposed}” is not valid")
+            )
+            return None
+        if proposed is None and not model_field.null and not foreign:
+            if existing is not None or model_field.has_default():
+                continue
+            if isinstance(model_field, models.CharField | models.TextField):
+                proposed = ""  # a blank text field, as a person leaves it empty (a deal with no terms)
+        if foreign:
+            current = getattr(record, model_field.attname)
+            if existing is not None and proposed is not None and current == proposed.pk and proposed.pk:
+                continue
+            if existing is not None and proposed is None and current is None:
+                continue
+        else:
+            current = getattr(record, name)
+            if existing is not None and (current == proposed or same_key(spec, name, current, proposed)):
+                continue
+        owner = field_owner(entity, name, owners)
+        if existing is not None and owner and owner != category and not blank(current):
+            item.conflicts.append(Conflict(entity, name, owner, plain(current), plain(proposed)))
+            continue
+        if foreign:
+            # What the descriptor does, less its checks (the store resolved `proposed` from this database).
+            setattr(record, model_field.attname, proposed.pk if proposed is not None else None)
+            model_field.set_cached_value(record, proposed)
+        else:
+            setattr(record, name, proposed)
+        changed.add(name)
+    if existing is None or changed:
+        errors = invalid(record, fields, changed, new=existing is None)
+        if errors:
+            detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
+            item.problems.append(Problem(entity, "INVALID_RECORD", f"{spec.label} is incomplete ({detail})"))
+            return None
+    return Planned(entity, record, new=existing is None, changed=changed)

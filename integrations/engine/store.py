@@ -10,28 +10,21 @@ values on the items.
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
-from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import models
 
 from integrations.engine import bulk
-from integrations.engine.entities import ENTITIES, ORDER, field_owner, match_keys_for
+from integrations.engine.entities import ENTITIES, ORDER, match_keys_for
 from integrations.engine.keys import NORMALISERS
 from integrations.engine.mapping import Problem, Ref
 from integrations.engine.records import (
-    Conflict,
     Planned,
     blank,
-    fields_of,
-    invalid,
     natural,
-    plain,
+    planned_of,
     prepare,
-    same_key,
     sync_foreign_keys,
 )
 from integrations.models import Environment, ExternalRef, FieldOwnership
@@ -178,7 +171,15 @@ class CanonicalStore:
                     # not rewrite it (the first record's values stand).
                     item.plan[entity] = Planned(entity, record, how="alias")
                     continue
-                planned = self._diff(entity, values, record, item)
+                planned = planned_of(
+                    entity,
+                    values,
+                    record,
+                    item,
+                    owners=self.owners,
+                    category=self.category,
+                    environment=self.environment,
+                )
                 if planned is None:
                     continue
                 planned.how = how if record is not None else ""
@@ -401,60 +402,6 @@ class CanonicalStore:
             ).values_list("external_id", "record_id")
         }
 
-    def _diff(self, entity: str, values: dict, existing, item) -> Planned | None:
-        """The record as the source's values would leave it: changed fields, conflicts, problems (none written)."""
-        spec = ENTITIES[entity]
-        fields = fields_of(spec.model)
-        # A copy: the cached record stays as the database has it until this plan is applied.
-        record = copy.copy(existing) if existing is not None else fields.new()
-        if existing is None and entity in BOOKED_BY_ENVIRONMENT:
-            record.environment = self.environment
-        changed = set()
-        for name, proposed in values.items():
-            model_field, foreign = fields.by_name[name]
-            exact = fields.exact.get(name)
-            try:
-                if not foreign and not (type(proposed) is exact and (exact is not Decimal or proposed.is_finite())):
-                    proposed = model_field.to_python(proposed)
-            except ValidationError:
-                item.problems.append(
-                    Problem(f"{entity}.{name}", "BAD_VALUE", f"{model_field.verbose_name} “{proposed}” is not valid")
-                )
-                return None
-            if proposed is None and not model_field.null and not foreign:
-                if existing is not None or model_field.has_default():
-                    continue
-                if isinstance(model_field, models.CharField | models.TextField):
-                    proposed = ""  # a blank text field, as a person leaves it empty (a deal with no terms)
-            if foreign:
-                current = getattr(record, model_field.attname)
-                if existing is not None and proposed is not None and current == proposed.pk and proposed.pk:
-                    continue
-                if existing is not None and proposed is None and current is None:
-                    continue
-            else:
-                current = getattr(record, name)
-                if existing is not None and (current == proposed or same_key(spec, name, current, proposed)):
-                    continue
-            owner = field_owner(entity, name, self.owners)
-            if existing is not None and owner and owner != self.category and not blank(current):
-                item.conflicts.append(Conflict(entity, name, owner, plain(current), plain(proposed)))
-                continue
-            if foreign:
-                # What the descriptor does, less its checks (the store resolved `proposed` from this database).
-                setattr(record, model_field.attname, proposed.pk if proposed is not None else None)
-                model_field.set_cached_value(record, proposed)
-            else:
-                setattr(record, name, proposed)
-            changed.add(name)
-        if existing is None or changed:
-            errors = invalid(record, fields, changed, new=existing is None)
-            if errors:
-                detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
-                item.problems.append(Problem(entity, "INVALID_RECORD", f"{spec.label} is incomplete ({detail})"))
-                return None
-        return Planned(entity, record, new=existing is None, changed=changed)
-
     # -- writing -------------------------------------------------------------------------------
     def apply(self, items: list, *, primary: str, object_name: str) -> None:
         """Write what `plan` decided for the items still going, a few statements per kind of record."""
@@ -502,6 +449,3 @@ class CanonicalStore:
             ExternalRef.objects.filter(connection=self.source, object=object_name, external_id=external_id).update(
                 entity=primary, record_id=record_id, alias=False
             )
-
-
-BOOKED_BY_ENVIRONMENT = ("time_entry", "expense")
