@@ -23,6 +23,7 @@ class Failures:
         self.billing_target = billing_target
         self._causes: dict[str, SyncException] = {}
         self._hr_records: dict[int, SyncException | None] = {}  # person -> their HR record's exception, if any
+        self._rate_flows: list | None = None  # flows bringing cost rates that have not finished a first sync
 
     # -- records of a page ----------------------------------------------------------------------
     def held_by(self, items: list) -> dict[tuple[str, str], SyncException]:
@@ -62,7 +63,12 @@ class Failures:
             )
         if first.code == "MISSING_COST_RATE":
             # When the person's HR record could not sync, that is why the store has no cost rate: wait on it.
-            return self.park(item, self.hr_record_failed(first.value) or self.cost_rate_missing(first.value), book)
+            waits_on = (
+                self.hr_record_failed(first.value)
+                or self.cost_rates_not_synced()
+                or self.cost_rate_missing(first.value)
+            )
+            return self.park(item, waits_on, book)
         if first.code == "DUPLICATE_IN_SOURCE":
             return self.duplicate(item, first, book)
         if first.code == "AMBIGUOUS_MATCH":
@@ -207,6 +213,31 @@ class Failures:
         if person.pk not in self._hr_records:
             self._hr_records[person.pk] = parking.hr_record_failed(person)
         return self._hr_records[person.pk]
+
+    def cost_rates_not_synced(self) -> SyncException | None:
+        """While the flow that brings cost rates (an HR system's) has not finished a first sync, a person without a
+        rate here is not yet known to lack one: their time waits for that sync, one exception for the flow."""
+        if self._rate_flows is None:
+            self._rate_flows = parking.cost_rate_flows_not_synced(besides=self.flow)
+        if not self._rate_flows:
+            return None
+        flow = self._rate_flows[0]
+        cause = parking.first_sync_cause(flow_id=flow.pk)
+        if cause not in self._causes:
+            system = flow.source_connection.name
+            self._causes[cause] = parking.cause_raise(
+                cause=cause,
+                flow=self.flow,
+                run=self.run,
+                subject=flow.name[:200],
+                object_name="resource",
+                error_code="AWAITING_FIRST_SYNC",
+                message=f"Cost rates come from {system} (flow “{flow.name}”), which has not finished its first "
+                f"sync: this time waits for it, then syncs or names who has no cost rate.",
+                source_system=self.source.vendor,
+                fix_actions=[],
+            )
+        return self._causes[cause]
 
     def cost_rate_missing(self, person) -> SyncException:
         """The one exception for "this person has no cost rate", which their time waits on."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from integrations.models import ExternalRef, Project, Rate, Resource, SyncException
+from integrations.models import ExternalRef, Flow, Project, Rate, Resource, SyncException, SyncRun
 
 LIVE = (SyncException.Status.OPEN, SyncException.Status.RETRYING)
 WAITING_ON = "WAITING_ON"
@@ -24,6 +24,28 @@ def not_in_target_cause(*, connection_id: int, entity: str, record_id: int) -> s
 
 def missing_cost_rate_cause(*, resource_id: int) -> str:
     return f"missing_cost_rate:{resource_id}"
+
+
+def first_sync_cause(*, flow_id: int) -> str:
+    """Records that wait for a flow's first sync: time whose cost rates that flow brings (an HR system's)."""
+    return f"first_sync:{flow_id}"
+
+
+def cost_rate_flows_not_synced(*, besides: Flow) -> list[Flow]:
+    """The workspace's enabled flows that bring people's cost rates (an HR system's) and have not finished a first
+    sync: until they have, a person without a cost rate here may well have one there."""
+    return list(
+        Flow.objects.filter(enabled=True, inbound_mapping__rules__target="rate.amount")
+        .exclude(pk=besides.pk)
+        .exclude(runs__status__in=FINISHED)
+        .select_related("source_connection")
+        .distinct()
+        .order_by("pk")
+    )
+
+
+# A run that read its source to the end, with or without exceptions.
+FINISHED = (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL)
 
 
 def hr_record_failed(person) -> SyncException | None:
@@ -167,6 +189,11 @@ def cause_gone(exception: SyncException, *, value_maps: dict | None = None) -> b
         # Not the cause after all: the person's HR record could not sync, so their time waits on that instead.
         person = Resource.objects.filter(pk=int(rest)).first()
         return person is not None and hr_record_failed(person) is not None
+    if kind == "first_sync":
+        # Gone once the flow has read its source to the end, or will not (switched off or removed): the records
+        # then run again and wait on what is true of each (a person with no cost rate in HR either).
+        flow = Flow.objects.filter(pk=int(rest), enabled=True).first()
+        return flow is None or flow.runs.filter(status__in=FINISHED).exists()
     return False  # duplicates and ambiguous matches are decided by a person
 
 

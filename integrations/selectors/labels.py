@@ -10,6 +10,7 @@ ERROR_LABELS = {
     "VALUE_NOT_MAPPED": "Value not mapped",
     "REQUIRED_MISSING": "Required field missing",
     "MISSING_COST_RATE": "No cost rate",
+    "AWAITING_FIRST_SYNC": "Waiting for a first sync",
     "FIELD_CONFLICT": "Field owned by another system",
     "TARGET_UNAVAILABLE": "Target system unavailable",
     "TARGET_REJECTED": "Rejected by the target",

@@ -126,6 +126,18 @@ def assert_dashboards_show_the_firm(expected) -> None:
             assert (row["revenue"], row["cost"]) == mine[row["code"]][:2], row["code"]
 
 
+def assert_cost_rates_never_said_missing_falsely(order) -> None:
+    """Whichever flow ran first, no one whose HR record holds a cost rate was ever said to lack one: while the HR
+    flow had not finished its first sync, their time waited on that sync (one exception, resolved by it)."""
+    expected = expect(Firm(**TEST_FIRM), set(ALL))
+    said = set(SyncException.objects.filter(error_code="MISSING_COST_RATE").values_list("subject", flat=True))
+    assert said == set(expected.faults["MISSING_COST_RATE"])
+    waited = SyncException.objects.filter(error_code="AWAITING_FIRST_SYNC")
+    time_before_hr = order.index("approved-time-to-invoice") < order.index("employee-to-resource")
+    assert waited.count() == (1 if time_before_hr else 0)
+    assert not waited.exclude(status=SyncException.Status.RESOLVED).exists()
+
+
 ORDERS = [
     ("lead-to-project", "approved-time-to-invoice", "employee-to-resource"),
     ("approved-time-to-invoice", "lead-to-project", "employee-to-resource"),
@@ -143,6 +155,7 @@ def test_three_packaged_flows_leave_every_system_as_the_firm_says_in_any_order_a
     first = snapshot(systems)
     assert_systems_hold_the_firm(first, expected)
     assert open_faults() == expected.faults
+    assert_cost_rates_never_said_missing_falsely(order)
     assert_dashboards_show_the_firm(expected)
     exceptions = SyncException.objects.count()
 

@@ -209,3 +209,15 @@ def test_ticket_time_read_before_hr_waits_on_the_same_causes_once_hr_has_run(sys
                 assert faults[code][subject] == parked, (code, subject)
     hr_gaps = {p["work_email"] for p in expected.firm.people() if p["id"] in expected.firm.hr_gaps()}
     assert not hr_gaps & set(faults.get("MISSING_COST_RATE", {}))
+    # Nor, before HR had synced, was anyone said to lack a cost rate that HR holds: their time waited on that
+    # first sync, one exception that the sync resolved.
+    rated_in_hr = {
+        p["work_email"]
+        for p in expected.firm.people()
+        if p["cost_rate"] is not None and p["id"] not in expected.firm.hr_gaps()
+    }
+    said = set(SyncException.objects.filter(error_code="MISSING_COST_RATE").values_list("subject", flat=True))
+    assert not said & rated_in_hr
+    (waited,) = SyncException.objects.filter(error_code="AWAITING_FIRST_SYNC")
+    assert waited.status == SyncException.Status.RESOLVED
+    assert waited.message.startswith("Cost rates come from Bamboohr (flow ")
