@@ -212,7 +212,7 @@ def client_usage(
     client: str = slug_path(),
     months: int = Query(6, ge=1, le=24),
 ):
-    from tenants.selectors import usage_history
+    from tenants.selectors.revenue import usage_history
 
     found = _client(request, client, "billing", "usage")
     return {"client": found.slug, "months": [statement_out(s) for s in usage_history(found, months=months)]}
@@ -235,7 +235,8 @@ def statement_out(statement) -> dict:
 
 @router.get("/statements", response=list[StatementOut], summary="Every client's statement for a month")
 def statements(request, month: str = Query("", pattern=MONTH, description="YYYY-MM; this month when absent")):
-    from tenants.selectors import partner_statements, this_month
+    from tenants.selectors.revenue import partner_statements
+    from tenants.selectors.usage import this_month
 
     _partner_key(request, "billing", "statements", target=month)
     chosen = date(int(month[:4]), int(month[5:7]), 1) if month else this_month()

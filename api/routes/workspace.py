@@ -356,7 +356,7 @@ def exception_assign(
 ):
     from integrations.services.exceptions import exception_assign as assign
     from tenants.models import User
-    from tenants.selectors import workspace_people
+    from tenants.selectors.people import workspace_people
 
     with inside(request, client, "exceptions", "assign", write=True, target=exception_id) as here:
         exception = _exception(exception_id)

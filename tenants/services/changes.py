@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from portal.emails import branded_email_send
 from tenants.models import ChangeRequest, ChangeRequestComment, Client, Membership, Role, User
-from tenants.selectors import workspace_role
+from tenants.selectors.access import workspace_role
 from tenants.services.audit import client_audit_record, partner_audit_record
 from tenants.services.links import partner_base_url
 from tenants.templatetags.console import money

@@ -8,11 +8,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from tenants import selectors
 from tenants.changes_forms import ChangeRequestForm, CommentForm, DecisionForm, DeliverForm, QuoteForm
 from tenants.decorators import WORKSPACE_ALL, partner_role_required, workspace_role_required
 from tenants.models import ChangeRequest, Role
 from tenants.models.changes import OPEN_STATUSES
+from tenants.selectors.access import workspaces_for
+from tenants.selectors.changes import change_request_counts, change_requests_for_partner, change_requests_of
 from tenants.services import changes as services
 from tenants.templatetags.console import money
 from tenants.views.support import redirect_to, render_page
@@ -36,10 +37,10 @@ def _workspace_change(request, number: int) -> ChangeRequest:
 
 @workspace_role_required(WORKSPACE_ALL)
 def workspace_changes(request, client_slug):
-    rows = selectors.change_requests_of(request.client)
+    rows = change_requests_of(request.client)
     context = {
         "change_requests": rows,
-        "counts": selectors.change_request_counts(rows),
+        "counts": change_request_counts(rows),
         "can_request": request.workspace_role in CLIENT_DECIDERS,
         "section": "changes",
     }
@@ -167,7 +168,7 @@ def _partner_change(request, pk: int) -> ChangeRequest:
     """A request of a client this person may reach under this host's partner, else 404 (another partner's, or a
     client the staff member is not assigned to, is not found)."""
     return get_object_or_404(
-        selectors.change_requests_for_partner(request.user, request.partner).select_related(
+        change_requests_for_partner(request.user, request.partner).select_related(
             "requested_by", "quoted_by", "delivered_by"
         ),
         pk=pk,
@@ -177,15 +178,15 @@ def _partner_change(request, pk: int) -> ChangeRequest:
 @partner_role_required(Role.PARTNER_ADMIN, Role.PARTNER_STAFF)
 def partner_changes(request):
     shown = request.GET.get("show") if request.GET.get("show") in STATUS_FILTERS else "open"
-    everything = selectors.change_requests_for_partner(request.user, request.partner)
+    everything = change_requests_for_partner(request.user, request.partner)
     # ?client=<slug>: one client's requests, among those this person reaches (any other slug shows nothing).
     client = None
     if request.GET.get("client"):
-        client = selectors.workspaces_for(request.user, request.partner).filter(slug=request.GET["client"]).first()
+        client = workspaces_for(request.user, request.partner).filter(slug=request.GET["client"]).first()
         everything = everything.filter(client=client) if client else everything.none()
     context = {
         "change_requests": everything if shown == "all" else everything.filter(status__in=OPEN_STATUSES),
-        "counts": selectors.change_request_counts(everything),
+        "counts": change_request_counts(everything),
         "shown": shown,
         "filters": STATUS_FILTERS,
         "this_client": client,

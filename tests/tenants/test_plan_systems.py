@@ -18,7 +18,7 @@ from integrations.services.connections import connection_create
 from tenants import services
 from tenants.models import Client, PartnerAuditEvent, Plan
 from tenants.plans import PlanLimitReached, plan_system_check
-from tenants.selectors import client_statement
+from tenants.selectors.revenue import client_statement
 from tests.integrations.workspace_fixtures import demo_credentials
 from tests.support import NORTHWIND, SUMMIT, browser_for
 
