@@ -113,11 +113,7 @@ class AsanaConnector(Connector):
                 return response.json()
             except ValueError:
                 raise VendorError(f"Asana answered GET {path} with a body that is not JSON", status=200) from None
-        try:
-            detail = self.session.redact(_errors_text(response.json()))
-        except ValueError:
-            detail = ""
-        shown = f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+        shown = self.session.refusal_shown(response, errors_text=_errors_text)
         if response.status_code == 401:
             raise AuthenticationFailed(
                 f"Asana refused the personal access token ({shown}). Check that it was copied whole and not revoked."

@@ -131,7 +131,7 @@ class BambooHRConnector(Connector):
         if response.status_code == 200:
             return response
         reason = self.session.redact(response.headers.get(ERROR_HEADER) or "")
-        shown = f"HTTP {response.status_code}" + (f": {reason}" if reason else "")
+        shown = self.session.refusal_shown(response, reason)
         if response.status_code == 401:
             raise AuthenticationFailed(f"BambooHR refused the API key ({shown}). Check the key and that it is active.")
         if response.status_code == 403:

@@ -118,11 +118,7 @@ class ServiceNowConnector(Connector):
         )
         if response.status_code == 200:
             return response
-        try:
-            detail = self.session.redact(_error_text(response.json()))
-        except ValueError:
-            detail = ""
-        shown = f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+        shown = self.session.refusal_shown(response, errors_text=_error_text)
         if response.status_code == 401:
             raise AuthenticationFailed(f"ServiceNow refused the user name and password ({shown}).")
         if response.status_code == 403:
