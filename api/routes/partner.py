@@ -14,7 +14,7 @@ from api.calls import throttle
 from api.etags import etag_of, if_match
 from api.models import ApiKey
 from api.problems import ApiProblem
-from api.routes.paging import id_path, page_by_id, slug_path
+from api.routes.paging import ID_CURSOR, id_path, page_by_id, slug_path
 from api.schemas import (
     ClientIn,
     ClientOut,
@@ -35,7 +35,6 @@ from tenants.models import Client, IntegrationTemplate, Plan
 router = Router(tags=["Partner"])
 
 ClientPage = page_of(ClientOut)
-ID_CURSOR = r"^[0-9]{0,18}$"
 MONTH = r"^(|(19|20)[0-9]{2}-(0[1-9]|1[0-2]))$"
 
 
