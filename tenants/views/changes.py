@@ -148,7 +148,11 @@ def workspace_change_withdraw(request, client_slug, number):
 @require_POST
 @workspace_role_required(CLIENT_COMMENTERS)
 def workspace_change_comment(request, client_slug, number):
-    change_request = _workspace_change(request, number)
+    return _comment_post(request, _workspace_change(request, number), back=_workspace_back, detail=_workspace_detail)
+
+
+def _comment_post(request, change_request, *, back, detail):
+    """A comment from either side of the thread; the page again with the reason when it is refused."""
     form = CommentForm(request.POST)
     if form.is_valid():
         try:
@@ -157,8 +161,8 @@ def workspace_change_comment(request, client_slug, number):
             form.add_error("body", str(refused))
         else:
             messages.success(request, "Comment posted.")
-            return _workspace_back(request, change_request)
-    return _workspace_detail(request, change_request, comment_form=form, status=422)
+            return back(request, change_request)
+    return detail(request, change_request, comment_form=form, status=422)
 
 
 # --- The partner console --------------------------------------------------------------------------------------------
@@ -224,8 +228,8 @@ def partner_change(request, pk):
     return _partner_detail(request, _partner_change(request, pk))
 
 
-def _partner_back(change_request):
-    return reverse("partner_change", args=[change_request.pk])
+def _partner_back(request, change_request):
+    return redirect_to(request, reverse("partner_change", args=[change_request.pk]))
 
 
 @require_POST
@@ -248,7 +252,7 @@ def partner_change_quote(request, pk):
             messages.success(
                 request, f"Quote sent to {quoted.client.name}: {money(quoted.quote_amount, quoted.currency)}."
             )
-            return redirect_to(request, _partner_back(change_request))
+            return _partner_back(request, change_request)
     return _partner_detail(request, change_request, quote_form=form, status=422)
 
 
@@ -264,21 +268,11 @@ def partner_change_deliver(request, pk):
             form.add_error(None, str(refused))
         else:
             messages.success(request, f"Marked {change_request.label} delivered; {change_request.client.name} is told.")
-            return redirect_to(request, _partner_back(change_request))
+            return _partner_back(request, change_request)
     return _partner_detail(request, change_request, deliver_form=form, status=422)
 
 
 @require_POST
 @partner_role_required(Role.PARTNER_ADMIN, Role.PARTNER_STAFF)
 def partner_change_comment(request, pk):
-    change_request = _partner_change(request, pk)
-    form = CommentForm(request.POST)
-    if form.is_valid():
-        try:
-            services.change_request_comment(change_request=change_request, actor=request.user, **form.cleaned_data)
-        except services.ChangeRequestRefused as refused:
-            form.add_error("body", str(refused))
-        else:
-            messages.success(request, "Comment posted.")
-            return redirect_to(request, _partner_back(change_request))
-    return _partner_detail(request, change_request, comment_form=form, status=422)
+    return _comment_post(request, _partner_change(request, pk), back=_partner_back, detail=_partner_detail)
