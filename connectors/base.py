@@ -246,6 +246,13 @@ class Connector(ABC):
     def read(self, object_name: str, *, since: str | None = None, page_size: int | None = None) -> Iterator[Page]:
         """Yield pages of records changed at or after `since` (None: everything), oldest first."""
 
+    def object_spec(self, object_name: str) -> ObjectSpec:
+        """The object asked for; ConnectorError naming the objects there are when this connector has no such one."""
+        spec = self.objects.get(object_name)
+        if spec is None:
+            raise ConnectorError(f"{self.label} has no object {object_name!r}; known: {', '.join(self.objects)}")
+        return spec
+
     def write(
         self, object_name: str, records: list[OutboundRecord], *, mode: WriteMode = "upsert"
     ) -> list[WriteResult]:

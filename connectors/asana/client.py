@@ -170,8 +170,7 @@ class AsanaConnector(Connector):
         )
 
     def read(self, object_name: str, *, since: str | None = None, page_size: int | None = None) -> Iterator[Page]:
-        if object_name not in self.objects:
-            raise ConnectorError(f"Asana has no object {object_name!r} here; known: time_tracking_entries")
+        self.object_spec(object_name)
         size = max(1, min(page_size or PAGE_MAX, PAGE_MAX))
         modified_since = None
         if since:

@@ -144,8 +144,7 @@ class ServiceNowConnector(Connector):
         )
 
     def read(self, object_name: str, *, since: str | None = None, page_size: int | None = None) -> Iterator[Page]:
-        if object_name not in self.objects:
-            raise ConnectorError(f"ServiceNow has no object {object_name!r} here; known: task_time_worked")
+        self.object_spec(object_name)
         size = max(1, min(page_size or PAGE_DEFAULT, PAGE_MAX))
         scope = (self.credentials.get("query") or "").strip()
         start = None
