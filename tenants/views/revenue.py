@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from tenants.decorators import partner_role_required
 from tenants.models import Role
 from tenants.selectors.revenue import client_statement, partner_mrr, partner_statements, statement_totals, usage_history
-from tenants.selectors.usage import this_month, usage_as_of
+from tenants.selectors.usage import month_bounds, this_month, usage_as_of
 from tenants.views.support import month_from, partner_client, render_page
 
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).
@@ -19,7 +19,7 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 def _month_nav(month):
     previous = (month - timedelta(days=1)).replace(day=1)
-    following = (month + timedelta(days=32)).replace(day=1)
+    following = month_bounds(month)[1]
     return {
         "month": month,
         "previous_month": previous,
