@@ -9,7 +9,7 @@ from api.models import ApiKey
 from api.services import api_key_hash
 from tenants.decorators import WORKSPACE_ALL
 from tenants.models import Client, Partner, Role
-from tenants.selectors import mfa_required, partner_membership, workspace_role
+from tenants.selectors.access import mfa_required, partner_membership, workspace_role
 
 
 def api_key_for_secret(secret: str) -> ApiKey | None:

@@ -6,6 +6,7 @@ credentials and an HTTP policy, and speak one vendor's API.
 
 from __future__ import annotations
 
+import email.utils
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -84,6 +85,19 @@ def parse_utc_datetime(value: Any, *, naive_as_utc: bool = True, needs_time: boo
 def iso_utc(moment: datetime) -> str:
     """A moment as ISO 8601 in UTC to the second with a Z, the form most vendors' filters take."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_utc_millis(moment: datetime) -> str:
+    """A moment as ISO 8601 in UTC to the millisecond with a Z: "2012-02-22T02:06:58.147Z" (Asana's form)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def server_time(response) -> str:
+    """The instant a vendor made an answer (its Date header), else now, as iso_utc: where a read's next cursor
+    starts, so no record changed during the read is missed for a difference between the two clocks."""
+    date = response.headers.get("Date")
+    moment = email.utils.parsedate_to_datetime(date) if date else datetime.now(UTC)
+    return iso_utc(moment)
 
 
 def header_value(headers: Mapping[str, str], name: str) -> str | None:
@@ -245,6 +259,13 @@ class Connector(ABC):
     @abstractmethod
     def read(self, object_name: str, *, since: str | None = None, page_size: int | None = None) -> Iterator[Page]:
         """Yield pages of records changed at or after `since` (None: everything), oldest first."""
+
+    def object_spec(self, object_name: str) -> ObjectSpec:
+        """The object asked for; ConnectorError naming the objects there are when this connector has no such one."""
+        spec = self.objects.get(object_name)
+        if spec is None:
+            raise ConnectorError(f"{self.label} has no object {object_name!r}; known: {', '.join(self.objects)}")
+        return spec
 
     def write(
         self, object_name: str, records: list[OutboundRecord], *, mode: WriteMode = "upsert"

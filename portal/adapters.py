@@ -14,7 +14,7 @@ from django.urls import reverse
 from branding.selectors import brand_for_partner, brand_for_request, brand_palette
 from portal.emails import brand_logo_url, branded_from_email
 from portal.middleware import MFA_ENROLMENT_DUE
-from tenants.selectors import home_partner, mfa_required
+from tenants.selectors.access import home_partner, mfa_required
 
 
 class AccountAdapter(DefaultAccountAdapter):

@@ -95,7 +95,7 @@ MFA_ENROLMENT_OPEN_PATHS = ("/accounts/", "/static/", "/brand", "/healthz")
 
 
 class MfaEnrolmentMiddleware:
-    """Keep someone who must use a second factor (tenants.selectors.mfa_required) on the set-up page
+    """Keep someone who must use a second factor (tenants.selectors.access.mfa_required) on the set-up page
     until they have one. The sign-in marks the session (portal.adapters.AccountAdapter.post_login),
     so only those sessions pay for the check."""
 

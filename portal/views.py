@@ -8,7 +8,7 @@ from django.utils.log import log_response
 from django.views.decorators.cache import never_cache
 
 from portal.health import health_report
-from tenants.selectors import is_platform_admin, partner_membership, workspaces_for
+from tenants.selectors.access import is_platform_admin, partner_membership, workspaces_for
 
 
 @never_cache

@@ -3,7 +3,7 @@
 from django.utils.functional import SimpleLazyObject
 
 from tenants.models import Role
-from tenants.selectors import request_standing
+from tenants.selectors.access import request_standing
 
 
 def surface(request):

@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from tenants.models import Role
-from tenants.selectors import is_platform_admin, request_standing
+from tenants.selectors.access import is_platform_admin, request_standing
 
 WORKSPACE_ALL = frozenset(
     {Role.CLIENT_ADMIN, Role.CLIENT_FINANCE, Role.CLIENT_VIEWER, Role.PARTNER_ADMIN, Role.PARTNER_STAFF}

@@ -22,7 +22,7 @@ from django.template.loader import render_to_string
 from django.urls import set_urlconf
 
 from tenants.models import Client, PartnerDomain
-from tenants.selectors import request_standing
+from tenants.selectors.access import request_standing
 
 WORKSPACE_PATH = re.compile(r"^/c/(?P<slug>[a-z0-9-]+)(?:/|$)")
 HOST_INDEPENDENT_PATHS = ("/healthz", "/metrics")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -63,6 +64,12 @@ def browser_for(user=None, host: str = NORTHWIND) -> HttpClient:
     if user is not None:
         client.force_login(user)
     return client
+
+
+def switcher_entries(html: str) -> list[str]:
+    """The workspaces a page's switcher lists, by name."""
+    block = re.search(r'data-testid="switcher".*?</details>', html, re.S)
+    return re.findall(r'class="switcher-item"[^>]*>([^<]+)</a>', block.group(0)) if block else []
 
 
 def database_url_for_children() -> str:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from ninja import Path, Query
-from pydantic import Field
+from ninja import Path
 
 from api.schemas import MAX_ID, SLUG
 
-Cursor = Annotated[str, Query("", pattern=r"^[0-9]{0,18}$", description="next_cursor of the previous page")]
-Limit = Annotated[int, Query(50, ge=1, le=200)]
+ID_CURSOR = r"^[0-9]{0,18}$"  # a page's cursor: the last id it showed, or empty for the first page
 
 
 def id_path():
@@ -28,6 +24,3 @@ def page_by_id(queryset, *, cursor: str, limit: int, descending: bool = False) -
     more = len(rows) > limit
     rows = rows[:limit]
     return {"items": rows, "next_cursor": str(rows[-1].pk) if more and rows else None}
-
-
-__all__ = ["Cursor", "Field", "Limit", "id_path", "page_by_id", "slug_path"]

@@ -14,7 +14,7 @@ from api.calls import throttle
 from api.etags import etag_of, if_match
 from api.models import ApiKey
 from api.problems import ApiProblem
-from api.routes.paging import id_path, page_by_id, slug_path
+from api.routes.paging import ID_CURSOR, id_path, page_by_id, slug_path
 from api.schemas import (
     ClientIn,
     ClientOut,
@@ -35,7 +35,6 @@ from tenants.models import Client, IntegrationTemplate, Plan
 router = Router(tags=["Partner"])
 
 ClientPage = page_of(ClientOut)
-ID_CURSOR = r"^[0-9]{0,18}$"
 MONTH = r"^(|(19|20)[0-9]{2}-(0[1-9]|1[0-2]))$"
 
 
@@ -212,7 +211,7 @@ def client_usage(
     client: str = slug_path(),
     months: int = Query(6, ge=1, le=24),
 ):
-    from tenants.selectors import usage_history
+    from tenants.selectors.revenue import usage_history
 
     found = _client(request, client, "billing", "usage")
     return {"client": found.slug, "months": [statement_out(s) for s in usage_history(found, months=months)]}
@@ -235,7 +234,8 @@ def statement_out(statement) -> dict:
 
 @router.get("/statements", response=list[StatementOut], summary="Every client's statement for a month")
 def statements(request, month: str = Query("", pattern=MONTH, description="YYYY-MM; this month when absent")):
-    from tenants.selectors import partner_statements, this_month
+    from tenants.selectors.revenue import partner_statements
+    from tenants.selectors.usage import this_month
 
     _partner_key(request, "billing", "statements", target=month)
     chosen = date(int(month[:4]), int(month[5:7]), 1) if month else this_month()

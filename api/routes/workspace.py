@@ -13,7 +13,7 @@ from ninja import Query, Router, Status
 from api.access import inside
 from api.etags import etag_of, if_match
 from api.problems import ApiProblem
-from api.routes.paging import id_path, page_by_id, slug_path
+from api.routes.paging import ID_CURSOR, id_path, page_by_id, slug_path
 from api.schemas import (
     AuditEventOut,
     CommentIn,
@@ -41,7 +41,6 @@ FlowPage = page_of(FlowOut)
 RunPage = page_of(RunOut)
 ExceptionPage = page_of(ExceptionOut)
 AuditEventPage = page_of(AuditEventOut)
-ID_CURSOR = r"^[0-9]{0,18}$"
 
 
 def _get(model, pk: int, noun: str):
@@ -356,7 +355,7 @@ def exception_assign(
 ):
     from integrations.services.exceptions import exception_assign as assign
     from tenants.models import User
-    from tenants.selectors import workspace_people
+    from tenants.selectors.people import workspace_people
 
     with inside(request, client, "exceptions", "assign", write=True, target=exception_id) as here:
         exception = _exception(exception_id)

@@ -27,11 +27,9 @@ its own PUT, and a 422 fails that record alone with the errors Acumatica put on 
 
 from __future__ import annotations
 
-import email.utils
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -66,6 +64,7 @@ from connectors.base import (
     WriteResult,
     chunks,
     parse_utc_datetime,
+    server_time,
 )
 
 DEFAULT_VERSION = "24.200.001"
@@ -278,7 +277,7 @@ class AcumaticaConnector(Connector):
                         f"Acumatica could not list {entity.label.lower()}: {self.session.redact(error_text(response))}",
                         status=response.status_code,
                     )
-                started = started or _server_time(response)
+                started = started or server_time(response)
                 rows = response.json()
                 records, rejects = self._parse(entity, rows if isinstance(rows, list) else [])
                 skip += len(rows)
@@ -420,10 +419,3 @@ class AcumaticaConnector(Connector):
                 value = str(data.get(entity.key) or "")
                 found[value.upper() if entity.own_key else value] = data
         return found
-
-
-def _server_time(response: requests.Response) -> str:
-    """The instant an answer was made (its Date header), else now, as the read's next cursor."""
-    parsed = email.utils.parsedate_to_datetime(response.headers["Date"]) if response.headers.get("Date") else None
-    moment = parsed.astimezone(UTC) if parsed else datetime.now(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

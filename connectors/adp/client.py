@@ -218,8 +218,7 @@ class ADPConnector(Connector):
         )
 
     def read(self, object_name: str, *, since: str | None = None, page_size: int | None = None) -> Iterator[Page]:
-        if object_name not in self.objects:
-            raise ConnectorError(f"ADP has no object {object_name!r}; known: workers")
+        self.object_spec(object_name)
         top = max(1, min(page_size or PAGE_MAX, PAGE_MAX))
         if since is None:
             yield from self._read_all(top, skip=0)

@@ -12,7 +12,7 @@ latest `modified_at` of the tasks read, handed over with the read's last page.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -29,6 +29,7 @@ from connectors.base import (
     RejectedRecord,
     SourceRecord,
     VendorError,
+    iso_utc_millis,
     objects_by_name,
     parse_utc_datetime,
 )
@@ -56,10 +57,6 @@ def _errors_text(body: Any) -> str:
     if not isinstance(body, Mapping):
         return ""
     return "; ".join(str(e.get("message", "")) for e in body.get("errors") or [] if isinstance(e, Mapping))
-
-
-def _iso_ms(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class AsanaConnector(Connector):
@@ -113,11 +110,7 @@ class AsanaConnector(Connector):
                 return response.json()
             except ValueError:
                 raise VendorError(f"Asana answered GET {path} with a body that is not JSON", status=200) from None
-        try:
-            detail = self.session.redact(_errors_text(response.json()))
-        except ValueError:
-            detail = ""
-        shown = f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+        shown = self.session.refusal_shown(response, errors_text=_errors_text)
         if response.status_code == 401:
             raise AuthenticationFailed(
                 f"Asana refused the personal access token ({shown}). Check that it was copied whole and not revoked."
@@ -174,15 +167,14 @@ class AsanaConnector(Connector):
         )
 
     def read(self, object_name: str, *, since: str | None = None, page_size: int | None = None) -> Iterator[Page]:
-        if object_name not in self.objects:
-            raise ConnectorError(f"Asana has no object {object_name!r} here; known: time_tracking_entries")
+        self.object_spec(object_name)
         size = max(1, min(page_size or PAGE_MAX, PAGE_MAX))
         modified_since = None
         if since:
             moment = parse_utc_datetime(since)
             if moment is None:
                 raise ConnectorError(f"Not an ISO 8601 cursor: {since!r}")
-            modified_since = _iso_ms(moment)
+            modified_since = iso_utc_millis(moment)
         workspace = self.workspace_gid()
         # Tasks first, all of them, so the cursor can be the newest task seen and the last page can say so.
         tasks: list[tuple[dict[str, Any], dict[str, Any]]] = []
@@ -202,8 +194,8 @@ class AsanaConnector(Connector):
         cursor = since
         for task, _project in tasks:
             stamp = parse_utc_datetime(task.get("modified_at"))
-            if stamp is not None and (cursor is None or _iso_ms(stamp) > cursor):
-                cursor = _iso_ms(stamp)
+            if stamp is not None and (cursor is None or iso_utc_millis(stamp) > cursor):
+                cursor = iso_utc_millis(stamp)
         pending: list[tuple[list[SourceRecord], list[RejectedRecord]]] = []
         seen_entries: set[str] = set()
         for task, project in tasks:
@@ -254,7 +246,7 @@ class AsanaConnector(Connector):
             }
             data["task"] = {"gid": task.get("gid"), "name": (entry.get("task") or {}).get("name") or task.get("name")}
             data["created_by"] = dict(entry.get("created_by") or {})
-            updated = _iso_ms(modified) if modified else str(entry.get("created_at") or "")
+            updated = iso_utc_millis(modified) if modified else str(entry.get("created_at") or "")
             data["task_modified_at"] = updated
             records.append(SourceRecord(external_id=str(gid), updated_at=updated, data=data))
         return records, rejects

@@ -131,7 +131,7 @@ class BambooHRConnector(Connector):
         if response.status_code == 200:
             return response
         reason = self.session.redact(response.headers.get(ERROR_HEADER) or "")
-        shown = f"HTTP {response.status_code}" + (f": {reason}" if reason else "")
+        shown = self.session.refusal_shown(response, reason)
         if response.status_code == 401:
             raise AuthenticationFailed(f"BambooHR refused the API key ({shown}). Check the key and that it is active.")
         if response.status_code == 403:
@@ -157,8 +157,7 @@ class BambooHRConnector(Connector):
         )
 
     def read(self, object_name: str, *, since: str | None = None, page_size: int | None = None) -> Iterator[Page]:
-        if object_name not in self.objects:
-            raise ConnectorError(f"BambooHR has no object {object_name!r}; known: employees")
+        self.object_spec(object_name)
         size = max(1, page_size or DEFAULT_PAGE_SIZE)
         since_moment = parse_utc_datetime(since) if since else None
         if since and since_moment is None:

@@ -177,10 +177,7 @@ class BusinessCentralConnector(Connector):
         return self._company_id
 
     def _collection(self, object_name: str) -> str:
-        if object_name not in self.objects:
-            raise ConnectorError(
-                f"Business Central has no object {object_name!r} here; known: {', '.join(self.objects)}."
-            )
+        self.object_spec(object_name)
         return f"companies({self.company_id()})/{object_name}"
 
     # -- contract ------------------------------------------------------------------------------------------------------

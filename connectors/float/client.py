@@ -16,10 +16,8 @@ those already equal. Float has no batch endpoint, and counts every write against
 
 from __future__ import annotations
 
-import email.utils
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -40,6 +38,7 @@ from connectors.base import (
     WriteMode,
     WriteResult,
     parse_utc_datetime,
+    server_time,
 )
 
 DEFAULT_BASE_URL = "https://api.float.com"
@@ -246,7 +245,7 @@ class FloatConnector(Connector):
                 raise VendorError(
                     f"Float could not list {obj.label.lower()}: {error_text(response)}", response.status_code
                 )
-            started = started or _server_time(response)
+            started = started or server_time(response)
             if total is None and (response.headers.get("X-Pagination-Total-Count") or "").isdigit():
                 total = int(response.headers["X-Pagination-Total-Count"])
             pages = int(response.headers.get("X-Pagination-Page-Count") or 1)
@@ -327,9 +326,3 @@ class FloatConnector(Connector):
             code = "VALIDATION" if response.status_code == 422 else f"HTTP_{response.status_code}"
             return WriteResult(record.external_id, "failed", target, code, self.session.redact(error_text(response)))
         raise VendorError(f"Float answered {obj.path} with HTTP {response.status_code}.", response.status_code)
-
-
-def _server_time(response: requests.Response) -> str:
-    parsed = email.utils.parsedate_to_datetime(response.headers["Date"]) if response.headers.get("Date") else None
-    moment = parsed.astimezone(UTC) if parsed else datetime.now(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

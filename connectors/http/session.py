@@ -85,6 +85,19 @@ class VendorSession(requests.Session):
         """`text` with this session's secrets, Authorization values and token query parameters removed."""
         return redact(str(text), self.secrets)
 
+    def refusal_shown(
+        self, response: requests.Response, detail: str = "", *, errors_text: Callable[[Any], str] | None = None
+    ) -> str:
+        """A refused call as an error message names it: "HTTP 403", then what the vendor said, secrets removed.
+        `errors_text` reads the vendor's JSON error body; a body that is not JSON adds nothing."""
+        if errors_text is not None:
+            try:
+                detail = errors_text(response.json())
+            except ValueError:
+                detail = ""
+        detail = self.redact(detail) if detail else ""
+        return f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+
     # -- mutual TLS ------------------------------------------------------------------------------------------------
 
     def use_client_certificate(self, *, certificate_pem: str, private_key_pem: str, ca_pem: str = "") -> None:

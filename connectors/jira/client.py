@@ -127,11 +127,7 @@ class JiraConnector(Connector):
         )
         if response.status_code in expected:
             return response
-        try:
-            detail = self.session.redact(errors_text(response.json()))
-        except ValueError:
-            detail = ""
-        shown = f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+        shown = self.session.refusal_shown(response, errors_text=errors_text)
         if response.status_code == 401:
             raise AuthenticationFailed(
                 f"Jira refused the e-mail address and API token ({shown}). Check both, and that the token is active."

@@ -213,8 +213,7 @@ class KantataConnector(PeopleWrites, Connector):
     # -- reads ----------------------------------------------------------------------------------------------------
 
     def read(self, object_name: str, *, since: str | None = None, page_size: int | None = None) -> Iterator[Page]:
-        if object_name not in self.objects:
-            raise ConnectorError(f"Kantata OX has no object {object_name!r} here")
+        self.object_spec(object_name)
         per_page = max(1, min(page_size or MAX_PER_PAGE, MAX_PER_PAGE))
         params: dict[str, Any] = {"per_page": per_page}
         if object_name == "users":

@@ -278,8 +278,7 @@ class MondayConnector(Connector):
         )
 
     def read(self, object_name: str, *, since: str | None = None, page_size: int | None = None) -> Iterator[Page]:
-        if object_name not in self.objects:
-            raise ConnectorError(f"monday.com has no object {object_name!r} here; known: time_tracking")
+        self.object_spec(object_name)
         size = max(1, min(page_size or PAGE_DEFAULT, PAGE_MAX))
         if since and parse_utc_datetime(since) is None:
             raise ConnectorError(f"Not an ISO 8601 cursor: {since!r}")

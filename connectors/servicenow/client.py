@@ -118,11 +118,7 @@ class ServiceNowConnector(Connector):
         )
         if response.status_code == 200:
             return response
-        try:
-            detail = self.session.redact(_error_text(response.json()))
-        except ValueError:
-            detail = ""
-        shown = f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+        shown = self.session.refusal_shown(response, errors_text=_error_text)
         if response.status_code == 401:
             raise AuthenticationFailed(f"ServiceNow refused the user name and password ({shown}).")
         if response.status_code == 403:
@@ -148,8 +144,7 @@ class ServiceNowConnector(Connector):
         )
 
     def read(self, object_name: str, *, since: str | None = None, page_size: int | None = None) -> Iterator[Page]:
-        if object_name not in self.objects:
-            raise ConnectorError(f"ServiceNow has no object {object_name!r} here; known: task_time_worked")
+        self.object_spec(object_name)
         size = max(1, min(page_size or PAGE_DEFAULT, PAGE_MAX))
         scope = (self.credentials.get("query") or "").strip()
         start = None

@@ -237,8 +237,7 @@ class WorkdayConnector(Connector):
         )
 
     def read(self, object_name: str, *, since: str | None = None, page_size: int | None = None) -> Iterator[Page]:
-        if object_name not in self.objects:
-            raise ConnectorError(f"Workday has no object {object_name!r}; known: workers")
+        self.object_spec(object_name)
         count = max(1, min(page_size or PAGE_MAX, PAGE_MAX))
         if since and since.startswith("resume|"):
             position = ReadPosition.parse(since)

@@ -14,7 +14,7 @@ from django_tenants.utils import tenant_context
 from integrations.models import AuditEvent
 from integrations.selectors.workspace import workspace_health
 from tenants.models import Client, Plan
-from tenants.selectors import Usage, usage_rolled_up
+from tenants.selectors.usage import Usage, usage_rolled_up
 
 logger = logging.getLogger(__name__)
 

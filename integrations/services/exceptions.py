@@ -11,9 +11,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from connectors.base import ConnectorError, SourceRecord
+from connectors.base import ConnectorError
 from integrations.engine.mapping import get_path
-from integrations.engine.orchestrator import COUNTS, ConnectionBroken, FlowRunner
+from integrations.engine.orchestrator import ConnectionBroken, FlowRunner
 from integrations.models import (
     BulkAction,
     Invoice,
@@ -26,6 +26,7 @@ from integrations.models import (
 from integrations.services.audit import audit_record
 from integrations.services.connections import connector_for
 from integrations.services.releases import exceptions_release
+from integrations.services.reruns import exception_source_record, rerun_finish
 from integrations.services.runs import SUSPENDED, target_guard, workspace_suspended
 
 logger = logging.getLogger("integrations.exceptions")
@@ -114,11 +115,7 @@ def exceptions_retry(*, exceptions: Iterable[SyncException], actor=None) -> dict
                     status=status if status != SyncException.Status.RETRYING else SyncException.Status.OPEN
                 )
         if run.pk and SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).exists():
-            SyncRun.objects.filter(pk=run.pk).update(
-                **{name: getattr(tally, name) for name in COUNTS},
-                finished_at=timezone.now(),
-                status=SyncRun.Status.PARTIAL if tally.failed or tally.parked else SyncRun.Status.SUCCEEDED,
-            )
+            rerun_finish(run=run, tally=tally)
         resolved = SyncException.objects.filter(pk__in=ids, status=SyncException.Status.RESOLVED).count()
         outcome["retried"] += len(group)
         outcome["resolved"] += resolved
@@ -180,15 +177,7 @@ def _still_open_reasons(ids: list[int]) -> list[str]:
 
 def _retry_group(flow, run, group):
     runner = FlowRunner(flow, run, connector_for=connector_for, link_before_create=target_guard)
-    records = [
-        SourceRecord(
-            external_id=e.payload.get("external_id") or e.external_id,
-            updated_at=e.payload.get("updated_at") or "",
-            data=e.payload["data"],
-        )
-        for e in group
-        if e.object != "invoice"
-    ]
+    records = [exception_source_record(e) for e in group if e.object != "invoice"]
     Invoice.objects.filter(
         number__in=[e.external_id for e in group if e.object == "invoice"], environment=flow.environment
     ).update(needs_sync=True, marks=F("marks") + 1)

@@ -10,7 +10,6 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.utils import timezone
 
-from connectors.base import SourceRecord
 from integrations.engine.entities import ENTITIES
 from integrations.engine.orchestrator import FlowRunner
 from integrations.models import ExternalRef, Rate, Resource, SyncException, SyncRun
@@ -18,6 +17,7 @@ from integrations.services.audit import audit_record
 from integrations.services.connections import connector_for
 from integrations.services.exceptions import ExceptionActionRefused, exceptions_retry
 from integrations.services.releases import exceptions_release
+from integrations.services.reruns import exception_source_record, rerun_finish
 from integrations.services.runs import target_guard
 
 
@@ -125,28 +125,9 @@ def _run_one(exception: SyncException, *, unmatched: bool) -> None:
     runner = FlowRunner(flow, run, connector_for=connector_for, link_before_create=target_guard)
     if unmatched:
         runner.store.unmatched.add((exception.object, exception.external_id))
-    payload = exception.payload
-    tally = runner.process(
-        [
-            SourceRecord(
-                external_id=payload.get("external_id") or exception.external_id,
-                updated_at=payload.get("updated_at") or "",
-                data=payload.get("data") or {},
-            )
-        ]
-    )
+    tally = runner.process([exception_source_record(exception)])
     runner.flush()
-    SyncRun.objects.filter(pk=run.pk).update(
-        read=tally.read,
-        created=tally.created,
-        linked=tally.linked,
-        updated=tally.updated,
-        unchanged=tally.unchanged,
-        parked=tally.parked,
-        failed=tally.failed,
-        status=SyncRun.Status.PARTIAL if tally.failed or tally.parked else SyncRun.Status.SUCCEEDED,
-        finished_at=timezone.now(),
-    )
+    rerun_finish(run=run, tally=tally)
 
 
 def resource_cost_rate_set(

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from connectors.base import SourceRecord
 from integrations.engine import parking
 from integrations.engine.orchestrator import FlowRunner
 from integrations.models import SyncException, SyncRun, ValueMap
+from integrations.services.reruns import exception_source_record, rerun_finish
 
 logger = logging.getLogger("integrations.runs")
 
@@ -71,29 +71,10 @@ def _release_flow(rows: list[SyncException], result: ReleaseResult, *, notify, g
 
     run = SyncRun.objects.create(flow=flow, trigger="release", status=SyncRun.Status.RUNNING, started_at=timezone.now())
     runner = FlowRunner(flow, run, connector_for=connector_for, notify=notify, link_before_create=guard)
-    records = [
-        SourceRecord(
-            external_id=row.payload.get("external_id") or row.external_id,
-            updated_at=row.payload.get("updated_at") or "",
-            data=row.payload.get("data") or {},
-        )
-        for row in rows
-        if row.payload.get("data") is not None
-    ]
+    records = [exception_source_record(row) for row in rows if row.payload.get("data") is not None]
     tally = runner.process(records)
     runner.flush()
-    SyncRun.objects.filter(pk=run.pk).update(
-        read=tally.read,
-        created=tally.created,
-        linked=tally.linked,
-        updated=tally.updated,
-        unchanged=tally.unchanged,
-        parked=tally.parked,
-        failed=tally.failed,
-        skipped=tally.skipped,
-        status=SyncRun.Status.PARTIAL if tally.failed or tally.parked else SyncRun.Status.SUCCEEDED,
-        finished_at=timezone.now(),
-    )
+    rerun_finish(run=run, tally=tally)
     result.released += len(records)
     result.synced += tally.created + tally.linked + tally.updated + tally.unchanged
     result.still_waiting += tally.parked

@@ -14,7 +14,7 @@ from integrations.views.support import redirect_to, refusal_said, render_page, s
 from portal.audit_log import audit_page_context
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
 from tenants.models import Membership, Role
-from tenants.selectors import client_members, pending_invitations
+from tenants.selectors.people import client_members, pending_invitations
 from tenants.services.members import (
     MemberChangeRefused,
     workspace_member_invite,

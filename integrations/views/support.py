@@ -10,7 +10,7 @@ from django.urls import reverse
 from portal import htmx
 from portal.htmx import redirect_to, refusal_said, wants_partial
 from tenants.decorators import WORKSPACE_EDITORS, WORKSPACE_FINANCE
-from tenants.selectors import workspace_people
+from tenants.selectors.people import workspace_people
 
 __all__ = [
     "redirect_to",

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from tenants.models import Client, Partner, Role, domain_verification_token
+from tenants.models.accounts import Role
+from tenants.models.clients import Client
+from tenants.models.partners import Partner, domain_verification_token
 
 
 class SsoConnection(models.Model):

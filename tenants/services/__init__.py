@@ -19,7 +19,6 @@ from tenants.services.clients import (
     client_plan_change,
     client_resume,
     client_suspend,
-    month_start,
     schema_name_for,
     usage_record_upsert,
 )
@@ -75,7 +74,6 @@ __all__ = [
     "invitation_offer",
     "invitation_send",
     "invitation_token_hash",
-    "month_start",
     "partner_audit_record",
     "partner_base_url",
     "partner_create",

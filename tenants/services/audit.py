@@ -11,6 +11,16 @@ from tenants.models import (
 from tenants.signals import workspace_changed
 
 
+def audit_changes(before: dict, after: dict) -> tuple[dict, dict]:
+    """Only the values that changed, as JSON-ready text: what an audit row shows of an edit."""
+    changed = [key for key in after if before.get(key) != after.get(key)]
+    return {key: json_ready(before.get(key)) for key in changed}, {key: json_ready(after.get(key)) for key in changed}
+
+
+def json_ready(value):
+    return value if value is None or isinstance(value, bool | int | str | list | dict) else str(value)
+
+
 def client_audit_record(
     *, client: Client, actor: User | None, action: str, summary: str, before=None, after=None
 ) -> None:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from portal.emails import branded_email_send
 from tenants.models import ChangeRequest, ChangeRequestComment, Client, Membership, Role, User
-from tenants.selectors import workspace_role
+from tenants.selectors.access import workspace_role
 from tenants.services.audit import client_audit_record, partner_audit_record
 from tenants.services.links import partner_base_url
 from tenants.templatetags.console import money
@@ -49,12 +49,18 @@ def _locked(change_request: ChangeRequest) -> ChangeRequest:
     )
 
 
-def _status_check(change_request: ChangeRequest, allowed: tuple, doing: str) -> None:
+def _step_start(
+    change_request: ChangeRequest, *, actor: User, roles: frozenset, doing: str, allowed: tuple, done: str
+) -> ChangeRequest:
+    """The request locked, once `actor` may take this step (`doing`) and its status allows it to be `done`."""
+    change_request = _locked(change_request)
+    _role_check(actor=actor, client=change_request.client, roles=roles, doing=doing)
     if change_request.status not in allowed:
         raise ChangeRequestRefused(
             f"Change request {change_request.label} is {change_request.get_status_display().lower()}: "
-            f"it can no longer be {doing}."
+            f"it can no longer be {done}."
         )
+    return change_request
 
 
 def _values(change_request: ChangeRequest) -> dict:
@@ -65,10 +71,6 @@ def _values(change_request: ChangeRequest) -> dict:
         "quote_amount": None if change_request.quote_amount is None else str(change_request.quote_amount),
         "currency": change_request.currency,
     }
-
-
-def _money(amount: Decimal, currency: str) -> str:
-    return money(amount, currency)
 
 
 @transaction.atomic
@@ -85,14 +87,9 @@ def change_request_create(*, client: Client, actor: User, kind: str, title: str,
     change_request = ChangeRequest.objects.create(
         client=client, number=last + 1, kind=kind, title=title, description=description, requested_by=actor
     )
-    client_audit_record(
-        client=client,
-        actor=actor,
-        action="change_request.requested",
-        summary=f"Asked for change {change_request.label} ({change_request.get_kind_display().lower()})",
-        after={"number": change_request.number, "kind": kind, "title": title},
-    )
-    _notify(change_request, to="partner", event="requested", actor=actor)
+    summary = f"Asked for change {change_request.label} ({change_request.get_kind_display().lower()})"
+    after = {"number": change_request.number, "kind": kind, "title": title}
+    _client_step_record(change_request, actor=actor, event="requested", summary=summary, after=after)
     return change_request
 
 
@@ -107,10 +104,15 @@ def change_request_quote(
 ) -> ChangeRequest:
     """The partner prices a request: `hours` at the client's plan's hourly rate, or a fixed `fee`. A request may be
     quoted again until the client decides; each quote is a new version, and the client approves the one it read."""
-    change_request = _locked(change_request)
+    change_request = _step_start(
+        change_request,
+        actor=actor,
+        roles=PARTNER_WORKERS,
+        doing="quote change requests",
+        allowed=(Status.REQUESTED, Status.QUOTED),
+        done="quoted",
+    )
     client = change_request.client
-    _role_check(actor=actor, client=client, roles=PARTNER_WORKERS, doing="quote change requests")
-    _status_check(change_request, (Status.REQUESTED, Status.QUOTED), "quoted")
     plan = client.plan
     if plan is None:
         raise ChangeRequestRefused(f"Put {client.name} on a plan first: a quote is in its plan's currency.")
@@ -138,36 +140,19 @@ def change_request_quote(
     change_request.quoted_at = timezone.now()
     change_request.status = Status.QUOTED
     change_request.save()
-    basis = f"{hours} hours at {_money(rate, plan.currency)}" if hours is not None else "fixed fee"
-    summary = f"Quoted change {change_request.label} for {client.name}: {_money(amount, plan.currency)} ({basis})"
-    _partner_side_audit(change_request, actor=actor, action="change_request.quoted", summary=summary, before=before)
-    _notify(change_request, to="client", event="quoted", actor=actor)
+    basis = f"{hours} hours at {money(rate, plan.currency)}" if hours is not None else "fixed fee"
+    summary = f"Quoted change {change_request.label} for {client.name}: {money(amount, plan.currency)} ({basis})"
+    _partner_step_record(change_request, actor=actor, event="quoted", summary=summary, before=before)
     return change_request
 
 
 @transaction.atomic
 def change_request_approve(*, change_request: ChangeRequest, actor: User, quote_version: int) -> ChangeRequest:
     """The client's admin accepts the quote it read (`quote_version`); the amount is billed this month."""
-    change_request = _locked(change_request)
-    client = change_request.client
-    _role_check(actor=actor, client=client, roles=CLIENT_DECIDERS, doing="approve change requests")
-    _status_check(change_request, (Status.QUOTED,), "approved")
-    _quote_version_check(change_request, quote_version)
-    before = _values(change_request)
-    change_request.status = Status.APPROVED
-    change_request.decided_by = actor
-    change_request.approved_at = timezone.now()
-    change_request.save()
-    amount = _money(change_request.quote_amount, change_request.currency)
-    client_audit_record(
-        client=client,
-        actor=actor,
-        action="change_request.approved",
-        summary=f"Approved change {change_request.label} at {amount}",
-        before=before,
-        after=_values(change_request),
-    )
-    _notify(change_request, to="partner", event="approved", actor=actor)
+    change_request, before = _quote_decide(change_request, actor=actor, quote_version=quote_version, approve=True)
+    amount = money(change_request.quote_amount, change_request.currency)
+    summary = f"Approved change {change_request.label} at {amount}"
+    _client_step_record(change_request, actor=actor, event="approved", summary=summary, before=before)
     return change_request
 
 
@@ -176,69 +161,53 @@ def change_request_decline(
     *, change_request: ChangeRequest, actor: User, quote_version: int, reason: str = ""
 ) -> ChangeRequest:
     """The client's admin turns the quote down; nothing is billed. The reason, if given, goes on the thread."""
-    change_request = _locked(change_request)
-    client = change_request.client
-    _role_check(actor=actor, client=client, roles=CLIENT_DECIDERS, doing="decline change requests")
-    _status_check(change_request, (Status.QUOTED,), "declined")
-    _quote_version_check(change_request, quote_version)
-    before = _values(change_request)
-    change_request.status = Status.DECLINED
-    change_request.decided_by = actor
-    change_request.declined_at = timezone.now()
-    change_request.save()
+    change_request, before = _quote_decide(change_request, actor=actor, quote_version=quote_version, approve=False)
     if reason.strip():
         _comment_add(change_request, actor=actor, side=ChangeRequestComment.Side.CLIENT, body=reason)
-    client_audit_record(
-        client=client,
-        actor=actor,
-        action="change_request.declined",
-        summary=f"Declined the quote for change {change_request.label}",
-        before=before,
-        after=_values(change_request),
-    )
-    _notify(change_request, to="partner", event="declined", actor=actor)
+    summary = f"Declined the quote for change {change_request.label}"
+    _client_step_record(change_request, actor=actor, event="declined", summary=summary, before=before)
     return change_request
 
 
 @transaction.atomic
 def change_request_withdraw(*, change_request: ChangeRequest, actor: User) -> ChangeRequest:
     """The client's admin takes a request back before approving it."""
-    change_request = _locked(change_request)
-    client = change_request.client
-    _role_check(actor=actor, client=client, roles=CLIENT_DECIDERS, doing="withdraw change requests")
-    _status_check(change_request, (Status.REQUESTED, Status.QUOTED), "withdrawn")
+    change_request = _step_start(
+        change_request,
+        actor=actor,
+        roles=CLIENT_DECIDERS,
+        doing="withdraw change requests",
+        allowed=(Status.REQUESTED, Status.QUOTED),
+        done="withdrawn",
+    )
     before = _values(change_request)
     change_request.status = Status.WITHDRAWN
     change_request.withdrawn_at = timezone.now()
     change_request.save()
-    client_audit_record(
-        client=client,
-        actor=actor,
-        action="change_request.withdrawn",
-        summary=f"Withdrew change {change_request.label}",
-        before=before,
-        after=_values(change_request),
-    )
-    _notify(change_request, to="partner", event="withdrawn", actor=actor)
+    summary = f"Withdrew change {change_request.label}"
+    _client_step_record(change_request, actor=actor, event="withdrawn", summary=summary, before=before)
     return change_request
 
 
 @transaction.atomic
 def change_request_deliver(*, change_request: ChangeRequest, actor: User, note: str = "") -> ChangeRequest:
     """The partner marks an approved change done. Billing does not move: it was billed in the month approved."""
-    change_request = _locked(change_request)
-    client = change_request.client
-    _role_check(actor=actor, client=client, roles=PARTNER_WORKERS, doing="deliver change requests")
-    _status_check(change_request, (Status.APPROVED,), "marked delivered")
+    change_request = _step_start(
+        change_request,
+        actor=actor,
+        roles=PARTNER_WORKERS,
+        doing="deliver change requests",
+        allowed=(Status.APPROVED,),
+        done="marked delivered",
+    )
     before = _values(change_request)
     change_request.status = Status.DELIVERED
     change_request.delivered_by = actor
     change_request.delivered_at = timezone.now()
     change_request.delivery_note = note.strip()
     change_request.save()
-    summary = f"Delivered change {change_request.label} for {client.name}"
-    _partner_side_audit(change_request, actor=actor, action="change_request.delivered", summary=summary, before=before)
-    _notify(change_request, to="client", event="delivered", actor=actor)
+    summary = f"Delivered change {change_request.label} for {change_request.client.name}"
+    _partner_step_record(change_request, actor=actor, event="delivered", summary=summary, before=before)
     return change_request
 
 
@@ -255,12 +224,8 @@ def change_request_comment(*, change_request: ChangeRequest, actor: User, body: 
     side = ChangeRequestComment.Side.PARTNER if role in PARTNER_WORKERS else ChangeRequestComment.Side.CLIENT
     comment = _comment_add(change_request, actor=actor, side=side, body=body)
     summary = f"Commented on change {change_request.label}"
-    if side == ChangeRequestComment.Side.PARTNER:
-        _partner_side_audit(change_request, actor=actor, action="change_request.commented", summary=summary)
-        _notify(change_request, to="client", event="commented", actor=actor, comment=comment)
-    else:
-        client_audit_record(client=client, actor=actor, action="change_request.commented", summary=summary)
-        _notify(change_request, to="partner", event="commented", actor=actor, comment=comment)
+    record = _partner_step_record if side == ChangeRequestComment.Side.PARTNER else _client_step_record
+    record(change_request, actor=actor, event="commented", summary=summary, comment=comment)
     return comment
 
 
@@ -270,17 +235,56 @@ def _comment_add(change_request: ChangeRequest, *, actor: User, side: str, body:
     )
 
 
-def _quote_version_check(change_request: ChangeRequest, quote_version: int) -> None:
+def _quote_decide(
+    change_request: ChangeRequest, *, actor: User, quote_version: int, approve: bool
+) -> tuple[ChangeRequest, dict]:
+    """The client's admin approves or declines the quote it read (`quote_version`, refused if the partner quoted
+    again since): the request as decided, and its values before."""
+    change_request = _step_start(
+        change_request,
+        actor=actor,
+        roles=CLIENT_DECIDERS,
+        doing="approve change requests" if approve else "decline change requests",
+        allowed=(Status.QUOTED,),
+        done="approved" if approve else "declined",
+    )
     if quote_version != change_request.quote_version:
-        amount = _money(change_request.quote_amount, change_request.currency)
+        amount = money(change_request.quote_amount, change_request.currency)
         raise ChangeRequestRefused(
             f"The quote changed since you opened it: it is now {amount}. Read it again before you decide."
         )
+    before = _values(change_request)
+    change_request.status = Status.APPROVED if approve else Status.DECLINED
+    change_request.decided_by = actor
+    if approve:
+        change_request.approved_at = timezone.now()
+    else:
+        change_request.declined_at = timezone.now()
+    change_request.save()
+    return change_request, before
 
 
-def _partner_side_audit(change_request: ChangeRequest, *, actor: User, action: str, summary: str, before=None) -> None:
-    """A step the partner took on a client's request: in the partner's log, and in the client's, whose request it is."""
+def _client_step_record(
+    change_request: ChangeRequest, *, actor: User, event: str, summary: str, before=None, after=None, comment=None
+) -> None:
+    """A step the client took on its request: in the client's log, and mailed to the partner's people. A step that
+    changed the request (`before` given) records its values after."""
+    if before is not None:
+        after = _values(change_request)
+    action = f"change_request.{event}"
+    client_audit_record(
+        client=change_request.client, actor=actor, action=action, summary=summary, before=before, after=after
+    )
+    _notify(change_request, to="partner", event=event, actor=actor, comment=comment)
+
+
+def _partner_step_record(
+    change_request: ChangeRequest, *, actor: User, event: str, summary: str, before=None, comment=None
+) -> None:
+    """A step the partner took on a client's request: in the partner's log, and in the client's, whose request it
+    is; mailed to the client's people."""
     client = change_request.client
+    action = f"change_request.{event}"
     after = _values(change_request) if before is not None else None
     partner_audit_record(
         partner=client.partner,
@@ -293,6 +297,7 @@ def _partner_side_audit(change_request: ChangeRequest, *, actor: User, action: s
         after=after,
     )
     client_audit_record(client=client, actor=actor, action=action, summary=summary, before=before, after=after)
+    _notify(change_request, to="client", event=event, actor=actor, comment=comment)
 
 
 # --- Mail to the other side ----------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from tenants.models import (
     UsageRecord,
     User,
 )
+from tenants.selectors.usage import this_month
 from tenants.services.audit import client_audit_record, partner_audit_record
 from tenants.services.invitations import user_invite
 from tenants.services.schedules import client_periodic_tasks_disable, client_periodic_tasks_enable
@@ -138,10 +139,6 @@ def _status_set(client: Client, status: str, *, actor: User, done: str, syncs: s
     )
 
 
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
 @transaction.atomic
 def usage_record_upsert(
     *,
@@ -168,5 +165,5 @@ def usage_record_upsert(
     }
     if connections is not None:  # left as they were when the caller did not count them
         values["connections"] = {vendor: count for vendor, count in sorted(connections.items()) if count}
-    record, _ = UsageRecord.objects.update_or_create(client=client, month=month_start(month), defaults=values)
+    record, _ = UsageRecord.objects.update_or_create(client=client, month=this_month(month), defaults=values)
     return record

@@ -20,7 +20,7 @@ from tenants.models import (
     Role,
     User,
 )
-from tenants.selectors import home_partner
+from tenants.selectors.access import home_partner
 from tenants.services.audit import client_audit_record, partner_audit_record
 from tenants.services.links import site_base_url
 

@@ -10,21 +10,11 @@ from tenants.models import (
     Plan,
     User,
 )
-from tenants.services.audit import partner_audit_record
-
-
-def _changes(before: dict, after: dict) -> tuple[dict, dict]:
-    """Only the values that changed, as JSON-ready text: what an audit row shows of an edit."""
-    changed = [key for key in after if before.get(key) != after.get(key)]
-    return {key: _plain(before.get(key)) for key in changed}, {key: _plain(after.get(key)) for key in changed}
-
-
-def _plain(value):
-    return value if value is None or isinstance(value, bool | int | str | list | dict) else str(value)
+from tenants.services.audit import audit_changes, json_ready, partner_audit_record
 
 
 def _plan_values(plan: Plan) -> dict:
-    return {field: _plain(getattr(plan, field)) for field in PLAN_FIELDS}
+    return {field: json_ready(getattr(plan, field)) for field in PLAN_FIELDS}
 
 
 @transaction.atomic
@@ -53,7 +43,7 @@ def plan_update(*, plan: Plan, values: dict, actor: User | None) -> Plan:
             setattr(plan, field, values[field])
     plan.full_clean()
     plan.save()
-    was, now = _changes(before, _plan_values(Plan.objects.get(pk=plan.pk)))  # as stored: 99 is 99.00
+    was, now = audit_changes(before, _plan_values(Plan.objects.get(pk=plan.pk)))  # as stored: 99 is 99.00
     if now:
         partner_audit_record(
             partner=plan.partner,

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from portal.emails import branded_email_send
 from tenants.models import Client, Membership, RenewalReminder, Role, Subscription, SubscriptionTerm, User
 from tenants.models.subscriptions import months_after
-from tenants.services.audit import partner_audit_record
+from tenants.services.audit import audit_changes, partner_audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +97,7 @@ def subscription_set(
             after=after,
         )
     else:
-        was = {key: value for key, value in before.items() if after[key] != value}
-        now = {key: after[key] for key in was}
+        was, now = audit_changes(before, after)
         if now:
             partner_audit_record(
                 partner=client.partner,

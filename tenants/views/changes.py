@@ -8,11 +8,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from tenants import selectors
 from tenants.changes_forms import ChangeRequestForm, CommentForm, DecisionForm, DeliverForm, QuoteForm
 from tenants.decorators import WORKSPACE_ALL, partner_role_required, workspace_role_required
 from tenants.models import ChangeRequest, Role
 from tenants.models.changes import OPEN_STATUSES
+from tenants.selectors.access import workspaces_for
+from tenants.selectors.changes import change_request_counts, change_requests_for_partner, change_requests_of
 from tenants.services import changes as services
 from tenants.templatetags.console import money
 from tenants.views.support import redirect_to, render_page
@@ -36,10 +37,10 @@ def _workspace_change(request, number: int) -> ChangeRequest:
 
 @workspace_role_required(WORKSPACE_ALL)
 def workspace_changes(request, client_slug):
-    rows = selectors.change_requests_of(request.client)
+    rows = change_requests_of(request.client)
     context = {
         "change_requests": rows,
-        "counts": selectors.change_request_counts(rows),
+        "counts": change_request_counts(rows),
         "can_request": request.workspace_role in CLIENT_DECIDERS,
         "section": "changes",
     }
@@ -147,7 +148,11 @@ def workspace_change_withdraw(request, client_slug, number):
 @require_POST
 @workspace_role_required(CLIENT_COMMENTERS)
 def workspace_change_comment(request, client_slug, number):
-    change_request = _workspace_change(request, number)
+    return _comment_post(request, _workspace_change(request, number), back=_workspace_back, detail=_workspace_detail)
+
+
+def _comment_post(request, change_request, *, back, detail):
+    """A comment from either side of the thread; the page again with the reason when it is refused."""
     form = CommentForm(request.POST)
     if form.is_valid():
         try:
@@ -156,8 +161,8 @@ def workspace_change_comment(request, client_slug, number):
             form.add_error("body", str(refused))
         else:
             messages.success(request, "Comment posted.")
-            return _workspace_back(request, change_request)
-    return _workspace_detail(request, change_request, comment_form=form, status=422)
+            return back(request, change_request)
+    return detail(request, change_request, comment_form=form, status=422)
 
 
 # --- The partner console --------------------------------------------------------------------------------------------
@@ -167,7 +172,7 @@ def _partner_change(request, pk: int) -> ChangeRequest:
     """A request of a client this person may reach under this host's partner, else 404 (another partner's, or a
     client the staff member is not assigned to, is not found)."""
     return get_object_or_404(
-        selectors.change_requests_for_partner(request.user, request.partner).select_related(
+        change_requests_for_partner(request.user, request.partner).select_related(
             "requested_by", "quoted_by", "delivered_by"
         ),
         pk=pk,
@@ -177,15 +182,15 @@ def _partner_change(request, pk: int) -> ChangeRequest:
 @partner_role_required(Role.PARTNER_ADMIN, Role.PARTNER_STAFF)
 def partner_changes(request):
     shown = request.GET.get("show") if request.GET.get("show") in STATUS_FILTERS else "open"
-    everything = selectors.change_requests_for_partner(request.user, request.partner)
+    everything = change_requests_for_partner(request.user, request.partner)
     # ?client=<slug>: one client's requests, among those this person reaches (any other slug shows nothing).
     client = None
     if request.GET.get("client"):
-        client = selectors.workspaces_for(request.user, request.partner).filter(slug=request.GET["client"]).first()
+        client = workspaces_for(request.user, request.partner).filter(slug=request.GET["client"]).first()
         everything = everything.filter(client=client) if client else everything.none()
     context = {
         "change_requests": everything if shown == "all" else everything.filter(status__in=OPEN_STATUSES),
-        "counts": selectors.change_request_counts(everything),
+        "counts": change_request_counts(everything),
         "shown": shown,
         "filters": STATUS_FILTERS,
         "this_client": client,
@@ -223,8 +228,8 @@ def partner_change(request, pk):
     return _partner_detail(request, _partner_change(request, pk))
 
 
-def _partner_back(change_request):
-    return reverse("partner_change", args=[change_request.pk])
+def _partner_back(request, change_request):
+    return redirect_to(request, reverse("partner_change", args=[change_request.pk]))
 
 
 @require_POST
@@ -247,7 +252,7 @@ def partner_change_quote(request, pk):
             messages.success(
                 request, f"Quote sent to {quoted.client.name}: {money(quoted.quote_amount, quoted.currency)}."
             )
-            return redirect_to(request, _partner_back(change_request))
+            return _partner_back(request, change_request)
     return _partner_detail(request, change_request, quote_form=form, status=422)
 
 
@@ -263,21 +268,11 @@ def partner_change_deliver(request, pk):
             form.add_error(None, str(refused))
         else:
             messages.success(request, f"Marked {change_request.label} delivered; {change_request.client.name} is told.")
-            return redirect_to(request, _partner_back(change_request))
+            return _partner_back(request, change_request)
     return _partner_detail(request, change_request, deliver_form=form, status=422)
 
 
 @require_POST
 @partner_role_required(Role.PARTNER_ADMIN, Role.PARTNER_STAFF)
 def partner_change_comment(request, pk):
-    change_request = _partner_change(request, pk)
-    form = CommentForm(request.POST)
-    if form.is_valid():
-        try:
-            services.change_request_comment(change_request=change_request, actor=request.user, **form.cleaned_data)
-        except services.ChangeRequestRefused as refused:
-            form.add_error("body", str(refused))
-        else:
-            messages.success(request, "Comment posted.")
-            return redirect_to(request, _partner_back(change_request))
-    return _partner_detail(request, change_request, comment_form=form, status=422)
+    return _comment_post(request, _partner_change(request, pk), back=_partner_back, detail=_partner_detail)

@@ -8,11 +8,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from integrations.selectors.client_health import client_health, clients_health
-from tenants import selectors, services
+from tenants import services
 from tenants.decorators import partner_role_required
 from tenants.forms import ClientCreateForm, ClientPlanForm
 from tenants.models import Membership, Plan, Role
 from tenants.models.changes import OPEN_STATUSES
+from tenants.selectors.access import workspaces_for
+from tenants.selectors.changes import change_requests_of
+from tenants.selectors.people import client_members
+from tenants.selectors.revenue import partner_mrr, subscription_of
+from tenants.selectors.usage import usage_as_of
 from tenants.views.support import (
     is_partner_admin,
     partner_client,
@@ -29,7 +34,7 @@ STATUS_FILTERS = {"": "All clients", "attention": "Needs attention", "active": "
 def partner_home(request):
     """Clients the user may reach, with health at a glance; partner admins also see MRR."""
     admin = is_partner_admin(request)
-    reachable = selectors.workspaces_for(request.user, request.partner).select_related("plan")
+    reachable = workspaces_for(request.user, request.partner).select_related("plan")
     query = request.GET.get("q", "").strip()[:80]
     status = request.GET.get("status", "")
     status = status if status in STATUS_FILTERS else ""
@@ -62,10 +67,10 @@ def partner_home(request):
         open_exceptions=sum(health.open_exceptions for health in everyone),
         records_this_month=sum(health.records_this_month for health in everyone),
         included_this_month=sum(health.included_records or 0 for health in everyone),
-        usage_as_of=selectors.usage_as_of(health.usage for health in everyone),
+        usage_as_of=usage_as_of(health.usage for health in everyone),
     )
     if admin:
-        context["mrr"] = selectors.partner_mrr(request.partner)
+        context["mrr"] = partner_mrr(request.partner)
     return render_page(request, "tenants/partner_home.html", context)
 
 
@@ -96,17 +101,17 @@ def client_detail(request, slug):
         "this_client": client,
         "health": health,
         "plan": health.plan,
-        "members": selectors.client_members(client),
+        "members": client_members(client),
         "assigned_staff": Membership.objects.filter(
             partner=request.partner, role=Role.PARTNER_STAFF, assigned_clients=client
         ).select_related("user"),
         "is_admin": is_partner_admin(request),
-        "open_changes": selectors.change_requests_of(client).filter(status__in=OPEN_STATUSES).count(),
+        "open_changes": change_requests_of(client).filter(status__in=OPEN_STATUSES).count(),
         "section": "clients",
     }
     if context["is_admin"]:
         context["plan_form"] = ClientPlanForm(partner=request.partner, initial={"plan": client.plan_id})
-        context["subscription"] = selectors.subscription_of(client)
+        context["subscription"] = subscription_of(client)
         context["subscription_term"] = context["subscription"].current_term if context["subscription"] else None
     return render_page(request, "tenants/client_detail.html", context)
 

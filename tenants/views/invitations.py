@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 
 from tenants import services
 from tenants.models import Invitation, User
-from tenants.selectors import home_partner
+from tenants.selectors.access import home_partner
 
 
 @never_cache

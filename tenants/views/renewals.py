@@ -6,16 +6,18 @@ from django.contrib import messages
 from django.urls import reverse
 from django.utils import timezone
 
-from tenants import selectors, services
+from tenants import services
 from tenants.decorators import partner_role_required
 from tenants.forms import SubscriptionForm
 from tenants.models import Role
+from tenants.selectors.renewals import upcoming_renewals
+from tenants.selectors.revenue import subscription_of
 from tenants.views.support import partner_client, redirect_to, render_page
 
 
 @partner_role_required(Role.PARTNER_ADMIN)
 def renewals(request):
-    upcoming = selectors.upcoming_renewals(request.partner)
+    upcoming = upcoming_renewals(request.partner)
     context = {
         "renewals": upcoming,
         "within_90": [renewal for renewal in upcoming if renewal.days <= 90],
@@ -28,7 +30,7 @@ def renewals(request):
 @partner_role_required(Role.PARTNER_ADMIN)
 def subscription_edit(request, slug):
     client = partner_client(request, slug)
-    subscription = selectors.subscription_of(client)
+    subscription = subscription_of(client)
     currency = client.plan.currency if client.plan else ""
     form = SubscriptionForm(request.POST or None, initial=_initial(client, subscription), currency=currency)
     if request.method == "POST" and form.is_valid():

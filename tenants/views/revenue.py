@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from django.http import HttpResponse
 
-from tenants import selectors
 from tenants.decorators import partner_role_required
 from tenants.models import Role
+from tenants.selectors.revenue import client_statement, partner_mrr, partner_statements, statement_totals, usage_history
+from tenants.selectors.usage import month_bounds, this_month, usage_as_of
 from tenants.views.support import month_from, partner_client, render_page
 
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).
@@ -18,26 +19,26 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 def _month_nav(month):
     previous = (month - timedelta(days=1)).replace(day=1)
-    following = (month + timedelta(days=32)).replace(day=1)
+    following = month_bounds(month)[1]
     return {
         "month": month,
         "previous_month": previous,
         "next_month": following,
-        "is_current": month == selectors.this_month(),
+        "is_current": month == this_month(),
     }
 
 
 @partner_role_required(Role.PARTNER_ADMIN)
 def revenue(request):
     month = month_from(request.GET.get("month"))
-    statements = selectors.partner_statements(partner=request.partner, month=month)
+    statements = partner_statements(partner=request.partner, month=month)
     context = {
         "statements": statements,
-        "totals": selectors.statement_totals(statements),
-        "mrr": selectors.partner_mrr(request.partner),
+        "totals": statement_totals(statements),
+        "mrr": partner_mrr(request.partner),
         "records": sum(statement.records_synced for statement in statements),
         "runs": sum(statement.runs for statement in statements),
-        "as_of": selectors.usage_as_of(statements),
+        "as_of": usage_as_of(statements),
         "section": "revenue",
         **_month_nav(month),
     }
@@ -49,8 +50,8 @@ def statement(request, slug):
     client = partner_client(request, slug)
     month = month_from(request.GET.get("month"))
     context = {
-        "statement": selectors.client_statement(client=client, month=month),
-        "history": selectors.usage_history(client, months=6, until=month),
+        "statement": client_statement(client=client, month=month),
+        "history": usage_history(client, months=6, until=month),
         "this_client": client,
         "section": "revenue",
         **_month_nav(month),
@@ -66,7 +67,7 @@ def _cell(value) -> str:
 @partner_role_required(Role.PARTNER_ADMIN)
 def revenue_csv(request):
     month = month_from(request.GET.get("month"))
-    statements = selectors.partner_statements(partner=request.partner, month=month)
+    statements = partner_statements(partner=request.partner, month=month)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{request.partner.slug}-statements-{month:%Y-%m}.csv"'
     writer = csv.writer(response)

@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404
 
 from portal.htmx import redirect_to, refusal_said, render_page, wants_partial
 from tenants.models import Client, Role
-from tenants.selectors import this_month, workspaces_for
+from tenants.selectors.access import workspaces_for
+from tenants.selectors.usage import this_month
 
 __all__ = [
     "is_partner_admin",

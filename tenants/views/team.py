@@ -7,15 +7,16 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from tenants import selectors, services
+from tenants import services
 from tenants.decorators import partner_role_required
 from tenants.forms import MfaPolicyForm, StaffAssignForm, StaffInviteForm
 from tenants.models import Invitation, Membership, MfaPolicy, Role
+from tenants.selectors.people import partner_staff, pending_invitations
 from tenants.views.support import redirect_to, refusal_said, render_page
 
 
 def _team_context(request, invite_form=None) -> dict:
-    members = list(selectors.partner_staff(request.partner))
+    members = list(partner_staff(request.partner))
     for member in members:
         if member.role == Role.PARTNER_STAFF:
             member.assign_form = StaffAssignForm(
@@ -25,7 +26,7 @@ def _team_context(request, invite_form=None) -> dict:
             )
     return {
         "members": members,
-        "invitations": selectors.pending_invitations(partner=request.partner),
+        "invitations": pending_invitations(partner=request.partner),
         "mfa_form": MfaPolicyForm(initial={"mfa_policy": request.partner.mfa_policy}),
         "invite_form": invite_form or StaffInviteForm(partner=request.partner),
         "client_count": request.partner.clients.count(),

@@ -21,7 +21,7 @@ from integrations.partner_templates import selectors, services
 from integrations.partner_templates.forms import TemplateDeployForm, TemplateEditForm, TemplateSaveForm
 from tenants.decorators import partner_role_required
 from tenants.models import IntegrationTemplate, Role, TemplateRollout
-from tenants.selectors import workspaces_for
+from tenants.selectors.access import workspaces_for
 from tenants.views.support import is_partner_admin, redirect_to, refusal_said, render_page, wants_partial
 
 

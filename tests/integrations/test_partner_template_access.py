@@ -16,6 +16,19 @@ from tests.support import NORTHWIND, SUMMIT, browser_for
 pytestmark = pytest.mark.django_db
 
 
+def template_writes(template, deployment) -> tuple[str, ...]:
+    """Every address that changes a saved template or one of its deployments."""
+    return (
+        f"/partner/templates/{template.pk}/versions/new",
+        f"/partner/templates/{template.pk}/deploy",
+        f"/partner/templates/{template.pk}/upgrade",
+        f"/partner/templates/{template.pk}/deployments/{deployment.pk}/upgrade",
+        f"/partner/templates/{template.pk}/edit",
+        f"/partner/templates/{template.pk}/deployments/{deployment.pk}/withdraw",
+        f"/partner/templates/{template.pk}/delete",
+    )
+
+
 def test_another_partner_reaches_none_of_the_templates_by_id(world, saved):
     template = saved.template
     template_deploy(
@@ -29,15 +42,7 @@ def test_another_partner_reaches_none_of_the_templates_by_id(world, saved):
         f"/partner/templates/{template.pk}/versions/new",
     ):
         assert summit.get(path).status_code == 404, path
-    for path in (
-        f"/partner/templates/{template.pk}/versions/new",
-        f"/partner/templates/{template.pk}/deploy",
-        f"/partner/templates/{template.pk}/upgrade",
-        f"/partner/templates/{template.pk}/deployments/{deployment.pk}/upgrade",
-        f"/partner/templates/{template.pk}/edit",
-        f"/partner/templates/{template.pk}/deployments/{deployment.pk}/withdraw",
-        f"/partner/templates/{template.pk}/delete",
-    ):
+    for path in template_writes(template, deployment):
         data = {"version": saved.pk, "clients": [world.clients["fabrikam"].pk], "name": "Taken over"}
         assert summit.post(path, data).status_code == 404, path
     assert IntegrationTemplate.objects.filter(pk=template.pk, name="Time to invoice").exists()
@@ -73,16 +78,7 @@ def test_partner_staff_read_templates_but_cannot_save_deploy_upgrade_rename_with
     assert 'method="post"' not in page.split("<main", 1)[1]  # the page's forms; signing out is in the header
     assert "Delete template" not in page and "Withdraw" not in page
     assert staff.get("/partner/templates/new").status_code == 403
-    for path in (
-        "/partner/templates/new",
-        f"/partner/templates/{template.pk}/versions/new",
-        f"/partner/templates/{template.pk}/deploy",
-        f"/partner/templates/{template.pk}/upgrade",
-        f"/partner/templates/{template.pk}/deployments/{deployment.pk}/upgrade",
-        f"/partner/templates/{template.pk}/edit",
-        f"/partner/templates/{template.pk}/deployments/{deployment.pk}/withdraw",
-        f"/partner/templates/{template.pk}/delete",
-    ):
+    for path in ("/partner/templates/new", *template_writes(template, deployment)):
         data = {"version": saved.pk, "clients": [world.clients["contoso"].pk], "name": "Renamed by staff"}
         assert staff.post(path, data).status_code == 403, path
     assert not template.deployments.filter(client=world.clients["contoso"]).exists()

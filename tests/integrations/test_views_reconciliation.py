@@ -158,3 +158,32 @@ def test_a_cost_rate_set_on_the_exception_releases_the_time_waiting_on_it(allow_
     missing.refresh_from_db()
     assert missing.status == "resolved"
     assert Rate.objects.filter(kind="cost", amount="88.50", currency="USD").exists()
+
+
+def test_a_record_taken_as_new_that_its_flow_now_filters_out_is_counted_skipped(allow_sandboxes, world):
+    """ "A new record" runs the exception's record again: the run's counts add up to what it read, skipped included."""
+    from connectors.sandbox.firm import Firm
+    from integrations.models import Customer
+    from integrations.services.matching import exception_pick
+    from tests.integrations.conftest import TEST_FIRM
+
+    for sandbox in allow_sandboxes.values():
+        sandbox.reset()
+    workspace(world, "wingtip")
+    name = Firm(**TEST_FIRM).customers()[0]["name"]
+    Customer.objects.create(name=name)
+    Customer.objects.create(name=f"{name}.")  # the same match key: the CRM's customer matches both
+    (flow,) = install(connect(allow_sandboxes), ["lead-to-project"])["lead-to-project"]
+    run_to_end(flow)
+    ambiguous = SyncException.objects.filter(error_code="AMBIGUOUS_MATCH", status="open").exclude(payload__data=None)
+    exception = ambiguous.select_related("flow").first()
+    assert exception is not None
+    exception.flow.source_filter = {"path": "no.such.field", "in": ["anything"]}
+    exception.flow.save(update_fields=["source_filter"])
+
+    exception_pick(exception=exception, record_id=None)
+
+    rerun = exception.flow.runs.latest("pk")
+    assert (rerun.trigger, rerun.read, rerun.skipped) == ("retry", 1, 1)
+    counts = (rerun.created, rerun.linked, rerun.updated, rerun.unchanged, rerun.parked, rerun.failed, rerun.skipped)
+    assert sum(counts) == rerun.read

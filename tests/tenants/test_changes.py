@@ -14,7 +14,7 @@ from django_tenants.utils import tenant_context
 from integrations.models import AuditEvent
 from tenants.models import ChangeRequest, ChangeRequestComment, Client, PartnerAuditEvent, Plan
 from tenants.models.subscriptions import month_last_day, months_after
-from tenants.selectors import client_statement, partner_statements, statement_totals
+from tenants.selectors.revenue import client_statement, partner_statements, statement_totals
 from tenants.services import changes as services
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
 
 from tenants.models import Membership, MfaPolicy, Partner, Role
-from tenants.selectors import mfa_required
+from tenants.selectors.access import mfa_required
 from tests.support import NORTHWIND, PLATFORM, browser_for, user_who_can_sign_in
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,9 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tenants import selectors, services
+from tenants import services
 from tenants.models import Client, Plan, UsageRecord
+from tenants.selectors.revenue import client_statement, partner_mrr, partner_statements, statement_totals
 from tests.support import NORTHWIND, browser_for
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +52,7 @@ def test_the_database_keeps_one_row_per_client_and_month_on_the_first_day(world)
 
 def test_within_the_included_records_a_statement_is_the_plan_price(essentials_client):
     services.usage_record_upsert(client=essentials_client, month=PAST, records_synced=20_000, runs=31)
-    statement = selectors.client_statement(client=essentials_client, month=PAST)
+    statement = client_statement(client=essentials_client, month=PAST)
     assert statement.currency == "USD"
     assert statement.overage_records == 0 and statement.overage_amount == Decimal("0.00")
     assert statement.total == Decimal("390.00") and statement.runs == 31
@@ -59,7 +60,7 @@ def test_within_the_included_records_a_statement_is_the_plan_price(essentials_cl
 
 def test_overage_is_charged_per_record_at_the_price_per_thousand(essentials_client):
     services.usage_record_upsert(client=essentials_client, month=PAST, records_synced=22_500, runs=40)
-    statement = selectors.client_statement(client=essentials_client, month=PAST)
+    statement = client_statement(client=essentials_client, month=PAST)
     assert statement.overage_records == 2_500
     assert statement.overage_amount == Decimal("10.00")
     assert statement.total == Decimal("400.00")
@@ -73,7 +74,7 @@ def test_overage_rounds_half_up_to_the_cent_once(world, essentials_client, recor
     plan = essentials_client.plan
     services.plan_update(plan=plan, values={"overage_per_1000": Decimal("2.50")}, actor=None)
     services.usage_record_upsert(client=essentials_client, month=PAST, records_synced=20_000 + records_over, runs=1)
-    statement = selectors.client_statement(client=essentials_client, month=PAST)
+    statement = client_statement(client=essentials_client, month=PAST)
     assert statement.overage_amount == Decimal(overage)  # 2 records: 0.005 -> 0.01 (half up, not to even)
     assert statement.total == Decimal("390.00") + Decimal(overage)
 
@@ -82,7 +83,7 @@ def test_no_usage_means_the_plan_price_alone_and_no_plan_means_nothing(world):
     client = Client.objects.get(pk=world.clients["wingtip"].pk)
     client.plan = None
     client.save(update_fields=["plan"])
-    statement = selectors.client_statement(client=client, month=PAST)
+    statement = client_statement(client=client, month=PAST)
     assert statement.total == Decimal("0.00") and statement.plan_name == ""
 
 
@@ -95,17 +96,17 @@ def test_statements_total_each_currency_apart_and_mrr_counts_active_clients(worl
     month = timezone.localdate()
     services.usage_record_upsert(client=essentials_client, month=month, records_synced=25_000, runs=10)
 
-    statements = selectors.partner_statements(partner=northwind, month=month)
+    statements = partner_statements(partner=northwind, month=month)
     assert [line.client.slug for line in statements] == ["contoso", "tailspin", "wingtip"]
-    totals = {line.currency: line for line in selectors.statement_totals(statements)}
+    totals = {line.currency: line for line in statement_totals(statements)}
     # contoso: Professional 1,290.00 USD; wingtip: Essentials 390.00 + 5,000 over x 4.00 = 20.00
     assert totals["USD"].total == Decimal("1700.00") and totals["USD"].overage_amount == Decimal("20.00")
     assert totals["EUR"].total == Decimal("300.00") and totals["EUR"].clients == 1
 
-    mrr = {line.currency: line.total for line in selectors.partner_mrr(northwind)}
+    mrr = {line.currency: line.total for line in partner_mrr(northwind)}
     assert mrr == {"USD": Decimal("1680.00"), "EUR": Decimal("300.00")}
     services.client_suspend(client=tailspin, actor=world.user("admin@northwind.localhost"))
-    assert {line.currency for line in selectors.partner_mrr(northwind)} == {"USD"}
+    assert {line.currency for line in partner_mrr(northwind)} == {"USD"}
 
 
 def test_revenue_page_and_statement_show_the_figures(world, essentials_client):
@@ -167,7 +168,7 @@ def test_sandbox_records_stay_outside_the_included_records_and_are_billed_as_the
         sandbox_records_synced=3_000,
         sandbox_runs=12,
     )
-    statement = selectors.client_statement(client=essentials_client, month=PAST)
+    statement = client_statement(client=essentials_client, month=PAST)
     assert statement.overage_records == 0  # 3,000 Sandbox records would have been over the 20,000
     assert (statement.sandbox_records, statement.sandbox_runs) == (3_000, 12)
     assert statement.sandbox_amount == Decimal(amount)

@@ -1,20 +1,13 @@
 """The partner's team: invitations, client assignments that the switcher and every page respect, removal."""
 
-import re
-
 import pytest
 from django.core import mail
 
 from tenants import services
 from tenants.models import Membership, Role, User
-from tests.support import NORTHWIND, browser_for
+from tests.support import NORTHWIND, browser_for, switcher_entries
 
 pytestmark = pytest.mark.django_db
-
-
-def switcher_entries(html: str) -> list[str]:
-    block = re.search(r'data-testid="switcher".*?</details>', html, re.S)
-    return re.findall(r'class="switcher-item"[^>]*>([^<]+)</a>', block.group(0)) if block else []
 
 
 def test_invited_staff_reach_exactly_the_clients_assigned_to_them(world, django_capture_on_commit_callbacks):

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.utils import timezone
 
 from integrations.models import Connection, Environment
@@ -18,8 +17,9 @@ from integrations.services.connections import connection_create
 from tenants import services
 from tenants.models import Client, PartnerAuditEvent, Plan
 from tenants.plans import PlanLimitReached, plan_system_check
-from tenants.selectors import client_statement
+from tenants.selectors.revenue import client_statement
 from tests.integrations.workspace_fixtures import demo_credentials
+from tests.integrations.workspace_views import within
 from tests.support import NORTHWIND, SUMMIT, browser_for
 
 pytestmark = pytest.mark.django_db
@@ -46,14 +46,6 @@ def contoso_on_essentials(world, essentials):
     return world.clients["contoso"]
 
 
-def in_contoso(world, fn):
-    connection.set_tenant(world.clients["contoso"])
-    try:
-        return fn()
-    finally:
-        connection.set_schema_to_public()
-
-
 def connect(vendor: str, environment: str = Environment.PRODUCTION, name: str = ""):
     return connection_create(
         name=name or f"{vendor} {environment}",
@@ -65,7 +57,7 @@ def connect(vendor: str, environment: str = Environment.PRODUCTION, name: str = 
 
 
 def production_count(world, vendor: str) -> int:
-    return in_contoso(world, lambda: Connection.objects.filter(vendor=vendor, environment="production").count())
+    return within(world, lambda: Connection.objects.filter(vendor=vendor, environment="production").count())
 
 
 # --- The rule -------------------------------------------------------------------------------------
@@ -126,14 +118,14 @@ def test_changing_the_systems_is_audited_with_before_and_after(world, essentials
 
 def test_connection_create_refuses_what_the_plan_leaves_out_and_counts_each_environment(world, contoso_on_essentials):
     with pytest.raises(PlanLimitReached, match="does not include HubSpot"):
-        in_contoso(world, lambda: connect("hubspot"))
+        within(world, lambda: connect("hubspot"))
     existing = production_count(world, "salesforce")
     Plan.objects.filter(name="Essentials Systems").update(included_systems={"salesforce": existing + 1})
-    in_contoso(world, lambda: connect("salesforce", name="Second Salesforce"))
+    within(world, lambda: connect("salesforce", name="Second Salesforce"))
     with pytest.raises(PlanLimitReached, match=f"includes {existing + 1} Salesforce connection"):
-        in_contoso(world, lambda: connect("salesforce", name="Third Salesforce"))
+        within(world, lambda: connect("salesforce", name="Third Salesforce"))
     # Sandbox mirrors Production: it has the plan's allowance of its own.
-    sandbox = in_contoso(world, lambda: connect("salesforce", Environment.SANDBOX, name="Test Salesforce"))
+    sandbox = within(world, lambda: connect("salesforce", Environment.SANDBOX, name="Test Salesforce"))
     assert sandbox.environment == "sandbox"
 
 
@@ -210,7 +202,7 @@ def test_a_system_outside_the_plan_is_refused_on_its_page_and_on_a_forged_post(w
     client_admin = browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
     page = client_admin.get("/c/contoso/connections/new/hubspot").content.decode()
     assert "HubSpot is not in your plan" in page and 'id="connection-form"' not in page
-    before = in_contoso(world, lambda: Connection.objects.filter(vendor="hubspot").count())
+    before = within(world, lambda: Connection.objects.filter(vendor="hubspot").count())
     forged = client_admin.post(
         "/c/contoso/connections/new/hubspot",
         {
@@ -222,14 +214,14 @@ def test_a_system_outside_the_plan_is_refused_on_its_page_and_on_a_forged_post(w
     )
     assert forged.status_code == 422
     assert 'Your plan "Essentials Systems" does not include HubSpot.' in html.unescape(forged.content.decode())
-    assert in_contoso(world, lambda: Connection.objects.filter(vendor="hubspot").count()) == before
+    assert within(world, lambda: Connection.objects.filter(vendor="hubspot").count()) == before
 
 
 def test_a_full_system_is_refused_in_production_and_still_offered_in_sandbox(world, contoso_on_essentials):
     used = production_count(world, "salesforce")
     Plan.objects.filter(name="Essentials Systems").update(included_systems={"salesforce": max(used, 1)})
     if used == 0:
-        in_contoso(world, lambda: connect("salesforce"))
+        within(world, lambda: connect("salesforce"))
     client_admin = browser_for(world.user("admin@contoso.localhost"), host=NORTHWIND)
     page = client_admin.get("/c/contoso/connections/new/salesforce").content.decode()
     assert "You can still add a Sandbox connection" in page and 'id="connection-form"' in page
@@ -296,14 +288,14 @@ def test_the_statement_counts_connections_per_system_against_the_plan(world, con
 def test_the_roll_up_counts_production_connections_by_system(world):
     from integrations.housekeeping import usage_rollup
 
-    expected = in_contoso(
+    expected = within(
         world,
         lambda: {
             vendor: Connection.objects.filter(vendor=vendor, environment="production").count()
             for vendor in Connection.objects.filter(environment="production").values_list("vendor", flat=True)
         },
     )
-    in_contoso(world, lambda: connect("jira", Environment.SANDBOX))  # Sandbox: not on the statement
+    within(world, lambda: connect("jira", Environment.SANDBOX))  # Sandbox: not on the statement
     usage_rollup()
     record = world.clients["contoso"].usage_records.get(month=timezone.localdate().replace(day=1))
     assert record.connections == expected

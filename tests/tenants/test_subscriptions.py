@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from tenants import services
 from tenants.models import Client, PartnerAuditEvent, RenewalReminder, Subscription
-from tenants.selectors import client_statement, partner_mrr, upcoming_renewals
+from tenants.selectors.renewals import upcoming_renewals
+from tenants.selectors.revenue import client_statement, partner_mrr
 from tenants.tasks import renewals_run
 from tests.support import NORTHWIND, SUMMIT, browser_for
 

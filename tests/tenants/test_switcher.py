@@ -4,14 +4,9 @@ import re
 
 import pytest
 
-from tests.support import NORTHWIND, browser_for
+from tests.support import NORTHWIND, browser_for, switcher_entries
 
 pytestmark = pytest.mark.django_db
-
-
-def switcher_entries(html: str) -> list[str]:
-    block = re.search(r'data-testid="switcher".*?</details>', html, re.S)
-    return re.findall(r'class="switcher-item"[^>]*>([^<]+)</a>', block.group(0)) if block else []
 
 
 def test_staff_switcher_lists_exactly_assigned_workspaces(world):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from connectors.base import iso_utc_millis
 from connectors.sandbox.tickets import support_queues, support_tickets, work_logs
 
 DEMO_CREDENTIALS = {
@@ -48,11 +49,6 @@ def _parse(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def stamp(moment: datetime) -> str:
-    """Asana's timestamps: UTC with milliseconds, "2012-02-22T02:06:58.147Z"."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 class AsanaState:
     """The workspace's objects and their writes; `self.lock` guards them."""
 
@@ -78,8 +74,8 @@ class AsanaState:
                 "name": queue["name"],
                 "archived": False,
                 "owner": self.user_by_email.get(queue["manager_email"]),
-                "created_at": stamp(SEED_EPOCH - timedelta(days=400)),
-                "modified_at": stamp(SEED_EPOCH - timedelta(days=400)),
+                "created_at": iso_utc_millis(SEED_EPOCH - timedelta(days=400)),
+                "modified_at": iso_utc_millis(SEED_EPOCH - timedelta(days=400)),
             }
         for ticket in support_tickets(self.firm):
             gid = str(TASK_BASE + ticket["id"])
@@ -113,7 +109,7 @@ class AsanaState:
             raise ValueError(f"the asana sandbox seeds only time_tracking_entries, not {sorted(unknown)}")
         wanted = volumes.get("time_tracking_entries", 0)
         if wanted and VOLUME_PROJECT_GID not in self.projects:
-            created = stamp(SEED_EPOCH)
+            created = iso_utc_millis(SEED_EPOCH)
             self.projects[VOLUME_PROJECT_GID] = {
                 "gid": VOLUME_PROJECT_GID,
                 "name": "Volume test",
@@ -143,7 +139,7 @@ class AsanaState:
                 "entered_on": (day + timedelta(days=len(self.entries) % 60)).isoformat(),
                 "created_by": people[len(self.entries) % len(people)],
                 "attributable_to": VOLUME_PROJECT_GID,
-                "created_at": stamp(SEED_EPOCH),
+                "created_at": iso_utc_millis(SEED_EPOCH),
             }
         return {"time_tracking_entries": len(self.entries)}
 
@@ -163,7 +159,7 @@ class AsanaState:
             date.fromisoformat(str(entered_on))
         except ValueError:
             raise AsanaError(400, f"entered_on: Invalid date: {entered_on}") from None
-        now = stamp(datetime.now(UTC))
+        now = iso_utc_millis(datetime.now(UTC))
         self._next_entry += 1
         gid = str(self._next_entry)
         # created_by is read-only: an entry belongs to whoever's token created it.
@@ -196,7 +192,7 @@ class AsanaState:
                 entry["entered_on"] = date.fromisoformat(str(data["entered_on"])).isoformat()
             except ValueError:
                 raise AsanaError(400, f"entered_on: Invalid date: {data['entered_on']}") from None
-        self.tasks[entry["task"]]["modified_at"] = stamp(datetime.now(UTC))
+        self.tasks[entry["task"]]["modified_at"] = iso_utc_millis(datetime.now(UTC))
         return entry
 
     def tasks_of(self, project_gid: str, modified_since: str | None) -> list[dict[str, Any]]:
