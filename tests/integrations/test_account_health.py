@@ -220,3 +220,45 @@ def test_a_customer_without_a_crm_account_and_an_account_the_crm_refuses_are_exc
     assert fixed.status == SyncRun.Status.SUCCEEDED, fixed.error
     assert not SyncException.objects.filter(flow=flow, status__in=["open", "retrying"]).exists()
     assert run_to_end(flow).updated == 0
+
+
+def test_a_client_admin_sees_the_fields_and_maps_figures_to_fields_the_crm_has(systems, world):
+    from integrations.models import AuditEvent
+    from tests.support import NORTHWIND, browser_for
+
+    workspace(world)
+    crm = make_connection("salesforce", systems["salesforce"])
+    flow = next(
+        f
+        for f in template_install(key="account-health-to-crm", connections={"crm": crm})
+        if f.template_key.endswith("/account-health")
+    )
+    connection.set_schema_to_public()
+    admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
+    page = f"/c/{world.clients['wingtip'].slug}/flows/{flow.pk}/crm-fields"
+
+    shown = admin.get(page).content.decode()
+    assert shown.count('data-testid="figure-') == len(FIGURES)
+    assert "Delivery_Margin_Last_Month__c" in shown and "Created on the next run" in shown
+    detail = admin.get(f"/c/{world.clients['wingtip'].slug}/flows/{flow.pk}/").content.decode()
+    assert "Fields it writes" in detail and "Fields it maps" not in detail
+
+    choices = {figure.key: salesforce_field(figure.key) for figure in FIGURES}
+    choices.update(delivery_currency="Description", delivery_cost_last_month="-")
+    saved = admin.post(page, choices)
+    assert saved.status_code == 302
+
+    connection.set_tenant(world.clients["wingtip"])
+    step = account_health_step(flow)
+    assert step.options["fields"] == {"delivery_currency": "Description", "delivery_cost_last_month": ""}
+    assert AuditEvent.objects.filter(action="flow.account_fields_mapped", target_id=str(flow.pk)).exists()
+    connection.set_schema_to_public()
+    again = admin.get(page).content.decode()
+    assert "Not written" in again
+
+
+def salesforce_field(key: str) -> str:
+    """The field Salesforce's connector names for a figure (its spelling needs no connection)."""
+    from connectors.salesforce.client import SalesforceConnector
+
+    return SalesforceConnector.account_field_name(None, key)
