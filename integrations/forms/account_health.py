@@ -26,12 +26,7 @@ class AccountFieldsForm(forms.Form):
         self.defaults = defaults
         for figure in FIGURES:
             default = defaults[figure.key]
-            choices = [
-                (
-                    default,
-                    f"{default} (the flow's own field{'' if default in crm_fields else ', created on the next run'})",
-                )
-            ]
+            choices = [(default, f"{default} (the flow's own field)")]
             choices += sorted(
                 (
                     (name, f"{field.label} ({name})")

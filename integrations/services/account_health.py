@@ -276,7 +276,7 @@ def account_health_push(*, run: SyncRun, connector_for) -> str:
         f"{tally.updated} accounts updated, {tally.unchanged} already up to date"
     )
     if created:
-        note += f"; created the {system} fields {', '.join(created)}"
+        note += f"; created {len(created)} {system} field{'s' if len(created) != 1 else ''} for them"
     return note + "."
 
 

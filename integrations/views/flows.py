@@ -175,7 +175,8 @@ def _flow_context(request, flow: Flow, **extra) -> dict:
     if source_filter.get("path"):
         values = list(dict.fromkeys(str(v).lower() for v in source_filter.get("in", [source_filter.get("equals")])))
         context["filter_text"] = f"where {source_filter['path'].replace('_', ' ')} is {' or '.join(values)}"
-    context["webhook"] = _webhook(request, flow)
+    # A flow that writes delivery figures runs on its schedule: the CRM's events are other flows' business.
+    context["webhook"] = None if flow.entity == ACCOUNT_HEALTH else _webhook(request, flow)
     context.update(extra)
     shown = context["run"]
     context["outcomes"] = selectors.run_outcomes(shown) if shown is not None and shown.read else []
