@@ -10,7 +10,8 @@ customer's hours were logged in, rounded to the cent.
 The months follow the dashboards: the month of the newest Production time entry is "month to date", the one before
 it the "last complete month"; in a firm that logs time every day these are this month and the last. A run reads what
 the CRM holds, writes only the accounts whose values differ, and overwrites the fields every month: a second run
-with nothing new writes nothing.
+with nothing new writes nothing. An account whose customer has no delivery in either month is left blank, unless it
+holds figures from an earlier month: those are set to zero, never left stale.
 """
 
 from __future__ import annotations
@@ -188,8 +189,12 @@ def account_health_push(*, run: SyncRun, connector_for) -> str:
     current = connector.accounts_read([links[pk] for pk in linked], list(names.values())) if linked else {}
     updates: list[tuple[int, AccountUpdate]] = []
     for pk in sorted(customers):
-        tally.read += 1
         name = customers[pk]
+        if pk not in figures and not any(v not in (None, "") for v in current.get(links.get(pk), {}).values()):
+            # No delivery in either month and nothing of ours on the account: a prospect, or a customer long done.
+            # Left blank rather than filled with zeros; an account we wrote before is set to zero instead.
+            continue
+        tally.read += 1
         if pk not in links:
             month = f"{periods.last_month:%B %Y} or {periods.current_month:%B %Y}"
             raised.append(
@@ -237,6 +242,7 @@ def account_health_push(*, run: SyncRun, connector_for) -> str:
                     message=f"{system} refused the delivery figures for {name} (account {update.account_id}): "
                     f"{result.error_message or result.error_code}",
                     detail=f"{result.error_code}: {result.error_message}",
+                    values={name: str(value) for name, value in update.values.items()},
                 )
             )
             continue
@@ -254,7 +260,7 @@ def account_health_push(*, run: SyncRun, connector_for) -> str:
                     run=run,
                     flow=flow,
                     object=step.target_object,
-                    external_id=str(problem["pk"]),
+                    external_id=problem.get("account", ""),
                     description=problem["subject"][:200],
                     outcome=RunRecord.Outcome.EXCEPTION,
                     exception=exception,
@@ -297,7 +303,7 @@ def _record(run, step, pk: int, name: str, outcome: str, system: str, account: s
         run=run,
         flow=run.flow,
         object=step.target_object,
-        external_id=str(pk),
+        external_id=account,
         description=name[:200],
         outcome=outcome,
         entity="customer",
@@ -306,11 +312,16 @@ def _record(run, step, pk: int, name: str, outcome: str, system: str, account: s
     )
 
 
+def _key(problem: dict) -> str:
+    """What an exception is about in the CRM: the account, or for a customer without one the customer itself."""
+    return problem.get("account") or f"customer-{problem['pk']}"
+
+
 def _exception_raise(*, flow, run, step, problem: dict, object_name: str) -> SyncException:
     """One live exception per customer and error: a repeat bumps it (its sentence as true as when it was raised)."""
     now = timezone.now()
     live = SyncException.objects.filter(
-        flow=flow, object=object_name, external_id=str(problem["pk"]), error_code=problem["code"], status__in=LIVE
+        flow=flow, object=object_name, external_id=_key(problem), error_code=problem["code"], status__in=LIVE
     ).first()
     if live is not None:
         live.message = problem["message"][:500]
@@ -326,11 +337,12 @@ def _exception_raise(*, flow, run, step, problem: dict, object_name: str) -> Syn
         step=step,
         first_run=run,
         last_run=run,
-        source_system="portal",
+        # The figures are about the CRM's account: the queue files them under that system.
+        source_system=step.target_connection.vendor,
         target_system=step.target_connection.vendor,
         object=object_name,
-        external_id=str(problem["pk"]),
-        payload={"customer": problem["pk"], "account": problem.get("account", "")},
+        external_id=_key(problem),
+        payload={"customer": problem["subject"], "account": problem.get("account", ""), **problem.get("values", {})},
         subject=problem["subject"][:200],
         error_code=problem["code"],
         message=problem["message"][:500],

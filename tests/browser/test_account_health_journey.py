@@ -133,6 +133,13 @@ def test_client_admin_installs_maps_and_runs_delivery_health_and_the_partner_adm
         updated = int(history.locator("tbody tr td").nth(5).inner_text())
         assert updated > 0
 
+        # Where each customer's figures went: its account, updated.
+        page.get_by_test_id("run-reconciliation").click()
+        expect(page.get_by_test_id("outcome-updated")).to_contain_text(str(updated))
+        expect(page.locator("table").first).to_contain_text("Salesforce")
+        screenshot(page, "account-health-records")
+        page.go_back()
+
         # The fields now exist in Salesforce, and the accounts hold the figures.
         page.get_by_test_id("account-fields-link").click()
         expect(page.get_by_test_id("figure-delivery_margin_last_month")).to_contain_text("There")

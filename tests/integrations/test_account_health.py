@@ -208,6 +208,15 @@ def test_a_customer_without_a_crm_account_and_an_account_the_crm_refuses_are_exc
     assert refused.name in set(crm_refused.values_list("subject", flat=True))
     assert "restricted picklist" in crm_refused.get(subject=refused.name).message
     assert refused_account in crm_refused.get(subject=refused.name).message
+    assert crm_refused.get(subject=refused.name).payload["CurrencyIsoCode"] == "2023-01"  # what it tried
+    # The clerk's page says what happened and offers no retry of a stored record (the next run is the retry).
+    from tests.support import NORTHWIND, browser_for
+
+    connection.set_schema_to_public()
+    admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
+    shown = admin.get(f"/c/{world.clients['wingtip'].slug}/exceptions/{no_account.pk}/").content.decode()
+    connection.set_tenant(world.clients["wingtip"])
+    assert "no Salesforce account is linked to it" in shown and "Retry as is" not in shown
 
     # Put right: the mapping back to the flow's own field and the account linked again; the next run resolves both.
     account_health_fields_set(step=step, fields={})
@@ -219,6 +228,18 @@ def test_a_customer_without_a_crm_account_and_an_account_the_crm_refuses_are_exc
     fixed = run_to_end(flow)
     assert fixed.status == SyncRun.Status.SUCCEEDED, fixed.error
     assert not SyncException.objects.filter(flow=flow, status__in=["open", "retrying"]).exists()
+    assert run_to_end(flow).updated == 0
+
+    # A customer's delivery leaves the books (here: its time turns out to be a test's): its account is set to zero,
+    # not left holding last run's figures.
+    from integrations.models import Environment, TimeEntry
+
+    TimeEntry.objects.filter(project__customer=refused).update(environment=Environment.SANDBOX)
+    emptied = run_to_end(flow)
+    assert (emptied.updated, emptied.failed) == (1, 0)
+    account = next(r for r in sandbox.app.org.records["Account"].values() if r["Id"] == refused_account)
+    assert account["Delivery_Hours_Last_Month__c"] == 0 and account["Delivery_Margin_Month_To_Date__c"] == 0
+    assert account["Delivery_Last_Month__c"] == "2023-01"
     assert run_to_end(flow).updated == 0
 
 
@@ -255,6 +276,32 @@ def test_a_client_admin_sees_the_fields_and_maps_figures_to_fields_the_crm_has(s
     connection.set_schema_to_public()
     again = admin.get(page).content.decode()
     assert "Not written" in again
+
+
+def test_beat_runs_the_flow_every_day_as_a_scheduled_run(systems, world):
+    from django_celery_beat.models import PeriodicTask
+
+    from integrations.services.runs import run_slice
+    from integrations.tasks import flow_scheduled
+
+    workspace(world)
+    crm = make_connection("hubspot", systems["hubspot"])
+    flow = next(
+        f
+        for f in template_install(key="account-health-to-crm", connections={"crm": crm})
+        if f.template_key.endswith("/account-health")
+    )
+    schema = connection.schema_name
+    entry = PeriodicTask.objects.get(name=f"{schema}:flow-{flow.pk}")
+    assert (entry.task, entry.interval.every, entry.enabled) == ("integrations.tasks.flow_scheduled", 86400, True)
+
+    run = SyncRun.objects.get(pk=flow_scheduled(flow.pk))
+    assert run_slice(run_id=run.pk, slice_seconds=60) == "done"
+    run.refresh_from_db()
+    assert (run.trigger, run.status) == ("schedule", SyncRun.Status.SUCCEEDED)
+    # No time in the books yet: no account is touched (none is filled with zeros it never had).
+    assert (run.read, run.updated) == (0, 0)
+    assert run.records.count() == 0
 
 
 def salesforce_field(key: str) -> str:
