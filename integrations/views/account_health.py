@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_http_methods
@@ -42,7 +43,7 @@ def account_fields(request, client_slug, pk):
         unreachable = f"{system} could not be asked which fields its accounts have: {error}"
     editing = request.method == "POST"
     if editing and request.workspace_role not in WORKSPACE_EDITORS:
-        raise Http404
+        raise PermissionDenied("Only the workspace's administrators choose the CRM fields.")
     form = AccountFieldsForm(
         request.POST if editing else None, defaults=defaults, mapped=mapped, crm_fields=crm_fields, system=system
     )

@@ -309,3 +309,26 @@ def salesforce_field(key: str) -> str:
     from connectors.salesforce.client import SalesforceConnector
 
     return SalesforceConnector.account_field_name(None, key)
+
+
+def test_the_flow_is_captured_as_a_template_and_has_no_mapping_editor(systems, world):
+    from integrations.partner_templates.workspace import template_capture
+    from tests.support import NORTHWIND, browser_for
+
+    workspace(world)
+    crm = make_connection("dynamics365", systems["dynamics365"])
+    flow = next(
+        f
+        for f in template_install(key="account-health-to-crm", connections={"crm": crm})
+        if f.template_key.endswith("/account-health")
+    )
+    spec = template_capture(flow=flow)
+    main = next(f for f in spec["flows"] if f["key"].endswith("account-health"))
+    assert (main["entity"], main["steps"][0]["entity"], main["steps"][0]["object"]) == (
+        "account_health",
+        "account_health",
+        "accounts",
+    )
+    connection.set_schema_to_public()
+    admin = browser_for(world.user("admin@northwind.localhost"), host=NORTHWIND)
+    assert admin.get(f"/c/{world.clients['wingtip'].slug}/mappings/{flow.inbound_mapping_id}/").status_code == 404
