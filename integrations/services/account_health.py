@@ -188,11 +188,13 @@ def account_health_push(*, run: SyncRun, connector_for) -> str:
     linked = sorted(pk for pk in customers if pk in links)
     current = connector.accounts_read([links[pk] for pk in linked], list(names.values())) if linked else {}
     updates: list[tuple[int, AccountUpdate]] = []
+    numbers = [name for key, name in names.items() if BY_KEY[key].kind == "number"]
     for pk in sorted(customers):
         name = customers[pk]
-        if pk not in figures and not any(v not in (None, "") for v in current.get(links.get(pk), {}).values()):
-            # No delivery in either month and nothing of ours on the account: a prospect, or a customer long done.
-            # Left blank rather than filled with zeros; an account we wrote before is set to zero instead.
+        held = current.get(links.get(pk), {})
+        if pk not in figures and all(held.get(field) in (None, "") for field in numbers):
+            # No delivery in either month and no figures on the account: a prospect, or a customer long done. Left
+            # blank rather than filled with zeros; an account that holds figures from before is set to zero instead.
             continue
         tally.read += 1
         if pk not in links:
