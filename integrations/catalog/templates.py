@@ -237,7 +237,7 @@ def _account_health(vendors: dict[str, str]) -> list[FlowSpec]:
             rules=[],
             schedule_minutes=1440,
             prerequisites=(crm.companies.key,),
-            steps=[StepSpec("Delivery figures on the CRM account", ACCOUNT_HEALTH_ENTITY, "crm", crm.companies.object)],
+            steps=[StepSpec("Delivery figures on each account", ACCOUNT_HEALTH_ENTITY, "crm", crm.companies.object)],
         ),
     ]
 

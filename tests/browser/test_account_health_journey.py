@@ -153,6 +153,7 @@ def test_client_admin_installs_maps_and_runs_delivery_health_and_the_partner_adm
         page.context.clear_cookies()
         sign_in(page, larch_web, f"admin@{HOST}")
         page.goto(f"{larch_web}/c/birchwood/flows/")
+        screenshot(page, "account-health-flows")
         page.get_by_role("link", name="Delivery health to CRM accounts").first.click()
         expect(page.get_by_test_id("run-status")).to_have_attribute("data-status", "succeeded")
         expect(page.get_by_test_id("run-history").locator("tbody tr")).to_have_count(1)
