@@ -85,6 +85,26 @@ def test_missing_fields_are_created_once_and_described_after(connector):
     assert connector.account_fields_create(fields) == []  # a second run finds them
 
 
+def test_hubspot_properties_are_created_in_a_group_of_their_own(connector, crm):
+    vendor, sandbox, credentials = crm
+    if vendor != "hubspot":
+        pytest.skip("property groups are HubSpot's")
+    connector.account_fields_create(wanted(connector))
+    headers = {"Authorization": f"Bearer {credentials['access_token']}"}
+    groups = requests.get(f"{sandbox.url}/crm/v3/properties/companies/groups", headers=headers, timeout=5).json()
+    properties = requests.get(f"{sandbox.url}/crm/v3/properties/companies", headers=headers, timeout=5).json()
+    assert "delivery_health" in {g["name"] for g in groups["results"]}
+    ours = {p["name"]: p for p in properties["results"]}["delivery_hours_last_month"]
+    assert (ours["groupName"], ours["type"], ours["hubspotDefined"]) == ("delivery_health", "number", False)
+    again = requests.post(
+        f"{sandbox.url}/crm/v3/properties/companies",
+        json={**{k: ours[k] for k in ("name", "label", "type", "fieldType", "groupName")}},
+        headers=headers,
+        timeout=5,
+    )
+    assert (again.status_code, again.json()["category"]) == (409, "OBJECT_ALREADY_EXISTS")
+
+
 def test_accounts_are_updated_in_one_batch_and_read_back(connector, crm):
     fields = wanted(connector)
     connector.account_fields_create(fields)
@@ -152,3 +172,55 @@ def test_a_field_name_outside_the_vendors_conventions_is_refused_before_any_call
     bad = {"salesforce": "Delivery Hours", "hubspot": "Delivery-Hours", "dynamics365": "deliveryhours"}[crm[0]]
     with pytest.raises((ConnectorError, VendorError)):
         connector.account_fields_create([AccountField(bad, "Delivery hours", "number")])
+
+
+def test_simple_salesforce_creates_a_field_through_the_tooling_api_and_writes_it(tmp_path, monkeypatch):
+    from connectors.salesforce.sandbox import DEMO_CREDENTIALS, create_app
+    from tests.connectors.kit import simple_salesforce_on
+
+    with simple_salesforce_on(
+        create_app(Firm(time_entries=50, expenses=10)), DEMO_CREDENTIALS, tmp_path, monkeypatch
+    ) as sf:
+        metadata = {"label": "Delivered hours", "type": "Number", "precision": 18, "scale": 2}
+        created = sf.toolingexecute(
+            "sobjects/CustomField", method="POST", data={"FullName": "Account.Delivered_Hours__c", "Metadata": metadata}
+        )
+        account = sf.query("SELECT Id FROM Account LIMIT 1")["records"][0]["Id"]
+        sf.Account.update(account, {"Delivered_Hours__c": 12.345})
+        again = sf.query(f"SELECT Delivered_Hours__c FROM Account WHERE Id = '{account}'")  # noqa: S608
+        fields = {f["name"]: f for f in sf.Account.describe()["fields"]}
+
+    assert created["success"] and created["id"].startswith("00N")
+    assert again["records"][0]["Delivered_Hours__c"] == 12.35  # Number(18, 2) keeps two places
+    assert (fields["Delivered_Hours__c"]["type"], fields["Delivered_Hours__c"]["custom"]) == ("double", True)
+
+
+def test_hubspot_api_client_creates_a_property_and_batch_updates_companies():
+    from hubspot import HubSpot
+    from hubspot.crm.companies import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
+    from hubspot.crm.properties import PropertyCreate
+
+    from connectors.hubspot.sandbox import DEMO_CREDENTIALS, create_app
+
+    running = serve_in_thread(create_app(Firm(time_entries=50, expenses=10)))
+    try:
+        client = HubSpot(access_token=DEMO_CREDENTIALS["access_token"], host=running.url)
+        prop = client.crm.properties.core_api.create(
+            object_type="companies",
+            property_create=PropertyCreate(
+                name="delivered_hours",
+                label="Delivered hours",
+                type="number",
+                field_type="number",
+                group_name="companyinformation",
+            ),
+        )
+        first = client.crm.companies.basic_api.get_page(limit=2).results
+        inputs = [SimplePublicObjectBatchInput(id=c.id, properties={"delivered_hours": "7.5"}) for c in first]
+        client.crm.companies.batch_api.update(BatchInputSimplePublicObjectBatchInput(inputs=inputs))
+        back = client.crm.companies.basic_api.get_by_id(first[0].id, properties=["delivered_hours"])
+    finally:
+        running.stop()
+
+    assert (prop.name, prop.type, prop.hubspot_defined) == ("delivered_hours", "number", False)
+    assert back.properties["delivered_hours"] == "7.5"
