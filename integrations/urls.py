@@ -3,6 +3,7 @@
 from django.urls import path
 
 from integrations.views import (
+    account_health,
     alerts,
     backlog,
     bulk,
@@ -59,6 +60,7 @@ urlpatterns = [
     path("runs/<int:pk>/records.csv", reconciliation.run_reconciliation_csv, name="run_reconciliation_csv"),
     path("flows/<int:pk>/records", reconciliation.flow_reconciliation, name="flow_reconciliation"),
     path("flows/<int:pk>/records.csv", reconciliation.flow_reconciliation_csv, name="flow_reconciliation_csv"),
+    path("flows/<int:pk>/crm-fields", account_health.account_fields, name="account_fields"),
     path("flows/<int:pk>/webhook/rotate", flows.flow_webhook_rotate, name="flow_webhook_rotate"),
     path("mappings/<int:pk>/", mappings.mapping_editor, name="mapping_editor"),
     path("mappings/<int:pk>/sample", mappings.mapping_sample_refresh, name="mapping_sample_refresh"),

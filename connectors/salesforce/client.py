@@ -9,13 +9,29 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping
 
-from connectors.base import FormField, WebhookRejected, header_value, objects_by_name
+from connectors.account_fields import AccountField, AccountUpdate, words
+from connectors.base import (
+    ConnectorError,
+    FormField,
+    OutboundRecord,
+    WebhookRejected,
+    WriteResult,
+    chunks,
+    header_value,
+    objects_by_name,
+)
 from connectors.salesforce_platform.rest import (
+    _ID_RE,
+    COLLECTION_LIMIT,
     DEFAULT_EXTERNAL_ID_FIELD,
     SalesforcePlatformConnector,
+    _error_code,
+    _error_message,
+    _json_value,
     object_spec,
     parse_salesforce_datetime,
 )
@@ -70,6 +86,17 @@ OPPORTUNITY_FIELDS = (
 )
 CLOSED_WON_STAGE = "Closed Won"
 
+# ---------------------------------------------------------------------------------------------------------------
+# Account fields (delivery health written back to the account). Custom fields are created through the Tooling API:
+# POST /tooling/sobjects/CustomField {FullName: "Account.X__c", Metadata: {label, type, precision, scale | length}}
+# -> 201 {id, success, errors}. (unverified) assumptions, kept here and copied by the sandbox:
+# - creating a field that exists answers 400 DUPLICATE_VALUE;
+# - a field created so is visible to the integration user at once (a real org may need its profile or a permission
+#   set to be granted field-level security first: until then describe does not list it and writes refuse it).
+NUMBER_PRECISION, NUMBER_SCALE, TEXT_LENGTH = 18, 2, 40
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# ---------------------------------------------------------------------------------------------------------------
+
 
 class SalesforceConnector(SalesforcePlatformConnector):
     vendor = "salesforce"
@@ -115,3 +142,94 @@ class SalesforceConnector(SalesforcePlatformConnector):
         age = (now if now is not None else time.time()) - created.timestamp()
         if abs(age) > WEBHOOK_MAX_AGE_SECONDS:
             raise WebhookRejected(f"The Salesforce webhook event is {int(abs(age))} seconds old; refusing a replay.")
+
+    # -- account fields (connectors.account_fields.AccountFields) ------------------------------------------------
+
+    def account_field_name(self, key: str) -> str:
+        return "_".join(word.capitalize() for word in words(key)) + "__c"
+
+    def account_fields(self) -> dict[str, AccountField]:
+        body = self._api("GET", "sobjects/Account/describe").json()
+        self._described["Account"] = {f["name"] for f in body.get("fields", [])}
+        numbers = {"double", "currency", "percent", "int", "long"}
+        return {
+            f["name"]: AccountField(
+                name=f["name"],
+                label=f.get("label") or f["name"],
+                kind="number" if f.get("type") in numbers else "text",
+                custom=bool(f.get("custom")),
+            )
+            for f in body.get("fields", [])
+            if f.get("updateable")
+        }
+
+    def account_fields_create(self, fields: list[AccountField]) -> list[str]:
+        present = set(self.account_fields())
+        created = []
+        for wanted in fields:
+            if wanted.name in present:
+                continue
+            if not (wanted.name.endswith("__c") and _FIELD_NAME.match(wanted.name)):
+                raise ConnectorError(f"{wanted.name} is not a Salesforce custom field name (they end in __c).")
+            metadata: dict = {"label": wanted.label[:40], "description": wanted.description[:1000]}
+            if wanted.kind == "number":
+                metadata.update(type="Number", precision=NUMBER_PRECISION, scale=NUMBER_SCALE)
+            else:
+                metadata.update(type="Text", length=TEXT_LENGTH)
+            self._api(
+                "POST",
+                "tooling/sobjects/CustomField",
+                json={"FullName": f"Account.{wanted.name}", "Metadata": metadata},
+                expected=(201,),
+            )
+            created.append(wanted.name)
+        if created:
+            self._described.pop("Account", None)
+        return created
+
+    def accounts_read(self, account_ids: list[str], names: list[str]) -> dict[str, dict]:
+        bad = [name for name in names if not _FIELD_NAME.match(name)]
+        if bad:
+            raise ConnectorError(f"{', '.join(bad)} cannot be a Salesforce field name.")
+        ids = [i for i in dict.fromkeys(account_ids) if _ID_RE.match(i)]
+        found: dict[str, dict] = {}
+        select = ", ".join(dict.fromkeys(["Id", *names]))
+        for chunk in chunks(ids, COLLECTION_LIMIT):
+            # Ids are checked against Salesforce's id shape and names against a field name's: no text of anyone's
+            # reaches the query as anything but a literal.
+            quoted = ", ".join(f"'{i}'" for i in chunk)
+            soql = f"SELECT {select} FROM Account WHERE Id IN ({quoted})"  # noqa: S608
+            response = self._api("GET", "query", params={"q": soql})
+            while True:
+                body = response.json()
+                for record in body.get("records", []):
+                    found[record["Id"]] = {name: record.get(name) for name in names}
+                if body.get("done", True) or not body.get("nextRecordsUrl"):
+                    break
+                response = self._api("GET", body["nextRecordsUrl"])
+        # Salesforce answers with 18-character ids; a caller may hold the 15-character form.
+        by_prefix = {record_id[:15]: values for record_id, values in found.items()}
+        return {i: by_prefix[i[:15]] for i in ids if i[:15] in by_prefix}
+
+    def accounts_update(self, updates: list[AccountUpdate]) -> list[WriteResult]:
+        results: list[WriteResult] = []
+        for chunk in chunks(updates, COLLECTION_LIMIT):
+            records = [
+                {
+                    "attributes": {"type": "Account"},
+                    "id": update.account_id,
+                    **{name: _json_value(value) for name, value in update.values.items()},
+                }
+                for update in chunk
+            ]
+            response = self._api(
+                "PATCH", "composite/sobjects", json={"allOrNone": False, "records": records}, expected=(200, 400)
+            )
+            if response.status_code == 400:
+                code, message = _error_code(response) or "INVALID_REQUEST", _error_message(response)
+                results.extend(WriteResult(u.account_id, "failed", u.account_id, code, message) for u in chunk)
+                continue
+            for update, result in zip(chunk, response.json(), strict=True):
+                record = OutboundRecord(external_id=update.account_id, fields={}, target_id=update.account_id)
+                results.append(self._write_result(record, result, "update"))
+        return results

@@ -14,6 +14,10 @@ from integrations.catalog.roles import PAYMENT_TERMS, PRACTICES, PROJECT_CODES, 
 from integrations.catalog.specs import FlowSpec, StepSpec, Template
 from integrations.catalog.ticketing import TICKETING
 
+# The entity of a flow that writes delivery figures to CRM accounts (integrations.services.account_health) instead
+# of syncing records through the engine.
+ACCOUNT_HEALTH_ENTITY = "account_health"
+
 # Which profiles each role draws on; the order is the order vendors are offered in.
 PROFILES = {"crm": CRM, "erp": ERP, "psa": PSA, "hr": HR, "ticketing": TICKETING}
 
@@ -218,6 +222,26 @@ def _ticket_time(vendors: dict[str, str]) -> list[FlowSpec]:
     ]
 
 
+def _account_health(vendors: dict[str, str]) -> list[FlowSpec]:
+    crm = CRM[vendors["crm"]]
+    # The CRM's accounts are read first: each is linked to its customer (by name, then domain), which is where the
+    # figures go. Nothing is created in the CRM but the fields.
+    return [
+        crm.companies,
+        FlowSpec(
+            key="account-health",
+            name="Delivery health to CRM accounts",
+            source="crm",
+            object=crm.companies.object,
+            entity=ACCOUNT_HEALTH_ENTITY,
+            rules=[],
+            schedule_minutes=1440,
+            prerequisites=(crm.companies.key,),
+            steps=[StepSpec("Delivery figures on each account", ACCOUNT_HEALTH_ENTITY, "crm", crm.companies.object)],
+        ),
+    ]
+
+
 APPROVED_TIME = PackagedTemplate(
     key="approved-time-to-invoice",
     name="Approved time to invoice",
@@ -274,7 +298,19 @@ TICKET_TIME = PackagedTemplate(
     needs={"ticketing": ("time",), "psa": ("time_entry",)},
 )
 
-TEMPLATES = {t.key: t for t in (LEAD_TO_PROJECT, APPROVED_TIME, EMPLOYEE_TO_RESOURCE, TICKET_TIME)}
+ACCOUNT_HEALTH = PackagedTemplate(
+    key="account-health-to-crm",
+    name="Delivery health to CRM accounts",
+    summary="Every day, each customer's delivered hours, revenue, cost and margin for the last complete month and "
+    "the month to date reach fields on its CRM account (created by the flow, or fields you already have), so "
+    "account managers see delivery health where they work. The figures are the margin dashboard's.",
+    version=1,
+    roles={"crm": "CRM (accounts)"},
+    value_maps=[],
+    build=_account_health,
+)
+
+TEMPLATES = {t.key: t for t in (LEAD_TO_PROJECT, APPROVED_TIME, EMPLOYEE_TO_RESOURCE, TICKET_TIME, ACCOUNT_HEALTH)}
 
 # Kept for tests that read one reference flow directly.
 PSA_PROJECTS = PSA["kantata"].projects

@@ -225,15 +225,12 @@ def _percent(part, whole) -> float | None:
     return round(float(part) * 100 / float(whole), 1)
 
 
-def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str = "") -> dict:
-    """Revenue at bill rates minus cost at cost rates, by project and customer, in one currency."""
-    end = end or time_entries_latest() or timezone.localdate()
-    finish = month_range(end)[1] - timedelta(days=1)
-    start = end.replace(day=1)
-    for _ in range(months - 1):
-        start = (start - timedelta(days=1)).replace(day=1)
-    # One pass over the period's entries (index-only on the covering date index), folded here.
-    grouped = (
+def margin_rows(*, start: date, finish: date) -> list[dict]:
+    """Hours, revenue at bill rates (billable time) and cost at cost rates of Production time, per project,
+    currency and month from `start` to `finish`: the one place margin is computed, for the dashboard and for
+    the figures written back to CRM accounts (integrations.services.account_health)."""
+    # One pass over the period's entries (index-only on the covering date index), folded by the callers.
+    return list(
         TimeEntry.objects.filter(date__gte=start, date__lte=finish, environment=Environment.PRODUCTION)
         .annotate(month=TruncMonth("date"))
         .values("project_id", "currency", "month")
@@ -244,10 +241,50 @@ def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str 
         )
         .order_by()
     )
+
+
+def currencies_by_hours(rows: list[dict]) -> list[str]:
+    """The currencies of `rows`, the one most hours were logged in first (the dashboard shows it unless asked)."""
     hours_by_currency: dict[str, Decimal] = defaultdict(Decimal)
-    for row in grouped:
+    for row in rows:
         hours_by_currency[row["currency"]] += row["total_hours"] or 0
-    currencies = sorted(hours_by_currency, key=lambda code: -hours_by_currency[code])
+    return sorted(hours_by_currency, key=lambda code: (-hours_by_currency[code], code))
+
+
+def customer_margins(*, rows: list[dict]) -> dict[int | None, dict[str, dict]]:
+    """margin_rows folded per customer (None: projects without one) and currency: hours, revenue, cost, margin,
+    margin_percent and the number of projects."""
+    project_customer = dict(
+        Project.objects.filter(pk__in={row["project_id"] for row in rows}).values_list("pk", "customer_id")
+    )
+    folded: dict[int | None, dict[str, dict]] = defaultdict(dict)
+    projects: dict[tuple, set] = defaultdict(set)
+    for row in rows:
+        customer_id = project_customer.get(row["project_id"])
+        figures = folded[customer_id].setdefault(
+            row["currency"], {"hours": Decimal(0), "revenue": Decimal(0), "cost": Decimal(0)}
+        )
+        figures["hours"] += row["total_hours"] or 0
+        figures["revenue"] += row["revenue"] or 0
+        figures["cost"] += row["cost"] or 0
+        projects[(customer_id, row["currency"])].add(row["project_id"])
+    for customer_id, by_currency in folded.items():
+        for currency, figures in by_currency.items():
+            figures["margin"] = figures["revenue"] - figures["cost"]
+            figures["margin_percent"] = _percent(figures["margin"], figures["revenue"])
+            figures["projects"] = len(projects[(customer_id, currency)])
+    return dict(folded)
+
+
+def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str = "") -> dict:
+    """Revenue at bill rates minus cost at cost rates, by project and customer, in one currency."""
+    end = end or time_entries_latest() or timezone.localdate()
+    finish = month_range(end)[1] - timedelta(days=1)
+    start = end.replace(day=1)
+    for _ in range(months - 1):
+        start = (start - timedelta(days=1)).replace(day=1)
+    grouped = margin_rows(start=start, finish=finish)
+    currencies = currencies_by_hours(grouped)
     currency = currency if currency in currencies else (currencies[0] if currencies else "USD")
     per_project: dict[int, dict] = {}
     per_month: dict[date, dict] = {}
@@ -271,23 +308,18 @@ def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str 
             "pk", "code", "name", "customer_id"
         )
     }
-    customers = dict(
-        Customer.objects.filter(pk__in={p["customer_id"] for p in projects.values()}).values_list("pk", "name")
-    )
+    by_customer_figures = customer_margins(rows=[row for row in grouped if row["currency"] == currency])
+    customers = dict(Customer.objects.filter(pk__in=[pk for pk in by_customer_figures if pk]).values_list("pk", "name"))
     by_project = []
-    by_customer: dict[str, dict] = defaultdict(
-        lambda: {"revenue": Decimal(0), "cost": Decimal(0), "hours": Decimal(0), "projects": 0}
-    )
     for row in rows:
         project = projects.get(row["project_id"], {})
         revenue = row["revenue"] or Decimal(0)
         cost = row["cost"] or Decimal(0)
-        customer = customers.get(project.get("customer_id")) or "No customer"
         by_project.append(
             {
                 "code": project.get("code", ""),
                 "name": project.get("name", ""),
-                "customer": customer,
+                "customer": customers.get(project.get("customer_id")) or "No customer",
                 "hours": row["total_hours"] or 0,
                 "revenue": revenue,
                 "cost": cost,
@@ -295,21 +327,18 @@ def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str 
                 "margin_percent": _percent(revenue - cost, revenue),
             }
         )
-        entry = by_customer[customer]
-        entry["revenue"] += revenue
-        entry["cost"] += cost
-        entry["hours"] += row["total_hours"] or 0
-        entry["projects"] += 1
     by_project.sort(key=lambda row: -row["revenue"])
     customers_rows = sorted(
         (
             {
-                "customer": name,
-                **figures,
-                "margin": figures["revenue"] - figures["cost"],
-                "margin_percent": _percent(figures["revenue"] - figures["cost"], figures["revenue"]),
+                "customer_id": customer_id,
+                "customer": customers.get(customer_id) or "No customer",
+                **{
+                    name: figures[name] for name in ("revenue", "cost", "hours", "projects", "margin", "margin_percent")
+                },
             }
-            for name, figures in by_customer.items()
+            for customer_id, by_currency in by_customer_figures.items()
+            for figures in by_currency.values()
         ),
         key=lambda row: -row["revenue"],
     )

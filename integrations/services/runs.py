@@ -12,9 +12,10 @@ from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
 
-from connectors.base import ConnectorError
+from connectors.base import AuthenticationFailed, ConnectorError, DestinationRefused
 from integrations.engine.orchestrator import ConnectionBroken, FlowRunner
 from integrations.models import Flow, FlowStep, SyncRun
+from integrations.services.account_health import ACCOUNT_HEALTH
 from integrations.services.audit import audit_record
 from integrations.services.connections import connection_status_set, connector_for
 
@@ -85,6 +86,8 @@ def flow_unmapped(flow: Flow) -> str:
     A target whose mapping has no rules yet does not stop the flow: runs skip it and say so
     (FlowRunner.skipped_steps), so adding a target to a live flow never stops its schedule.
     """
+    if flow.entity == ACCOUNT_HEALTH:
+        return ""  # it maps figures to CRM fields (its step's options), not a source's fields
     if not flow.inbound_mapping.rules.exists():
         return f"“{flow.name}” maps no fields yet: add rules in its mapping, then run it."
     return ""
@@ -208,6 +211,8 @@ def _run_slice_locked(run_id: int, slice_seconds: float, notify) -> str:
             _finish(run, SyncRun.Status.FAILED, str(error), (0, 0))
             notify(kind="run_failed", run=run)
             return "done"
+    if flow.entity == ACCOUNT_HEALTH:
+        return _account_health_run(run, notify)
     calls_before = _vendor_calls(flow)
     try:
         runner = FlowRunner(flow, run, connector_for=connector_for, notify=notify, link_before_create=target_guard)
@@ -240,6 +245,32 @@ def _run_slice_locked(run_id: int, slice_seconds: float, notify) -> str:
     from integrations.services.releases import exceptions_release
 
     exceptions_release(notify=notify)
+    return "done"
+
+
+def _account_health_run(run: SyncRun, notify) -> str:
+    """A run of a flow that writes delivery figures to CRM accounts (services.account_health), in one slice: a run
+    like any other (counts, run records, exceptions, failure alerts), without the sync engine."""
+    from integrations.services.account_health import AccountHealthNotReady, account_health_push, account_health_step
+
+    calls_before = _vendor_calls(run.flow)
+    step = account_health_step(run.flow)
+    try:
+        note = account_health_push(run=run, connector_for=connector_for)
+    except (AuthenticationFailed, DestinationRefused) as error:
+        crm = step.target_connection
+        started_failing = connection_status_set(connection=crm, ok=False, error=str(error))
+        _finish(run, SyncRun.Status.FAILED, f"{crm.name}: {error}", calls_before)
+        if started_failing:
+            notify(kind="connection_failed", connection=crm, run=run)
+        return "done"
+    except (ConnectorError, AccountHealthNotReady) as error:
+        _finish(run, SyncRun.Status.FAILED, str(error), calls_before)
+        notify(kind="run_failed", run=run)
+        return "done"
+    run.refresh_from_db()
+    connection_status_set(connection=step.target_connection, ok=True)
+    _finish(run, SyncRun.Status.PARTIAL if run.failed else SyncRun.Status.SUCCEEDED, note, calls_before)
     return "done"
 
 

@@ -14,6 +14,7 @@ from integrations.engine.entities import ENTITIES
 from integrations.engine.orchestrator import steps_skipped_note
 from integrations.forms.flows import FlowBuildForm, FlowStepForm, ScheduleForm, TemplateInstallForm
 from integrations.models import Connection, Flow, SyncRun
+from integrations.services.account_health import ACCOUNT_HEALTH
 from integrations.services.configuration import flow_schedule_set
 from integrations.services.flows import (
     FlowConfigurationError,
@@ -166,14 +167,16 @@ def _flow_context(request, flow: Flow, **extra) -> dict:
         "promoted_from": Flow.objects.filter(promoted_to=flow).first(),
         "unmapped": flow_unmapped(flow) or steps_skipped_note(flow_steps_unmapped(flow)),
         "section": "flows",
+        "account_health": flow.entity == ACCOUNT_HEALTH,
     }
-    if request.workspace_role in WORKSPACE_EDITORS:
+    if request.workspace_role in WORKSPACE_EDITORS and flow.entity != ACCOUNT_HEALTH:
         context["step_form"] = FlowStepForm(entities=_flow_entities(flow), initial={"entity": flow.entity})
     source_filter = flow.source_filter or {}
     if source_filter.get("path"):
         values = list(dict.fromkeys(str(v).lower() for v in source_filter.get("in", [source_filter.get("equals")])))
         context["filter_text"] = f"where {source_filter['path'].replace('_', ' ')} is {' or '.join(values)}"
-    context["webhook"] = _webhook(request, flow)
+    # A flow that writes delivery figures runs on its schedule: the CRM's events are other flows' business.
+    context["webhook"] = None if flow.entity == ACCOUNT_HEALTH else _webhook(request, flow)
     context.update(extra)
     shown = context["run"]
     context["outcomes"] = selectors.run_outcomes(shown) if shown is not None and shown.read else []

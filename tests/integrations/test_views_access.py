@@ -72,6 +72,7 @@ ACCESS = {
     "flow_reconciliation": (ALL, None),
     "flow_reconciliation_csv": (ALL, None),
     "flow_webhook_rotate": (None, EDIT),
+    "account_fields": (ALL, EDIT),
     "mapping_editor": (ALL, None),
     "mapping_sample_refresh": (None, EDIT),
     "mapping_match_keys": (None, EDIT),
@@ -119,6 +120,7 @@ def objects_in(client, *, extra_member: str) -> dict[str, list]:
     entry = ValueMapEntry.objects.create(value_map=value_map, source_value="OLD-1", target_value="PRJ-101")
     rule = seeded.flow.inbound_mapping.rules.order_by("order").first()
     recipient = NotificationRecipient.objects.create(email=f"alerts-{extra_member}")
+    health = _account_health_flow()
     connection.set_schema_to_public()
     user = User.objects.create_user(extra_member, full_name="Extra Member")
     member = Membership.objects.create(user=user, client=client, role=Role.CLIENT_VIEWER)
@@ -155,6 +157,7 @@ def objects_in(client, *, extra_member: str) -> dict[str, list]:
         "flow_reconciliation": [flow],
         "flow_reconciliation_csv": [flow],
         "flow_webhook_rotate": [flow],
+        "account_fields": [health],
         "mapping_editor": [mapping],
         "mapping_sample_refresh": [mapping],
         "mapping_match_keys": [mapping],
@@ -174,6 +177,19 @@ def objects_in(client, *, extra_member: str) -> dict[str, list]:
         "alert_recipient_save": [recipient.pk],
         "alert_recipient_remove": [recipient.pk],
     }
+
+
+def _account_health_flow() -> int:
+    """A delivery-health flow on a HubSpot connection the tests cannot reach: its CRM fields page says so."""
+    from integrations.services.connections import connection_create
+    from integrations.services.flows import template_install
+    from tests.integrations.workspace_fixtures import UNREACHABLE, demo_credentials
+
+    crm = connection_create(
+        name="HubSpot", vendor="hubspot", base_url=UNREACHABLE, credentials=demo_credentials("hubspot")
+    )
+    flows = template_install(key="account-health-to-crm", connections={"crm": crm})
+    return next(f.pk for f in flows if f.template_key.endswith("/account-health"))
 
 
 def path_of(name: str, slug: str, objects: dict) -> str:
@@ -217,6 +233,7 @@ def test_a_viewer_sees_no_edit_controls(world):
         "connection_list",
         "connection_detail",
         "flow_detail",
+        "account_fields",
         "mapping_editor",
         "value_map_detail",
         "workspace_users",

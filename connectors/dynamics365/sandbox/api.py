@@ -20,7 +20,6 @@ from connectors.dynamics365.sandbox.schema import (
     BUSINESS_UNIT_ID,
     CONCURRENCY_LIMIT,
     DEMO_CREDENTIALS,
-    ENTITIES,
     ORGANIZATION_ID,
     ORGANIZATION_NAME,
     TENANT_ID,
@@ -146,10 +145,12 @@ class DataverseSandbox(DataverseState, DataverseReads, DataverseBatch, SandboxAp
                 },
             )
         if name == "EntityDefinitions":
+            if method == "POST":
+                return self._attribute_create(resource, _json_body(data), root)
             return self._metadata(resource, args, root)
         if name in ("WinOpportunity", "LoseOpportunity") and method == "POST":
             return self._close_opportunity(name, _json_body(data), root)
-        entity = ENTITIES.get(name)
+        entity = self.entities.get(name)
         if entity is None:
             raise ApiError(404, "0x8006088a", f"Resource not found for the segment '{name}'.")
         if not key:

@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from connectors.dynamics365.sandbox.schema import BY_LOGICAL, ENTITIES, MAX_PAGE_SIZE, ApiError, Entity, _etag, guid
+from connectors.dynamics365.sandbox.schema import (
+    ATTRIBUTE_TYPES,
+    MAX_PAGE_SIZE,
+    ApiError,
+    Column,
+    Entity,
+    _etag,
+    guid,
+)
 from connectors.sandbox.odata import (
     filter_fields,
     key_values,
@@ -174,12 +182,12 @@ class DataverseReads:
                 "EntitySetName": entity.entity_set,
                 "PrimaryIdAttribute": entity.primary_id,
                 "PrimaryNameAttribute": entity.primary_name,
-                "MetadataId": guid("metadata", list(ENTITIES).index(entity.entity_set)),
+                "MetadataId": guid("metadata", list(self.entities).index(entity.entity_set)),
                 "ChangeTrackingEnabled": True,
             }
 
         match = re.fullmatch(
-            r"EntityDefinitions(?:\(LogicalName='(\w+)'\)(?:/(Keys|Attributes/Microsoft\.Dynamics\.CRM\.PicklistAttributeMetadata))?)?",
+            r"EntityDefinitions(?:\(LogicalName='(\w+)'\)(?:/(Keys|Attributes|Attributes/Microsoft\.Dynamics\.CRM\.PicklistAttributeMetadata))?)?",
             resource,
         )
         if not match:
@@ -187,13 +195,20 @@ class DataverseReads:
         logical, keys = match.groups()
         if logical is None:
             node = parse_filter(args["$filter"]) if args.get("$filter") else None
-            rows = [definition(e) for e in ENTITIES.values() if matches(definition(e), node)]
+            rows = [definition(e) for e in self.entities.values() if matches(definition(e), node)]
             return 200, {}, {"@odata.context": f"{root}/$metadata#EntityDefinitions", "value": rows}
-        entity = BY_LOGICAL.get(logical)
+        entity = self.by_logical.get(logical)
         if entity is None:
             raise ApiError(404, "0x80040217", f"Could not find an entity with the logical name '{logical}'.")
         if not keys:
             return 200, {}, definition(entity)
+        if keys == "Attributes":
+            value = [_attribute(entity, name, column) for name, column in entity.columns.items()]
+            return (
+                200,
+                {},
+                {"@odata.context": f"{root}/$metadata#EntityDefinitions('{logical}')/Attributes", "value": value},
+            )
         if keys != "Keys":  # the option sets, which the official client reads to accept labels for choices
             value = [
                 {
@@ -218,3 +233,68 @@ class DataverseReads:
             for name, columns in entity.keys.items()
         ]
         return 200, {}, {"@odata.context": f"{root}/$metadata#EntityDefinitions('{logical}')/Keys", "value": value}
+
+    def _attribute_create(self, resource: str, body: Any, root: str) -> tuple[int, dict[str, str], Any]:
+        """POST EntityDefinitions(LogicalName='x')/Attributes: a Decimal or String column, kept in the table's
+        definition (the Attributes list shows it, $select and $filter take it, writes store it)."""
+        match = re.fullmatch(r"EntityDefinitions\(LogicalName='(\w+)'\)/Attributes", resource)
+        entity = self.by_logical.get(match.group(1)) if match else None
+        if entity is None:
+            raise ApiError(404, "0x80040217", f"Resource not found for the segment '{resource}'.")
+        if not isinstance(body, dict):
+            raise ApiError(400, "0x80048d19", "The request body must be a JSON object.")
+        schema_name = str(body.get("SchemaName") or "")
+        if not re.fullmatch(r"[a-z]{2,8}_[A-Za-z][A-Za-z0-9_]*", schema_name) or len(schema_name) > 50:
+            raise ApiError(
+                400,
+                "0x80044355",
+                f"The schema name {schema_name!r} must start with a publisher's customization prefix, such as new_.",
+            )
+        logical = schema_name.lower()
+        if logical in entity.columns:
+            raise ApiError(
+                400, "0x80044363", f"An attribute with the name {logical} already exists on {entity.logical}."
+            )
+        labels = ((body.get("DisplayName") or {}).get("LocalizedLabels") or [{}])[0]
+        label = str(labels.get("Label") or "")
+        if not label:
+            raise ApiError(400, "0x80044355", "The attribute needs a DisplayName.")
+        kind = str(body.get("@odata.type") or "")
+        if kind == "Microsoft.Dynamics.CRM.DecimalAttributeMetadata":
+            precision = body.get("Precision", 2)
+            if not isinstance(precision, int) or not 0 <= precision <= 10:
+                raise ApiError(400, "0x80044355", "Precision of a decimal column is 0 to 10.")
+            column = Column("decimal", precision=precision, label=label, custom=True)
+        elif kind == "Microsoft.Dynamics.CRM.StringAttributeMetadata":
+            size = body.get("MaxLength", 100)
+            if not isinstance(size, int) or not 1 <= size <= 4000:
+                raise ApiError(400, "0x80044355", "MaxLength of a text column is 1 to 4,000.")
+            column = Column("string", size, label=label, custom=True)
+        else:
+            raise ApiError(
+                400, "0x80044355", f"This sandbox creates decimal and text columns, not {kind or 'nothing'}."
+            )
+        entity.columns[logical] = column
+        for row in self.tables[entity.entity_set].values():
+            row.setdefault(logical, None)
+        metadata_id = guid("metadata", list(self.entities).index(entity.entity_set))
+        attribute_id = guid(f"attribute:{entity.logical}", len(entity.columns))
+        location = f"{root}/EntityDefinitions({metadata_id})/Attributes({attribute_id})"
+        return 204, {"OData-EntityId": location}, None
+
+
+def _attribute(entity: Entity, name: str, column: Column) -> dict[str, Any]:
+    label = column.label or name
+    return {
+        "LogicalName": name,
+        "SchemaName": name,
+        "AttributeType": ATTRIBUTE_TYPES.get(column.kind, "String"),
+        "IsCustomAttribute": column.custom or name.startswith("new_"),
+        "IsValidForUpdate": column.kind not in ("guid", "datetime", "version")
+        and name
+        not in (
+            "statecode",
+            entity.primary_id,
+        ),
+        "DisplayName": {"UserLocalizedLabel": {"Label": label, "LanguageCode": 1033}},
+    }

@@ -39,6 +39,8 @@ _NAMESPACE = uuid.UUID("2c8a4f5e-7b1d-4e3a-9f60-d365d365d365")
 # - Change tracking cannot be combined with $filter, $orderby or $top (400 0x80060888); a delta page has no
 #   @odata.count. Paging cookies are opaque; the sandbox's carry an offset.
 # - A 401 has an empty body and a WWW-Authenticate header naming the authority.
+# - Creating a column whose logical name exists is refused with 400 0x80044363 (the code is assumed); a SchemaName
+#   must carry a publisher's customization prefix ("new_").
 THROTTLE_MESSAGES = {
     "0x80072322": "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
     "0x80072321": "Combined execution time of incoming requests exceeded limit of 1,200,000 milliseconds over time "
@@ -57,16 +59,45 @@ class ApiError(Exception):
 
 
 class Column:
-    def __init__(self, kind: str, size: int = 0, options: dict[int, str] | None = None, target: str = ""):
-        self.kind = kind  # guid string memo money int option datetime date bool lookup
+    def __init__(
+        self,
+        kind: str,
+        size: int = 0,
+        options: dict[int, str] | None = None,
+        target: str = "",
+        *,
+        precision: int = 2,
+        label: str = "",
+        custom: bool = False,
+    ):
+        self.kind = kind  # guid string memo money decimal int option datetime date bool lookup
         self.size = size
         self.options = options or {}
         self.target = target  # lookup: the entity set it points at
+        self.precision = precision  # decimal: the places a value is rounded to when saved
+        self.label = label
+        self.custom = custom
 
     @property
     def readonly(self) -> bool:
         return self.kind in ("guid", "datetime") or self.kind == "version"
 
+
+# How the metadata API names each kind of column (AttributeType).
+ATTRIBUTE_TYPES = {
+    "guid": "Uniqueidentifier",
+    "string": "String",
+    "memo": "Memo",
+    "money": "Money",
+    "decimal": "Decimal",
+    "int": "Integer",
+    "option": "Picklist",
+    "datetime": "DateTime",
+    "date": "DateTime",
+    "bool": "Boolean",
+    "lookup": "Lookup",
+    "version": "BigInt",
+}
 
 STATE = {0: "Active", 1: "Inactive"}
 PAYMENT_TERMS = {1: "Net 30", 2: "2% 10, Net 30", 3: "Net 45", 4: "Net 60"}

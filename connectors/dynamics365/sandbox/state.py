@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -27,7 +28,10 @@ class DataverseState:
     """The organization's rows and their writes; `self.lock` guards them."""
 
     def reset_state(self) -> None:
-        self.tables: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ENTITIES}
+        # The organization's own table definitions: columns created through the metadata API live in them.
+        self.entities: dict[str, Entity] = copy.deepcopy(ENTITIES)
+        self.by_logical: dict[str, Entity] = {e.logical: e for e in self.entities.values()}
+        self.tables: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in self.entities}
         self.version = 0
         self.tombstones: list[tuple[str, str, int]] = []  # (entity set, id, version when deleted)
         self.webhooks: list[dict[str, Any]] = []
@@ -99,7 +103,7 @@ class DataverseState:
             self._store("opportunities", row, SEED_EPOCH + timedelta(hours=offset + index))
 
     def _store(self, entity_set: str, values: dict[str, Any], moment: datetime) -> dict[str, Any]:
-        entity = ENTITIES[entity_set]
+        entity = self.entities[entity_set]
         row: dict[str, Any] = {}
         for name, column in entity.columns.items():
             row[f"_{name}_value" if column.kind == "lookup" else name] = None
@@ -270,6 +274,10 @@ class DataverseState:
                     f"entity exceeded the maximum allowed length of '{column.size}'.",
                 )
             return value
+        if column.kind == "decimal":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise refuse("Edm.Decimal")
+            return round(float(value), column.precision)
         if column.kind == "money":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise refuse("Edm.Decimal")
@@ -301,7 +309,7 @@ class DataverseState:
         path = urlsplit(text).path if "://" in text else text
         path = path.split(API, 1)[-1].lstrip("/")
         name, _, key = path.partition("(")
-        target = ENTITIES.get(name)
+        target = self.entities.get(name)
         if target is None or target.entity_set != column.target or not key.endswith(")"):
             raise ApiError(400, "0x80060888", f"The entity reference '{text}' is not valid for this lookup.")
         row = self._find(target, unquote(key[:-1]))
@@ -330,7 +338,7 @@ class DataverseState:
             )
         close = body["OpportunityClose"]
         bind = close.get("opportunityid@odata.bind")
-        opportunities = ENTITIES["opportunities"]
+        opportunities = self.entities["opportunities"]
         target_id = self._resolve_bind(Column("lookup", target="opportunities"), bind, root) if bind else None
         if target_id is None:
             raise ApiError(400, "0x80040203", "OpportunityClose must name its opportunity (opportunityid@odata.bind).")

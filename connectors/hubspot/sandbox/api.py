@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import math
+import re
 import time
 import uuid
 from typing import Any
@@ -17,12 +18,13 @@ from connectors.hubspot.sandbox.schema import (
     APP_ID,
     DAILY_LIMIT,
     DEMO_CREDENTIALS,
+    FIELD_TYPES,
     OBJECT_ALIASES,
     PORTAL_ID,
-    SCHEMA,
     SEARCH_PER_SECOND,
     TEN_SECOND_LIMIT,
     HubSpotError,
+    Prop,
 )
 from connectors.hubspot.sandbox.state import HubSpotPortal
 from connectors.sandbox.app import SandboxApp, json_response, webhook_urls_control
@@ -36,7 +38,8 @@ class HubSpotSandbox(HubSpotObjects, SandboxApp):
         objects = "/crm/v3/objects/<object_type>"
         return [
             Rule("/account-info/v3/details", endpoint="account_details", methods=["GET"]),
-            Rule("/crm/v3/properties/<object_type>", endpoint="properties", methods=["GET"]),
+            Rule("/crm/v3/properties/<object_type>", endpoint="properties", methods=["GET", "POST"]),
+            Rule("/crm/v3/properties/<object_type>/groups", endpoint="property_groups", methods=["GET", "POST"]),
             Rule(objects, endpoint="objects", methods=["GET", "POST"]),
             Rule(f"{objects}/search", endpoint="search", methods=["POST"]),
             Rule(f"{objects}/batch/<action>", endpoint="batch", methods=["POST"]),
@@ -170,11 +173,74 @@ class HubSpotSandbox(HubSpotObjects, SandboxApp):
     def properties(self, request: Request, object_type: str) -> Response:
         if denied := self._authorize(request):
             return denied
+        portal = self.portal
         try:
             object_name = self._object_type(object_type)
+            with portal.lock:
+                if request.method == "POST":
+                    return self._json(self._property_create(object_name, request), status=201)
+                return self._json({"results": [p.describe(object_name) for p in portal.schema[object_name].values()]})
         except HubSpotError as error:
             return self._error(error)
-        return self._json({"results": [p.describe(object_name) for p in SCHEMA[object_name].values()]})
+
+    def _property_create(self, object_name: str, request: Request) -> dict[str, Any]:
+        """POST /crm/v3/properties/{objectType}: a custom property in one of the object's groups."""
+        body = request.get_json(force=True, silent=True)
+        if not isinstance(body, dict):
+            raise HubSpotError(400, "VALIDATION_ERROR", "Invalid input JSON on line 1")
+        missing = [key for key in ("name", "label", "type", "fieldType", "groupName") if not body.get(key)]
+        if missing:
+            raise HubSpotError(400, "VALIDATION_ERROR", f"Missing required fields: {', '.join(missing)}")
+        name, kind, field_type = str(body["name"]), str(body["type"]), str(body["fieldType"])
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,99}", name):
+            raise HubSpotError(
+                400,
+                "VALIDATION_ERROR",
+                f"Property name {name} is invalid: it must start with a letter and contain only lowercase letters, "
+                "numbers and underscores.",
+            )
+        if name in self.portal.schema[object_name]:
+            raise HubSpotError(409, "OBJECT_ALREADY_EXISTS", f"Property named '{name}' already exists.")
+        if field_type not in FIELD_TYPES.get(kind, ()):
+            raise HubSpotError(400, "VALIDATION_ERROR", f"fieldType {field_type} is not valid for a {kind} property")
+        group = str(body["groupName"])
+        if group not in self.portal.groups[object_name]:
+            raise HubSpotError(400, "VALIDATION_ERROR", f"Property group {group} does not exist")
+        prop = Prop(
+            name,
+            str(body["label"]),
+            kind,
+            field_type,
+            unique=bool(body.get("hasUniqueValue")),
+            group=group,
+            description=str(body.get("description") or ""),
+            created_by_api=True,
+        )
+        self.portal.schema[object_name][name] = prop
+        return prop.describe(object_name)
+
+    def property_groups(self, request: Request, object_type: str) -> Response:
+        if denied := self._authorize(request):
+            return denied
+        portal = self.portal
+        try:
+            object_name = self._object_type(object_type)
+            with portal.lock:
+                groups = portal.groups[object_name]
+                if request.method == "GET":
+                    return self._json({"results": [_group(name, label) for name, label in groups.items()]})
+                body = request.get_json(force=True, silent=True)
+                if not isinstance(body, dict) or not body.get("name") or not body.get("label"):
+                    raise HubSpotError(400, "VALIDATION_ERROR", "A property group needs a name and a label")
+                name = str(body["name"])
+                if not re.fullmatch(r"[a-z][a-z0-9_]{0,99}", name):
+                    raise HubSpotError(400, "VALIDATION_ERROR", f"Property group name {name} is invalid")
+                if name in groups:
+                    raise HubSpotError(409, "OBJECT_ALREADY_EXISTS", f"Property group named '{name}' already exists.")
+                groups[name] = str(body["label"])
+                return self._json(_group(name, groups[name]), status=201)
+        except HubSpotError as error:
+            return self._error(error)
 
     # -- webhook subscriptions (a control endpoint: not counted as a vendor call, never faulted) ---------------------
     def _win_deal(self, request: Request) -> Response:
@@ -204,6 +270,10 @@ class HubSpotSandbox(HubSpotObjects, SandboxApp):
             return super()._control(request)
         portal = self.portal
         return webhook_urls_control(request, lock=portal.lock, urls=portal.webhook_urls, deliveries=portal.deliveries)
+
+
+def _group(name: str, label: str) -> dict[str, Any]:
+    return {"name": name, "label": label, "displayOrder": -1, "archived": False}
 
 
 def _open_deal(portal: HubSpotPortal, deal_id: str) -> dict[str, Any] | None:

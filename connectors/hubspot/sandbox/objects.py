@@ -11,7 +11,6 @@ from connectors.hubspot.records import iso_millis, parse_hubspot_datetime
 from connectors.hubspot.sandbox.schema import (
     BATCH_MAX,
     LIST_MAX,
-    SCHEMA,
     SEARCH_MAX,
     SEARCH_RESULT_CAP,
     HubSpotError,
@@ -78,9 +77,9 @@ def _batch_error(
     }
 
 
-def _sort_key(object_name: str, record: dict[str, Any], name: str) -> tuple[bool, Any]:
+def _sort_key(schema: dict[str, Any], record: dict[str, Any], name: str) -> tuple[bool, Any]:
     value = record["properties"].get(name)
-    prop = SCHEMA[object_name].get(name)
+    prop = schema.get(name)
     if value is None or prop is None:
         return (False, 0)
     if prop.type in ("datetime", "date"):
@@ -214,7 +213,7 @@ class HubSpotObjects:
                         if isinstance(sort, dict)
                         else str(sort).startswith("-")
                     )
-                    records.sort(key=lambda r: _sort_key(object_name, r, name), reverse=descending)
+                    records.sort(key=lambda r: _sort_key(portal.schema[object_name], r, name), reverse=descending)
                 page = records[after : after + limit]
                 results = [portal.render(object_name, r, data.get("properties") or None) for r in page]
             body: dict[str, Any] = {"total": len(records), "results": self._maybe_malformed(results)}
@@ -286,7 +285,7 @@ class HubSpotObjects:
         if action == "upsert":
             id_properties = {item.get("idProperty") for item in inputs}
             if len(id_properties) != 1 or not all(
-                p and p in SCHEMA[object_name] and SCHEMA[object_name][p].unique for p in id_properties
+                p and p in portal.schema[object_name] and portal.schema[object_name][p].unique for p in id_properties
             ):
                 raise HubSpotError(
                     400, "VALIDATION_ERROR", "idProperty must name one property with unique values for every input"

@@ -44,16 +44,19 @@ class Prop:
     options: tuple[str, ...] = ()
     unique: bool = False
     read_only: bool = False
+    group: str = ""  # blank: the object's own information group
+    description: str = ""
+    created_by_api: bool = False  # created through the properties API (a custom property)
 
     def describe(self, object_name: str) -> dict[str, Any]:
-        custom = self.name in CUSTOM_PROPERTIES
+        custom = self.created_by_api or self.name in CUSTOM_PROPERTIES
         return {
             "name": self.name,
             "label": self.label,
             "type": self.type,
             "fieldType": self.field_type,
-            "description": "",
-            "groupName": "companyinformation" if object_name == "companies" else "dealinformation",
+            "description": self.description,
+            "groupName": self.group or ("companyinformation" if object_name == "companies" else "dealinformation"),
             "options": [
                 {"label": o, "value": o, "displayOrder": i, "hidden": False} for i, o in enumerate(self.options)
             ],
@@ -170,6 +173,18 @@ DEFAULT_PROPERTIES = {
 }
 ALWAYS_RETURNED = ("createdate", "hs_lastmodifieddate", "hs_object_id")
 REQUIRED = {"companies": (), "deals": ("dealname", "dealstage")}
+GROUPS = {  # each object's own property groups: name -> label
+    "companies": {"companyinformation": "Company information"},
+    "deals": {"dealinformation": "Deal information"},
+}
+# The type and fieldType pairs a created property may take (HubSpot's documented combinations, the ones used here).
+FIELD_TYPES = {
+    "string": ("text", "textarea", "phonenumber"),
+    "number": ("number",),
+    "date": ("date",),
+    "datetime": ("date",),
+    "bool": ("booleancheckbox",),
+}
 
 
 class HubSpotError(Exception):

@@ -17,6 +17,7 @@ from connectors.hubspot.sandbox.schema import (
     CURRENCIES,
     DEFAULT_PROPERTIES,
     FIRM_STAGES,
+    GROUPS,
     ID_BASE,
     PORTAL_ID,
     REQUIRED,
@@ -38,6 +39,9 @@ class HubSpotPortal:
         self.firm = firm
         self.lock = threading.RLock()
         self.objects: dict[str, dict[str, dict[str, Any]]] = {"companies": {}, "deals": {}}
+        # The portal's own properties and groups: those created through the properties API are kept here.
+        self.schema = {name: dict(props) for name, props in SCHEMA.items()}
+        self.groups = {name: dict(groups) for name, groups in GROUPS.items()}
         self.counters = {"companies": 0, "deals": 0, "event": 0}
         self.recent_calls: deque[float] = deque()
         self.recent_searches: deque[float] = deque()
@@ -137,7 +141,7 @@ class HubSpotPortal:
     ) -> dict[str, Any]:
         names = list(properties) if properties else list(DEFAULT_PROPERTIES[object_name])
         names += [n for n in ALWAYS_RETURNED if n not in names]
-        shown = {n: record["properties"].get(n) for n in names if n in SCHEMA[object_name]}
+        shown = {n: record["properties"].get(n) for n in names if n in self.schema[object_name]}
         out: dict[str, Any] = {
             "id": record["id"],
             "properties": shown,
@@ -156,10 +160,9 @@ class HubSpotPortal:
             return True
         return any(all(self._filter(object_name, record, f) for f in g.get("filters", [])) for g in groups)
 
-    @staticmethod
-    def _filter(object_name: str, record: dict[str, Any], flt: dict[str, Any]) -> bool:
+    def _filter(self, object_name: str, record: dict[str, Any], flt: dict[str, Any]) -> bool:
         name, operator = flt.get("propertyName", ""), str(flt.get("operator", "EQ")).upper()
-        prop = SCHEMA[object_name].get(name)
+        prop = self.schema[object_name].get(name)
         if prop is None:
             raise HubSpotError(
                 400, "VALIDATION_ERROR", f"There was a problem with the request. Unknown property {name}"
@@ -225,7 +228,7 @@ class HubSpotPortal:
             problems.append({"message": message, "code": code, "in": name, "context": {"propertyName": [name]}})
 
         for name, value in properties.items():
-            prop = SCHEMA[object_name].get(name)
+            prop = self.schema[object_name].get(name)
             if prop is None:
                 problem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
                 continue

@@ -51,6 +51,7 @@ class PlatformSandbox(SandboxApp):
             _rule(f"{api}/queryAll/<locator>", "query_more", ["GET"]),
             _rule(f"{api}/composite/sobjects", "collections", ["POST", "PATCH"]),
             _rule(f"{api}/composite/sobjects/<object_name>/<field_name>", "collections_upsert", ["PATCH"]),
+            _rule(f"{api}/tooling/sobjects/CustomField", "tooling_custom_field", ["POST"]),
         ]
 
     def reset_state(self) -> None:
@@ -305,6 +306,18 @@ class PlatformSandbox(SandboxApp):
                 broken["SystemModstamp"] = "last Tuesday"
             records[position] = broken
         return {**result, "records": records}
+
+    # -- Tooling API: custom fields ----------------------------------------------------------------------------
+    def tooling_custom_field(self, request: Request, version: str) -> Response:
+        if denied := self._authorize(request, version):
+            return denied
+        body = request.get_json(force=True, silent=True)
+        if not isinstance(body, dict):
+            return self._error(ApiError(400, "JSON_PARSER_ERROR", "The request body is not a JSON object."))
+        try:
+            return self._json(self.org.custom_field_create(body.get("FullName"), body.get("Metadata")), status=201)
+        except ApiError as error:
+            return self._error(error)
 
     # -- sObject Collections ---------------------------------------------------------------------------------------
     def collections(self, request: Request, version: str) -> Response:

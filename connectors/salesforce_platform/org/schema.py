@@ -55,6 +55,7 @@ class Field:
     reference_to: str | None = None
     relationship: str | None = None
     external_id: bool = False
+    scale: int | None = None  # a Number field's decimal places: values are rounded to them when saved
 
     def describe(self) -> dict[str, Any]:
         soap_types = {
@@ -77,6 +78,8 @@ class Field:
             "createable": self.createable,
             "updateable": self.updateable,
             "custom": self.name.endswith("__c"),
+            "scale": self.scale or 0,
+            "precision": 18 if self.scale is not None else 0,
             "externalId": self.external_id,
             "unique": self.external_id,
             "idLookup": self.external_id or self.type == "id",
@@ -172,7 +175,7 @@ def _stored(field: Field, value: Any) -> Any:
     if value is None:
         return None
     if field.type in _NUMBER_TYPES:
-        return float(value)
+        return round(float(value), field.scale) if field.scale is not None else float(value)
     if field.type == "datetime":
         return sf_datetime(parse_salesforce_datetime(value))
     if field.type in _STRING_TYPES:

@@ -85,6 +85,8 @@ class PlatformOrg(SoqlExecution):
 
     def reset(self) -> None:
         with self.lock:
+            # The org's own copy of its schema: custom fields created through the Tooling API live in it.
+            self.schema = {name: dict(fields) for name, fields in type(self).schema.items()}
             self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in self.schema}
             self.counters = {name: 0 for name in [*self.schema, "locator", "event"]}
             self.tokens: set[str] = set()
@@ -380,6 +382,69 @@ class PlatformOrg(SoqlExecution):
             record = existing
         self._after_apply(object_name, record, before)
         return record
+
+    def custom_field_create(self, full_name: Any, metadata: Any) -> dict[str, Any]:
+        """The Tooling API's CustomField create: a Number or Text field on an object of the org, kept in its schema
+        (describe lists it, SOQL selects it, writes take it). Raises ApiError as the API answers."""
+        if not isinstance(full_name, str) or not isinstance(metadata, dict):
+            raise ApiError(400, "JSON_PARSER_ERROR", "CustomField needs FullName and Metadata.")
+        object_name, _, name = full_name.partition(".")
+        with self.lock:
+            if object_name not in self.schema:
+                raise ApiError(400, "FIELD_INTEGRITY_EXCEPTION", f"Cannot find the entity {object_name}", ["FullName"])
+            developer = name[:-3] if name.endswith("__c") else ""
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*", developer) or len(developer) > 40:
+                raise ApiError(
+                    400,
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    "The Field Name can only contain underscores and alphanumeric characters, must begin with a "
+                    "letter, not end with an underscore, not contain two consecutive underscores, and end in __c.",
+                    ["FullName"],
+                )
+            if name in self.schema[object_name]:
+                # (unverified, as connectors.salesforce.client says) the code of a second create of one field
+                raise ApiError(
+                    400,
+                    "DUPLICATE_VALUE",
+                    "duplicate value found: <unknown> duplicates value on record with id: <unknown>",
+                )
+            label = metadata.get("label")
+            if not isinstance(label, str) or not label.strip():
+                raise ApiError(400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [Label]", ["label"])
+            kind = metadata.get("type")
+            if kind == "Number":
+                precision, scale = metadata.get("precision"), metadata.get("scale")
+                if not (isinstance(precision, int) and isinstance(scale, int) and 0 <= scale <= precision <= 18):
+                    raise ApiError(
+                        400,
+                        "FIELD_INTEGRITY_EXCEPTION",
+                        "Number fields need a precision of 1 to 18 and a scale no larger than it.",
+                        ["precision"],
+                    )
+                field = Field(name, "double", label.strip()[:40], scale=scale)
+            elif kind == "Text":
+                length = metadata.get("length")
+                if not (isinstance(length, int) and 0 < length <= 255):
+                    raise ApiError(
+                        400, "FIELD_INTEGRITY_EXCEPTION", "Text fields need a length of 1 to 255.", ["length"]
+                    )
+                field = Field(name, "string", label.strip()[:40], length)
+            else:
+                raise ApiError(
+                    400,
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    f"This sandbox creates Number and Text fields, not {kind}.",
+                    ["type"],
+                )
+            self.schema[object_name][name] = field
+            self.counters["custom_field"] = self.counters.get("custom_field", 0) + 1
+            return {
+                "id": salesforce_id("00N", self.counters["custom_field"]),
+                "success": True,
+                "errors": [],
+                "warnings": [],
+                "infos": [],
+            }
 
     def delete(self, object_name: str, record_id: str) -> bool:
         with self.lock:

@@ -14,6 +14,7 @@ from django.http import Http404
 from connectors.base import ConnectorError
 from connectors.registry import CONNECTORS
 from integrations import selectors
+from integrations.catalog.templates import ACCOUNT_HEALTH_ENTITY
 from integrations.engine.entities import ENTITIES
 from integrations.engine.mapping import MappingContext, Ref, Rule, apply_mapping
 from integrations.engine.views import canonical_view
@@ -38,6 +39,9 @@ class Side:
             if self.step is None:
                 raise Http404("This mapping belongs to no flow")
             self.flow = self.step.flow
+        if self.flow.entity == ACCOUNT_HEALTH_ENTITY:
+            # Its figures go to CRM fields chosen on the flow's CRM fields page; it has no rules to edit.
+            raise Http404("This flow has no field mapping")
         self.inbound = self.step is None
 
     @property
