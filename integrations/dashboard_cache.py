@@ -21,7 +21,7 @@ from integrations.selectors.dashboards import (
     sync_health_dashboard,
     utilization_dashboard,
 )
-from integrations.selectors.workspace import month_range
+from portal.months import month_last_day
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def dashboard_end(value: date | None, *, period: str) -> str | None:
     def closing(day: date) -> date:
         if period == "week":
             return day + timedelta(days=6 - day.weekday())
-        return month_range(day)[1] - timedelta(days=1)
+        return month_last_day(day)
 
     first, latest = span
     value = closing(min(max(value, first), latest))

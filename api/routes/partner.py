@@ -234,8 +234,8 @@ def statement_out(statement) -> dict:
 
 @router.get("/statements", response=list[StatementOut], summary="Every client's statement for a month")
 def statements(request, month: str = Query("", pattern=MONTH, description="YYYY-MM; this month when absent")):
+    from portal.months import this_month
     from tenants.selectors.revenue import partner_statements
-    from tenants.selectors.usage import this_month
 
     _partner_key(request, "billing", "statements", target=month)
     chosen = date(int(month[:4]), int(month[5:7]), 1) if month else this_month()

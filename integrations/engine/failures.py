@@ -44,7 +44,7 @@ class Failures:
                 flow__source_connection=self.flow.source_connection,
                 object=object_name,
                 external_id__any=ids,
-                status__in=(*parking.LIVE, SyncException.Status.PARKED),
+                status__in=(*SyncException.LIVE, SyncException.Status.PARKED),
             ).order_by("pk"):
                 found.setdefault((object_name, exception.external_id), parking.root_of(exception))
         return found
@@ -274,7 +274,7 @@ class Failures:
             record_id=record_id or 0,
             external_id=item.source.external_id,
         )
-        live = SyncException.objects.filter(cause=cause, status__in=parking.LIVE).exclude(flow=self.flow).first()
+        live = SyncException.objects.filter(cause=cause, status__in=SyncException.LIVE).exclude(flow=self.flow).first()
         if live is not None:  # another flow reading the same records raised it
             return self.park(item, live, book)
         shown = str(record) if record is not None else twin

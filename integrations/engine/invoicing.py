@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 from collections import defaultdict
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
@@ -22,14 +22,9 @@ from integrations.engine import bulk
 from integrations.engine.issues import ExceptionBook, exceptions_resolve_for_records
 from integrations.engine.items import ConnectionBroken
 from integrations.models import Expense, FlowStep, Invoice, InvoiceLine, Project, TimeEntry
+from portal.months import month_last_day, month_start
 
 CHUNK = 200  # invoices rebuilt and written together
-
-
-def month_bounds(day: date) -> tuple[date, date]:
-    start = day.replace(day=1)
-    following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return start, following - timedelta(days=1)
 
 
 def invoices_mark(entries: list) -> int:
@@ -40,13 +35,13 @@ def invoices_mark(entries: list) -> int:
     projects = {e.project_id: e.project for e in entries if project_field.is_cached(e)}
     missing = {entry.project_id for entry in entries} - set(projects)
     projects |= {p.pk: p for p in Project.objects.filter(pk__any=missing).only("code", "customer_id", "currency")}
-    periods = sorted({(entry.project_id, month_bounds(entry.date)[0], entry.environment) for entry in entries})
+    periods = sorted({(entry.project_id, month_start(entry.date), entry.environment) for entry in entries})
     if not periods:
         return 0
     columns: list[list] = [[], [], [], [], [], [], []]
     for project_id, start, environment in periods:
         project = projects[project_id]
-        row = (project_id, start, month_bounds(start)[1], f"{project.code}-{start:%Y-%m}", project.customer_id)
+        row = (project_id, start, month_last_day(start), f"{project.code}-{start:%Y-%m}", project.customer_id)
         for column, value in zip(columns, (*row, project.currency, environment), strict=True):
             column.append(value)
     table = Invoice._meta.db_table
@@ -74,7 +69,7 @@ def invoices_rebuild(invoices: list[Invoice]) -> list[Invoice]:
     by_key = {(inv.project_id, inv.period_start): inv for inv in invoices}
     projects = {p.pk: p for p in Project.objects.filter(pk__any={inv.project_id for inv in invoices})}
     start = min(inv.period_start for inv in invoices)
-    end = max(month_bounds(inv.period_start)[1] for inv in invoices)
+    end = max(month_last_day(inv.period_start) for inv in invoices)
     hours: dict[tuple[int, date], dict[Decimal, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for row in (
         TimeEntry.objects.filter(
@@ -97,7 +92,7 @@ def invoices_rebuild(invoices: list[Invoice]) -> list[Invoice]:
     for expense in Expense.objects.filter(
         project_id__any=projects, date__gte=start, date__lte=end, billable=True, environment=environment
     ).order_by("date", "id"):
-        key = (expense.project_id, month_bounds(expense.date)[0])
+        key = (expense.project_id, month_start(expense.date))
         if key in by_key:
             expenses[key].append(expense)
     lines: list[InvoiceLine] = []
@@ -106,7 +101,7 @@ def invoices_rebuild(invoices: list[Invoice]) -> list[Invoice]:
         invoice.number = f"{project.code}-{invoice.period_start:%Y-%m}"
         invoice.customer_id = project.customer_id
         invoice.currency = project.currency
-        invoice.period_end = month_bounds(invoice.period_start)[1]
+        invoice.period_end = month_last_day(invoice.period_start)
         invoice.prepared_lines = []
         for rate, quantity in sorted(hours[key].items()):
             invoice.prepared_lines.append(

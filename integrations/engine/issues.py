@@ -121,7 +121,6 @@ def exceptions_resolve_for_records(*, flow, object_name: str, external_ids: list
     )
 
 
-LIVE = (SyncException.Status.OPEN, SyncException.Status.RETRYING)
 WAITING_ON = "WAITING_ON"
 
 
@@ -171,7 +170,7 @@ class ExceptionBook:
                 flow=self.flow,
                 object=object_name,
                 external_id__any=external_ids,
-                status__in=(*LIVE, SyncException.Status.PARKED),
+                status__in=(*SyncException.LIVE, SyncException.Status.PARKED),
                 error_code__in={code for _, _, code in self._rows},
             ).only("pk", "object", "external_id", "error_code", "occurrences", "subject"):
                 live[(row.object, row.external_id, row.error_code)] = row
@@ -239,7 +238,7 @@ class ExceptionBook:
                 flow=self.flow,
                 object=object_name,
                 external_id__any=external_ids,
-                status__in=(*LIVE, SyncException.Status.PARKED),
+                status__in=(*SyncException.LIVE, SyncException.Status.PARKED),
                 cause="",
             ).exclude(pk__any=keep).exclude(error_code__in=DECISIONS).update(
                 status=SyncException.Status.RESOLVED, resolved_at=now, waiting_on=None

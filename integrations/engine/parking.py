@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from integrations.models import ExternalRef, Flow, Project, Rate, Resource, SyncException, SyncRun
 
-LIVE = (SyncException.Status.OPEN, SyncException.Status.RETRYING)
 WAITING_ON = "WAITING_ON"
 
 
@@ -37,15 +36,11 @@ def cost_rate_flows_not_synced(*, besides: Flow) -> list[Flow]:
     return list(
         Flow.objects.filter(enabled=True, inbound_mapping__rules__target="rate.amount")
         .exclude(pk=besides.pk)
-        .exclude(runs__status__in=FINISHED)
+        .exclude(runs__status__in=SyncRun.FINISHED)
         .select_related("source_connection")
         .distinct()
         .order_by("pk")
     )
-
-
-# A run that read its source to the end, with or without exceptions.
-FINISHED = (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL)
 
 
 def hr_record_failed(person) -> SyncException | None:
@@ -62,7 +57,7 @@ def hr_record_failed(person) -> SyncException | None:
             flow__source_connection__vendor__in=hr,
             cause="",
             subject__in=names,
-            status__in=LIVE,
+            status__in=SyncException.LIVE,
         )  # fmt: skip
         .order_by("pk")
         .first()
@@ -96,7 +91,7 @@ def cause_raise(
     external_id: str = "",
 ) -> SyncException:
     """The live exception for `cause`, raised now if nobody raised it yet (in any flow)."""
-    live = SyncException.objects.filter(cause=cause, status__in=LIVE).first()
+    live = SyncException.objects.filter(cause=cause, status__in=SyncException.LIVE).first()
     if live is not None:
         return live
     now = timezone.now()
@@ -120,7 +115,7 @@ def cause_raise(
                 last_seen_at=now,
             )
     except IntegrityError:  # raised by another run a moment ago
-        return SyncException.objects.get(cause=cause, status__in=LIVE)
+        return SyncException.objects.get(cause=cause, status__in=SyncException.LIVE)
 
 
 def root_of(exception: SyncException) -> SyncException:
@@ -142,7 +137,7 @@ def record_exception(*, connection, object_name: str, external_id: str) -> SyncE
             flow__source_connection=connection,
             object=object_name,
             external_id=external_id,
-            status__in=(*LIVE, SyncException.Status.PARKED),
+            status__in=(*SyncException.LIVE, SyncException.Status.PARKED),
         )
         .order_by("pk")
         .first()
@@ -153,7 +148,9 @@ def subject_exception(*, connection, subject: str) -> SyncException | None:
     """A live exception about a record of `connection` a person names `subject` ("PRJ-112"), or None."""
     return (
         SyncException.objects.filter(
-            flow__source_connection=connection, subject=subject, status__in=(*LIVE, SyncException.Status.PARKED)
+            flow__source_connection=connection,
+            subject=subject,
+            status__in=(*SyncException.LIVE, SyncException.Status.PARKED),
         )
         .exclude(cause__startswith="not_in_target:")
         .order_by("pk")
@@ -193,7 +190,7 @@ def cause_gone(exception: SyncException, *, value_maps: dict | None = None) -> b
         # Gone once the flow has read its source to the end, or will not (switched off or removed): the records
         # then run again and wait on what is true of each (a person with no cost rate in HR either).
         flow = Flow.objects.filter(pk=int(rest), enabled=True).first()
-        return flow is None or flow.runs.filter(status__in=FINISHED).exists()
+        return flow is None or flow.runs.filter(status__in=SyncRun.FINISHED).exists()
     return False  # duplicates and ambiguous matches are decided by a person
 
 

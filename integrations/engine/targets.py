@@ -96,7 +96,9 @@ class TargetWrites:
         )
         prefix = prefix.rsplit(":", 2)[0] + ":"
         blockers = {}
-        for exception in SyncException.objects.filter(cause__startswith=prefix, status__in=parking.LIVE).order_by("pk"):
+        for exception in SyncException.objects.filter(cause__startswith=prefix, status__in=SyncException.LIVE).order_by(
+            "pk"
+        ):
             record_id = exception.cause[len(prefix) :].split(":", 1)[0]
             if record_id.isdigit() and int(record_id) in record_ids:
                 blockers.setdefault(int(record_id), exception)

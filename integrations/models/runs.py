@@ -17,6 +17,10 @@ class SyncRun(models.Model):
         PARTIAL = "partial", "Finished with exceptions"
         FAILED = "failed", "Failed"
 
+    # A run waiting for a worker or on one; a run that read its source to the end (exceptions or not).
+    LIVE = (Status.QUEUED, Status.RUNNING)
+    FINISHED = (Status.SUCCEEDED, Status.PARTIAL)
+
     flow = models.ForeignKey("integrations.Flow", on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=10, default="manual")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
@@ -76,6 +80,9 @@ class SyncException(models.Model):
         PARKED = "parked", "Waiting on another exception"
         RESOLVED = "resolved", "Resolved"
         IGNORED = "ignored", "Ignored"
+
+    # An exception a person still has to act on (a retry under way included); parked ones wait on such a one.
+    LIVE = (Status.OPEN, Status.RETRYING)
 
     # flow and error_code are indexed by the composite indexes below that lead with them.
     flow = models.ForeignKey("integrations.Flow", on_delete=models.CASCADE, related_name="exceptions", db_index=False)

@@ -35,8 +35,6 @@ from integrations.services.flows import (
 )
 from integrations.services.locks import workspace_lock
 
-LIVE_RUN = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
-
 
 def template_flow_choices() -> list[Flow]:
     """Flows that can be saved as a template: those that write somewhere (reference flows come along)."""
@@ -309,7 +307,7 @@ def template_upgrade(*, template: Template, versions: dict[int, Template] | None
     ):
         return result
     # A run reads its flow's rules slice by slice; rewriting them mid-run would map one run two ways.
-    live = SyncRun.objects.filter(flow__in=installed.values(), status__in=LIVE_RUN).select_related("flow").first()
+    live = SyncRun.objects.filter(flow__in=installed.values(), status__in=SyncRun.LIVE).select_related("flow").first()
     if live is not None:
         raise FlowConfigurationError(f"“{live.flow.name}” is syncing now; upgrade it when the run has finished.")
     connections = _connections_by_role(template, installed)

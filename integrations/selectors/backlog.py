@@ -13,25 +13,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import DateField, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncMonth
 
 from integrations.models import Contract, Customer, Environment, Expense, Invoice, Project, TimeEntry
+from portal.months import month_last_day, month_of
 
 CENT = Decimal("0.01")
 DRILL_LIMIT = 500
 KINDS = ("contracted", "delivered", "unbilled")
-
-
-def _month(value) -> date:
-    return value.date() if isinstance(value, datetime) else value
-
-
-def _month_end(month: date) -> date:
-    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -60,7 +53,7 @@ def _delivered() -> dict[tuple[int, str, date], Decimal]:
         .order_by()
     ):
         amount = (row["hours"] * (row["bill_rate"] or 0)).quantize(CENT, rounding=ROUND_HALF_UP)
-        delivered[(row["project_id"], row["currency"], _month(row["month"]))] += amount
+        delivered[(row["project_id"], row["currency"], month_of(row["month"]))] += amount
     for row in (
         Expense.objects.filter(environment=Environment.PRODUCTION, billable=True)
         .annotate(month=TruncMonth("date"))
@@ -68,7 +61,7 @@ def _delivered() -> dict[tuple[int, str, date], Decimal]:
         .annotate(amount=Sum("amount"))
         .order_by()
     ):
-        delivered[(row["project_id"], row["currency"], _month(row["month"]))] += row["amount"]
+        delivered[(row["project_id"], row["currency"], month_of(row["month"]))] += row["amount"]
     return delivered
 
 
@@ -148,7 +141,7 @@ def backlog_dashboard(figures: dict, *, selected: BacklogFilter) -> dict:
     currency. With a month chosen, delivered and unbilled are that month's, backlog is what remained at its end."""
     projects = figures["projects"]
     in_scope = {pk for pk, project in projects.items() if selected.customer_id in (None, project["customer_id"])}
-    until = _month_end(selected.month) if selected.month else None
+    until = month_last_day(selected.month) if selected.month else None
     rows: dict[tuple[int, str], dict] = {}
 
     def row_for(pk: int, currency: str) -> dict:
@@ -299,7 +292,7 @@ def backlog_records(*, kind: str, currency: str, selected: BacklogFilter, projec
         environment=Environment.PRODUCTION, billable=True, currency=currency, project__in=projects
     )
     if selected.month:
-        start, end = selected.month, _month_end(selected.month)
+        start, end = selected.month, month_last_day(selected.month)
         time, expenses = time.filter(date__gte=start, date__lte=end), expenses.filter(date__gte=start, date__lte=end)
     if kind == "unbilled":
         time = time.annotate(period=TruncMonth("date", output_field=DateField())).exclude(_on_written_invoice())

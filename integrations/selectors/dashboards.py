@@ -18,7 +18,7 @@ from integrations.models import Customer, Environment, Flow, Project, Resource, 
 from integrations.selectors.counting import open_exceptions_by
 from integrations.selectors.labels import error_label, vendor_label
 from integrations.selectors.queue import LIVE_EXCEPTION
-from integrations.selectors.workspace import DONE, month_range
+from portal.months import month_last_day
 
 
 def _weeks_back(end: date, weeks: int) -> tuple[date, date]:
@@ -279,7 +279,7 @@ def customer_margins(*, rows: list[dict]) -> dict[int | None, dict[str, dict]]:
 def margin_dashboard(*, months: int = 3, end: date | None = None, currency: str = "") -> dict:
     """Revenue at bill rates minus cost at cost rates, by project and customer, in one currency."""
     end = end or time_entries_latest() or timezone.localdate()
-    finish = month_range(end)[1] - timedelta(days=1)
+    finish = month_last_day(end)
     start = end.replace(day=1)
     for _ in range(months - 1):
         start = (start - timedelta(days=1)).replace(day=1)
@@ -398,7 +398,7 @@ def sync_health_dashboard(*, days: int = 14) -> dict:
         if run["status"] in per_day[timezone.localtime(run["queued_at"]).date()]:
             per_day[timezone.localtime(run["queued_at"]).date()][run["status"]] += 1
     last_success = dict(
-        SyncRun.objects.filter(status__in=DONE)
+        SyncRun.objects.filter(status__in=SyncRun.FINISHED)
         .values("flow_id")
         .annotate(at=Max("finished_at"))
         .values_list("flow_id", "at")

@@ -25,14 +25,7 @@ from integrations.models import (
 from integrations.selectors.counting import BoundedCount, bounded_counts
 from integrations.selectors.labels import CATEGORY_LABELS
 from integrations.selectors.queue import LIVE_EXCEPTION
-
-DONE = [SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL]
-
-
-def month_range(month: date) -> tuple[date, date]:
-    start = month.replace(day=1)
-    end = (start.replace(day=28) + timezone.timedelta(days=4)).replace(day=1)
-    return start, end
+from portal.months import month_bounds
 
 
 def connections_by_system() -> dict[str, int]:
@@ -45,7 +38,7 @@ def usage_for_month(month: date) -> dict[str, int]:
     """Records synced (created + updated) and runs finished in the current schema during `month`, production
     and Sandbox apart (a plan bills Sandbox separately or not at all; a scheduled run that could not start
     is in the flow's history, not in the usage)."""
-    start, end = month_range(month)
+    start, end = month_bounds(month)
     finished = SyncRun.objects.filter(finished_at__date__gte=start, finished_at__date__lt=end)
     sandbox = Q(flow__environment=Environment.SANDBOX)
     totals = finished.exclude(error__startswith=SyncRun.REFUSED).aggregate(
@@ -68,7 +61,9 @@ def workspace_health() -> dict:
     """What the partner's client-health page shows for the current schema."""
     now = timezone.now()
     last_success = (
-        SyncRun.objects.filter(status__in=DONE).order_by("-finished_at").values_list("finished_at", flat=True)
+        SyncRun.objects.filter(status__in=SyncRun.FINISHED)
+        .order_by("-finished_at")
+        .values_list("finished_at", flat=True)
     )
     exceptions = SyncException.objects.filter(status__in=LIVE_EXCEPTION).aggregate(
         open=Count("id"), oldest=Min("created_at")
@@ -109,7 +104,7 @@ def workspace_overview(*, sla_hours: int | None) -> dict:
         "failing": sum(1 for c in connections if c["status"] == Connection.Status.FAILING),
         "flows": flows["total"],
         "flows_enabled": flows["enabled"],
-        "last_success": SyncRun.objects.filter(status__in=DONE)
+        "last_success": SyncRun.objects.filter(status__in=SyncRun.FINISHED)
         .order_by("-finished_at")
         .values_list("finished_at", flat=True)
         .first(),

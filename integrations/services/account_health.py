@@ -28,15 +28,14 @@ from integrations.catalog.templates import ACCOUNT_HEALTH_ENTITY
 from integrations.models import Customer, ExternalRef, Flow, FlowStep, RunRecord, SyncException, SyncRun
 from integrations.selectors.dashboards import customer_margins, margin_rows, time_entries_latest
 from integrations.selectors.labels import vendor_label
-from integrations.selectors.workspace import month_range
 from integrations.services.audit import audit_record
+from portal.months import month_last_day, month_of
 
 ACCOUNT_HEALTH = ACCOUNT_HEALTH_ENTITY  # Flow.entity and FlowStep.entity of this kind of flow
 
 NO_CRM_ACCOUNT = "NO_CRM_ACCOUNT"
 CRM_ACCOUNT_GONE = "CRM_ACCOUNT_GONE"
 CRM_REFUSED = "CRM_REFUSED"
-LIVE = (SyncException.Status.OPEN, SyncException.Status.RETRYING)
 
 
 @dataclass(frozen=True)
@@ -103,11 +102,11 @@ def account_health_figures(*, periods: Periods) -> dict[int, dict[str, object]]:
     """Customer id -> figure key -> value, for every customer with time in either month: the dashboard's figures
     (margin_rows folded by customer_margins), in the currency most of the customer's hours of the two months were
     logged in, to the cent; margin is revenue minus cost, then rounded."""
-    finish = month_range(periods.current_month)[1] - timedelta(days=1)
+    finish = month_last_day(periods.current_month)
     rows = margin_rows(start=periods.last_month, finish=finish)
     months = {"last_month": periods.last_month, "month_to_date": periods.current_month}
     by_month = {
-        suffix: customer_margins(rows=[r for r in rows if _month_of(r["month"]) == first])
+        suffix: customer_margins(rows=[r for r in rows if month_of(r["month"]) == first])
         for suffix, first in months.items()
     }
     customers = {pk for folded in by_month.values() for pk in folded if pk is not None}
@@ -136,10 +135,6 @@ def _values(by_month: dict, pk: int | None, currency: str, periods: Periods) -> 
         values[f"delivery_cost_{suffix}"] = _money(cost)
         values[f"delivery_margin_{suffix}"] = _money(revenue - cost)
     return values
-
-
-def _month_of(value) -> date:
-    return value.date() if hasattr(value, "date") and callable(value.date) else value
 
 
 def _nothing_delivered(currency: str, periods: Periods) -> dict[str, object]:
@@ -273,7 +268,7 @@ def account_health_push(*, run: SyncRun, connector_for) -> str:
         RunRecord.objects.bulk_create(records)
         # Every customer is looked at again each run: what was not raised again is fixed (the account was linked,
         # the CRM took the value) or no longer applies (the customer has neither delivery nor an account now).
-        SyncException.objects.filter(flow=flow, status__in=LIVE).exclude(pk__in=still).update(
+        SyncException.objects.filter(flow=flow, status__in=SyncException.LIVE).exclude(pk__in=still).update(
             status=SyncException.Status.RESOLVED, resolved_at=timezone.now(), waiting_on=None
         )
         SyncRun.objects.filter(pk=run.pk).update(
@@ -323,7 +318,11 @@ def _exception_raise(*, flow, run, step, problem: dict, object_name: str) -> Syn
     """One live exception per customer and error: a repeat bumps it (its sentence as true as when it was raised)."""
     now = timezone.now()
     live = SyncException.objects.filter(
-        flow=flow, object=object_name, external_id=_key(problem), error_code=problem["code"], status__in=LIVE
+        flow=flow,
+        object=object_name,
+        external_id=_key(problem),
+        error_code=problem["code"],
+        status__in=SyncException.LIVE,
     ).first()
     if live is not None:
         live.message = problem["message"][:500]

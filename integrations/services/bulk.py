@@ -24,7 +24,6 @@ from integrations.models import (
 from integrations.services.audit import audit_record
 from integrations.services.exceptions import (
     BULK_LIVE,
-    LIVE,
     BulkActionRunning,
     ExceptionActionRefused,
     RetryUnreachable,
@@ -127,7 +126,7 @@ def _bulk_matching(job: BulkAction):
 
     return selectors.exceptions_filtered(
         selectors.QueueQuery(**job.query), user_id=job.actor_id, sla_hours=job.sla_hours
-    ).filter(status__in=LIVE, created_at__lte=job.up_to)
+    ).filter(status__in=SyncException.LIVE, created_at__lte=job.up_to)
 
 
 def exceptions_bulk_start(*, action: str, query, sla_hours: int | None, actor, reason: str = "") -> BulkAction:
@@ -275,7 +274,7 @@ def _bulk_ignore_batch(job: BulkAction, batch: list[SyncException], actor) -> No
         # Locked and read again: one a person resolved or ignored since the batch was read is left alone.
         still_live = set(
             SyncException.objects.select_for_update()
-            .filter(pk__in=[e.pk for e in batch], status__in=LIVE)
+            .filter(pk__in=[e.pk for e in batch], status__in=SyncException.LIVE)
             .values_list("pk", flat=True)
         )
         for exception in batch:

@@ -31,8 +31,6 @@ from integrations.services.runs import SUSPENDED, target_guard, workspace_suspen
 
 logger = logging.getLogger("integrations.exceptions")
 
-LIVE = [SyncException.Status.OPEN, SyncException.Status.RETRYING]
-
 
 class ExceptionActionRefused(Exception):
     """The action does not apply to this exception (already resolved, no payload to edit...)."""
@@ -160,7 +158,7 @@ def _causes_recheck(causes: list[SyncException], outcome: dict, actor) -> None:
     outcome["still_open"] += len(causes) - resolved
     outcome["released"] += released.synced
     for cause in causes:
-        if SyncException.objects.filter(pk=cause.pk, status__in=LIVE).exists():
+        if SyncException.objects.filter(pk=cause.pk, status__in=SyncException.LIVE).exists():
             outcome["reasons"].append(f"still true: {cause.message}"[:200])
 
 
@@ -270,7 +268,7 @@ def value_map_entry_add_and_retry(
     # JSON containment uses the GIN index on fix_actions: no scan of every live exception.
     fixable = list(
         SyncException.objects.filter(
-            status__in=LIVE,
+            status__in=SyncException.LIVE,
             fix_actions__contains=[{"action": "map_value", "value_map": value_map_key, "value": source_value}],
         ).select_related("flow")
     )
@@ -361,6 +359,6 @@ def _bulk_held(job: BulkAction):
 
     query = selectors.QueueQuery(**{**job.query, "status": "all"})
     held = selectors.exceptions_filtered(query, user_id=job.actor_id, sla_hours=job.sla_hours).filter(
-        status__in=LIVE, created_at__lte=job.up_to
+        status__in=SyncException.LIVE, created_at__lte=job.up_to
     )
     return after_bulk_cursor(held, job)

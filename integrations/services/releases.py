@@ -42,7 +42,7 @@ def exceptions_release(*, only: list[SyncException] | None = None, notify=None) 
     result = ReleaseResult()
     value_maps = {vm.key: vm.as_dict() for vm in ValueMap.objects.prefetch_related("entries")}
     for _ in range(ROUNDS):
-        causes = SyncException.objects.filter(status__in=parking.LIVE).exclude(cause="")
+        causes = SyncException.objects.filter(status__in=SyncException.LIVE).exclude(cause="")
         if only is not None:
             causes = causes.filter(pk__in=[e.pk for e in only])
         gone = [e.pk for e in causes if parking.cause_gone(e, value_maps=value_maps)]
@@ -52,7 +52,7 @@ def exceptions_release(*, only: list[SyncException] | None = None, notify=None) 
             )
         waiting = list(
             SyncException.objects.filter(status=SyncException.Status.PARKED)
-            .exclude(waiting_on__status__in=parking.LIVE)
+            .exclude(waiting_on__status__in=SyncException.LIVE)
             .select_related("flow", "flow__source_connection", "flow__inbound_mapping")
         )
         if not waiting:

@@ -21,8 +21,6 @@ from integrations.services.connections import connection_status_set, connector_f
 
 logger = logging.getLogger("integrations.runs")
 
-LIVE = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
-
 
 class SyncNotAllowed(Exception):
     """The workspace is suspended or the flow is paused; the message says so."""
@@ -63,7 +61,7 @@ def run_start(*, flow: Flow, trigger: str = "manual", actor=None, enqueue: bool 
         raise SyncNotAllowed(unmapped)
     with transaction.atomic():
         Flow.objects.select_for_update().get(pk=flow.pk)
-        existing = flow.runs.filter(status__in=LIVE).first()
+        existing = flow.runs.filter(status__in=SyncRun.LIVE).first()
         if existing:
             return existing
         run = SyncRun.objects.create(flow=flow, trigger=trigger)
@@ -162,7 +160,7 @@ def run_slice(*, run_id: int, slice_seconds: float | None = None, notify=None) -
         # A fault of ours (not the vendor's): the run fails visibly instead of staying "running".
         logger.exception("Run %s stopped by an internal error", run_id)
         connection_rollback_if_needed()
-        SyncRun.objects.filter(pk=run_id, status__in=LIVE).update(
+        SyncRun.objects.filter(pk=run_id, status__in=SyncRun.LIVE).update(
             status=SyncRun.Status.FAILED, error=f"Internal error: {type(error).__name__}", finished_at=timezone.now()
         )
         return "done"
@@ -189,7 +187,7 @@ def _client_slot_take() -> int | None:
 
 def _run_slice_locked(run_id: int, slice_seconds: float, notify) -> str:
     run = SyncRun.objects.select_related("flow", "flow__source_connection", "flow__inbound_mapping").get(pk=run_id)
-    if run.status not in LIVE:
+    if run.status not in SyncRun.LIVE:
         return "done"
     running_elsewhere = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exclude(pk=run.pk).count()
     if run.status == SyncRun.Status.QUEUED and running_elsewhere >= settings.SYNC_MAX_RUNS_PER_CLIENT:
@@ -370,7 +368,7 @@ def runs_recover_stale(*, older_than_seconds: int = 120) -> int:
     """Requeue runs left "running" by a worker that died (its advisory lock is gone with it)."""
     recovered = 0
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
-    for run in SyncRun.objects.filter(status__in=LIVE, queued_at__lt=cutoff):
+    for run in SyncRun.objects.filter(status__in=SyncRun.LIVE, queued_at__lt=cutoff):
         with db.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(run.pk)])
             free = cursor.fetchone()[0]

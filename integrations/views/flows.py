@@ -35,8 +35,6 @@ from integrations.views.support import (
 from tenants.decorators import WORKSPACE_ALL, WORKSPACE_EDITORS, workspace_role_required
 from tenants.plans import plan_allowance
 
-LIVE_RUN = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
-
 
 def _catalogue(client) -> list[Template]:
     from integrations.partner_templates.selectors import templates_installable
@@ -150,7 +148,7 @@ def _rules_with_owners(flow: Flow) -> list[dict]:
 
 def _flow_context(request, flow: Flow, **extra) -> dict:
     runs = selectors.flow_runs(flow)
-    live = next((run for run in runs if run.status in LIVE_RUN), None)
+    live = next((run for run in runs if run.status in SyncRun.LIVE), None)
     category = getattr(CONNECTORS.get(flow.source_connection.vendor), "category", "")
     context = {
         "flow": flow,
@@ -272,7 +270,7 @@ def run_progress(request, client_slug, pk):
     # The flow's open-exception count follows the run as it fails records.
     box = render_partial(request, "integrations/flows/detail.html", "exceptions_box", {**context, "oob": True})
     response.content += box.content
-    if run.status not in LIVE_RUN and request.GET.get("polling"):
+    if run.status not in SyncRun.LIVE and request.GET.get("polling"):
         # The poll that sees the end refreshes the history and the queue's counters.
         return with_events(response, "runs-changed", "exceptions-changed")
     return response

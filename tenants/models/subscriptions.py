@@ -9,16 +9,14 @@ from decimal import Decimal
 
 from django.db import models
 
+from portal.months import month_last_day, month_start
+
 
 def months_after(day: date, months: int) -> date:
     """The same day `months` months later, or that month's last day when it is shorter (31 Jan + 1 = 28 Feb)."""
     index = day.month - 1 + months
     year, month = day.year + index // 12, index % 12 + 1
     return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def month_last_day(month: date) -> date:
-    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
 
 class Subscription(models.Model):
@@ -69,7 +67,7 @@ class Subscription(models.Model):
         on its first day (in the month it starts, its first price); ("ended", 0) once it has ended;
         ("none", None) before it starts. Terms the renewal task has not rolled over yet are read as it will:
         the renewal price when it renews, ended when it does not."""
-        first, last = month.replace(day=1), month_last_day(month)
+        first, last = month_start(month), month_last_day(month)
         terms = sorted(terms if terms is not None else self.terms.all(), key=lambda term: term.starts_on)
         if not terms or terms[0].starts_on > last:
             return "none", None

@@ -9,10 +9,11 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
 
+from portal.months import month_bounds, this_month
 from tenants.models import ChangeRequest, Client, Partner, Subscription
 from tenants.models.changes import BILLED_STATUSES
 from tenants.plans import system_label
-from tenants.selectors.usage import Usage, month_bounds, this_month, usage_rolled_up
+from tenants.selectors.usage import Usage, usage_rolled_up
 
 CENT = Decimal("0.01")
 

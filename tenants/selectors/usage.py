@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from django.utils import timezone
-
+from portal.months import this_month
 from tenants.models import UsageRecord
-
-
-def this_month(today: date | None = None) -> date:
-    return (today or timezone.localdate()).replace(day=1)
 
 
 @dataclass(frozen=True)
@@ -48,8 +43,3 @@ def usage_as_of(usages) -> datetime | None:
     """The oldest roll-up among figures shown together: the moment the sum is true of."""
     moments = [usage.as_of for usage in usages if usage.as_of is not None]
     return min(moments) if moments else None
-
-
-def month_bounds(month: date) -> tuple[date, date]:
-    first = this_month(month)
-    return first, (first + timedelta(days=32)).replace(day=1)

@@ -7,6 +7,7 @@ from datetime import date
 
 from django.db import connection, transaction
 
+from portal.months import this_month
 from tenants.models import (
     Client,
     Partner,
@@ -15,7 +16,6 @@ from tenants.models import (
     UsageRecord,
     User,
 )
-from tenants.selectors.usage import this_month
 from tenants.services.audit import client_audit_record, partner_audit_record
 from tenants.services.invitations import user_invite
 from tenants.services.schedules import client_periodic_tasks_disable, client_periodic_tasks_enable

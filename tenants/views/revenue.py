@@ -7,10 +7,11 @@ from datetime import timedelta
 
 from django.http import HttpResponse
 
+from portal.months import month_bounds, this_month
 from tenants.decorators import partner_role_required
 from tenants.models import Role
 from tenants.selectors.revenue import client_statement, partner_mrr, partner_statements, statement_totals, usage_history
-from tenants.selectors.usage import month_bounds, this_month, usage_as_of
+from tenants.selectors.usage import usage_as_of
 from tenants.views.support import month_from, partner_client, render_page
 
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).

@@ -7,9 +7,9 @@ from datetime import date
 from django.shortcuts import get_object_or_404
 
 from portal.htmx import redirect_to, refusal_said, render_page, wants_partial
+from portal.months import this_month
 from tenants.models import Client, Role
 from tenants.selectors.access import workspaces_for
-from tenants.selectors.usage import this_month
 
 __all__ = [
     "is_partner_admin",
