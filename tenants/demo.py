@@ -1,18 +1,22 @@
-"""The demo platform: two partners with their own brands, three clients, a user for every role."""
+"""The demo platform: two partners with their own brands, three clients, a user for every role, and the partners'
+subscriptions and change requests."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
+from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFont
 
 from branding.models import Brand
 from tenants import services
-from tenants.models import Client, Membership, Partner, PartnerDomain, Plan, Role, User
+from tenants.models import ChangeRequest, Client, Membership, Partner, PartnerDomain, Plan, Role, Subscription, User
+from tenants.models.subscriptions import months_after
 
 DEMO_PASSWORD = "connect-demo-2026"  # noqa: S105 - published demo password, demo data only
 
@@ -171,3 +175,77 @@ def demo_seed(stdout=None) -> dict:
             else:
                 Membership.objects.get_or_create(user=user, role=spec.role, partner=None, client=None)
     return {"partners": partners, "clients": clients}
+
+
+def demo_commercials(clients: dict[str, Client], today: date | None = None) -> None:
+    """What a partner's commercial pages show in the demo: every client on a yearly subscription (Contoso's renews
+    within the month, so the renewals page has one coming and its reminder goes out; Fabrikam's price rises at
+    renewal), and Northwind's change requests in the states a partner meets (asked, quoted, approved and billed).
+    Only what is missing is added."""
+    from tenants.services.changes import change_request_approve, change_request_create, change_request_quote
+    from tenants.services.subscriptions import subscription_set
+
+    today = today or timezone.localdate()
+    terms = {
+        # client: (term start, renewal price or None)
+        "contoso": (months_after(today + timedelta(days=21), -12), None),
+        "tailspin": (months_after(today, -4), None),
+        "fabrikam": (months_after(today, -9), Decimal("1390.00")),
+    }
+    for slug, (starts_on, renewal_price) in terms.items():
+        client = clients.get(slug)
+        if client is None or Subscription.objects.filter(client=client).exists():
+            continue
+        subscription_set(
+            client=client,
+            starts_on=starts_on,
+            term_months=12,
+            monthly_price=client.plan.monthly_price,
+            auto_renew=True,
+            renewal_price=renewal_price,
+            actor=None,
+        )
+    people = {user.email: user for user in User.objects.filter(email__in=[spec.email for spec in USERS])}
+    engineer = people["engineer@northwind.localhost"]
+    asks = {
+        "contoso": [
+            (
+                ChangeRequest.Kind.MAPPING,
+                "Put expenses on the same invoice as time",
+                "Our clients want one invoice a month per project: bill approved expenses with the hours.",
+                {"hours": Decimal("6")},
+                True,
+            ),
+            (
+                ChangeRequest.Kind.NEW_SYSTEM,
+                "Connect Jira Service Management",
+                "Support engineers log time on service desk tickets; it should reach Kantata like project time.",
+                None,
+                False,
+            ),
+        ],
+        "tailspin": [
+            (
+                ChangeRequest.Kind.NEW_FLOW,
+                "Cost centres from Workday to Certinia",
+                "Projects in Certinia should carry the cost centre of the person who leads them.",
+                {"fee": Decimal("900.00")},
+                False,
+            )
+        ],
+    }
+    for slug, requests in asks.items():
+        client = clients.get(slug)
+        if client is None or ChangeRequest.objects.filter(client=client).exists():
+            continue
+        admin = people[f"admin@{slug}.localhost"]
+        for kind, title, description, quote, approve in requests:
+            change_request = change_request_create(
+                client=client, actor=admin, kind=kind, title=title, description=description
+            )
+            if quote:
+                change_request = change_request_quote(change_request=change_request, actor=engineer, **quote)
+            if approve:
+                change_request_approve(
+                    change_request=change_request, actor=admin, quote_version=change_request.quote_version
+                )

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from integrations.demo import demo_integrations
-from tenants.demo import DEMO_PASSWORD, USERS, demo_seed
+from tenants.demo import DEMO_PASSWORD, USERS, demo_commercials, demo_seed
 from tenants.demo_accounts import demo_accounts_prepare
 
 
@@ -12,7 +12,8 @@ class Command(BaseCommand):
         parser.add_argument("--first-runs", action="store_true", help="Queue a first run of each packaged flow.")
 
     def handle(self, *args, **options):
-        demo_seed(stdout=self.stdout)
+        seeded = demo_seed(stdout=self.stdout)
         demo_accounts_prepare()
+        demo_commercials(seeded["clients"])
         demo_integrations(stdout=self.stdout, first_runs=options["first_runs"])
         self.stdout.write(self.style.SUCCESS(f"Demo ready: {len(USERS)} users, password {DEMO_PASSWORD}"))
