@@ -84,6 +84,36 @@ class SyncException(models.Model):
     # An exception a person still has to act on (a retry under way included); parked ones wait on such a one.
     LIVE = (Status.OPEN, Status.RETRYING)
 
+    class ErrorCode(models.TextChoices):
+        """Why a record could not sync, with the words pages use for it."""
+
+        PROJECT_NOT_IN_TARGET = "PROJECT_NOT_IN_TARGET", "Project code not found"
+        PROJECT_NOT_FOUND = "PROJECT_NOT_FOUND", "Project code not found"
+        CUSTOMER_NOT_FOUND = "CUSTOMER_NOT_FOUND", "Customer not found"
+        OPPORTUNITY_NOT_FOUND = "OPPORTUNITY_NOT_FOUND", "Deal not found"
+        RESOURCE_NOT_FOUND = "RESOURCE_NOT_FOUND", "Person not found"
+        RATE_CARD_NOT_FOUND = "RATE_CARD_NOT_FOUND", "Rate card not found"
+        VALUE_NOT_MAPPED = "VALUE_NOT_MAPPED", "Value not mapped"
+        REQUIRED_MISSING = "REQUIRED_MISSING", "Required field missing"
+        MISSING_COST_RATE = "MISSING_COST_RATE", "No cost rate"
+        AWAITING_FIRST_SYNC = "AWAITING_FIRST_SYNC", "Waiting for a first sync"
+        FIELD_CONFLICT = "FIELD_CONFLICT", "Field owned by another system"
+        DUPLICATE_IN_SOURCE = "DUPLICATE_IN_SOURCE", "Entered twice"
+        AMBIGUOUS_MATCH = "AMBIGUOUS_MATCH", "Matches several records"
+        LEAVER_WITH_OPEN_WORK = "LEAVER_WITH_OPEN_WORK", "Leaver with work booked"
+        TARGET_UNAVAILABLE = "TARGET_UNAVAILABLE", "Target system unavailable"
+        TARGET_REJECTED = "TARGET_REJECTED", "Rejected by the target"
+        MALFORMED_RECORD = "MALFORMED_RECORD", "Unreadable record"
+        INVALID_RECORD = "INVALID_RECORD", "Incomplete record"
+        BAD_VALUE = "BAD_VALUE", "Not a valid value"
+        BAD_DATE = "BAD_DATE", "Not a date"
+        BAD_NUMBER = "BAD_NUMBER", "Not a number"
+        BAD_CURRENCY = "BAD_CURRENCY", "Not a currency"
+        NO_CRM_ACCOUNT = "NO_CRM_ACCOUNT", "No CRM account"
+        CRM_ACCOUNT_GONE = "CRM_ACCOUNT_GONE", "CRM account gone"
+        CRM_REFUSED = "CRM_REFUSED", "Refused by the CRM"
+        WAITING_ON = "WAITING_ON", "Waiting on another exception"
+
     # flow and error_code are indexed by the composite indexes below that lead with them.
     flow = models.ForeignKey("integrations.Flow", on_delete=models.CASCADE, related_name="exceptions", db_index=False)
     step = models.ForeignKey("integrations.FlowStep", null=True, blank=True, on_delete=models.SET_NULL)
@@ -98,7 +128,7 @@ class SyncException(models.Model):
     subject = models.CharField(max_length=200, blank=True)
     # For an exception about a cause: its key ("not_in_target:3:project:12"), one live exception per key.
     cause = models.CharField(max_length=200, blank=True, db_index=True)
-    error_code = models.CharField(max_length=60)
+    error_code = models.CharField(max_length=60, choices=ErrorCode.choices)
     message = models.CharField(max_length=500)  # a sentence a finance clerk understands
     detail = models.TextField(blank=True)  # the vendor's words, secrets removed
     fix_actions = models.JSONField(default=list)  # [{"action": "map_value", "value_map": "...", "value": "..."}]

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 from connectors.registry import CONNECTORS
-
-ERROR_LABELS = {
-    "PROJECT_NOT_IN_TARGET": "Project code not found",
-    "PROJECT_NOT_FOUND": "Project code not found",
-    "VALUE_NOT_MAPPED": "Value not mapped",
-    "REQUIRED_MISSING": "Required field missing",
-    "MISSING_COST_RATE": "No cost rate",
-    "AWAITING_FIRST_SYNC": "Waiting for a first sync",
-    "FIELD_CONFLICT": "Field owned by another system",
-    "TARGET_UNAVAILABLE": "Target system unavailable",
-    "TARGET_REJECTED": "Rejected by the target",
-    "MALFORMED_RECORD": "Unreadable record",
-    "BAD_DATE": "Not a date",
-    "BAD_NUMBER": "Not a number",
-    "BAD_CURRENCY": "Not a currency",
-}
+from integrations.models import SyncException
 
 CATEGORY_LABELS = {"crm": "CRM", "erp": "ERP", "psa": "PSA", "hr": "HR", "ticketing": "Ticketing"}
 
 
 def error_label(code: str) -> str:
-    return ERROR_LABELS.get(code) or code.replace("_", " ").capitalize()
+    """SyncException.ErrorCode's label; a code it does not know (a vendor's, kept as it came) in plain words."""
+    if code in SyncException.ErrorCode.values:
+        return SyncException.ErrorCode(code).label
+    return code.replace("_", " ").capitalize()
 
 
 def vendor_label(vendor: str) -> str:
