@@ -14,10 +14,9 @@ from django.utils import timezone
 
 from integrations.selectors.counting import BoundedCount
 from integrations.selectors.labels import error_label, vendor_label
+from portal.money import money_text
 
 register = template.Library()
-
-SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
 
 
 @register.filter
@@ -35,13 +34,8 @@ def tally(value) -> str:
 
 @register.filter
 def money(amount, currency: str = "") -> str:
-    if amount is None or amount == "":
-        return "—"
-    value = Decimal(amount).quantize(Decimal("1"))
-    sign = "-" if value < 0 else ""
-    digits = f"{abs(value):,.0f}"
-    symbol = SYMBOLS.get(currency or "")
-    return f"{sign}{symbol}{digits}" if symbol else f"{sign}{currency} {digits}".strip()
+    """Whole units, as dashboards show money: 1290.4 + "USD" -> "$1,290"."""
+    return money_text(amount, currency, places=0)
 
 
 @register.filter

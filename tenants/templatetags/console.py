@@ -8,23 +8,15 @@ from decimal import Decimal
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 
-register = template.Library()
+from portal.money import money_text
 
-SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$", "NZD": "NZ$", "SGD": "S$", "INR": "₹"}
+register = template.Library()
 
 
 @register.filter
 def money(amount, currency: str = "") -> str:
     """1290 + "USD" -> "$1,290.00"; currencies without a symbol here read "CHF 1,290.00"."""
-    if amount is None or amount == "":
-        return "—"
-    value = Decimal(amount).quantize(Decimal("0.01"))
-    sign = "-" if value < 0 else ""
-    digits = f"{abs(value):,.2f}"
-    symbol = SYMBOLS.get(currency or "")
-    if symbol:
-        return f"{sign}{symbol}{digits}"
-    return f"{sign}{currency} {digits}".strip()
+    return money_text(amount, currency)
 
 
 @register.filter
