@@ -24,7 +24,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from connectors.account_fields import AccountField, AccountUpdate, words
 from connectors.base import (
     AuthenticationFailed,
     ConnectionTestResult,
@@ -46,8 +45,10 @@ from connectors.base import (
     objects_by_name,
     parse_utc_datetime,
 )
+from connectors.dynamics365.account_fields import DataverseAccountFields
 from connectors.dynamics365.records import (
     ACCOUNT_FIELDS,
+    BATCH_SIZE,
     CURRENCY_CODE,
     GUID,
     LOGICAL_NAMES,
@@ -66,7 +67,6 @@ from connectors.entra import EntraTokens, entra_form_fields
 
 API_PATH = "/api/data/v9.2"
 MAX_PAGE_SIZE = 5000  # odata.maxpagesize above this is ignored by Dataverse
-BATCH_SIZE = 250  # $batch takes 1,000 requests, but 250 is the cap seen in practice and keeps each call short
 DEFAULT_EXTERNAL_ID_FIELD = "new_externalid"
 EXTERNAL_ID_MAX = 100  # the length of our external id column
 DELTA_PREFIX = "delta:"  # a cursor holding a change-tracking delta token (anything else is an ISO date)
@@ -83,12 +83,9 @@ WEBHOOK_MAX_AGE_SECONDS = 3600
 # ---------------------------------------------------------------------------------------------------------------
 ALREADY_CLOSED = "already closed"
 # Columns the account-health push creates carry the default publisher's prefix, as a maker's own columns do.
-CUSTOMIZATION_PREFIX = "new"
-NUMBER_TYPES = {"Decimal", "Double", "Money", "Integer", "BigInt"}
-READ_CHUNK = 50  # ids in one $filter, so the URL stays short
 
 
-class DataverseConnector(Connector):
+class DataverseConnector(DataverseAccountFields, Connector):
     vendor = "dynamics365"
     label = "Dynamics 365 Sales"
     category = "crm"
@@ -445,122 +442,6 @@ class DataverseConnector(Connector):
             )
         return answers
 
-    # -- account fields (connectors.account_fields.AccountFields) ------------------------------------------------
-
-    def account_field_name(self, key: str) -> str:
-        return f"{CUSTOMIZATION_PREFIX}_" + "".join(words(key)).lower()
-
-    def account_fields(self) -> dict[str, AccountField]:
-        rows = self._json("GET", "EntityDefinitions(LogicalName='account')/Attributes").get("value", [])
-        fields = {}
-        for row in rows:
-            if not row.get("IsValidForUpdate"):
-                continue
-            label = ((row.get("DisplayName") or {}).get("UserLocalizedLabel") or {}).get("Label")
-            fields[row["LogicalName"]] = AccountField(
-                name=row["LogicalName"],
-                label=label or row["LogicalName"],
-                kind="number" if row.get("AttributeType") in NUMBER_TYPES else "text",
-                custom=bool(row.get("IsCustomAttribute")),
-            )
-        return fields
-
-    def account_fields_create(self, fields: list[AccountField]) -> list[str]:
-        present = set(self.account_fields())
-        created = []
-        for wanted in fields:
-            if wanted.name in present:
-                continue
-            prefix, _, rest = wanted.name.partition("_")
-            if not prefix or not rest:
-                raise ConnectorError(f"{wanted.name} has no customization prefix (such as new_) for Dataverse.")
-
-            def label(text: str) -> dict[str, Any]:
-                return {
-                    "@odata.type": "Microsoft.Dynamics.CRM.Label",
-                    "LocalizedLabels": [
-                        {"@odata.type": "Microsoft.Dynamics.CRM.LocalizedLabel", "Label": text, "LanguageCode": 1033}
-                    ],
-                }
-
-            body: dict[str, Any] = {
-                "SchemaName": wanted.name,
-                "DisplayName": label(wanted.label),
-                "Description": label(wanted.description or wanted.label),
-                "RequiredLevel": {"Value": "None", "CanBeChanged": True},
-            }
-            if wanted.kind == "number":
-                body.update(
-                    {
-                        "@odata.type": "Microsoft.Dynamics.CRM.DecimalAttributeMetadata",
-                        "AttributeType": "Decimal",
-                        "AttributeTypeName": {"Value": "DecimalType"},
-                        "Precision": 2,
-                        "MinValue": -100000000000.0,
-                        "MaxValue": 100000000000.0,
-                    }
-                )
-            else:
-                body.update(
-                    {
-                        "@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata",
-                        "AttributeType": "String",
-                        "AttributeTypeName": {"Value": "StringType"},
-                        "MaxLength": 40,
-                        "FormatName": {"Value": "Text"},
-                    }
-                )
-            response = self._api(
-                "POST",
-                "EntityDefinitions(LogicalName='account')/Attributes",
-                json=body,
-                headers={"Content-Type": "application/json"},
-            )
-            if response.status_code >= 400:
-                code, message = response_error(response)
-                raise VendorError(
-                    f"Dataverse refused the column {wanted.name}: {code}: {message}",
-                    status=response.status_code,
-                    code=code,
-                )
-            created.append(wanted.name)
-        return created
-
-    def accounts_read(self, account_ids: list[str], names: list[str]) -> dict[str, dict]:
-        ids = [i for i in dict.fromkeys(account_ids) if GUID.match(i)]
-        found: dict[str, dict] = {}
-        for chunk in chunks(ids, READ_CHUNK):
-            # Ids are GUIDs (checked), names come from the account's own column list: nothing else reaches $filter.
-            condition = " or ".join(f"accountid eq {i}" for i in chunk)
-            params = {"$select": ",".join(dict.fromkeys(["accountid", *names])), "$filter": condition}
-            body = self._json("GET", "accounts", params=params)
-            for row in body.get("value") or []:
-                found[row["accountid"]] = {name: row.get(name) for name in names}
-        return found
-
-    def accounts_update(self, updates: list[AccountUpdate]) -> list[WriteResult]:
-        results: list[WriteResult] = []
-        for chunk in chunks(updates, BATCH_SIZE):
-            operations = [
-                {
-                    "method": "PATCH",
-                    "url": f"accounts({update.account_id})",
-                    # If-Match: * makes it an update only: an account deleted meanwhile is not created again.
-                    "headers": {"Content-Type": "application/json", "If-Match": "*"},
-                    "body": {name: _number(value) for name, value in update.values.items()},
-                }
-                for update in chunk
-            ]
-            for update, (status, _headers, body) in zip(chunk, self._batch(operations), strict=True):
-                if status < 300:
-                    results.append(WriteResult(update.account_id, "updated", update.account_id))
-                else:
-                    code, message = error_of(body, status)
-                    results.append(
-                        WriteResult(update.account_id, "failed", update.account_id, code, self.session.redact(message))
-                    )
-        return results
-
     # -- webhooks ------------------------------------------------------------------------------------------------------
 
     @classmethod
@@ -584,10 +465,3 @@ class DataverseConnector(Connector):
         age = (now if now is not None else time.time()) - int(created.group(1)) / 1000
         if abs(age) > WEBHOOK_MAX_AGE_SECONDS:
             raise WebhookRejected(f"The Dynamics 365 webhook is {int(abs(age))} seconds old; refusing a replay.")
-
-
-def _number(value: Any) -> Any:
-    """Decimals as JSON numbers (Dataverse's Edm.Decimal), everything else as it is."""
-    from decimal import Decimal
-
-    return float(value) if isinstance(value, Decimal) else value

@@ -16,6 +16,7 @@ from connectors.base import json_object
 EXTERNAL_ID_PROPERTY = "integration_record_id"  # a custom property with "unique values" set, created at setup
 WATERMARK_PROPERTY = "hs_lastmodifieddate"
 CLOSED_WON_STAGE = "closedwon"
+BATCH_LIMIT = 100  # records in one batch create, update or read
 
 COMPANY_PROPERTIES = (
     "name",
