@@ -90,6 +90,7 @@ def ids(world):
     from connectors.registry import CONNECTORS
     from integrations.models import Connection, Flow, Mapping, MappingRule, SyncException, SyncRun, ValueMap
     from integrations.partner_templates.services import template_deploy, template_version_save
+    from integrations.services.flows import template_install
     from portal.crypto import credentials_encrypt
     from tenants import services
     from tenants.models import IntegrationTemplate, Membership, Plan, TemplateDeployment
@@ -98,6 +99,14 @@ def ids(world):
     contoso, northwind = world.clients["contoso"], world.partners["northwind"]
     connection.set_tenant(contoso)
     seeded = seed_workspace()
+    # A delivery-health flow (before the fuzz flows below fill the plan): its CRM fields page takes no other flow.
+    crm = Connection.objects.create(
+        name="Fuzz CRM",
+        vendor="hubspot",
+        base_url=UNREACHABLE,
+        encrypted_credentials=credentials_encrypt(demo_credentials("hubspot")),
+    )
+    health = template_install(key="account-health-to-crm", connections={"crm": crm})
     hooks = []
     for vendor in CONNECTORS:
         # Straight in, past the plan's connection limit: one webhook flow per vendor, whatever the plan allows.
@@ -117,6 +126,7 @@ def ids(world):
         )
         hooks.append(f"/hooks/contoso/{flow.webhook_token}")
     rows = {
+        "flows/pk/crm-fields": next(flow.pk for flow in health if flow.entity == "account_health"),
         "exceptions": SyncException.objects.first().pk,
         "connections": Connection.objects.first().pk,
         "flows": seeded.flow.pk,
@@ -187,9 +197,14 @@ def concrete(route: str, rows: dict) -> list[str]:
             elif name == "token":
                 out.append(hostile or rows["invitation"])
             elif converter == "int":
-                # By the segment before; "changes/number" when one segment names rows by two kinds of id.
+                # By the segment before; "changes/number" when one segment names rows by two kinds of id, and
+                # "flows/pk/crm-fields" when a page takes only one kind of row (a delivery-health flow).
+                after = segments[index + 1] if index + 1 < len(segments) else ""
                 row = rows.get(
-                    f"{before}/{name}", rows.get("rules" if name == "id" and before == "rules" else before, 1)
+                    f"{before}/{name}/{after}",
+                    rows.get(
+                        f"{before}/{name}", rows.get("rules" if name == "id" and before == "rules" else before, 1)
+                    ),
                 )
                 out.append(hostile or str(row))
             else:
