@@ -77,13 +77,14 @@ def main() -> None:
     partner, _ = Partner.objects.get_or_create(slug="bench-provision", defaults={"name": "Bench Provisioning"})
     drop_bench_clients(partner)
     try:
-        from django.core.cache import cache
+        from tenants import schema_script
+        from tenants.models import SchemaScript
 
-        from tenants.schema_script import creation_script, migrations_key
-
-        cache.delete(migrations_key())  # the recording is paid once per release: timed on its own
+        # The recording is paid once per release (by migrate_portal): timed on its own.
+        SchemaScript.objects.filter(key=schema_script.migrations_key()).delete()
+        schema_script._memo.clear()
         started = time.perf_counter()
-        creation_script()
+        schema_script.creation_script()
         recording = time.perf_counter() - started
         scripted = create_many(partner, "script", options.count)
         cloned = create_many(partner, "clone", options.count, django_tenants=True)
@@ -93,7 +94,7 @@ def main() -> None:
         drop_bench_clients(partner)
         partner.delete()
     print("Client workspace creation, seconds per tenant")
-    print(f"recording the script (once per set of migrations, kept in the cache): {recording:.2f} s")
+    print(f"recording the script (once per set of migrations, by migrate_portal): {recording:.2f} s")
     report("recorded script (product)", scripted)
     report("clone template schema", cloned)
     report("run migrations", migrated)

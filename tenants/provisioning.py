@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 from django_tenants.utils import schema_exists
 
+from tenants.schema_script import creation_script
 from tenants.schema_upgrade import Upgrade, client_schema_names, clients_constraint_names_align, clients_upgrade
 
 
@@ -47,6 +48,7 @@ def portal_migrate(verbosity: int = 0, on_progress: Callable[[int, int], None] |
         if misnamed:
             raise SchemasBehind(misnamed)
     template_schema_migrate(verbosity=verbosity)
+    creation_script()  # recorded now, once per set of migrations, rather than by the next person creating a client
     upgrade = clients_upgrade(schema_names=clients, on_progress=on_progress)
     connection.set_schema_to_public()
     if upgrade.failed:

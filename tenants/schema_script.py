@@ -10,8 +10,8 @@ names instead of Django's (tenants.schema_upgrade.constraint_names_align).
 So the schema is made the way migrations make it, without paying for the migrations each time: once per set of
 migrations, a scratch schema is migrated from nothing while every statement Django sends is written down (DDL,
 the migration rows, the content types post_migrate adds), each with its parameters bound in (psycopg's client-side
-binding); the script is kept in the shared cache under the migrations' leaf nodes; each new client's schema is
-then that script, sent in one round trip. Reads Django made along the way (introspection) are left out: they
+binding); the script is kept in the public schema (SchemaScript) under the migrations' leaf nodes, recorded by
+migrate_portal; each new client's schema is then that script, sent in one round trip. Reads Django made along the way (introspection) are left out: they
 change nothing.
 """
 
@@ -22,12 +22,12 @@ import hashlib
 import logging
 from contextlib import contextmanager
 
-from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from psycopg import ClientCursor, sql
 
+from tenants.models import SchemaScript
 from tenants.schema_upgrade import tenant_app_labels
 
 logger = logging.getLogger(__name__)
@@ -52,17 +52,18 @@ def migrations_key() -> str:
 
 
 def creation_script() -> str:
-    """The SQL that creates a client schema's contents at the latest migrations (recorded if need be)."""
+    """The SQL that creates a client schema's contents at the latest migrations (recorded if need be: migrate_portal
+    records it, so no one creating a workspace waits the seconds a recording takes)."""
     key = migrations_key()
     if key not in _memo:
-        script = cache.get(key)
-        if script is None:
+        stored = SchemaScript.objects.filter(key=key).values_list("statements", flat=True).first()
+        if stored is None:
             with recording_lock():  # two processes creating their first client at once record it once
-                script = cache.get(key)
-                if script is None:
-                    script = record()
-                    cache.set(key, script, timeout=None)
-        _memo[key] = script
+                stored = SchemaScript.objects.filter(key=key).values_list("statements", flat=True).first()
+                if stored is None:
+                    stored = record()
+                    SchemaScript.objects.create(key=key, statements=stored)
+        _memo[key] = stored
     return _memo[key]
 
 

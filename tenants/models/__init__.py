@@ -13,7 +13,7 @@ from tenants.models.accounts import (
     invitation_expiry,
 )
 from tenants.models.changes import ChangeRequest, ChangeRequestComment
-from tenants.models.clients import PLAN_FIELDS, Client, Plan, UsageRecord
+from tenants.models.clients import PLAN_FIELDS, Client, Plan, SchemaScript, UsageRecord
 from tenants.models.partners import (
     MfaPolicy,
     Partner,
@@ -58,6 +58,7 @@ __all__ = [
     "SubscriptionTerm",
     "TemplateDeployment",
     "TemplateRollout",
+    "SchemaScript",
     "UsageRecord",
     "User",
     "UserManager",

@@ -164,3 +164,15 @@ class UsageRecord(models.Model):
 
     def __str__(self):
         return f"{self.client} {self.month:%Y-%m}: {self.records_synced} records, {self.runs} runs"
+
+
+class SchemaScript(models.Model):
+    """The statements that make a client schema at one set of tenant migrations (tenants.schema_script), recorded
+    once and kept here, where every web and worker process finds it and no cache clear or eviction drops it."""
+
+    key = models.CharField(max_length=64, unique=True)  # schema_script.migrations_key()
+    statements = models.TextField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.key} ({self.recorded_at:%Y-%m-%d %H:%M})"

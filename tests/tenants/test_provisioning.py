@@ -1,4 +1,5 @@
-"""Client workspaces get their own schema, cloned from the template, with a beat schedule that names them."""
+"""Client workspaces get their own schema, made by the recorded script (tenants.schema_script), with a beat schedule
+that names them."""
 
 import json
 
@@ -39,3 +40,18 @@ def test_staff_cannot_be_assigned_to_another_partners_client(world):
     membership = Membership.objects.get(user__email="engineer@northwind.localhost")
     with pytest.raises(ValueError, match="their own partner"):
         services.staff_assign(membership=membership, clients=[world.clients["fabrikam"]])
+
+
+def test_the_schema_script_is_kept_in_the_database_not_the_cache(world):
+    """Once recorded (migrate_portal does it), every process finds the script in the public schema: a cleared cache
+    or a new process does not make the next person creating a workspace wait for a recording."""
+    from django.core.cache import cache
+
+    from tenants import schema_script
+    from tenants.models import SchemaScript
+
+    stored = SchemaScript.objects.get(key=schema_script.migrations_key())
+    cache.clear()
+    schema_script._memo.clear()  # as in a process that has created no workspace yet
+    assert schema_script.creation_script() == stored.statements
+    assert SchemaScript.objects.count() == 1
