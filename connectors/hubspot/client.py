@@ -32,6 +32,7 @@ from connectors.base import (
     WriteResult,
     chunks,
     header_value,
+    iso_utc_millis,
     json_object,
     objects_by_name,
 )
@@ -45,7 +46,6 @@ from connectors.hubspot.records import (
     detail_code,
     domain_of,
     error_message,
-    iso_millis,
     parse_hubspot_datetime,
     property_value,
     rate_limit_wait,
@@ -192,7 +192,7 @@ class HubSpotConnector(HubSpotAccountFields, Connector):
                 moment = parse_hubspot_datetime(record.updated_at)
                 newest = moment if newest is None or moment > newest else newest
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
-            cursor = iso_millis(newest) if newest and not after else None
+            cursor = iso_utc_millis(newest) if newest and not after else None
             yield Page(records=records, rejects=rejects, cursor=cursor, has_more=bool(after))
             if not after:
                 return
@@ -228,14 +228,14 @@ class HubSpotConnector(HubSpotAccountFields, Connector):
                 moment = parse_hubspot_datetime(record.updated_at)
                 page_newest = moment if moment > page_newest else page_newest
             next_after = ((result.get("paging") or {}).get("next") or {}).get("after")
-            yield Page(records=records, rejects=rejects, cursor=iso_millis(page_newest), has_more=bool(next_after))
+            yield Page(records=records, rejects=rejects, cursor=iso_utc_millis(page_newest), has_more=bool(next_after))
             if not next_after:
                 return
             if int(next_after) + limit > SEARCH_RESULT_CAP:
                 # Search stops at 10,000 results: go on with a fresh search from this page's watermark.
                 if page_newest == watermark:
                     raise ConnectorError(
-                        f"More than {SEARCH_RESULT_CAP:,} HubSpot {object_name} changed at {iso_millis(watermark)}."
+                        f"More than {SEARCH_RESULT_CAP:,} HubSpot {object_name} changed at {iso_utc_millis(watermark)}."
                     )
                 watermark, after = page_newest, 0
             else:
@@ -278,7 +278,7 @@ class HubSpotConnector(HubSpotAccountFields, Connector):
             companies = ((raw.get("associations") or {}).get("companies") or {}).get("results")
             if companies is not None:
                 data["company_ids"] = sorted({str(c["id"]) for c in companies})
-            records.append(SourceRecord(external_id=record_id, updated_at=iso_millis(updated), data=data))
+            records.append(SourceRecord(external_id=record_id, updated_at=iso_utc_millis(updated), data=data))
         return records, rejects
 
     def write(

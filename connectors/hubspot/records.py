@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from connectors.base import json_object
+from connectors.base import iso_utc_millis, json_object
 
 EXTERNAL_ID_PROPERTY = "integration_record_id"  # a custom property with "unique values" set, created at setup
 WATERMARK_PROPERTY = "hs_lastmodifieddate"
@@ -87,10 +87,6 @@ def parse_hubspot_datetime(value: Any) -> datetime | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def iso_millis(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def property_value(value: Any) -> str | None:
     """HubSpot properties are strings on the wire."""
     if value is None:
@@ -100,7 +96,7 @@ def property_value(value: Any) -> str | None:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, datetime):
-        return iso_millis(value)
+        return iso_utc_millis(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)

@@ -69,10 +69,6 @@ def connector_for(connection: Connection) -> Connector:
     )
 
 
-def _secret_names(vendor: str) -> list[str]:
-    return [f.name for f in get_connector_class(vendor).form_fields() if f.secret]
-
-
 def _public_view(connection: Connection) -> dict:
     return {
         "name": connection.name,
@@ -239,7 +235,3 @@ def connection_status_set(*, connection: Connection, ok: bool, error: str = "") 
 
         connection_failing_emit(connection)
     return started_failing
-
-
-def connection_secret_names(connection: Connection) -> list[str]:
-    return _secret_names(connection.vendor)

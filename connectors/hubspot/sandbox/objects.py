@@ -7,7 +7,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from connectors.hubspot.records import iso_millis, parse_hubspot_datetime
+from connectors.base import iso_utc_millis
+from connectors.hubspot.records import parse_hubspot_datetime
 from connectors.hubspot.sandbox.schema import (
     BATCH_MAX,
     LIST_MAX,
@@ -343,7 +344,7 @@ class HubSpotObjects:
         return self._batch_response(results, errors, ok_status=201 if action == "create" else 200)
 
     def _batch_response(self, results: list[dict[str, Any]], errors: list[dict[str, Any]], ok_status: int) -> Response:
-        stamp = iso_millis(_now())
+        stamp = iso_utc_millis(_now())
         body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp}
         if errors:
             body["numErrors"] = len(errors)

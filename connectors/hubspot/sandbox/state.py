@@ -10,7 +10,8 @@ from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.hubspot.records import CLOSED_WON_STAGE, iso_millis, parse_hubspot_datetime
+from connectors.base import iso_utc_millis
+from connectors.hubspot.records import CLOSED_WON_STAGE, parse_hubspot_datetime
 from connectors.hubspot.sandbox.schema import (
     ALWAYS_RETURNED,
     APP_ID,
@@ -116,7 +117,7 @@ class HubSpotPortal:
     ) -> dict[str, Any]:
         self.counters[object_name] += 1
         object_id = str(ID_BASE[object_name] + self.counters[object_name])
-        stamp = iso_millis(moment)
+        stamp = iso_utc_millis(moment)
         record = {
             "id": object_id,
             "properties": {k: (None if v is None else str(v)) for k, v in properties.items()},
@@ -284,7 +285,7 @@ class HubSpotPortal:
         else:
             was_won = existing["properties"].get("dealstage") == CLOSED_WON_STAGE
             existing["properties"].update(clean)
-            stamp = iso_millis(moment)
+            stamp = iso_utc_millis(moment)
             existing["updatedAt"] = stamp
             existing["properties"]["hs_lastmodifieddate"] = stamp
             if object_name == "deals":
