@@ -85,10 +85,18 @@ def test_missing_fields_are_created_once_and_described_after(connector):
     assert connector.account_fields_create(fields) == []  # a second run finds them
 
 
-def test_hubspot_properties_are_created_in_a_group_of_their_own(connector, crm):
-    vendor, sandbox, credentials = crm
-    if vendor != "hubspot":
-        pytest.skip("property groups are HubSpot's")
+@pytest.fixture
+def hubspot():
+    """HubSpot's sandbox alone, for what only HubSpot has (property groups)."""
+    module = importlib.import_module("connectors.hubspot.sandbox")
+    running = serve_in_thread(module.create_app(Firm(time_entries=50, expenses=10)))
+    yield running, module.DEMO_CREDENTIALS
+    running.stop()
+
+
+def test_hubspot_properties_are_created_in_a_group_of_their_own(hubspot):
+    sandbox, credentials = hubspot
+    connector = sandbox_connector(HubSpotConnector, sandbox, credentials)
     connector.account_fields_create(wanted(connector))
     headers = {"Authorization": f"Bearer {credentials['access_token']}"}
     groups = requests.get(f"{sandbox.url}/crm/v3/properties/companies/groups", headers=headers, timeout=5).json()
