@@ -25,17 +25,16 @@ from django.utils import timezone
 
 from connectors.account_fields import CENT, AccountField, AccountUpdate, number_value
 from integrations.catalog.templates import ACCOUNT_HEALTH_ENTITY
+from integrations.engine.items import Tally
 from integrations.models import Customer, ExternalRef, Flow, FlowStep, RunRecord, SyncException, SyncRun
 from integrations.selectors.dashboards import customer_margins, margin_rows, time_entries_latest
 from integrations.selectors.labels import vendor_label
 from integrations.services.audit import audit_record
-from portal.months import month_last_day, month_of
+from portal.months import month_last_day, month_of, month_start
 
 ACCOUNT_HEALTH = ACCOUNT_HEALTH_ENTITY  # Flow.entity and FlowStep.entity of this kind of flow
 
-NO_CRM_ACCOUNT = "NO_CRM_ACCOUNT"
-CRM_ACCOUNT_GONE = "CRM_ACCOUNT_GONE"
-CRM_REFUSED = "CRM_REFUSED"
+ErrorCode = SyncException.ErrorCode
 
 
 @dataclass(frozen=True)
@@ -89,9 +88,8 @@ class Periods:
 
     @classmethod
     def now(cls) -> Periods:
-        anchor = time_entries_latest() or timezone.localdate()
-        current = anchor.replace(day=1)
-        return cls(last_month=(current - timedelta(days=1)).replace(day=1), current_month=current)
+        current = month_start(time_entries_latest() or timezone.localdate())
+        return cls(last_month=month_start(current - timedelta(days=1)), current_month=current)
 
 
 def _money(value) -> Decimal:
@@ -139,14 +137,6 @@ def _values(by_month: dict, pk: int | None, currency: str, periods: Periods) -> 
 
 def _nothing_delivered(currency: str, periods: Periods) -> dict[str, object]:
     return _values({"last_month": {}, "month_to_date": {}}, None, currency, periods)
-
-
-@dataclass
-class Tally:
-    read: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    failed: int = 0
 
 
 def account_health_push(*, run: SyncRun, connector_for) -> str:
@@ -197,7 +187,7 @@ def account_health_push(*, run: SyncRun, connector_for) -> str:
             raised.append(
                 dict(
                     pk=pk,
-                    code=NO_CRM_ACCOUNT,
+                    code=ErrorCode.NO_CRM_ACCOUNT,
                     subject=name,
                     message=f"{name} has delivery in {month} but no {system} account is linked to it, so its figures "
                     f"were not written. Link the account in {system} (the CRM companies flow links accounts by name "
@@ -212,7 +202,7 @@ def account_health_push(*, run: SyncRun, connector_for) -> str:
             raised.append(
                 dict(
                     pk=pk,
-                    code=CRM_ACCOUNT_GONE,
+                    code=ErrorCode.CRM_ACCOUNT_GONE,
                     subject=name,
                     account=account,
                     message=f"The {system} account {account} linked to {name} is not in {system} any more (deleted "
@@ -233,7 +223,7 @@ def account_health_push(*, run: SyncRun, connector_for) -> str:
             raised.append(
                 dict(
                     pk=pk,
-                    code=CRM_REFUSED,
+                    code=ErrorCode.CRM_REFUSED,
                     subject=name,
                     account=update.account_id,
                     message=f"{system} refused the delivery figures for {name} (account {update.account_id}): "
