@@ -182,9 +182,6 @@ def demo_commercials(clients: dict[str, Client], today: date | None = None) -> N
     within the month, so the renewals page has one coming and its reminder goes out; Fabrikam's price rises at
     renewal), and Northwind's change requests in the states a partner meets (asked, quoted, approved and billed).
     Only what is missing is added."""
-    from tenants.services.changes import change_request_approve, change_request_create, change_request_quote
-    from tenants.services.subscriptions import subscription_set
-
     today = today or timezone.localdate()
     terms = {
         # client: (term start, renewal price or None)
@@ -196,7 +193,7 @@ def demo_commercials(clients: dict[str, Client], today: date | None = None) -> N
         client = clients.get(slug)
         if client is None or Subscription.objects.filter(client=client).exists():
             continue
-        subscription_set(
+        services.subscription_set(
             client=client,
             starts_on=starts_on,
             term_months=12,
@@ -240,12 +237,12 @@ def demo_commercials(clients: dict[str, Client], today: date | None = None) -> N
             continue
         admin = people[f"admin@{slug}.localhost"]
         for kind, title, description, quote, approve in requests:
-            change_request = change_request_create(
+            change_request = services.change_request_create(
                 client=client, actor=admin, kind=kind, title=title, description=description
             )
             if quote:
-                change_request = change_request_quote(change_request=change_request, actor=engineer, **quote)
+                change_request = services.change_request_quote(change_request=change_request, actor=engineer, **quote)
             if approve:
-                change_request_approve(
+                services.change_request_approve(
                     change_request=change_request, actor=admin, quote_version=change_request.quote_version
                 )
